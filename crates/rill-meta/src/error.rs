@@ -1,0 +1,39 @@
+//! Errors of applying metadata records or validating metadata changes.
+
+/// What is wrong with a metadata change.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum MetaError {
+    /// A topic of that name exists already.
+    #[error("topic '{name}' already exists")]
+    TopicExists {
+        /// The topic's name.
+        name: String,
+    },
+    /// No topic of that name or id.
+    #[error("unknown topic '{name}'")]
+    UnknownTopic {
+        /// The name (or id, as text) that was asked for.
+        name: String,
+    },
+    /// The topic name breaks Kafka's naming rules.
+    #[error("invalid topic name '{name}': {reason}")]
+    InvalidTopicName {
+        /// The rejected name.
+        name: String,
+        /// Which rule it breaks.
+        reason: &'static str,
+    },
+    /// A partition count that is not positive, or that would shrink a topic.
+    #[error("invalid partition count {requested} for topic '{name}' (current {current})")]
+    InvalidPartitions {
+        /// The topic's name.
+        name: String,
+        /// The count asked for.
+        requested: i64,
+        /// The count the topic has now (0 for a new topic).
+        current: u32,
+    },
+}
+
+/// Result alias of this crate.
+pub type Result<T> = std::result::Result<T, MetaError>;

@@ -1,0 +1,18 @@
+//! Rill's cluster metadata as a pure state machine.
+//!
+//! The metadata of a cluster (topics, their ids, partition counts and configs, producer id
+//! blocks) changes only through [`MetadataRecord`]s appended to a metadata log. Every node
+//! applies the same records in the same order to its own [`MetadataImage`] and acts on the
+//! difference. This crate does no I/O: the broker owns the log (a local file on a single node,
+//! a Raft log in a cluster) and calls [`MetadataImage::apply`].
+
+mod error;
+mod image;
+mod records;
+mod topic_name;
+
+pub use error::{MetaError, Result};
+pub use image::{MetadataImage, TopicImage};
+pub use records::MetadataRecord;
+pub use topic_name::{validate_topic_name, INTERNAL_TOPIC_PREFIX, MAX_TOPIC_NAME_LEN};
+pub use uuid::Uuid;

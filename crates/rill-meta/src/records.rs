@@ -1,0 +1,59 @@
+//! The change records of the metadata log.
+//!
+//! Records are serialized with serde (JSON on the single-node local log). A record names
+//! topics by id so that a deleted topic's records never apply to a new topic of the same name.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// One change to the cluster metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum MetadataRecord {
+    /// The cluster was formatted with this id (first record of a fresh log).
+    ClusterCreated {
+        /// The cluster id clients see in Metadata and DescribeCluster.
+        cluster_id: String,
+    },
+    /// A topic was created.
+    TopicCreated {
+        /// The topic's id (UUID v4), never reused.
+        topic_id: Uuid,
+        /// The topic's name.
+        name: String,
+        /// Number of partitions, numbered 0..partitions.
+        partitions: u32,
+        /// Replication factor.
+        replication_factor: u16,
+        /// Topic-level config overrides (Kafka names), the rest come from broker defaults.
+        configs: BTreeMap<String, String>,
+    },
+    /// A topic grew to `partitions` partitions (CreatePartitions).
+    PartitionsIncreased {
+        /// The topic.
+        topic_id: Uuid,
+        /// The new total partition count.
+        partitions: u32,
+    },
+    /// A topic was deleted.
+    TopicDeleted {
+        /// The topic.
+        topic_id: Uuid,
+    },
+    /// A topic config override was set (`Some`) or removed (`None`).
+    TopicConfigChanged {
+        /// The topic.
+        topic_id: Uuid,
+        /// The config name (Kafka's).
+        key: String,
+        /// The new value, or `None` to fall back to the default.
+        value: Option<String>,
+    },
+    /// Producer ids below `next_producer_id` are taken (a block was handed out).
+    ProducerIdsAllocated {
+        /// First producer id not yet handed out.
+        next_producer_id: i64,
+    },
+}
