@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The project's test command: build, Rust tests, then the compatibility suite with real
+# Kafka clients (confluent-kafka, kafka-python, kcat) against a real `rill serve`.
+# Everything uses the release profile so heavy crates (librdkafka) compile once.
+# Exits non-zero on any failure.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+echo "==> cargo build --release -p rill"
+cargo build --release -p rill
+
+echo "==> cargo test --release --workspace"
+cargo test --release --workspace
+
+echo "==> compat setup"
+bash scripts/setup-compat.sh
+
+echo "==> compat suite (pytest)"
+RILL_BIN="$PWD/target/release/rill" .venv/bin/python -m pytest compat -ra -q -p no:cacheprovider "$@"
