@@ -40,9 +40,18 @@ def rill_bin() -> Path:
 class RillBroker:
     """One `rill serve` process with a fixed port and data dir across restarts."""
 
-    def __init__(self, data_dir: Path, overrides: dict[str, str] | None = None):
+    def __init__(
+        self,
+        data_dir: Path,
+        overrides: dict[str, str] | None = None,
+        config_file: Path | None = None,
+        port: int | None = None,
+    ):
+        """With `config_file`, listeners and log.dirs come from that file (and `port` must
+        match it); otherwise they are passed as overrides."""
         self.binary = rill_bin()
-        self.port = free_port()
+        self.port = port or free_port()
+        self.config_file = config_file
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.overrides = dict(overrides or {})
@@ -56,10 +65,12 @@ class RillBroker:
 
     def command(self) -> list[str]:
         cmd = [str(self.binary), "serve"]
-        settings = {
-            "listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
-            "log.dirs": str(self.data_dir),
-        }
+        settings = {}
+        if self.config_file is not None:
+            cmd += ["--config", str(self.config_file)]
+        else:
+            settings["listeners"] = f"PLAINTEXT://127.0.0.1:{self.port}"
+            settings["log.dirs"] = str(self.data_dir)
         settings.update(self.overrides)
         for key, value in settings.items():
             cmd += ["--override", f"{key}={value}"]

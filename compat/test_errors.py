@@ -80,7 +80,9 @@ def test_metadata_auto_create_invalid_name_is_invalid_topic(broker):
     topics = wire.parse_metadata_v4_topics(
         wire.roundtrip(broker.port, wire.metadata_v4_request(["bad name!", "ok-name"], 3, allow_auto_create=True))
     )
-    assert topics == {"bad name!": wire.INVALID_TOPIC_EXCEPTION, "ok-name": wire.NONE}
+    assert topics["bad name!"] == wire.INVALID_TOPIC_EXCEPTION
+    # Java answers LEADER_NOT_AVAILABLE (5) for a topic it has just auto-created.
+    assert set(topics) == {"bad name!", "ok-name"} and topics["ok-name"] in (wire.NONE, 5), topics
 
 
 def test_produce_to_invalid_topic_name(broker):
