@@ -1,0 +1,77 @@
+//! Per-partition log configuration with Kafka's names and defaults.
+//!
+//! Plain data, `Clone + Send + Sync`; the log reads it on every operation, so
+//! [`crate::PartitionLog::set_config`] takes effect at the next append.
+
+/// `message.timestamp.type`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum TimestampType {
+    /// Keep the producer's timestamps.
+    #[default]
+    CreateTime,
+    /// Overwrite the batch timestamps with the broker's append time.
+    LogAppendTime,
+}
+
+/// When appended bytes are fsynced.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum FlushPolicy {
+    /// Default: every append is made durable by a shared fsync (group commit).
+    #[default]
+    GroupCommit,
+    /// Kafka's flush.messages / flush.ms: fsync when either threshold is crossed (None = never).
+    Interval {
+        /// fsync after this many messages (records) since the last fsync.
+        messages: Option<u64>,
+        /// fsync when this many milliseconds passed since the last fsync (checked at append).
+        ms: Option<u64>,
+    },
+}
+
+/// Topic-level settings that govern one partition log.
+#[derive(Clone, Debug)]
+pub struct LogConfig {
+    /// `segment.bytes`: roll when the active segment would exceed this size.
+    pub segment_bytes: u64,
+    /// `segment.ms`: roll when the active segment's first batch is older than this.
+    pub segment_ms: Option<u64>,
+    /// `retention.ms`: delete segments whose newest timestamp is older; None = unlimited.
+    pub retention_ms: Option<u64>,
+    /// `retention.bytes`: delete oldest segments while the log is larger; None = unlimited.
+    pub retention_bytes: Option<u64>,
+    /// `index.interval.bytes`: bytes between two sparse index entries.
+    pub index_interval_bytes: u32,
+    /// `segment.index.bytes`: maximum index file size; a full index rolls the segment.
+    pub segment_index_bytes: u32,
+    /// `max.message.bytes`: largest batch accepted.
+    pub max_message_bytes: u32,
+    /// `message.timestamp.type`.
+    pub timestamp_type: TimestampType,
+    /// Durability policy.
+    pub flush: FlushPolicy,
+}
+
+const DAY_MS: u64 = 24 * 60 * 60 * 1000;
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            segment_bytes: 1 << 30,
+            segment_ms: Some(7 * DAY_MS),
+            retention_ms: Some(7 * DAY_MS),
+            retention_bytes: None,
+            index_interval_bytes: 4096,
+            segment_index_bytes: 10 * 1024 * 1024,
+            max_message_bytes: 1_048_588,
+            timestamp_type: TimestampType::CreateTime,
+            flush: FlushPolicy::GroupCommit,
+        }
+    }
+}
+
+impl LogConfig {
+    /// The segment size limit actually used: positions are 32-bit in the index files.
+    pub(crate) fn effective_segment_bytes(&self) -> u64 {
+        self.segment_bytes.clamp(1, i32::MAX as u64)
+    }
+}

@@ -1,0 +1,140 @@
+//! Typed errors of the storage engine.
+//!
+//! One enum, [`LogError`], with structured fields so the broker can map each case to a Kafka
+//! error code in exactly one place. I/O failures carry the operation and the path; `ENOSPC`
+//! becomes [`LogError::NoSpace`]. Values are plain data: `Send + Sync`.
+
+use std::path::{Path, PathBuf};
+
+/// Result alias used throughout the crate.
+pub type Result<T> = std::result::Result<T, LogError>;
+
+/// Everything that can go wrong in the storage engine.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// The batch bytes fail an integrity check (CRC, magic, declared length).
+    #[error("corrupt record batch: {reason}")]
+    CorruptBatch {
+        /// What exactly is wrong.
+        reason: String,
+    },
+    /// The batch is well-formed but its sizes or counts are not acceptable.
+    #[error("invalid record batch: {reason}")]
+    InvalidBatch {
+        /// What exactly is wrong.
+        reason: String,
+    },
+    /// The batch is larger than `max.message.bytes`.
+    #[error("record batch of {size} bytes exceeds max.message.bytes {max}")]
+    BatchTooLarge {
+        /// Size of the batch in bytes.
+        size: usize,
+        /// The configured maximum.
+        max: usize,
+    },
+    /// A read or DeleteRecords asked for an offset outside `[log_start, log_end]`.
+    #[error("offset {requested} out of range [{log_start}, {log_end}]")]
+    OffsetOutOfRange {
+        /// The offset asked for.
+        requested: i64,
+        /// The log start offset at the time.
+        log_start: i64,
+        /// The log end offset at the time.
+        log_end: i64,
+    },
+    /// An idempotent producer's sequence number does not follow its last one.
+    #[error("out of order sequence for producer {producer_id}: expected {expected}, got {got}")]
+    OutOfOrderSequence {
+        /// The producer.
+        producer_id: i64,
+        /// The sequence number that would have been accepted.
+        expected: i32,
+        /// The batch's first sequence number.
+        got: i32,
+    },
+    /// The producer epoch is older than the one already seen (a fenced, zombie producer).
+    #[error("producer {producer_id} epoch {got} is older than current epoch {current}")]
+    InvalidProducerEpoch {
+        /// The producer.
+        producer_id: i64,
+        /// The current epoch of that producer.
+        current: i16,
+        /// The epoch the batch carries.
+        got: i16,
+    },
+    /// A replicated append did not start at the log end offset or went backwards.
+    #[error("replicated batch at offset {got} does not follow log end offset {expected}")]
+    NonContiguousReplicatedBatch {
+        /// The offset the batch had to start at (or exceed).
+        expected: i64,
+        /// The batch's base offset.
+        got: i64,
+    },
+    /// A durability wait asked for offsets that were never written.
+    #[error("cannot wait for offset {requested}: log end offset is {log_end}")]
+    NotWritten {
+        /// The end offset asked for.
+        requested: i64,
+        /// The log end offset at the time.
+        log_end: i64,
+    },
+    /// The disk is full.
+    #[error("no space left on device during {op} of {path}")]
+    NoSpace {
+        /// The operation (write, sync, create, ...).
+        op: &'static str,
+        /// The file.
+        path: PathBuf,
+    },
+    /// An earlier fsync failed; the log can no longer promise durability (KafkaStorageError).
+    #[error("log {path} is offline after a failed fsync: {reason}")]
+    StorageOffline {
+        /// The partition directory.
+        path: PathBuf,
+        /// The first failure.
+        reason: String,
+    },
+    /// Any other I/O failure.
+    #[error("I/O error during {op} of {path}: {source}")]
+    Io {
+        /// The operation (open, read, write, sync, rename, ...).
+        op: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl LogError {
+    /// Builds an I/O error for `op` on `path`, mapping `ENOSPC` to [`LogError::NoSpace`].
+    pub fn io(op: &'static str, path: &Path, source: std::io::Error) -> LogError {
+        if source.raw_os_error() == Some(libc::ENOSPC) {
+            LogError::NoSpace {
+                op,
+                path: path.to_path_buf(),
+            }
+        } else {
+            LogError::Io {
+                op,
+                path: path.to_path_buf(),
+                source,
+            }
+        }
+    }
+
+    /// Shorthand for [`LogError::InvalidBatch`].
+    pub(crate) fn invalid(reason: impl Into<String>) -> LogError {
+        LogError::InvalidBatch {
+            reason: reason.into(),
+        }
+    }
+
+    /// Shorthand for [`LogError::CorruptBatch`].
+    pub(crate) fn corrupt(reason: impl Into<String>) -> LogError {
+        LogError::CorruptBatch {
+            reason: reason.into(),
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! Small file helpers with error context: positioned reads and writes, fsync, atomic replace.
+//!
+//! Every helper maps `std::io::Error` to [`LogError`] naming the operation and path. Positioned
+//! I/O (`pread`/`pwrite`) never moves a shared cursor, so one `File` may serve many threads.
+//! Atomic replace: write `<name>.tmp`, fsync it, rename over `<name>`, fsync the directory.
+
+use crate::error::{LogError, Result};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+/// Reads up to `buf.len()` bytes at `pos`, stopping early only at end of file; returns the count.
+///
+/// # Errors
+/// [`LogError::Io`] on a read failure.
+pub(crate) fn read_at(file: &File, path: &Path, pos: u64, buf: &mut [u8]) -> Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        match file.read_at(&mut buf[done..], pos + done as u64) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(LogError::io("read", path, e)),
+        }
+    }
+    Ok(done)
+}
+
+/// Writes all of `buf` at `pos`.
+///
+/// # Errors
+/// [`LogError::Io`] or [`LogError::NoSpace`].
+pub(crate) fn write_at(file: &File, path: &Path, pos: u64, buf: &[u8]) -> Result<()> {
+    file.write_all_at(buf, pos)
+        .map_err(|e| LogError::io("write", path, e))
+}
+
+/// Opens (creating if missing) a file for positioned reads and writes.
+///
+/// # Errors
+/// [`LogError::Io`].
+pub(crate) fn open_rw(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| LogError::io("open", path, e))
+}
+
+/// fsyncs a directory so renames and creations in it are durable.
+///
+/// # Errors
+/// [`LogError::Io`].
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    let d = File::open(dir).map_err(|e| LogError::io("open dir", dir, e))?;
+    d.sync_all().map_err(|e| LogError::io("sync dir", dir, e))
+}
+
+/// Atomically replaces `path` with `contents` (temp file, fsync, rename, fsync dir).
+///
+/// # Errors
+/// [`LogError::Io`] or [`LogError::NoSpace`]; the old file is untouched on failure.
+pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    {
+        let mut f = File::create(&tmp).map_err(|e| LogError::io("create", &tmp, e))?;
+        f.write_all(contents)
+            .map_err(|e| LogError::io("write", &tmp, e))?;
+        f.sync_all().map_err(|e| LogError::io("sync", &tmp, e))?;
+    }
+    std::fs::rename(&tmp, path).map_err(|e| LogError::io("rename", path, e))?;
+    match path.parent() {
+        Some(dir) => sync_dir(dir),
+        None => Ok(()),
+    }
+}
+
+/// Reads a whole small file; `Ok(None)` if it does not exist.
+///
+/// # Errors
+/// [`LogError::Io`] for failures other than not-found.
+pub(crate) fn read_optional(path: &Path) -> Result<Option<Vec<u8>>> {
+    match std::fs::read(path) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(LogError::io("read", path, e)),
+    }
+}
+
+/// Removes a file; a missing file is not an error.
+///
+/// # Errors
+/// [`LogError::Io`].
+pub(crate) fn remove_if_exists(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(LogError::io("remove", path, e)),
+    }
+}

@@ -1,0 +1,40 @@
+//! Rill's storage engine: one partition's segmented RecordBatch v2 log on disk.
+//!
+//! A [`PartitionLog`] is a directory of segments (`.log` + `.index` + `.timeindex`), small
+//! atomic checkpoint files and producer snapshots. Sync `std::fs`, no tokio, no network.
+//! See `/work/notes/rill-log-architecture.md` for formats, recovery and group commit.
+//! Thread-safety: every public type is `Send + Sync`; mutation needs `&mut PartitionLog`.
+
+pub mod batch;
+pub mod checkpoint;
+pub mod config;
+pub mod epoch_cache;
+pub mod error;
+pub mod file_cache;
+pub mod flush;
+mod index_file;
+mod io;
+pub mod log;
+mod log_admin;
+pub mod log_read;
+pub mod offset_index;
+pub mod producer_state;
+pub mod recovery;
+pub mod segment;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testutil;
+pub mod time_index;
+
+pub use batch::{
+    set_base_offset, set_log_append_time, set_partition_leader_epoch, split_batches,
+    validate_batch, BatchHeader, BATCH_HEADER_LEN,
+};
+pub use config::{FlushPolicy, LogConfig, TimestampType};
+pub use epoch_cache::LeaderEpochCache;
+pub use error::{LogError, Result};
+pub use file_cache::FileCache;
+pub use flush::Durability;
+pub use log::{AppendInfo, PartitionLog};
+pub use log_read::{FileSlice, ReadResult};
+pub use producer_state::ProducerStateManager;
+pub use recovery::RecoveryReport;

@@ -1,0 +1,525 @@
+//! `PartitionLog`: one partition's log: append, roll, flush, open-time recovery glue.
+//!
+//! A directory of segments keyed by base offset (see `segment`), plus checkpoints
+//! (`recovery-point`, `log-start-offset`, `high-watermark`, `leader-epoch-checkpoint`) and
+//! producer snapshots. Invariants: the last segment is the active one and the only one
+//! appended to; segments are ordered and non-overlapping; `log_start_offset` lies in
+//! `[first segment base, log_end_offset]`; `log_end_offset` is the active segment's next offset.
+//! Reads live in `log_read`, truncation and retention in `log_admin`.
+//!
+//! Thread-safety: `Send + Sync`. Mutating methods take `&mut self`, so the caller wraps the
+//! log in a `Mutex`; `read` takes `&self` (an `RwLock` works too). Durability waits go through
+//! [`Durability`], which works without the log's lock.
+
+use crate::batch::{self, validate_batch, verify_integrity, BatchHeader};
+use crate::checkpoint::{
+    self, HIGH_WATERMARK_FILE, LEADER_EPOCH_FILE, LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE,
+};
+use crate::config::{FlushPolicy, LogConfig, TimestampType};
+use crate::epoch_cache::LeaderEpochCache;
+use crate::error::{LogError, Result};
+use crate::flush::Durability;
+use crate::io;
+use crate::producer_state::{ProducerStateManager, SeqCheck};
+use crate::recovery::{self, RecoveryPoint, RecoveryReport};
+use crate::segment::LogSegment;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Result of an append.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppendInfo {
+    /// Offset assigned to the first record.
+    pub base_offset: i64,
+    /// Offset of the last record.
+    pub last_offset: i64,
+    /// Broker append time for LogAppendTime topics, -1 for CreateTime.
+    pub log_append_time_ms: i64,
+    /// Largest timestamp in the batch (after LogAppendTime patching).
+    pub max_timestamp: i64,
+    /// Offset reported for the max timestamp (the batch's last offset).
+    pub offset_of_max_timestamp: i64,
+    /// Log start offset after the append.
+    pub log_start_offset: i64,
+    /// Set when the producer state says this batch is a retry of one already in the log:
+    /// offsets above are the original ones and nothing was written.
+    pub duplicate: bool,
+    /// Records in the batch.
+    pub record_count: i32,
+    /// Bytes written (0 for a duplicate).
+    pub bytes: usize,
+}
+
+/// The storage of one partition. See the module docs.
+#[derive(Debug)]
+pub struct PartitionLog {
+    pub(crate) dir: PathBuf,
+    pub(crate) config: LogConfig,
+    pub(crate) segments: BTreeMap<i64, LogSegment>,
+    pub(crate) log_start_offset: i64,
+    pub(crate) high_watermark: Option<i64>,
+    pub(crate) epochs: LeaderEpochCache,
+    pub(crate) producers: ProducerStateManager,
+    pub(crate) durability: Arc<Durability>,
+    /// Records appended since the last fsync (Interval policy).
+    pub(crate) unflushed_messages: u64,
+    /// Append time of the last fsync (Interval policy).
+    pub(crate) last_flush_ms: Option<i64>,
+}
+
+fn read_checkpoint_single(path: &Path, report: &mut RecoveryReport) -> Result<Option<i64>> {
+    match checkpoint::read_single(path)? {
+        None => Ok(None),
+        Some(Ok(v)) => Ok(Some(v)),
+        Some(Err(reason)) => {
+            report
+                .dropped
+                .push(format!("checkpoint {} ignored: {reason}", path.display()));
+            Ok(None)
+        }
+    }
+}
+
+fn read_recovery_point(dir: &Path, report: &mut RecoveryReport) -> Result<Option<RecoveryPoint>> {
+    let path = dir.join(RECOVERY_POINT_FILE);
+    match checkpoint::read_rows(&path, 3)? {
+        Some(Ok(rows)) if rows.len() == 1 && rows[0][2] >= 0 => Ok(Some(RecoveryPoint {
+            offset: rows[0][0],
+            segment_base: rows[0][1],
+            segment_size: rows[0][2] as u64,
+        })),
+        None => Ok(None),
+        Some(Ok(_)) => {
+            report.dropped.push(format!(
+                "checkpoint {} ignored: bad entries",
+                path.display()
+            ));
+            Ok(None)
+        }
+        Some(Err(reason)) => {
+            report
+                .dropped
+                .push(format!("checkpoint {} ignored: {reason}", path.display()));
+            Ok(None)
+        }
+    }
+}
+
+impl PartitionLog {
+    /// Opens (creating if missing) a partition directory, runs recovery, loads checkpoints,
+    /// rebuilds producer state.
+    ///
+    /// # Errors
+    /// I/O failures. Damaged bytes are not errors: they are cut and listed in the report.
+    pub fn open(dir: &Path, config: LogConfig) -> Result<(PartitionLog, RecoveryReport)> {
+        std::fs::create_dir_all(dir).map_err(|e| LogError::io("create dir", dir, e))?;
+        let mut report = RecoveryReport::default();
+        let rp = read_recovery_point(dir, &mut report)?;
+        let start_cp = read_checkpoint_single(&dir.join(LOG_START_OFFSET_FILE), &mut report)?;
+        let hw = read_checkpoint_single(&dir.join(HIGH_WATERMARK_FILE), &mut report)?;
+        let mut segments =
+            recovery::load_segments(dir, rp, config.index_interval_bytes, &mut report)?;
+        if segments.is_empty() {
+            let base = start_cp.unwrap_or(0).max(0);
+            segments.insert(base, LogSegment::create(dir, base)?);
+            io::sync_dir(dir)?;
+        }
+        let (first_base, log_end) = match (segments.values().next(), segments.values().next_back())
+        {
+            (Some(f), Some(l)) => (f.base_offset, l.next_offset),
+            _ => (0, 0),
+        };
+        let log_start_offset = start_cp.unwrap_or(first_base).clamp(first_base, log_end);
+        let (mut epochs, problem) = LeaderEpochCache::load(dir.join(LEADER_EPOCH_FILE))?;
+        report.dropped.extend(problem);
+        epochs.truncate_from_end(log_end)?;
+        let group = config.flush == FlushPolicy::GroupCommit;
+        let mut log = PartitionLog {
+            dir: dir.to_path_buf(),
+            config,
+            segments,
+            log_start_offset,
+            high_watermark: hw,
+            epochs,
+            producers: ProducerStateManager::new(dir.to_path_buf()),
+            durability: Arc::new(Durability::new(dir.to_path_buf(), log_end, group)),
+            unflushed_messages: 0,
+            last_flush_ms: None,
+        };
+        log.rebuild_producer_state(&mut report.dropped)?;
+        let active = log.active()?;
+        active.sync()?;
+        log.durability.reset(log_end, &active.log_key, true);
+        report.segments = log.segments.len();
+        Ok((log, report))
+    }
+
+    pub(crate) fn active(&self) -> Result<&LogSegment> {
+        self.segments
+            .values()
+            .next_back()
+            .ok_or_else(|| LogError::invalid("log has no segment"))
+    }
+
+    pub(crate) fn active_mut(&mut self) -> Result<&mut LogSegment> {
+        self.segments
+            .values_mut()
+            .next_back()
+            .ok_or_else(|| LogError::invalid("log has no segment"))
+    }
+
+    /// Rebuilds producer state from the newest snapshot plus the batch headers after it.
+    pub(crate) fn rebuild_producer_state(&mut self, dropped: &mut Vec<String>) -> Result<()> {
+        let log_end = self.log_end_offset();
+        let from = self
+            .producers
+            .load_latest(log_end, dropped)?
+            .unwrap_or(self.log_start_offset)
+            .max(self.log_start_offset);
+        let mut headers = Vec::new();
+        self.for_each_header_from(from, |h| headers.push(*h))?;
+        for h in &headers {
+            self.producers.update(h);
+        }
+        Ok(())
+    }
+
+    /// Calls `f` on every batch header whose last offset is `>= from`, in order.
+    pub(crate) fn for_each_header_from(
+        &self,
+        from: i64,
+        mut f: impl FnMut(&BatchHeader),
+    ) -> Result<()> {
+        for seg in self.segments.values() {
+            if seg.next_offset <= from {
+                continue;
+            }
+            let file = seg.file()?;
+            let mut pos = match seg.locate(&file, from)? {
+                Some(l) => l.position,
+                None => continue,
+            };
+            while let Some(h) = seg.header_at(&file, pos)? {
+                f(&h);
+                pos += h.total_len() as u64;
+            }
+        }
+        Ok(())
+    }
+
+    /// The partition directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The current configuration.
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+
+    /// Replaces the configuration; takes effect at the next operation.
+    pub fn set_config(&mut self, c: LogConfig) {
+        self.durability
+            .set_group_commit(c.flush == FlushPolicy::GroupCommit);
+        self.config = c;
+    }
+
+    /// First offset still in the log.
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start_offset
+    }
+
+    /// Offset the next record will get.
+    pub fn log_end_offset(&self) -> i64 {
+        self.segments
+            .values()
+            .next_back()
+            .map_or(0, |s| s.next_offset)
+    }
+
+    /// Bytes in all `.log` files.
+    pub fn size_bytes(&self) -> u64 {
+        self.segments.values().map(|s| s.size).sum()
+    }
+
+    /// Number of segments.
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// Handle for durability waits that works without holding the log's lock.
+    pub fn durability(&self) -> Arc<Durability> {
+        self.durability.clone()
+    }
+
+    /// The leader epoch cache.
+    pub fn leader_epoch_cache(&self) -> &LeaderEpochCache {
+        &self.epochs
+    }
+
+    /// Idempotent producer state.
+    pub fn producer_state(&self) -> &ProducerStateManager {
+        &self.producers
+    }
+
+    /// Record that `epoch` starts at `start_offset` (persisted atomically).
+    ///
+    /// # Errors
+    /// I/O failures writing the checkpoint.
+    pub fn assign_leader_epoch(&mut self, epoch: i32, start_offset: i64) -> Result<()> {
+        self.epochs.assign(epoch, start_offset)
+    }
+
+    /// Persists the caller's high watermark (atomic checkpoint file).
+    ///
+    /// # Errors
+    /// I/O failures; the previous checkpoint is then intact.
+    pub fn checkpoint_high_watermark(&mut self, hw: i64) -> Result<()> {
+        checkpoint::write_single(&self.dir.join(HIGH_WATERMARK_FILE), hw)?;
+        self.high_watermark = Some(hw);
+        Ok(())
+    }
+
+    /// The last checkpointed high watermark, if any.
+    pub fn checkpointed_high_watermark(&self) -> Option<i64> {
+        self.high_watermark
+    }
+
+    /// Leader append; see the API contract: validates, checks producer sequence, assigns
+    /// offsets in place, rolls if needed, writes, updates indexes.
+    ///
+    /// # Errors
+    /// [`LogError::CorruptBatch`], [`LogError::InvalidBatch`], [`LogError::BatchTooLarge`],
+    /// [`LogError::OutOfOrderSequence`], [`LogError::InvalidProducerEpoch`], I/O failures.
+    /// On error nothing is written.
+    pub fn append(
+        &mut self,
+        batch: &mut [u8],
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo> {
+        if batch.len() > self.config.max_message_bytes as usize {
+            return Err(LogError::BatchTooLarge {
+                size: batch.len(),
+                max: self.config.max_message_bytes as usize,
+            });
+        }
+        let h = validate_batch(batch)?;
+        if let SeqCheck::Duplicate(m) = self.producers.check(&h)? {
+            return Ok(AppendInfo {
+                base_offset: m.base_offset,
+                last_offset: m.last_offset,
+                log_append_time_ms: -1,
+                max_timestamp: m.timestamp,
+                offset_of_max_timestamp: m.last_offset,
+                log_start_offset: self.log_start_offset,
+                duplicate: true,
+                record_count: h.record_count,
+                bytes: 0,
+            });
+        }
+        let base = self.log_end_offset();
+        let last = base + i64::from(h.last_offset_delta);
+        if self
+            .active()?
+            .must_roll(batch.len(), last, &self.config, now_ms)
+        {
+            self.roll(now_ms)?;
+        }
+        batch::set_base_offset(batch, base);
+        batch::set_partition_leader_epoch(batch, leader_epoch);
+        let log_append = self.config.timestamp_type == TimestampType::LogAppendTime;
+        if log_append {
+            batch::set_log_append_time(batch, now_ms);
+        }
+        let h = BatchHeader::parse(batch)?;
+        self.write_batch(batch, &h, now_ms)?;
+        if leader_epoch >= 0 && self.epochs.latest_epoch().is_none_or(|e| e < leader_epoch) {
+            self.epochs.assign(leader_epoch, base)?;
+        }
+        Ok(AppendInfo {
+            base_offset: base,
+            last_offset: last,
+            log_append_time_ms: if log_append { now_ms } else { -1 },
+            max_timestamp: h.max_timestamp,
+            offset_of_max_timestamp: last,
+            log_start_offset: self.log_start_offset,
+            duplicate: false,
+            record_count: h.record_count,
+            bytes: batch.len(),
+        })
+    }
+
+    /// Writes a batch with final offsets to the active segment and updates derived state.
+    fn write_batch(&mut self, bytes: &[u8], h: &BatchHeader, now_ms: i64) -> Result<()> {
+        let interval = self.config.index_interval_bytes;
+        let seg = self.active_mut()?;
+        seg.append(bytes, h, interval)?;
+        let key = seg.log_key.clone();
+        self.producers.update(h);
+        self.durability.note_written(h.last_offset() + 1, &key);
+        self.maybe_interval_flush(h.record_count, now_ms)
+    }
+
+    fn maybe_interval_flush(&mut self, records: i32, now_ms: i64) -> Result<()> {
+        let FlushPolicy::Interval { messages, ms } = self.config.flush else {
+            return Ok(());
+        };
+        self.unflushed_messages += records.max(0) as u64;
+        let last = *self.last_flush_ms.get_or_insert(now_ms);
+        let by_count = messages.is_some_and(|m| self.unflushed_messages >= m);
+        let by_time = ms.is_some_and(|m| now_ms.saturating_sub(last) >= m as i64);
+        if by_count || by_time {
+            self.active()?.sync()?;
+            self.durability.mark_durable(self.log_end_offset());
+            self.unflushed_messages = 0;
+            self.last_flush_ms = Some(now_ms);
+        }
+        Ok(())
+    }
+
+    /// Follower append: batches keep their offsets and epochs; the first must start at or
+    /// after the log end offset and offsets must increase. All batches are checked before any
+    /// is written. `Ok(None)` for an empty payload.
+    ///
+    /// # Errors
+    /// [`LogError::CorruptBatch`], [`LogError::NonContiguousReplicatedBatch`], I/O failures.
+    pub fn append_replicated(&mut self, batches: &[u8]) -> Result<Option<AppendInfo>> {
+        let mut parts = Vec::new();
+        let (mut pos, mut expected) = (0usize, self.log_end_offset());
+        while pos < batches.len() {
+            let h = BatchHeader::parse(&batches[pos..])?;
+            let end = pos
+                .checked_add(h.total_len())
+                .filter(|&e| e <= batches.len());
+            let end =
+                end.ok_or_else(|| LogError::corrupt("replicated batch runs past the payload"))?;
+            let h = verify_integrity(&batches[pos..end])?;
+            if h.base_offset < expected || h.last_offset_delta < 0 {
+                return Err(LogError::NonContiguousReplicatedBatch {
+                    expected,
+                    got: h.base_offset,
+                });
+            }
+            expected = h.last_offset() + 1;
+            parts.push((pos..end, h));
+            pos = end;
+        }
+        let (Some(first), Some(lastp)) = (parts.first().map(|p| p.1), parts.last().map(|p| p.1))
+        else {
+            return Ok(None);
+        };
+        let mut info = AppendInfo {
+            base_offset: first.base_offset,
+            last_offset: lastp.last_offset(),
+            log_append_time_ms: -1,
+            max_timestamp: -1,
+            offset_of_max_timestamp: -1,
+            log_start_offset: self.log_start_offset,
+            duplicate: false,
+            record_count: 0,
+            bytes: 0,
+        };
+        for (range, h) in parts {
+            let now = h.max_timestamp;
+            if self
+                .active()?
+                .must_roll(range.len(), h.last_offset(), &self.config, now)
+            {
+                self.roll(now)?;
+            }
+            if self.active()?.size == 0
+                && self.active()?.base_offset < h.base_offset
+                && self.active()?.next_offset < h.base_offset
+            {
+                // A gap (compacted source): start a segment at the batch's base offset.
+                self.replace_empty_active(h.base_offset)?;
+            }
+            self.write_batch(&batches[range.clone()], &h, now)?;
+            if h.partition_leader_epoch >= 0
+                && self
+                    .epochs
+                    .latest_epoch()
+                    .is_none_or(|e| e < h.partition_leader_epoch)
+            {
+                self.epochs
+                    .assign(h.partition_leader_epoch, h.base_offset)?;
+            }
+            if h.max_timestamp > info.max_timestamp {
+                info.max_timestamp = h.max_timestamp;
+                info.offset_of_max_timestamp = h.last_offset();
+            }
+            info.record_count += h.record_count;
+            info.bytes += range.len();
+        }
+        Ok(Some(info))
+    }
+
+    fn replace_empty_active(&mut self, base: i64) -> Result<()> {
+        if let Some((_, old)) = self.segments.pop_last() {
+            old.delete_files()?;
+        }
+        let seg = LogSegment::create(&self.dir, base)?;
+        self.segments.insert(base, seg);
+        io::sync_dir(&self.dir)
+    }
+
+    /// Closes the active segment (fsynced, time index sealed) and starts a new one at the log
+    /// end offset; a no-op if the active segment is empty.
+    ///
+    /// # Errors
+    /// I/O failures.
+    pub fn roll(&mut self, _now_ms: i64) -> Result<()> {
+        let log_end = self.log_end_offset();
+        let active = self.active_mut()?;
+        if active.size == 0 {
+            return Ok(());
+        }
+        active.seal_time_index()?;
+        active.sync()?;
+        self.durability.mark_durable(log_end);
+        let seg = LogSegment::create(&self.dir, log_end)?;
+        io::sync_dir(&self.dir)?;
+        self.durability.note_written(log_end, &seg.log_key);
+        self.segments.insert(log_end, seg);
+        self.producers.write_snapshot(log_end)?;
+        self.write_recovery_point()
+    }
+
+    pub(crate) fn write_recovery_point(&self) -> Result<()> {
+        let a = self.active()?;
+        checkpoint::write_rows(
+            &self.dir.join(RECOVERY_POINT_FILE),
+            &[vec![a.next_offset, a.base_offset, a.size as i64]],
+        )
+    }
+
+    /// Flushes everything now: fsyncs the active segment, writes the recovery point, the log
+    /// start offset and a producer snapshot. Used at shutdown; after it, reopening scans nothing.
+    ///
+    /// # Errors
+    /// I/O failures.
+    pub fn flush(&mut self) -> Result<()> {
+        let log_end = self.log_end_offset();
+        let active = self.active_mut()?;
+        active.seal_time_index()?;
+        active.sync()?;
+        self.durability.mark_durable(log_end);
+        self.unflushed_messages = 0;
+        self.producers.write_snapshot(log_end)?;
+        checkpoint::write_single(&self.dir.join(LOG_START_OFFSET_FILE), self.log_start_offset)?;
+        self.write_recovery_point()
+    }
+
+    /// Removes the whole partition directory (DeleteTopics).
+    ///
+    /// # Errors
+    /// I/O failures.
+    pub fn delete(self) -> Result<()> {
+        for seg in self.segments.values() {
+            seg.delete_files()?;
+        }
+        std::fs::remove_dir_all(&self.dir).map_err(|e| LogError::io("remove dir", &self.dir, e))
+    }
+}

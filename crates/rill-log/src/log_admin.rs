@@ -1,0 +1,171 @@
+//! Truncation, DeleteRecords and retention of a `PartitionLog`.
+//!
+//! Truncation cuts at a batch boundary (a batch straddling the target is removed whole, as in
+//! Kafka), fixes indexes, the leader epoch cache, producer state and the recovery point, and
+//! fsyncs before returning. Retention deletes whole segments, oldest first, never the active
+//! one; DeleteRecords only moves the (checkpointed) log start offset and deletes segments
+//! wholly below it.
+//!
+//! Thread-safety: every method takes `&mut self` (the caller's lock).
+
+use crate::checkpoint::{self, LOG_START_OFFSET_FILE};
+use crate::error::{LogError, Result};
+use crate::io;
+use crate::log::PartitionLog;
+use crate::recovery;
+use crate::segment::LogSegment;
+
+impl PartitionLog {
+    /// Drops everything at and above `offset` (replica divergence). A batch containing
+    /// `offset` is removed whole. Indexes, epochs and producer state are fixed.
+    ///
+    /// # Errors
+    /// I/O failures.
+    pub fn truncate_to(&mut self, offset: i64) -> Result<()> {
+        if offset >= self.log_end_offset() {
+            return Ok(());
+        }
+        if offset <= self.log_start_offset {
+            return self.truncate_fully_and_start_at(offset);
+        }
+        while self.segments.len() > 1
+            && self
+                .segments
+                .last_key_value()
+                .is_some_and(|(b, _)| *b >= offset)
+        {
+            if let Some((_, seg)) = self.segments.pop_last() {
+                seg.delete_files()?;
+            }
+        }
+        let interval = self.config.index_interval_bytes;
+        let seg = self.active_mut()?;
+        let file = seg.file()?;
+        if let Some(loc) = seg.locate(&file, offset)? {
+            seg.cut_at(loc.position)?;
+        }
+        let (_, _, problem) = recovery::rescan(seg, false, interval)?;
+        if let Some(p) = problem {
+            tracing::warn!(segment = %seg.log_path().display(), "after truncation: {p}");
+        }
+        seg.sync()?;
+        let key = seg.log_key.clone();
+        let new_end = seg.next_offset;
+        io::sync_dir(&self.dir)?;
+        self.epochs.truncate_from_end(new_end)?;
+        self.producers.delete_snapshots_above(new_end)?;
+        let mut dropped = Vec::new();
+        self.rebuild_producer_state(&mut dropped)?;
+        self.durability.reset(new_end, &key, true);
+        self.write_recovery_point()
+    }
+
+    /// Deletes all segments and starts empty at `new_start_offset`.
+    ///
+    /// # Errors
+    /// I/O failures.
+    pub fn truncate_fully_and_start_at(&mut self, new_start_offset: i64) -> Result<()> {
+        let start = new_start_offset.max(0);
+        while let Some((_, seg)) = self.segments.pop_first() {
+            seg.delete_files()?;
+        }
+        self.producers.delete_snapshots_above(-1)?;
+        self.producers.clear();
+        let seg = LogSegment::create(&self.dir, start)?;
+        let key = seg.log_key.clone();
+        self.segments.insert(start, seg);
+        io::sync_dir(&self.dir)?;
+        self.log_start_offset = start;
+        checkpoint::write_single(&self.dir.join(LOG_START_OFFSET_FILE), start)?;
+        self.epochs.clear()?;
+        self.durability.reset(start, &key, true);
+        self.write_recovery_point()
+    }
+
+    /// DeleteRecords: advances the log start offset to `offset` (persisted) and deletes
+    /// segments wholly below it. Returns the new log start offset.
+    ///
+    /// # Errors
+    /// [`LogError::OffsetOutOfRange`] if `offset` is above the log end offset; I/O failures.
+    pub fn delete_records_before(&mut self, offset: i64) -> Result<i64> {
+        let log_end = self.log_end_offset();
+        if offset > log_end || offset < 0 {
+            return Err(LogError::OffsetOutOfRange {
+                requested: offset,
+                log_start: self.log_start_offset,
+                log_end,
+            });
+        }
+        if offset <= self.log_start_offset {
+            return Ok(self.log_start_offset);
+        }
+        self.log_start_offset = offset;
+        checkpoint::write_single(&self.dir.join(LOG_START_OFFSET_FILE), offset)?;
+        self.epochs.truncate_from_start(offset)?;
+        if offset == log_end && self.active()?.size > 0 {
+            self.roll(0)?;
+        }
+        self.delete_oldest_while(|log, seg| {
+            let next = log
+                .segments
+                .range(seg.base_offset + 1..)
+                .next()
+                .map(|(b, _)| *b);
+            next.is_some_and(|n| n <= log.log_start_offset)
+        })?;
+        Ok(self.log_start_offset)
+    }
+
+    /// Retention: rolls an active segment older than `segment.ms`, then deletes old segments
+    /// (never the active one) by `retention.ms` (segment max timestamp older than
+    /// `now_ms - retention.ms`) and `retention.bytes`. Returns segments deleted.
+    ///
+    /// # Errors
+    /// I/O failures.
+    pub fn enforce_retention(&mut self, now_ms: i64) -> Result<usize> {
+        let active = self.active()?;
+        if let (Some(ms), Some(first)) = (self.config.segment_ms, active.first_batch_timestamp) {
+            if active.size > 0 && now_ms.saturating_sub(first) > ms as i64 {
+                self.roll(now_ms)?;
+            }
+        }
+        let mut deleted = 0;
+        if let Some(ms) = self.config.retention_ms {
+            let limit = now_ms.saturating_sub(ms as i64);
+            deleted += self.delete_oldest_while(|_, seg| seg.max_timestamp < limit)?;
+        }
+        if let Some(max) = self.config.retention_bytes {
+            deleted += self.delete_oldest_while(|log, seg| log.size_bytes() - seg.size >= max)?;
+        }
+        Ok(deleted)
+    }
+
+    /// Deletes the oldest non-active segment while `pred` holds; moves the log start offset up.
+    fn delete_oldest_while(
+        &mut self,
+        pred: impl Fn(&PartitionLog, &LogSegment) -> bool,
+    ) -> Result<usize> {
+        let mut n = 0;
+        while self.segments.len() > 1 {
+            let Some((_, first)) = self.segments.first_key_value() else {
+                break;
+            };
+            if !pred(self, first) {
+                break;
+            }
+            if let Some((_, seg)) = self.segments.pop_first() {
+                seg.delete_files()?;
+                n += 1;
+            }
+        }
+        if n > 0 {
+            let first_base = self.segments.keys().next().copied().unwrap_or(0);
+            if first_base > self.log_start_offset {
+                self.log_start_offset = first_base;
+                self.epochs.truncate_from_start(first_base)?;
+            }
+            checkpoint::write_single(&self.dir.join(LOG_START_OFFSET_FILE), self.log_start_offset)?;
+        }
+        Ok(n)
+    }
+}

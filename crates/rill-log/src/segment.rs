@@ -1,0 +1,311 @@
+//! `LogSegment`: one `.log` file of RecordBatch v2 bytes plus its offset and time indexes.
+//!
+//! On disk: `<base offset, 20 digits>.log` holds whole batches back to back, exactly as
+//! produced except for the patched base offset and leader epoch; `.index` and `.timeindex`
+//! (see `offset_index`, `time_index`) are derived data that recovery can rebuild. Invariants:
+//! batches are contiguous from position 0 to `size`, their offsets strictly increase and are
+//! `>= base_offset`, and `next_offset` is one past the last batch's last offset.
+//! The segment holds no file descriptor: I/O goes through the process-wide `FileCache`.
+//!
+//! Thread-safety: reads take `&self` and use positioned I/O; mutation takes `&mut self`.
+
+use crate::batch::{BatchHeader, BATCH_HEADER_LEN};
+use crate::error::{LogError, Result};
+use crate::file_cache::{FileCache, FileKey};
+use crate::io;
+use crate::offset_index::OffsetIndex;
+use crate::time_index::TimeIndex;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// File name of a segment's log file for `base_offset`.
+pub fn log_file_name(base_offset: i64) -> String {
+    format!("{base_offset:020}.log")
+}
+
+fn sibling(dir: &Path, base_offset: i64, ext: &str) -> PathBuf {
+    dir.join(format!("{base_offset:020}.{ext}"))
+}
+
+/// One segment of a partition log.
+#[derive(Debug)]
+pub struct LogSegment {
+    /// Offset of the first batch this segment may hold (its file name).
+    pub(crate) base_offset: i64,
+    /// The `.log` file.
+    pub(crate) log_key: Arc<FileKey>,
+    /// Bytes of whole batches in the file.
+    pub(crate) size: u64,
+    /// One past the last offset held.
+    pub(crate) next_offset: i64,
+    /// Sparse offset index.
+    pub(crate) offset_index: OffsetIndex,
+    /// Time index.
+    pub(crate) time_index: TimeIndex,
+    /// Largest batch max timestamp, -1 if empty.
+    pub(crate) max_timestamp: i64,
+    /// Last offset of the batch carrying `max_timestamp`.
+    pub(crate) offset_of_max_timestamp: i64,
+    /// First batch's max timestamp: the clock `segment.ms` measures from.
+    pub(crate) first_batch_timestamp: Option<i64>,
+    /// Bytes appended since the last offset index entry.
+    pub(crate) bytes_since_index: u64,
+}
+
+/// A batch found by a header scan.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Located {
+    pub(crate) position: u64,
+}
+
+impl LogSegment {
+    /// Creates an empty segment (files truncated if they exist).
+    ///
+    /// # Errors
+    /// I/O failures.
+    pub(crate) fn create(dir: &Path, base_offset: i64) -> Result<LogSegment> {
+        let path = sibling(dir, base_offset, "log");
+        let file = io::open_rw(&path)?;
+        file.set_len(0)
+            .map_err(|e| LogError::io("truncate", &path, e))?;
+        let log_key = FileKey::new(path);
+        FileCache::global().insert(&log_key, Arc::new(file));
+        Ok(LogSegment {
+            base_offset,
+            log_key,
+            size: 0,
+            next_offset: base_offset,
+            offset_index: OffsetIndex::create(sibling(dir, base_offset, "index"), base_offset)?,
+            time_index: TimeIndex::create(sibling(dir, base_offset, "timeindex"), base_offset)?,
+            max_timestamp: -1,
+            offset_of_max_timestamp: -1,
+            first_batch_timestamp: None,
+            bytes_since_index: 0,
+        })
+    }
+
+    /// Opens the files of an existing segment without scanning; the caller (recovery) fills in
+    /// `next_offset`, timestamps and checks or rebuilds the indexes. Missing index files are
+    /// created empty and reported with `true`.
+    ///
+    /// # Errors
+    /// I/O failures.
+    pub(crate) fn open_files(dir: &Path, base_offset: i64) -> Result<(LogSegment, bool)> {
+        let path = sibling(dir, base_offset, "log");
+        let size = std::fs::metadata(&path)
+            .map_err(|e| LogError::io("stat", &path, e))?
+            .len();
+        let (oi, missing_oi) =
+            match OffsetIndex::open(sibling(dir, base_offset, "index"), base_offset)? {
+                Some(i) => (i, false),
+                None => (
+                    OffsetIndex::create(sibling(dir, base_offset, "index"), base_offset)?,
+                    true,
+                ),
+            };
+        let (ti, missing_ti) =
+            match TimeIndex::open(sibling(dir, base_offset, "timeindex"), base_offset)? {
+                Some(i) => (i, false),
+                None => (
+                    TimeIndex::create(sibling(dir, base_offset, "timeindex"), base_offset)?,
+                    true,
+                ),
+            };
+        Ok((
+            LogSegment {
+                base_offset,
+                log_key: FileKey::new(path),
+                size,
+                next_offset: base_offset,
+                offset_index: oi,
+                time_index: ti,
+                max_timestamp: -1,
+                offset_of_max_timestamp: -1,
+                first_batch_timestamp: None,
+                bytes_since_index: 0,
+            },
+            missing_oi || missing_ti,
+        ))
+    }
+
+    /// Base offset.
+    pub fn base_offset(&self) -> i64 {
+        self.base_offset
+    }
+
+    /// Bytes in the `.log` file.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// One past the last offset.
+    pub fn next_offset(&self) -> i64 {
+        self.next_offset
+    }
+
+    /// Path of the `.log` file.
+    pub fn log_path(&self) -> &Path {
+        self.log_key.path()
+    }
+
+    pub(crate) fn file(&self) -> Result<Arc<File>> {
+        FileCache::global().get(&self.log_key)
+    }
+
+    /// Writes a batch whose offsets are already assigned and updates the indexes.
+    ///
+    /// # Errors
+    /// I/O failures; the segment's in-memory state is unchanged on error (a partial write
+    /// beyond `size` is overwritten by the next append and cut by recovery).
+    pub(crate) fn append(
+        &mut self,
+        bytes: &[u8],
+        h: &BatchHeader,
+        index_interval: u32,
+    ) -> Result<()> {
+        let file = self.file()?;
+        io::write_at(&file, self.log_key.path(), self.size, bytes)?;
+        let position = self.size;
+        self.size += bytes.len() as u64;
+        self.next_offset = h.last_offset() + 1;
+        if self.first_batch_timestamp.is_none() {
+            self.first_batch_timestamp = Some(h.max_timestamp);
+        }
+        if h.max_timestamp > self.max_timestamp {
+            self.max_timestamp = h.max_timestamp;
+            self.offset_of_max_timestamp = h.last_offset();
+        }
+        self.bytes_since_index += bytes.len() as u64;
+        if self.bytes_since_index >= u64::from(index_interval) {
+            self.offset_index.append(h.last_offset(), position as u32)?;
+            self.time_index
+                .maybe_append(self.max_timestamp, self.offset_of_max_timestamp)?;
+            self.bytes_since_index = 0;
+        }
+        Ok(())
+    }
+
+    /// Reads the header of the batch at `position`; `None` at or past the end of the segment
+    /// or if the bytes there are not a plausible batch inside the segment.
+    ///
+    /// # Errors
+    /// I/O failures.
+    pub(crate) fn header_at(&self, file: &File, position: u64) -> Result<Option<BatchHeader>> {
+        if position + BATCH_HEADER_LEN as u64 > self.size {
+            return Ok(None);
+        }
+        let mut buf = [0u8; BATCH_HEADER_LEN];
+        let n = io::read_at(file, self.log_key.path(), position, &mut buf)?;
+        if n < BATCH_HEADER_LEN {
+            return Ok(None);
+        }
+        match BatchHeader::parse(&buf) {
+            Ok(h) if position + h.total_len() as u64 <= self.size && h.last_offset_delta >= 0 => {
+                Ok(Some(h))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// The first batch whose last offset is `>= offset`, using the index as a hint and
+    /// verifying it (a wrong index entry falls back to a scan from position 0).
+    ///
+    /// # Errors
+    /// I/O failures.
+    pub(crate) fn locate(&self, file: &File, offset: i64) -> Result<Option<Located>> {
+        let mut start = 0u64;
+        if let Ok(Some((entry_offset, pos))) = self.offset_index.lookup(offset) {
+            match self.header_at(file, u64::from(pos))? {
+                Some(h) if h.last_offset() == entry_offset => start = u64::from(pos),
+                _ => {
+                    tracing::warn!(segment = %self.log_key.path().display(), "offset index entry does not match the log; scanning")
+                }
+            }
+        }
+        let mut pos = start;
+        while let Some(h) = self.header_at(file, pos)? {
+            if h.last_offset() >= offset {
+                return Ok(Some(Located { position: pos }));
+            }
+            pos += h.total_len() as u64;
+        }
+        Ok(None)
+    }
+
+    /// Appends a final time index entry with the segment's max timestamp (segment becoming
+    /// inactive, or a flush), so the last time index entry always holds the max.
+    ///
+    /// # Errors
+    /// I/O failures.
+    pub(crate) fn seal_time_index(&mut self) -> Result<()> {
+        if self.max_timestamp >= 0 {
+            self.time_index
+                .maybe_append(self.max_timestamp, self.offset_of_max_timestamp)?;
+        }
+        Ok(())
+    }
+
+    /// fsyncs the log file and both indexes.
+    ///
+    /// # Errors
+    /// I/O failures.
+    pub(crate) fn sync(&self) -> Result<()> {
+        self.file()?
+            .sync_data()
+            .map_err(|e| LogError::io("sync", self.log_key.path(), e))?;
+        self.offset_index.file().sync()?;
+        self.time_index.file().sync()
+    }
+
+    /// Whether appending `len` more bytes (up to `last_offset`) needs a new segment.
+    pub(crate) fn must_roll(
+        &self,
+        len: usize,
+        last_offset: i64,
+        cfg: &crate::LogConfig,
+        now_ms: i64,
+    ) -> bool {
+        if self.size == 0 {
+            return false;
+        }
+        let too_big = self.size + len as u64 > cfg.effective_segment_bytes();
+        let too_old = match (cfg.segment_ms, self.first_batch_timestamp) {
+            (Some(ms), Some(first)) => now_ms.saturating_sub(first) > ms as i64,
+            _ => false,
+        };
+        let index_limit = u64::from(cfg.segment_index_bytes);
+        let index_full = self.offset_index.file().size_bytes() + 8 > index_limit
+            || self.time_index.file().size_bytes() + 12 > index_limit;
+        let offset_overflow = last_offset - self.base_offset > i64::from(i32::MAX);
+        too_big || too_old || index_full || offset_overflow
+    }
+
+    /// Cuts the log file at `position` (a batch boundary) and trims the indexes; the caller
+    /// recomputes `next_offset` and timestamps (see `recovery::rescan`).
+    ///
+    /// # Errors
+    /// I/O failures.
+    pub(crate) fn cut_at(&mut self, position: u64) -> Result<()> {
+        let file = self.file()?;
+        file.set_len(position)
+            .map_err(|e| LogError::io("truncate", self.log_key.path(), e))?;
+        self.size = position;
+        self.offset_index
+            .truncate_to_position(position.min(u64::from(u32::MAX)) as u32)?;
+        Ok(())
+    }
+
+    /// Removes the three files.
+    ///
+    /// # Errors
+    /// I/O failures.
+    pub(crate) fn delete_files(&self) -> Result<()> {
+        FileCache::global().invalidate(&self.log_key);
+        self.offset_index.file().forget();
+        self.time_index.file().forget();
+        io::remove_if_exists(self.log_key.path())?;
+        io::remove_if_exists(self.offset_index.file().path())?;
+        io::remove_if_exists(self.time_index.file().path())
+    }
+}
