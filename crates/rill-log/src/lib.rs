@@ -5,6 +5,8 @@
 //! See `/work/notes/rill-log-architecture.md` for formats, recovery and group commit.
 //! Thread-safety: every public type is `Send + Sync`; mutation needs `&mut PartitionLog`.
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod batch;
 pub mod checkpoint;
 pub mod config;
@@ -38,3 +40,5 @@ pub use log::{AppendInfo, PartitionLog};
 pub use log_read::{FileSlice, ReadResult};
 pub use producer_state::ProducerStateManager;
 pub use recovery::RecoveryReport;
+#[cfg(test)]
+mod log_tests;

@@ -1,0 +1,442 @@
+//! Unit tests of `PartitionLog` (append, read, roll, recovery glue, truncation, retention,
+//! timestamps, producer state, group commit, checkpoints).
+
+use crate::testutil::{build_batch, simple_batch, BatchSpec};
+use crate::{FlushPolicy, LogConfig, LogError, PartitionLog, TimestampType};
+use std::path::Path;
+
+fn small_config() -> LogConfig {
+    LogConfig {
+        segment_bytes: 1024,
+        index_interval_bytes: 100,
+        retention_ms: None,
+        ..LogConfig::default()
+    }
+}
+
+fn read_all(log: &PartitionLog, from: i64) -> Vec<u8> {
+    let mut buf = Vec::new();
+    log.read_into(from, u64::MAX, i64::MAX, true, &mut buf)
+        .unwrap();
+    buf
+}
+
+/// (base offset, last offset) of each batch in `bytes`.
+fn offsets(bytes: &[u8]) -> Vec<(i64, i64)> {
+    crate::split_batches(bytes)
+        .map(|v| {
+            v.into_iter()
+                .map(|(_, h)| (h.base_offset, h.last_offset()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn append_n(log: &mut PartitionLog, n: usize, records: i32, ts0: i64) -> Vec<(i64, i64)> {
+    (0..n)
+        .map(|i| {
+            let mut b = simple_batch(records, 100, ts0 + i as i64);
+            let info = log.append(&mut b, 1, ts0 + i as i64).unwrap();
+            (info.base_offset, info.last_offset)
+        })
+        .collect()
+}
+
+fn open(dir: &Path, cfg: LogConfig) -> PartitionLog {
+    PartitionLog::open(dir, cfg).unwrap().0
+}
+
+#[test]
+fn append_assigns_offsets_and_read_returns_whole_containing_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), LogConfig::default());
+    let appended = append_n(&mut log, 5, 3, 1000);
+    assert_eq!(appended, vec![(0, 2), (3, 5), (6, 8), (9, 11), (12, 14)]);
+    assert_eq!(log.log_end_offset(), 15);
+    assert_eq!(
+        offsets(&read_all(&log, 4)),
+        vec![(3, 5), (6, 8), (9, 11), (12, 14)]
+    );
+    let one = 161u64; // 61 header + 100 body
+    let mut buf = Vec::new();
+    assert_eq!(
+        log.read_into(0, one * 2 + 10, i64::MAX, false, &mut buf)
+            .unwrap(),
+        one * 2
+    );
+    assert_eq!(offsets(&buf), vec![(0, 2), (3, 5)]);
+    let r = log.read(0, 10, i64::MAX, true).unwrap();
+    assert_eq!((r.total_len, r.first_batch_base_offset), (one, Some(0)));
+    assert_eq!(log.read(0, 10, i64::MAX, false).unwrap().total_len, 0);
+    let capped = log.read(0, u64::MAX, 6, false).unwrap();
+    assert_eq!(
+        capped.total_len,
+        one * 2,
+        "max_offset excludes the batch at 6"
+    );
+    assert_eq!(log.read(15, 100, i64::MAX, true).unwrap().total_len, 0);
+    assert!(matches!(
+        log.read(16, 100, i64::MAX, true),
+        Err(LogError::OffsetOutOfRange {
+            requested: 16,
+            log_start: 0,
+            log_end: 15
+        })
+    ));
+}
+
+#[test]
+fn invalid_batches_get_typed_errors_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(
+        dir.path(),
+        LogConfig {
+            max_message_bytes: 500,
+            ..LogConfig::default()
+        },
+    );
+    let mut big = simple_batch(1, 600, 0);
+    assert!(matches!(
+        log.append(&mut big, 0, 0),
+        Err(LogError::BatchTooLarge { .. })
+    ));
+    let mut bad = simple_batch(1, 10, 0);
+    bad[70] ^= 1;
+    assert!(matches!(
+        log.append(&mut bad, 0, 0),
+        Err(LogError::CorruptBatch { .. })
+    ));
+    assert_eq!((log.log_end_offset(), log.size_bytes()), (0, 0));
+}
+
+#[test]
+fn rolls_by_size_reads_across_segments_and_reopens_without_scanning_after_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), small_config());
+    let appended = append_n(&mut log, 40, 2, 0);
+    assert!(log.segment_count() >= 6, "{}", log.segment_count());
+    for (i, &(base, _)) in appended.iter().enumerate() {
+        let got = offsets(&read_all(&log, base + 1));
+        assert_eq!(got, appended[i..].to_vec(), "from {}", base + 1);
+    }
+    let before = read_all(&log, 0);
+    log.flush().unwrap();
+    drop(log);
+    let (log, report) = PartitionLog::open(dir.path(), small_config()).unwrap();
+    assert_eq!(report.batches_scanned, 0, "{report:?}");
+    assert!(report.dropped.is_empty(), "{report:?}");
+    assert_eq!(read_all(&log, 0), before);
+    assert_eq!(log.log_end_offset(), 80);
+    drop(log);
+    std::fs::remove_file(dir.path().join(crate::checkpoint::RECOVERY_POINT_FILE)).unwrap();
+    let (log, report) = PartitionLog::open(dir.path(), small_config()).unwrap();
+    assert_eq!(report.batches_scanned, 40);
+    assert_eq!(read_all(&log, 0), before);
+}
+
+#[test]
+fn missing_or_garbage_indexes_are_rebuilt_and_reads_stay_correct() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), small_config());
+    let appended = append_n(&mut log, 30, 1, 0);
+    log.flush().unwrap();
+    let before = read_all(&log, 0);
+    drop(log);
+    let mut n = 0;
+    for ent in std::fs::read_dir(dir.path()).unwrap() {
+        let p = ent.unwrap().path();
+        match p.extension().and_then(|e| e.to_str()) {
+            Some("index") if n % 2 == 0 => std::fs::remove_file(&p).unwrap(),
+            Some("index") => std::fs::write(&p, [0xffu8; 24]).unwrap(),
+            Some("timeindex") => std::fs::write(&p, [7u8; 25]).unwrap(),
+            _ => continue,
+        }
+        n += 1;
+    }
+    let (log, report) = PartitionLog::open(dir.path(), small_config()).unwrap();
+    assert!(report.indexes_rebuilt > 0);
+    assert_eq!(read_all(&log, 0), before);
+    for &(base, last) in &appended {
+        assert_eq!(offsets(&read_all(&log, last)).first(), Some(&(base, last)));
+    }
+}
+
+#[test]
+fn truncate_to_cuts_at_batch_boundaries_and_fixes_epochs_and_producers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), small_config());
+    append_n(&mut log, 10, 3, 0); // offsets 0..30, epoch 1
+    let mut b = simple_batch(3, 100, 50);
+    log.append(&mut b, 2, 50).unwrap(); // 30..=32 epoch 2
+    assert_eq!(log.leader_epoch_cache().entries(), &[(1, 0), (2, 30)]);
+    log.truncate_to(31).unwrap(); // inside batch 30..=32: removed whole
+    assert_eq!(log.log_end_offset(), 30);
+    assert_eq!(log.leader_epoch_cache().entries(), &[(1, 0)]);
+    log.truncate_to(13).unwrap(); // inside 12..=14
+    assert_eq!(log.log_end_offset(), 12);
+    assert_eq!(offsets(&read_all(&log, 0)).last(), Some(&(9, 11)));
+    let info = log.append(&mut simple_batch(1, 10, 60), 3, 60).unwrap();
+    assert_eq!(info.base_offset, 12);
+    drop(log);
+    let log = open(dir.path(), small_config());
+    assert_eq!(log.log_end_offset(), 13);
+    assert_eq!(log.leader_epoch_cache().entries(), &[(1, 0), (3, 12)]);
+    let mut log = log;
+    log.truncate_fully_and_start_at(100).unwrap();
+    assert_eq!(
+        (
+            log.log_start_offset(),
+            log.log_end_offset(),
+            log.segment_count()
+        ),
+        (100, 100, 1)
+    );
+    assert_eq!(
+        log.append(&mut simple_batch(1, 10, 0), 4, 0)
+            .unwrap()
+            .base_offset,
+        100
+    );
+}
+
+#[test]
+fn retention_by_bytes_and_time_and_delete_records_move_the_log_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), small_config());
+    append_n(&mut log, 30, 1, 1000); // timestamps 1000..1030, ~6 per segment
+    let segs = log.segment_count();
+    let cfg = LogConfig {
+        retention_ms: Some(100),
+        ..small_config()
+    };
+    log.set_config(cfg);
+    let deleted = log.enforce_retention(1112).unwrap(); // deletes segments whose max ts < 1012
+    assert!(deleted >= 1 && log.segment_count() == segs - deleted);
+    let start = log.log_start_offset();
+    assert!((6..=12).contains(&start), "{start}");
+    assert!(log.read(start - 1, 10, i64::MAX, true).is_err());
+    assert_eq!(
+        offsets(&read_all(&log, start)).first().map(|o| o.0),
+        Some(start)
+    );
+    log.set_config(LogConfig {
+        retention_bytes: Some(700),
+        ..small_config()
+    });
+    log.enforce_retention(0).unwrap();
+    assert!(log.size_bytes() <= 700 + 1024, "{}", log.size_bytes());
+    assert_eq!(log.delete_records_before(25).unwrap(), 25);
+    assert!(matches!(
+        log.delete_records_before(31),
+        Err(LogError::OffsetOutOfRange { .. })
+    ));
+    assert_eq!(offsets(&read_all(&log, 25)).first(), Some(&(25, 25)));
+    drop(log);
+    let log = open(dir.path(), small_config());
+    assert_eq!(
+        log.log_start_offset(),
+        25,
+        "log start offset is checkpointed"
+    );
+}
+
+#[test]
+fn segment_ms_rolls_the_active_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig {
+        segment_ms: Some(10),
+        ..LogConfig::default()
+    };
+    let mut log = open(dir.path(), cfg);
+    log.append(&mut simple_batch(1, 10, 100), 0, 100).unwrap();
+    log.append(&mut simple_batch(1, 10, 105), 0, 105).unwrap();
+    assert_eq!(log.segment_count(), 1);
+    log.append(&mut simple_batch(1, 10, 200), 0, 200).unwrap();
+    assert_eq!(log.segment_count(), 2);
+    log.enforce_retention(1000).unwrap();
+    assert_eq!(log.segment_count(), 3);
+}
+
+#[test]
+fn timestamp_lookups_and_log_append_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), small_config());
+    for (i, ts) in [10, 30, 20, 50, 40, 60].iter().enumerate() {
+        let _ = i;
+        log.append(&mut simple_batch(2, 150, *ts), 0, 0).unwrap();
+    }
+    assert_eq!(log.offset_for_timestamp(0).unwrap(), Some((0, 10)));
+    assert_eq!(log.offset_for_timestamp(25).unwrap(), Some((2, 30)));
+    assert_eq!(log.offset_for_timestamp(45).unwrap(), Some((6, 50)));
+    assert_eq!(log.offset_for_timestamp(61).unwrap(), None);
+    assert_eq!(log.max_timestamp_offset().unwrap(), Some((11, 60)));
+    log.set_config(LogConfig {
+        timestamp_type: TimestampType::LogAppendTime,
+        ..small_config()
+    });
+    let info = log.append(&mut simple_batch(1, 10, 5), 0, 777).unwrap();
+    assert_eq!((info.log_append_time_ms, info.max_timestamp), (777, 777));
+    let bytes = read_all(&log, info.base_offset);
+    let h = crate::validate_batch(&bytes).unwrap();
+    assert!(h.timestamp_type_is_log_append());
+}
+
+#[test]
+fn idempotent_producer_duplicates_return_original_offsets_and_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), LogConfig::default());
+    let spec = |seq, n| BatchSpec {
+        records: n,
+        producer_id: 42,
+        producer_epoch: 0,
+        base_sequence: seq,
+        ..BatchSpec::default()
+    };
+    log.append(&mut build_batch(&BatchSpec::default()), 0, 0)
+        .unwrap();
+    let first = log.append(&mut build_batch(&spec(0, 3)), 0, 0).unwrap();
+    let dup = log.append(&mut build_batch(&spec(0, 3)), 0, 0).unwrap();
+    assert!(dup.duplicate && !first.duplicate);
+    assert_eq!((dup.base_offset, dup.last_offset), (1, 3));
+    assert_eq!(log.log_end_offset(), 4);
+    let err = log.append(&mut build_batch(&spec(5, 1)), 0, 0).unwrap_err();
+    assert!(matches!(
+        err,
+        LogError::OutOfOrderSequence {
+            producer_id: 42,
+            expected: 3,
+            got: 5
+        }
+    ));
+    drop(log); // crash: no snapshot, rebuilt from headers
+    let mut log = open(dir.path(), LogConfig::default());
+    assert_eq!(log.producer_state().producer_ids(), 1);
+    assert!(
+        log.append(&mut build_batch(&spec(0, 3)), 0, 0)
+            .unwrap()
+            .duplicate
+    );
+    log.append(&mut build_batch(&spec(3, 1)), 0, 0).unwrap();
+    log.flush().unwrap();
+    drop(log);
+    let mut log = open(dir.path(), LogConfig::default());
+    assert!(
+        log.append(&mut build_batch(&spec(3, 1)), 0, 0)
+            .unwrap()
+            .duplicate
+    );
+}
+
+#[test]
+fn checkpoints_of_high_watermark_and_epochs_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), LogConfig::default());
+    append_n(&mut log, 3, 1, 0);
+    log.checkpoint_high_watermark(2).unwrap();
+    log.assign_leader_epoch(5, 3).unwrap();
+    log.append(&mut simple_batch(1, 10, 0), 5, 0).unwrap();
+    drop(log);
+    let log = open(dir.path(), LogConfig::default());
+    assert_eq!(log.checkpointed_high_watermark(), Some(2));
+    assert_eq!(log.leader_epoch_cache().entries(), &[(1, 0), (5, 3)]);
+    assert_eq!(
+        log.leader_epoch_cache()
+            .end_offset_for(1, log.log_end_offset()),
+        (1, 3)
+    );
+}
+
+#[test]
+fn group_commit_shares_fsyncs_between_concurrent_writers() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(open(
+        dir.path(),
+        LogConfig::default(),
+    )));
+    let durability = log.lock().unwrap().durability();
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for _ in 0..50 {
+                    let info = log
+                        .lock()
+                        .unwrap()
+                        .append(&mut simple_batch(1, 100, 0), 0, 0)
+                        .unwrap();
+                    let d = log.lock().unwrap().durability();
+                    d.wait_durable(info.last_offset + 1).unwrap();
+                    assert!(d.durable_offset() > info.last_offset);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(durability.durable_offset(), 200);
+    assert!(
+        durability.sync_count() <= 200,
+        "{}",
+        durability.sync_count()
+    );
+    assert!(matches!(
+        durability.wait_durable(201),
+        Err(LogError::NotWritten { .. })
+    ));
+}
+
+#[test]
+fn interval_policy_returns_at_once_and_fsyncs_on_threshold() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig {
+        flush: FlushPolicy::Interval {
+            messages: Some(3),
+            ms: None,
+        },
+        ..LogConfig::default()
+    };
+    let mut log = open(dir.path(), cfg);
+    let d = log.durability();
+    log.append(&mut simple_batch(2, 10, 0), 0, 0).unwrap();
+    d.wait_durable(2).unwrap();
+    assert_eq!(
+        d.durable_offset(),
+        0,
+        "below the threshold nothing is fsynced"
+    );
+    log.append(&mut simple_batch(1, 10, 0), 0, 0).unwrap();
+    assert_eq!(d.durable_offset(), 3);
+    assert_eq!(d.sync_count(), 0);
+}
+
+#[test]
+fn replicated_append_keeps_offsets_and_rejects_gaps_backwards() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), LogConfig::default());
+    let mk = |base, n, epoch| {
+        build_batch(&BatchSpec {
+            base_offset: base,
+            records: n,
+            partition_leader_epoch: epoch,
+            ..BatchSpec::default()
+        })
+    };
+    let mut payload = mk(0, 2, 3);
+    payload.extend(mk(2, 3, 4));
+    let info = log.append_replicated(&payload).unwrap().unwrap();
+    assert_eq!(
+        (info.base_offset, info.last_offset, info.record_count),
+        (0, 4, 5)
+    );
+    assert_eq!(log.leader_epoch_cache().entries(), &[(3, 0), (4, 2)]);
+    assert!(matches!(
+        log.append_replicated(&mk(3, 1, 4)),
+        Err(LogError::NonContiguousReplicatedBatch {
+            expected: 5,
+            got: 3
+        })
+    ));
+    assert_eq!(log.append_replicated(&[]).unwrap(), None);
+    assert_eq!(read_all(&log, 0), payload);
+}
