@@ -1,0 +1,301 @@
+//! The admin service: topic creation, deletion, growth and config changes, validated against
+//! the metadata image and carried out as metadata records. API handlers call these; they map
+//! [`AdminError`] to Kafka codes in one place ([`AdminError::code`]).
+//!
+//! Blocking (metadata fsync, partition opens): call from a blocking context.
+
+use std::collections::BTreeMap;
+
+use kafka_protocol::ResponseError;
+use rill_meta::{validate_topic_name, MetadataRecord, TopicImage, Uuid};
+
+use crate::broker::Broker;
+use crate::error::BrokerError;
+use crate::topic_config::{validate_topic_config, TopicConfig};
+
+/// Why an admin change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// The topic exists already.
+    #[error("topic '{0}' already exists")]
+    TopicExists(String),
+    /// No such topic.
+    #[error("unknown topic '{0}'")]
+    UnknownTopic(String),
+    /// No topic with that id.
+    #[error("unknown topic id {0}")]
+    UnknownTopicId(Uuid),
+    /// A name that breaks Kafka's rules.
+    #[error("{0}")]
+    InvalidTopicName(String),
+    /// A bad partition count.
+    #[error("{0}")]
+    InvalidPartitions(String),
+    /// A replication factor the cluster cannot provide.
+    #[error("{0}")]
+    InvalidReplicationFactor(String),
+    /// A bad replica assignment.
+    #[error("{0}")]
+    InvalidReplicaAssignment(String),
+    /// A bad config name or value.
+    #[error("{0}")]
+    InvalidConfig(String),
+    /// Topic deletion is disabled.
+    #[error("topic deletion is disabled (delete.topic.enable=false)")]
+    DeletionDisabled,
+    /// A request that contradicts itself.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// Storage or metadata log failure.
+    #[error("{0}")]
+    Storage(#[from] BrokerError),
+}
+
+impl AdminError {
+    /// The Kafka error code the Java broker sends for this.
+    pub fn code(&self) -> i16 {
+        let e = match self {
+            AdminError::TopicExists(_) => ResponseError::TopicAlreadyExists,
+            AdminError::UnknownTopic(_) => ResponseError::UnknownTopicOrPartition,
+            AdminError::UnknownTopicId(_) => ResponseError::UnknownTopicId,
+            AdminError::InvalidTopicName(_) => ResponseError::InvalidTopicException,
+            AdminError::InvalidPartitions(_) => ResponseError::InvalidPartitions,
+            AdminError::InvalidReplicationFactor(_) => ResponseError::InvalidReplicationFactor,
+            AdminError::InvalidReplicaAssignment(_) => ResponseError::InvalidReplicaAssignment,
+            AdminError::InvalidConfig(_) => ResponseError::InvalidConfig,
+            AdminError::DeletionDisabled => ResponseError::TopicDeletionDisabled,
+            AdminError::InvalidRequest(_) => ResponseError::InvalidRequest,
+            AdminError::Storage(_) => ResponseError::KafkaStorageError,
+        };
+        e.code()
+    }
+}
+
+/// What a CreateTopics entry asks for, defaults still unresolved (-1).
+#[derive(Debug, Clone)]
+pub struct NewTopic {
+    /// Topic name.
+    pub name: String,
+    /// Partitions, or -1 for `num.partitions`.
+    pub num_partitions: i32,
+    /// Replication factor, or -1 for `default.replication.factor`.
+    pub replication_factor: i16,
+    /// Manual assignment: replica broker ids per partition (empty for automatic).
+    pub assignments: Vec<(i32, Vec<i32>)>,
+    /// Config overrides.
+    pub configs: BTreeMap<String, String>,
+}
+
+/// Creates a topic (or only validates it when `validate_only`). Returns the topic as created.
+///
+/// # Errors
+/// [`AdminError`] naming what is wrong.
+pub fn create_topic(broker: &Broker, t: NewTopic, validate_only: bool) -> Result<TopicImage, AdminError> {
+    validate_topic_name(&t.name).map_err(|e| AdminError::InvalidTopicName(e.to_string()))?;
+    if broker.image().topic(&t.name).is_some() {
+        return Err(AdminError::TopicExists(t.name));
+    }
+    let live_brokers = [broker.config.node_id];
+    let (partitions, replication_factor) = if t.assignments.is_empty() {
+        let partitions = match t.num_partitions {
+            -1 => broker.config.num_partitions as i32,
+            n if n <= 0 => {
+                return Err(AdminError::InvalidPartitions(format!(
+                    "number of partitions must be larger than 0, was {n}"
+                )))
+            }
+            n => n,
+        };
+        let rf = match t.replication_factor {
+            -1 => broker.config.default_replication_factor as i16,
+            n if n <= 0 => {
+                return Err(AdminError::InvalidReplicationFactor(format!(
+                    "replication factor must be larger than 0, was {n}"
+                )))
+            }
+            n => n,
+        };
+        if rf as usize > live_brokers.len() {
+            return Err(AdminError::InvalidReplicationFactor(format!(
+                "unable to replicate the partition {rf} time(s): the number of available brokers is {}",
+                live_brokers.len()
+            )));
+        }
+        (partitions, rf)
+    } else {
+        if t.num_partitions != -1 || t.replication_factor != -1 {
+            return Err(AdminError::InvalidRequest(
+                "both numPartitions or replicationFactor and replicasAssignments were set; \
+                 both cannot be used at the same time"
+                    .into(),
+            ));
+        }
+        check_assignments(&t.assignments, 0, &live_brokers)?;
+        let rf = t.assignments[0].1.len() as i16;
+        (t.assignments.len() as i32, rf)
+    };
+    if partitions > 100_000 {
+        return Err(AdminError::InvalidPartitions(format!("{partitions} partitions is more than 100000")));
+    }
+    for (k, v) in &t.configs {
+        validate_topic_config(k, v).map_err(|e| AdminError::InvalidConfig(e.to_string()))?;
+    }
+    TopicConfig::resolve(&t.configs, &broker.config).map_err(|e| AdminError::InvalidConfig(e.to_string()))?;
+    let topic = TopicImage {
+        topic_id: Uuid::new_v4(),
+        name: t.name,
+        partitions: partitions as u32,
+        replication_factor: replication_factor as u16,
+        configs: t.configs,
+    };
+    if !validate_only {
+        broker.commit(vec![MetadataRecord::TopicCreated {
+            topic_id: topic.topic_id,
+            name: topic.name.clone(),
+            partitions: topic.partitions,
+            replication_factor: topic.replication_factor,
+            configs: topic.configs.clone(),
+        }])?;
+        tracing::info!(topic = %topic.name, partitions = topic.partitions, "topic created");
+    }
+    Ok(topic)
+}
+
+/// Checks a manual replica assignment: partitions numbered from `first` without gaps, the same
+/// replica count everywhere, no duplicate brokers, only live brokers.
+fn check_assignments(assignments: &[(i32, Vec<i32>)], first: i32, live: &[i32]) -> Result<(), AdminError> {
+    let bad = |m: String| Err(AdminError::InvalidReplicaAssignment(m));
+    let Some((_, first_replicas)) = assignments.first() else {
+        return bad("empty assignment".into());
+    };
+    for (i, (partition, replicas)) in assignments.iter().enumerate() {
+        if *partition != first + i as i32 {
+            return bad(format!("partitions should be a consecutive 0-based integer sequence, found {partition}"));
+        }
+        if replicas.is_empty() || replicas.len() != first_replicas.len() {
+            return bad(format!("partition {partition} has {} replicas, expected {}", replicas.len(), first_replicas.len()));
+        }
+        let mut sorted = replicas.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        if sorted.len() != replicas.len() {
+            return bad(format!("duplicate brokers in the assignment of partition {partition}"));
+        }
+        if let Some(b) = replicas.iter().find(|b| !live.contains(b)) {
+            return bad(format!("broker {b} in the assignment of partition {partition} is not a live broker"));
+        }
+    }
+    Ok(())
+}
+
+/// Deletes a topic by name.
+///
+/// # Errors
+/// Unknown topic, deletion disabled, storage errors.
+pub fn delete_topic(broker: &Broker, name: &str) -> Result<Uuid, AdminError> {
+    let topic = broker.image().topic(name).cloned().ok_or_else(|| AdminError::UnknownTopic(name.to_string()))?;
+    delete_topic_by_id(broker, topic.topic_id)?;
+    Ok(topic.topic_id)
+}
+
+/// Deletes a topic by id. Returns its name.
+///
+/// # Errors
+/// Unknown topic id, deletion disabled, storage errors.
+pub fn delete_topic_by_id(broker: &Broker, topic_id: Uuid) -> Result<String, AdminError> {
+    if !broker.config.delete_topic_enable {
+        return Err(AdminError::DeletionDisabled);
+    }
+    let topic = broker.image().topic_by_id(&topic_id).cloned().ok_or(AdminError::UnknownTopicId(topic_id))?;
+    broker.commit(vec![MetadataRecord::TopicDeleted { topic_id }])?;
+    tracing::info!(topic = %topic.name, "topic deleted");
+    Ok(topic.name)
+}
+
+/// Grows a topic to `count` partitions (CreatePartitions).
+///
+/// # Errors
+/// Unknown topic, a count not above the current one, a bad assignment, storage errors.
+pub fn create_partitions(
+    broker: &Broker,
+    name: &str,
+    count: i32,
+    assignments: Option<Vec<Vec<i32>>>,
+    validate_only: bool,
+) -> Result<(), AdminError> {
+    let topic = broker.image().topic(name).cloned().ok_or_else(|| AdminError::UnknownTopic(name.to_string()))?;
+    let current = topic.partitions as i32;
+    if count < current {
+        return Err(AdminError::InvalidPartitions(format!(
+            "topic currently has {current} partitions, which is higher than the requested {count}"
+        )));
+    }
+    if count == current {
+        return Err(AdminError::InvalidPartitions(format!("topic already has {current} partitions")));
+    }
+    if count > 100_000 {
+        return Err(AdminError::InvalidPartitions(format!("{count} partitions is more than 100000")));
+    }
+    if let Some(a) = assignments {
+        if a.len() as i32 != count - current {
+            return Err(AdminError::InvalidReplicaAssignment(format!(
+                "increasing the number of partitions by {} but {} assignments provided",
+                count - current,
+                a.len()
+            )));
+        }
+        let numbered: Vec<(i32, Vec<i32>)> = a.into_iter().enumerate().map(|(i, r)| (current + i as i32, r)).collect();
+        check_assignments(&numbered, current, &[broker.config.node_id])?;
+        if numbered[0].1.len() != topic.replication_factor as usize {
+            return Err(AdminError::InvalidReplicaAssignment(format!(
+                "inconsistent replication factor between partitions: new {} vs existing {}",
+                numbered[0].1.len(),
+                topic.replication_factor
+            )));
+        }
+    }
+    if !validate_only {
+        broker.commit(vec![MetadataRecord::PartitionsIncreased {
+            topic_id: topic.topic_id,
+            partitions: count as u32,
+        }])?;
+        tracing::info!(topic = %name, partitions = count, "partitions added");
+    }
+    Ok(())
+}
+
+/// Replaces a topic's overrides with `configs` (AlterConfigs) or applies changes
+/// (IncrementalAlterConfigs); validates the whole result before anything is written.
+///
+/// # Errors
+/// Unknown topic, invalid configs, storage errors.
+pub fn set_topic_configs(
+    broker: &Broker,
+    name: &str,
+    new_overrides: BTreeMap<String, String>,
+    validate_only: bool,
+) -> Result<(), AdminError> {
+    let topic = broker.image().topic(name).cloned().ok_or_else(|| AdminError::UnknownTopic(name.to_string()))?;
+    for (k, v) in &new_overrides {
+        validate_topic_config(k, v).map_err(|e| AdminError::InvalidConfig(e.to_string()))?;
+    }
+    TopicConfig::resolve(&new_overrides, &broker.config).map_err(|e| AdminError::InvalidConfig(e.to_string()))?;
+    let mut records = Vec::new();
+    for k in topic.configs.keys().filter(|k| !new_overrides.contains_key(*k)) {
+        records.push(MetadataRecord::TopicConfigChanged { topic_id: topic.topic_id, key: k.clone(), value: None });
+    }
+    for (k, v) in &new_overrides {
+        if topic.configs.get(k) != Some(v) {
+            records.push(MetadataRecord::TopicConfigChanged {
+                topic_id: topic.topic_id,
+                key: k.clone(),
+                value: Some(v.clone()),
+            });
+        }
+    }
+    if !validate_only && !records.is_empty() {
+        broker.commit(records)?;
+        tracing::info!(topic = %name, "topic configs changed");
+    }
+    Ok(())
+}

@@ -1,0 +1,82 @@
+//! DescribeCluster and DescribeLogDirs.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
+use kafka_protocol::messages::describe_log_dirs_response::{
+    DescribeLogDirsPartition, DescribeLogDirsResult, DescribeLogDirsTopic,
+};
+use kafka_protocol::messages::{
+    BrokerId, DescribeClusterRequest, DescribeClusterResponse, DescribeLogDirsRequest,
+    DescribeLogDirsResponse, TopicName,
+};
+use kafka_protocol::ResponseError;
+
+use super::{blocking, str_bytes, RequestContext};
+use crate::broker::Broker;
+
+/// Answers DescribeCluster.
+pub fn describe_cluster(broker: &Arc<Broker>, _ctx: &RequestContext, req: DescribeClusterRequest) -> DescribeClusterResponse {
+    let mut r = DescribeClusterResponse::default();
+    // endpoint_type 1 = brokers; 2 = controllers (same node here).
+    if !matches!(req.endpoint_type, 1 | 2) {
+        r.error_code = ResponseError::UnsupportedEndpointType.code();
+        return r;
+    }
+    r.endpoint_type = req.endpoint_type;
+    r.cluster_id = str_bytes(broker.cluster_id.clone());
+    r.controller_id = BrokerId(broker.config.node_id);
+    r.cluster_authorized_operations = i32::MIN;
+    let adv = &broker.config.advertised_listener;
+    let mut b = DescribeClusterBroker::default();
+    b.broker_id = BrokerId(broker.config.node_id);
+    b.host = str_bytes(adv.host.clone());
+    b.port = i32::from(adv.port);
+    r.brokers = vec![b];
+    r
+}
+
+/// Answers DescribeLogDirs: the data directory, its partitions' sizes, and its disk space.
+pub async fn describe_log_dirs(broker: &Arc<Broker>, _ctx: &RequestContext, req: DescribeLogDirsRequest) -> DescribeLogDirsResponse {
+    let b = broker.clone();
+    blocking(move || {
+        let mut dir = DescribeLogDirsResult::default();
+        dir.log_dir = str_bytes(b.config.log_dir.display().to_string());
+        match rustix::fs::statvfs(&b.config.log_dir) {
+            Ok(s) => {
+                dir.total_bytes = (s.f_blocks.saturating_mul(s.f_frsize)) as i64;
+                dir.usable_bytes = (s.f_bavail.saturating_mul(s.f_frsize)) as i64;
+            }
+            Err(_) => {
+                dir.total_bytes = -1;
+                dir.usable_bytes = -1;
+            }
+        }
+        let mut parts = b.replicas.all();
+        parts.sort_by(|x, y| (&x.topic, x.index).cmp(&(&y.topic, y.index)));
+        let wanted = |topic: &str, index: i32| match &req.topics {
+            None => true,
+            Some(ts) => ts.iter().any(|t| t.topic.0.as_str() == topic && t.partitions.contains(&index)),
+        };
+        for p in parts.iter().filter(|p| wanted(&p.topic, p.index)) {
+            let mut dp = DescribeLogDirsPartition::default();
+            dp.partition_index = p.index;
+            dp.partition_size = p.size_bytes().map_or(-1, |s| s as i64);
+            dp.offset_lag = 0;
+            match dir.topics.last_mut() {
+                Some(t) if t.name.0.as_str() == p.topic => t.partitions.push(dp),
+                _ => {
+                    let mut t = DescribeLogDirsTopic::default();
+                    t.name = TopicName(str_bytes(p.topic.clone()));
+                    t.partitions.push(dp);
+                    dir.topics.push(t);
+                }
+            }
+        }
+        let mut r = DescribeLogDirsResponse::default();
+        r.results = vec![dir];
+        r
+    })
+    .await
+    .unwrap_or_default()
+}

@@ -1,0 +1,141 @@
+//! Fetch: whole record batches up to the high watermark, with `min_bytes`/`max_wait_ms` long
+//! polling and `max_bytes`/`partition_max_bytes` limits (the first batch of the first
+//! non-empty partition is returned even when larger, as KIP-74 says).
+//!
+//! Fetch sessions (KIP-227): Rill answers with session id 0, i.e. no session was created,
+//! so clients keep sending full fetch requests, a behaviour every client supports.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::ResponseError;
+use tokio::time::Instant;
+
+use super::errors::log_error_code;
+use super::{blocking, RequestContext};
+use crate::broker::Broker;
+use crate::replica::Partition;
+
+/// One partition to read, resolved.
+struct Want {
+    /// Topic index in the response.
+    topic_idx: usize,
+    /// Partition index.
+    index: i32,
+    /// The partition, or the error to answer.
+    target: Result<Arc<Partition>, i16>,
+    /// Where to read from.
+    fetch_offset: i64,
+    /// Per-partition byte limit.
+    partition_max_bytes: u64,
+}
+
+/// Answers Fetch, waiting up to `max_wait_ms` for `min_bytes`.
+pub async fn handle(broker: &Arc<Broker>, _ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
+    let mut response = FetchResponse::default();
+    if req.session_id > 0 {
+        response.error_code = ResponseError::FetchSessionIdNotFound.code();
+        return response;
+    }
+    let image = broker.image();
+    let mut wants = Vec::new();
+    for topic in &req.topics {
+        let by_id = topic.topic.0.is_empty();
+        let name = if by_id {
+            image.topic_by_id(&topic.topic_id).map(|t| t.name.clone())
+        } else {
+            Some(topic.topic.0.to_string())
+        };
+        let unknown = if by_id { ResponseError::UnknownTopicId } else { ResponseError::UnknownTopicOrPartition };
+        let mut tr = FetchableTopicResponse::default();
+        tr.topic = TopicName(topic.topic.0.clone());
+        tr.topic_id = topic.topic_id;
+        let topic_idx = response.responses.len();
+        response.responses.push(tr);
+        for p in &topic.partitions {
+            let target = match name.as_deref().and_then(|n| broker.replicas.get(n, p.partition)) {
+                None => Err(unknown.code()),
+                Some(_) if p.current_leader_epoch > 0 => Err(ResponseError::UnknownLeaderEpoch.code()),
+                Some(part) => Ok(part),
+            };
+            wants.push(Want {
+                topic_idx,
+                index: p.partition,
+                target,
+                fetch_offset: p.fetch_offset,
+                partition_max_bytes: p.partition_max_bytes.max(0) as u64,
+            });
+        }
+    }
+    let wants = Arc::new(wants);
+    let max_bytes = req.max_bytes.max(0) as u64;
+    let min_bytes = req.min_bytes.max(0) as u64;
+    let read_committed = req.isolation_level == 1;
+    let deadline = Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
+    loop {
+        let notified = broker.replicas.data_arrived.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let w = wants.clone();
+        let Some((parts, total, any_error)) = blocking(move || read_all(&w, max_bytes, read_committed)).await else {
+            response.error_code = ResponseError::UnknownServerError.code();
+            return response;
+        };
+        if total >= min_bytes.max(1) || any_error || Instant::now() >= deadline {
+            for (topic_idx, pd) in parts {
+                response.responses[topic_idx].partitions.push(pd);
+            }
+            return response;
+        }
+        let _ = tokio::time::timeout_at(deadline, notified).await;
+    }
+}
+
+/// Reads every wanted partition within the limits. Blocking.
+fn read_all(wants: &[Want], max_bytes: u64, read_committed: bool) -> (Vec<(usize, PartitionData)>, u64, bool) {
+    let mut total: u64 = 0;
+    let mut any_error = false;
+    let mut out = Vec::with_capacity(wants.len());
+    for w in wants {
+        let mut pd = PartitionData::default();
+        pd.partition_index = w.index;
+        pd.high_watermark = -1;
+        pd.last_stable_offset = -1;
+        pd.log_start_offset = -1;
+        pd.preferred_read_replica = BrokerId(-1);
+        pd.aborted_transactions = read_committed.then(Vec::new);
+        match &w.target {
+            Err(code) => {
+                pd.error_code = *code;
+                any_error = true;
+            }
+            Ok(part) => {
+                let budget = w.partition_max_bytes.min(max_bytes.saturating_sub(total));
+                match part.read(w.fetch_offset, budget, total == 0) {
+                    Ok(read) => {
+                        pd.high_watermark = read.high_watermark;
+                        pd.last_stable_offset = read.high_watermark;
+                        pd.log_start_offset = read.log_start_offset;
+                        total += read.records.len() as u64;
+                        pd.records = Some(Bytes::from(read.records));
+                    }
+                    Err(e) => {
+                        pd.error_code = log_error_code(&e);
+                        pd.high_watermark = part.high_watermark();
+                        pd.last_stable_offset = pd.high_watermark;
+                        pd.log_start_offset = part.log_start_offset().unwrap_or(-1);
+                        any_error = true;
+                    }
+                }
+            }
+        }
+        if pd.records.is_none() {
+            pd.records = Some(Bytes::new());
+        }
+        out.push((w.topic_idx, pd));
+    }
+    (out, total, any_error)
+}

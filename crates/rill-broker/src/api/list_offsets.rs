@@ -1,0 +1,66 @@
+//! ListOffsets: earliest (-2), latest (-1), max timestamp (-3), earliest local (-4), or the
+//! first offset whose timestamp is at or after a given time.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
+use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+use kafka_protocol::ResponseError;
+
+use super::errors::log_error_code;
+use super::{blocking, RequestContext};
+use crate::broker::Broker;
+use crate::replica::Partition;
+
+const LATEST: i64 = -1;
+const EARLIEST: i64 = -2;
+const MAX_TIMESTAMP: i64 = -3;
+const EARLIEST_LOCAL: i64 = -4;
+
+/// Answers ListOffsets.
+pub async fn handle(broker: &Arc<Broker>, _ctx: &RequestContext, req: ListOffsetsRequest) -> ListOffsetsResponse {
+    let b = broker.clone();
+    blocking(move || {
+        let mut r = ListOffsetsResponse::default();
+        for t in req.topics {
+            let mut tr = ListOffsetsTopicResponse::default();
+            tr.name = t.name.clone();
+            for p in t.partitions {
+                let mut pr = ListOffsetsPartitionResponse::default();
+                pr.partition_index = p.partition_index;
+                pr.timestamp = -1;
+                pr.offset = -1;
+                pr.leader_epoch = -1;
+                match b.replicas.get(t.name.0.as_str(), p.partition_index) {
+                    None => pr.error_code = ResponseError::UnknownTopicOrPartition.code(),
+                    Some(_) if p.current_leader_epoch > 0 => pr.error_code = ResponseError::UnknownLeaderEpoch.code(),
+                    Some(part) => match lookup(&part, p.timestamp) {
+                        Ok(Some((offset, ts))) => {
+                            pr.offset = offset;
+                            pr.timestamp = ts;
+                            pr.leader_epoch = 0;
+                        }
+                        Ok(None) => pr.leader_epoch = 0,
+                        Err(code) => pr.error_code = code,
+                    },
+                }
+                tr.partitions.push(pr);
+            }
+            r.topics.push(tr);
+        }
+        r
+    })
+    .await
+    .unwrap_or_default()
+}
+
+fn lookup(p: &Partition, timestamp: i64) -> Result<Option<(i64, i64)>, i16> {
+    let code = |e: rill_log::LogError| log_error_code(&e);
+    match timestamp {
+        LATEST => Ok(Some((p.high_watermark(), -1))),
+        EARLIEST | EARLIEST_LOCAL => Ok(Some((p.log_start_offset().map_err(code)?, -1))),
+        MAX_TIMESTAMP => p.max_timestamp_offset().map_err(code),
+        ts if ts < 0 => Err(ResponseError::InvalidRequest.code()),
+        ts => p.offset_for_timestamp(ts).map_err(code),
+    }
+}

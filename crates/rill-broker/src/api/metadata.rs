@@ -1,0 +1,119 @@
+//! Metadata: brokers, cluster id, controller, topics with partitions, leaders and replicas.
+//! Auto-creates requested topics when `auto.create.topics.enable` and the client allow it.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
+use kafka_protocol::ResponseError;
+use rill_meta::{validate_topic_name, TopicImage, INTERNAL_TOPIC_PREFIX};
+
+use super::{blocking, str_bytes, RequestContext};
+use crate::admin::{self, NewTopic};
+use crate::broker::Broker;
+
+/// Answers Metadata.
+pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: MetadataRequest) -> MetadataResponse {
+    let mut r = MetadataResponse::default();
+    let node = broker.config.node_id;
+    let adv = &broker.config.advertised_listener;
+    let mut b = MetadataResponseBroker::default();
+    b.node_id = BrokerId(node);
+    b.host = str_bytes(adv.host.clone());
+    b.port = i32::from(adv.port);
+    r.brokers = vec![b];
+    r.cluster_id = Some(str_bytes(broker.cluster_id.clone()));
+    r.controller_id = BrokerId(node);
+    r.cluster_authorized_operations = i32::MIN;
+    let image = broker.image();
+    match req.topics {
+        None => {
+            r.topics = image
+                .topics()
+                .filter(|t| !t.name.starts_with(INTERNAL_TOPIC_PREFIX))
+                .map(|t| topic_response(broker, t))
+                .collect();
+        }
+        Some(requested) => {
+            let auto_create = broker.config.auto_create_topics && (ctx.version < 4 || req.allow_auto_topic_creation);
+            for t in requested {
+                let resp = match t.name {
+                    Some(name) => named_topic(broker, name.0.as_str(), auto_create).await,
+                    None => match image.topic_by_id(&t.topic_id) {
+                        Some(topic) => topic_response(broker, topic),
+                        None => {
+                            let mut e = MetadataResponseTopic::default();
+                            e.topic_id = t.topic_id;
+                            e.error_code = ResponseError::UnknownTopicId.code();
+                            e
+                        }
+                    },
+                };
+                r.topics.push(resp);
+            }
+        }
+    }
+    r
+}
+
+async fn named_topic(broker: &Arc<Broker>, name: &str, auto_create: bool) -> MetadataResponseTopic {
+    if let Some(topic) = broker.image().topic(name) {
+        return topic_response(broker, topic);
+    }
+    let error = |code: ResponseError| {
+        let mut e = MetadataResponseTopic::default();
+        e.name = Some(TopicName(str_bytes(name)));
+        e.error_code = code.code();
+        e
+    };
+    if validate_topic_name(name).is_err() {
+        return error(ResponseError::InvalidTopicException);
+    }
+    if !auto_create || name.starts_with(INTERNAL_TOPIC_PREFIX) {
+        return error(ResponseError::UnknownTopicOrPartition);
+    }
+    let b = broker.clone();
+    let new = NewTopic {
+        name: name.to_string(),
+        num_partitions: -1,
+        replication_factor: -1,
+        assignments: Vec::new(),
+        configs: Default::default(),
+    };
+    match blocking(move || admin::create_topic(&b, new, false)).await {
+        Some(Ok(topic)) => topic_response(broker, &topic),
+        // Created concurrently by another request: answer with what exists.
+        Some(Err(admin::AdminError::TopicExists(_))) => match broker.image().topic(name) {
+            Some(topic) => topic_response(broker, topic),
+            None => error(ResponseError::LeaderNotAvailable),
+        },
+        Some(Err(e)) => {
+            tracing::warn!(topic = name, error = %e, "auto-create failed");
+            error(ResponseError::LeaderNotAvailable)
+        }
+        None => error(ResponseError::LeaderNotAvailable),
+    }
+}
+
+fn topic_response(broker: &Broker, topic: &TopicImage) -> MetadataResponseTopic {
+    let node = BrokerId(broker.config.node_id);
+    let mut t = MetadataResponseTopic::default();
+    t.name = Some(TopicName(str_bytes(topic.name.clone())));
+    t.topic_id = topic.topic_id;
+    t.is_internal = topic.name.starts_with(INTERNAL_TOPIC_PREFIX);
+    t.topic_authorized_operations = i32::MIN;
+    t.partitions = (0..topic.partitions as i32)
+        .map(|i| {
+            let mut p = MetadataResponsePartition::default();
+            p.partition_index = i;
+            p.leader_id = node;
+            p.leader_epoch = 0;
+            p.replica_nodes = vec![node];
+            p.isr_nodes = vec![node];
+            p
+        })
+        .collect();
+    t
+}

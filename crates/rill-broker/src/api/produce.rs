@@ -1,0 +1,139 @@
+//! Produce: validate each partition's record batch, append it as the client sent it (offsets
+//! patched in place), wait for durability (fsync group commit) and answer.
+//!
+//! acks=0 gets no response; acks=1 and acks=all (one replica on a single node) answer once the
+//! batch is durable under the topic's flush policy. A batch is never decoded record by record.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
+use kafka_protocol::ResponseError;
+use rill_log::BatchHeader;
+
+use super::errors::log_error_code;
+use super::{blocking, str_bytes, RequestContext};
+use crate::broker::Broker;
+use crate::clock::now_ms;
+use crate::replica::Partition;
+
+/// One partition's part of the request, resolved.
+struct Work {
+    /// Index into the response topics.
+    topic_idx: usize,
+    /// The partition, or the error to answer.
+    target: Result<Arc<Partition>, i16>,
+    /// Partition index.
+    index: i32,
+    /// The batch bytes.
+    records: Option<Bytes>,
+}
+
+/// Answers Produce; `None` for acks=0.
+pub async fn handle(broker: &Arc<Broker>, _ctx: &RequestContext, req: ProduceRequest) -> Option<ProduceResponse> {
+    let acks = req.acks;
+    let image = broker.image();
+    let mut response = ProduceResponse::default();
+    let mut work = Vec::new();
+    for topic in req.topic_data {
+        let name = if topic.name.0.is_empty() {
+            image.topic_by_id(&topic.topic_id).map(|t| t.name.clone())
+        } else {
+            Some(topic.name.0.to_string())
+        };
+        let unknown = if topic.name.0.is_empty() {
+            ResponseError::UnknownTopicId
+        } else {
+            ResponseError::UnknownTopicOrPartition
+        };
+        let mut tr = TopicProduceResponse::default();
+        tr.name = TopicName(topic.name.0.clone());
+        tr.topic_id = topic.topic_id;
+        let topic_idx = response.responses.len();
+        response.responses.push(tr);
+        for p in topic.partition_data {
+            let target = if !matches!(acks, -1..=1) {
+                Err(ResponseError::InvalidRequiredAcks.code())
+            } else if req.transactional_id.is_some() {
+                Err(ResponseError::TransactionalIdAuthorizationFailed.code())
+            } else {
+                name.as_deref()
+                    .and_then(|n| broker.replicas.get(n, p.index))
+                    .ok_or(unknown.code())
+            };
+            work.push(Work { topic_idx, target, index: p.index, records: p.records });
+        }
+    }
+    let results = blocking(move || work.into_iter().map(|w| (w.topic_idx, w.index, append_one(w.target, w.records, acks))).collect::<Vec<_>>()).await?;
+    let mut advanced = false;
+    for (topic_idx, index, pr) in results {
+        let mut pr = pr;
+        pr.index = index;
+        advanced |= pr.error_code == 0;
+        response.responses[topic_idx].partition_responses.push(pr);
+    }
+    if advanced {
+        broker.replicas.data_arrived.notify_waiters();
+    }
+    (acks != 0).then_some(response)
+}
+
+fn failed(code: i16, message: Option<String>) -> PartitionProduceResponse {
+    let mut r = PartitionProduceResponse::default();
+    r.error_code = code;
+    r.base_offset = -1;
+    r.log_append_time_ms = -1;
+    r.log_start_offset = -1;
+    r.error_message = message.map(str_bytes);
+    r
+}
+
+/// Appends one partition's batch and waits for it to be durable. Blocking.
+fn append_one(target: Result<Arc<Partition>, i16>, records: Option<Bytes>, acks: i16) -> PartitionProduceResponse {
+    let partition = match target {
+        Ok(p) => p,
+        Err(code) => return failed(code, None),
+    };
+    let Some(records) = records else {
+        return failed(ResponseError::CorruptMessage.code(), Some("no record batch".into()));
+    };
+    match BatchHeader::parse(&records) {
+        Ok(h) if h.total_len() < records.len() => {
+            return failed(
+                ResponseError::InvalidRecord.code(),
+                Some("produce requests must carry exactly one record batch per partition".into()),
+            )
+        }
+        Ok(h) if h.is_transactional() => {
+            return failed(
+                ResponseError::TransactionalIdAuthorizationFailed.code(),
+                Some("transactions are not supported yet".into()),
+            )
+        }
+        _ => {}
+    }
+    if acks == -1 && partition.min_insync_replicas() > 1 {
+        return failed(
+            ResponseError::NotEnoughReplicas.code(),
+            Some(format!("min.insync.replicas={} but the ISR has 1 replica", partition.min_insync_replicas())),
+        );
+    }
+    let mut batch = records.to_vec();
+    let info = match partition.append(&mut batch, now_ms()) {
+        Ok(info) => info,
+        Err(e) => {
+            tracing::debug!(topic = %partition.topic, partition = partition.index, error = %e, "produce refused");
+            return failed(log_error_code(&e), Some(e.to_string()));
+        }
+    };
+    if let Err(e) = partition.wait_durable(info.last_offset + 1) {
+        tracing::error!(topic = %partition.topic, partition = partition.index, error = %e, "fsync failed");
+        return failed(ResponseError::KafkaStorageError.code(), Some(e.to_string()));
+    }
+    let mut r = PartitionProduceResponse::default();
+    r.base_offset = info.base_offset;
+    r.log_append_time_ms = info.log_append_time_ms;
+    r.log_start_offset = info.log_start_offset;
+    r
+}

@@ -1,0 +1,42 @@
+//! InitProducerId for idempotent producers: a fresh producer id at epoch 0, or (KIP-360) the
+//! same id with its epoch bumped when the client asks to continue with its current id.
+//! Transactional ids are refused until transactions exist.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
+use kafka_protocol::ResponseError;
+
+use super::{blocking, RequestContext};
+use crate::broker::Broker;
+
+/// Answers InitProducerId.
+pub async fn handle(broker: &Arc<Broker>, _ctx: &RequestContext, req: InitProducerIdRequest) -> InitProducerIdResponse {
+    let mut r = InitProducerIdResponse::default();
+    r.producer_id = ProducerId(-1);
+    r.producer_epoch = -1;
+    r.ongoing_txn_producer_id = ProducerId(-1);
+    r.ongoing_txn_producer_epoch = -1;
+    if req.transactional_id.is_some() {
+        r.error_code = ResponseError::TransactionalIdAuthorizationFailed.code();
+        return r;
+    }
+    if req.producer_id.0 >= 0 && req.producer_epoch >= 0 && req.producer_epoch < i16::MAX - 1 {
+        r.producer_id = req.producer_id;
+        r.producer_epoch = req.producer_epoch + 1;
+        return r;
+    }
+    let b = broker.clone();
+    match blocking(move || b.producer_ids.next_id(&b.metadata)).await {
+        Some(Ok(id)) => {
+            r.producer_id = ProducerId(id);
+            r.producer_epoch = 0;
+        }
+        Some(Err(e)) => {
+            tracing::error!(error = %e, "producer id allocation failed");
+            r.error_code = ResponseError::KafkaStorageError.code();
+        }
+        None => r.error_code = ResponseError::UnknownServerError.code(),
+    }
+    r
+}

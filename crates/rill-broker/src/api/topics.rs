@@ -1,0 +1,149 @@
+//! CreateTopics, DeleteTopics, CreatePartitions: decode, call [`crate::admin`], encode.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
+use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
+use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
+use kafka_protocol::messages::{
+    CreatePartitionsRequest, CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse,
+    DeleteTopicsRequest, DeleteTopicsResponse, TopicName,
+};
+use kafka_protocol::ResponseError;
+use rill_meta::Uuid;
+
+use super::{blocking, str_bytes, RequestContext};
+use crate::admin::{self, AdminError, NewTopic};
+use crate::broker::Broker;
+use crate::topic_config::TopicConfig;
+
+/// Answers CreateTopics.
+pub async fn create_topics(broker: &Arc<Broker>, _ctx: &RequestContext, req: CreateTopicsRequest) -> CreateTopicsResponse {
+    let b = broker.clone();
+    blocking(move || {
+        let mut r = CreateTopicsResponse::default();
+        let mut seen = HashSet::new();
+        let dups: HashSet<String> = req.topics.iter().map(|t| t.name.0.to_string()).filter(|n| !seen.insert(n.clone())).collect();
+        for t in req.topics {
+            let name = t.name.0.to_string();
+            let mut tr = CreatableTopicResult::default();
+            tr.name = t.name.clone();
+            tr.num_partitions = -1;
+            tr.replication_factor = -1;
+            if dups.contains(&name) {
+                tr.error_code = ResponseError::InvalidRequest.code();
+                tr.error_message = Some(str_bytes(format!("topic '{name}' appears more than once in the request")));
+                r.topics.push(tr);
+                continue;
+            }
+            let mut configs = BTreeMap::new();
+            let mut null_config = None;
+            for c in t.configs {
+                match c.value {
+                    Some(v) => {
+                        configs.insert(c.name.to_string(), v.to_string());
+                    }
+                    None => null_config = Some(c.name.to_string()),
+                }
+            }
+            let result = match null_config {
+                Some(k) => Err(AdminError::InvalidConfig(format!("null value not supported for topic config '{k}'"))),
+                None => admin::create_topic(
+                    &b,
+                    NewTopic {
+                        name,
+                        num_partitions: t.num_partitions,
+                        replication_factor: t.replication_factor,
+                        assignments: t.assignments.into_iter().map(|a| (a.partition_index, a.broker_ids.into_iter().map(|id| id.0).collect())).collect(),
+                        configs,
+                    },
+                    req.validate_only,
+                ),
+            };
+            match result {
+                Ok(topic) => {
+                    tr.topic_id = topic.topic_id;
+                    tr.num_partitions = topic.partitions as i32;
+                    tr.replication_factor = topic.replication_factor as i16;
+                    if let Ok(tc) = TopicConfig::resolve(&topic.configs, &b.config) {
+                        tr.configs = Some(
+                            tc.entries
+                                .iter()
+                                .map(|(def, value, source)| {
+                                    let mut c = CreatableTopicConfigs::default();
+                                    c.name = str_bytes(def.name);
+                                    c.value = Some(str_bytes(value.clone()));
+                                    c.config_source = *source as i8;
+                                    c
+                                })
+                                .collect(),
+                        );
+                    }
+                }
+                Err(e) => {
+                    tr.error_code = e.code();
+                    tr.error_message = Some(str_bytes(e.to_string()));
+                }
+            }
+            r.topics.push(tr);
+        }
+        r
+    })
+    .await
+    .unwrap_or_default()
+}
+
+/// Answers DeleteTopics (by name, or by id from v6).
+pub async fn delete_topics(broker: &Arc<Broker>, _ctx: &RequestContext, req: DeleteTopicsRequest) -> DeleteTopicsResponse {
+    let b = broker.clone();
+    blocking(move || {
+        let mut r = DeleteTopicsResponse::default();
+        let mut targets: Vec<(Option<String>, Uuid)> = req.topic_names.iter().map(|n| (Some(n.0.to_string()), Uuid::nil())).collect();
+        targets.extend(req.topics.iter().map(|t| (t.name.as_ref().map(|n| n.0.to_string()), t.topic_id)));
+        for (name, id) in targets {
+            let mut tr = DeletableTopicResult::default();
+            let result = match &name {
+                Some(n) => admin::delete_topic(&b, n).map(|id| (n.clone(), id)),
+                None => admin::delete_topic_by_id(&b, id).map(|n| (n, id)),
+            };
+            match result {
+                Ok((n, id)) => {
+                    tr.name = Some(TopicName(str_bytes(n)));
+                    tr.topic_id = id;
+                }
+                Err(e) => {
+                    tr.name = name.map(|n| TopicName(str_bytes(n)));
+                    tr.topic_id = id;
+                    tr.error_code = e.code();
+                    tr.error_message = Some(str_bytes(e.to_string()));
+                }
+            }
+            r.responses.push(tr);
+        }
+        r
+    })
+    .await
+    .unwrap_or_default()
+}
+
+/// Answers CreatePartitions.
+pub async fn create_partitions(broker: &Arc<Broker>, _ctx: &RequestContext, req: CreatePartitionsRequest) -> CreatePartitionsResponse {
+    let b = broker.clone();
+    blocking(move || {
+        let mut r = CreatePartitionsResponse::default();
+        for t in req.topics {
+            let mut tr = CreatePartitionsTopicResult::default();
+            tr.name = t.name.clone();
+            let assignments = t.assignments.map(|a| a.into_iter().map(|x| x.broker_ids.into_iter().map(|id| id.0).collect()).collect());
+            if let Err(e) = admin::create_partitions(&b, t.name.0.as_str(), t.count, assignments, req.validate_only) {
+                tr.error_code = e.code();
+                tr.error_message = Some(str_bytes(e.to_string()));
+            }
+            r.results.push(tr);
+        }
+        r
+    })
+    .await
+    .unwrap_or_default()
+}

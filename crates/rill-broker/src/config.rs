@@ -1,0 +1,359 @@
+//! Broker configuration with Kafka's names and defaults.
+//!
+//! Configuration comes from a `server.properties` file (`key=value` lines, `#` comments) and
+//! `--override key=value` flags, later ones winning. Unknown keys are warned about and kept
+//! out of the typed [`BrokerConfig`]; a known key with a bad value is a [`ConfigError`].
+//! Topic-level configs live in [`crate::topic_config`].
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// A configuration mistake, reported at startup or to an admin request.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum ConfigError {
+    /// A value that cannot be parsed or is out of range.
+    #[error("invalid value '{value}' for '{key}': {reason}")]
+    InvalidValue {
+        /// The config name.
+        key: String,
+        /// The rejected value.
+        value: String,
+        /// What a valid value looks like.
+        reason: String,
+    },
+    /// A properties file line that is not `key=value`.
+    #[error("line {line} of the properties file is not 'key=value': '{text}'")]
+    BadLine {
+        /// 1-based line number.
+        line: usize,
+        /// The line's text.
+        text: String,
+    },
+}
+
+/// One listener: `NAME://host:port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    /// Listener name (`PLAINTEXT`).
+    pub name: String,
+    /// Host clients are told (advertised) or bound (listeners).
+    pub host: String,
+    /// Port.
+    pub port: u16,
+}
+
+/// The broker's typed configuration.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    /// `node.id`: this broker's id.
+    pub node_id: i32,
+    /// `listeners`: where the Kafka protocol is served.
+    pub listener: Listener,
+    /// `advertised.listeners`: what Metadata tells clients (defaults to `listeners`).
+    pub advertised_listener: Listener,
+    /// `log.dirs` (or `log.dir`): the data directory.
+    pub log_dir: PathBuf,
+    /// `num.partitions`: partitions of an auto-created topic or a CreateTopics with -1.
+    pub num_partitions: u32,
+    /// `default.replication.factor`.
+    pub default_replication_factor: u16,
+    /// `auto.create.topics.enable`.
+    pub auto_create_topics: bool,
+    /// `delete.topic.enable`.
+    pub delete_topic_enable: bool,
+    /// `socket.request.max.bytes`: largest request frame accepted.
+    pub socket_request_max_bytes: u32,
+    /// `log.retention.check.interval.ms`.
+    pub retention_check_interval_ms: u64,
+    /// Every known key with its effective value, for DescribeConfigs on the broker resource
+    /// and for topic config defaults. Keys given explicitly are in `explicit`.
+    pub values: BTreeMap<String, String>,
+    /// Keys that came from the file or an override (shown as STATIC_BROKER_CONFIG).
+    pub explicit: BTreeMap<String, String>,
+}
+
+/// Broker-level keys we know, with Kafka's defaults (Rill's where they differ: `log.dirs`,
+/// `listeners`, and `log.flush.interval.messages` = 1, which is fsync group commit).
+pub const BROKER_DEFAULTS: &[(&str, &str)] = &[
+    ("node.id", "1"),
+    ("process.roles", "broker,controller"),
+    ("listeners", "PLAINTEXT://127.0.0.1:9092"),
+    ("advertised.listeners", ""),
+    ("log.dirs", "./rill-data"),
+    ("num.partitions", "1"),
+    ("default.replication.factor", "1"),
+    ("auto.create.topics.enable", "true"),
+    ("delete.topic.enable", "true"),
+    ("message.max.bytes", "1048588"),
+    ("socket.request.max.bytes", "104857600"),
+    ("log.retention.ms", "604800000"),
+    ("log.retention.bytes", "-1"),
+    ("log.segment.bytes", "1073741824"),
+    ("log.roll.ms", "604800000"),
+    ("log.index.interval.bytes", "4096"),
+    ("log.index.size.max.bytes", "10485760"),
+    ("log.flush.interval.messages", "1"),
+    ("log.flush.interval.ms", "9223372036854775807"),
+    ("log.message.timestamp.type", "CreateTime"),
+    ("log.cleanup.policy", "delete"),
+    ("log.retention.check.interval.ms", "300000"),
+    ("min.insync.replicas", "1"),
+    ("compression.type", "producer"),
+    ("unclean.leader.election.enable", "false"),
+    ("offsets.topic.num.partitions", "50"),
+    ("offsets.topic.replication.factor", "1"),
+    ("group.initial.rebalance.delay.ms", "3000"),
+];
+
+/// Keys Kafka spells in more than one way, mapped to the one we keep.
+const ALIASES: &[(&str, &str)] = &[
+    ("log.dir", "log.dirs"),
+    ("broker.id", "node.id"),
+    ("log.retention.hours", "log.retention.ms"),
+    ("log.retention.minutes", "log.retention.ms"),
+    ("log.roll.hours", "log.roll.ms"),
+];
+
+/// Parses `server.properties` text into key/value pairs.
+///
+/// # Errors
+/// [`ConfigError::BadLine`] for a non-empty, non-comment line without `=`.
+pub fn parse_properties(text: &str) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut out = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
+            continue;
+        }
+        let Some((k, v)) = line.split_once('=').or_else(|| line.split_once(':')) else {
+            return Err(ConfigError::BadLine {
+                line: i + 1,
+                text: raw.to_string(),
+            });
+        };
+        out.push((k.trim().to_string(), v.trim().to_string()));
+    }
+    Ok(out)
+}
+
+fn invalid(key: &str, value: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::InvalidValue {
+        key: key.to_string(),
+        value: value.to_string(),
+        reason: reason.into(),
+    }
+}
+
+/// Parses an integer config value within `[min, max]`.
+///
+/// # Errors
+/// [`ConfigError::InvalidValue`] when not an integer or out of range.
+pub fn parse_int(key: &str, value: &str, min: i64, max: i64) -> Result<i64, ConfigError> {
+    let n: i64 = value
+        .trim()
+        .parse()
+        .map_err(|_| invalid(key, value, "expected an integer"))?;
+    if n < min || n > max {
+        return Err(invalid(key, value, format!("must be in [{min}, {max}]")));
+    }
+    Ok(n)
+}
+
+/// Parses `true`/`false`.
+///
+/// # Errors
+/// [`ConfigError::InvalidValue`] for anything else.
+pub fn parse_bool(key: &str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(invalid(key, value, "expected true or false")),
+    }
+}
+
+/// Parses the first listener of a `NAME://host:port[,...]` list.
+///
+/// # Errors
+/// [`ConfigError::InvalidValue`] when the form is wrong.
+pub fn parse_listener(key: &str, value: &str) -> Result<Listener, ConfigError> {
+    let first = value.split(',').next().unwrap_or("").trim();
+    let (name, rest) = first
+        .split_once("://")
+        .ok_or_else(|| invalid(key, value, "expected NAME://host:port"))?;
+    let (host, port) = rest
+        .rsplit_once(':')
+        .ok_or_else(|| invalid(key, value, "expected NAME://host:port"))?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| invalid(key, value, "port must be 0-65535"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    Ok(Listener {
+        name: name.to_string(),
+        host: if host.is_empty() { "0.0.0.0" } else { host }.to_string(),
+        port,
+    })
+}
+
+impl Listener {
+    /// The socket address to bind.
+    ///
+    /// # Errors
+    /// [`ConfigError::InvalidValue`] when the host is not an IP address or `localhost`.
+    pub fn bind_addr(&self) -> Result<SocketAddr, ConfigError> {
+        let host = if self.host == "localhost" {
+            "127.0.0.1"
+        } else {
+            &self.host
+        };
+        let ip = host
+            .parse()
+            .map_err(|_| invalid("listeners", &self.host, "host must be an IP address"))?;
+        Ok(SocketAddr::new(ip, self.port))
+    }
+}
+
+impl BrokerConfig {
+    /// Builds the config from key/value pairs (file first, then overrides), warning about
+    /// unknown keys through `warn`.
+    ///
+    /// # Errors
+    /// [`ConfigError`] for the first bad value.
+    pub fn from_pairs(
+        pairs: impl IntoIterator<Item = (String, String)>,
+        mut warn: impl FnMut(&str),
+    ) -> Result<Self, ConfigError> {
+        let mut values: BTreeMap<String, String> = BROKER_DEFAULTS
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut explicit = BTreeMap::new();
+        for (key, value) in pairs {
+            let (key, value) = normalize(&key, &value)?;
+            if !values.contains_key(&key) && !crate::topic_config::is_broker_synonym(&key) {
+                warn(&format!("unknown config '{key}' ignored"));
+                continue;
+            }
+            values.insert(key.clone(), value.clone());
+            explicit.insert(key, value);
+        }
+        let get = |k: &str| values.get(k).cloned().unwrap_or_default();
+        let listener = parse_listener("listeners", &get("listeners"))?;
+        listener.bind_addr()?;
+        let advertised = match get("advertised.listeners").as_str() {
+            "" => listener.clone(),
+            v => parse_listener("advertised.listeners", v)?,
+        };
+        let config = BrokerConfig {
+            node_id: parse_int("node.id", &get("node.id"), 0, i64::from(i32::MAX))? as i32,
+            listener,
+            advertised_listener: advertised,
+            log_dir: PathBuf::from(get("log.dirs").split(',').next().unwrap_or("").trim()),
+            num_partitions: parse_int("num.partitions", &get("num.partitions"), 1, 100_000)? as u32,
+            default_replication_factor: parse_int(
+                "default.replication.factor",
+                &get("default.replication.factor"),
+                1,
+                i64::from(i16::MAX),
+            )? as u16,
+            auto_create_topics: parse_bool(
+                "auto.create.topics.enable",
+                &get("auto.create.topics.enable"),
+            )?,
+            delete_topic_enable: parse_bool("delete.topic.enable", &get("delete.topic.enable"))?,
+            socket_request_max_bytes: parse_int(
+                "socket.request.max.bytes",
+                &get("socket.request.max.bytes"),
+                1024,
+                i64::from(i32::MAX),
+            )? as u32,
+            retention_check_interval_ms: parse_int(
+                "log.retention.check.interval.ms",
+                &get("log.retention.check.interval.ms"),
+                1,
+                i64::MAX,
+            )? as u64,
+            values,
+            explicit,
+        };
+        if config.log_dir.as_os_str().is_empty() {
+            return Err(invalid("log.dirs", "", "a directory is required"));
+        }
+        // Topic defaults must be valid too: check them now, not at the first topic.
+        crate::topic_config::TopicConfig::resolve(&BTreeMap::new(), &config)?;
+        Ok(config)
+    }
+
+    /// The effective value of a broker key.
+    pub fn value(&self, key: &str) -> Option<&str> {
+        self.values.get(key).map(String::as_str)
+    }
+}
+
+/// Maps aliases (`log.dir`, `log.retention.hours`, ...) to the key we keep, converting units.
+fn normalize(key: &str, value: &str) -> Result<(String, String), ConfigError> {
+    let Some((_, target)) = ALIASES.iter().find(|(alias, _)| *alias == key) else {
+        return Ok((key.to_string(), value.to_string()));
+    };
+    let factor = if key.ends_with(".hours") {
+        3_600_000
+    } else if key.ends_with(".minutes") {
+        60_000
+    } else {
+        1
+    };
+    if factor == 1 {
+        return Ok((target.to_string(), value.to_string()));
+    }
+    let n = parse_int(key, value, -1, i64::MAX / factor)?;
+    let ms = if n < 0 { -1 } else { n * factor };
+    Ok((target.to_string(), ms.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn build(pairs: &[(&str, &str)]) -> Result<BrokerConfig, ConfigError> {
+        BrokerConfig::from_pairs(
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+            |_| {},
+        )
+    }
+
+    #[test]
+    fn defaults_are_kafkas() {
+        let c = build(&[]).unwrap();
+        assert_eq!(c.listener.port, 9092);
+        assert_eq!(c.num_partitions, 1);
+        assert!(c.auto_create_topics);
+        assert_eq!(c.socket_request_max_bytes, 104_857_600);
+        assert_eq!(c.log_dir, PathBuf::from("./rill-data"));
+    }
+
+    #[test]
+    fn properties_file_and_aliases() {
+        let pairs =
+            parse_properties("# c\nlisteners=PLAINTEXT://127.0.0.1:19092\nlog.dir = /tmp/x\nlog.retention.hours=2\n")
+                .unwrap();
+        let c = BrokerConfig::from_pairs(pairs, |_| {}).unwrap();
+        assert_eq!(c.listener.port, 19092);
+        assert_eq!(c.log_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(c.value("log.retention.ms"), Some("7200000"));
+    }
+
+    #[test]
+    fn bad_values_are_errors_and_unknown_keys_warn() {
+        assert!(build(&[("num.partitions", "zero")]).is_err());
+        assert!(build(&[("listeners", "127.0.0.1")]).is_err());
+        assert!(build(&[("auto.create.topics.enable", "yes")]).is_err());
+        assert!(build(&[("log.segment.bytes", "1")]).is_err());
+        let mut warned = Vec::new();
+        BrokerConfig::from_pairs([("no.such.key".into(), "1".into())], |w| {
+            warned.push(w.to_string())
+        })
+        .unwrap();
+        assert_eq!(warned.len(), 1);
+        assert!(parse_properties("just words").is_err());
+    }
+}

@@ -1,0 +1,25 @@
+//! Rill's broker: the async shell around the storage engine and the metadata state machine.
+//!
+//! This is the only crate that opens sockets, spawns tasks and reads the clock. Requests come
+//! in through [`net`], are routed by [`api`] to thin handlers per Kafka API family, which call
+//! the services ([`admin`], [`replica`]) and encode the answers.
+
+pub mod admin;
+pub mod api;
+pub mod broker;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod fsutil;
+pub mod maintenance;
+pub mod metadata;
+pub mod net;
+pub mod producer_ids;
+pub mod replica;
+pub mod server;
+pub mod topic_config;
+
+pub use broker::Broker;
+pub use config::BrokerConfig;
+pub use error::{BrokerError, Result};
+pub use server::Server;

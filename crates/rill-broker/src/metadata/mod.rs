@@ -1,0 +1,13 @@
+//! The single-node metadata store: a local, append-only metadata log replayed into a
+//! [`rill_meta::MetadataImage`] at start.
+//!
+//! This is where a cluster's Raft log will sit later: the records and the image are the same,
+//! only who orders and replicates the records changes.
+
+mod local_log;
+mod meta_properties;
+mod store;
+
+pub use local_log::LocalMetadataLog;
+pub use meta_properties::{load_or_create_meta_properties, MetaProperties};
+pub use store::MetadataStore;

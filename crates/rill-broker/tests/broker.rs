@@ -1,0 +1,285 @@
+//! Integration tests of the broker over real sockets with hand-encoded Kafka requests
+//! (kafka-protocol's client side), a real data directory and a real server task.
+//! Contract checked: requests are answered as a Kafka broker would, bad input closes only the
+//! offending connection, and acknowledged records come back byte for byte after a restart.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+use rill_broker::{BrokerConfig, Server};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+struct Node {
+    addr: SocketAddr,
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+async fn start(dir: &std::path::Path, extra: &[(&str, &str)]) -> Node {
+    let mut pairs = vec![
+        ("listeners".to_string(), "PLAINTEXT://127.0.0.1:0".to_string()),
+        ("log.dirs".to_string(), dir.display().to_string()),
+    ];
+    pairs.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let config = BrokerConfig::from_pairs(pairs, |_| {}).unwrap();
+    let server = Server::bind(config).await.unwrap();
+    let addr = server.local_addr().unwrap();
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(server.run(rx));
+    Node { addr, stop, task }
+}
+
+impl Node {
+    async fn shutdown(self) {
+        self.stop.send(true).unwrap();
+        self.task.await.unwrap();
+    }
+}
+
+struct Conn {
+    stream: TcpStream,
+    next_id: i32,
+}
+
+impl Conn {
+    async fn open(addr: SocketAddr) -> Conn {
+        Conn { stream: TcpStream::connect(addr).await.unwrap(), next_id: 1 }
+    }
+
+    async fn send_raw(&mut self, frame: &[u8]) {
+        self.stream.write_all(frame).await.unwrap();
+    }
+
+    /// Reads one response frame; None when the broker closed the connection.
+    async fn read_frame(&mut self) -> Option<Bytes> {
+        let mut len = [0u8; 4];
+        if self.stream.read_exact(&mut len).await.is_err() {
+            return None;
+        }
+        let mut buf = vec![0u8; i32::from_be_bytes(len) as usize];
+        self.stream.read_exact(&mut buf).await.ok()?;
+        Some(Bytes::from(buf))
+    }
+
+    async fn call<R: Request>(&mut self, req: &R, version: i16) -> R::Response {
+        let id = self.next_id;
+        self.next_id += 1;
+        let header = RequestHeader::default()
+            .with_request_api_key(R::KEY)
+            .with_request_api_version(version)
+            .with_correlation_id(id)
+            .with_client_id(Some(StrBytes::from_static_str("test")));
+        let mut body = BytesMut::new();
+        header.encode(&mut body, R::header_version(version)).unwrap();
+        req.encode(&mut body, version).unwrap();
+        let mut frame = BytesMut::new();
+        frame.put_i32(body.len() as i32);
+        frame.extend_from_slice(&body);
+        self.send_raw(&frame).await;
+        let mut resp = tokio::time::timeout(Duration::from_secs(10), self.read_frame())
+            .await
+            .expect("response in time")
+            .expect("connection open");
+        let header = ResponseHeader::decode(&mut resp, R::Response::header_version(version)).unwrap();
+        assert_eq!(header.correlation_id, id);
+        R::Response::decode(&mut resp, version).unwrap()
+    }
+}
+
+fn batch(records: &[(&[u8], &[u8])], ts: i64, compression: Compression) -> Bytes {
+    let recs: Vec<Record> = records
+        .iter()
+        .enumerate()
+        .map(|(i, (k, v))| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: i as i32,
+            timestamp: ts + i as i64,
+            key: Some(Bytes::copy_from_slice(k)),
+            value: Some(Bytes::copy_from_slice(v)),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(&mut buf, &recs, &RecordEncodeOptions { version: 2, compression }).unwrap();
+    buf.freeze()
+}
+
+async fn create_topic(conn: &mut Conn, name: &str, partitions: i32) -> i16 {
+    let mut t = create_topics_request::CreatableTopic::default();
+    t.name = TopicName(StrBytes::from_string(name.into()));
+    t.num_partitions = partitions;
+    t.replication_factor = 1;
+    let mut req = CreateTopicsRequest::default();
+    req.topics = vec![t];
+    req.timeout_ms = 5000;
+    let resp = conn.call(&req, 7).await;
+    resp.topics[0].error_code
+}
+
+async fn produce(conn: &mut Conn, topic: &str, partition: i32, records: Bytes) -> (i16, i64) {
+    let mut p = produce_request::PartitionProduceData::default();
+    p.index = partition;
+    p.records = Some(records);
+    let mut t = produce_request::TopicProduceData::default();
+    t.name = TopicName(StrBytes::from_string(topic.into()));
+    t.partition_data = vec![p];
+    let mut req = ProduceRequest::default();
+    req.acks = -1;
+    req.timeout_ms = 5000;
+    req.topic_data = vec![t];
+    let resp = conn.call(&req, 9).await;
+    let pr = &resp.responses[0].partition_responses[0];
+    (pr.error_code, pr.base_offset)
+}
+
+async fn fetch(conn: &mut Conn, topic: &str, partition: i32, offset: i64) -> (i16, i64, Bytes) {
+    let mut p = fetch_request::FetchPartition::default();
+    p.partition = partition;
+    p.fetch_offset = offset;
+    p.partition_max_bytes = 1 << 20;
+    p.current_leader_epoch = -1;
+    let mut t = fetch_request::FetchTopic::default();
+    t.topic = TopicName(StrBytes::from_string(topic.into()));
+    t.partitions = vec![p];
+    let mut req = FetchRequest::default();
+    req.replica_id = BrokerId(-1);
+    req.max_wait_ms = 100;
+    req.min_bytes = 1;
+    req.max_bytes = 1 << 20;
+    req.topics = vec![t];
+    let resp = conn.call(&req, 12).await;
+    let pd = &resp.responses[0].partitions[0];
+    (pd.error_code, pd.high_watermark, pd.records.clone().unwrap_or_default())
+}
+
+fn decode_values(mut bytes: Bytes) -> Vec<(i64, Vec<u8>, Vec<u8>)> {
+    let mut out = Vec::new();
+    while bytes.has_remaining() {
+        let set = RecordBatchDecoder::decode(&mut bytes).unwrap();
+        for r in set.records {
+            out.push((r.offset, r.key.unwrap().to_vec(), r.value.unwrap().to_vec()));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn api_versions_lists_our_apis_and_answers_too_new_versions_with_v0() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(dir.path(), &[]).await;
+    let mut conn = Conn::open(node.addr).await;
+    let resp = conn.call(&ApiVersionsRequest::default(), 3).await;
+    assert_eq!(resp.error_code, 0);
+    let produce = resp.api_keys.iter().find(|k| k.api_key == 0).unwrap();
+    assert_eq!((produce.min_version, produce.max_version), (3, 13));
+    assert!(resp.api_keys.iter().any(|k| k.api_key == ApiKey::CreateTopics as i16));
+
+    // ApiVersions v99: header v2 (flexible), answer is a v0 body with UNSUPPORTED_VERSION.
+    let mut body = BytesMut::new();
+    body.put_i16(18);
+    body.put_i16(99);
+    body.put_i32(77);
+    body.put_i16(-1);
+    body.put_u8(0);
+    let mut frame = BytesMut::new();
+    frame.put_i32(body.len() as i32);
+    frame.extend_from_slice(&body);
+    conn.send_raw(&frame).await;
+    let mut resp = conn.read_frame().await.unwrap();
+    assert_eq!(resp.get_i32(), 77);
+    let v0 = ApiVersionsResponse::decode(&mut resp, 0).unwrap();
+    assert_eq!(v0.error_code, 35);
+    assert!(!v0.api_keys.is_empty());
+    node.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_frames_close_only_their_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(dir.path(), &[]).await;
+    let cases: Vec<Vec<u8>> = vec![
+        vec![0, 0, 0, 2, 1, 2],                         // shorter than a header
+        (-5i32).to_be_bytes().to_vec(),                 // negative size
+        (200 * 1024 * 1024i32).to_be_bytes().to_vec(),  // over socket.request.max.bytes
+        [&12i32.to_be_bytes()[..], &[0x7f, 0x7f, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0]].concat(), // unknown api key
+        [&12i32.to_be_bytes()[..], &[0, 3, 0x40, 0, 0, 0, 0, 1, 0, 0, 0, 0]].concat(),   // Metadata v16384
+        [&14i32.to_be_bytes()[..], &[0, 19, 0, 7, 0, 0, 0, 1, 0, 0, 0xff, 0xff, 0xff, 0xff]].concat(), // CreateTopics garbage body
+    ];
+    for frame in cases {
+        let mut bad = Conn::open(node.addr).await;
+        bad.send_raw(&frame).await;
+        let closed = tokio::time::timeout(Duration::from_secs(5), bad.read_frame()).await.unwrap();
+        assert!(closed.is_none(), "connection should be closed for {frame:?}");
+        let mut good = Conn::open(node.addr).await;
+        assert_eq!(good.call(&ApiVersionsRequest::default(), 3).await.error_code, 0);
+    }
+    node.shutdown().await;
+}
+
+#[tokio::test]
+async fn produce_fetch_restart_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(dir.path(), &[]).await;
+    let mut conn = Conn::open(node.addr).await;
+    assert_eq!(create_topic(&mut conn, "orders", 2).await, 0);
+    assert_eq!(create_topic(&mut conn, "orders", 2).await, 36, "TOPIC_ALREADY_EXISTS");
+    assert_eq!(create_topic(&mut conn, "bad name!", 1).await, 17, "INVALID_TOPIC_EXCEPTION");
+    let (err, base) = produce(&mut conn, "orders", 1, batch(&[(b"k1", b"v1"), (b"k2", b"v2")], 1000, Compression::None)).await;
+    assert_eq!((err, base), (0, 0));
+    let (err, base) = produce(&mut conn, "orders", 1, batch(&[(b"k3", b"v3")], 2000, Compression::Gzip)).await;
+    assert_eq!((err, base), (0, 2));
+    let (err, hw, records) = fetch(&mut conn, "orders", 1, 0).await;
+    assert_eq!((err, hw), (0, 3));
+    assert_eq!(
+        decode_values(records),
+        vec![(0, b"k1".to_vec(), b"v1".to_vec()), (1, b"k2".to_vec(), b"v2".to_vec()), (2, b"k3".to_vec(), b"v3".to_vec())]
+    );
+    let (err, _, _) = fetch(&mut conn, "orders", 1, 10).await;
+    assert_eq!(err, 1, "OFFSET_OUT_OF_RANGE");
+    let (err, _) = produce(&mut conn, "nope", 0, batch(&[(b"k", b"v")], 1, Compression::None)).await;
+    assert_eq!(err, 3, "UNKNOWN_TOPIC_OR_PARTITION");
+    let mut corrupt = batch(&[(b"k", b"v")], 1, Compression::None).to_vec();
+    let last = corrupt.len() - 1;
+    corrupt[last] ^= 0xff;
+    let (err, _) = produce(&mut conn, "orders", 0, Bytes::from(corrupt)).await;
+    assert_eq!(err, 2, "CORRUPT_MESSAGE");
+    drop(conn);
+    node.shutdown().await;
+
+    let node = start(dir.path(), &[]).await;
+    let mut conn = Conn::open(node.addr).await;
+    let (err, hw, records) = fetch(&mut conn, "orders", 1, 0).await;
+    assert_eq!((err, hw), (0, 3));
+    assert_eq!(decode_values(records).len(), 3);
+    let (err, base) = produce(&mut conn, "orders", 1, batch(&[(b"k4", b"v4")], 3000, Compression::None)).await;
+    assert_eq!((err, base), (0, 3));
+    node.shutdown().await;
+}
+
+#[tokio::test]
+async fn oversized_batches_get_message_too_large() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(dir.path(), &[("message.max.bytes", "1000")]).await;
+    let mut conn = Conn::open(node.addr).await;
+    assert_eq!(create_topic(&mut conn, "small", 1).await, 0);
+    let big = vec![7u8; 5000];
+    let (err, _) = produce(&mut conn, "small", 0, batch(&[(b"k", &big)], 1, Compression::None)).await;
+    assert_eq!(err, 10, "MESSAGE_TOO_LARGE");
+    let (err, base) = produce(&mut conn, "small", 0, batch(&[(b"k", b"fits")], 1, Compression::None)).await;
+    assert_eq!((err, base), (0, 0));
+    node.shutdown().await;
+}

@@ -1,0 +1,90 @@
+//! `rill serve`: load the config (file, then overrides), start the server, stop cleanly on
+//! Ctrl-C or SIGTERM.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use rill_broker::config::parse_properties;
+use rill_broker::{BrokerConfig, Server};
+
+/// Flags of `rill serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// A Kafka-style server.properties file.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Set a config with Kafka's name, e.g. `--override log.dirs=/data` (repeatable; wins
+    /// over the file).
+    #[arg(long = "override", short = 'o', value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+    /// Shortcut for `--override listeners=PLAINTEXT://ADDR`.
+    #[arg(long, value_name = "HOST:PORT")]
+    listen: Option<String>,
+    /// Shortcut for `--override log.dirs=DIR`.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+fn load_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
+    let mut pairs = Vec::new();
+    if let Some(path) = &args.config {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        pairs.extend(parse_properties(&text)?);
+    }
+    for o in &args.overrides {
+        let (k, v) = o
+            .split_once('=')
+            .with_context(|| format!("--override '{o}' is not KEY=VALUE"))?;
+        pairs.push((k.trim().to_string(), v.trim().to_string()));
+    }
+    if let Some(addr) = &args.listen {
+        pairs.push(("listeners".into(), format!("PLAINTEXT://{addr}")));
+    }
+    if let Some(dir) = &args.data_dir {
+        pairs.push(("log.dirs".into(), dir.display().to_string()));
+    }
+    Ok(BrokerConfig::from_pairs(pairs, |w| tracing::warn!("{w}"))?)
+}
+
+/// Runs the broker until a signal.
+///
+/// # Errors
+/// Startup errors (config, data directory, bind).
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let config = load_config(&args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let data_dir = config.log_dir.clone();
+        let server = Server::bind(config).await?;
+        let addr = server.local_addr()?;
+        tracing::info!(%addr, data_dir = %data_dir.display(), cluster_id = %server.broker.cluster_id, "rill is serving");
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("signal received: shutting down");
+            let _ = tx.send(true);
+        });
+        server.run(rx).await;
+        anyhow::Ok(())
+    })
+}
+
+async fn wait_for_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGTERM; Ctrl-C only");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
