@@ -121,9 +121,9 @@ impl PartitionLog {
         let mut segments =
             recovery::load_segments(dir, rp, config.index_interval_bytes, &mut report)?;
         if segments.is_empty() {
+            // No directory fsync: losing an empty segment to a power cut loses nothing.
             let base = start_cp.unwrap_or(0).max(0);
             segments.insert(base, LogSegment::create(dir, base)?);
-            io::sync_dir(dir)?;
         }
         let (first_base, log_end) = match (segments.values().next(), segments.values().next_back())
         {
@@ -149,7 +149,10 @@ impl PartitionLog {
         };
         log.rebuild_producer_state(&mut report.dropped)?;
         let active = log.active()?;
-        active.sync()?;
+        // Bytes recovered from a crashed process may still be only in the page cache.
+        if report.batches_scanned > 0 || report.truncated_bytes > 0 {
+            active.sync()?;
+        }
         log.durability.reset(log_end, &active.log_key, true);
         report.segments = log.segments.len();
         Ok((log, report))
@@ -429,11 +432,11 @@ impl PartitionLog {
             {
                 self.roll(now)?;
             }
-            if self.active()?.size == 0
-                && self.active()?.base_offset < h.base_offset
-                && self.active()?.next_offset < h.base_offset
-            {
-                // A gap (compacted source): start a segment at the batch's base offset.
+            if h.base_offset > self.log_end_offset() {
+                // A gap (compacted source): segments stay gap-free, so start a new one.
+                if self.active()?.size > 0 {
+                    self.roll(now)?;
+                }
                 self.replace_empty_active(h.base_offset)?;
             }
             self.write_batch(&batches[range.clone()], &h, now)?;
@@ -462,6 +465,8 @@ impl PartitionLog {
         }
         let seg = LogSegment::create(&self.dir, base)?;
         self.segments.insert(base, seg);
+        let first_base = self.segments.keys().next().copied().unwrap_or(base);
+        self.log_start_offset = self.log_start_offset.max(first_base);
         io::sync_dir(&self.dir)
     }
 

@@ -52,6 +52,11 @@ impl PartitionLog {
         let key = seg.log_key.clone();
         let new_end = seg.next_offset;
         io::sync_dir(&self.dir)?;
+        if new_end < self.log_start_offset {
+            // The removed batch straddled the log start: nothing visible is left.
+            self.log_start_offset = new_end;
+            checkpoint::write_single(&self.dir.join(LOG_START_OFFSET_FILE), new_end)?;
+        }
         self.epochs.truncate_from_end(new_end)?;
         self.producers.delete_snapshots_above(new_end)?;
         let mut dropped = Vec::new();

@@ -5,7 +5,8 @@
 //! their indexes pass a cheap check and a header walk from the last index entry ends exactly
 //! at the file end with the expected offset; otherwise they are rescanned. The segment holding
 //! the recovery point is trusted only if the checkpoint also recorded its exact file size.
-//! Every other segment is scanned batch by batch (header, length, offsets increasing, CRC-32C);
+//! Every other segment is scanned batch by batch (header, length, offsets contiguous from the
+//! segment's base offset (the log never leaves gaps inside a segment), CRC-32C);
 //! the file is cut before the first bad batch and every later segment is deleted, so the log
 //! keeps exactly the intact prefix. Each cut is described in `RecoveryReport::dropped`.
 //! Any byte pattern in any file gives a report entry, never a panic.
@@ -161,7 +162,7 @@ fn header_problem(
             file_len - pos
         ));
     }
-    if h.base_offset < expected || h.last_offset_delta < 0 {
+    if h.base_offset != expected || h.last_offset_delta < 0 {
         return Some(format!(
             "batch at position {pos} has offsets {}..={} but {expected} was expected next",
             h.base_offset,
