@@ -29,8 +29,15 @@ class Rec:
     timestamp: int
 
 
+_ADMINS: dict[str, AdminClient] = {}
+
+
 def admin(bootstrap: str) -> AdminClient:
-    return AdminClient({"bootstrap.servers": bootstrap})
+    """One AdminClient per bootstrap, kept alive for the session: a client that is garbage
+    collected while its futures are pending fails them with _DESTROY."""
+    if bootstrap not in _ADMINS:
+        _ADMINS[bootstrap] = AdminClient({"bootstrap.servers": bootstrap})
+    return _ADMINS[bootstrap]
 
 
 def create_topic(bootstrap: str, name: str, partitions: int = 1, config: dict | None = None):

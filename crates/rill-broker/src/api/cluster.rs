@@ -26,7 +26,9 @@ pub fn describe_cluster(broker: &Arc<Broker>, _ctx: &RequestContext, req: Descri
     r.endpoint_type = req.endpoint_type;
     r.cluster_id = str_bytes(broker.cluster_id.clone());
     r.controller_id = BrokerId(broker.config.node_id);
-    r.cluster_authorized_operations = i32::MIN;
+    if req.include_cluster_authorized_operations {
+        r.cluster_authorized_operations = super::CLUSTER_AUTHORIZED_OPERATIONS;
+    }
     let adv = &broker.config.advertised_listener;
     let mut b = DescribeClusterBroker::default();
     b.broker_id = BrokerId(broker.config.node_id);

@@ -18,8 +18,10 @@ const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
 
 /// Answers ListOffsets.
-pub async fn handle(broker: &Arc<Broker>, _ctx: &RequestContext, req: ListOffsetsRequest) -> ListOffsetsResponse {
+pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ListOffsetsRequest) -> ListOffsetsResponse {
     let b = broker.clone();
+    // leader_epoch exists from v4 on; older versions must leave it at its default.
+    let epoch = if ctx.version >= 4 { 0 } else { -1 };
     blocking(move || {
         let mut r = ListOffsetsResponse::default();
         for t in req.topics {
@@ -38,9 +40,9 @@ pub async fn handle(broker: &Arc<Broker>, _ctx: &RequestContext, req: ListOffset
                         Ok(Some((offset, ts))) => {
                             pr.offset = offset;
                             pr.timestamp = ts;
-                            pr.leader_epoch = 0;
+                            pr.leader_epoch = epoch;
                         }
-                        Ok(None) => pr.leader_epoch = 0,
+                        Ok(None) => pr.leader_epoch = epoch,
                         Err(code) => pr.error_code = code,
                     },
                 }

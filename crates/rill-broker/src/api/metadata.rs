@@ -10,7 +10,10 @@ use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, Topi
 use kafka_protocol::ResponseError;
 use rill_meta::{validate_topic_name, TopicImage, INTERNAL_TOPIC_PREFIX};
 
-use super::{blocking, str_bytes, RequestContext};
+use super::{
+    blocking, str_bytes, RequestContext, CLUSTER_AUTHORIZED_OPERATIONS, OPERATIONS_NOT_REQUESTED,
+    TOPIC_AUTHORIZED_OPERATIONS,
+};
 use crate::admin::{self, NewTopic};
 use crate::broker::Broker;
 
@@ -26,23 +29,30 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: MetadataReq
     r.brokers = vec![b];
     r.cluster_id = Some(str_bytes(broker.cluster_id.clone()));
     r.controller_id = BrokerId(node);
-    r.cluster_authorized_operations = i32::MIN;
+    if req.include_cluster_authorized_operations {
+        r.cluster_authorized_operations = CLUSTER_AUTHORIZED_OPERATIONS;
+    }
+    let topic_ops = if req.include_topic_authorized_operations {
+        TOPIC_AUTHORIZED_OPERATIONS
+    } else {
+        OPERATIONS_NOT_REQUESTED
+    };
     let image = broker.image();
     match req.topics {
         None => {
             r.topics = image
                 .topics()
                 .filter(|t| !t.name.starts_with(INTERNAL_TOPIC_PREFIX))
-                .map(|t| topic_response(broker, t))
+                .map(|t| topic_response(broker, t, topic_ops))
                 .collect();
         }
         Some(requested) => {
             let auto_create = broker.config.auto_create_topics && (ctx.version < 4 || req.allow_auto_topic_creation);
             for t in requested {
                 let resp = match t.name {
-                    Some(name) => named_topic(broker, name.0.as_str(), auto_create).await,
+                    Some(name) => named_topic(broker, name.0.as_str(), auto_create, topic_ops).await,
                     None => match image.topic_by_id(&t.topic_id) {
-                        Some(topic) => topic_response(broker, topic),
+                        Some(topic) => topic_response(broker, topic, topic_ops),
                         None => {
                             let mut e = MetadataResponseTopic::default();
                             e.topic_id = t.topic_id;
@@ -58,9 +68,9 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: MetadataReq
     r
 }
 
-async fn named_topic(broker: &Arc<Broker>, name: &str, auto_create: bool) -> MetadataResponseTopic {
+async fn named_topic(broker: &Arc<Broker>, name: &str, auto_create: bool, ops: i32) -> MetadataResponseTopic {
     if let Some(topic) = broker.image().topic(name) {
-        return topic_response(broker, topic);
+        return topic_response(broker, topic, ops);
     }
     let error = |code: ResponseError| {
         let mut e = MetadataResponseTopic::default();
@@ -83,10 +93,10 @@ async fn named_topic(broker: &Arc<Broker>, name: &str, auto_create: bool) -> Met
         configs: Default::default(),
     };
     match blocking(move || admin::create_topic(&b, new, false)).await {
-        Some(Ok(topic)) => topic_response(broker, &topic),
+        Some(Ok(topic)) => topic_response(broker, &topic, ops),
         // Created concurrently by another request: answer with what exists.
         Some(Err(admin::AdminError::TopicExists(_))) => match broker.image().topic(name) {
-            Some(topic) => topic_response(broker, topic),
+            Some(topic) => topic_response(broker, topic, ops),
             None => error(ResponseError::LeaderNotAvailable),
         },
         Some(Err(e)) => {
@@ -97,13 +107,13 @@ async fn named_topic(broker: &Arc<Broker>, name: &str, auto_create: bool) -> Met
     }
 }
 
-fn topic_response(broker: &Broker, topic: &TopicImage) -> MetadataResponseTopic {
+fn topic_response(broker: &Broker, topic: &TopicImage, ops: i32) -> MetadataResponseTopic {
     let node = BrokerId(broker.config.node_id);
     let mut t = MetadataResponseTopic::default();
     t.name = Some(TopicName(str_bytes(topic.name.clone())));
     t.topic_id = topic.topic_id;
     t.is_internal = topic.name.starts_with(INTERNAL_TOPIC_PREFIX);
-    t.topic_authorized_operations = i32::MIN;
+    t.topic_authorized_operations = ops;
     t.partitions = (0..topic.partitions as i32)
         .map(|i| {
             let mut p = MetadataResponsePartition::default();

@@ -255,3 +255,16 @@ pub(crate) async fn blocking<T: Send + 'static>(
 pub(crate) fn str_bytes(s: impl Into<String>) -> kafka_protocol::protocol::StrBytes {
     kafka_protocol::protocol::StrBytes::from_string(s.into())
 }
+
+/// Kafka ACL operation codes allowed on a topic when no authorizer is configured (READ,
+/// WRITE, CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS), as a bit field.
+pub(crate) const TOPIC_AUTHORIZED_OPERATIONS: i32 =
+    (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
+
+/// Cluster operations allowed with no authorizer (CREATE, ALTER, DESCRIBE, CLUSTER_ACTION,
+/// DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE), Kafka's supported set for a cluster.
+pub(crate) const CLUSTER_AUTHORIZED_OPERATIONS: i32 =
+    (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
+
+/// "Not requested" for authorized-operations fields.
+pub(crate) const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;

@@ -19,8 +19,10 @@ use crate::broker::Broker;
 use crate::topic_config::TopicConfig;
 
 /// Answers CreateTopics.
-pub async fn create_topics(broker: &Arc<Broker>, _ctx: &RequestContext, req: CreateTopicsRequest) -> CreateTopicsResponse {
+pub async fn create_topics(broker: &Arc<Broker>, ctx: &RequestContext, req: CreateTopicsRequest) -> CreateTopicsResponse {
     let b = broker.clone();
+    // The topic's resolved configs are part of the response from v5 on.
+    let with_configs = ctx.version >= 5;
     blocking(move || {
         let mut r = CreateTopicsResponse::default();
         let mut seen = HashSet::new();
@@ -66,7 +68,7 @@ pub async fn create_topics(broker: &Arc<Broker>, _ctx: &RequestContext, req: Cre
                     tr.topic_id = topic.topic_id;
                     tr.num_partitions = topic.partitions as i32;
                     tr.replication_factor = topic.replication_factor as i16;
-                    if let Ok(tc) = TopicConfig::resolve(&topic.configs, &b.config) {
+                    if let (true, Ok(tc)) = (with_configs, TopicConfig::resolve(&topic.configs, &b.config)) {
                         tr.configs = Some(
                             tc.entries
                                 .iter()

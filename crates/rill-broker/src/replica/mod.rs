@@ -5,6 +5,7 @@
 
 mod manager;
 mod partition;
+mod timestamps;
 
 pub use manager::ReplicaManager;
 pub use partition::{FetchRead, Partition};

@@ -170,22 +170,46 @@ impl Partition {
         })
     }
 
-    /// ListOffsets by timestamp, limited to what consumers may see.
+    /// Copies the one batch that contains `offset`.
+    fn batch_at(&self, offset: i64) -> Result<bytes::Bytes, LogError> {
+        let mut buf = Vec::new();
+        self.log()?.read_into(offset, 1, i64::MAX, true, &mut buf)?;
+        Ok(bytes::Bytes::from(buf))
+    }
+
+    /// ListOffsets by timestamp: the first record (below the high watermark) whose timestamp
+    /// is at least `ts`, as (offset, timestamp).
     ///
     /// # Errors
     /// Storage errors.
     pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>, LogError> {
-        let found = self.log()?.offset_for_timestamp(ts)?;
-        Ok(found.filter(|(o, _)| *o < self.high_watermark()))
+        // The log names the first batch whose max timestamp reaches `ts` (so one of its
+        // records does); the record inside it is found by decoding that batch.
+        let Some(found) = self.log()?.offset_for_timestamp(ts)? else {
+            return Ok(None);
+        };
+        let hw = self.high_watermark();
+        if found.0 >= hw {
+            return Ok(None);
+        }
+        let batch = self.batch_at(found.0)?;
+        let exact = super::timestamps::first_at_or_after(batch, found.0, ts).unwrap_or(found);
+        Ok((exact.0 < hw).then_some(exact))
     }
 
-    /// ListOffsets MAX_TIMESTAMP.
+    /// ListOffsets MAX_TIMESTAMP: the first record with the largest timestamp.
     ///
     /// # Errors
     /// Storage errors.
     pub fn max_timestamp_offset(&self) -> Result<Option<(i64, i64)>, LogError> {
-        let found = self.log()?.max_timestamp_offset()?;
-        Ok(found.filter(|(o, _)| *o < self.high_watermark()))
+        let Some((offset, ts)) = self.log()?.max_timestamp_offset()? else {
+            return Ok(None);
+        };
+        if offset >= self.high_watermark() {
+            return Ok(None);
+        }
+        let batch = self.batch_at(offset)?;
+        Ok(super::timestamps::max_timestamp(batch).or(Some((offset, ts))))
     }
 
     /// DeleteRecords: `offset` -1 means the high watermark. Returns the new log start offset.
