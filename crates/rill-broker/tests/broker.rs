@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)]
 //! Integration tests of the broker over real sockets with hand-encoded Kafka requests
 //! (kafka-protocol's client side), a real data directory and a real server task.
 //! Contract checked: requests are answered as a Kafka broker would, bad input closes only the

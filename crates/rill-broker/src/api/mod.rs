@@ -106,14 +106,14 @@ pub enum ParsedRequest {
     Request {
         /// Correlation id to echo.
         correlation_id: i32,
-        /// Header and request facts.
+        /// The API.
         api: ApiKey,
         /// The version.
         version: i16,
         /// The decoded header.
         header: RequestHeader,
-        /// The decoded body.
-        body: RequestKind,
+        /// The decoded body (boxed: request bodies are large and vary in size).
+        body: Box<RequestKind>,
     },
     /// ApiVersions at a version newer than ours: answer v0 with UNSUPPORTED_VERSION.
     ApiVersionsTooNew {
@@ -159,7 +159,7 @@ pub fn parse_request(frame: &Bytes) -> Result<ParsedRequest, RequestError> {
         api,
         version,
         header,
-        body,
+        body: Box::new(body),
     })
 }
 
@@ -191,7 +191,7 @@ pub async fn handle_request(
         header,
         peer,
     };
-    match dispatch(broker, &ctx, body).await {
+    match dispatch(broker, &ctx, *body).await {
         Some(body) => encode_response(&ctx, correlation_id, body).map(Some),
         None => Ok(None),
     }
