@@ -7,7 +7,10 @@ use clap::{Parser, Subcommand};
 
 /// Command line.
 #[derive(Parser)]
-#[command(name = "rill-bench", about = "Rill benchmarks beside the machine's limits")]
+#[command(
+    name = "rill-bench",
+    about = "Rill benchmarks beside the machine's limits"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
