@@ -219,6 +219,12 @@ async fn bad_frames_close_only_their_connection() {
         [&12i32.to_be_bytes()[..], &[0x7f, 0x7f, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0]].concat(), // unknown api key
         [&12i32.to_be_bytes()[..], &[0, 3, 0x40, 0, 0, 0, 0, 1, 0, 0, 0, 0]].concat(),   // Metadata v16384
         [&14i32.to_be_bytes()[..], &[0, 19, 0, 7, 0, 0, 0, 1, 0, 0, 0xff, 0xff, 0xff, 0xff]].concat(), // CreateTopics garbage body
+        // Claimed lengths far beyond the frame must not be trusted for allocation (these
+        // used to abort the process on a 150 GB allocation).
+        [&14i32.to_be_bytes()[..], &[0, 3, 0, 1, 0, 0, 0, 1, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff]].concat(), // Metadata v1, 2^31-1 topics
+        [&20i32.to_be_bytes()[..], &[0, 0, 0, 3, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff, 0, 1, 0, 0, 3, 0xe8, 0x7f, 0xff]].concat(), // Produce v3, truncated huge topic array
+        [&16i32.to_be_bytes()[..], &[0, 3, 0, 9, 0, 0, 0, 1, 0xff, 0xff, 0, 0xff, 0xff, 0xff, 0xff, 0x0f]].concat(), // Metadata v9, compact array of 2^32-2
+        [&16i32.to_be_bytes()[..], &[0, 3, 0, 1, 0, 0, 0, 1, 0xff, 0xff, 0, 0, 0, 1, 0x7f, 0xff]].concat(), // Metadata v1, a 32767-byte topic name
     ];
     for frame in cases {
         let mut bad = Conn::open(node.addr).await;

@@ -7,6 +7,9 @@
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
+/// Most memory reserved ahead of bytes actually received.
+const READ_CHUNK: usize = 64 * 1024;
+
 /// Smallest possible request: api key, api version, correlation id, client id length.
 pub const MIN_REQUEST_LEN: usize = 10;
 
@@ -73,14 +76,19 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
     if size < MIN_REQUEST_LEN {
         return Err(FrameError::TooShort { size });
     }
-    let mut buf = BytesMut::zeroed(size);
-    reader.read_exact(&mut buf).await.map_err(|e| {
-        if e.kind() == std::io::ErrorKind::UnexpectedEof {
-            FrameError::Truncated
-        } else {
-            FrameError::Io(e)
+    // Grow with what actually arrives: a size prefix alone reserves at most one chunk, so a
+    // peer that claims 100 MiB and sends nothing costs 64 KiB, not 100 MiB.
+    let mut buf = BytesMut::with_capacity(size.min(READ_CHUNK));
+    while buf.len() < size {
+        if buf.capacity() == buf.len() {
+            buf.reserve((size - buf.len()).min(READ_CHUNK));
         }
-    })?;
+        let want = size - buf.len();
+        let n = (&mut *reader).take(want as u64).read_buf(&mut buf).await?;
+        if n == 0 {
+            return Err(FrameError::Truncated);
+        }
+    }
     Ok(Some(buf.freeze()))
 }
 
