@@ -100,6 +100,10 @@ impl Durability {
                 continue;
             }
             st.syncing = true;
+            // Let writers that are runnable right now append first: more batches per fsync.
+            drop(st);
+            std::thread::yield_now();
+            st = self.lock();
             let (target, gen, key) = (st.written_end, st.generation, st.active.clone());
             drop(st);
             let res = sync_key(key.as_deref());
