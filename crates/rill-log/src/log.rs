@@ -66,6 +66,18 @@ pub struct PartitionLog {
     pub(crate) unflushed_messages: u64,
     /// Append time of the last fsync (Interval policy).
     pub(crate) last_flush_ms: Option<i64>,
+    /// Something changed since the last `flush` (which is skipped when nothing did).
+    pub(crate) dirty: bool,
+}
+
+impl Drop for PartitionLog {
+    /// Returns this log's cached file handles (no flush: a dropped log behaves like a crash;
+    /// call [`PartitionLog::flush`] at shutdown).
+    fn drop(&mut self) {
+        for seg in self.segments.values() {
+            seg.forget_handles();
+        }
+    }
 }
 
 fn read_checkpoint_single(path: &Path, report: &mut RecoveryReport) -> Result<Option<i64>> {
@@ -146,6 +158,7 @@ impl PartitionLog {
             durability: Arc::new(Durability::new(dir.to_path_buf(), log_end, group)),
             unflushed_messages: 0,
             last_flush_ms: None,
+            dirty: true,
         };
         log.rebuild_producer_state(&mut report.dropped)?;
         let active = log.active()?;
@@ -357,6 +370,7 @@ impl PartitionLog {
     /// Writes a batch with final offsets to the active segment and updates derived state.
     fn write_batch(&mut self, bytes: &[u8], h: &BatchHeader, now_ms: i64) -> Result<()> {
         let interval = self.config.index_interval_bytes;
+        self.dirty = true;
         let seg = self.active_mut()?;
         seg.append(bytes, h, interval)?;
         let key = seg.log_key.clone();
@@ -483,6 +497,7 @@ impl PartitionLog {
         }
         active.seal_time_index()?;
         active.sync()?;
+        self.dirty = true;
         self.durability.mark_durable(log_end);
         let seg = LogSegment::create(&self.dir, log_end)?;
         io::sync_dir(&self.dir)?;
@@ -506,6 +521,9 @@ impl PartitionLog {
     /// # Errors
     /// I/O failures.
     pub fn flush(&mut self) -> Result<()> {
+        if !self.dirty {
+            return Ok(());
+        }
         let log_end = self.log_end_offset();
         let active = self.active_mut()?;
         active.seal_time_index()?;
@@ -514,7 +532,9 @@ impl PartitionLog {
         self.unflushed_messages = 0;
         self.producers.write_snapshot(log_end)?;
         checkpoint::write_single(&self.dir.join(LOG_START_OFFSET_FILE), self.log_start_offset)?;
-        self.write_recovery_point()
+        self.write_recovery_point()?;
+        self.dirty = false;
+        Ok(())
     }
 
     /// Removes the whole partition directory (DeleteTopics).

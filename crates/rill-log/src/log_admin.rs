@@ -22,6 +22,7 @@ impl PartitionLog {
     /// # Errors
     /// I/O failures.
     pub fn truncate_to(&mut self, offset: i64) -> Result<()> {
+        self.dirty = true;
         if offset >= self.log_end_offset() {
             return Ok(());
         }
@@ -70,6 +71,7 @@ impl PartitionLog {
     /// # Errors
     /// I/O failures.
     pub fn truncate_fully_and_start_at(&mut self, new_start_offset: i64) -> Result<()> {
+        self.dirty = true;
         let start = new_start_offset.max(0);
         while let Some((_, seg)) = self.segments.pop_first() {
             seg.delete_files()?;
@@ -93,6 +95,7 @@ impl PartitionLog {
     /// # Errors
     /// [`LogError::OffsetOutOfRange`] if `offset` is above the log end offset; I/O failures.
     pub fn delete_records_before(&mut self, offset: i64) -> Result<i64> {
+        self.dirty = true;
         let log_end = self.log_end_offset();
         if offset > log_end || offset < 0 {
             return Err(LogError::OffsetOutOfRange {
@@ -128,6 +131,7 @@ impl PartitionLog {
     /// # Errors
     /// I/O failures.
     pub fn enforce_retention(&mut self, now_ms: i64) -> Result<usize> {
+        self.dirty = true;
         let active = self.active()?;
         if let (Some(ms), Some(first)) = (self.config.segment_ms, active.first_batch_timestamp) {
             if active.size > 0 && now_ms.saturating_sub(first) > ms as i64 {

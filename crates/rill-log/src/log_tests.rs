@@ -440,3 +440,27 @@ fn replicated_append_keeps_offsets_and_rejects_gaps_backwards() {
     assert_eq!(log.append_replicated(&[]).unwrap(), None);
     assert_eq!(read_all(&log, 0), payload);
 }
+
+#[test]
+fn full_index_rolls_and_flush_without_changes_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig {
+        index_interval_bytes: 1,
+        segment_index_bytes: 16,
+        ..LogConfig::default()
+    };
+    let mut log = open(dir.path(), cfg);
+    append_n(&mut log, 5, 1, 0);
+    assert!(
+        log.segment_count() >= 2,
+        "an index of 2 entries is full: roll"
+    );
+    log.flush().unwrap();
+    let rp = dir.path().join(crate::checkpoint::RECOVERY_POINT_FILE);
+    std::fs::remove_file(&rp).unwrap();
+    log.flush().unwrap();
+    assert!(!rp.exists(), "nothing changed: flush skipped");
+    append_n(&mut log, 1, 1, 0);
+    log.flush().unwrap();
+    assert!(rp.exists());
+}

@@ -296,14 +296,19 @@ impl LogSegment {
         Ok(())
     }
 
+    /// Drops the cached descriptors of the three files.
+    pub(crate) fn forget_handles(&self) {
+        FileCache::global().invalidate(&self.log_key);
+        self.offset_index.file().forget();
+        self.time_index.file().forget();
+    }
+
     /// Removes the three files.
     ///
     /// # Errors
     /// I/O failures.
     pub(crate) fn delete_files(&self) -> Result<()> {
-        FileCache::global().invalidate(&self.log_key);
-        self.offset_index.file().forget();
-        self.time_index.file().forget();
+        self.forget_handles();
         io::remove_if_exists(self.log_key.path())?;
         io::remove_if_exists(self.offset_index.file().path())?;
         io::remove_if_exists(self.time_index.file().path())
