@@ -138,3 +138,18 @@ impl LogError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enospc_becomes_no_space_and_other_errors_keep_their_context() {
+        let p = Path::new("/x/00000000000000000000.log");
+        let full = LogError::io("write", p, std::io::Error::from_raw_os_error(libc::ENOSPC));
+        assert!(matches!(full, LogError::NoSpace { op: "write", ref path } if path == p));
+        let other = LogError::io("open", p, std::io::Error::from_raw_os_error(libc::EACCES));
+        assert!(matches!(other, LogError::Io { op: "open", .. }));
+        assert!(other.to_string().contains("00000000000000000000.log"));
+    }
+}

@@ -19,6 +19,7 @@ mod io;
 pub mod log;
 mod log_admin;
 pub mod log_read;
+mod log_replicated;
 pub mod offset_index;
 pub mod producer_state;
 pub mod recovery;
