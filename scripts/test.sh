@@ -13,6 +13,9 @@ cargo build --release -p rill
 echo "==> cargo test --release --workspace"
 cargo test --release --workspace
 
+echo "==> fuzz targets (briefly)"
+bash scripts/fuzz.sh
+
 echo "==> compat setup"
 bash scripts/setup-compat.sh
 
