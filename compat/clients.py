@@ -40,6 +40,11 @@ def admin(bootstrap: str) -> AdminClient:
     return _ADMINS[bootstrap]
 
 
+def forget_admin(bootstrap: str) -> None:
+    """Drop the cached AdminClient of a broker that is going away (its futures are done)."""
+    _ADMINS.pop(bootstrap, None)
+
+
 def create_topic(bootstrap: str, name: str, partitions: int = 1, config: dict | None = None):
     """Create a topic with confluent-kafka's AdminClient and wait until metadata shows it."""
     futures = admin(bootstrap).create_topics(

@@ -19,6 +19,7 @@ import lz4  # noqa: F401
 import snappy  # noqa: F401
 import zstandard  # noqa: F401
 
+from clients import forget_admin
 from rillkit import RillBroker, rill_bin
 
 
@@ -52,6 +53,7 @@ def start_broker(request, tmp_path):
 
     yield start
     for b in brokers:
+        forget_admin(b.bootstrap)
         b.close()
 
 

@@ -303,3 +303,31 @@ def produce_raw(port: int, topic: str, partition: int, records: bytes) -> tuple[
     assert corr == 4242
     assert len(parts) == 1 and parts[0][:2] == (topic, partition), parts
     return parts[0][2], parts[0][3]
+
+
+# ---- requests encoded with kafka-python's protocol classes -------------------------------------
+
+def call(port: int, request, correlation_id: int = 1):
+    """Send a kafka-python protocol Request (non-flexible versions) on a fresh connection and
+    decode its response with the matching Response class."""
+    payload = header_v1(request.API_KEY, request.API_VERSION, correlation_id) + request.encode()
+    resp = roundtrip(port, payload)
+    (corr,) = struct.unpack(">i", resp[:4])
+    assert corr == correlation_id, (corr, correlation_id)
+    return request.RESPONSE_TYPE.decode(resp[4:])
+
+
+def idempotent_batch(records: list[tuple[bytes | None, bytes | None]], producer_id: int, epoch: int, base_sequence: int) -> bytes:
+    b = DefaultRecordBatchBuilder(
+        magic=2,
+        compression_type=0,
+        is_transactional=False,
+        producer_id=producer_id,
+        producer_epoch=epoch,
+        base_sequence=base_sequence,
+        batch_size=64 * 1024 * 1024,
+    )
+    ts = int(time.time() * 1000)
+    for i, (k, v) in enumerate(records):
+        assert b.append(i, ts, k, v, []) is not None
+    return bytes(b.build())
