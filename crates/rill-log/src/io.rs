@@ -3,6 +3,7 @@
 //! Every helper maps `std::io::Error` to [`LogError`] naming the operation and path. Positioned
 //! I/O (`pread`/`pwrite`) never moves a shared cursor, so one `File` may serve many threads.
 //! Atomic replace: write `<name>.tmp`, fsync it, rename over `<name>`, fsync the directory.
+//! With feature `test-util`, [`fault`] is the seam crash tests use to make writes tear.
 
 use crate::error::{LogError, Result};
 use std::fs::{File, OpenOptions};
@@ -32,8 +33,36 @@ pub(crate) fn read_at(file: &File, path: &Path, pos: u64, buf: &mut [u8]) -> Res
 /// # Errors
 /// [`LogError::Io`] or [`LogError::NoSpace`].
 pub(crate) fn write_at(file: &File, path: &Path, pos: u64, buf: &[u8]) -> Result<()> {
+    #[cfg(feature = "test-util")]
+    if fault::torn_writes() && buf.len() > 1 {
+        let half = buf.len() / 2;
+        file.write_all_at(&buf[..half], pos)
+            .map_err(|e| LogError::io("write", path, e))?;
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        return file
+            .write_all_at(&buf[half..], pos + half as u64)
+            .map_err(|e| LogError::io("write", path, e));
+    }
     file.write_all_at(buf, pos)
         .map_err(|e| LogError::io("write", path, e))
+}
+
+/// Fault injection for crash tests (feature `test-util`): the I/O seam of this crate.
+#[cfg(feature = "test-util")]
+pub mod fault {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    static TORN_WRITES: AtomicBool = AtomicBool::new(false);
+
+    /// When on, every data write is split in two `pwrite`s with a 2 ms pause between them,
+    /// so a process killed at a random moment leaves torn batches on disk.
+    pub fn set_torn_writes(on: bool) {
+        TORN_WRITES.store(on, Ordering::Relaxed);
+    }
+
+    pub(crate) fn torn_writes() -> bool {
+        TORN_WRITES.load(Ordering::Relaxed)
+    }
 }
 
 /// Opens (creating if missing) a file for positioned reads and writes.

@@ -15,7 +15,7 @@ pub mod error;
 pub mod file_cache;
 pub mod flush;
 mod index_file;
-mod io;
+pub mod io;
 pub mod log;
 mod log_admin;
 pub mod log_read;
