@@ -272,6 +272,20 @@ def produce_v9_request(topic: str, partition: int, records: bytes, correlation_i
     return header_v2(API_PRODUCE, 9, correlation_id) + body
 
 
+def produce_v9_multi(partitions: list[tuple[str, int, bytes]], correlation_id: int, acks: int = -1) -> bytes:
+    """Produce v9 with several (topic, partition, records); topics in the order given."""
+    topics: dict[str, list[tuple[int, bytes]]] = {}
+    for topic, partition, records in partitions:
+        topics.setdefault(topic, []).append((partition, records))
+    body = compact_string(None) + struct.pack(">hi", acks, 10_000) + uvarint(len(topics) + 1)
+    for topic, parts in topics.items():
+        body += compact_string(topic) + uvarint(len(parts) + 1)
+        for partition, records in parts:
+            body += struct.pack(">i", partition) + compact_bytes(records) + TAGS_NONE
+        body += TAGS_NONE
+    return header_v2(API_PRODUCE, 9, correlation_id) + body + TAGS_NONE
+
+
 def parse_produce_v9(resp: bytes) -> tuple[int, list[tuple[str, int, int, int]]]:
     """(correlation_id, [(topic, partition, error_code, base_offset)])."""
     r = Reader(resp)
