@@ -25,7 +25,10 @@ struct Node {
 
 async fn start(dir: &std::path::Path, extra: &[(&str, &str)]) -> Node {
     let mut pairs = vec![
-        ("listeners".to_string(), "PLAINTEXT://127.0.0.1:0".to_string()),
+        (
+            "listeners".to_string(),
+            "PLAINTEXT://127.0.0.1:0".to_string(),
+        ),
         ("log.dirs".to_string(), dir.display().to_string()),
     ];
     pairs.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
@@ -51,7 +54,10 @@ struct Conn {
 
 impl Conn {
     async fn open(addr: SocketAddr) -> Conn {
-        Conn { stream: TcpStream::connect(addr).await.unwrap(), next_id: 1 }
+        Conn {
+            stream: TcpStream::connect(addr).await.unwrap(),
+            next_id: 1,
+        }
     }
 
     async fn send_raw(&mut self, frame: &[u8]) {
@@ -78,7 +84,9 @@ impl Conn {
             .with_correlation_id(id)
             .with_client_id(Some(StrBytes::from_static_str("test")));
         let mut body = BytesMut::new();
-        header.encode(&mut body, R::header_version(version)).unwrap();
+        header
+            .encode(&mut body, R::header_version(version))
+            .unwrap();
         req.encode(&mut body, version).unwrap();
         let mut frame = BytesMut::new();
         frame.put_i32(body.len() as i32);
@@ -88,7 +96,8 @@ impl Conn {
             .await
             .expect("response in time")
             .expect("connection open");
-        let header = ResponseHeader::decode(&mut resp, R::Response::header_version(version)).unwrap();
+        let header =
+            ResponseHeader::decode(&mut resp, R::Response::header_version(version)).unwrap();
         assert_eq!(header.correlation_id, id);
         R::Response::decode(&mut resp, version).unwrap()
     }
@@ -115,7 +124,15 @@ fn batch(records: &[(&[u8], &[u8])], ts: i64, compression: Compression) -> Bytes
         })
         .collect();
     let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(&mut buf, &recs, &RecordEncodeOptions { version: 2, compression }).unwrap();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &recs,
+        &RecordEncodeOptions {
+            version: 2,
+            compression,
+        },
+    )
+    .unwrap();
     buf.freeze()
 }
 
@@ -164,7 +181,11 @@ async fn fetch(conn: &mut Conn, topic: &str, partition: i32, offset: i64) -> (i1
     req.topics = vec![t];
     let resp = conn.call(&req, 12).await;
     let pd = &resp.responses[0].partitions[0];
-    (pd.error_code, pd.high_watermark, pd.records.clone().unwrap_or_default())
+    (
+        pd.error_code,
+        pd.high_watermark,
+        pd.records.clone().unwrap_or_default(),
+    )
 }
 
 fn decode_values(mut bytes: Bytes) -> Vec<(i64, Vec<u8>, Vec<u8>)> {
@@ -187,7 +208,10 @@ async fn api_versions_lists_our_apis_and_answers_too_new_versions_with_v0() {
     assert_eq!(resp.error_code, 0);
     let produce = resp.api_keys.iter().find(|k| k.api_key == 0).unwrap();
     assert_eq!((produce.min_version, produce.max_version), (3, 13));
-    assert!(resp.api_keys.iter().any(|k| k.api_key == ApiKey::CreateTopics as i16));
+    assert!(resp
+        .api_keys
+        .iter()
+        .any(|k| k.api_key == ApiKey::CreateTopics as i16));
 
     // ApiVersions v99: header v2 (flexible), answer is a v0 body with UNSUPPORTED_VERSION.
     let mut body = BytesMut::new();
@@ -213,26 +237,68 @@ async fn bad_frames_close_only_their_connection() {
     let dir = tempfile::tempdir().unwrap();
     let node = start(dir.path(), &[]).await;
     let cases: Vec<Vec<u8>> = vec![
-        vec![0, 0, 0, 2, 1, 2],                         // shorter than a header
-        (-5i32).to_be_bytes().to_vec(),                 // negative size
-        (200 * 1024 * 1024i32).to_be_bytes().to_vec(),  // over socket.request.max.bytes
-        [&12i32.to_be_bytes()[..], &[0x7f, 0x7f, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0]].concat(), // unknown api key
-        [&12i32.to_be_bytes()[..], &[0, 3, 0x40, 0, 0, 0, 0, 1, 0, 0, 0, 0]].concat(),   // Metadata v16384
-        [&14i32.to_be_bytes()[..], &[0, 19, 0, 7, 0, 0, 0, 1, 0, 0, 0xff, 0xff, 0xff, 0xff]].concat(), // CreateTopics garbage body
+        vec![0, 0, 0, 2, 1, 2],                        // shorter than a header
+        (-5i32).to_be_bytes().to_vec(),                // negative size
+        (200 * 1024 * 1024i32).to_be_bytes().to_vec(), // over socket.request.max.bytes
+        [
+            &12i32.to_be_bytes()[..],
+            &[0x7f, 0x7f, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0],
+        ]
+        .concat(), // unknown api key
+        [
+            &12i32.to_be_bytes()[..],
+            &[0, 3, 0x40, 0, 0, 0, 0, 1, 0, 0, 0, 0],
+        ]
+        .concat(), // Metadata v16384
+        [
+            &14i32.to_be_bytes()[..],
+            &[0, 19, 0, 7, 0, 0, 0, 1, 0, 0, 0xff, 0xff, 0xff, 0xff],
+        ]
+        .concat(), // CreateTopics garbage body
         // Claimed lengths far beyond the frame must not be trusted for allocation (these
         // used to abort the process on a 150 GB allocation).
-        [&14i32.to_be_bytes()[..], &[0, 3, 0, 1, 0, 0, 0, 1, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff]].concat(), // Metadata v1, 2^31-1 topics
-        [&20i32.to_be_bytes()[..], &[0, 0, 0, 3, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff, 0, 1, 0, 0, 3, 0xe8, 0x7f, 0xff]].concat(), // Produce v3, truncated huge topic array
-        [&16i32.to_be_bytes()[..], &[0, 3, 0, 9, 0, 0, 0, 1, 0xff, 0xff, 0, 0xff, 0xff, 0xff, 0xff, 0x0f]].concat(), // Metadata v9, compact array of 2^32-2
-        [&16i32.to_be_bytes()[..], &[0, 3, 0, 1, 0, 0, 0, 1, 0xff, 0xff, 0, 0, 0, 1, 0x7f, 0xff]].concat(), // Metadata v1, a 32767-byte topic name
+        [
+            &14i32.to_be_bytes()[..],
+            &[0, 3, 0, 1, 0, 0, 0, 1, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff],
+        ]
+        .concat(), // Metadata v1, 2^31-1 topics
+        [
+            &20i32.to_be_bytes()[..],
+            &[
+                0, 0, 0, 3, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff, 0, 1, 0, 0, 3, 0xe8, 0x7f, 0xff,
+            ],
+        ]
+        .concat(), // Produce v3, truncated huge topic array
+        [
+            &16i32.to_be_bytes()[..],
+            &[
+                0, 3, 0, 9, 0, 0, 0, 1, 0xff, 0xff, 0, 0xff, 0xff, 0xff, 0xff, 0x0f,
+            ],
+        ]
+        .concat(), // Metadata v9, compact array of 2^32-2
+        [
+            &16i32.to_be_bytes()[..],
+            &[0, 3, 0, 1, 0, 0, 0, 1, 0xff, 0xff, 0, 0, 0, 1, 0x7f, 0xff],
+        ]
+        .concat(), // Metadata v1, a 32767-byte topic name
     ];
     for frame in cases {
         let mut bad = Conn::open(node.addr).await;
         bad.send_raw(&frame).await;
-        let closed = tokio::time::timeout(Duration::from_secs(5), bad.read_frame()).await.unwrap();
-        assert!(closed.is_none(), "connection should be closed for {frame:?}");
+        let closed = tokio::time::timeout(Duration::from_secs(5), bad.read_frame())
+            .await
+            .unwrap();
+        assert!(
+            closed.is_none(),
+            "connection should be closed for {frame:?}"
+        );
         let mut good = Conn::open(node.addr).await;
-        assert_eq!(good.call(&ApiVersionsRequest::default(), 3).await.error_code, 0);
+        assert_eq!(
+            good.call(&ApiVersionsRequest::default(), 3)
+                .await
+                .error_code,
+            0
+        );
     }
     node.shutdown().await;
 }
@@ -243,21 +309,51 @@ async fn produce_fetch_restart_round_trip() {
     let node = start(dir.path(), &[]).await;
     let mut conn = Conn::open(node.addr).await;
     assert_eq!(create_topic(&mut conn, "orders", 2).await, 0);
-    assert_eq!(create_topic(&mut conn, "orders", 2).await, 36, "TOPIC_ALREADY_EXISTS");
-    assert_eq!(create_topic(&mut conn, "bad name!", 1).await, 17, "INVALID_TOPIC_EXCEPTION");
-    let (err, base) = produce(&mut conn, "orders", 1, batch(&[(b"k1", b"v1"), (b"k2", b"v2")], 1000, Compression::None)).await;
+    assert_eq!(
+        create_topic(&mut conn, "orders", 2).await,
+        36,
+        "TOPIC_ALREADY_EXISTS"
+    );
+    assert_eq!(
+        create_topic(&mut conn, "bad name!", 1).await,
+        17,
+        "INVALID_TOPIC_EXCEPTION"
+    );
+    let (err, base) = produce(
+        &mut conn,
+        "orders",
+        1,
+        batch(&[(b"k1", b"v1"), (b"k2", b"v2")], 1000, Compression::None),
+    )
+    .await;
     assert_eq!((err, base), (0, 0));
-    let (err, base) = produce(&mut conn, "orders", 1, batch(&[(b"k3", b"v3")], 2000, Compression::Gzip)).await;
+    let (err, base) = produce(
+        &mut conn,
+        "orders",
+        1,
+        batch(&[(b"k3", b"v3")], 2000, Compression::Gzip),
+    )
+    .await;
     assert_eq!((err, base), (0, 2));
     let (err, hw, records) = fetch(&mut conn, "orders", 1, 0).await;
     assert_eq!((err, hw), (0, 3));
     assert_eq!(
         decode_values(records),
-        vec![(0, b"k1".to_vec(), b"v1".to_vec()), (1, b"k2".to_vec(), b"v2".to_vec()), (2, b"k3".to_vec(), b"v3".to_vec())]
+        vec![
+            (0, b"k1".to_vec(), b"v1".to_vec()),
+            (1, b"k2".to_vec(), b"v2".to_vec()),
+            (2, b"k3".to_vec(), b"v3".to_vec())
+        ]
     );
     let (err, _, _) = fetch(&mut conn, "orders", 1, 10).await;
     assert_eq!(err, 1, "OFFSET_OUT_OF_RANGE");
-    let (err, _) = produce(&mut conn, "nope", 0, batch(&[(b"k", b"v")], 1, Compression::None)).await;
+    let (err, _) = produce(
+        &mut conn,
+        "nope",
+        0,
+        batch(&[(b"k", b"v")], 1, Compression::None),
+    )
+    .await;
     assert_eq!(err, 3, "UNKNOWN_TOPIC_OR_PARTITION");
     let mut corrupt = batch(&[(b"k", b"v")], 1, Compression::None).to_vec();
     let last = corrupt.len() - 1;
@@ -272,7 +368,13 @@ async fn produce_fetch_restart_round_trip() {
     let (err, hw, records) = fetch(&mut conn, "orders", 1, 0).await;
     assert_eq!((err, hw), (0, 3));
     assert_eq!(decode_values(records).len(), 3);
-    let (err, base) = produce(&mut conn, "orders", 1, batch(&[(b"k4", b"v4")], 3000, Compression::None)).await;
+    let (err, base) = produce(
+        &mut conn,
+        "orders",
+        1,
+        batch(&[(b"k4", b"v4")], 3000, Compression::None),
+    )
+    .await;
     assert_eq!((err, base), (0, 3));
     node.shutdown().await;
 }
@@ -284,9 +386,61 @@ async fn oversized_batches_get_message_too_large() {
     let mut conn = Conn::open(node.addr).await;
     assert_eq!(create_topic(&mut conn, "small", 1).await, 0);
     let big = vec![7u8; 5000];
-    let (err, _) = produce(&mut conn, "small", 0, batch(&[(b"k", &big)], 1, Compression::None)).await;
+    let (err, _) = produce(
+        &mut conn,
+        "small",
+        0,
+        batch(&[(b"k", &big)], 1, Compression::None),
+    )
+    .await;
     assert_eq!(err, 10, "MESSAGE_TOO_LARGE");
-    let (err, base) = produce(&mut conn, "small", 0, batch(&[(b"k", b"fits")], 1, Compression::None)).await;
+    let (err, base) = produce(
+        &mut conn,
+        "small",
+        0,
+        batch(&[(b"k", b"fits")], 1, Compression::None),
+    )
+    .await;
     assert_eq!((err, base), (0, 0));
     node.shutdown().await;
+}
+
+#[tokio::test]
+async fn metadata_lists_topics_and_auto_creates() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(dir.path(), &[("num.partitions", "3")]).await;
+    let mut conn = Conn::open(node.addr).await;
+    assert_eq!(create_topic(&mut conn, "listed", 2).await, 0);
+    // v0: an empty list means every topic.
+    let resp = conn
+        .call(&MetadataRequest::default().with_topics(Some(vec![])), 0)
+        .await;
+    assert_eq!(resp.topics.len(), 1);
+    assert_eq!(resp.topics[0].partitions.len(), 2);
+    // v12: an empty list means none; a named unknown topic is auto-created with num.partitions.
+    let resp = conn
+        .call(&MetadataRequest::default().with_topics(Some(vec![])), 12)
+        .await;
+    assert!(resp.topics.is_empty());
+    let mut t = metadata_request::MetadataRequestTopic::default();
+    t.name = Some(TopicName(StrBytes::from_static_str("made-on-demand")));
+    let req = MetadataRequest::default()
+        .with_topics(Some(vec![t]))
+        .with_allow_auto_topic_creation(true);
+    let resp = conn.call(&req, 12).await;
+    assert_eq!(resp.topics[0].error_code, 0);
+    assert_eq!(resp.topics[0].partitions.len(), 3);
+    assert_ne!(resp.topics[0].topic_id, rill_meta_uuid_nil());
+    // An invalid name is INVALID_TOPIC_EXCEPTION, not created.
+    let mut t = metadata_request::MetadataRequestTopic::default();
+    t.name = Some(TopicName(StrBytes::from_static_str("no good")));
+    let req = MetadataRequest::default()
+        .with_topics(Some(vec![t]))
+        .with_allow_auto_topic_creation(true);
+    assert_eq!(conn.call(&req, 12).await.topics[0].error_code, 17);
+    node.shutdown().await;
+}
+
+fn rill_meta_uuid_nil() -> uuid::Uuid {
+    uuid::Uuid::nil()
 }

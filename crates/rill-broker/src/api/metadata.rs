@@ -18,7 +18,11 @@ use crate::admin::{self, NewTopic};
 use crate::broker::Broker;
 
 /// Answers Metadata.
-pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: MetadataRequest) -> MetadataResponse {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    req: MetadataRequest,
+) -> MetadataResponse {
     let mut r = MetadataResponse::default();
     let node = broker.config.node_id;
     let adv = &broker.config.advertised_listener;
@@ -38,7 +42,12 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: MetadataReq
         OPERATIONS_NOT_REQUESTED
     };
     let image = broker.image();
-    match req.topics {
+    // v0 has no null array: an empty topic list there means "all topics".
+    let topics = match req.topics {
+        Some(t) if t.is_empty() && ctx.version == 0 => None,
+        other => other,
+    };
+    match topics {
         None => {
             r.topics = image
                 .topics()
@@ -47,10 +56,13 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: MetadataReq
                 .collect();
         }
         Some(requested) => {
-            let auto_create = broker.config.auto_create_topics && (ctx.version < 4 || req.allow_auto_topic_creation);
+            let auto_create = broker.config.auto_create_topics
+                && (ctx.version < 4 || req.allow_auto_topic_creation);
             for t in requested {
                 let resp = match t.name {
-                    Some(name) => named_topic(broker, name.0.as_str(), auto_create, topic_ops).await,
+                    Some(name) => {
+                        named_topic(broker, name.0.as_str(), auto_create, topic_ops).await
+                    }
                     None => match image.topic_by_id(&t.topic_id) {
                         Some(topic) => topic_response(broker, topic, topic_ops),
                         None => {
@@ -68,7 +80,12 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: MetadataReq
     r
 }
 
-async fn named_topic(broker: &Arc<Broker>, name: &str, auto_create: bool, ops: i32) -> MetadataResponseTopic {
+async fn named_topic(
+    broker: &Arc<Broker>,
+    name: &str,
+    auto_create: bool,
+    ops: i32,
+) -> MetadataResponseTopic {
     if let Some(topic) = broker.image().topic(name) {
         return topic_response(broker, topic, ops);
     }
