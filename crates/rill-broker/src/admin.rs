@@ -90,7 +90,11 @@ pub struct NewTopic {
 ///
 /// # Errors
 /// [`AdminError`] naming what is wrong.
-pub fn create_topic(broker: &Broker, t: NewTopic, validate_only: bool) -> Result<TopicImage, AdminError> {
+pub fn create_topic(
+    broker: &Broker,
+    t: NewTopic,
+    validate_only: bool,
+) -> Result<TopicImage, AdminError> {
     validate_topic_name(&t.name).map_err(|e| AdminError::InvalidTopicName(e.to_string()))?;
     if broker.image().topic(&t.name).is_some() {
         return Err(AdminError::TopicExists(t.name));
@@ -135,12 +139,15 @@ pub fn create_topic(broker: &Broker, t: NewTopic, validate_only: bool) -> Result
         (t.assignments.len() as i32, rf)
     };
     if partitions > 100_000 {
-        return Err(AdminError::InvalidPartitions(format!("{partitions} partitions is more than 100000")));
+        return Err(AdminError::InvalidPartitions(format!(
+            "{partitions} partitions is more than 100000"
+        )));
     }
     for (k, v) in &t.configs {
         validate_topic_config(k, v).map_err(|e| AdminError::InvalidConfig(e.to_string()))?;
     }
-    TopicConfig::resolve(&t.configs, &broker.config).map_err(|e| AdminError::InvalidConfig(e.to_string()))?;
+    TopicConfig::resolve(&t.configs, &broker.config)
+        .map_err(|e| AdminError::InvalidConfig(e.to_string()))?;
     let topic = TopicImage {
         topic_id: Uuid::new_v4(),
         name: t.name,
@@ -163,26 +170,40 @@ pub fn create_topic(broker: &Broker, t: NewTopic, validate_only: bool) -> Result
 
 /// Checks a manual replica assignment: partitions numbered from `first` without gaps, the same
 /// replica count everywhere, no duplicate brokers, only live brokers.
-fn check_assignments(assignments: &[(i32, Vec<i32>)], first: i32, live: &[i32]) -> Result<(), AdminError> {
+fn check_assignments(
+    assignments: &[(i32, Vec<i32>)],
+    first: i32,
+    live: &[i32],
+) -> Result<(), AdminError> {
     let bad = |m: String| Err(AdminError::InvalidReplicaAssignment(m));
     let Some((_, first_replicas)) = assignments.first() else {
         return bad("empty assignment".into());
     };
     for (i, (partition, replicas)) in assignments.iter().enumerate() {
         if *partition != first + i as i32 {
-            return bad(format!("partitions should be a consecutive 0-based integer sequence, found {partition}"));
+            return bad(format!(
+                "partitions should be a consecutive 0-based integer sequence, found {partition}"
+            ));
         }
         if replicas.is_empty() || replicas.len() != first_replicas.len() {
-            return bad(format!("partition {partition} has {} replicas, expected {}", replicas.len(), first_replicas.len()));
+            return bad(format!(
+                "partition {partition} has {} replicas, expected {}",
+                replicas.len(),
+                first_replicas.len()
+            ));
         }
         let mut sorted = replicas.clone();
         sorted.sort_unstable();
         sorted.dedup();
         if sorted.len() != replicas.len() {
-            return bad(format!("duplicate brokers in the assignment of partition {partition}"));
+            return bad(format!(
+                "duplicate brokers in the assignment of partition {partition}"
+            ));
         }
         if let Some(b) = replicas.iter().find(|b| !live.contains(b)) {
-            return bad(format!("broker {b} in the assignment of partition {partition} is not a live broker"));
+            return bad(format!(
+                "broker {b} in the assignment of partition {partition} is not a live broker"
+            ));
         }
     }
     Ok(())
@@ -193,7 +214,11 @@ fn check_assignments(assignments: &[(i32, Vec<i32>)], first: i32, live: &[i32]) 
 /// # Errors
 /// Unknown topic, deletion disabled, storage errors.
 pub fn delete_topic(broker: &Broker, name: &str) -> Result<Uuid, AdminError> {
-    let topic = broker.image().topic(name).cloned().ok_or_else(|| AdminError::UnknownTopic(name.to_string()))?;
+    let topic = broker
+        .image()
+        .topic(name)
+        .cloned()
+        .ok_or_else(|| AdminError::UnknownTopic(name.to_string()))?;
     delete_topic_by_id(broker, topic.topic_id)?;
     Ok(topic.topic_id)
 }
@@ -206,7 +231,11 @@ pub fn delete_topic_by_id(broker: &Broker, topic_id: Uuid) -> Result<String, Adm
     if !broker.config.delete_topic_enable {
         return Err(AdminError::DeletionDisabled);
     }
-    let topic = broker.image().topic_by_id(&topic_id).cloned().ok_or(AdminError::UnknownTopicId(topic_id))?;
+    let topic = broker
+        .image()
+        .topic_by_id(&topic_id)
+        .cloned()
+        .ok_or(AdminError::UnknownTopicId(topic_id))?;
     broker.commit(vec![MetadataRecord::TopicDeleted { topic_id }])?;
     tracing::info!(topic = %topic.name, "topic deleted");
     Ok(topic.name)
@@ -223,7 +252,11 @@ pub fn create_partitions(
     assignments: Option<Vec<Vec<i32>>>,
     validate_only: bool,
 ) -> Result<(), AdminError> {
-    let topic = broker.image().topic(name).cloned().ok_or_else(|| AdminError::UnknownTopic(name.to_string()))?;
+    let topic = broker
+        .image()
+        .topic(name)
+        .cloned()
+        .ok_or_else(|| AdminError::UnknownTopic(name.to_string()))?;
     let current = topic.partitions as i32;
     if count < current {
         return Err(AdminError::InvalidPartitions(format!(
@@ -231,10 +264,14 @@ pub fn create_partitions(
         )));
     }
     if count == current {
-        return Err(AdminError::InvalidPartitions(format!("topic already has {current} partitions")));
+        return Err(AdminError::InvalidPartitions(format!(
+            "topic already has {current} partitions"
+        )));
     }
     if count > 100_000 {
-        return Err(AdminError::InvalidPartitions(format!("{count} partitions is more than 100000")));
+        return Err(AdminError::InvalidPartitions(format!(
+            "{count} partitions is more than 100000"
+        )));
     }
     if let Some(a) = assignments {
         if a.len() as i32 != count - current {
@@ -244,7 +281,11 @@ pub fn create_partitions(
                 a.len()
             )));
         }
-        let numbered: Vec<(i32, Vec<i32>)> = a.into_iter().enumerate().map(|(i, r)| (current + i as i32, r)).collect();
+        let numbered: Vec<(i32, Vec<i32>)> = a
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| (current + i as i32, r))
+            .collect();
         check_assignments(&numbered, current, &[broker.config.node_id])?;
         if numbered[0].1.len() != topic.replication_factor as usize {
             return Err(AdminError::InvalidReplicaAssignment(format!(
@@ -275,14 +316,27 @@ pub fn set_topic_configs(
     new_overrides: BTreeMap<String, String>,
     validate_only: bool,
 ) -> Result<(), AdminError> {
-    let topic = broker.image().topic(name).cloned().ok_or_else(|| AdminError::UnknownTopic(name.to_string()))?;
+    let topic = broker
+        .image()
+        .topic(name)
+        .cloned()
+        .ok_or_else(|| AdminError::UnknownTopic(name.to_string()))?;
     for (k, v) in &new_overrides {
         validate_topic_config(k, v).map_err(|e| AdminError::InvalidConfig(e.to_string()))?;
     }
-    TopicConfig::resolve(&new_overrides, &broker.config).map_err(|e| AdminError::InvalidConfig(e.to_string()))?;
+    TopicConfig::resolve(&new_overrides, &broker.config)
+        .map_err(|e| AdminError::InvalidConfig(e.to_string()))?;
     let mut records = Vec::new();
-    for k in topic.configs.keys().filter(|k| !new_overrides.contains_key(*k)) {
-        records.push(MetadataRecord::TopicConfigChanged { topic_id: topic.topic_id, key: k.clone(), value: None });
+    for k in topic
+        .configs
+        .keys()
+        .filter(|k| !new_overrides.contains_key(*k))
+    {
+        records.push(MetadataRecord::TopicConfigChanged {
+            topic_id: topic.topic_id,
+            key: k.clone(),
+            value: None,
+        });
     }
     for (k, v) in &new_overrides {
         if topic.configs.get(k) != Some(v) {

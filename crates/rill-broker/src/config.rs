@@ -333,9 +333,10 @@ mod tests {
 
     #[test]
     fn properties_file_and_aliases() {
-        let pairs =
-            parse_properties("# c\nlisteners=PLAINTEXT://127.0.0.1:19092\nlog.dir = /tmp/x\nlog.retention.hours=2\n")
-                .unwrap();
+        let pairs = parse_properties(
+            "# c\nlisteners=PLAINTEXT://127.0.0.1:19092\nlog.dir = /tmp/x\nlog.retention.hours=2\n",
+        )
+        .unwrap();
         let c = BrokerConfig::from_pairs(pairs, |_| {}).unwrap();
         assert_eq!(c.listener.port, 19092);
         assert_eq!(c.log_dir, PathBuf::from("/tmp/x"));

@@ -11,8 +11,9 @@ use crate::clock::now_ms;
 
 /// Runs until shutdown.
 pub async fn run(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
-    let mut retention =
-        tokio::time::interval(Duration::from_millis(broker.config.retention_check_interval_ms));
+    let mut retention = tokio::time::interval(Duration::from_millis(
+        broker.config.retention_check_interval_ms,
+    ));
     let mut flush = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
@@ -34,8 +35,12 @@ fn enforce_retention(broker: &Broker) {
     for p in broker.replicas.all() {
         match p.enforce_retention(now) {
             Ok(0) => {}
-            Ok(n) => tracing::info!(topic = %p.topic, partition = p.index, segments = n, "retention deleted segments"),
-            Err(e) => tracing::error!(topic = %p.topic, partition = p.index, error = %e, "retention failed"),
+            Ok(n) => {
+                tracing::info!(topic = %p.topic, partition = p.index, segments = n, "retention deleted segments")
+            }
+            Err(e) => {
+                tracing::error!(topic = %p.topic, partition = p.index, error = %e, "retention failed")
+            }
         }
     }
 }

@@ -73,9 +73,15 @@ impl Server {
             }
         }
         drop(self.listener);
-        tracing::info!(tasks = tasks.len(), "shutting down: waiting for connections");
+        tracing::info!(
+            tasks = tasks.len(),
+            "shutting down: waiting for connections"
+        );
         let drain = async { while tasks.join_next().await.is_some() {} };
-        if tokio::time::timeout(Duration::from_secs(10), drain).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(10), drain)
+            .await
+            .is_err()
+        {
             tracing::warn!("connections did not finish in 10 s; aborting them");
         }
         let broker = self.broker.clone();

@@ -99,8 +99,8 @@ fn invalid(key: &str, value: &str, reason: impl Into<String>) -> ConfigError {
 /// [`ConfigError::InvalidValue`] for an unknown name, a bad value, or a feature Rill does not
 /// have yet (`cleanup.policy=compact`, recompression).
 pub fn validate_topic_config(name: &str, value: &str) -> Result<(), ConfigError> {
-    let def = topic_config_def(name)
-        .ok_or_else(|| invalid(name, value, "unknown topic config name"))?;
+    let def =
+        topic_config_def(name).ok_or_else(|| invalid(name, value, "unknown topic config name"))?;
     match def.kind {
         ConfigKind::Long { min } => {
             parse_int(name, value, min, i64::MAX)?;
@@ -113,17 +113,29 @@ pub fn validate_topic_config(name: &str, value: &str) -> Result<(), ConfigError>
         }
         ConfigKind::Enum(allowed) => {
             if !allowed.contains(&value) {
-                return Err(invalid(name, value, format!("supported values: {}", allowed.join(", "))));
+                return Err(invalid(
+                    name,
+                    value,
+                    format!("supported values: {}", allowed.join(", ")),
+                ));
             }
         }
         ConfigKind::List(allowed) => {
             for item in value.split(',').map(str::trim) {
                 if !allowed.contains(&item) {
-                    return Err(invalid(name, value, format!("values must be among: {}", allowed.join(", "))));
+                    return Err(invalid(
+                        name,
+                        value,
+                        format!("values must be among: {}", allowed.join(", ")),
+                    ));
                 }
             }
             if value.split(',').any(|v| v.trim() == "compact") {
-                return Err(invalid(name, value, "log compaction is not supported yet; use delete"));
+                return Err(invalid(
+                    name,
+                    value,
+                    "log compaction is not supported yet; use delete",
+                ));
             }
         }
     }
@@ -169,7 +181,10 @@ impl TopicConfig {
                 (v.clone(), ConfigSource::StaticBroker)
             } else {
                 (
-                    broker.value(def.broker_synonym).unwrap_or_default().to_string(),
+                    broker
+                        .value(def.broker_synonym)
+                        .unwrap_or_default()
+                        .to_string(),
                     ConfigSource::Default,
                 )
             };
@@ -257,7 +272,10 @@ mod tests {
         let t = TopicConfig::resolve(&o, &broker(&[])).unwrap();
         assert!(matches!(
             t.log.flush,
-            FlushPolicy::Interval { messages: Some(10000), ms: Some(1000) }
+            FlushPolicy::Interval {
+                messages: Some(10000),
+                ms: Some(1000)
+            }
         ));
         assert_eq!(t.log.retention_ms, None);
     }

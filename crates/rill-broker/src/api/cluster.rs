@@ -16,7 +16,11 @@ use super::{blocking, str_bytes, RequestContext};
 use crate::broker::Broker;
 
 /// Answers DescribeCluster.
-pub fn describe_cluster(broker: &Arc<Broker>, _ctx: &RequestContext, req: DescribeClusterRequest) -> DescribeClusterResponse {
+pub fn describe_cluster(
+    broker: &Arc<Broker>,
+    _ctx: &RequestContext,
+    req: DescribeClusterRequest,
+) -> DescribeClusterResponse {
     let mut r = DescribeClusterResponse::default();
     // endpoint_type 1 = brokers; 2 = controllers (same node here).
     if !matches!(req.endpoint_type, 1 | 2) {
@@ -39,7 +43,11 @@ pub fn describe_cluster(broker: &Arc<Broker>, _ctx: &RequestContext, req: Descri
 }
 
 /// Answers DescribeLogDirs: the data directory, its partitions' sizes, and its disk space.
-pub async fn describe_log_dirs(broker: &Arc<Broker>, _ctx: &RequestContext, req: DescribeLogDirsRequest) -> DescribeLogDirsResponse {
+pub async fn describe_log_dirs(
+    broker: &Arc<Broker>,
+    _ctx: &RequestContext,
+    req: DescribeLogDirsRequest,
+) -> DescribeLogDirsResponse {
     let b = broker.clone();
     blocking(move || {
         let mut dir = DescribeLogDirsResult::default();
@@ -58,7 +66,9 @@ pub async fn describe_log_dirs(broker: &Arc<Broker>, _ctx: &RequestContext, req:
         parts.sort_by(|x, y| (&x.topic, x.index).cmp(&(&y.topic, y.index)));
         let wanted = |topic: &str, index: i32| match &req.topics {
             None => true,
-            Some(ts) => ts.iter().any(|t| t.topic.0.as_str() == topic && t.partitions.contains(&index)),
+            Some(ts) => ts
+                .iter()
+                .any(|t| t.topic.0.as_str() == topic && t.partitions.contains(&index)),
         };
         for p in parts.iter().filter(|p| wanted(&p.topic, p.index)) {
             let mut dp = DescribeLogDirsPartition::default();

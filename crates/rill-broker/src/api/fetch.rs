@@ -34,7 +34,11 @@ struct Want {
 }
 
 /// Answers Fetch, waiting up to `max_wait_ms` for `min_bytes`.
-pub async fn handle(broker: &Arc<Broker>, _ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    _ctx: &RequestContext,
+    req: FetchRequest,
+) -> FetchResponse {
     let mut response = FetchResponse::default();
     if req.session_id > 0 {
         response.error_code = ResponseError::FetchSessionIdNotFound.code();
@@ -49,16 +53,25 @@ pub async fn handle(broker: &Arc<Broker>, _ctx: &RequestContext, req: FetchReque
         } else {
             Some(topic.topic.0.to_string())
         };
-        let unknown = if by_id { ResponseError::UnknownTopicId } else { ResponseError::UnknownTopicOrPartition };
+        let unknown = if by_id {
+            ResponseError::UnknownTopicId
+        } else {
+            ResponseError::UnknownTopicOrPartition
+        };
         let mut tr = FetchableTopicResponse::default();
         tr.topic = TopicName(topic.topic.0.clone());
         tr.topic_id = topic.topic_id;
         let topic_idx = response.responses.len();
         response.responses.push(tr);
         for p in &topic.partitions {
-            let target = match name.as_deref().and_then(|n| broker.replicas.get(n, p.partition)) {
+            let target = match name
+                .as_deref()
+                .and_then(|n| broker.replicas.get(n, p.partition))
+            {
                 None => Err(unknown.code()),
-                Some(_) if p.current_leader_epoch > 0 => Err(ResponseError::UnknownLeaderEpoch.code()),
+                Some(_) if p.current_leader_epoch > 0 => {
+                    Err(ResponseError::UnknownLeaderEpoch.code())
+                }
                 Some(part) => Ok(part),
             };
             wants.push(Want {
@@ -80,7 +93,9 @@ pub async fn handle(broker: &Arc<Broker>, _ctx: &RequestContext, req: FetchReque
         tokio::pin!(notified);
         notified.as_mut().enable();
         let w = wants.clone();
-        let Some((parts, total, any_error)) = blocking(move || read_all(&w, max_bytes, read_committed)).await else {
+        let Some((parts, total, any_error)) =
+            blocking(move || read_all(&w, max_bytes, read_committed)).await
+        else {
             response.error_code = ResponseError::UnknownServerError.code();
             return response;
         };
@@ -95,7 +110,11 @@ pub async fn handle(broker: &Arc<Broker>, _ctx: &RequestContext, req: FetchReque
 }
 
 /// Reads every wanted partition within the limits. Blocking.
-fn read_all(wants: &[Want], max_bytes: u64, read_committed: bool) -> (Vec<(usize, PartitionData)>, u64, bool) {
+fn read_all(
+    wants: &[Want],
+    max_bytes: u64,
+    read_committed: bool,
+) -> (Vec<(usize, PartitionData)>, u64, bool) {
     let mut total: u64 = 0;
     let mut any_error = false;
     let mut out = Vec::with_capacity(wants.len());

@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 use kafka_protocol::ResponseError;
 
@@ -18,7 +20,11 @@ const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
 
 /// Answers ListOffsets.
-pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ListOffsetsRequest) -> ListOffsetsResponse {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    req: ListOffsetsRequest,
+) -> ListOffsetsResponse {
     let b = broker.clone();
     // leader_epoch exists from v4 on; older versions must leave it at its default.
     let epoch = if ctx.version >= 4 { 0 } else { -1 };
@@ -35,7 +41,9 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ListOffsets
                 pr.leader_epoch = -1;
                 match b.replicas.get(t.name.0.as_str(), p.partition_index) {
                     None => pr.error_code = ResponseError::UnknownTopicOrPartition.code(),
-                    Some(_) if p.current_leader_epoch > 0 => pr.error_code = ResponseError::UnknownLeaderEpoch.code(),
+                    Some(_) if p.current_leader_epoch > 0 => {
+                        pr.error_code = ResponseError::UnknownLeaderEpoch.code()
+                    }
                     Some(part) => match lookup(&part, p.timestamp) {
                         Ok(Some((offset, ts))) => {
                             pr.offset = offset;

@@ -197,23 +197,55 @@ pub async fn handle_request(
     }
 }
 
-async fn dispatch(broker: &Arc<Broker>, ctx: &RequestContext, body: RequestKind) -> Option<ResponseKind> {
+async fn dispatch(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    body: RequestKind,
+) -> Option<ResponseKind> {
     let r = match body {
         RequestKind::ApiVersions(req) => ResponseKind::ApiVersions(api_versions::handle(ctx, req)),
-        RequestKind::Metadata(req) => ResponseKind::Metadata(metadata::handle(broker, ctx, req).await),
-        RequestKind::Produce(req) => return produce::handle(broker, ctx, req).await.map(ResponseKind::Produce),
+        RequestKind::Metadata(req) => {
+            ResponseKind::Metadata(metadata::handle(broker, ctx, req).await)
+        }
+        RequestKind::Produce(req) => {
+            return produce::handle(broker, ctx, req)
+                .await
+                .map(ResponseKind::Produce)
+        }
         RequestKind::Fetch(req) => ResponseKind::Fetch(fetch::handle(broker, ctx, req).await),
-        RequestKind::ListOffsets(req) => ResponseKind::ListOffsets(list_offsets::handle(broker, ctx, req).await),
-        RequestKind::InitProducerId(req) => ResponseKind::InitProducerId(producer_id::handle(broker, ctx, req).await),
-        RequestKind::CreateTopics(req) => ResponseKind::CreateTopics(topics::create_topics(broker, ctx, req).await),
-        RequestKind::DeleteTopics(req) => ResponseKind::DeleteTopics(topics::delete_topics(broker, ctx, req).await),
-        RequestKind::CreatePartitions(req) => ResponseKind::CreatePartitions(topics::create_partitions(broker, ctx, req).await),
-        RequestKind::DescribeConfigs(req) => ResponseKind::DescribeConfigs(configs::describe_configs(broker, ctx, req)),
-        RequestKind::AlterConfigs(req) => ResponseKind::AlterConfigs(configs::alter_configs(broker, ctx, req).await),
-        RequestKind::IncrementalAlterConfigs(req) => ResponseKind::IncrementalAlterConfigs(configs::incremental_alter_configs(broker, ctx, req).await),
-        RequestKind::DescribeCluster(req) => ResponseKind::DescribeCluster(cluster::describe_cluster(broker, ctx, req)),
-        RequestKind::DescribeLogDirs(req) => ResponseKind::DescribeLogDirs(cluster::describe_log_dirs(broker, ctx, req).await),
-        RequestKind::DeleteRecords(req) => ResponseKind::DeleteRecords(records::delete_records(broker, ctx, req).await),
+        RequestKind::ListOffsets(req) => {
+            ResponseKind::ListOffsets(list_offsets::handle(broker, ctx, req).await)
+        }
+        RequestKind::InitProducerId(req) => {
+            ResponseKind::InitProducerId(producer_id::handle(broker, ctx, req).await)
+        }
+        RequestKind::CreateTopics(req) => {
+            ResponseKind::CreateTopics(topics::create_topics(broker, ctx, req).await)
+        }
+        RequestKind::DeleteTopics(req) => {
+            ResponseKind::DeleteTopics(topics::delete_topics(broker, ctx, req).await)
+        }
+        RequestKind::CreatePartitions(req) => {
+            ResponseKind::CreatePartitions(topics::create_partitions(broker, ctx, req).await)
+        }
+        RequestKind::DescribeConfigs(req) => {
+            ResponseKind::DescribeConfigs(configs::describe_configs(broker, ctx, req))
+        }
+        RequestKind::AlterConfigs(req) => {
+            ResponseKind::AlterConfigs(configs::alter_configs(broker, ctx, req).await)
+        }
+        RequestKind::IncrementalAlterConfigs(req) => ResponseKind::IncrementalAlterConfigs(
+            configs::incremental_alter_configs(broker, ctx, req).await,
+        ),
+        RequestKind::DescribeCluster(req) => {
+            ResponseKind::DescribeCluster(cluster::describe_cluster(broker, ctx, req))
+        }
+        RequestKind::DescribeLogDirs(req) => {
+            ResponseKind::DescribeLogDirs(cluster::describe_log_dirs(broker, ctx, req).await)
+        }
+        RequestKind::DeleteRecords(req) => {
+            ResponseKind::DeleteRecords(records::delete_records(broker, ctx, req).await)
+        }
         other => {
             // version_range() admits only the APIs above; reaching here is a routing bug.
             tracing::error!(api = ?ctx.api_key, "no handler for {:?}", std::mem::discriminant(&other));
@@ -223,7 +255,11 @@ async fn dispatch(broker: &Arc<Broker>, ctx: &RequestContext, body: RequestKind)
     Some(r)
 }
 
-fn encode_response(ctx: &RequestContext, correlation_id: i32, body: ResponseKind) -> Result<Bytes, RequestError> {
+fn encode_response(
+    ctx: &RequestContext,
+    correlation_id: i32,
+    body: ResponseKind,
+) -> Result<Bytes, RequestError> {
     let header_version = ctx.api_key.response_header_version(ctx.version);
     let mut out = BytesMut::with_capacity(64);
     out.extend_from_slice(&[0u8; 4]);

@@ -31,7 +31,11 @@ struct Work {
 }
 
 /// Answers Produce; `None` for acks=0.
-pub async fn handle(broker: &Arc<Broker>, _ctx: &RequestContext, req: ProduceRequest) -> Option<ProduceResponse> {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    _ctx: &RequestContext,
+    req: ProduceRequest,
+) -> Option<ProduceResponse> {
     let acks = req.acks;
     let image = broker.image();
     let mut response = ProduceResponse::default();
@@ -62,10 +66,20 @@ pub async fn handle(broker: &Arc<Broker>, _ctx: &RequestContext, req: ProduceReq
                     .and_then(|n| broker.replicas.get(n, p.index))
                     .ok_or(unknown.code())
             };
-            work.push(Work { topic_idx, target, index: p.index, records: p.records });
+            work.push(Work {
+                topic_idx,
+                target,
+                index: p.index,
+                records: p.records,
+            });
         }
     }
-    let results = blocking(move || work.into_iter().map(|w| (w.topic_idx, w.index, append_one(w.target, w.records, acks))).collect::<Vec<_>>()).await?;
+    let results = blocking(move || {
+        work.into_iter()
+            .map(|w| (w.topic_idx, w.index, append_one(w.target, w.records, acks)))
+            .collect::<Vec<_>>()
+    })
+    .await?;
     let mut advanced = false;
     for (topic_idx, index, pr) in results {
         let mut pr = pr;
@@ -90,13 +104,20 @@ fn failed(code: i16, message: Option<String>) -> PartitionProduceResponse {
 }
 
 /// Appends one partition's batch and waits for it to be durable. Blocking.
-fn append_one(target: Result<Arc<Partition>, i16>, records: Option<Bytes>, acks: i16) -> PartitionProduceResponse {
+fn append_one(
+    target: Result<Arc<Partition>, i16>,
+    records: Option<Bytes>,
+    acks: i16,
+) -> PartitionProduceResponse {
     let partition = match target {
         Ok(p) => p,
         Err(code) => return failed(code, None),
     };
     let Some(records) = records else {
-        return failed(ResponseError::CorruptMessage.code(), Some("no record batch".into()));
+        return failed(
+            ResponseError::CorruptMessage.code(),
+            Some("no record batch".into()),
+        );
     };
     match BatchHeader::parse(&records) {
         Ok(h) if h.total_len() < records.len() => {
@@ -116,7 +137,10 @@ fn append_one(target: Result<Arc<Partition>, i16>, records: Option<Bytes>, acks:
     if acks == -1 && partition.min_insync_replicas() > 1 {
         return failed(
             ResponseError::NotEnoughReplicas.code(),
-            Some(format!("min.insync.replicas={} but the ISR has 1 replica", partition.min_insync_replicas())),
+            Some(format!(
+                "min.insync.replicas={} but the ISR has 1 replica",
+                partition.min_insync_replicas()
+            )),
         );
     }
     let mut batch = records.to_vec();

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use kafka_protocol::messages::delete_records_response::{DeleteRecordsPartitionResult, DeleteRecordsTopicResult};
+use kafka_protocol::messages::delete_records_response::{
+    DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
+};
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 use kafka_protocol::ResponseError;
 
@@ -11,7 +13,11 @@ use super::{blocking, RequestContext};
 use crate::broker::Broker;
 
 /// Answers DeleteRecords.
-pub async fn delete_records(broker: &Arc<Broker>, _ctx: &RequestContext, req: DeleteRecordsRequest) -> DeleteRecordsResponse {
+pub async fn delete_records(
+    broker: &Arc<Broker>,
+    _ctx: &RequestContext,
+    req: DeleteRecordsRequest,
+) -> DeleteRecordsResponse {
     let b = broker.clone();
     blocking(move || {
         let mut r = DeleteRecordsResponse::default();

@@ -4,7 +4,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
-use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
+use kafka_protocol::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult,
+};
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{
     CreatePartitionsRequest, CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse,
@@ -19,14 +21,23 @@ use crate::broker::Broker;
 use crate::topic_config::TopicConfig;
 
 /// Answers CreateTopics.
-pub async fn create_topics(broker: &Arc<Broker>, ctx: &RequestContext, req: CreateTopicsRequest) -> CreateTopicsResponse {
+pub async fn create_topics(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    req: CreateTopicsRequest,
+) -> CreateTopicsResponse {
     let b = broker.clone();
     // The topic's resolved configs are part of the response from v5 on.
     let with_configs = ctx.version >= 5;
     blocking(move || {
         let mut r = CreateTopicsResponse::default();
         let mut seen = HashSet::new();
-        let dups: HashSet<String> = req.topics.iter().map(|t| t.name.0.to_string()).filter(|n| !seen.insert(n.clone())).collect();
+        let dups: HashSet<String> = req
+            .topics
+            .iter()
+            .map(|t| t.name.0.to_string())
+            .filter(|n| !seen.insert(n.clone()))
+            .collect();
         for t in req.topics {
             let name = t.name.0.to_string();
             let mut tr = CreatableTopicResult::default();
@@ -35,7 +46,9 @@ pub async fn create_topics(broker: &Arc<Broker>, ctx: &RequestContext, req: Crea
             tr.replication_factor = -1;
             if dups.contains(&name) {
                 tr.error_code = ResponseError::InvalidRequest.code();
-                tr.error_message = Some(str_bytes(format!("topic '{name}' appears more than once in the request")));
+                tr.error_message = Some(str_bytes(format!(
+                    "topic '{name}' appears more than once in the request"
+                )));
                 r.topics.push(tr);
                 continue;
             }
@@ -50,14 +63,25 @@ pub async fn create_topics(broker: &Arc<Broker>, ctx: &RequestContext, req: Crea
                 }
             }
             let result = match null_config {
-                Some(k) => Err(AdminError::InvalidConfig(format!("null value not supported for topic config '{k}'"))),
+                Some(k) => Err(AdminError::InvalidConfig(format!(
+                    "null value not supported for topic config '{k}'"
+                ))),
                 None => admin::create_topic(
                     &b,
                     NewTopic {
                         name,
                         num_partitions: t.num_partitions,
                         replication_factor: t.replication_factor,
-                        assignments: t.assignments.into_iter().map(|a| (a.partition_index, a.broker_ids.into_iter().map(|id| id.0).collect())).collect(),
+                        assignments: t
+                            .assignments
+                            .into_iter()
+                            .map(|a| {
+                                (
+                                    a.partition_index,
+                                    a.broker_ids.into_iter().map(|id| id.0).collect(),
+                                )
+                            })
+                            .collect(),
                         configs,
                     },
                     req.validate_only,
@@ -68,7 +92,10 @@ pub async fn create_topics(broker: &Arc<Broker>, ctx: &RequestContext, req: Crea
                     tr.topic_id = topic.topic_id;
                     tr.num_partitions = topic.partitions as i32;
                     tr.replication_factor = topic.replication_factor as i16;
-                    if let (true, Ok(tc)) = (with_configs, TopicConfig::resolve(&topic.configs, &b.config)) {
+                    if let (true, Ok(tc)) = (
+                        with_configs,
+                        TopicConfig::resolve(&topic.configs, &b.config),
+                    ) {
                         tr.configs = Some(
                             tc.entries
                                 .iter()
@@ -97,12 +124,24 @@ pub async fn create_topics(broker: &Arc<Broker>, ctx: &RequestContext, req: Crea
 }
 
 /// Answers DeleteTopics (by name, or by id from v6).
-pub async fn delete_topics(broker: &Arc<Broker>, _ctx: &RequestContext, req: DeleteTopicsRequest) -> DeleteTopicsResponse {
+pub async fn delete_topics(
+    broker: &Arc<Broker>,
+    _ctx: &RequestContext,
+    req: DeleteTopicsRequest,
+) -> DeleteTopicsResponse {
     let b = broker.clone();
     blocking(move || {
         let mut r = DeleteTopicsResponse::default();
-        let mut targets: Vec<(Option<String>, Uuid)> = req.topic_names.iter().map(|n| (Some(n.0.to_string()), Uuid::nil())).collect();
-        targets.extend(req.topics.iter().map(|t| (t.name.as_ref().map(|n| n.0.to_string()), t.topic_id)));
+        let mut targets: Vec<(Option<String>, Uuid)> = req
+            .topic_names
+            .iter()
+            .map(|n| (Some(n.0.to_string()), Uuid::nil()))
+            .collect();
+        targets.extend(
+            req.topics
+                .iter()
+                .map(|t| (t.name.as_ref().map(|n| n.0.to_string()), t.topic_id)),
+        );
         for (name, id) in targets {
             let mut tr = DeletableTopicResult::default();
             let result = match &name {
@@ -130,15 +169,29 @@ pub async fn delete_topics(broker: &Arc<Broker>, _ctx: &RequestContext, req: Del
 }
 
 /// Answers CreatePartitions.
-pub async fn create_partitions(broker: &Arc<Broker>, _ctx: &RequestContext, req: CreatePartitionsRequest) -> CreatePartitionsResponse {
+pub async fn create_partitions(
+    broker: &Arc<Broker>,
+    _ctx: &RequestContext,
+    req: CreatePartitionsRequest,
+) -> CreatePartitionsResponse {
     let b = broker.clone();
     blocking(move || {
         let mut r = CreatePartitionsResponse::default();
         for t in req.topics {
             let mut tr = CreatePartitionsTopicResult::default();
             tr.name = t.name.clone();
-            let assignments = t.assignments.map(|a| a.into_iter().map(|x| x.broker_ids.into_iter().map(|id| id.0).collect()).collect());
-            if let Err(e) = admin::create_partitions(&b, t.name.0.as_str(), t.count, assignments, req.validate_only) {
+            let assignments = t.assignments.map(|a| {
+                a.into_iter()
+                    .map(|x| x.broker_ids.into_iter().map(|id| id.0).collect())
+                    .collect()
+            });
+            if let Err(e) = admin::create_partitions(
+                &b,
+                t.name.0.as_str(),
+                t.count,
+                assignments,
+                req.validate_only,
+            ) {
                 tr.error_code = e.code();
                 tr.error_message = Some(str_bytes(e.to_string()));
             }

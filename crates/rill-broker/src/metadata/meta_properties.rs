@@ -18,8 +18,7 @@ pub struct MetaProperties {
 
 /// A new random cluster id in Kafka's form: a UUID v4 as unpadded URL-safe base64.
 pub fn new_cluster_id() -> String {
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let bytes = uuid::Uuid::new_v4().into_bytes();
     let mut bits: u32 = 0;
     let mut nbits = 0;
@@ -48,15 +47,18 @@ pub fn load_or_create_meta_properties(dir: &Path, node_id: i32) -> Result<MetaPr
         Ok(text) => {
             let pairs = crate::config::parse_properties(&text)
                 .map_err(|e| BrokerError::BadDataDir(format!("{}: {e}", path.display())))?;
-            let get = |k: &str| pairs.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+            let get = |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(key, _)| key == k)
+                    .map(|(_, v)| v.clone())
+            };
             let cluster_id = get("cluster.id").ok_or_else(|| {
                 BrokerError::BadDataDir(format!("{} has no cluster.id", path.display()))
             })?;
-            let found: i32 = get("node.id")
-                .and_then(|v| v.parse().ok())
-                .ok_or_else(|| {
-                    BrokerError::BadDataDir(format!("{} has no valid node.id", path.display()))
-                })?;
+            let found: i32 = get("node.id").and_then(|v| v.parse().ok()).ok_or_else(|| {
+                BrokerError::BadDataDir(format!("{} has no valid node.id", path.display()))
+            })?;
             if found != node_id {
                 return Err(BrokerError::BadDataDir(format!(
                     "{} belongs to node {found} of cluster {cluster_id}, but this is node.id={node_id}; \

@@ -42,7 +42,11 @@ impl MetadataStore {
         for r in &records {
             image.apply(r)?;
         }
-        tracing::info!(records = records.len(), topics = image.topics().count(), "metadata replayed");
+        tracing::info!(
+            records = records.len(),
+            topics = image.topics().count(),
+            "metadata replayed"
+        );
         Ok(MetadataStore {
             image: RwLock::new(Arc::new(image)),
             log: Mutex::new(log),

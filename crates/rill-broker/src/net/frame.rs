@@ -108,9 +108,18 @@ mod tests {
         ok.extend_from_slice(&[7; 12]);
         assert_eq!(read(&ok).await.unwrap().unwrap().len(), 12);
         assert!(matches!(read(&[0, 0]).await, Err(FrameError::Truncated)));
-        assert!(matches!(read(&(-1i32).to_be_bytes()).await, Err(FrameError::Negative { .. })));
-        assert!(matches!(read(&101i32.to_be_bytes()).await, Err(FrameError::TooLarge { .. })));
-        assert!(matches!(read(&3i32.to_be_bytes()).await, Err(FrameError::TooShort { .. })));
+        assert!(matches!(
+            read(&(-1i32).to_be_bytes()).await,
+            Err(FrameError::Negative { .. })
+        ));
+        assert!(matches!(
+            read(&101i32.to_be_bytes()).await,
+            Err(FrameError::TooLarge { .. })
+        ));
+        assert!(matches!(
+            read(&3i32.to_be_bytes()).await,
+            Err(FrameError::TooShort { .. })
+        ));
         assert!(matches!(read(&ok[..10]).await, Err(FrameError::Truncated)));
     }
 }
