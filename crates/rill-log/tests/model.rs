@@ -20,6 +20,7 @@ enum Op {
         at: u16,
         max_bytes: u16,
         min_one: bool,
+        hw: u16,
     },
     Roll,
     TruncateTo {
@@ -42,7 +43,8 @@ enum Op {
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         6 => (1..5i32, 0..400usize, any::<u8>()).prop_map(|(records, body, fill)| Op::Append { records, body, fill }),
-        3 => (any::<u16>(), any::<u16>(), any::<bool>()).prop_map(|(at, max_bytes, min_one)| Op::Read { at, max_bytes, min_one }),
+        3 => (any::<u16>(), any::<u16>(), any::<bool>(), any::<u16>())
+            .prop_map(|(at, max_bytes, min_one, hw)| Op::Read { at, max_bytes, min_one, hw }),
         1 => Just(Op::Roll),
         1 => any::<u16>().prop_map(|at| Op::TruncateTo { at }),
         1 => any::<u16>().prop_map(|at| Op::DeleteRecords { at }),
@@ -67,10 +69,12 @@ impl Model {
     }
 
     /// Expected read bytes, as the contract states.
-    fn read(&self, from: i64, max_bytes: u64, min_one: bool) -> Vec<u8> {
+    fn read(&self, from: i64, max_bytes: u64, min_one: bool, max_offset: i64) -> Vec<u8> {
         let mut out = Vec::new();
-        for (_, last, bytes) in self.batches.iter().filter(|b| b.1 >= from) {
-            let _ = last;
+        for (base, _, bytes) in self.batches.iter().filter(|b| b.1 >= from) {
+            if *base >= max_offset {
+                break;
+            }
             let first = out.is_empty();
             if out.len() as u64 + bytes.len() as u64 > max_bytes && !(min_one && first) {
                 break;
@@ -107,7 +111,7 @@ fn check(log: &PartitionLog, m: &Model) {
     assert_eq!(log.log_start_offset(), m.start, "log start");
     assert_eq!(
         read_all(log),
-        m.read(m.start, u64::MAX, true),
+        m.read(m.start, u64::MAX, true, i64::MAX),
         "whole content"
     );
 }
@@ -134,22 +138,22 @@ fn apply(log: &mut PartitionLog, m: &mut Model, op: &Op, dir: &Path) {
             at,
             max_bytes,
             min_one,
+            hw,
         } => {
             let from = m.pick(at);
+            let max_offset = if hw % 4 == 0 { i64::MAX } else { m.pick(hw) };
             let mut buf = Vec::new();
             let n = log
-                .read_into(from, u64::from(max_bytes), i64::MAX, min_one, &mut buf)
+                .read_into(from, u64::from(max_bytes), max_offset, min_one, &mut buf)
                 .unwrap();
             assert_eq!(n as usize, buf.len());
-            assert_eq!(
-                buf,
-                m.read(from, u64::from(max_bytes), min_one),
-                "read from {from}"
-            );
+            let want = m.read(from, u64::from(max_bytes), min_one, max_offset);
+            assert_eq!(buf, want, "read from {from} max_offset {max_offset}");
             let slices = log
-                .read(from, u64::from(max_bytes), i64::MAX, min_one)
+                .read(from, u64::from(max_bytes), max_offset, min_one)
                 .unwrap();
             assert_eq!(slices.total_len, n);
+            assert_eq!(slices.slices.iter().map(|s| s.len).sum::<u64>(), n);
         }
         Op::Roll => log.roll(0).unwrap(),
         Op::TruncateTo { at } => {
@@ -216,7 +220,7 @@ fn apply(log: &mut PartitionLog, m: &mut Model, op: &Op, dir: &Path) {
 proptest! {
     #![proptest_config(ProptestConfig {
         cases: 48,
-        failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::WithSource("regressions"))),
+        failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions"))),
         ..ProptestConfig::default()
     })]
     #[test]
