@@ -1,0 +1,444 @@
+//! The group coordinator: every group this node coordinates, the handlers' common output, the
+//! timers and `replay` of `__consumer_offsets` records.
+//!
+//! Contract with the shell: call a handler with `now_ms`; append `Output::records` to the
+//! named `__consumer_offsets` partitions in the order given (under the same lock that called
+//! the handler, so log order is state order); wait until they are durable; then deliver
+//! `Output::replies` to the parked requests. Call [`GroupCoordinator::tick`] at or after
+//! [`GroupCoordinator::next_deadline`]. On start, `replay` every record of the partitions,
+//! then [`GroupCoordinator::finish_load`].
+//!
+//! Thread-safety: none inside; the shell owns it behind a mutex. No clocks, no I/O.
+
+use std::collections::HashMap;
+
+use crate::classic::{Group, GroupState, Member, RequestId};
+use crate::error::{GroupError, RecordError};
+use crate::join_types::{JoinResult, SyncResult};
+use crate::records::{
+    decode_group_value, decode_key, decode_offset_value, group_key, group_value, partition_for,
+    CoordinatorRecord, RecordKey, StoredGroup, StoredMember,
+};
+
+/// Longest group id accepted (Kafka has no limit; ours keeps record keys small).
+pub const MAX_GROUP_ID_LEN: usize = 255;
+
+/// The coordinator's settings (broker configs with Kafka's names in the comments).
+#[derive(Debug, Clone)]
+pub struct GroupConfig {
+    /// `offsets.topic.num.partitions`.
+    pub offsets_partitions: i32,
+    /// `group.initial.rebalance.delay.ms`.
+    pub initial_rebalance_delay_ms: i64,
+    /// `group.min.session.timeout.ms`.
+    pub min_session_timeout_ms: i32,
+    /// `group.max.session.timeout.ms`.
+    pub max_session_timeout_ms: i32,
+    /// `group.max.size`.
+    pub max_group_size: usize,
+    /// `offsets.retention.minutes`, in ms.
+    pub offsets_retention_ms: i64,
+    /// `offset.metadata.max.bytes`.
+    pub offset_metadata_max_bytes: usize,
+}
+
+impl Default for GroupConfig {
+    fn default() -> Self {
+        GroupConfig {
+            offsets_partitions: 50,
+            initial_rebalance_delay_ms: 3000,
+            min_session_timeout_ms: 6000,
+            max_session_timeout_ms: 1_800_000,
+            max_group_size: i32::MAX as usize,
+            offsets_retention_ms: 10080 * 60_000,
+            offset_metadata_max_bytes: 4096,
+        }
+    }
+}
+
+/// An answer to a parked request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    /// Answer to a JoinGroup.
+    Join(RequestId, JoinResult),
+    /// Answer to a SyncGroup.
+    Sync(RequestId, SyncResult),
+}
+
+/// What a handler wants done: records to append, then replies to send.
+#[derive(Debug, Default)]
+pub struct Output {
+    /// Records for `__consumer_offsets`, in order.
+    pub records: Vec<CoordinatorRecord>,
+    /// Answers to parked requests, to send once the records are durable.
+    pub replies: Vec<Reply>,
+}
+
+impl Output {
+    /// Appends another output.
+    pub fn extend(&mut self, other: Output) {
+        self.records.extend(other.records);
+        self.replies.extend(other.replies);
+    }
+}
+
+/// One member as DescribeGroups shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemberDescription {
+    /// Member id.
+    pub member_id: String,
+    /// Static id.
+    pub group_instance_id: Option<String>,
+    /// Client id.
+    pub client_id: String,
+    /// Client host.
+    pub client_host: String,
+    /// Metadata of the selected protocol (empty unless Stable).
+    pub metadata: bytes::Bytes,
+    /// Assignment (empty unless Stable).
+    pub assignment: bytes::Bytes,
+}
+
+/// A group as DescribeGroups shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupDescription {
+    /// State name.
+    pub state: GroupState,
+    /// Protocol type ("" when none).
+    pub protocol_type: String,
+    /// Selected protocol ("" unless Stable).
+    pub protocol: String,
+    /// Members.
+    pub members: Vec<MemberDescription>,
+}
+
+/// The group coordinator state machine.
+#[derive(Debug, Default)]
+pub struct GroupCoordinator {
+    /// Settings.
+    pub config: GroupConfig,
+    /// Groups by id.
+    pub(crate) groups: HashMap<String, Group>,
+}
+
+/// Checks a group id (INVALID_GROUP_ID when empty or longer than [`MAX_GROUP_ID_LEN`]).
+///
+/// # Errors
+/// [`GroupError::InvalidGroupId`].
+pub fn validate_group_id(group_id: &str) -> Result<(), GroupError> {
+    if group_id.is_empty() || group_id.len() > MAX_GROUP_ID_LEN {
+        return Err(GroupError::InvalidGroupId(group_id.to_string()));
+    }
+    Ok(())
+}
+
+impl GroupCoordinator {
+    /// An empty coordinator.
+    pub fn new(config: GroupConfig) -> Self {
+        GroupCoordinator {
+            config,
+            groups: HashMap::new(),
+        }
+    }
+
+    /// The group, if known.
+    pub fn group(&self, group_id: &str) -> Option<&Group> {
+        self.groups
+            .get(group_id)
+            .filter(|g| g.state != GroupState::Dead)
+    }
+
+    /// The `__consumer_offsets` partition of a group.
+    pub fn partition_for(&self, group_id: &str) -> i32 {
+        partition_for(group_id, self.config.offsets_partitions)
+    }
+}
+
+/// The group's metadata record as it stands.
+pub(crate) fn group_record(g: &Group, partitions: i32) -> CoordinatorRecord {
+    {
+        let protocol = g.protocol_name.clone();
+        let stored = StoredGroup {
+            protocol_type: g.protocol_type.clone().unwrap_or_default(),
+            generation: g.generation,
+            protocol: protocol.clone(),
+            leader: g.leader.clone(),
+            current_state_timestamp: g.state_timestamp_ms,
+            members: g
+                .members
+                .values()
+                .map(|m| StoredMember {
+                    member_id: m.member_id.clone(),
+                    group_instance_id: m.group_instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    rebalance_timeout_ms: m.rebalance_timeout_ms,
+                    session_timeout_ms: m.session_timeout_ms,
+                    subscription: protocol
+                        .as_deref()
+                        .map(|p| m.metadata(p))
+                        .unwrap_or_default(),
+                    assignment: m.assignment.clone(),
+                })
+                .collect(),
+        };
+        CoordinatorRecord {
+            partition: partition_for(&g.group_id, partitions),
+            key: group_key(&g.group_id),
+            value: Some(group_value(&stored)),
+        }
+    }
+}
+
+impl GroupCoordinator {
+    /// The earliest deadline of any timer (rebalance, session, pending member), if any.
+    pub fn next_deadline(&self) -> Option<i64> {
+        let mut next: Option<i64> = None;
+        let mut take = |t: i64| next = Some(next.map_or(t, |n: i64| n.min(t)));
+        for g in self.groups.values() {
+            if let Some(t) = g.rebalance_deadline_ms {
+                take(t);
+            }
+            for m in g.members.values() {
+                take(m.session_deadline_ms);
+            }
+            for t in g.pending_members.values() {
+                take(*t);
+            }
+        }
+        next
+    }
+
+    /// Fires every timer due at `now_ms`: rebalance phases that ran out, sessions that
+    /// expired, issued member ids never used.
+    pub fn tick(&mut self, now_ms: i64) -> Output {
+        let mut out = Output::default();
+        let ids: Vec<String> = self.groups.keys().cloned().collect();
+        for id in ids {
+            out.extend(self.tick_group(&id, now_ms));
+        }
+        out
+    }
+
+    /// Expires committed offsets of empty groups older than `offsets.retention.minutes`, and
+    /// removes empty groups left with no offsets. Returns the tombstones to write.
+    pub fn expire_offsets(&mut self, now_ms: i64) -> Output {
+        let retention = self.config.offsets_retention_ms;
+        let mut out = Output::default();
+        let mut dead = Vec::new();
+        for g in self.groups.values_mut() {
+            if g.state != GroupState::Empty {
+                continue;
+            }
+            let since = g.state_timestamp_ms;
+            let expired: Vec<(String, i32)> = g
+                .offsets
+                .iter()
+                .filter(|(_, o)| since.max(o.commit_timestamp).saturating_add(retention) <= now_ms)
+                .map(|(k, _)| k.clone())
+                .collect();
+            let partition = partition_for(&g.group_id, self.config.offsets_partitions);
+            for (topic, p) in expired {
+                g.offsets.remove(&(topic.clone(), p));
+                out.records.push(CoordinatorRecord {
+                    partition,
+                    key: crate::records::offset_key(&g.group_id, &topic, p),
+                    value: None,
+                });
+            }
+            if g.offsets.is_empty() {
+                dead.push((g.group_id.clone(), partition));
+            }
+        }
+        for (id, partition) in dead {
+            self.groups.remove(&id);
+            out.records.push(CoordinatorRecord {
+                partition,
+                key: group_key(&id),
+                value: None,
+            });
+        }
+        out
+    }
+
+    /// Applies one stored record while loading (`value` `None` = tombstone).
+    ///
+    /// # Errors
+    /// [`RecordError`] for bytes that do not decode; the record is then ignored.
+    pub fn replay(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), RecordError> {
+        match decode_key(key)? {
+            RecordKey::Offset {
+                group,
+                topic,
+                partition,
+            } => match value {
+                None => {
+                    if let Some(g) = self.groups.get_mut(&group) {
+                        g.offsets.remove(&(topic, partition));
+                    }
+                }
+                Some(v) => {
+                    let o = decode_offset_value(v)?;
+                    let g = self
+                        .groups
+                        .entry(group.clone())
+                        .or_insert_with(|| Group::new(&group, 0));
+                    g.offsets.insert((topic, partition), o);
+                }
+            },
+            RecordKey::Group { group } => match value {
+                None => {
+                    self.groups.remove(&group);
+                }
+                Some(v) => {
+                    let stored = decode_group_value(v)?;
+                    let g = self
+                        .groups
+                        .entry(group.clone())
+                        .or_insert_with(|| Group::new(&group, 0));
+                    load_group(g, stored);
+                }
+            },
+        }
+        Ok(())
+    }
+
+    /// Ends loading: loaded members get a full session from `now_ms`.
+    pub fn finish_load(&mut self, now_ms: i64) {
+        for g in self.groups.values_mut() {
+            for m in g.members.values_mut() {
+                m.session_deadline_ms = now_ms + i64::from(m.session_timeout_ms);
+            }
+        }
+    }
+
+    /// DescribeGroups for one group; `None` when unknown.
+    pub fn describe(&self, group_id: &str) -> Option<GroupDescription> {
+        let g = self.group(group_id)?;
+        let stable = g.state == GroupState::Stable;
+        let protocol = g.protocol_name.clone().unwrap_or_default();
+        Some(GroupDescription {
+            state: g.state,
+            protocol_type: g.protocol_type.clone().unwrap_or_default(),
+            protocol: if stable {
+                protocol.clone()
+            } else {
+                String::new()
+            },
+            members: g
+                .members
+                .values()
+                .map(|m| MemberDescription {
+                    member_id: m.member_id.clone(),
+                    group_instance_id: m.group_instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    metadata: if stable {
+                        m.metadata(&protocol)
+                    } else {
+                        Default::default()
+                    },
+                    assignment: if stable {
+                        m.assignment.clone()
+                    } else {
+                        Default::default()
+                    },
+                })
+                .collect(),
+        })
+    }
+
+    /// ListGroups: (group id, protocol type, state) of every live group, sorted by id.
+    pub fn list(&self) -> Vec<(String, String, GroupState)> {
+        let mut v: Vec<_> = self
+            .groups
+            .values()
+            .filter(|g| g.state != GroupState::Dead)
+            .map(|g| {
+                (
+                    g.group_id.clone(),
+                    g.protocol_type.clone().unwrap_or_default(),
+                    g.state,
+                )
+            })
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    /// DeleteGroups for one group: only empty groups; writes tombstones for its offsets and
+    /// its metadata.
+    ///
+    /// # Errors
+    /// GROUP_ID_NOT_FOUND, NON_EMPTY_GROUP, INVALID_GROUP_ID.
+    pub fn delete_group(&mut self, group_id: &str) -> Result<Output, GroupError> {
+        validate_group_id(group_id)?;
+        let g = self
+            .group(group_id)
+            .ok_or_else(|| GroupError::GroupIdNotFound(group_id.to_string()))?;
+        if g.state != GroupState::Empty {
+            return Err(GroupError::NonEmptyGroup(group_id.to_string()));
+        }
+        let partition = self.partition_for(group_id);
+        let mut out = Output::default();
+        for (topic, p) in g.offsets.keys() {
+            out.records.push(CoordinatorRecord {
+                partition,
+                key: crate::records::offset_key(group_id, topic, *p),
+                value: None,
+            });
+        }
+        out.records.push(CoordinatorRecord {
+            partition,
+            key: group_key(group_id),
+            value: None,
+        });
+        self.groups.remove(group_id);
+        Ok(out)
+    }
+}
+
+/// Rebuilds a group's membership from its stored metadata.
+fn load_group(g: &mut Group, stored: StoredGroup) {
+    g.protocol_type = (!stored.protocol_type.is_empty()).then_some(stored.protocol_type);
+    g.generation = stored.generation;
+    g.protocol_name = stored.protocol.clone();
+    g.leader = stored.leader;
+    g.members.clear();
+    g.static_members.clear();
+    g.pending_members.clear();
+    g.rebalance_deadline_ms = None;
+    g.initial_delay_cap_ms = None;
+    for m in stored.members {
+        if let Some(i) = &m.group_instance_id {
+            g.static_members.insert(i.clone(), m.member_id.clone());
+        }
+        let protocols = stored
+            .protocol
+            .clone()
+            .map(|p| vec![(p, m.subscription.clone())])
+            .unwrap_or_default();
+        g.members.insert(
+            m.member_id.clone(),
+            Member {
+                member_id: m.member_id,
+                group_instance_id: m.group_instance_id,
+                client_id: m.client_id,
+                client_host: m.client_host,
+                rebalance_timeout_ms: m.rebalance_timeout_ms,
+                session_timeout_ms: m.session_timeout_ms,
+                protocols,
+                assignment: m.assignment,
+                pending_join: None,
+                pending_sync: None,
+                session_deadline_ms: i64::MAX,
+            },
+        );
+    }
+    let state = if g.members.is_empty() {
+        GroupState::Empty
+    } else {
+        GroupState::Stable
+    };
+    g.transition(state, stored.current_state_timestamp);
+}
