@@ -8,6 +8,7 @@ Its stderr goes to a file whose tail is attached to every failing test's report.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -141,6 +142,7 @@ class RillBroker:
             text = self.log_path.read_text(errors="replace")
         except OSError:
             return "(no broker log)"
+        text = re.sub(r"\x1b\[[0-9;]*m", "", text)  # colour codes, if the broker emits them
         return "\n".join(text.splitlines()[-lines:])
 
     def close(self) -> None:
