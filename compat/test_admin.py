@@ -157,3 +157,30 @@ def test_describe_cluster(broker):
     assert (md.nodes[0].host, md.nodes[0].port) == ("127.0.0.1", broker.port)
     assert md.controller.id == 1
     assert md.cluster_id
+
+
+def test_describe_topics_and_admin_list_offsets(broker, topic_name):
+    from confluent_kafka import TopicCollection, TopicPartition
+    from confluent_kafka.admin import OffsetSpec
+
+    from clients import produce_all, producer
+
+    create_topic(broker.bootstrap, topic_name, partitions=2)
+    desc = admin(broker.bootstrap).describe_topics(TopicCollection([topic_name]))[topic_name].result(timeout=15)
+    assert desc.name == topic_name and not desc.is_internal
+    assert str(desc.topic_id) not in ("", "AAAAAAAAAAAAAAAAAAAAAA"), "a topic id is expected"
+    assert [p.id for p in desc.partitions] == [0, 1]
+    assert all(p.leader.id == 1 and [r.id for r in p.replicas] == [1] for p in desc.partitions)
+
+    base = 1_720_000_000_000
+    stamps = [base + 5, base + 50, base + 20, base + 1]  # the maximum is at offset 1
+    produce_all(producer(broker.bootstrap), topic_name, [{"value": b"x", "partition": 0, "timestamp": t} for t in stamps])
+    tp = TopicPartition(topic_name, 0)
+    for spec, want in [
+        (OffsetSpec.earliest(), 0),
+        (OffsetSpec.latest(), 4),
+        (OffsetSpec.for_timestamp(base + 10), 1),
+        (OffsetSpec.max_timestamp(), 1),
+    ]:
+        res = admin(broker.bootstrap).list_offsets({tp: spec}, request_timeout=15)[tp].result(timeout=15)
+        assert res.offset == want, (spec, res.offset)

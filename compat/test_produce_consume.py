@@ -82,3 +82,27 @@ def test_auto_create_on_produce_uses_num_partitions(start_broker, topic_name):
     assert {d.partition() for d in delivered} <= {0, 1, 2}
     got = ck_consume(b.bootstrap, topic_name, range(3), 30)
     assert len(got) == 30
+
+
+def test_concurrent_producers_one_partition(broker, topic_name):
+    import threading
+
+    create_topic(broker.bootstrap, topic_name, partitions=1)
+    results: dict[int, list] = {}
+
+    def run(w: int):
+        msgs = [{"value": b"w%d-%d" % (w, i)} for i in range(1000)]
+        results[w] = produce_all(producer(broker.bootstrap, **{"linger.ms": 1}), topic_name, msgs)
+
+    threads = [threading.Thread(target=run, args=(w,)) for w in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(results) == list(range(6))
+    offsets = sorted(d.offset() for ds in results.values() for d in ds)
+    assert offsets == list(range(6000)), "acknowledged offsets must be unique and dense"
+    got = ck_consume(broker.bootstrap, topic_name, [0], 6000)
+    by_offset = {r.offset: r.value for r in got}
+    for w, ds in results.items():
+        assert [by_offset[d.offset()] for d in ds] == [b"w%d-%d" % (w, i) for i in range(1000)]

@@ -8,38 +8,14 @@ import struct
 from kafka.admin import ConfigResource as KpConfigResource
 from kafka.admin import ConfigResourceType as KpConfigResourceType
 from kafka.admin import KafkaAdminClient
-from kafka.protocol.fetch import FetchRequest
 from kafka.protocol.init_producer_id import InitProducerIdRequest
-from kafka.record.default_records import DefaultRecordBatch
 
 import wire
+from wire import batches, fetch_v4
 from clients import ck_consume, create_topic, produce_all, producer
 
 OFFSET_OUT_OF_RANGE = 1
 OUT_OF_ORDER_SEQUENCE_NUMBER = 45
-
-
-def fetch_v4(port: int, topic: str, partition: int, offset: int, partition_max_bytes: int = 1 << 20):
-    req = FetchRequest[4](
-        replica_id=-1, max_wait_time=100, min_bytes=1, max_bytes=50 << 20, isolation_level=0,
-        topics=[(topic, [(partition, offset, partition_max_bytes)])],
-    )
-    resp = wire.call(port, req)
-    [(name, parts)] = resp.topics
-    [(index, error, high_watermark, _lso, _aborted, records)] = parts
-    assert (name, index) == (topic, partition)
-    return error, high_watermark, records
-
-
-def batches(records: bytes) -> list[DefaultRecordBatch]:
-    out, pos = [], 0
-    while pos + 12 <= len(records):
-        (length,) = struct.unpack(">i", records[pos + 8 : pos + 12])
-        if pos + 12 + length > len(records):
-            break  # a partial batch at the end is allowed
-        out.append(DefaultRecordBatch(records[pos : pos + 12 + length]))
-        pos += 12 + length
-    return out
 
 
 def test_acks_zero_gets_no_response_and_connection_stays_in_order(broker, topic_name):

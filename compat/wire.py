@@ -10,7 +10,8 @@ import socket
 import struct
 import time
 
-from kafka.record.default_records import DefaultRecordBatchBuilder
+from kafka.protocol.fetch import FetchRequest
+from kafka.record.default_records import DefaultRecordBatch, DefaultRecordBatchBuilder
 
 API_PRODUCE = 0
 API_METADATA = 3
@@ -345,3 +346,26 @@ def idempotent_batch(records: list[tuple[bytes | None, bytes | None]], producer_
     for i, (k, v) in enumerate(records):
         assert b.append(i, ts, k, v, []) is not None
     return bytes(b.build())
+
+
+def fetch_v4(port: int, topic: str, partition: int, offset: int, partition_max_bytes: int = 1 << 20):
+    req = FetchRequest[4](
+        replica_id=-1, max_wait_time=100, min_bytes=1, max_bytes=50 << 20, isolation_level=0,
+        topics=[(topic, [(partition, offset, partition_max_bytes)])],
+    )
+    resp = call(port, req)
+    [(name, parts)] = resp.topics
+    [(index, error, high_watermark, _lso, _aborted, records)] = parts
+    assert (name, index) == (topic, partition)
+    return error, high_watermark, records
+
+
+def batches(records: bytes) -> list[DefaultRecordBatch]:
+    out, pos = [], 0
+    while pos + 12 <= len(records):
+        (length,) = struct.unpack(">i", records[pos + 8 : pos + 12])
+        if pos + 12 + length > len(records):
+            break  # a partial batch at the end is allowed
+        out.append(DefaultRecordBatch(records[pos : pos + 12 + length]))
+        pos += 12 + length
+    return out
