@@ -58,3 +58,18 @@ def test_kcat_metadata(broker, topic_name, kcat):
     assert sorted(p["partition"] for p in topics[topic_name]["partitions"]) == [0, 1, 2]
     for p in topics[topic_name]["partitions"]:
         assert p["leader"] == 1
+
+
+def test_kcat_relative_offsets_and_query(broker, topic_name, kcat):
+    from clients import produce_all, producer
+
+    create_topic(broker.bootstrap, topic_name, partitions=1)
+    base = 1_710_000_000_000
+    produce_all(producer(broker.bootstrap), topic_name,
+                [{"value": f"v{i}".encode(), "timestamp": base + 1000 * i} for i in range(20)])
+    out = run_kcat(kcat, ["-b", broker.bootstrap, "-C", "-t", topic_name, "-o", "-3", "-e", "-f", "%o %s\n"])
+    assert out.splitlines() == ["17 v17", "18 v18", "19 v19"]
+    out = run_kcat(kcat, ["-b", broker.bootstrap, "-C", "-t", topic_name, "-o", f"s@{base + 15_500}", "-e", "-f", "%o %T\n"])
+    assert out.splitlines() == [f"{i} {base + 1000 * i}" for i in range(16, 20)]
+    out = run_kcat(kcat, ["-b", broker.bootstrap, "-Q", "-t", f"{topic_name}:0:{base + 7000}"])
+    assert out.splitlines() == [f"{topic_name} [0] offset 7"]

@@ -135,3 +135,59 @@ def test_describe_log_dirs(broker, topic_name):
     parts = topics[topic_name]
     assert set(parts) == {0, 1}
     assert parts[0] == 0 and parts[1] > 20 * 1000
+
+
+def test_metadata_empty_list_means_no_topics(broker, topic_name):
+    create_topic(broker.bootstrap, topic_name)
+    # v1+: an empty array asks for no topics; null asks for all of them.
+    assert wire.parse_metadata_v4_topics(wire.roundtrip(broker.port, wire.metadata_v4_request([], 1, True))) == {}
+    everything = wire.header_v1(wire.API_METADATA, 4, 2) + struct.pack(">i", -1) + struct.pack(">?", True)
+    assert wire.parse_metadata_v4_topics(wire.roundtrip(broker.port, everything)) == {topic_name: 0}
+
+
+def test_metadata_without_auto_create_does_not_create(broker, topic_name):
+    topics = wire.parse_metadata_v4_topics(
+        wire.roundtrip(broker.port, wire.metadata_v4_request([topic_name], 1, allow_auto_create=False))
+    )
+    assert topics == {topic_name: wire.UNKNOWN_TOPIC_OR_PARTITION}
+    everything = wire.header_v1(wire.API_METADATA, 4, 2) + struct.pack(">i", -1) + struct.pack(">?", False)
+    assert wire.parse_metadata_v4_topics(wire.roundtrip(broker.port, everything)) == {}
+
+
+def test_fetch_unknown_topic_and_partition(broker, topic_name):
+    assert fetch_v4(broker.port, topic_name, 0, 0)[0] == wire.UNKNOWN_TOPIC_OR_PARTITION
+    create_topic(broker.bootstrap, topic_name, partitions=1)
+    assert fetch_v4(broker.port, topic_name, 3, 0)[0] == wire.UNKNOWN_TOPIC_OR_PARTITION
+
+
+def test_produce_invalid_required_acks(broker, topic_name):
+    """acks other than -1, 0, 1: Java answers INVALID_REQUIRED_ACKS (21) for every partition."""
+    create_topic(broker.bootstrap, topic_name)
+    req = wire.produce_v9_request(topic_name, 0, wire.record_batch([(b"k", b"v")]), 8, acks=2)
+    corr, parts = wire.parse_produce_v9(wire.roundtrip(broker.port, req))
+    assert corr == 8 and [p[2] for p in parts] == [21]
+    assert fetch_v4(broker.port, topic_name, 0, 0)[1] == 0, "nothing may be appended"
+
+
+def test_fetch_long_poll_waits_for_max_wait(broker, topic_name):
+    """With nothing to return, Fetch waits max_wait_ms (no busy loop), then answers empty; new
+    data ends the wait early."""
+    import threading
+    import time
+
+    create_topic(broker.bootstrap, topic_name)
+    t0 = time.monotonic()
+    err, hw, records = fetch_v4(broker.port, topic_name, 0, 0, max_wait_ms=600)
+    waited = time.monotonic() - t0
+    assert (err, hw, bool(records)) == (0, 0, False)
+    assert 0.5 <= waited < 3.0, f"empty fetch answered after {waited:.2f}s, max_wait_ms was 600"
+
+    timer = threading.Timer(0.3, lambda: wire.produce_raw(broker.port, topic_name, 0, wire.record_batch([(None, b"wake")])))
+    timer.start()
+    t0 = time.monotonic()
+    err, hw, records = fetch_v4(broker.port, topic_name, 0, 0, max_wait_ms=5000)
+    waited = time.monotonic() - t0
+    timer.join()
+    assert (err, hw) == (0, 1)
+    assert [r.value for b in batches(records) for r in b] == [b"wake"]
+    assert waited < 2.5, f"the fetch should return when data arrives, took {waited:.2f}s"

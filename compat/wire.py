@@ -348,9 +348,12 @@ def idempotent_batch(records: list[tuple[bytes | None, bytes | None]], producer_
     return bytes(b.build())
 
 
-def fetch_v4(port: int, topic: str, partition: int, offset: int, partition_max_bytes: int = 1 << 20):
+def fetch_v4(
+    port: int, topic: str, partition: int, offset: int, partition_max_bytes: int = 1 << 20,
+    max_wait_ms: int = 100, min_bytes: int = 1,
+):
     req = FetchRequest[4](
-        replica_id=-1, max_wait_time=100, min_bytes=1, max_bytes=50 << 20, isolation_level=0,
+        replica_id=-1, max_wait_time=max_wait_ms, min_bytes=min_bytes, max_bytes=50 << 20, isolation_level=0,
         topics=[(topic, [(partition, offset, partition_max_bytes)])],
     )
     resp = call(port, req)
