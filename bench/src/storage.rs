@@ -23,7 +23,7 @@ pub struct StorageArgs {
     #[arg(long, default_value_t = 4)]
     threads: usize,
     /// Alternating log/raw rounds per row; the best of each is reported.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 3)]
     rounds: usize,
     /// Directory for the files (default: the system temp dir).
     #[arg(long)]
