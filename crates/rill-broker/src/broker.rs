@@ -9,6 +9,7 @@ use std::sync::Arc;
 use rill_meta::{MetadataImage, MetadataRecord};
 
 use crate::config::BrokerConfig;
+use crate::coordinator::{group_config, GroupService};
 use crate::error::{BrokerError, Result};
 use crate::metadata::{load_or_create_meta_properties, MetadataStore};
 use crate::producer_ids::ProducerIdAllocator;
@@ -27,6 +28,11 @@ pub struct Broker {
     pub replicas: ReplicaManager,
     /// InitProducerId's id source.
     pub producer_ids: ProducerIdAllocator,
+    /// The group coordinator (consumer groups, committed offsets).
+    pub groups: GroupService,
+    /// Serializes reconciliation so partitions always follow the newest image, never an
+    /// older one that a slower concurrent commit still holds.
+    reconcile_lock: std::sync::Mutex<()>,
 }
 
 impl Broker {
@@ -48,6 +54,8 @@ impl Broker {
             cluster_id: props.cluster_id.clone(),
             replicas: ReplicaManager::new(&dir),
             producer_ids: ProducerIdAllocator::default(),
+            groups: GroupService::new(group_config(&config)?),
+            reconcile_lock: std::sync::Mutex::new(()),
             metadata,
             config,
         };
@@ -63,8 +71,10 @@ impl Broker {
             }
             Some(_) => {}
         }
-        let image = broker.metadata.image();
-        broker.replicas.reconcile(&image, &broker.config)?;
+        broker
+            .replicas
+            .reconcile(&broker.metadata.image(), &broker.config)?;
+        broker.groups.start(&broker)?;
         Ok(Arc::new(broker))
     }
 
@@ -79,8 +89,13 @@ impl Broker {
     /// # Errors
     /// Records that contradict the image, I/O errors.
     pub fn commit(&self, records: Vec<MetadataRecord>) -> Result<()> {
-        let image = self.metadata.commit(records)?;
-        self.replicas.reconcile(&image, &self.config)
+        self.metadata.commit(records)?;
+        let _guard = self
+            .reconcile_lock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        self.replicas
+            .reconcile(&self.metadata.image(), &self.config)
     }
 
     /// Flushes every partition and checkpoints high watermarks (clean shutdown).

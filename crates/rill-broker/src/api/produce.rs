@@ -18,6 +18,9 @@ use crate::broker::Broker;
 use crate::clock::now_ms;
 use crate::replica::Partition;
 
+/// Where the magic byte sits in a record batch header.
+const MAGIC_OFFSET: usize = 16;
+
 /// One partition's part of the request, resolved.
 struct Work {
     /// Index into the response topics.
@@ -59,6 +62,11 @@ pub async fn handle(
         for p in topic.partition_data {
             let target = if !matches!(acks, -1..=1) {
                 Err(ResponseError::InvalidRequiredAcks.code())
+            } else if name
+                .as_deref()
+                .is_some_and(|n| n == crate::coordinator::OFFSETS_TOPIC)
+            {
+                Err(ResponseError::InvalidTopicException.code())
             } else if req.transactional_id.is_some() {
                 Err(ResponseError::TransactionalIdAuthorizationFailed.code())
             } else {
@@ -113,11 +121,24 @@ fn append_one(
         Ok(p) => p,
         Err(code) => return failed(code, None),
     };
-    let Some(records) = records else {
-        return failed(
-            ResponseError::CorruptMessage.code(),
-            Some("no record batch".into()),
-        );
+    // Java's ProduceRequest.validateRecords: v3+ carries exactly one magic-2 batch.
+    let records = match records {
+        Some(r) if r.len() > MAGIC_OFFSET && r[MAGIC_OFFSET] != 2 => {
+            return failed(
+                ResponseError::InvalidRecord.code(),
+                Some(format!(
+                    "produce requests v3+ must use record batch magic 2, got {}",
+                    r[MAGIC_OFFSET]
+                )),
+            )
+        }
+        Some(r) if !r.is_empty() => r,
+        _ => {
+            return failed(
+                ResponseError::InvalidRecord.code(),
+                Some("produce requests v3+ must carry exactly one record batch".into()),
+            )
+        }
     };
     match BatchHeader::parse(&records) {
         Ok(h) if h.total_len() < records.len() => {
