@@ -134,7 +134,7 @@ impl PartitionLog {
             recovery::load_segments(dir, rp, config.index_interval_bytes, &mut report)?;
         if segments.is_empty() {
             // No directory fsync: losing an empty segment to a power cut loses nothing.
-            let base = start_cp.unwrap_or(0).max(0);
+            let base = start_cp.unwrap_or(0).clamp(0, recovery::MAX_BASE_OFFSET);
             segments.insert(base, LogSegment::create(dir, base)?);
         }
         let (first_base, log_end) = match (segments.values().next(), segments.values().next_back())

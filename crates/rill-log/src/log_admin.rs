@@ -72,7 +72,7 @@ impl PartitionLog {
     /// I/O failures.
     pub fn truncate_fully_and_start_at(&mut self, new_start_offset: i64) -> Result<()> {
         self.dirty = true;
-        let start = new_start_offset.max(0);
+        let start = new_start_offset.clamp(0, crate::recovery::MAX_BASE_OFFSET);
         while let Some((_, seg)) = self.segments.pop_first() {
             seg.delete_files()?;
         }

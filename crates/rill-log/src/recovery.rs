@@ -45,6 +45,10 @@ pub(crate) struct RecoveryPoint {
 
 const CHUNK: usize = 1 << 20;
 
+/// Largest base offset accepted from a file name or checkpoint: far beyond any real log, and
+/// low enough that offset arithmetic (base + u32 deltas) can never overflow.
+pub(crate) const MAX_BASE_OFFSET: i64 = i64::MAX / 4;
+
 /// Scans a whole segment from position 0, cutting at the first bad batch, and rebuilds its
 /// indexes and in-memory summary. Returns (batches, bytes cut, problem).
 ///
@@ -276,6 +280,12 @@ pub(crate) fn list_segments(dir: &Path, report: &mut RecoveryReport) -> Result<V
         else {
             continue;
         };
+        if base > MAX_BASE_OFFSET {
+            report.dropped.push(format!(
+                "{name} ignored: base offset beyond {MAX_BASE_OFFSET}"
+            ));
+            continue;
+        }
         match ext {
             "log" => logs.push(base),
             "index" | "timeindex" => indexes.push((base, ent.path())),

@@ -240,3 +240,32 @@ fn random_bytes_in_every_file_never_panic() {
         assert_eq!(info.base_offset + 1, log.log_end_offset());
     }
 }
+
+#[test]
+fn absurd_file_names_and_checkpoint_values_do_not_overflow() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("09223372036854775807.log"),
+        simple_batch(1, 10, 0),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("log-start-offset"),
+        format!("0\n1\n{}\n", i64::MAX),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("recovery-point"),
+        format!("0\n1\n{} {} {}\n", i64::MAX, i64::MIN, i64::MAX),
+    )
+    .unwrap();
+    let (mut log, report) = PartitionLog::open(dir.path(), config()).unwrap();
+    assert!(
+        report.dropped.iter().any(|d| d.contains("ignored")),
+        "{report:?}"
+    );
+    let info = log.append(&mut simple_batch(3, 10, 0), 0, 0).unwrap();
+    assert_eq!(info.last_offset + 1, log.log_end_offset());
+    log.truncate_fully_and_start_at(i64::MAX).unwrap();
+    log.append(&mut simple_batch(3, 10, 0), 0, 0).unwrap();
+}
