@@ -7,6 +7,9 @@
 use std::collections::BTreeMap;
 
 use kafka_protocol::ResponseError;
+use std::sync::Arc;
+
+use rill_meta::control::place_replicas;
 use rill_meta::{validate_topic_name, MetadataRecord, TopicImage, Uuid};
 
 use crate::broker::Broker;
@@ -99,7 +102,8 @@ pub fn create_topic(
     if broker.image().topic(&t.name).is_some() {
         return Err(AdminError::TopicExists(t.name));
     }
-    let live_brokers = [broker.config.node_id];
+    let live = usable_brokers(broker);
+    let live_brokers: Vec<i32> = live.iter().map(|(id, _)| *id).collect();
     let (partitions, replication_factor) = if t.assignments.is_empty() {
         let partitions = match t.num_partitions {
             -1 => broker.config.num_partitions as i32,
@@ -148,24 +152,78 @@ pub fn create_topic(
     }
     TopicConfig::resolve(&t.configs, &broker.config)
         .map_err(|e| AdminError::InvalidConfig(e.to_string()))?;
-    let topic = TopicImage {
-        topic_id: Uuid::new_v4(),
-        name: t.name,
+    let replica_lists: Vec<Vec<i32>> = if t.assignments.is_empty() {
+        let start = rand_start(live.len());
+        place_replicas(&live, partitions as u32, replication_factor as u16, start)
+            .map_err(|e| AdminError::InvalidReplicationFactor(e.to_string()))?
+    } else {
+        t.assignments.into_iter().map(|(_, r)| r).collect()
+    };
+    let topic_id = Uuid::new_v4();
+    let mut records = vec![MetadataRecord::TopicCreated {
+        topic_id,
+        name: t.name.clone(),
         partitions: partitions as u32,
         replication_factor: replication_factor as u16,
         configs: t.configs,
+    }];
+    records.extend(assignment_records(topic_id, 0, replica_lists));
+    let image = if validate_only {
+        let mut image = (*broker.image()).clone();
+        for r in &records {
+            image
+                .apply(r)
+                .map_err(|e| AdminError::InvalidRequest(e.to_string()))?;
+        }
+        Arc::new(image)
+    } else {
+        broker.commit(records)?;
+        tracing::info!(topic = %t.name, partitions, "topic created");
+        broker.image()
     };
-    if !validate_only {
-        broker.commit(vec![MetadataRecord::TopicCreated {
-            topic_id: topic.topic_id,
-            name: topic.name.clone(),
-            partitions: topic.partitions,
-            replication_factor: topic.replication_factor,
-            configs: topic.configs.clone(),
-        }])?;
-        tracing::info!(topic = %topic.name, partitions = topic.partitions, "topic created");
+    image
+        .topic(&t.name)
+        .cloned()
+        .ok_or_else(|| AdminError::UnknownTopic(t.name.clone()))
+}
+
+/// Brokers that may take replicas, with their racks: the unfenced registered brokers, or this
+/// node alone while no broker has registered (a single node).
+fn usable_brokers(broker: &Broker) -> Vec<(i32, Option<String>)> {
+    let image = broker.image();
+    let live: Vec<(i32, Option<String>)> = image
+        .brokers()
+        .filter(|b| !b.fenced)
+        .map(|b| (b.broker_id, b.rack.clone()))
+        .collect();
+    if live.is_empty() {
+        vec![(broker.config.node_id, None)]
+    } else {
+        live
     }
-    Ok(topic)
+}
+
+/// Where placement starts, so that topics do not all put their first leader on one broker.
+fn rand_start(brokers: usize) -> usize {
+    (Uuid::new_v4().as_u128() % brokers.max(1) as u128) as usize
+}
+
+/// One `PartitionChanged` per new partition: its replicas, all in sync, the first leading.
+fn assignment_records(
+    topic_id: Uuid,
+    first_partition: u32,
+    replica_lists: Vec<Vec<i32>>,
+) -> impl Iterator<Item = MetadataRecord> {
+    replica_lists
+        .into_iter()
+        .enumerate()
+        .map(move |(i, replicas)| MetadataRecord::PartitionChanged {
+            topic_id,
+            partition: first_partition + i as u32,
+            leader: Some(replicas.first().copied().unwrap_or(-1)),
+            isr: Some(replicas.clone()),
+            replicas: Some(replicas),
+        })
 }
 
 /// Checks a manual replica assignment: partitions numbered from `first` without gaps, the same
@@ -273,7 +331,7 @@ pub fn create_partitions(
             "{count} partitions is more than 100000"
         )));
     }
-    if let Some(a) = assignments {
+    let replica_lists = if let Some(a) = assignments {
         if a.len() as i32 != count - current {
             return Err(AdminError::InvalidReplicaAssignment(format!(
                 "increasing the number of partitions by {} but {} assignments provided",
@@ -286,7 +344,8 @@ pub fn create_partitions(
             .enumerate()
             .map(|(i, r)| (current + i as i32, r))
             .collect();
-        check_assignments(&numbered, current, &[broker.config.node_id])?;
+        let live: Vec<i32> = usable_brokers(broker).iter().map(|(id, _)| *id).collect();
+        check_assignments(&numbered, current, &live)?;
         if numbered[0].1.len() != topic.replication_factor as usize {
             return Err(AdminError::InvalidReplicaAssignment(format!(
                 "inconsistent replication factor between partitions: new {} vs existing {}",
@@ -294,12 +353,28 @@ pub fn create_partitions(
                 topic.replication_factor
             )));
         }
-    }
+        numbered.into_iter().map(|(_, r)| r).collect()
+    } else {
+        let live = usable_brokers(broker);
+        place_replicas(
+            &live,
+            (count - current) as u32,
+            topic.replication_factor,
+            current as usize,
+        )
+        .map_err(|e| AdminError::InvalidReplicationFactor(e.to_string()))?
+    };
     if !validate_only {
-        broker.commit(vec![MetadataRecord::PartitionsIncreased {
+        let mut records = vec![MetadataRecord::PartitionsIncreased {
             topic_id: topic.topic_id,
             partitions: count as u32,
-        }])?;
+        }];
+        records.extend(assignment_records(
+            topic.topic_id,
+            current as u32,
+            replica_lists,
+        ));
+        broker.commit(records)?;
         tracing::info!(topic = %name, partitions = count, "partitions added");
     }
     Ok(())

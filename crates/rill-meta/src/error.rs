@@ -23,6 +23,28 @@ pub enum MetaError {
         /// Which rule it breaks.
         reason: &'static str,
     },
+    /// No broker of that id is registered.
+    #[error("unknown broker {broker_id}")]
+    UnknownBroker {
+        /// The broker id.
+        broker_id: i32,
+    },
+    /// The topic has no such partition.
+    #[error("topic '{topic}' has no partition {partition}")]
+    UnknownPartition {
+        /// The topic.
+        topic: String,
+        /// The partition asked for.
+        partition: u32,
+    },
+    /// More replicas asked for than there are usable brokers.
+    #[error("replication factor {requested} is larger than the {available} available brokers")]
+    InvalidReplicationFactor {
+        /// The replication factor asked for.
+        requested: u16,
+        /// Unfenced brokers.
+        available: usize,
+    },
     /// A partition count that is not positive, or that would shrink a topic.
     #[error("invalid partition count {requested} for topic '{name}' (current {current})")]
     InvalidPartitions {

@@ -10,6 +10,39 @@ use uuid::Uuid;
 
 use crate::{MetaError, MetadataRecord, Result};
 
+/// One partition's placement and leadership.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PartitionImage {
+    /// Brokers holding a replica, preferred leader first. Empty on a single node whose log
+    /// predates replica assignment: the one broker hosts it.
+    pub replicas: Vec<i32>,
+    /// In-sync replicas.
+    pub isr: Vec<i32>,
+    /// Current leader, -1 for none.
+    pub leader: i32,
+    /// Bumped at every leader change; fences stale leaders and followers.
+    pub leader_epoch: i32,
+    /// Bumped at every change; AlterPartition requests carry it so stale ones are refused.
+    pub partition_epoch: i32,
+}
+
+/// One registered broker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerImage {
+    /// `node.id`.
+    pub broker_id: i32,
+    /// The registration's process incarnation.
+    pub incarnation_id: Uuid,
+    /// Advertised host.
+    pub host: String,
+    /// Advertised port.
+    pub port: u16,
+    /// `broker.rack`.
+    pub rack: Option<String>,
+    /// Fenced brokers lead nothing.
+    pub fenced: bool,
+}
+
 /// One topic as the metadata log describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicImage {
@@ -23,6 +56,8 @@ pub struct TopicImage {
     pub replication_factor: u16,
     /// Topic-level config overrides.
     pub configs: BTreeMap<String, String>,
+    /// Per-partition state, index = partition number (`partitions` entries).
+    pub partition_states: Vec<PartitionImage>,
 }
 
 /// The whole cluster metadata at one point of the metadata log.
@@ -36,6 +71,8 @@ pub struct MetadataImage {
     names_by_id: HashMap<Uuid, String>,
     /// First producer id not handed out yet.
     pub next_producer_id: i64,
+    /// Registered brokers by id.
+    brokers: BTreeMap<i32, BrokerImage>,
 }
 
 impl MetadataImage {
@@ -51,12 +88,24 @@ impl MetadataImage {
 
     /// The topic of that id.
     pub fn topic_by_id(&self, topic_id: &Uuid) -> Option<&TopicImage> {
-        self.names_by_id.get(topic_id).and_then(|n| self.topics.get(n))
+        self.names_by_id
+            .get(topic_id)
+            .and_then(|n| self.topics.get(n))
     }
 
     /// All topics in name order.
     pub fn topics(&self) -> impl Iterator<Item = &TopicImage> {
         self.topics.values()
+    }
+
+    /// The broker of that id.
+    pub fn broker(&self, broker_id: i32) -> Option<&BrokerImage> {
+        self.brokers.get(&broker_id)
+    }
+
+    /// All registered brokers in id order.
+    pub fn brokers(&self) -> impl Iterator<Item = &BrokerImage> {
+        self.brokers.values()
     }
 
     fn topic_mut(&mut self, topic_id: &Uuid) -> Result<&mut TopicImage> {
@@ -100,6 +149,7 @@ impl MetadataImage {
                         partitions: *partitions,
                         replication_factor: *replication_factor,
                         configs: configs.clone(),
+                        partition_states: vec![PartitionImage::unassigned(); *partitions as usize],
                     },
                 );
             }
@@ -116,14 +166,17 @@ impl MetadataImage {
                     });
                 }
                 topic.partitions = *partitions;
+                topic
+                    .partition_states
+                    .resize(*partitions as usize, PartitionImage::unassigned());
             }
             MetadataRecord::TopicDeleted { topic_id } => {
-                let name = self
-                    .names_by_id
-                    .remove(topic_id)
-                    .ok_or_else(|| MetaError::UnknownTopic {
-                        name: topic_id.to_string(),
-                    })?;
+                let name =
+                    self.names_by_id
+                        .remove(topic_id)
+                        .ok_or_else(|| MetaError::UnknownTopic {
+                            name: topic_id.to_string(),
+                        })?;
                 self.topics.remove(&name);
             }
             MetadataRecord::TopicConfigChanged {
@@ -141,11 +194,88 @@ impl MetadataImage {
                     }
                 }
             }
+            MetadataRecord::BrokerRegistered {
+                broker_id,
+                incarnation_id,
+                host,
+                port,
+                rack,
+            } => {
+                self.brokers.insert(
+                    *broker_id,
+                    BrokerImage {
+                        broker_id: *broker_id,
+                        incarnation_id: *incarnation_id,
+                        host: host.clone(),
+                        port: *port,
+                        rack: rack.clone(),
+                        fenced: true,
+                    },
+                );
+            }
+            MetadataRecord::BrokerFenced { broker_id }
+            | MetadataRecord::BrokerUnfenced { broker_id } => {
+                let fenced = matches!(record, MetadataRecord::BrokerFenced { .. });
+                let b = self
+                    .brokers
+                    .get_mut(broker_id)
+                    .ok_or(MetaError::UnknownBroker {
+                        broker_id: *broker_id,
+                    })?;
+                b.fenced = fenced;
+            }
+            MetadataRecord::PartitionChanged {
+                topic_id,
+                partition,
+                replicas,
+                isr,
+                leader,
+            } => {
+                let topic = self.topic_mut(topic_id)?;
+                let name = topic.name.clone();
+                let p = topic.partition_states.get_mut(*partition as usize).ok_or(
+                    MetaError::UnknownPartition {
+                        topic: name,
+                        partition: *partition,
+                    },
+                )?;
+                p.change(replicas.as_deref(), isr.as_deref(), *leader);
+            }
             MetadataRecord::ProducerIdsAllocated { next_producer_id } => {
                 self.next_producer_id = self.next_producer_id.max(*next_producer_id);
             }
         }
         Ok(())
+    }
+}
+
+impl PartitionImage {
+    /// A partition not placed yet.
+    pub fn unassigned() -> Self {
+        PartitionImage {
+            leader: -1,
+            ..Default::default()
+        }
+    }
+
+    /// Applies a change; see [`MetadataRecord::PartitionChanged`].
+    fn change(&mut self, replicas: Option<&[i32]>, isr: Option<&[i32]>, leader: Option<i32>) {
+        let first_assignment = self.replicas.is_empty();
+        if let Some(r) = replicas {
+            self.replicas = r.to_vec();
+        }
+        if let Some(i) = isr {
+            self.isr = i.to_vec();
+        }
+        if let Some(l) = leader {
+            if l != self.leader && !first_assignment {
+                self.leader_epoch += 1;
+            }
+            self.leader = l;
+        }
+        if !first_assignment {
+            self.partition_epoch += 1;
+        }
     }
 }
 

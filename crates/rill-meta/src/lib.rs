@@ -6,13 +6,14 @@
 //! difference. This crate does no I/O: the broker owns the log (a local file on a single node,
 //! a Raft log in a cluster) and calls [`MetadataImage::apply`].
 
+pub mod control;
 mod error;
 mod image;
 mod records;
 mod topic_name;
 
 pub use error::{MetaError, Result};
-pub use image::{MetadataImage, TopicImage};
+pub use image::{BrokerImage, MetadataImage, PartitionImage, TopicImage};
 pub use records::MetadataRecord;
 pub use topic_name::{validate_topic_name, INTERNAL_TOPIC_PREFIX, MAX_TOPIC_NAME_LEN};
 pub use uuid::Uuid;

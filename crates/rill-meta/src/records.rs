@@ -51,6 +51,45 @@ pub enum MetadataRecord {
         /// The new value, or `None` to fall back to the default.
         value: Option<String>,
     },
+    /// A broker registered (or re-registered after a restart: a new incarnation). A
+    /// registered broker starts fenced until the controller unfences it.
+    BrokerRegistered {
+        /// The broker's `node.id`.
+        broker_id: i32,
+        /// Changes at every process start, so a restart is told from a stale registration.
+        incarnation_id: Uuid,
+        /// Advertised host.
+        host: String,
+        /// Advertised port.
+        port: u16,
+        /// `broker.rack`, for rack-aware placement.
+        rack: Option<String>,
+    },
+    /// The broker may lead and host partitions (it heartbeats and has caught up).
+    BrokerUnfenced {
+        /// The broker.
+        broker_id: i32,
+    },
+    /// The broker stopped heartbeating or is shutting down: it may lead nothing.
+    BrokerFenced {
+        /// The broker.
+        broker_id: i32,
+    },
+    /// A partition's replicas, ISR or leader changed. `None` keeps a field as it is. A new
+    /// leader bumps the leader epoch (except the very first assignment); every change bumps
+    /// the partition epoch.
+    PartitionChanged {
+        /// The topic.
+        topic_id: Uuid,
+        /// The partition index.
+        partition: u32,
+        /// New replica list.
+        replicas: Option<Vec<i32>>,
+        /// New in-sync replica set.
+        isr: Option<Vec<i32>>,
+        /// New leader (-1: no leader).
+        leader: Option<i32>,
+    },
     /// Producer ids below `next_producer_id` are taken (a block was handed out).
     ProducerIdsAllocated {
         /// First producer id not yet handed out.

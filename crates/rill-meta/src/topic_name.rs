@@ -46,7 +46,15 @@ mod tests {
         for ok in ["a", "orders", "my.topic_v2-x", &"x".repeat(249)] {
             assert!(validate_topic_name(ok).is_ok(), "{ok}");
         }
-        for bad in ["", ".", "..", "has space", "ümlaut", "a/b", &"x".repeat(250)] {
+        for bad in [
+            "",
+            ".",
+            "..",
+            "has space",
+            "ümlaut",
+            "a/b",
+            &"x".repeat(250),
+        ] {
             assert!(validate_topic_name(bad).is_err(), "{bad}");
         }
     }

@@ -135,10 +135,24 @@ fn topic_response(broker: &Broker, topic: &TopicImage, ops: i32) -> MetadataResp
         .map(|i| {
             let mut p = MetadataResponsePartition::default();
             p.partition_index = i;
-            p.leader_id = node;
-            p.leader_epoch = 0;
-            p.replica_nodes = vec![node];
-            p.isr_nodes = vec![node];
+            match topic.partition_states.get(i as usize) {
+                Some(state) if !state.replicas.is_empty() => {
+                    p.leader_id = BrokerId(state.leader);
+                    p.leader_epoch = state.leader_epoch;
+                    p.replica_nodes = state.replicas.iter().map(|b| BrokerId(*b)).collect();
+                    p.isr_nodes = state.isr.iter().map(|b| BrokerId(*b)).collect();
+                    if state.leader < 0 {
+                        p.error_code = ResponseError::LeaderNotAvailable.code();
+                    }
+                }
+                // A single node's topic from before replica assignment: this node has it all.
+                _ => {
+                    p.leader_id = node;
+                    p.leader_epoch = 0;
+                    p.replica_nodes = vec![node];
+                    p.isr_nodes = vec![node];
+                }
+            }
             p
         })
         .collect();

@@ -85,6 +85,13 @@ impl ReplicaManager {
         for topic in image.topics() {
             let config = TopicConfig::resolve(&topic.configs, broker)?;
             for index in 0..topic.partitions as i32 {
+                let hosted_here = topic
+                    .partition_states
+                    .get(index as usize)
+                    .is_none_or(|s| s.replicas.is_empty() || s.replicas.contains(&broker.node_id));
+                if !hosted_here {
+                    continue;
+                }
                 if let Some(p) = self.get(&topic.name, index) {
                     p.set_config(config.log.clone(), config.min_insync_replicas)?;
                     continue;

@@ -1,0 +1,157 @@
+//! Leader election and ISR changes when brokers are fenced or come back.
+//!
+//! Clean election only: a new leader comes from the ISR and is unfenced. When no such
+//! replica exists the partition has no leader (-1) and its ISR keeps its last member, so the
+//! replica that has every acknowledged record is the one that can lead again.
+
+use crate::{MetadataImage, MetadataRecord};
+
+fn usable(image: &MetadataImage, broker_id: i32) -> bool {
+    image.broker(broker_id).is_some_and(|b| !b.fenced)
+}
+
+/// Records that take `broker_id` out of every ISR and move its leaderships to other
+/// in-sync, unfenced replicas.
+pub fn on_broker_fenced(image: &MetadataImage, broker_id: i32) -> Vec<MetadataRecord> {
+    let mut out = Vec::new();
+    for topic in image.topics() {
+        for (i, p) in topic.partition_states.iter().enumerate() {
+            if !p.isr.contains(&broker_id) && p.leader != broker_id {
+                continue;
+            }
+            let mut isr: Vec<i32> = p.isr.iter().copied().filter(|b| *b != broker_id).collect();
+            if isr.is_empty() {
+                // Keep the last in-sync replica recorded: it must lead again, not a stale one.
+                isr = vec![broker_id];
+            }
+            let leader = if p.leader == broker_id || p.leader == -1 {
+                p.replicas
+                    .iter()
+                    .copied()
+                    .find(|b| *b != broker_id && isr.contains(b) && usable(image, *b))
+                    .unwrap_or(-1)
+            } else {
+                p.leader
+            };
+            out.push(MetadataRecord::PartitionChanged {
+                topic_id: topic.topic_id,
+                partition: i as u32,
+                replicas: None,
+                isr: Some(isr),
+                leader: Some(leader),
+            });
+        }
+    }
+    out
+}
+
+/// Records that give leaderless partitions whose ISR holds `broker_id` back their leader.
+pub fn on_broker_unfenced(image: &MetadataImage, broker_id: i32) -> Vec<MetadataRecord> {
+    let mut out = Vec::new();
+    for topic in image.topics() {
+        for (i, p) in topic.partition_states.iter().enumerate() {
+            if p.leader == -1 && p.isr.contains(&broker_id) {
+                out.push(MetadataRecord::PartitionChanged {
+                    topic_id: topic.topic_id,
+                    partition: i as u32,
+                    replicas: None,
+                    isr: None,
+                    leader: Some(broker_id),
+                });
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::Uuid;
+
+    fn cluster() -> MetadataImage {
+        let mut image = MetadataImage::new();
+        for b in 1..=3 {
+            image
+                .apply(&MetadataRecord::BrokerRegistered {
+                    broker_id: b,
+                    incarnation_id: Uuid::from_u128(b as u128),
+                    host: "127.0.0.1".into(),
+                    port: 9000 + b as u16,
+                    rack: None,
+                })
+                .unwrap();
+            image
+                .apply(&MetadataRecord::BrokerUnfenced { broker_id: b })
+                .unwrap();
+        }
+        let t = Uuid::from_u128(77);
+        image
+            .apply(&MetadataRecord::TopicCreated {
+                topic_id: t,
+                name: "t".into(),
+                partitions: 1,
+                replication_factor: 3,
+                configs: BTreeMap::new(),
+            })
+            .unwrap();
+        image
+            .apply(&MetadataRecord::PartitionChanged {
+                topic_id: t,
+                partition: 0,
+                replicas: Some(vec![1, 2, 3]),
+                isr: Some(vec![1, 2, 3]),
+                leader: Some(1),
+            })
+            .unwrap();
+        image
+    }
+
+    fn apply_all(image: &mut MetadataImage, records: Vec<MetadataRecord>) {
+        for r in records {
+            image.apply(&r).unwrap();
+        }
+    }
+
+    #[test]
+    fn fencing_the_leader_elects_from_the_isr_and_bumps_the_epoch() {
+        let mut image = cluster();
+        image
+            .apply(&MetadataRecord::BrokerFenced { broker_id: 1 })
+            .unwrap();
+        let recs = on_broker_fenced(&image, 1);
+        apply_all(&mut image, recs);
+        let p = &image.topic("t").unwrap().partition_states[0];
+        assert_eq!(
+            (p.leader, p.isr.clone(), p.leader_epoch),
+            (2, vec![2, 3], 1)
+        );
+    }
+
+    #[test]
+    fn the_last_isr_member_is_kept_and_leads_again_when_back() {
+        let mut image = cluster();
+        for b in [2, 3, 1] {
+            image
+                .apply(&MetadataRecord::BrokerFenced { broker_id: b })
+                .unwrap();
+            let recs = on_broker_fenced(&image, b);
+            apply_all(&mut image, recs);
+        }
+        let p = image.topic("t").unwrap().partition_states[0].clone();
+        assert_eq!((p.leader, p.isr.clone()), (-1, vec![1]));
+        // Broker 2 coming back cannot lead (not in the ISR); broker 1 can.
+        image
+            .apply(&MetadataRecord::BrokerUnfenced { broker_id: 2 })
+            .unwrap();
+        assert!(on_broker_unfenced(&image, 2).is_empty());
+        image
+            .apply(&MetadataRecord::BrokerUnfenced { broker_id: 1 })
+            .unwrap();
+        let recs = on_broker_unfenced(&image, 1);
+        apply_all(&mut image, recs);
+        assert_eq!(image.topic("t").unwrap().partition_states[0].leader, 1);
+    }
+}
