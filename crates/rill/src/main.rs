@@ -1,5 +1,8 @@
-//! The `rill` binary: `rill serve` runs a broker; more tools come as subcommands.
+//! The `rill` binary: `rill serve` runs a broker; `topics`, `produce`, `consume`, `groups`,
+//! `perf` and `dev` are the everyday Kafka tools, speaking the Kafka protocol through
+//! `rill-client`, so they work against Rill and any Kafka broker.
 
+mod cmd;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -11,6 +14,9 @@ struct Cli {
     /// What to do.
     #[command(subcommand)]
     command: Command,
+    /// Connection and output flags of the client subcommands.
+    #[command(flatten)]
+    global: cmd::Global,
 }
 
 /// Subcommands.
@@ -18,25 +24,49 @@ struct Cli {
 enum Command {
     /// Run a broker (single node: broker and controller in one process).
     Serve(serve::ServeArgs),
+    /// Create, list, describe, delete topics; alter their configs; add partitions.
+    Topics(cmd::topics::TopicsArgs),
+    /// Write records from stdin or a file, one per line.
+    Produce(cmd::produce::ProduceArgs),
+    /// Read records and print them.
+    Consume(cmd::consume::ConsumeArgs),
+    /// List, describe, reset offsets of and delete consumer groups.
+    Groups(cmd::groups::GroupsArgs),
+    /// Load generators: produce and consume throughput and latency.
+    Perf(cmd::perf::PerfArgs),
+    /// Local development helpers.
+    Dev(cmd::dev::DevArgs),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    let default_level = if matches!(cli.command, Command::Serve(_)) {
+        "info"
+    } else {
+        "warn"
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
         )
         .with_writer(std::io::stderr)
         .init();
+    let g = cli.global;
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
+        Command::Topics(args) => cmd::block_on(cmd::topics::run(args, g)),
+        Command::Produce(args) => cmd::block_on(cmd::produce::run(args, g)),
+        Command::Consume(args) => cmd::block_on(cmd::consume::run(args, g)),
+        Command::Groups(args) => cmd::block_on(cmd::groups::run(args, g)),
+        Command::Perf(args) => cmd::block_on(cmd::perf::run(args, g)),
+        Command::Dev(args) => cmd::block_on(cmd::dev::run(args)),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("rill: error: {e:#}");
-            std::process::ExitCode::FAILURE
+            std::process::ExitCode::from(cmd::exit_code(&e))
         }
     }
 }

@@ -1,0 +1,211 @@
+//! Reading: ListOffsets (earliest, latest, by timestamp) and Fetch, each sent to the
+//! partition's leader; requests to several leaders go out pipelined before any is awaited.
+
+use std::collections::BTreeMap;
+
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::{
+    ApiKey, BrokerId, FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse,
+    TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::error::{ClientError, Result};
+use crate::records::{decode_batches, ConsumedRecord};
+use crate::Client;
+
+/// ListOffsets timestamp meaning "the log start offset".
+pub const EARLIEST: i64 = -2;
+/// ListOffsets timestamp meaning "the log end offset" (high watermark).
+pub const LATEST: i64 = -1;
+
+/// Fetch limits.
+#[derive(Debug, Clone, Copy)]
+pub struct FetchOptions {
+    /// How long the broker may wait for `min_bytes`.
+    pub max_wait_ms: i32,
+    /// Bytes the broker waits for.
+    pub min_bytes: i32,
+    /// Bytes per response.
+    pub max_bytes: i32,
+    /// Bytes per partition.
+    pub partition_max_bytes: i32,
+}
+
+impl Default for FetchOptions {
+    fn default() -> Self {
+        FetchOptions {
+            max_wait_ms: 500,
+            min_bytes: 1,
+            max_bytes: 52_428_800,
+            partition_max_bytes: 1_048_576,
+        }
+    }
+}
+
+/// One partition of a fetch answer.
+#[derive(Debug, Clone)]
+pub struct FetchedPartition {
+    /// Partition index.
+    pub partition: i32,
+    /// Kafka error code (0: fine).
+    pub error_code: i16,
+    /// High watermark.
+    pub high_watermark: i64,
+    /// Log start offset (-1: not sent).
+    pub log_start_offset: i64,
+    /// Records at or above the fetch offset.
+    pub records: Vec<ConsumedRecord>,
+    /// The offset after the last whole batch returned, if any.
+    pub next_offset: Option<i64>,
+}
+
+fn topic_name(t: &str) -> TopicName {
+    TopicName(StrBytes::from_string(t.to_string()))
+}
+
+/// Groups partitions by their leader.
+async fn by_leader<T: Copy>(
+    client: &Client,
+    topic: &str,
+    items: &[(i32, T)],
+) -> Result<BTreeMap<i32, Vec<(i32, T)>>> {
+    let mut out: BTreeMap<i32, Vec<(i32, T)>> = BTreeMap::new();
+    for &(p, v) in items {
+        let leader = client.leader(topic, p, false).await?;
+        out.entry(leader).or_default().push((p, v));
+    }
+    Ok(out)
+}
+
+impl Client {
+    /// Offsets for `(partition, timestamp)` pairs: [`EARLIEST`], [`LATEST`] or a time in ms
+    /// (the first offset with a timestamp at or after it; -1 when there is none). Retries on
+    /// leader moves.
+    ///
+    /// # Errors
+    /// Unknown topic/partition, connection errors, non-retriable Kafka errors.
+    pub async fn list_offsets(
+        &self,
+        topic: &str,
+        specs: &[(i32, i64)],
+    ) -> Result<BTreeMap<i32, i64>> {
+        self.retry(|n| async move { self.list_offsets_once(topic, specs, n > 0).await })
+            .await
+    }
+
+    async fn list_offsets_once(
+        &self,
+        topic: &str,
+        specs: &[(i32, i64)],
+        refresh: bool,
+    ) -> Result<BTreeMap<i32, i64>> {
+        if refresh {
+            self.topic(topic, true).await?;
+        }
+        let groups = by_leader(self, topic, specs).await?;
+        let mut waits = Vec::new();
+        for (leader, parts) in groups {
+            let conn = self.connection_to(leader).await?;
+            let version = conn.version(ApiKey::ListOffsets)?;
+            let mut req = ListOffsetsRequest::default();
+            req.replica_id = BrokerId(-1);
+            let mut t = ListOffsetsTopic::default();
+            t.name = topic_name(topic);
+            t.partitions = parts
+                .iter()
+                .map(|&(p, ts)| {
+                    let mut lp = ListOffsetsPartition::default();
+                    lp.partition_index = p;
+                    lp.timestamp = ts;
+                    lp
+                })
+                .collect();
+            req.topics = vec![t];
+            waits.push((version, conn.send(&req, version).await?));
+        }
+        let mut out = BTreeMap::new();
+        for (version, w) in waits {
+            let resp: ListOffsetsResponse = w.decode(version).await?;
+            for t in resp.topics {
+                for p in t.partitions {
+                    ClientError::check(
+                        p.error_code,
+                        || format!("list offsets of {topic}-{}", p.partition_index),
+                        None,
+                    )?;
+                    let offset = if version == 0 { -1 } else { p.offset };
+                    out.insert(p.partition_index, offset);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Fetches from `(partition, offset)` positions of one topic. Partition errors come back
+    /// in [`FetchedPartition::error_code`] for the caller to act on (refresh on leader moves,
+    /// reset on OFFSET_OUT_OF_RANGE).
+    ///
+    /// # Errors
+    /// Unknown topic/partition, connection errors.
+    pub async fn fetch(
+        &self,
+        topic: &str,
+        positions: &[(i32, i64)],
+        opts: FetchOptions,
+    ) -> Result<Vec<FetchedPartition>> {
+        let groups = by_leader(self, topic, positions).await?;
+        let mut waits = Vec::new();
+        for (leader, parts) in groups {
+            let conn = self.connection_to(leader).await?;
+            let version = conn.version(ApiKey::Fetch)?;
+            let mut req = FetchRequest::default();
+            req.replica_id = BrokerId(-1);
+            req.max_wait_ms = opts.max_wait_ms;
+            req.min_bytes = opts.min_bytes;
+            req.max_bytes = opts.max_bytes;
+            if version >= 7 {
+                req.session_epoch = -1;
+            }
+            let mut t = FetchTopic::default();
+            t.topic = topic_name(topic);
+            t.partitions = parts
+                .iter()
+                .map(|&(p, offset)| {
+                    let mut fp = FetchPartition::default();
+                    fp.partition = p;
+                    fp.fetch_offset = offset;
+                    fp.partition_max_bytes = opts.partition_max_bytes;
+                    fp
+                })
+                .collect();
+            req.topics = vec![t];
+            let starts: BTreeMap<i32, i64> = parts.into_iter().collect();
+            waits.push((version, starts, conn.send(&req, version).await?));
+        }
+        let mut out = Vec::new();
+        for (version, starts, w) in waits {
+            let resp: FetchResponse = w.decode(version).await?;
+            ClientError::check(resp.error_code, || format!("fetch from {topic}"), None)?;
+            for t in resp.responses {
+                for p in t.partitions {
+                    let from = starts.get(&p.partition_index).copied().unwrap_or(0);
+                    let (records, next_offset) = match p.records {
+                        Some(bytes) if p.error_code == 0 => decode_batches(bytes, from)?,
+                        _ => (Vec::new(), None),
+                    };
+                    out.push(FetchedPartition {
+                        partition: p.partition_index,
+                        error_code: p.error_code,
+                        high_watermark: p.high_watermark,
+                        log_start_offset: p.log_start_offset,
+                        records,
+                        next_offset,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+}
