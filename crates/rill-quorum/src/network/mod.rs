@@ -1,0 +1,110 @@
+//! The network between controllers: our [`Transport`] seam and the messages it carries.
+//!
+//! openraft talks to peers through `adapter` (its `RaftNetworkFactory`), which sends our
+//! [`RaftRpc`] values over a [`Transport`] and maps failures to openraft's RPC errors. A peer
+//! answers through an [`RpcHandler`]. Production uses [`tcp::TcpTransport`] (framed TCP, see
+//! `frame`); tests plug in an in-process transport with partitions, loss, delays and restarts.
+//! Thread-safety: transports are `Send + Sync` and shared by every replication task.
+
+pub(crate) mod adapter;
+pub mod frame;
+pub mod tcp;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use openraft::error::{InstallSnapshotError, RaftError};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::types::{Raft, TypeConfig};
+use crate::NodeId;
+
+/// A boxed, sendable future (keeps [`Transport`] object-safe).
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// One request from a controller to a peer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum RaftRpc {
+    /// Replicate entries or heartbeat.
+    AppendEntries(AppendEntriesRequest<TypeConfig>),
+    /// Ask for a vote.
+    Vote(VoteRequest<NodeId>),
+    /// One chunk of a snapshot.
+    InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
+}
+
+/// The peer's answer to a [`RaftRpc`], including Raft-level errors it returned.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum RaftReply {
+    /// Answer to [`RaftRpc::AppendEntries`].
+    AppendEntries(Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>),
+    /// Answer to [`RaftRpc::Vote`].
+    Vote(Result<VoteResponse<NodeId>, RaftError<NodeId>>),
+    /// Answer to [`RaftRpc::InstallSnapshot`].
+    InstallSnapshot(
+        Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>,
+    ),
+}
+
+/// Why a message did not get an answer.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TransportError {
+    /// The peer could not be reached (down, partitioned, connection refused or reset).
+    #[error("node {target} unreachable: {reason}")]
+    Unreachable {
+        /// The peer.
+        target: NodeId,
+        /// Why.
+        reason: String,
+    },
+    /// No answer within the deadline.
+    #[error("node {target} did not answer within {timeout:?}")]
+    Timeout {
+        /// The peer.
+        target: NodeId,
+        /// The deadline.
+        timeout: Duration,
+    },
+}
+
+/// Carries requests between controllers.
+///
+/// Contract: `send` delivers `rpc` to `target`'s [`RpcHandler`] at most once and returns its
+/// reply, or an error when it cannot tell; it never retries by itself (Raft does).
+pub trait Transport: Send + Sync + 'static {
+    /// Sends `rpc` from `from` to `target`, waiting up to `timeout` for the reply.
+    fn send(
+        &self,
+        from: NodeId,
+        target: NodeId,
+        rpc: RaftRpc,
+        timeout: Duration,
+    ) -> BoxFuture<Result<RaftReply, TransportError>>;
+}
+
+/// Answers peers' requests on behalf of one controller. Cheap to clone.
+#[derive(Clone)]
+pub struct RpcHandler {
+    /// The controller's Raft.
+    pub(crate) raft: Raft,
+}
+
+impl RpcHandler {
+    /// Hands `rpc` to this controller's Raft and returns its answer.
+    pub async fn handle(&self, rpc: RaftRpc) -> RaftReply {
+        match rpc {
+            RaftRpc::AppendEntries(r) => {
+                RaftReply::AppendEntries(self.raft.append_entries(r).await)
+            }
+            RaftRpc::Vote(r) => RaftReply::Vote(self.raft.vote(r).await),
+            RaftRpc::InstallSnapshot(r) => {
+                RaftReply::InstallSnapshot(self.raft.install_snapshot(r).await)
+            }
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! Framed TCP between controllers, on the `controller.listener` addresses.
+//!
+//! Client side ([`TcpTransport`]): one connection per peer, one request in flight on it; the
+//! stream is taken out of its slot for the exchange and put back only after a whole reply, so a
+//! timeout or error drops (closes) it and the next call reconnects. Server side
+//! ([`serve`]): one task per accepted connection reading request frames in order; a bad frame
+//! or an unparsable request closes that connection with a logged reason, never the listener.
+//! Both stop when the shutdown signal flips. Thread-safety: the transport is `Send + Sync`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use super::frame::{decode, encode, read_frame, write_frame, FrameError};
+use super::{BoxFuture, RaftReply, RaftRpc, RpcHandler, Transport, TransportError};
+use crate::NodeId;
+
+/// One peer's connection slot (`None` while disconnected or in use).
+type Slot = Arc<tokio::sync::Mutex<Option<TcpStream>>>;
+
+/// Sends Raft RPCs to peers over framed TCP.
+pub struct TcpTransport {
+    /// Peer addresses by node id (`controller.quorum.voters`).
+    peers: BTreeMap<NodeId, String>,
+    /// Connection slots by peer.
+    slots: Mutex<HashMap<NodeId, Slot>>,
+}
+
+impl TcpTransport {
+    /// A transport to the given voters.
+    pub fn new(peers: BTreeMap<NodeId, String>) -> Self {
+        TcpTransport {
+            peers,
+            slots: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn slot(&self, target: NodeId) -> Slot {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots.entry(target).or_default().clone()
+    }
+}
+
+async fn exchange(stream: &mut TcpStream, rpc: &RaftRpc) -> Result<RaftReply, FrameError> {
+    write_frame(stream, &encode(rpc)?).await?;
+    match read_frame(stream).await? {
+        Some(payload) => decode(&payload),
+        None => Err(FrameError::Io {
+            source: std::io::ErrorKind::UnexpectedEof.into(),
+        }),
+    }
+}
+
+impl Transport for TcpTransport {
+    fn send(
+        &self,
+        _from: NodeId,
+        target: NodeId,
+        rpc: RaftRpc,
+        timeout: Duration,
+    ) -> BoxFuture<Result<RaftReply, TransportError>> {
+        let addr = self.peers.get(&target).cloned();
+        let slot = self.slot(target);
+        Box::pin(async move {
+            let unreachable = |reason: String| TransportError::Unreachable { target, reason };
+            let addr = addr.ok_or_else(|| unreachable("not a voter".into()))?;
+            let work = async {
+                let mut guard = slot.lock().await;
+                let mut stream = match guard.take() {
+                    Some(s) => s,
+                    None => {
+                        let s = TcpStream::connect(&addr)
+                            .await
+                            .map_err(|e| unreachable(format!("connect {addr}: {e}")))?;
+                        let _ = s.set_nodelay(true);
+                        s
+                    }
+                };
+                let reply = exchange(&mut stream, &rpc)
+                    .await
+                    .map_err(|e| unreachable(e.to_string()))?;
+                *guard = Some(stream);
+                Ok(reply)
+            };
+            tokio::time::timeout(timeout, work)
+                .await
+                .map_err(|_| TransportError::Timeout { target, timeout })?
+        })
+    }
+}
+
+/// Accepts peers' connections on `listener` and answers their requests until `shutdown` is
+/// true (or its sender is dropped).
+pub async fn serve(listener: TcpListener, handler: RpcHandler, shutdown: watch::Receiver<bool>) {
+    let mut conns = JoinSet::new();
+    let mut stop = shutdown.clone();
+    loop {
+        tokio::select! {
+            () = stopped(&mut stop) => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    let handler = handler.clone();
+                    let shutdown = shutdown.clone();
+                    conns.spawn(async move {
+                        if let Err(e) = serve_conn(stream, handler, shutdown).await {
+                            tracing::warn!(%peer, error = %e, "controller connection closed");
+                        }
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "controller listener accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+    conns.shutdown().await;
+}
+
+/// Resolves once the shutdown signal is true or its sender is gone.
+async fn stopped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
+}
+
+async fn serve_conn(
+    mut stream: TcpStream,
+    handler: RpcHandler,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), FrameError> {
+    loop {
+        let payload = tokio::select! {
+            () = stopped(&mut shutdown) => return Ok(()),
+            frame = read_frame(&mut stream) => match frame? {
+                Some(p) => p,
+                None => return Ok(()),
+            },
+        };
+        let rpc: RaftRpc = decode(&payload)?;
+        let reply = handler.handle(rpc).await;
+        write_frame(&mut stream, &encode(&reply)?).await?;
+    }
+}

@@ -1,0 +1,290 @@
+//! [`RaftQuorum`]: one controller's member of the metadata quorum, on openraft.
+//!
+//! Start opens the durable log and the snapshot from `data_dir`, starts openraft with our
+//! network adapter, and on a fresh node proposes the initial membership (every voter does; the
+//! identical first entry makes that safe). The TCP variant also serves peers on the node's
+//! `controller.listener`. Thread-safety: all methods take `&self`; openraft runs its own tasks.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use openraft::error::{ClientWriteError, Fatal, InitializeError, RaftError};
+use openraft::{BasicNode, Config, SnapshotPolicy};
+use rill_meta::{MetadataImage, MetadataRecord};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::api::{AppliedEvent, MetadataQuorum, MetadataUpdate, QuorumStatus, VoterStatus};
+use crate::log_store::LogStore;
+use crate::network::adapter::{AckTable, NetworkFactory};
+use crate::network::tcp::{serve, TcpTransport};
+use crate::network::{RpcHandler, Transport};
+use crate::state_machine::StateMachine;
+use crate::types::{MetadataBatch, Raft};
+use crate::{CommittedOffset, NodeId, QuorumError, Result};
+
+/// How to run one controller.
+#[derive(Debug, Clone)]
+pub struct QuorumConfig {
+    /// This node (`node.id`); must be one of `voters`.
+    pub node_id: NodeId,
+    /// Every voter's controller address (`controller.quorum.voters`).
+    pub voters: BTreeMap<NodeId, String>,
+    /// Directory for the Raft log, vote and snapshot (created if missing).
+    pub data_dir: PathBuf,
+    /// Leader heartbeat interval.
+    pub heartbeat_interval_ms: u64,
+    /// Lower bound of the randomized election timeout.
+    pub election_timeout_min_ms: u64,
+    /// Upper bound of the randomized election timeout.
+    pub election_timeout_max_ms: u64,
+    /// Take a snapshot (and purge the log before it) every this many applied entries.
+    pub snapshot_every_entries: u64,
+    /// Gets every applied batch and installed snapshot (tests, metrics).
+    pub observer: Option<mpsc::UnboundedSender<AppliedEvent>>,
+}
+
+impl QuorumConfig {
+    /// A config with Kafka-like timings (100 ms heartbeats, 1-2 s election timeout).
+    pub fn new(node_id: NodeId, voters: BTreeMap<NodeId, String>, data_dir: PathBuf) -> Self {
+        QuorumConfig {
+            node_id,
+            voters,
+            data_dir,
+            heartbeat_interval_ms: 100,
+            election_timeout_min_ms: 1000,
+            election_timeout_max_ms: 2000,
+            snapshot_every_entries: 1000,
+            observer: None,
+        }
+    }
+
+    fn raft_config(&self) -> Result<Arc<Config>> {
+        let config = Config {
+            cluster_name: "rill-metadata".into(),
+            heartbeat_interval: self.heartbeat_interval_ms,
+            election_timeout_min: self.election_timeout_min_ms,
+            election_timeout_max: self.election_timeout_max_ms,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(self.snapshot_every_entries),
+            max_in_snapshot_log_to_keep: 0,
+            purge_batch_size: 1,
+            ..Config::default()
+        };
+        let config = config.validate().map_err(|e| QuorumError::Raft {
+            message: format!("invalid raft config: {e}"),
+        })?;
+        Ok(Arc::new(config))
+    }
+}
+
+/// One controller's member of the metadata quorum.
+pub struct RaftQuorum {
+    /// This node.
+    node_id: NodeId,
+    /// The voters.
+    voters: BTreeMap<NodeId, String>,
+    /// The openraft handle.
+    raft: Raft,
+    /// The latest applied image.
+    updates: watch::Receiver<MetadataUpdate>,
+    /// Last successful replication answer per peer.
+    acks: AckTable,
+    /// Tells our own tasks (the TCP server) to stop.
+    stop: watch::Sender<bool>,
+    /// Our own tasks.
+    tasks: Vec<JoinHandle<()>>,
+}
+
+fn raft_err(e: impl std::fmt::Display) -> QuorumError {
+    QuorumError::Raft {
+        message: e.to_string(),
+    }
+}
+
+impl RaftQuorum {
+    /// Starts this controller over `transport` (peers reach it through [`Self::rpc_handler`]).
+    ///
+    /// # Errors
+    /// `node_id` not a voter, I/O errors or corrupt files in `data_dir`, openraft start errors.
+    pub async fn start(config: QuorumConfig, transport: Arc<dyn Transport>) -> Result<Self> {
+        if !config.voters.contains_key(&config.node_id) {
+            return Err(QuorumError::InvalidVoters {
+                input: crate::format_voters(&config.voters),
+                reason: format!("node.id {} is not a voter", config.node_id),
+            });
+        }
+        let raft_config = config.raft_config()?;
+        let log = LogStore::open(&config.data_dir)?;
+        let (sm, updates) =
+            StateMachine::open(config.node_id, &config.data_dir, config.observer.clone())?;
+        let acks = AckTable::default();
+        let network = NetworkFactory {
+            from: config.node_id,
+            transport,
+            acks: acks.clone(),
+        };
+        let raft = Raft::new(config.node_id, raft_config, network, log, sm)
+            .await
+            .map_err(raft_err)?;
+        if !raft.is_initialized().await.map_err(raft_err)? {
+            let members: BTreeMap<NodeId, BasicNode> = config
+                .voters
+                .iter()
+                .map(|(id, addr)| (*id, BasicNode::new(addr)))
+                .collect();
+            match raft.initialize(members).await {
+                Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
+                Err(e) => return Err(raft_err(e)),
+            }
+        }
+        let (stop, _) = watch::channel(false);
+        Ok(RaftQuorum {
+            node_id: config.node_id,
+            voters: config.voters,
+            raft,
+            updates,
+            acks,
+            stop,
+            tasks: Vec::new(),
+        })
+    }
+
+    /// Starts this controller with framed TCP to its peers, serving them on `listener` (or on
+    /// its own address in `voters` when `None`).
+    ///
+    /// # Errors
+    /// As [`Self::start`], plus failing to bind the listener.
+    pub async fn start_tcp(config: QuorumConfig, listener: Option<TcpListener>) -> Result<Self> {
+        let listener = match listener {
+            Some(l) => l,
+            None => {
+                let addr = config
+                    .voters
+                    .get(&config.node_id)
+                    .cloned()
+                    .unwrap_or_default();
+                TcpListener::bind(&addr)
+                    .await
+                    .map_err(|e| QuorumError::io("bind controller listener", addr, e))?
+            }
+        };
+        let transport = Arc::new(TcpTransport::new(config.voters.clone()));
+        let mut quorum = Self::start(config, transport).await?;
+        let server = serve(listener, quorum.rpc_handler(), quorum.stop.subscribe());
+        quorum.tasks.push(tokio::spawn(server));
+        Ok(quorum)
+    }
+
+    /// The handler that answers peers' requests for this node.
+    pub fn rpc_handler(&self) -> RpcHandler {
+        RpcHandler {
+            raft: self.raft.clone(),
+        }
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> NodeId {
+        self.node_id
+    }
+
+    /// Asks this node to take a snapshot now (and purge the log it covers).
+    ///
+    /// # Errors
+    /// [`QuorumError::ShuttingDown`] when Raft has stopped.
+    pub async fn trigger_snapshot(&self) -> Result<()> {
+        self.raft
+            .trigger()
+            .snapshot()
+            .await
+            .map_err(|_| QuorumError::ShuttingDown)
+    }
+}
+
+fn write_err(
+    node_id: NodeId,
+    e: RaftError<NodeId, ClientWriteError<NodeId, BasicNode>>,
+) -> QuorumError {
+    match e {
+        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => QuorumError::NotController {
+            node_id,
+            leader: f.leader_id,
+        },
+        RaftError::Fatal(Fatal::Stopped) => QuorumError::ShuttingDown,
+        other => raft_err(other),
+    }
+}
+
+impl MetadataQuorum for RaftQuorum {
+    async fn propose(&self, records: Vec<MetadataRecord>) -> Result<CommittedOffset> {
+        let resp = self
+            .raft
+            .client_write(MetadataBatch { records })
+            .await
+            .map_err(|e| write_err(self.node_id, e))?;
+        match resp.data.rejected {
+            None => Ok(resp.log_id.index),
+            Some(reason) => Err(QuorumError::Rejected {
+                offset: resp.log_id.index,
+                reason,
+            }),
+        }
+    }
+
+    fn image(&self) -> Arc<MetadataImage> {
+        self.updates.borrow().image.clone()
+    }
+
+    fn subscribe(&self) -> watch::Receiver<MetadataUpdate> {
+        self.updates.clone()
+    }
+
+    fn leader(&self) -> Option<NodeId> {
+        self.raft.metrics().borrow().current_leader
+    }
+
+    fn status(&self) -> QuorumStatus {
+        let m = self.raft.metrics().borrow().clone();
+        let acks = self.acks.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let is_leader = m.current_leader == Some(self.node_id);
+        let voter_ids: BTreeSet<NodeId> = self.voters.keys().copied().collect();
+        let voters = voter_ids
+            .into_iter()
+            .map(|id| {
+                let (log_end_offset, last_fetch_ago) = if !is_leader {
+                    (None, None)
+                } else if id == self.node_id {
+                    (m.last_log_index, Some(std::time::Duration::ZERO))
+                } else {
+                    let matched = m.replication.as_ref().and_then(|r| r.get(&id).copied());
+                    let ago = acks.get(&id).map(|t| Instant::now().duration_since(*t));
+                    (matched.flatten().map(|l| l.index), ago)
+                };
+                VoterStatus {
+                    node_id: id,
+                    log_end_offset,
+                    last_fetch_ago,
+                }
+            })
+            .collect();
+        QuorumStatus {
+            node_id: self.node_id,
+            leader: m.current_leader,
+            term: m.current_term,
+            high_watermark: m.last_applied.map(|l| l.index),
+            log_end_offset: m.last_log_index,
+            voters,
+        }
+    }
+
+    async fn shutdown(self) -> Result<()> {
+        let _ = self.stop.send(true);
+        let result = self.raft.shutdown().await.map_err(raft_err);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        result
+    }
+}
