@@ -8,6 +8,7 @@
 //! Thread-safety: all methods take `&self` and use positioned reads, so they may run
 //! concurrently with each other; the caller serialises them against mutation.
 
+use crate::batch::BatchHeader;
 use crate::error::{LogError, Result};
 use crate::io;
 use crate::log::PartitionLog;
@@ -102,6 +103,7 @@ impl PartitionLog {
     }
 
     /// Same as [`PartitionLog::read`], appending the bytes to `buf`; returns bytes appended.
+    /// Reads each segment's window with one `pread` and walks the batch headers in memory.
     ///
     /// # Errors
     /// As [`PartitionLog::read`].
@@ -113,20 +115,50 @@ impl PartitionLog {
         min_one: bool,
         buf: &mut Vec<u8>,
     ) -> Result<u64> {
-        let r = self.read(start_offset, max_bytes, max_offset, min_one)?;
-        for s in &r.slices {
+        let (log_start, log_end) = (self.log_start_offset, self.log_end_offset());
+        if start_offset < log_start || start_offset > log_end {
+            return Err(LogError::OffsetOutOfRange {
+                requested: start_offset,
+                log_start,
+                log_end,
+            });
+        }
+        let start_len = buf.len();
+        let from_base = self
+            .segments
+            .range(..=start_offset)
+            .next_back()
+            .map_or(i64::MIN, |(b, _)| *b);
+        for seg in self.segments.range(from_base..).map(|(_, s)| s) {
+            if seg.next_offset <= start_offset || seg.size == 0 {
+                continue;
+            }
+            let file = seg.file()?;
+            let Some(loc) = seg.locate(&file, start_offset)? else {
+                continue;
+            };
+            let in_segment = seg.size - loc.position;
+            let taken = (buf.len() - start_len) as u64;
+            let mut window = in_segment.min(max_bytes.saturating_sub(taken));
+            if min_one && taken == 0 {
+                if let Some(h) = seg.header_at(&file, loc.position)? {
+                    window = window.max(h.total_len() as u64);
+                }
+            }
+            if window == 0 {
+                break;
+            }
             let at = buf.len();
-            buf.resize(at + s.len as usize, 0);
-            let n = io::read_at(&s.file, &self.dir, s.position, &mut buf[at..])?;
-            if n as u64 != s.len {
-                buf.truncate(at + n);
-                return Err(LogError::corrupt(format!(
-                    "segment in {} shrank during a read",
-                    self.dir.display()
-                )));
+            buf.resize(at + window as usize, 0);
+            let n = io::read_at(&file, seg.log_path(), loc.position, &mut buf[at..])?;
+            buf.truncate(at + n);
+            let whole = whole_batches(&buf[at..], max_offset);
+            buf.truncate(at + whole);
+            if window < in_segment || (whole as u64) < window {
+                break; // stopped by max_bytes, max_offset or damage: later segments not reached
             }
         }
-        Ok(r.total_len)
+        Ok((buf.len() - start_len) as u64)
     }
 
     /// ListOffsets by time: the first batch whose max timestamp is `>= timestamp_ms`, as
@@ -176,4 +208,17 @@ impl PartitionLog {
             .max_by_key(|s| s.max_timestamp);
         Ok(best.map(|s| (s.offset_of_max_timestamp, s.max_timestamp)))
     }
+}
+
+/// Length of the prefix of `bytes` made of whole batches whose base offset is `< max_offset`.
+fn whole_batches(bytes: &[u8], max_offset: i64) -> usize {
+    let mut p = 0;
+    while let Ok(h) = BatchHeader::parse(&bytes[p..]) {
+        let len = h.total_len();
+        if h.base_offset >= max_offset || len > bytes.len() - p {
+            break;
+        }
+        p += len;
+    }
+    p
 }
