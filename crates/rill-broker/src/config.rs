@@ -104,6 +104,12 @@ pub const BROKER_DEFAULTS: &[(&str, &str)] = &[
     ("offsets.topic.num.partitions", "50"),
     ("offsets.topic.replication.factor", "1"),
     ("group.initial.rebalance.delay.ms", "3000"),
+    ("group.min.session.timeout.ms", "6000"),
+    ("group.max.session.timeout.ms", "1800000"),
+    ("group.max.size", "2147483647"),
+    ("offsets.retention.minutes", "10080"),
+    ("offsets.retention.check.interval.ms", "600000"),
+    ("offset.metadata.max.bytes", "4096"),
 ];
 
 /// Keys Kafka spells in more than one way, mapped to the one we keep.

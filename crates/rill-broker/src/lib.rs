@@ -9,6 +9,7 @@ pub mod api;
 pub mod broker;
 pub mod clock;
 pub mod config;
+pub mod coordinator;
 pub mod error;
 pub mod fsutil;
 pub mod maintenance;

@@ -54,6 +54,10 @@ impl Server {
             self.broker.clone(),
             shutdown.clone(),
         ));
+        tasks.spawn(crate::coordinator::timer::run(
+            self.broker.clone(),
+            shutdown.clone(),
+        ));
         loop {
             tokio::select! {
                 _ = shutdown.changed() => break,

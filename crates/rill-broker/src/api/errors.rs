@@ -24,3 +24,25 @@ pub const NONE: i16 = 0;
 pub fn code(e: ResponseError) -> i16 {
     e.code()
 }
+
+/// The Kafka error code for a group coordinator error.
+pub fn group_error_code(e: &rill_group::GroupError) -> i16 {
+    use rill_group::GroupError as G;
+    let err = match e {
+        G::InvalidGroupId(_) => ResponseError::InvalidGroupId,
+        G::UnknownMemberId { .. } => ResponseError::UnknownMemberId,
+        G::MemberIdRequired { .. } => ResponseError::MemberIdRequired,
+        G::IllegalGeneration { .. } => ResponseError::IllegalGeneration,
+        G::InconsistentGroupProtocol(_) => ResponseError::InconsistentGroupProtocol,
+        G::RebalanceInProgress => ResponseError::RebalanceInProgress,
+        G::FencedInstanceId { .. } => ResponseError::FencedInstanceId,
+        G::InvalidSessionTimeout(_) => ResponseError::InvalidSessionTimeout,
+        G::GroupIdNotFound(_) => ResponseError::GroupIdNotFound,
+        G::NonEmptyGroup(_) => ResponseError::NonEmptyGroup,
+        G::CoordinatorNotAvailable(_) => ResponseError::CoordinatorNotAvailable,
+        G::GroupMaxSizeReached(_) => ResponseError::GroupMaxSizeReached,
+        G::OffsetMetadataTooLarge(_) => ResponseError::OffsetMetadataTooLarge,
+        G::GroupSubscribedToTopic(_) => ResponseError::GroupSubscribedToTopic,
+    };
+    err.code()
+}

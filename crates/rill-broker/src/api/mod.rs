@@ -6,8 +6,11 @@ pub mod cluster;
 pub mod configs;
 pub mod errors;
 pub mod fetch;
+pub mod group;
+pub mod group_admin;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offsets;
 pub mod produce;
 pub mod producer_id;
 pub mod records;
@@ -85,6 +88,17 @@ pub fn supported_apis() -> impl Iterator<Item = (ApiKey, i16, i16)> {
         ApiKey::CreatePartitions,
         ApiKey::IncrementalAlterConfigs,
         ApiKey::DescribeCluster,
+        ApiKey::FindCoordinator,
+        ApiKey::JoinGroup,
+        ApiKey::SyncGroup,
+        ApiKey::Heartbeat,
+        ApiKey::LeaveGroup,
+        ApiKey::OffsetCommit,
+        ApiKey::OffsetFetch,
+        ApiKey::DescribeGroups,
+        ApiKey::ListGroups,
+        ApiKey::DeleteGroups,
+        ApiKey::OffsetDelete,
     ]
     .into_iter()
     .map(|k| {
@@ -245,6 +259,39 @@ async fn dispatch(
         }
         RequestKind::DeleteRecords(req) => {
             ResponseKind::DeleteRecords(records::delete_records(broker, ctx, req).await)
+        }
+        RequestKind::FindCoordinator(req) => {
+            ResponseKind::FindCoordinator(group::find_coordinator(broker, ctx, req))
+        }
+        RequestKind::JoinGroup(req) => {
+            ResponseKind::JoinGroup(group::join_group(broker, ctx, req).await)
+        }
+        RequestKind::SyncGroup(req) => {
+            ResponseKind::SyncGroup(group::sync_group(broker, ctx, req).await)
+        }
+        RequestKind::Heartbeat(req) => {
+            ResponseKind::Heartbeat(group::heartbeat(broker, ctx, req).await)
+        }
+        RequestKind::LeaveGroup(req) => {
+            ResponseKind::LeaveGroup(group::leave_group(broker, ctx, req).await)
+        }
+        RequestKind::OffsetCommit(req) => {
+            ResponseKind::OffsetCommit(offsets::offset_commit(broker, ctx, req).await)
+        }
+        RequestKind::OffsetFetch(req) => {
+            ResponseKind::OffsetFetch(offsets::offset_fetch(broker, ctx, req))
+        }
+        RequestKind::OffsetDelete(req) => {
+            ResponseKind::OffsetDelete(offsets::offset_delete(broker, ctx, req).await)
+        }
+        RequestKind::DescribeGroups(req) => {
+            ResponseKind::DescribeGroups(group_admin::describe_groups(broker, ctx, req))
+        }
+        RequestKind::ListGroups(req) => {
+            ResponseKind::ListGroups(group_admin::list_groups(broker, ctx, req))
+        }
+        RequestKind::DeleteGroups(req) => {
+            ResponseKind::DeleteGroups(group_admin::delete_groups(broker, ctx, req).await)
         }
         other => {
             // version_range() admits only the APIs above; reaching here is a routing bug.

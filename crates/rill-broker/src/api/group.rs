@@ -1,0 +1,284 @@
+//! The classic group APIs: FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup.
+//! Thin: decode into `rill-group` requests, run them through the coordinator service (which
+//! parks JoinGroup/SyncGroup until the group answers), encode with the version's fields only.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
+use kafka_protocol::messages::leave_group_response::MemberResponse;
+use kafka_protocol::messages::{
+    BrokerId, FindCoordinatorRequest, FindCoordinatorResponse, HeartbeatRequest, HeartbeatResponse,
+    JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, SyncGroupRequest,
+    SyncGroupResponse,
+};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
+use rill_group::{GroupError, JoinRequest, MemberRef, Reply, SyncRequest};
+
+use super::errors::group_error_code;
+use super::{blocking, str_bytes, RequestContext};
+use crate::broker::Broker;
+
+fn opt_string(s: &Option<StrBytes>) -> Option<String> {
+    s.as_ref().map(|s| s.to_string())
+}
+
+/// FindCoordinator: this node coordinates every group (single node).
+pub fn find_coordinator(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    req: FindCoordinatorRequest,
+) -> FindCoordinatorResponse {
+    let adv = &broker.config.advertised_listener;
+    let answer = |key: &StrBytes| -> (i16, Option<String>) {
+        match req.key_type {
+            0 if key.is_empty() => (
+                ResponseError::InvalidRequest.code(),
+                Some("empty group id".into()),
+            ),
+            0 | 1 => (0, None),
+            t => (
+                ResponseError::InvalidRequest.code(),
+                Some(format!("unknown key type {t}")),
+            ),
+        }
+    };
+    let mut resp = FindCoordinatorResponse::default();
+    let keys = if ctx.version >= 4 {
+        req.coordinator_keys.clone()
+    } else {
+        vec![req.key.clone()]
+    };
+    for key in keys {
+        let (code, message) = answer(&key);
+        let (node, host, port) = if code == 0 {
+            (
+                BrokerId(broker.config.node_id),
+                str_bytes(adv.host.clone()),
+                i32::from(adv.port),
+            )
+        } else {
+            (BrokerId(-1), str_bytes(""), -1)
+        };
+        if ctx.version >= 4 {
+            let mut c = Coordinator::default();
+            c.key = key;
+            c.node_id = node;
+            c.host = host;
+            c.port = port;
+            c.error_code = code;
+            c.error_message = message.map(str_bytes);
+            resp.coordinators.push(c);
+        } else {
+            resp.error_code = code;
+            resp.error_message = if ctx.version >= 1 {
+                message.map(str_bytes)
+            } else {
+                None
+            };
+            resp.node_id = node;
+            resp.host = host;
+            resp.port = port;
+        }
+    }
+    resp
+}
+
+/// JoinGroup: parks until the join phase completes.
+pub async fn join_group(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    req: JoinGroupRequest,
+) -> JoinGroupResponse {
+    let jr = JoinRequest {
+        group_id: req.group_id.0.to_string(),
+        member_id: req.member_id.to_string(),
+        group_instance_id: opt_string(&req.group_instance_id),
+        client_id: opt_string(&ctx.header.client_id).unwrap_or_default(),
+        client_host: format!("/{}", ctx.peer.ip()),
+        session_timeout_ms: req.session_timeout_ms,
+        rebalance_timeout_ms: if ctx.version == 0 {
+            req.session_timeout_ms
+        } else {
+            req.rebalance_timeout_ms
+        },
+        protocol_type: req.protocol_type.to_string(),
+        protocols: req
+            .protocols
+            .iter()
+            .map(|p| (p.name.to_string(), p.metadata.clone()))
+            .collect(),
+        require_known_member_id: ctx.version >= 4,
+        member_id_suffix: uuid::Uuid::new_v4().to_string(),
+    };
+    let (id, rx) = broker.groups.park();
+    let b = broker.clone();
+    let ran = blocking(move || b.groups.run(&b, |c, now| ((), c.join(id, jr, now)))).await;
+    let mut resp = JoinGroupResponse::default();
+    resp.generation_id = -1;
+    resp.member_id = req.member_id.clone();
+    resp.protocol_name = if ctx.version >= 7 {
+        None
+    } else {
+        Some(str_bytes(""))
+    };
+    if ran.is_none() {
+        broker.groups.unpark(id);
+        resp.error_code = ResponseError::CoordinatorNotAvailable.code();
+        return resp;
+    }
+    match rx.await {
+        Ok(Reply::Join(_, Ok(ok))) => {
+            resp.generation_id = ok.generation_id;
+            resp.protocol_type = Some(str_bytes(ok.protocol_type));
+            resp.protocol_name = Some(str_bytes(ok.protocol_name));
+            resp.leader = str_bytes(ok.leader);
+            resp.member_id = str_bytes(ok.member_id);
+            resp.skip_assignment = ctx.version >= 9 && ok.skip_assignment;
+            resp.members = ok
+                .members
+                .into_iter()
+                .map(|m| {
+                    let mut r = JoinGroupResponseMember::default();
+                    r.member_id = str_bytes(m.member_id);
+                    r.group_instance_id = m.group_instance_id.map(str_bytes);
+                    r.metadata = m.metadata;
+                    r
+                })
+                .collect();
+        }
+        Ok(Reply::Join(_, Err(f))) => {
+            resp.error_code = group_error_code(&f.error);
+            resp.member_id = str_bytes(f.member_id);
+        }
+        _ => resp.error_code = ResponseError::CoordinatorNotAvailable.code(),
+    }
+    resp
+}
+
+/// SyncGroup: parks until the leader's assignment arrives.
+pub async fn sync_group(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    req: SyncGroupRequest,
+) -> SyncGroupResponse {
+    let sr = SyncRequest {
+        group_id: req.group_id.0.to_string(),
+        generation_id: req.generation_id,
+        member_id: req.member_id.to_string(),
+        group_instance_id: opt_string(&req.group_instance_id),
+        protocol_type: opt_string(&req.protocol_type),
+        protocol_name: opt_string(&req.protocol_name),
+        assignments: req
+            .assignments
+            .iter()
+            .map(|a| (a.member_id.to_string(), a.assignment.clone()))
+            .collect(),
+    };
+    let (id, rx) = broker.groups.park();
+    let b = broker.clone();
+    let ran = blocking(move || b.groups.run(&b, |c, now| ((), c.sync(id, sr, now)))).await;
+    let mut resp = SyncGroupResponse::default();
+    if ran.is_none() {
+        broker.groups.unpark(id);
+        resp.error_code = ResponseError::CoordinatorNotAvailable.code();
+        return resp;
+    }
+    match rx.await {
+        Ok(Reply::Sync(_, Ok(ok))) => {
+            if ctx.version >= 5 {
+                resp.protocol_type = Some(str_bytes(ok.protocol_type));
+                resp.protocol_name = Some(str_bytes(ok.protocol_name));
+            }
+            resp.assignment = ok.assignment;
+        }
+        Ok(Reply::Sync(_, Err(e))) => resp.error_code = group_error_code(&e),
+        _ => resp.error_code = ResponseError::CoordinatorNotAvailable.code(),
+    }
+    resp
+}
+
+/// Heartbeat.
+pub async fn heartbeat(
+    broker: &Arc<Broker>,
+    _ctx: &RequestContext,
+    req: HeartbeatRequest,
+) -> HeartbeatResponse {
+    let member = MemberRef {
+        member_id: req.member_id.to_string(),
+        group_instance_id: opt_string(&req.group_instance_id),
+    };
+    let group = req.group_id.0.to_string();
+    let generation = req.generation_id;
+    let b = broker.clone();
+    let result = blocking(move || {
+        b.groups.run(&b, |c, now| {
+            (
+                c.heartbeat(&group, generation, &member, now),
+                Default::default(),
+            )
+        })
+    })
+    .await;
+    let mut resp = HeartbeatResponse::default();
+    resp.error_code = match result {
+        Some(Ok(Ok(()))) => 0,
+        Some(Ok(Err(e))) => group_error_code(&e),
+        _ => ResponseError::CoordinatorNotAvailable.code(),
+    };
+    resp
+}
+
+/// LeaveGroup: one member (v0-2) or a batch (v3+).
+pub async fn leave_group(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    req: LeaveGroupRequest,
+) -> LeaveGroupResponse {
+    let members: Vec<MemberRef> = if ctx.version >= 3 {
+        req.members
+            .iter()
+            .map(|m| MemberRef {
+                member_id: m.member_id.to_string(),
+                group_instance_id: opt_string(&m.group_instance_id),
+            })
+            .collect()
+    } else {
+        vec![MemberRef {
+            member_id: req.member_id.to_string(),
+            group_instance_id: None,
+        }]
+    };
+    let group = req.group_id.0.to_string();
+    let b = broker.clone();
+    let refs = members.clone();
+    let result = blocking(move || b.groups.run(&b, |c, now| c.leave(&group, &refs, now))).await;
+    let mut resp = LeaveGroupResponse::default();
+    let per_member: Vec<Result<(), GroupError>> = match result {
+        Some(Ok(Ok(v))) => v,
+        Some(Ok(Err(e))) => {
+            resp.error_code = group_error_code(&e);
+            return resp;
+        }
+        _ => {
+            resp.error_code = ResponseError::CoordinatorNotAvailable.code();
+            return resp;
+        }
+    };
+    if ctx.version < 3 {
+        resp.error_code = per_member
+            .first()
+            .and_then(|r| r.as_ref().err())
+            .map_or(0, group_error_code);
+        return resp;
+    }
+    for (m, r) in members.into_iter().zip(per_member) {
+        let mut mr = MemberResponse::default();
+        mr.member_id = str_bytes(m.member_id);
+        mr.group_instance_id = m.group_instance_id.map(str_bytes);
+        mr.error_code = r.err().as_ref().map_or(0, group_error_code);
+        resp.members.push(mr);
+    }
+    resp
+}

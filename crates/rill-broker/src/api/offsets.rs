@@ -1,0 +1,279 @@
+//! Committed offsets: OffsetCommit (acknowledged only once durable in `__consumer_offsets`),
+//! OffsetFetch (one group up to v7, batched groups v8+, topic ids v10), OffsetDelete.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::offset_delete_response::{
+    OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
+};
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+};
+use kafka_protocol::messages::{
+    OffsetCommitRequest, OffsetCommitResponse, OffsetDeleteRequest, OffsetDeleteResponse,
+    OffsetFetchRequest, OffsetFetchResponse, TopicName,
+};
+use kafka_protocol::ResponseError;
+use rill_group::{CommittedOffset, GroupError, MemberRef, OffsetToCommit};
+use rill_meta::{MetadataImage, Uuid};
+
+use super::errors::group_error_code;
+use super::{blocking, str_bytes, RequestContext};
+use crate::broker::Broker;
+
+/// Whether `topic`/`partition` exists.
+fn partition_exists(image: &MetadataImage, topic: &str, partition: i32) -> bool {
+    image
+        .topic(topic)
+        .is_some_and(|t| partition >= 0 && (partition as u32) < t.partitions)
+}
+
+/// Resolves a topic named by name, or by id when the name is empty (v10).
+fn topic_name(image: &MetadataImage, name: &TopicName, id: Uuid) -> String {
+    if name.0.is_empty() && !id.is_nil() {
+        return image
+            .topic_by_id(&id)
+            .map(|t| t.name.clone())
+            .unwrap_or_default();
+    }
+    name.0.to_string()
+}
+
+/// OffsetCommit.
+pub async fn offset_commit(
+    broker: &Arc<Broker>,
+    _ctx: &RequestContext,
+    req: OffsetCommitRequest,
+) -> OffsetCommitResponse {
+    let image = broker.image();
+    // (topic index, partition, Ok(index into `to_commit`) or a code)
+    let mut slots: Vec<(usize, i32, Result<usize, i16>)> = Vec::new();
+    let mut to_commit = Vec::new();
+    let mut resp = OffsetCommitResponse::default();
+    for (ti, t) in req.topics.iter().enumerate() {
+        let name = topic_name(&image, &t.name, t.topic_id);
+        let mut rt = OffsetCommitResponseTopic::default();
+        rt.name = t.name.clone();
+        rt.topic_id = t.topic_id;
+        resp.topics.push(rt);
+        for p in &t.partitions {
+            let slot = if partition_exists(&image, &name, p.partition_index) {
+                to_commit.push(OffsetToCommit {
+                    topic: name.clone(),
+                    partition: p.partition_index,
+                    offset: p.committed_offset,
+                    leader_epoch: p.committed_leader_epoch,
+                    metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
+                });
+                Ok(to_commit.len() - 1)
+            } else if t.name.0.is_empty() {
+                Err(ResponseError::UnknownTopicId.code())
+            } else {
+                Err(ResponseError::UnknownTopicOrPartition.code())
+            };
+            slots.push((ti, p.partition_index, slot));
+        }
+    }
+    let group = req.group_id.0.to_string();
+    let member = MemberRef {
+        member_id: req.member_id.to_string(),
+        group_instance_id: req.group_instance_id.as_ref().map(|s| s.to_string()),
+    };
+    let generation = req.generation_id_or_member_epoch;
+    let b = broker.clone();
+    let results = if to_commit.is_empty() {
+        Some(Ok(Vec::new()))
+    } else {
+        blocking(move || {
+            b.groups.run(&b, |c, now| {
+                c.commit_offsets(&group, generation, &member, &to_commit, now)
+            })
+        })
+        .await
+    };
+    let codes: Vec<i16> = match results {
+        Some(Ok(v)) => v
+            .iter()
+            .map(|r| r.as_ref().err().map_or(0, group_error_code))
+            .collect(),
+        // Not durable: the client must retry; nothing was acknowledged.
+        _ => Vec::new(),
+    };
+    for (ti, partition_index, slot) in slots {
+        let mut rp = OffsetCommitResponsePartition::default();
+        rp.partition_index = partition_index;
+        rp.error_code = match slot {
+            Ok(i) => codes
+                .get(i)
+                .copied()
+                .unwrap_or(ResponseError::CoordinatorNotAvailable.code()),
+            Err(code) => code,
+        };
+        resp.topics[ti].partitions.push(rp);
+    }
+    resp
+}
+
+/// One group's committed offsets for OffsetFetch.
+fn fetch_group(
+    broker: &Broker,
+    image: &MetadataImage,
+    group: &str,
+    wanted: Option<Vec<(String, Vec<i32>)>>,
+) -> Result<Vec<(String, i32, CommittedOffset)>, GroupError> {
+    let found = broker
+        .groups
+        .read(|c| c.fetch_offsets(group, wanted.as_deref()))?;
+    // Offsets of deleted topics are not returned when all are asked for (as Kafka).
+    Ok(found
+        .into_iter()
+        .filter(|(t, _, _)| wanted.is_some() || image.topic(t).is_some())
+        .collect())
+}
+
+/// OffsetFetch.
+pub fn offset_fetch(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    req: OffsetFetchRequest,
+) -> OffsetFetchResponse {
+    let image = broker.image();
+    let mut resp = OffsetFetchResponse::default();
+    if ctx.version < 8 {
+        let wanted = req.topics.as_ref().map(|ts| {
+            ts.iter()
+                .map(|t| (t.name.0.to_string(), t.partition_indexes.clone()))
+                .collect::<Vec<_>>()
+        });
+        match fetch_group(broker, &image, &req.group_id.0, wanted) {
+            Err(e) => {
+                resp.error_code = if ctx.version >= 2 {
+                    group_error_code(&e)
+                } else {
+                    0
+                }
+            }
+            Ok(found) => {
+                for (topic, partition, c) in found {
+                    let mut p = OffsetFetchResponsePartition::default();
+                    p.partition_index = partition;
+                    p.committed_offset = c.offset;
+                    p.committed_leader_epoch = if ctx.version >= 5 { c.leader_epoch } else { -1 };
+                    p.metadata = Some(str_bytes(c.metadata));
+                    match resp.topics.iter_mut().find(|t| t.name.0.as_str() == topic) {
+                        Some(t) => t.partitions.push(p),
+                        None => {
+                            let mut t = OffsetFetchResponseTopic::default();
+                            t.name = TopicName(str_bytes(topic));
+                            t.partitions.push(p);
+                            resp.topics.push(t);
+                        }
+                    }
+                }
+            }
+        }
+        return resp;
+    }
+    for g in &req.groups {
+        let wanted = g.topics.as_ref().map(|ts| {
+            ts.iter()
+                .map(|t| {
+                    (
+                        topic_name(&image, &t.name, t.topic_id),
+                        t.partition_indexes.clone(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        });
+        let mut rg = OffsetFetchResponseGroup::default();
+        rg.group_id = g.group_id.clone();
+        match fetch_group(broker, &image, &g.group_id.0, wanted) {
+            Err(e) => rg.error_code = group_error_code(&e),
+            Ok(found) => {
+                for (topic, partition, c) in found {
+                    let mut p = OffsetFetchResponsePartitions::default();
+                    p.partition_index = partition;
+                    p.committed_offset = c.offset;
+                    p.committed_leader_epoch = c.leader_epoch;
+                    p.metadata = Some(str_bytes(c.metadata));
+                    match rg.topics.iter_mut().find(|t| t.name.0.as_str() == topic) {
+                        Some(t) => t.partitions.push(p),
+                        None => {
+                            let mut t = OffsetFetchResponseTopics::default();
+                            if ctx.version >= 10 {
+                                t.topic_id =
+                                    image.topic(&topic).map(|t| t.topic_id).unwrap_or_default();
+                            }
+                            t.name = TopicName(str_bytes(topic));
+                            t.partitions.push(p);
+                            rg.topics.push(t);
+                        }
+                    }
+                }
+            }
+        }
+        resp.groups.push(rg);
+    }
+    resp
+}
+
+/// OffsetDelete.
+pub async fn offset_delete(
+    broker: &Arc<Broker>,
+    _ctx: &RequestContext,
+    req: OffsetDeleteRequest,
+) -> OffsetDeleteResponse {
+    let image = broker.image();
+    let mut resp = OffsetDeleteResponse::default();
+    let mut wanted = Vec::new();
+    for t in &req.topics {
+        for p in &t.partitions {
+            wanted.push((t.name.0.to_string(), p.partition_index));
+        }
+    }
+    let group = req.group_id.0.to_string();
+    let b = broker.clone();
+    let w = wanted.clone();
+    let result = blocking(move || {
+        b.groups
+            .run(&b, |c, _now| match c.delete_offsets(&group, &w) {
+                Ok((per, out)) => (Ok(per), out),
+                Err(e) => (Err(e), Default::default()),
+            })
+    })
+    .await;
+    let per = match result {
+        Some(Ok(Ok(per))) => per,
+        Some(Ok(Err(e))) => {
+            resp.error_code = group_error_code(&e);
+            return resp;
+        }
+        _ => {
+            resp.error_code = ResponseError::CoordinatorNotAvailable.code();
+            return resp;
+        }
+    };
+    for ((topic, partition), r) in wanted.into_iter().zip(per) {
+        let mut rp = OffsetDeleteResponsePartition::default();
+        rp.partition_index = partition;
+        rp.error_code = if !partition_exists(&image, &topic, partition) {
+            ResponseError::UnknownTopicOrPartition.code()
+        } else {
+            r.err().as_ref().map_or(0, group_error_code)
+        };
+        match resp.topics.iter_mut().find(|t| t.name.0.as_str() == topic) {
+            Some(t) => t.partitions.push(rp),
+            None => {
+                let mut t = OffsetDeleteResponseTopic::default();
+                t.name = TopicName(str_bytes(topic));
+                t.partitions.push(rp);
+                resp.topics.push(t);
+            }
+        }
+    }
+    resp
+}

@@ -1,0 +1,157 @@
+//! `__consumer_offsets` on disk: creating the topic, appending the coordinator's records as
+//! RecordBatch v2 through the ordinary `Partition` code, and reading them back on start.
+//!
+//! Batches are built with kafka-protocol's encoder: producer id -1 and sequences 0..n (the
+//! encoder starts a new batch whenever `offset - sequence` changes), uncompressed, CreateTime.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+use rill_group::{CoordinatorRecord, GroupCoordinator};
+
+use crate::admin::{create_topic, AdminError, NewTopic};
+use crate::broker::Broker;
+use crate::error::{BrokerError, Result};
+use crate::replica::Partition;
+
+/// The internal topic's name.
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+/// Creates `__consumer_offsets` with `offsets.topic.num.partitions` partitions if missing.
+/// Kept forever (`retention.ms=-1`): Rill has no log compaction yet.
+///
+/// # Errors
+/// Metadata or storage errors.
+pub fn ensure_offsets_topic(broker: &Broker, partitions: i32) -> Result<()> {
+    if broker.image().topic(OFFSETS_TOPIC).is_some() {
+        return Ok(());
+    }
+    let mut configs = BTreeMap::new();
+    configs.insert("retention.ms".to_string(), "-1".to_string());
+    configs.insert("segment.bytes".to_string(), "104857600".to_string());
+    let topic = NewTopic {
+        name: OFFSETS_TOPIC.to_string(),
+        num_partitions: partitions,
+        replication_factor: -1,
+        assignments: Vec::new(),
+        configs,
+    };
+    match create_topic(broker, topic, false) {
+        Ok(_) | Err(AdminError::TopicExists(_)) => Ok(()),
+        Err(AdminError::Storage(e)) => Err(e),
+        Err(e) => Err(BrokerError::Internal(format!(
+            "cannot create {OFFSETS_TOPIC}: {e}"
+        ))),
+    }
+}
+
+/// Encodes records as one batch (several if the encoder splits).
+fn encode(records: &[&CoordinatorRecord], now_ms: i64) -> Result<Vec<u8>> {
+    let recs: Vec<Record> = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: i as i32,
+            timestamp: now_ms,
+            key: Some(r.key.clone()),
+            value: r.value.clone(),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
+    RecordBatchEncoder::encode(&mut buf, recs.iter(), &options)
+        .map_err(|e| BrokerError::Internal(format!("encode coordinator records: {e}")))?;
+    Ok(buf.to_vec())
+}
+
+/// Appends records (in order) to their partitions. Returns, per partition, the end offset to
+/// wait for. Call under the coordinator lock so log order is state order.
+///
+/// # Errors
+/// Storage errors; nothing after the failing partition is written.
+pub fn append(
+    broker: &Broker,
+    records: &[CoordinatorRecord],
+    now_ms: i64,
+) -> Result<Vec<(Arc<Partition>, i64)>> {
+    let mut by_partition: BTreeMap<i32, Vec<&CoordinatorRecord>> = BTreeMap::new();
+    for r in records {
+        by_partition.entry(r.partition).or_default().push(r);
+    }
+    let mut ends = Vec::new();
+    for (index, recs) in by_partition {
+        let partition = broker.replicas.get(OFFSETS_TOPIC, index).ok_or_else(|| {
+            BrokerError::Internal(format!("{OFFSETS_TOPIC}-{index} is not hosted"))
+        })?;
+        let mut bytes = encode(&recs, now_ms)?;
+        let mut at = 0;
+        let mut last = -1;
+        // The encoder may have produced several batches: append each.
+        while at < bytes.len() {
+            let len = rill_log::BatchHeader::parse(&bytes[at..])?.total_len();
+            let info = partition.append(&mut bytes[at..at + len], now_ms)?;
+            last = info.last_offset;
+            at += len;
+        }
+        ends.push((partition, last + 1));
+    }
+    Ok(ends)
+}
+
+/// Replays every record of every `__consumer_offsets` partition into `coordinator`.
+///
+/// # Errors
+/// Storage errors. Undecodable records are logged and skipped.
+pub fn load(broker: &Broker, coordinator: &mut GroupCoordinator) -> Result<usize> {
+    let mut count = 0;
+    for index in 0..coordinator.config.offsets_partitions {
+        let Some(p) = broker.replicas.get(OFFSETS_TOPIC, index) else {
+            continue;
+        };
+        let mut offset = p.log_start_offset()?;
+        let end = p.high_watermark();
+        while offset < end {
+            let read = p.read(offset, 1 << 20, true)?;
+            if read.records.is_empty() {
+                break;
+            }
+            let mut buf = Bytes::from(read.records);
+            let sets = RecordBatchDecoder::decode_all(&mut buf).map_err(|e| {
+                BrokerError::Internal(format!("{OFFSETS_TOPIC}-{index} at {offset}: {e}"))
+            })?;
+            let before = offset;
+            for set in sets {
+                for r in set.records {
+                    offset = offset.max(r.offset + 1);
+                    let Some(key) = r.key else { continue };
+                    match coordinator.replay(&key, r.value.as_deref()) {
+                        Ok(()) => count += 1,
+                        Err(e) => {
+                            tracing::warn!(partition = index, offset = r.offset, error = %e, "skipping coordinator record")
+                        }
+                    }
+                }
+            }
+            if offset == before {
+                break;
+            }
+        }
+    }
+    Ok(count)
+}
