@@ -2,7 +2,8 @@
 //!
 //! Segments and indexes do not hold file descriptors; they hold a [`FileKey`] (unique id +
 //! path) and ask the cache for an `Arc<File>` when they do I/O. The cache keeps at most
-//! `capacity` handles (default 256) and closes the least recently used one when full, so
+//! `capacity` handles (default: a quarter of the soft `RLIMIT_NOFILE`, 256 under 1024) and
+//! closes the least recently used one when full, so
 //! 10,000 partitions fit under a 1024 `RLIMIT_NOFILE`. A handle handed out stays valid while
 //! its `Arc` lives (a `FileSlice` being sent, a running fsync); eviction only drops the
 //! cache's reference. On Linux an fsync through any descriptor of a file flushes all of the
@@ -58,8 +59,14 @@ pub struct FileCache {
     capacity: AtomicUsize,
 }
 
-/// Default number of cached descriptors.
-const DEFAULT_CAPACITY: usize = 256;
+/// Default number of cached descriptors: a quarter of the soft `RLIMIT_NOFILE` (256 under the
+/// common 1024), between 64 and 16384, leaving the rest to sockets and everything else.
+fn default_capacity() -> usize {
+    let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(1 << 20);
+    (soft / 4).clamp(64, 16384) as usize
+}
 
 impl FileCache {
     /// The process-wide cache.
@@ -67,7 +74,7 @@ impl FileCache {
         static CACHE: OnceLock<FileCache> = OnceLock::new();
         CACHE.get_or_init(|| FileCache {
             inner: Mutex::new(Inner::default()),
-            capacity: AtomicUsize::new(DEFAULT_CAPACITY),
+            capacity: AtomicUsize::new(default_capacity()),
         })
     }
 
