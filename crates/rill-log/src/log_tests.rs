@@ -464,3 +464,13 @@ fn full_index_rolls_and_flush_without_changes_writes_nothing() {
     log.flush().unwrap();
     assert!(rp.exists());
 }
+
+#[test]
+fn public_types_are_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<PartitionLog>();
+    assert_send_sync::<crate::Durability>();
+    assert_send_sync::<crate::ReadResult>();
+    assert_send_sync::<crate::LogError>();
+    assert_send_sync::<crate::FileCache>();
+}
