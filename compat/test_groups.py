@@ -196,6 +196,9 @@ def test_committed_offsets_survive_consumer_and_broker_restart(start_broker, top
     assert sorted(m.value().decode()[:5] for m in after) == ["after"] * 6
     assert not extra, "redelivered beyond the last commit"
 
+    # Acknowledged commits are durable: they survive kill -9 of the broker too.
+    b.kill9()
+    b.start()
     # kafka-python reads the same commits.
     kc = KafkaConsumer(bootstrap_servers=b.bootstrap, group_id="g-commit", enable_auto_commit=False)
     try:
@@ -328,3 +331,54 @@ def test_rebalance_of_ten_members_on_100_partitions(start_broker, topic_name):
     sets, _ = settle(cs, 100, timeout=60, want_idle=0)
     print(f"11th member joined: rebalanced in {time.monotonic() - t0:.2f}s")
     close_all(cs)
+
+
+def test_group_error_codes_on_the_wire(start_broker, topic_name):
+    """The Kafka error codes the Java broker sends, checked on hand-made requests."""
+    from kafka.protocol.commit import OffsetCommitRequest
+    from kafka.protocol.group import HeartbeatRequest, JoinGroupRequest
+
+    b = start_broker(**GROUP_BROKER)
+    create_topic(b.bootstrap, topic_name, partitions=1)
+
+    def join(group, member, ptype="consumer", session=6000, instance=None):
+        if instance is None:
+            req = JoinGroupRequest[4](group, session, 10000, member, ptype, [("range", b"")])
+        else:
+            req = JoinGroupRequest[5](group, session, 10000, member, instance, ptype, [("range", b"")])
+        return wire.call(b.port, req)
+
+    assert join("", "").error_code == 24  # INVALID_GROUP_ID
+    assert join("g-wire", "", session=100).error_code == 26  # INVALID_SESSION_TIMEOUT
+    r = join("g-wire", "")
+    assert r.error_code == 79 and r.member_id  # MEMBER_ID_REQUIRED (KIP-394)
+    mid = r.member_id
+    r = join("g-wire", mid)
+    assert (r.error_code, r.generation_id, r.leader_id) == (0, 1, mid)
+    assert join("g-wire", "stranger").error_code == 25  # UNKNOWN_MEMBER_ID
+    assert join("g-wire", "", ptype="connect").error_code == 23  # INCONSISTENT_GROUP_PROTOCOL
+
+    def hb(generation, member):
+        return wire.call(b.port, HeartbeatRequest[0]("g-wire", generation, member)).error_code
+
+    assert hb(1, mid) == 0
+    assert hb(2, mid) == 22  # ILLEGAL_GENERATION
+    assert hb(1, "stranger") == 25
+
+    def commit(group, generation, member):
+        req = OffsetCommitRequest[2](group, generation, member, -1, [(topic_name, [(0, 5, "")])])
+        return wire.call(b.port, req).topics[0][1][0][1]
+
+    assert commit("g-wire", 1, "stranger") == 25  # a non-member
+    assert commit("g-wire", 7, mid) == 22  # ILLEGAL_GENERATION
+    assert commit("g-wire", 1, mid) == 27  # REBALANCE_IN_PROGRESS: no assignment synced yet
+    assert commit("g-nogroup", 3, "x") == 22  # ILLEGAL_GENERATION for an unknown group
+    assert commit("g-simple", -1, "") == 0  # outside group management
+
+    # Static membership: a second process with the same group.instance.id fences the first.
+    first = join("g-static-wire", "", instance="inst-1")
+    assert first.error_code == 0
+    second = join("g-static-wire", "", instance="inst-1")
+    assert second.error_code == 0 and second.member_id != first.member_id
+    fenced = wire.call(b.port, HeartbeatRequest[3]("g-static-wire", 1, first.member_id, "inst-1"))
+    assert fenced.error_code == 82  # FENCED_INSTANCE_ID
