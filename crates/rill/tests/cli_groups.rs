@@ -1,0 +1,247 @@
+//! `rill groups` and `rill consume --group` against a live `rill serve`, with librdkafka
+//! (rdkafka) as the witness: it reads the committed offsets the CLI wrote, and it is the live
+//! group member that `rill groups describe` must show.
+
+mod cli_support;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure};
+use cli_support::{json, Broker, TIMEOUT};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
+
+/// Committed offsets of `group` for partitions 0..n of `topic`, as librdkafka reads them.
+fn committed(b: &Broker, group: &str, topic: &str, n: i32) -> anyhow::Result<Vec<Option<i64>>> {
+    let c: BaseConsumer = b
+        .config()
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..n {
+        tpl.add_partition(topic, p);
+    }
+    let got = c.committed_offsets(tpl, TIMEOUT)?;
+    Ok((0..n)
+        .map(|p| match got.find_partition(topic, p).map(|e| e.offset()) {
+            Some(Offset::Offset(o)) => Some(o),
+            _ => None,
+        })
+        .collect())
+}
+
+fn lines(out: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(out)
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn consume_with_group_commits_and_resumes() -> anyhow::Result<()> {
+    let b = Broker::start()?;
+    b.rill_ok(&["topics", "create", "gt", "-p", "3"], b"")?;
+    let input: String = (0..30).map(|i| format!("k{i}:v{i}\n")).collect();
+    b.rill_ok(&["produce", "gt", "-K", ":"], input.as_bytes())?;
+    let ends: Vec<i64> = (0..3)
+        .map(|p| b.watermarks("gt", p).map(|w| w.1))
+        .collect::<anyhow::Result<_>>()?;
+
+    let first = lines(&b.rill_ok(
+        &[
+            "consume",
+            "gt",
+            "-g",
+            "simple",
+            "--from-beginning",
+            "-n",
+            "10",
+        ],
+        b"",
+    )?);
+    ensure!(first.len() == 10);
+    let after_first = committed(&b, "simple", "gt", 3)?;
+    ensure!(
+        after_first.iter().map(|o| o.unwrap_or(0)).sum::<i64>() == 10,
+        "librdkafka sees commits {after_first:?}"
+    );
+
+    let rest = lines(&b.rill_ok(&["consume", "gt", "-g", "simple", "-e"], b"")?);
+    let all: BTreeSet<String> = first.iter().chain(rest.iter()).cloned().collect();
+    ensure!(
+        first.len() + rest.len() == 30 && all.len() == 30,
+        "resumed without loss or repeats: {} + {}",
+        first.len(),
+        rest.len()
+    );
+    ensure!(committed(&b, "simple", "gt", 3)? == ends.iter().map(|e| Some(*e)).collect::<Vec<_>>());
+
+    let doc = json(&b.rill_ok(&["groups", "describe", "simple", "-O", "json"], b"")?)?;
+    let offs = doc["offsets"].as_array().cloned().unwrap_or_default();
+    ensure!(
+        offs.len() == 3
+            && offs
+                .iter()
+                .all(|o| o["lag"] == 0 && o["committed_offset"] == o["log_end_offset"]),
+        "{doc}"
+    );
+
+    // Dry run changes nothing; --execute moves offsets (checked through librdkafka).
+    let plan = lines(&b.rill_ok(
+        &[
+            "groups",
+            "reset-offsets",
+            "simple",
+            "--topic",
+            "gt",
+            "--to-earliest",
+        ],
+        b"",
+    )?);
+    ensure!(plan.iter().any(|l| l.contains("dry run")), "{plan:?}");
+    ensure!(
+        committed(&b, "simple", "gt", 3)? == ends.iter().map(|e| Some(*e)).collect::<Vec<_>>(),
+        "dry run changed offsets"
+    );
+    b.rill_ok(
+        &[
+            "groups",
+            "reset-offsets",
+            "simple",
+            "--topic",
+            "gt",
+            "--to-earliest",
+            "--execute",
+        ],
+        b"",
+    )?;
+    ensure!(committed(&b, "simple", "gt", 3)? == vec![Some(0); 3]);
+    b.rill_ok(
+        &[
+            "groups",
+            "reset-offsets",
+            "simple",
+            "--topic",
+            "gt",
+            "--partition",
+            "1",
+            "--to-offset",
+            "1",
+            "--execute",
+        ],
+        b"",
+    )?;
+    ensure!(committed(&b, "simple", "gt", 3)? == vec![Some(0), Some(1.min(ends[1])), Some(0)]);
+    b.rill_ok(
+        &[
+            "groups",
+            "reset-offsets",
+            "simple",
+            "--topic",
+            "gt",
+            "--to-latest",
+            "--execute",
+        ],
+        b"",
+    )?;
+    ensure!(committed(&b, "simple", "gt", 3)? == ends.iter().map(|e| Some(*e)).collect::<Vec<_>>());
+    let lag_doc = json(&b.rill_ok(&["groups", "describe", "simple", "-O", "json"], b"")?)?;
+    ensure!(
+        lag_doc["offsets"]
+            .as_array()
+            .is_some_and(|a| a.iter().all(|o| o["lag"] == 0)),
+        "{lag_doc}"
+    );
+
+    b.rill_ok(&["groups", "delete", "simple"], b"")?;
+    let listed = json(&b.rill_ok(&["groups", "list", "-O", "json"], b"")?)?;
+    ensure!(!listed.to_string().contains("\"simple\""), "{listed}");
+    ensure!(
+        committed(&b, "simple", "gt", 3)? == vec![None; 3],
+        "offsets survive deletion"
+    );
+    Ok(())
+}
+
+#[test]
+fn describe_shows_a_live_librdkafka_member() -> anyhow::Result<()> {
+    let b = Broker::start()?;
+    b.rill_ok(&["topics", "create", "live", "-p", "3"], b"")?;
+    b.rill_ok(&["produce", "live"], b"a\nb\nc\n")?;
+    let member: BaseConsumer = b
+        .config()
+        .set("group.id", "watchers")
+        .set("client.id", "witness-client")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "10000")
+        .create()?;
+    member.subscribe(&["live"])?;
+    let deadline = Instant::now() + TIMEOUT;
+    while member.assignment()?.count() < 3 {
+        if Instant::now() > deadline {
+            bail!("librdkafka never got its assignment");
+        }
+        let _ = member.poll(Duration::from_millis(100));
+    }
+    let doc = json(&b.rill_ok(&["groups", "describe", "watchers", "-O", "json"], b"")?)?;
+    ensure!(
+        doc["state"] == "Stable" && doc["protocol_type"] == "consumer",
+        "{doc}"
+    );
+    let members = doc["members"].as_array().cloned().unwrap_or_default();
+    ensure!(
+        members.len() == 1 && members[0]["client_id"] == "witness-client",
+        "{doc}"
+    );
+    ensure!(
+        members[0]["assignment"]["live"] == serde_json::json!([0, 1, 2]),
+        "{doc}"
+    );
+    let human = String::from_utf8(b.rill_ok(&["groups", "describe", "watchers"], b"")?)?;
+    ensure!(
+        human.contains("witness-client") && human.contains("live:0,1,2"),
+        "{human}"
+    );
+    let list = String::from_utf8(b.rill_ok(&["groups", "list"], b"")?)?;
+    ensure!(list.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["watchers", "consumer", "Stable"]), "{list}");
+
+    let reset = b.rill(
+        &[
+            "groups",
+            "reset-offsets",
+            "watchers",
+            "--topic",
+            "live",
+            "--to-earliest",
+            "--execute",
+        ],
+        b"",
+    )?;
+    ensure!(
+        reset.status.code() == Some(1)
+            && String::from_utf8_lossy(&reset.stderr).contains("active members")
+    );
+    let del = b.rill(&["groups", "delete", "watchers"], b"")?;
+    ensure!(
+        del.status.code() == Some(1)
+            && String::from_utf8_lossy(&del.stderr).contains("NON_EMPTY_GROUP"),
+        "{}",
+        String::from_utf8_lossy(&del.stderr)
+    );
+    drop(member);
+    let deadline = Instant::now() + TIMEOUT;
+    while !b
+        .rill(&["groups", "delete", "watchers"], b"")?
+        .status
+        .success()
+    {
+        ensure!(
+            Instant::now() < deadline,
+            "group never became deletable after the member left"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Ok(())
+}
