@@ -148,7 +148,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> std::result::Result<Snapshot<TypeConfig>, StorageError> {
         let data = snapshot::image_to_data(&self.image).map_err(|e| snapshot_err(&e))?;
         let snapshot_id = match self.last_applied {
-            Some(l) => format!("{}-{}-{}", l.leader_id.term, l.leader_id.node_id, l.index),
+            Some(l) => format!("{}-{}", l.leader_id, l.index),
             None => "empty".to_string(),
         };
         let meta = SnapshotMeta {

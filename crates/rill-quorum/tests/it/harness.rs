@@ -1,0 +1,194 @@
+//! A simulated cluster: N controllers on a [`SimNet`], each with its own data dir, crash and
+//! restart, the [`Checker`] fed on every leader lookup, and helpers to propose through the leader.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rill_meta::{MetadataRecord, Uuid};
+use rill_quorum::{MetadataQuorum, NodeId, QuorumConfig, QuorumError, RaftQuorum};
+use tokio::sync::mpsc;
+
+use crate::checker::Checker;
+use crate::sim_net::SimNet;
+
+pub struct Cluster {
+    pub net: Arc<SimNet>,
+    pub ids: Vec<NodeId>,
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    pub nodes: BTreeMap<NodeId, RaftQuorum>,
+    pub checker: Arc<Mutex<Checker>>,
+    incarnation: u32,
+    /// Snapshot every this many entries.
+    pub snapshot_every: u64,
+    next_topic: u64,
+    seed: u64,
+}
+
+/// A fast temp dir: /dev/shm when there is one (fsync is then cheap).
+pub fn temp_dir() -> tempfile::TempDir {
+    match tempfile::tempdir_in("/dev/shm") {
+        Ok(d) => d,
+        Err(_) => tempfile::tempdir().unwrap(),
+    }
+}
+
+pub fn topic(name: String, id: u128) -> MetadataRecord {
+    MetadataRecord::TopicCreated {
+        topic_id: Uuid::from_u128(id),
+        name,
+        partitions: 1,
+        replication_factor: 1,
+        configs: BTreeMap::new(),
+    }
+}
+
+impl Cluster {
+    pub async fn new(seed: u64, n: u64, snapshot_every: u64) -> Cluster {
+        let dir = temp_dir();
+        let root = dir.path().to_path_buf();
+        let checker = Arc::new(Mutex::new(Checker::default()));
+        let mut c = Cluster {
+            net: SimNet::new(seed),
+            ids: (1..=n).collect(),
+            _dir: dir,
+            root,
+            nodes: BTreeMap::new(),
+            checker,
+            incarnation: 0,
+            snapshot_every,
+            next_topic: 0,
+            seed,
+        };
+        for id in c.ids.clone() {
+            // Real clusters never start in the same microsecond; with paused time they would.
+            tokio::time::sleep(Duration::from_millis(seed.rotate_left(id as u32 * 7) % 97)).await;
+            c.start(id).await;
+        }
+        c
+    }
+
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    pub async fn start(&mut self, id: NodeId) {
+        let voters = self
+            .ids
+            .iter()
+            .map(|i| (*i, format!("sim-{i}:9093")))
+            .collect();
+        let mut cfg = QuorumConfig::new(id, voters, self.root.join(format!("node-{id}")));
+        cfg.heartbeat_interval_ms = 50;
+        cfg.election_timeout_min_ms = 300;
+        cfg.election_timeout_max_ms = 600;
+        cfg.snapshot_every_entries = self.snapshot_every;
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        cfg.observer = Some(tx);
+        self.incarnation += 1;
+        let inc = self.incarnation;
+        let checker = self.checker.clone();
+        tokio::spawn(async move {
+            while let Some(ev) = rx.recv().await {
+                checker.lock().unwrap().observe_event(inc, ev);
+            }
+        });
+        let q = RaftQuorum::start(cfg, self.net.clone()).await.unwrap();
+        self.net.register(id, q.rpc_handler());
+        self.nodes.insert(id, q);
+    }
+
+    /// Stops a node as a crash would (its durable files stay).
+    pub async fn crash(&mut self, id: NodeId) {
+        self.net.unregister(id);
+        if let Some(q) = self.nodes.remove(&id) {
+            q.shutdown().await.unwrap();
+        }
+    }
+
+    pub fn down(&self) -> Vec<NodeId> {
+        self.ids
+            .iter()
+            .copied()
+            .filter(|i| !self.nodes.contains_key(i))
+            .collect()
+    }
+
+    /// The live node that believes it leads with the highest term. Every call also feeds all
+    /// statuses to the one-leader-per-term check.
+    pub fn leader(&self) -> Option<NodeId> {
+        let statuses: Vec<_> = self.nodes.values().map(|q| q.status()).collect();
+        let mut checker = self.checker.lock().unwrap();
+        for s in &statuses {
+            checker.observe_status(s);
+        }
+        statuses
+            .into_iter()
+            .filter(|s| s.leader == Some(s.node_id))
+            .max_by_key(|s| s.term)
+            .map(|s| s.node_id)
+    }
+
+    pub async fn wait_leader(&self, within: Duration) -> Option<NodeId> {
+        let deadline = tokio::time::Instant::now() + within;
+        while tokio::time::Instant::now() < deadline {
+            if let Some(l) = self.leader() {
+                return Some(l);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        for q in self.nodes.values() {
+            eprintln!("no leader; status {:?}", q.status());
+        }
+        None
+    }
+
+    /// Proposes one fresh topic through whoever leads; records the ack. `Ok(None)` when no
+    /// leader answered in time (the outcome is then unknown, and it is not counted).
+    pub async fn propose_one(&mut self) -> Result<Option<u64>, QuorumError> {
+        self.next_topic += 1;
+        let n = self.next_topic;
+        let rec = topic(format!("t{}-{n}", self.seed), u128::from(n) | (1 << 100));
+        let Some(leader) = self.leader() else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            return Ok(None);
+        };
+        let q = &self.nodes[&leader];
+        let fut = q.propose(vec![rec.clone()]);
+        match tokio::time::timeout(Duration::from_secs(3), fut).await {
+            Ok(Ok(offset)) => {
+                self.checker.lock().unwrap().acked.push((offset, vec![rec]));
+                Ok(Some(offset))
+            }
+            Ok(Err(QuorumError::NotController { .. })) | Err(_) => Ok(None),
+            Ok(Err(e)) => Err(e),
+        }
+    }
+
+    /// Waits until every live node applied `offset`.
+    pub async fn wait_applied(&self, offset: u64, within: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        while tokio::time::Instant::now() < deadline {
+            if self
+                .nodes
+                .values()
+                .all(|q| q.status().high_watermark >= Some(offset))
+            {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        false
+    }
+
+    pub async fn shutdown(mut self) {
+        for id in self.ids.clone() {
+            self.net.unregister(id);
+            if let Some(q) = self.nodes.remove(&id) {
+                let _ = q.shutdown().await;
+            }
+        }
+    }
+}
