@@ -241,6 +241,31 @@ impl MetadataImage {
                 )?;
                 p.change(replicas.as_deref(), isr.as_deref(), *leader);
             }
+            MetadataRecord::PartitionRestored {
+                topic_id,
+                partition,
+                replicas,
+                isr,
+                leader,
+                leader_epoch,
+                partition_epoch,
+            } => {
+                let topic = self.topic_mut(topic_id)?;
+                let name = topic.name.clone();
+                let p = topic.partition_states.get_mut(*partition as usize).ok_or(
+                    MetaError::UnknownPartition {
+                        topic: name,
+                        partition: *partition,
+                    },
+                )?;
+                *p = PartitionImage {
+                    replicas: replicas.clone(),
+                    isr: isr.clone(),
+                    leader: *leader,
+                    leader_epoch: *leader_epoch,
+                    partition_epoch: *partition_epoch,
+                };
+            }
             MetadataRecord::ProducerIdsAllocated { next_producer_id } => {
                 self.next_producer_id = self.next_producer_id.max(*next_producer_id);
             }

@@ -10,6 +10,7 @@ pub mod control;
 mod error;
 mod image;
 mod records;
+mod snapshot;
 mod topic_name;
 
 pub use error::{MetaError, Result};

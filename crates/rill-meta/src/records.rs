@@ -90,6 +90,23 @@ pub enum MetadataRecord {
         /// New leader (-1: no leader).
         leader: Option<i32>,
     },
+    /// A partition's whole state as a snapshot stores it (epochs included).
+    PartitionRestored {
+        /// The topic.
+        topic_id: Uuid,
+        /// The partition index.
+        partition: u32,
+        /// Replicas.
+        replicas: Vec<i32>,
+        /// In-sync replicas.
+        isr: Vec<i32>,
+        /// Leader, -1 for none.
+        leader: i32,
+        /// Leader epoch.
+        leader_epoch: i32,
+        /// Partition epoch.
+        partition_epoch: i32,
+    },
     /// Producer ids below `next_producer_id` are taken (a block was handed out).
     ProducerIdsAllocated {
         /// First producer id not yet handed out.
