@@ -8,6 +8,7 @@
 //! record. No tokio, no sockets, no clock: timers are deadlines the shell drives with
 //! [`GroupCoordinator::tick`]. Not thread-safe by itself; the broker keeps it behind a lock.
 
+pub mod admin;
 pub mod classic;
 pub mod coordinator;
 pub mod error;
@@ -18,11 +19,9 @@ pub mod records;
 #[cfg(test)]
 mod tests;
 
+pub use admin::{GroupDescription, MemberDescription};
 pub use classic::{GroupState, RequestId};
-pub use coordinator::{
-    validate_group_id, GroupConfig, GroupCoordinator, GroupDescription, MemberDescription, Output,
-    Reply,
-};
+pub use coordinator::{validate_group_id, GroupConfig, GroupCoordinator, Output, Reply};
 pub use error::{GroupError, RecordError};
 pub use join_types::{
     JoinFailure, JoinOk, JoinRequest, JoinResult, JoinedMember, MemberRef, SyncOk, SyncRequest,

@@ -1,7 +1,8 @@
 //! SyncGroup, Heartbeat, LeaveGroup and the timers (session expiry, rebalance deadlines,
 //! issued member ids never used), as Kafka's GroupCoordinator handles them.
 
-use super::join::{check_member, complete_join, maybe_complete_join, prepare_rebalance, Ctx};
+use super::join::{check_member, Ctx};
+use super::rebalance::{complete_join, maybe_complete_join, prepare_rebalance};
 use super::{Group, GroupState, RequestId};
 use crate::coordinator::{group_record, validate_group_id, GroupCoordinator, Output, Reply};
 use crate::error::GroupError;

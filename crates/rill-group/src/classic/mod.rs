@@ -9,6 +9,7 @@
 
 pub mod join;
 pub mod membership;
+pub mod rebalance;
 
 use std::collections::{BTreeMap, HashMap};
 
