@@ -17,29 +17,10 @@ use crate::{QuorumError, Result};
 
 const SNAPSHOT_NAME: &str = "snapshot";
 
-/// The records that rebuild `image` from an empty image.
+/// The records that rebuild `image` from an empty image (brokers, topics, partition state
+/// with exact epochs, producer ids): rill-meta owns this so new image fields stay covered.
 pub fn image_to_records(image: &MetadataImage) -> Vec<MetadataRecord> {
-    let mut records = Vec::new();
-    if let Some(cluster_id) = &image.cluster_id {
-        records.push(MetadataRecord::ClusterCreated {
-            cluster_id: cluster_id.clone(),
-        });
-    }
-    for t in image.topics() {
-        records.push(MetadataRecord::TopicCreated {
-            topic_id: t.topic_id,
-            name: t.name.clone(),
-            partitions: t.partitions,
-            replication_factor: t.replication_factor,
-            configs: t.configs.clone(),
-        });
-    }
-    if image.next_producer_id != 0 {
-        records.push(MetadataRecord::ProducerIdsAllocated {
-            next_producer_id: image.next_producer_id,
-        });
-    }
-    records
+    image.to_records()
 }
 
 /// Rebuilds an image from snapshot data (a JSON array of records).
