@@ -17,6 +17,7 @@ pub mod connection;
 pub mod error;
 pub mod fetch;
 pub mod groups;
+pub mod member;
 pub mod metadata;
 pub mod partitioner;
 pub mod producer;

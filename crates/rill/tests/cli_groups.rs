@@ -78,6 +78,23 @@ fn consume_with_group_commits_and_resumes() -> anyhow::Result<()> {
     );
     ensure!(committed(&b, "simple", "gt", 3)? == ends.iter().map(|e| Some(*e)).collect::<Vec<_>>());
 
+    // --group with --partition: a simple consumer, committing with generation -1.
+    let solo = lines(&b.rill_ok(
+        &[
+            "consume",
+            "gt",
+            "-g",
+            "solo",
+            "-p",
+            "1",
+            "--from-beginning",
+            "-e",
+        ],
+        b"",
+    )?);
+    ensure!(solo.len() as i64 == ends[1]);
+    ensure!(committed(&b, "solo", "gt", 3)? == vec![None, Some(ends[1]), None]);
+
     let doc = json(&b.rill_ok(&["groups", "describe", "simple", "-O", "json"], b"")?)?;
     let offs = doc["offsets"].as_array().cloned().unwrap_or_default();
     ensure!(
@@ -243,5 +260,93 @@ fn describe_shows_a_live_librdkafka_member() -> anyhow::Result<()> {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+    Ok(())
+}
+
+#[test]
+fn two_rill_consumers_join_and_share_partitions() -> anyhow::Result<()> {
+    let b = Broker::start()?;
+    b.rill_ok(&["topics", "create", "shared", "-p", "4"], b"")?;
+    let input: String = (0..400).map(|i| format!("k{i}:v{i}\n")).collect();
+    b.rill_ok(&["produce", "shared", "-K", ":"], input.as_bytes())?;
+    let spawn = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_rill"))
+            .args([
+                "consume",
+                "shared",
+                "-g",
+                "sharers",
+                "--from-beginning",
+                "--idle-timeout-ms",
+                "5000",
+            ])
+            .env("RILL_BROKERS", b.bootstrap())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+    };
+    let (c1, c2) = (spawn()?, spawn()?);
+    // While both run, the coordinator shows two members splitting the four partitions.
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let doc = json(&b.rill_ok(&["groups", "describe", "sharers", "-O", "json"], b"")?)?;
+        let members = doc["members"].as_array().cloned().unwrap_or_default();
+        let mut parts: Vec<i64> = members
+            .iter()
+            .flat_map(|m| {
+                m["assignment"]["shared"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .filter_map(|p| p.as_i64())
+            .collect();
+        parts.sort_unstable();
+        if doc["state"] == "Stable" && members.len() == 2 && parts == [0, 1, 2, 3] {
+            ensure!(
+                members.iter().all(|m| m["assignment"]["shared"]
+                    .as_array()
+                    .is_some_and(|a| a.len() == 2)),
+                "range split: {doc}"
+            );
+            break;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "never saw two stable members: {doc}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (o1, o2) = (c1.wait_with_output()?, c2.wait_with_output()?);
+    ensure!(
+        o1.status.success() && o2.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&o1.stderr),
+        String::from_utf8_lossy(&o2.stderr)
+    );
+    let (l1, l2) = (lines(&o1.stdout), lines(&o2.stdout));
+    let all: BTreeSet<String> = l1.iter().chain(l2.iter()).cloned().collect();
+    ensure!(
+        !l1.is_empty() && !l2.is_empty(),
+        "one consumer read nothing: {} / {}",
+        l1.len(),
+        l2.len()
+    );
+    ensure!(
+        l1.len() + l2.len() == 400 && all.len() == 400,
+        "{} + {} records, {} distinct",
+        l1.len(),
+        l2.len(),
+        all.len()
+    );
+    let ends: Vec<Option<i64>> = (0..4)
+        .map(|p| b.watermarks("shared", p).map(|w| Some(w.1)))
+        .collect::<anyhow::Result<_>>()?;
+    ensure!(
+        committed(&b, "sharers", "shared", 4)? == ends,
+        "commits in the joined generation"
+    );
+    let doc = json(&b.rill_ok(&["groups", "describe", "sharers", "-O", "json"], b"")?)?;
+    ensure!(doc["state"] == "Empty", "members left on exit: {doc}");
     Ok(())
 }

@@ -2,11 +2,11 @@
 //! beginning, the end, an offset or a timestamp; one partition or all; stops after `--count`
 //! records, at the end (`--exit-at-end`) or after `--idle-timeout-ms` without records.
 //!
-//! With `--group` this is a simple (manually assigned) group consumer: it reads all partitions
-//! (or `--partition`), starts from the group's committed offsets (the `--from-*` flag applies
-//! to partitions without one), and commits its position with generation -1 and no member id
-//! after each batch it prints, as Kafka's `assign()` consumers do. It does not join the group
-//! (no JoinGroup/SyncGroup), so two such consumers would both read every partition.
+//! With `--group` it starts from the group's committed offsets (the `--from-*` flag applies to
+//! partitions without one) and commits its position after each batch it prints. `--group`
+//! alone joins the group (range assignor; several `rill consume` share the partitions);
+//! `--group` with `--partition` is a simple consumer that commits with generation -1 (see
+//! [`super::membership`]).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -18,6 +18,7 @@ use rill_client::records::ConsumedRecord;
 use rill_client::Client;
 use serde_json::json;
 
+use super::membership::Membership;
 use super::output::bytes_json;
 use super::Global;
 
@@ -76,7 +77,27 @@ pub async fn run(args: ConsumeArgs, g: Global) -> anyhow::Result<()> {
         }
         None => topic.partitions.iter().map(|p| p.partition).collect(),
     };
-    let mut positions = start_positions(&client, &args, &partitions).await?;
+    let (mut membership, partitions) = Membership::start(
+        &client,
+        args.group.as_deref(),
+        args.partition,
+        &args.topic,
+        partitions,
+    )
+    .await?;
+    let result = consume_loop(&client, &args, &g, &mut membership, partitions).await;
+    membership.finish().await;
+    result
+}
+
+async fn consume_loop(
+    client: &Client,
+    args: &ConsumeArgs,
+    g: &Global,
+    membership: &mut Membership,
+    partitions: Vec<i32>,
+) -> anyhow::Result<()> {
+    let mut positions = start_positions(client, args, &partitions).await?;
     let template = unescape(&args.format);
     let mut printed = 0u64;
     let mut last_record = Instant::now();
@@ -104,6 +125,15 @@ pub async fn run(args: ConsumeArgs, g: Global) -> anyhow::Result<()> {
             .is_some_and(|t| last_record.elapsed() >= Duration::from_millis(t))
         {
             break;
+        }
+        if let Some(parts) = membership.tick(client, &args.topic, &positions).await? {
+            positions = start_positions(client, args, &parts).await?;
+            committed = positions.clone();
+            ends.clear();
+        }
+        if positions.is_empty() {
+            tokio::time::sleep(Membership::idle_pause()).await;
+            continue;
         }
         let list: Vec<(i32, i64)> = positions.iter().map(|(p, o)| (*p, *o)).collect();
         let fetched = match client.fetch(&args.topic, &list, opts).await {
@@ -166,27 +196,11 @@ pub async fn run(args: ConsumeArgs, g: Global) -> anyhow::Result<()> {
             }
         }
         stdout.flush()?;
-        if let Some(group) = &args.group {
-            if !args.no_commit && committed != positions {
-                commit(&client, group, &args.topic, &positions).await?;
-                committed = positions.clone();
-            }
+        if !args.no_commit && committed != positions {
+            membership.commit(client, &args.topic, &positions).await?;
+            committed = positions.clone();
         }
     }
-    Ok(())
-}
-
-async fn commit(
-    client: &Client,
-    group: &str,
-    topic: &str,
-    positions: &BTreeMap<i32, i64>,
-) -> anyhow::Result<()> {
-    let offsets = positions
-        .iter()
-        .map(|(p, o)| ((topic.to_string(), *p), *o))
-        .collect();
-    client.commit_offsets(group, -1, "", &offsets).await?;
     Ok(())
 }
 
