@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use openraft::error::{ClientWriteError, Fatal, InitializeError, RaftError};
 use openraft::{BasicNode, Config, SnapshotPolicy};
@@ -21,7 +22,7 @@ use crate::api::{AppliedEvent, MetadataQuorum, MetadataUpdate, QuorumStatus, Vot
 use crate::log_store::LogStore;
 use crate::network::adapter::{AckTable, NetworkFactory};
 use crate::network::tcp::{serve, TcpTransport};
-use crate::network::{RpcHandler, Transport};
+use crate::network::{ForwardedOutcome, RaftReply, RaftRpc, RpcHandler, Transport};
 use crate::state_machine::StateMachine;
 use crate::types::{MetadataBatch, Raft};
 use crate::{CommittedOffset, NodeId, QuorumError, Result};
@@ -96,6 +97,8 @@ pub struct RaftQuorum {
     stop: watch::Sender<bool>,
     /// Our own tasks.
     tasks: Vec<JoinHandle<()>>,
+    /// Reaches the other controllers (for forwarding proposals to the leader).
+    transport: Arc<dyn Transport>,
 }
 
 fn raft_err(e: impl std::fmt::Display) -> QuorumError {
@@ -123,7 +126,7 @@ impl RaftQuorum {
         let acks = AckTable::default();
         let network = NetworkFactory {
             from: config.node_id,
-            transport,
+            transport: transport.clone(),
             acks: acks.clone(),
         };
         let raft = Raft::new(config.node_id, raft_config, network, log, sm)
@@ -149,6 +152,7 @@ impl RaftQuorum {
             acks,
             stop,
             tasks: Vec::new(),
+            transport,
         })
     }
 
@@ -203,6 +207,50 @@ impl RaftQuorum {
     }
 }
 
+impl RaftQuorum {
+    /// Sends a proposal to the leader this node knows and waits for its outcome.
+    async fn forward(&self, leader: NodeId, batch: MetadataBatch) -> Result<CommittedOffset> {
+        let reply = self
+            .transport
+            .send(
+                self.node_id,
+                leader,
+                RaftRpc::Propose(batch),
+                Duration::from_secs(FORWARD_TIMEOUT_S),
+            )
+            .await
+            .map_err(|e| {
+                tracing::debug!(leader, error = %e, "forwarding a proposal failed");
+                // Retriable like any NOT_CONTROLLER: the caller may try again.
+                QuorumError::NotController {
+                    node_id: self.node_id,
+                    leader: Some(leader),
+                }
+            })?;
+        match reply {
+            RaftReply::Propose(ForwardedOutcome::Committed(offset)) => Ok(offset),
+            RaftReply::Propose(ForwardedOutcome::Rejected(offset, reason)) => {
+                Err(QuorumError::Rejected { offset, reason })
+            }
+            RaftReply::Propose(ForwardedOutcome::NotLeader(leader)) => {
+                Err(QuorumError::NotController {
+                    node_id: self.node_id,
+                    leader,
+                })
+            }
+            RaftReply::Propose(ForwardedOutcome::Failed(message)) => {
+                Err(QuorumError::Raft { message })
+            }
+            other => Err(QuorumError::Raft {
+                message: format!("unexpected reply to a forwarded proposal: {other:?}"),
+            }),
+        }
+    }
+}
+
+/// How long a forwarded proposal may take to commit on the leader.
+const FORWARD_TIMEOUT_S: u64 = 15;
+
 fn write_err(
     node_id: NodeId,
     e: RaftError<NodeId, ClientWriteError<NodeId, BasicNode>>,
@@ -219,18 +267,26 @@ fn write_err(
 
 impl MetadataQuorum for RaftQuorum {
     async fn propose(&self, records: Vec<MetadataRecord>) -> Result<CommittedOffset> {
-        let resp = self
-            .raft
-            .client_write(MetadataBatch { records })
-            .await
-            .map_err(|e| write_err(self.node_id, e))?;
-        match resp.data.rejected {
-            None => Ok(resp.log_id.index),
-            Some(reason) => Err(QuorumError::Rejected {
-                offset: resp.log_id.index,
-                reason,
-            }),
-        }
+        let batch = MetadataBatch { records };
+        let leader = match self.raft.client_write(batch.clone()).await {
+            Ok(resp) => {
+                return match resp.data.rejected {
+                    None => Ok(resp.log_id.index),
+                    Some(reason) => Err(QuorumError::Rejected {
+                        offset: resp.log_id.index,
+                        reason,
+                    }),
+                }
+            }
+            Err(e) => match write_err(self.node_id, e) {
+                QuorumError::NotController {
+                    leader: Some(leader),
+                    ..
+                } if leader != self.node_id => leader,
+                other => return Err(other),
+            },
+        };
+        self.forward(leader, batch).await
     }
 
     fn image(&self) -> Arc<MetadataImage> {

@@ -36,6 +36,8 @@ pub enum RaftRpc {
     Vote(VoteRequest<NodeId>),
     /// One chunk of a snapshot.
     InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
+    /// A proposal forwarded by a follower to the leader it knows.
+    Propose(crate::MetadataBatch),
 }
 
 /// The peer's answer to a [`RaftRpc`], including Raft-level errors it returned.
@@ -49,6 +51,21 @@ pub enum RaftReply {
     InstallSnapshot(
         Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>,
     ),
+    /// Answer to [`RaftRpc::Propose`].
+    Propose(ForwardedOutcome),
+}
+
+/// What a forwarded proposal came to on the node that received it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ForwardedOutcome {
+    /// Committed at this offset.
+    Committed(u64),
+    /// Committed at this offset but contradicted the image (skipped everywhere).
+    Rejected(u64, String),
+    /// That node is not the leader either; the leader it knows.
+    NotLeader(Option<NodeId>),
+    /// It failed otherwise.
+    Failed(String),
 }
 
 /// Why a message did not get an answer.
@@ -104,6 +121,19 @@ impl RpcHandler {
             RaftRpc::Vote(r) => RaftReply::Vote(self.raft.vote(r).await),
             RaftRpc::InstallSnapshot(r) => {
                 RaftReply::InstallSnapshot(self.raft.install_snapshot(r).await)
+            }
+            RaftRpc::Propose(batch) => {
+                use openraft::error::{ClientWriteError, RaftError};
+                RaftReply::Propose(match self.raft.client_write(batch).await {
+                    Ok(resp) => match resp.data.rejected {
+                        None => ForwardedOutcome::Committed(resp.log_id.index),
+                        Some(reason) => ForwardedOutcome::Rejected(resp.log_id.index, reason),
+                    },
+                    Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                        ForwardedOutcome::NotLeader(f.leader_id)
+                    }
+                    Err(e) => ForwardedOutcome::Failed(e.to_string()),
+                })
             }
         }
     }

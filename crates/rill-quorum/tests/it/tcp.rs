@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use rill_quorum::{MetadataQuorum, NodeId, QuorumConfig, QuorumError, RaftQuorum};
+use rill_quorum::{MetadataQuorum, NodeId, QuorumConfig, RaftQuorum};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -149,17 +149,15 @@ async fn tcp_three_nodes_elect_replicate_and_reject_garbage() {
     c.wait_all_have(&names("a", 0..10), Duration::from_secs(5))
         .await;
 
-    // A follower names the leader in NOT_CONTROLLER.
+    // A follower forwards a proposal to the leader; it commits and reaches every node.
     let follower = c.nodes.keys().copied().find(|i| *i != leader).unwrap();
-    match c.nodes[&follower]
-        .propose(vec![topic("x".into(), 99)])
+    let offset = c.nodes[&follower]
+        .propose(vec![topic("x99".into(), id_of("x99"))])
         .await
-    {
-        Err(QuorumError::NotController {
-            leader: Some(l), ..
-        }) => assert_eq!(l, leader),
-        other => panic!("expected NotController, got {other:?}"),
-    }
+        .expect("a follower's proposal is forwarded to the leader and committed");
+    assert!(offset > 0);
+    c.wait_all_have(&names("x", 99..100), Duration::from_secs(5))
+        .await;
     // The leader's status shows every voter's progress.
     let status = c.nodes[&leader].status();
     assert_eq!(status.voters.len(), 3);
