@@ -225,11 +225,14 @@ impl Connection {
                 }
             })?,
         };
-        ClientError::check(
-            resp.error_code,
-            || format!("ApiVersions to {}", self.addr),
-            None,
-        )?;
+        // UNSUPPORTED_VERSION with ranges (the v0 answer) still says what the broker serves.
+        if resp.error_code != 35 || resp.api_keys.is_empty() {
+            ClientError::check(
+                resp.error_code,
+                || format!("ApiVersions to {}", self.addr),
+                None,
+            )?;
+        }
         let ranges = resp
             .api_keys
             .iter()
@@ -384,15 +387,20 @@ async fn read_loop(mut half: OwnedReadHalf, shared: Arc<Mutex<Shared>>, addr: St
         let Some(p) = front else {
             break "a response arrived with no request waiting".into();
         };
-        let header = match ResponseHeader::decode(&mut body, p.header_version) {
-            Ok(h) => h,
-            Err(e) => break format!("bad response header: {e}"),
-        };
-        if header.correlation_id != p.correlation_id {
-            break format!(
+        let problem = match ResponseHeader::decode(&mut body, p.header_version) {
+            Err(e) => Some(format!("bad response header: {e}")),
+            Ok(h) if h.correlation_id != p.correlation_id => Some(format!(
                 "response correlation id {} does not match the oldest request's {}",
-                header.correlation_id, p.correlation_id
-            );
+                h.correlation_id, p.correlation_id
+            )),
+            Ok(_) => None,
+        };
+        if let Some(reason) = problem {
+            let _ = p.tx.send(Err(ClientError::ConnectionLost {
+                addr: addr.clone(),
+                reason: reason.clone(),
+            }));
+            break reason;
         }
         let _ = p.tx.send(Ok(body.copy_to_bytes(body.remaining())));
     };
