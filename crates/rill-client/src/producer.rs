@@ -276,7 +276,11 @@ impl Producer {
         if self.config.acks == 0 {
             let result = send.once_oneway().await;
             let now = Instant::now();
-            resolve(batch.waiters, result.map(|()| (-1, now)).map_err(Arc::new));
+            resolve(
+                batch.waiters,
+                partition,
+                result.map(|()| (-1, now)).map_err(Arc::new),
+            );
             drop(permit);
             return Ok(());
         }
@@ -284,7 +288,7 @@ impl Producer {
         let first = send.write().await;
         self.tasks.spawn(async move {
             let result = send.finish(first).await.map_err(Arc::new);
-            resolve(batch.waiters, result);
+            resolve(batch.waiters, partition, result);
             drop(permit);
         });
         Ok(())
@@ -294,12 +298,13 @@ impl Producer {
 /// Hands each waiter its record's offset (base + index) or the batch's error.
 fn resolve(
     waiters: Vec<oneshot::Sender<DeliveryResult>>,
+    partition: i32,
     result: std::result::Result<(i64, Instant), Arc<ClientError>>,
 ) {
     for (i, w) in waiters.into_iter().enumerate() {
         let r = match &result {
             Ok((base, at)) => Ok(Delivery {
-                partition: -1,
+                partition,
                 offset: if *base < 0 { -1 } else { base + i as i64 },
                 acked_at: *at,
             }),

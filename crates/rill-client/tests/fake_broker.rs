@@ -315,7 +315,7 @@ async fn produce_follows_a_leader_move() {
     let rx = producer.send("t", Some(0), record).await.unwrap();
     producer.flush().await.unwrap();
     let delivery = rx.await.unwrap().unwrap();
-    assert_eq!(delivery.offset, 42);
+    assert_eq!((delivery.partition, delivery.offset), (0, 42));
     let s = state.lock().unwrap();
     assert_eq!(
         s.produces,

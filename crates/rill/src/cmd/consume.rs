@@ -126,7 +126,7 @@ async fn consume_loop(
         {
             break;
         }
-        if let Some(parts) = membership.tick(client, &args.topic, &positions).await? {
+        if let Some(parts) = membership.tick(&args.topic, &positions).await? {
             positions = start_positions(client, args, &parts).await?;
             committed = positions.clone();
             ends.clear();

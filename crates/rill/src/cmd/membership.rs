@@ -81,7 +81,6 @@ impl Membership {
     /// Heartbeat, commit or join errors.
     pub async fn tick(
         &mut self,
-        client: &Client,
         topic: &str,
         positions: &BTreeMap<i32, i64>,
     ) -> anyhow::Result<Option<Vec<i32>>> {
@@ -102,7 +101,6 @@ impl Membership {
         if let Err(e) = member.commit(&offsets(topic, positions)).await {
             eprintln!("rill: warning: commit before rebalance failed: {e}");
         }
-        let _ = client;
         member.rejoin().await?;
         let parts = assigned(member, topic);
         eprintln!(
