@@ -7,7 +7,7 @@ mod cli_support;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, ensure};
+use anyhow::{bail, ensure, Context as _};
 use cli_support::{json, Broker, TIMEOUT};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
@@ -348,5 +348,58 @@ fn two_rill_consumers_join_and_share_partitions() -> anyhow::Result<()> {
     );
     let doc = json(&b.rill_ok(&["groups", "describe", "sharers", "-O", "json"], b"")?)?;
     ensure!(doc["state"] == "Empty", "members left on exit: {doc}");
+    Ok(())
+}
+
+#[test]
+fn ctrl_c_commits_and_leaves_and_unknown_groups_exit_4() -> anyhow::Result<()> {
+    let b = Broker::start()?;
+    let missing = b.rill(&["groups", "describe", "nobody"], b"")?;
+    ensure!(missing.status.code() == Some(4), "{:?}", missing.status);
+    ensure!(String::from_utf8_lossy(&missing.stderr).contains("GROUP_ID_NOT_FOUND"));
+
+    b.rill_ok(&["topics", "create", "tail", "-p", "2"], b"")?;
+    b.rill_ok(&["produce", "tail"], b"a\nb\nc\nd\n")?;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rill"))
+        .args(["consume", "tail", "-g", "tailers", "--from-beginning"])
+        .env("RILL_BROKERS", b.bootstrap())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let mut out = std::io::BufReader::new(child.stdout.take().context("stdout")?);
+    for _ in 0..4 {
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut out, &mut line)?;
+    }
+    // All four printed; it keeps waiting until Ctrl-C.
+    ensure!(child.try_wait()?.is_none(), "consumer exited before Ctrl-C");
+    ensure!(std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()?
+        .success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = child.try_wait()? {
+            break s;
+        }
+        ensure!(Instant::now() < deadline, "consumer ignored Ctrl-C");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    ensure!(status.success(), "{status}");
+    let ends: Vec<Option<i64>> = (0..2)
+        .map(|p| b.watermarks("tail", p).map(|w| Some(w.1)))
+        .collect::<anyhow::Result<_>>()?;
+    let got = committed(&b, "tailers", "tail", 2)?;
+    ensure!(
+        got.iter()
+            .zip(&ends)
+            .all(|(c, e)| c.unwrap_or(0) == e.unwrap_or(0)),
+        "committed {got:?} vs ends {ends:?}"
+    );
+    let doc = json(&b.rill_ok(&["groups", "describe", "tailers", "-O", "json"], b"")?)?;
+    ensure!(
+        doc["state"] == "Empty" && doc["members"] == serde_json::json!([]),
+        "left the group: {doc}"
+    );
     Ok(())
 }

@@ -108,8 +108,19 @@ async fn consume_loop(
         ..FetchOptions::default()
     };
     let mut stdout = std::io::stdout().lock();
+    // Ctrl-C ends the loop between fetches, so the last position is committed and a joined
+    // member leaves its group.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            flag.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
     loop {
-        if args.count.is_some_and(|c| printed >= c) {
+        if stop.load(std::sync::atomic::Ordering::Relaxed)
+            || args.count.is_some_and(|c| printed >= c)
+        {
             break;
         }
         if args.exit_at_end

@@ -139,6 +139,14 @@ enum Target {
 async fn describe(client: &Client, group: &str, g: &Global) -> anyhow::Result<()> {
     let desc = client.describe_group(group).await?;
     let committed = client.committed_offsets(group, None).await?;
+    if desc.state == "Dead" && committed.is_empty() {
+        return Err(rill_client::ClientError::Kafka {
+            context: format!("describe group '{group}'"),
+            code: 69,
+            message: Some("no such group (no members, no committed offsets)".into()),
+        }
+        .into());
+    }
     let mut owner: BTreeMap<(String, i32), String> = BTreeMap::new();
     for m in &desc.members {
         for (t, ps) in &m.assignment {
