@@ -112,7 +112,12 @@ fn append_log(
 }
 
 /// Raw sequential writes of `batch_bytes` chunks, fsync (fdatasync) after every `sync_every` bytes.
-fn append_raw(path: &Path, batch_bytes: usize, total: u64, sync_every: Option<u64>) -> Result<f64> {
+pub(crate) fn append_raw(
+    path: &Path,
+    batch_bytes: usize,
+    total: u64,
+    sync_every: Option<u64>,
+) -> Result<f64> {
     let f = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -211,7 +216,7 @@ fn row(name: &str, r: &AppendResult, raw_secs: f64, fsync_note: &str) {
 }
 
 /// Writes back all dirty pages (the `sync` command) so one run's writeback does not slow the next.
-fn settle() -> Result<()> {
+pub(crate) fn settle() -> Result<()> {
     let status = std::process::Command::new("sync")
         .status()
         .context("run sync")?;

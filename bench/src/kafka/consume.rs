@@ -1,0 +1,68 @@
+//! Consume throughput: one librdkafka `BaseConsumer` assigned to partition 0 of a topic from the
+//! beginning (no group membership), polling until it has read the wanted bytes, bounded by an
+//! overall time limit and an idle timeout. The topic is filled just before by the produce load,
+//! so the reads come from the page cache.
+
+use super::stats::mib_per_sec;
+use anyhow::{Context, Result};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use std::time::{Duration, Instant};
+
+/// What one consume measurement read.
+#[derive(Debug, Clone, Default)]
+pub struct ConsumeOutcome {
+    /// Value bytes read.
+    pub bytes: u64,
+    /// Records read.
+    pub records: u64,
+    /// First record to the last, seconds.
+    pub secs: f64,
+}
+
+impl ConsumeOutcome {
+    /// Value bytes per second, MiB/s.
+    pub fn mib_s(&self) -> f64 {
+        mib_per_sec(self.bytes, self.secs)
+    }
+}
+
+/// Reads `want_bytes` of record values from `topic` partition 0, giving up after `limit` in
+/// total or 10 s without a record.
+pub fn run(
+    bootstrap: &str,
+    topic: &str,
+    want_bytes: u64,
+    limit: Duration,
+) -> Result<ConsumeOutcome> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "rill-bench")
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "false")
+        .set("max.partition.fetch.bytes", "4194304")
+        .set("fetch.max.bytes", "52428800")
+        .create()
+        .context("create the librdkafka consumer")?;
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning)?;
+    consumer.assign(&tpl)?;
+    let begin = Instant::now();
+    let (mut out, mut first, mut last) = (ConsumeOutcome::default(), None, Instant::now());
+    while out.bytes < want_bytes && begin.elapsed() < limit {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                let now = Instant::now();
+                first.get_or_insert(now);
+                last = now;
+                out.bytes += m.payload_len() as u64;
+                out.records += 1;
+            }
+            Some(Err(e)) => return Err(e).context("consume"),
+            None if last.elapsed() > Duration::from_secs(10) => break,
+            None => {}
+        }
+    }
+    out.secs = first.map_or(0.0, |f| last.saturating_duration_since(f).as_secs_f64());
+    Ok(out)
+}

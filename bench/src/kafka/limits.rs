@@ -1,0 +1,120 @@
+//! The machine's limits, measured in the same run as the broker figures.
+//!
+//! - Disk: sequential writes to a file in the data directory with an fdatasync after every
+//!   `sync_every` bytes, the pattern the broker's group commit produced (bytes per fsync counted
+//!   during the acks=all run), through the storage benchmark's raw writer.
+//! - Loopback: TCP throughput between two processes, like iperf3: this binary runs itself as a
+//!   child sink (`rill-bench loopback-sink`) on 127.0.0.1 and the parent sends 128 KiB writes.
+
+use super::stats::mib_per_sec;
+use anyhow::{Context, Result};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Size of each loopback write, as iperf3's default for TCP.
+const WRITE_BYTES: usize = 128 << 10;
+
+/// A measured limit.
+#[derive(Debug, Clone)]
+pub struct Limit {
+    /// MiB/s.
+    pub mib_s: f64,
+    /// How it was measured (pattern, volume), for the table.
+    pub note: String,
+}
+
+/// Fsync'd sequential write throughput to `dir`: chunks of `chunk` bytes, fdatasync every
+/// `sync_every` bytes. A short probe sizes the real run to about `secs` seconds (8..256 MiB),
+/// so a slow disk cannot stretch the benchmark.
+pub fn disk(dir: &Path, chunk: usize, sync_every: u64, secs: f64) -> Result<Limit> {
+    let path = dir.join("raw-disk-limit");
+    crate::storage::settle()?;
+    let probe = 8u64 << 20;
+    let probe_secs = crate::storage::append_raw(&path, chunk, probe, Some(sync_every))?;
+    let per_sec = probe as f64 / probe_secs.max(1e-6);
+    let total = ((per_sec * secs) as u64).clamp(8 << 20, 256 << 20);
+    crate::storage::settle()?;
+    let run_secs = crate::storage::append_raw(&path, chunk, total, Some(sync_every))?;
+    std::fs::remove_file(&path).with_context(|| format!("remove {}", path.display()))?;
+    Ok(Limit {
+        mib_s: mib_per_sec(total, run_secs),
+        note: format!(
+            "{} KiB writes, fdatasync per {} KiB, {} MiB",
+            chunk >> 10,
+            sync_every >> 10,
+            total >> 20
+        ),
+    })
+}
+
+/// TCP loopback throughput from this process to a child `rill-bench loopback-sink`, sending
+/// 128 KiB writes for `secs` seconds (at most 64 GiB).
+pub fn loopback(secs: f64) -> Result<Limit> {
+    let exe = std::env::current_exe().context("find rill-bench's own path")?;
+    let mut child = Command::new(exe)
+        .arg("loopback-sink")
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("spawn the loopback sink")?;
+    let result = drive_sink(&mut child, secs);
+    if result.is_err() {
+        let _ = child.kill();
+    }
+    let _ = child.wait();
+    result
+}
+
+fn drive_sink(child: &mut std::process::Child, secs: f64) -> Result<Limit> {
+    let stdout = child.stdout.take().context("sink stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let port: u16 = lines.next().context("sink gave no port")??.trim().parse()?;
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).context("connect to sink")?;
+    let buf = vec![0x5au8; WRITE_BYTES];
+    let (start, limit) = (Instant::now(), Duration::from_secs_f64(secs));
+    let mut sent = 0u64;
+    while start.elapsed() < limit && sent < 64 << 30 {
+        stream.write_all(&buf)?;
+        sent += WRITE_BYTES as u64;
+    }
+    stream.shutdown(Shutdown::Write)?;
+    let line = lines.next().context("sink gave no result")??;
+    let (bytes, nanos) = line
+        .trim()
+        .split_once(' ')
+        .context("sink result is not 'bytes nanos'")?;
+    let (bytes, nanos): (u64, u64) = (bytes.parse()?, nanos.parse()?);
+    anyhow::ensure!(bytes == sent, "sink read {bytes} of {sent} bytes");
+    Ok(Limit {
+        mib_s: mib_per_sec(bytes, nanos as f64 / 1e9),
+        note: format!(
+            "2 processes, 128 KiB writes, {:.1} GiB in {:.1} s",
+            bytes as f64 / (1u64 << 30) as f64,
+            nanos as f64 / 1e9
+        ),
+    })
+}
+
+/// The child side of [`loopback`]: bind 127.0.0.1:0, print the port, read one connection to EOF
+/// in 128 KiB reads, print `bytes nanos` (first byte to EOF).
+pub fn sink_main() -> Result<()> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    println!("{}", listener.local_addr()?.port());
+    std::io::stdout().flush()?;
+    let (mut conn, _) = listener.accept()?;
+    let mut buf = vec![0u8; WRITE_BYTES];
+    let (mut total, mut start) = (0u64, None);
+    loop {
+        let n = conn.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        start.get_or_insert_with(Instant::now);
+        total += n as u64;
+    }
+    let nanos = start.map_or(0, |s| s.elapsed().as_nanos());
+    println!("{total} {nanos}");
+    Ok(())
+}

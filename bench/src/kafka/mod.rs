@@ -1,0 +1,382 @@
+//! `rill-bench kafka`: Rill through real Kafka clients, beside the machine's limits measured in
+//! the same run (issue 9). Order: TCP loopback limit; a group-commit broker (produce with
+//! librdkafka at acks=1/all on 1 and 12 partitions, unlimited then at half the peak rate, and
+//! the same with `rill perf` when the binary has it; its fsyncs counted with `perf stat`); the
+//! disk limit with that fsync pattern; a relaxed-fsync broker (acks=all on 12 partitions, then
+//! a topic filled and read back by one consumer); the table.
+//!
+//! With `--bootstrap` the same client load runs against an already running broker instead
+//! (no relaxed broker, no RSS, disk limit with a fixed fsync pattern). All traffic is to
+//! 127.0.0.1 or the given address; every measurement is bounded in records and in time.
+
+mod broker_proc;
+mod consume;
+mod limits;
+mod produce;
+mod report;
+mod rill_perf;
+mod stats;
+
+use anyhow::{Context, Result};
+use broker_proc::{BrokerProc, FsyncCounter};
+use report::{Against, ProduceRow, Results, Rss};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use limits::sink_main;
+
+/// Options of the Kafka benchmark.
+#[derive(clap::Args)]
+pub struct KafkaArgs {
+    /// Run the client load against this already running Kafka-compatible broker instead of
+    /// starting Rill.
+    #[arg(long, value_name = "HOST:PORT")]
+    bootstrap: Option<String>,
+    /// MiB to consume with one consumer (default 1024; 256 with --quick).
+    #[arg(long)]
+    size_mb: Option<u64>,
+    /// A ~30 s smoke run: short measurements, 256 MiB consume.
+    #[arg(long)]
+    quick: bool,
+    /// The `rill` binary (default: `rill` beside this executable).
+    #[arg(long)]
+    rill_bin: Option<PathBuf>,
+    /// Directory for broker data and the disk limit file (default: the system temp dir).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+/// Durations and volumes of one run.
+struct Plan {
+    /// Each unlimited and each half-rate produce measurement.
+    produce: Duration,
+    /// Loopback and disk limit measurements.
+    limit_secs: f64,
+    /// MiB for the consume measurement.
+    consume_mib: u64,
+}
+
+/// The fsync pattern used for the disk limit when the broker's is unknown (no perf, --bootstrap).
+const FALLBACK_SYNC_BYTES: u64 = 256 << 10;
+
+/// Runs the benchmark and prints the table.
+pub fn run(args: &KafkaArgs) -> Result<()> {
+    let plan = Plan {
+        produce: Duration::from_secs_f64(if args.quick { 1.5 } else { 5.0 }),
+        limit_secs: if args.quick { 1.0 } else { 3.0 },
+        consume_mib: args.size_mb.unwrap_or(if args.quick { 256 } else { 1024 }),
+    };
+    let base = args.dir.clone().unwrap_or_else(std::env::temp_dir);
+    let scratch = tempfile::Builder::new()
+        .prefix("rill-bench-")
+        .tempdir_in(&base)?;
+    let mut res = Results::default();
+    res.notes.push(format!(
+        "rill-bench kafka: {} cores; the load generator (librdkafka) and the broker share them. \
+         Data dir {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        base.display()
+    ));
+    progress("TCP loopback limit");
+    res.loopback = Some(limits::loopback(plan.limit_secs)?);
+    let rill = rill_bin(args)?;
+    let perf_ok = args.bootstrap.is_none() && rill_perf::available(&rill);
+    let sync_bytes = match &args.bootstrap {
+        Some(b) => {
+            res.notes.push(format!(
+                "broker: {b} (already running, given by --bootstrap)"
+            ));
+            let _ = group_commit_suite(&mut res, &plan, b, None, None, scratch.path())?;
+            consume_suite(&mut res, &plan, b)?;
+            res.skipped.push(
+                "relaxed fsync: not run with --bootstrap (the broker's own flush settings apply)"
+                    .into(),
+            );
+            None
+        }
+        None => {
+            res.notes.push(format!(
+                "broker: {} serve, started by the bench",
+                rill.display()
+            ));
+            let perf = perf_ok.then_some(rill.as_path());
+            let sync = rill_group_commit(&mut res, &plan, &rill, &base, perf, scratch.path())?;
+            rill_relaxed(&mut res, &plan, &rill, &base)?;
+            sync
+        }
+    };
+    if !perf_ok && args.bootstrap.is_none() {
+        res.skipped
+            .push("rill perf: not run (`rill perf produce --help` does not work)".into());
+    }
+    progress("disk limit");
+    let sync = sync_bytes.unwrap_or(FALLBACK_SYNC_BYTES);
+    let chunk = (sync as usize).clamp(16 << 10, 1 << 20) & !1023;
+    let mut disk = limits::disk(scratch.path(), chunk, sync, plan.limit_secs)?;
+    disk.note += match sync_bytes {
+        Some(_) => " (the broker's fsync pattern in the acks=all 12-partition run)",
+        None => " (fixed pattern: the broker's fsyncs were not counted)",
+    };
+    res.disk = Some(disk);
+    res.print();
+    Ok(())
+}
+
+fn progress(what: &str) {
+    eprintln!("rill-bench kafka: {what} ...");
+}
+
+fn rill_bin(args: &KafkaArgs) -> Result<PathBuf> {
+    if let Some(p) = &args.rill_bin {
+        return Ok(p.clone());
+    }
+    let exe = std::env::current_exe().context("find rill-bench's own path")?;
+    let bin = exe.with_file_name("rill");
+    if args.bootstrap.is_none() {
+        anyhow::ensure!(
+            bin.exists(),
+            "{} not found: run `cargo build --release -p rill` or pass --rill-bin",
+            bin.display()
+        );
+    }
+    Ok(bin)
+}
+
+/// The group-commit broker: produce suite, RSS. Returns the bytes per broker fsync if counted.
+fn rill_group_commit(
+    res: &mut Results,
+    plan: &Plan,
+    rill: &Path,
+    base: &Path,
+    perf_bin: Option<&Path>,
+    scratch: &Path,
+) -> Result<Option<u64>> {
+    progress("starting rill (group commit)");
+    let broker = BrokerProc::start(rill, base, &[])?;
+    std::thread::sleep(Duration::from_secs(1));
+    let idle = broker.peak_rss_mib()?;
+    let sync = group_commit_suite(
+        res,
+        plan,
+        &broker.bootstrap,
+        Some(broker.pid()),
+        perf_bin,
+        scratch,
+    )?;
+    res.rss.push(Rss {
+        label: "group-commit broker",
+        idle_mib: idle,
+        after_mib: broker.peak_rss_mib()?,
+    });
+    res.notes.push(format!(
+        "group-commit broker RSS now {:.1} MiB",
+        broker.rss_mib()?
+    ));
+    Ok(sync)
+}
+
+/// The relaxed-fsync broker: acks=all on 12 partitions, consume, RSS.
+fn rill_relaxed(res: &mut Results, plan: &Plan, rill: &Path, base: &Path) -> Result<()> {
+    progress("starting rill (relaxed fsync)");
+    let overrides = [
+        "log.flush.interval.messages=100000",
+        "log.flush.interval.ms=1000",
+    ];
+    let broker = BrokerProc::start(rill, base, &overrides)?;
+    std::thread::sleep(Duration::from_secs(1));
+    let idle = broker.peak_rss_mib()?;
+    let topic = topic_name("relaxed", 12);
+    produce::create_topic(&broker.bootstrap, &topic, 12)?;
+    produce_pair(res, plan, &broker.bootstrap, &topic, "relaxed", "all", 12)?;
+    consume_suite(res, plan, &broker.bootstrap)?;
+    res.rss.push(Rss {
+        label: "relaxed broker",
+        idle_mib: idle,
+        after_mib: broker.peak_rss_mib()?,
+    });
+    res.notes.push(format!(
+        "relaxed broker: log.flush.interval.messages=100000, log.flush.interval.ms=1000; RSS now {:.1} MiB",
+        broker.rss_mib()?
+    ));
+    Ok(())
+}
+
+fn topic_name(what: &str, partitions: i32) -> String {
+    format!("rill-bench-{}-{what}-{partitions}p", std::process::id())
+}
+
+/// acks=1/all on 1 and 12 partitions, unlimited then half rate, librdkafka then `rill perf`.
+/// With `pid`, counts the broker's fsyncs during acks=all 12p unlimited and returns bytes/fsync.
+fn group_commit_suite(
+    res: &mut Results,
+    plan: &Plan,
+    bootstrap: &str,
+    pid: Option<u32>,
+    rill_perf_bin: Option<&Path>,
+    scratch: &Path,
+) -> Result<Option<u64>> {
+    let mut sync_bytes = None;
+    for parts in [1, 12] {
+        let topic = topic_name("gc", parts);
+        produce::create_topic(bootstrap, &topic, parts)?;
+        for acks in ["1", "all"] {
+            let counter = pid
+                .filter(|_| acks == "all" && parts == 12)
+                .and_then(|p| FsyncCounter::attach(p, scratch));
+            let peak = produce_pair_with(
+                res,
+                plan,
+                bootstrap,
+                &topic,
+                "group commit",
+                acks,
+                parts,
+                counter,
+                &mut sync_bytes,
+            )?;
+            if let Some(bin) = rill_perf_bin {
+                run_rill_perf(res, plan, bin, bootstrap, &topic, acks, parts, peak);
+            }
+        }
+    }
+    Ok(sync_bytes)
+}
+
+/// An unlimited run then a run at half its rate; returns the peak records/s.
+fn produce_pair(
+    res: &mut Results,
+    plan: &Plan,
+    bootstrap: &str,
+    topic: &str,
+    fsync: &'static str,
+    acks: &'static str,
+    parts: i32,
+) -> Result<f64> {
+    let mut none = None;
+    produce_pair_with(
+        res, plan, bootstrap, topic, fsync, acks, parts, None, &mut none,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn produce_pair_with(
+    res: &mut Results,
+    plan: &Plan,
+    bootstrap: &str,
+    topic: &str,
+    fsync: &'static str,
+    acks: &'static str,
+    parts: i32,
+    mut counter: Option<FsyncCounter>,
+    sync_bytes: &mut Option<u64>,
+) -> Result<f64> {
+    let against = if fsync == "relaxed" {
+        Against::Loopback
+    } else {
+        Against::Disk
+    };
+    let mut peak = 0.0;
+    for half in [false, true] {
+        let rate = half.then_some(peak / 2.0);
+        progress(&format!(
+            "produce {fsync} acks={acks} {parts}p {}",
+            rate.map_or_else(|| "unlimited".to_string(), |r| format!("{r:.0} rec/s"))
+        ));
+        let spec = produce::Spec {
+            acks,
+            partitions: parts,
+            rate,
+            duration: plan.produce,
+            max_records: 5_000_000,
+        };
+        let outcome = produce::run(bootstrap, topic, &spec)?;
+        if !half {
+            peak = outcome.records_s();
+            if let Some(c) = counter.take() {
+                let bytes = outcome.records * produce::RECORD_BYTES as u64;
+                match c.finish().filter(|n| *n > 0) {
+                    Some(n) => {
+                        *sync_bytes = Some(bytes / n);
+                        res.notes.push(format!(
+                            "broker fsyncs in the group-commit acks=all {parts}-partition unlimited run \
+                             (perf stat): {n}, one per {} KiB of record values",
+                            (bytes / n) >> 10
+                        ));
+                    }
+                    None => res
+                        .notes
+                        .push("broker fsyncs: perf stat gave no count".into()),
+                }
+            }
+        }
+        res.produce.push(ProduceRow {
+            client: "librdkafka",
+            fsync,
+            acks,
+            partitions: parts,
+            rate,
+            outcome,
+            against,
+        });
+    }
+    Ok(peak)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_rill_perf(
+    res: &mut Results,
+    plan: &Plan,
+    bin: &Path,
+    bootstrap: &str,
+    topic: &str,
+    acks: &'static str,
+    parts: i32,
+    peak: f64,
+) {
+    progress(&format!("rill perf produce acks={acks} {parts}p"));
+    let records = ((peak * plan.produce.as_secs_f64()) as u64).clamp(1000, 5_000_000);
+    let limit = plan.produce * 4 + Duration::from_secs(10);
+    match rill_perf::run(bin, bootstrap, topic, acks, records, limit) {
+        Ok(outcome) => res.produce.push(ProduceRow {
+            client: "rill perf",
+            fsync: "group commit",
+            acks,
+            partitions: parts,
+            rate: None,
+            outcome,
+            against: Against::Disk,
+        }),
+        Err(e) => res
+            .skipped
+            .push(format!("rill perf acks={acks} {parts}p: {e:#}")),
+    }
+}
+
+/// Fills a 1-partition topic with `consume_mib` MiB (acks=1, unlimited), then reads it back.
+fn consume_suite(res: &mut Results, plan: &Plan, bootstrap: &str) -> Result<()> {
+    let topic = topic_name("consume", 1);
+    produce::create_topic(bootstrap, &topic, 1)?;
+    progress(&format!("fill {} MiB for the consumer", plan.consume_mib));
+    let spec = produce::Spec {
+        acks: "1",
+        partitions: 1,
+        rate: None,
+        duration: Duration::from_secs(120),
+        max_records: plan.consume_mib * 1024,
+    };
+    let filled = produce::run(bootstrap, &topic, &spec)?;
+    res.notes.push(format!(
+        "consume topic filled with {} MiB at {:.0} MiB/s (acks=1)",
+        filled.records >> 10,
+        filled.mib_s()
+    ));
+    progress("consume");
+    let want = filled.records * produce::RECORD_BYTES as u64;
+    res.consume = Some(consume::run(
+        bootstrap,
+        &topic,
+        want,
+        Duration::from_secs(120),
+    )?);
+    Ok(())
+}

@@ -1,0 +1,177 @@
+//! Produce load through librdkafka (the `rdkafka` crate's `ThreadedProducer`): 1 KiB records
+//! spread round-robin over a topic's partitions, unlimited or at a fixed rate, bounded by a
+//! record count and a duration. Each record carries its send time as the delivery opaque; the
+//! delivery callback (on the producer's polling thread) records send-to-acknowledgement
+//! latency. Also creates the benchmark's topics with the admin API.
+
+use super::stats::{mib_per_sec, Latency};
+use anyhow::{Context, Result};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::{ClientConfig, ClientContext};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Bytes per record value.
+pub const RECORD_BYTES: usize = 1024;
+
+/// One produce measurement.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// `acks`: "1" or "all".
+    pub acks: &'static str,
+    /// Records go round-robin to partitions `0..partitions`.
+    pub partitions: i32,
+    /// Records per second, or `None` for as fast as the client can queue.
+    pub rate: Option<f64>,
+    /// Stop sending after this long.
+    pub duration: Duration,
+    /// Stop sending after this many records.
+    pub max_records: u64,
+}
+
+/// What one produce measurement did.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    /// Acknowledged records.
+    pub records: u64,
+    /// Failed deliveries.
+    pub failed: u64,
+    /// First send to last acknowledgement, seconds.
+    pub secs: f64,
+    /// Send-to-acknowledgement latency.
+    pub latency: Latency,
+}
+
+impl Outcome {
+    /// Acknowledged records per second.
+    pub fn records_s(&self) -> f64 {
+        self.records as f64 / self.secs.max(1e-9)
+    }
+
+    /// Acknowledged value bytes per second, MiB/s.
+    pub fn mib_s(&self) -> f64 {
+        mib_per_sec(self.records * RECORD_BYTES as u64, self.secs)
+    }
+}
+
+/// Delivery callbacks: latency samples and counts.
+#[derive(Default)]
+struct Timing {
+    /// Send-to-acknowledgement latency of every acknowledged record, microseconds.
+    samples_us: Mutex<Vec<u32>>,
+    /// When the last acknowledgement arrived.
+    last_ack: Mutex<Option<Instant>>,
+    /// Failed deliveries.
+    failed: AtomicU64,
+}
+
+impl ClientContext for Timing {}
+
+impl ProducerContext for Timing {
+    type DeliveryOpaque = Box<Instant>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, sent_at: Box<Instant>) {
+        let now = Instant::now();
+        if result.is_err() {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let us = now.saturating_duration_since(*sent_at).as_micros();
+        if let Ok(mut v) = self.samples_us.lock() {
+            v.push(u32::try_from(us).unwrap_or(u32::MAX));
+        }
+        if let Ok(mut t) = self.last_ack.lock() {
+            *t = Some(now);
+        }
+    }
+}
+
+/// The producer settings every run uses (linger.ms=5, 1 MB batches, no compression, a 32 Ki
+/// record queue like the Java client's 32 MB buffer.memory).
+fn producer_config(bootstrap: &str, acks: &str) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", bootstrap)
+        .set("acks", acks)
+        .set("linger.ms", "5")
+        .set("batch.size", "1000000")
+        .set("compression.type", "none")
+        .set("queue.buffering.max.messages", "32768")
+        .set("message.timeout.ms", "60000");
+    c
+}
+
+/// Runs one produce measurement against `topic`.
+pub fn run(bootstrap: &str, topic: &str, spec: &Spec) -> Result<Outcome> {
+    let producer: ThreadedProducer<Timing> = producer_config(bootstrap, spec.acks)
+        .create_with_context(Timing::default())
+        .context("create the librdkafka producer")?;
+    let payload: Vec<u8> = (0..RECORD_BYTES).map(|i| b'a' + (i % 26) as u8).collect();
+    let start = Instant::now();
+    let mut sent = 0u64;
+    while sent < spec.max_records && start.elapsed() < spec.duration {
+        if let Some(rate) = spec.rate {
+            let due = start + Duration::from_secs_f64(sent as f64 / rate);
+            let now = Instant::now();
+            if due > now {
+                std::thread::sleep(due - now);
+            }
+        }
+        let record =
+            BaseRecord::<(), [u8], Box<Instant>>::with_opaque_to(topic, Box::new(Instant::now()))
+                .payload(&payload)
+                .partition((sent % spec.partitions as u64) as i32);
+        match producer.send(record) {
+            Ok(()) => sent += 1,
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            Err((e, _)) => return Err(e).context("produce"),
+        }
+    }
+    producer
+        .flush(Duration::from_secs(60))
+        .context("flush the producer")?;
+    let ctx = producer.context();
+    let mut samples = std::mem::take(
+        &mut *ctx
+            .samples_us
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?,
+    );
+    let last = ctx
+        .last_ack
+        .lock()
+        .map_err(|_| anyhow::anyhow!("poisoned"))?
+        .unwrap_or(start);
+    Ok(Outcome {
+        records: samples.len() as u64,
+        failed: ctx.failed.load(Ordering::Relaxed),
+        secs: last.saturating_duration_since(start).as_secs_f64(),
+        latency: Latency::from_micros(&mut samples),
+    })
+}
+
+/// Creates `topic` with `partitions` partitions (replication factor 1).
+pub fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> Result<()> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .context("create the admin client")?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let results = runtime.block_on(admin.create_topics([&new], &opts))?;
+    for r in results {
+        match r {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => anyhow::bail!("create topic {name}: {code}"),
+        }
+    }
+    Ok(())
+}

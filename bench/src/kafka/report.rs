@@ -1,0 +1,241 @@
+//! The table of `rill-bench kafka`: (1) the limits, (2) Rill single node, (3) three nodes,
+//! (4) the issue's targets, each Rill figure beside its limit as a ratio with PASS/MISS.
+
+use super::consume::ConsumeOutcome;
+use super::limits::Limit;
+use super::produce::Outcome;
+use super::stats::ratio;
+
+/// Which limit a produce row is compared with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Against {
+    /// Fsync'd sequential disk writes (group commit rows).
+    Disk,
+    /// TCP loopback (relaxed-fsync rows, consume).
+    Loopback,
+}
+
+/// One produce measurement with its labels.
+#[derive(Debug, Clone)]
+pub struct ProduceRow {
+    /// "librdkafka" or "rill perf".
+    pub client: &'static str,
+    /// "group commit" or "relaxed".
+    pub fsync: &'static str,
+    /// "1" or "all".
+    pub acks: &'static str,
+    /// Partitions written.
+    pub partitions: i32,
+    /// `None`: unlimited; else the target records/s.
+    pub rate: Option<f64>,
+    /// The figures.
+    pub outcome: Outcome,
+    /// The limit it is compared with.
+    pub against: Against,
+}
+
+/// Peak RSS of one broker process.
+#[derive(Debug, Clone)]
+pub struct Rss {
+    /// Which broker.
+    pub label: &'static str,
+    /// VmHWM one second after start, MiB.
+    pub idle_mib: f64,
+    /// VmHWM after its load, MiB.
+    pub after_mib: f64,
+}
+
+/// Everything one run measured.
+#[derive(Debug, Default)]
+pub struct Results {
+    /// Header lines (what ran where).
+    pub notes: Vec<String>,
+    /// TCP loopback limit.
+    pub loopback: Option<Limit>,
+    /// Fsync'd disk limit.
+    pub disk: Option<Limit>,
+    /// Produce rows in run order.
+    pub produce: Vec<ProduceRow>,
+    /// Lines for measurements that did not run, and why.
+    pub skipped: Vec<String>,
+    /// Consume by one consumer.
+    pub consume: Option<ConsumeOutcome>,
+    /// Broker memory (only for brokers this run started).
+    pub rss: Vec<Rss>,
+}
+
+/// One of the issue's targets: (name, (figure, goal) when measured, whether figure >= goal
+/// passes (else figure <= goal)).
+type Target = (String, Option<(f64, f64)>, bool);
+
+fn fmt_ratio(r: Option<f64>) -> String {
+    r.map_or_else(|| "-".into(), |r| format!("{:.2}x", r))
+}
+
+impl Results {
+    fn limit_of(&self, a: Against) -> Option<f64> {
+        match a {
+            Against::Disk => self.disk.as_ref().map(|l| l.mib_s),
+            Against::Loopback => self.loopback.as_ref().map(|l| l.mib_s),
+        }
+    }
+
+    fn find(&self, fsync: &str, acks: &str, parts: i32, half: bool) -> Option<&ProduceRow> {
+        self.produce.iter().find(|r| {
+            r.client == "librdkafka"
+                && r.fsync == fsync
+                && r.acks == acks
+                && r.partitions == parts
+                && r.rate.is_some() == half
+        })
+    }
+
+    /// Prints the whole table to stdout.
+    pub fn print(&self) {
+        println!();
+        for n in &self.notes {
+            println!("{n}");
+        }
+        println!("\n1. Limits (same run)");
+        for (name, l) in [
+            ("disk, fsync'd sequential write", &self.disk),
+            ("TCP loopback", &self.loopback),
+        ] {
+            match l {
+                Some(l) => println!("   {name:<32} {:>8.0} MiB/s   {}", l.mib_s, l.note),
+                None => println!("   {name:<32} {:>8}         not measured", "-"),
+            }
+        }
+        self.print_produce();
+        println!("\n3. Rill, 3 nodes, rf=3, acks=all");
+        println!("   not available: clustering (issue 6/7) not built yet");
+        self.print_targets();
+    }
+
+    fn print_produce(&self) {
+        println!("\n2. Single node: produce 1 KiB records (linger.ms=5, batch.size=1000000)");
+        println!(
+            "   {:<10} {:<12} {:>4} {:>5} {:>11} {:>8} {:>9} {:>8} {:>8} {:>8} {:>7}  of",
+            "client",
+            "fsync",
+            "acks",
+            "parts",
+            "rate",
+            "MiB/s",
+            "rec/s",
+            "p50 ms",
+            "p99 ms",
+            "p999 ms",
+            "ratio"
+        );
+        for r in &self.produce {
+            let o = &r.outcome;
+            let rate = r
+                .rate
+                .map_or_else(|| "unlimited".into(), |x| format!("{x:.0}/s"));
+            let of = match r.against {
+                Against::Disk => "disk",
+                Against::Loopback => "loopback",
+            };
+            let failed = if o.failed > 0 {
+                format!("  ({} failed)", o.failed)
+            } else {
+                String::new()
+            };
+            println!(
+                "   {:<10} {:<12} {:>4} {:>5} {:>11} {:>8.1} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>7}  {of}{failed}",
+                r.client, r.fsync, r.acks, r.partitions, rate, o.mib_s(), o.records_s(),
+                o.latency.p50_ms, o.latency.p99_ms, o.latency.p999_ms,
+                fmt_ratio(ratio(o.mib_s(), self.limit_of(r.against))),
+            );
+        }
+        for s in &self.skipped {
+            println!("   {s}");
+        }
+        if let Some(c) = &self.consume {
+            println!(
+                "   consume, 1 consumer, 1 partition, page cache: {:.0} MiB/s ({:.0} MiB, {:.0} rec/s)  {} of loopback",
+                c.mib_s(),
+                c.bytes as f64 / (1u64 << 20) as f64,
+                c.records as f64 / c.secs.max(1e-9),
+                fmt_ratio(ratio(c.mib_s(), self.limit_of(Against::Loopback)))
+            );
+        }
+        for r in &self.rss {
+            println!(
+                "   peak RSS (VmHWM), {}: idle {:.1} MiB, after its load {:.1} MiB",
+                r.label, r.idle_mib, r.after_mib
+            );
+        }
+    }
+
+    fn print_targets(&self) {
+        println!("\n4. Targets (issue 9)");
+        let mut targets: Vec<Target> = Vec::new();
+        let tput = |row: Option<&ProduceRow>, lim: Option<f64>| {
+            row.and_then(|r| ratio(r.outcome.mib_s(), lim))
+        };
+        let disk = self.limit_of(Against::Disk);
+        let lo = self.limit_of(Against::Loopback);
+        let gc = tput(self.find("group commit", "all", 12, false), disk);
+        targets.push((
+            "acks=all, 12 partitions, group commit >= 0.80 x disk".into(),
+            gc.map(|r| (r, 0.8)),
+            true,
+        ));
+        let rel = tput(self.find("relaxed", "all", 12, false), lo);
+        targets.push((
+            "acks=all, 12 partitions, relaxed fsync >= 0.30 x loopback".into(),
+            rel.map(|r| (r, 0.3)),
+            true,
+        ));
+        let con = self.consume.as_ref().and_then(|c| ratio(c.mib_s(), lo));
+        targets.push((
+            "one consumer >= 0.75 x loopback".into(),
+            con.map(|r| (r, 0.75)),
+            true,
+        ));
+        for (acks, parts) in [("1", 1), ("1", 12), ("all", 1), ("all", 12)] {
+            let p99 = self
+                .find("group commit", acks, parts, true)
+                .map(|r| (r.outcome.latency.p99_ms, 5.0));
+            targets.push((
+                format!("p99 at half peak, acks={acks}, {parts} part. <= 5 ms"),
+                p99,
+                false,
+            ));
+        }
+        let idle = self.rss.iter().map(|r| r.idle_mib).reduce(f64::max);
+        let after = self.rss.iter().map(|r| r.after_mib).reduce(f64::max);
+        targets.push((
+            "broker idle RSS <= 30 MiB".into(),
+            idle.map(|v| (v, 30.0)),
+            false,
+        ));
+        targets.push((
+            "broker RSS after the run <= 100 MiB".into(),
+            after.map(|v| (v, 100.0)),
+            false,
+        ));
+        for (name, v, at_least) in targets {
+            let (fig, verdict) = match v {
+                Some((x, goal)) => {
+                    let pass = if at_least { x >= goal } else { x <= goal };
+                    let fig = if at_least {
+                        format!("{x:.2}x")
+                    } else {
+                        format!("{x:.1}")
+                    };
+                    (fig, if pass { "PASS" } else { "MISS" })
+                }
+                None => ("-".into(), "not measured"),
+            };
+            println!("   {name:<58} {fig:>9}  {verdict}");
+        }
+        println!(
+            "   (latency = librdkafka send() to delivery callback; with linger.ms=5 the record that \
+             opens a batch waits up to 5 ms in the client before it is sent, so a p99 <= 5 ms \
+             needs batches that fill before the linger ends)"
+        );
+    }
+}

@@ -1,0 +1,81 @@
+//! The same produce load driven by `rill perf produce` (Rill's own client, crate rill-client)
+//! instead of librdkafka, when the `rill` binary has that subcommand. Its JSON summary is parsed
+//! into the same [`Outcome`] as the librdkafka runs.
+
+use super::produce::Outcome;
+use super::stats::Latency;
+use anyhow::{Context, Result};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Whether `bin perf produce --help` works.
+pub fn available(bin: &Path) -> bool {
+    Command::new(bin)
+        .args(["perf", "produce", "--help"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Produces `records` 1 KiB records to `topic` with `rill perf produce` (unlimited rate,
+/// linger 5 ms, 1 MB batches) and returns its figures; killed after `limit`.
+pub fn run(
+    bin: &Path,
+    bootstrap: &str,
+    topic: &str,
+    acks: &str,
+    records: u64,
+    limit: Duration,
+) -> Result<Outcome> {
+    let mut child = Command::new(bin)
+        .args([
+            "perf", "produce", topic, "-O", "json", "-b", bootstrap, "--acks", acks,
+        ])
+        .args([
+            "-s",
+            "1024",
+            "--batch-size",
+            "1000000",
+            "--linger-ms",
+            "5",
+            "-n",
+        ])
+        .arg(records.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("start rill perf produce")?;
+    let deadline = Instant::now() + limit;
+    while child.try_wait()?.is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            anyhow::bail!("rill perf produce took longer than {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "rill perf produce failed: {}",
+        out.status
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).context("rill perf JSON")?;
+    let num = |p: &str| {
+        v.pointer(p)
+            .and_then(serde_json::Value::as_f64)
+            .unwrap_or(0.0)
+    };
+    Ok(Outcome {
+        records: num("/records") as u64,
+        failed: num("/failed") as u64,
+        secs: num("/seconds"),
+        latency: Latency {
+            p50_ms: num("/latency_ms/p50"),
+            p99_ms: num("/latency_ms/p99"),
+            p999_ms: num("/latency_ms/p999"),
+        },
+    })
+}
