@@ -84,3 +84,27 @@ def test_cli_group_commits_are_read_by_kafka_python(broker, topic_name):
     assert again.splitlines() == [b"v3", b"v4", b"v5", b"v6"]
     by = by_partition(ck_consume(broker.bootstrap, topic_name, [0, 1], 7))
     assert [r.value for r in by[1]] == [b"v%d" % i for i in range(7)]
+
+
+def test_cli_reset_offsets_to_timestamp(broker, topic_name):
+    rill(broker, "topics", "create", topic_name, "-p", "1")
+    base = 1_700_000_000_000
+    produce_all(
+        producer(broker.bootstrap),
+        topic_name,
+        [{"value": b"r%d" % i, "partition": 0, "timestamp": base + i * 1000} for i in range(10)],
+    )
+    to = str(base + 6500)
+    doc = json.loads(rill(broker, "groups", "reset-offsets", "ts-group", "--topic", topic_name, "--to-timestamp", to, "-O", "json"))
+    assert doc["executed"] is False and doc["offsets"][0]["new_offset"] == 7
+    kc = KafkaConsumer(bootstrap_servers=broker.bootstrap, group_id="ts-group", enable_auto_commit=False)
+    try:
+        assert kc.committed(KpTopicPartition(topic_name, 0)) is None  # dry run
+    finally:
+        kc.close()
+    rill(broker, "groups", "reset-offsets", "ts-group", "--topic", topic_name, "--to-timestamp", to, "--execute")
+    kc = KafkaConsumer(bootstrap_servers=broker.bootstrap, group_id="ts-group", enable_auto_commit=False)
+    try:
+        assert kc.committed(KpTopicPartition(topic_name, 0)) == 7
+    finally:
+        kc.close()
