@@ -11,9 +11,42 @@ use rill_meta::{MetadataImage, MetadataRecord};
 use crate::config::BrokerConfig;
 use crate::coordinator::{group_config, GroupService};
 use crate::error::{BrokerError, Result};
-use crate::metadata::{load_or_create_meta_properties, MetadataStore};
+use crate::metadata::{load_or_create_meta_properties, MetaProperties, MetadataBackend};
 use crate::producer_ids::ProducerIdAllocator;
 use crate::replica::ReplicaManager;
+
+/// Creates the data directory and reads (or writes) `meta.properties`. A lone node makes up
+/// its cluster id; a quorum member takes `cluster.id` from its config on first start.
+fn identity(config: &BrokerConfig) -> Result<MetaProperties> {
+    let dir = &config.log_dir;
+    std::fs::create_dir_all(dir).map_err(|source| BrokerError::Io {
+        op: "create data dir",
+        path: dir.clone(),
+        source,
+    })?;
+    let fresh = !dir.join("meta.properties").exists();
+    if fresh && config.cluster.is_quorum() {
+        let Some(id) = &config.cluster.cluster_id else {
+            return Err(BrokerError::BadDataDir(format!(
+                "{} is not formatted: a node of a multi-node cluster needs the cluster's id; \
+                 set cluster.id (e.g. --override cluster.id=$(rill cluster-id)) on first start",
+                dir.display()
+            )));
+        };
+        crate::metadata::write_meta_properties(dir, id, config.node_id)?;
+    }
+    let props = load_or_create_meta_properties(dir, config.node_id)?;
+    if let Some(id) = &config.cluster.cluster_id {
+        if *id != props.cluster_id {
+            return Err(BrokerError::BadDataDir(format!(
+                "{} belongs to cluster {}, not cluster.id={id}",
+                dir.display(),
+                props.cluster_id
+            )));
+        }
+    }
+    Ok(props)
+}
 
 /// Everything a request handler needs.
 #[derive(Debug)]
@@ -23,7 +56,7 @@ pub struct Broker {
     /// The cluster id from `meta.properties`.
     pub cluster_id: String,
     /// The metadata image and its log.
-    pub metadata: MetadataStore,
+    pub metadata: MetadataBackend,
     /// Hosted partitions.
     pub replicas: ReplicaManager,
     /// InitProducerId's id source.
@@ -33,29 +66,36 @@ pub struct Broker {
     /// Serializes reconciliation so partitions always follow the newest image, never an
     /// older one that a slower concurrent commit still holds.
     reconcile_lock: std::sync::Mutex<()>,
+    /// Set once shutdown begins: the node must not unfence itself any more.
+    pub stopping: std::sync::atomic::AtomicBool,
 }
 
 impl Broker {
-    /// Opens the data directory: identity, metadata replay, and every partition's log
-    /// (running recovery).
+    /// Opens a lone node over its local metadata log (see [`Broker::open`]). Blocking.
     ///
     /// # Errors
-    /// A data directory of another node, I/O errors, unrecoverable storage errors.
-    pub fn open(config: BrokerConfig) -> Result<Arc<Self>> {
+    /// As [`Broker::open`].
+    pub fn open_local(config: BrokerConfig) -> Result<Arc<Self>> {
+        let store = crate::metadata::MetadataStore::open(&config.log_dir)?;
+        Self::open(config, MetadataBackend::Local(store))
+    }
+
+    /// Opens the data directory over the given metadata log: identity, cluster membership,
+    /// and every hosted partition's log (running recovery). Blocking.
+    ///
+    /// # Errors
+    /// A data directory of another node or cluster, I/O errors, unrecoverable storage errors.
+    pub fn open(config: BrokerConfig, metadata: MetadataBackend) -> Result<Arc<Self>> {
         let dir = config.log_dir.clone();
-        std::fs::create_dir_all(&dir).map_err(|source| BrokerError::Io {
-            op: "create data dir",
-            path: dir.clone(),
-            source,
-        })?;
-        let props = load_or_create_meta_properties(&dir, config.node_id)?;
-        let metadata = MetadataStore::open(&dir)?;
+        let props = identity(&config)?;
+        metadata.catch_up(std::time::Duration::from_secs(120))?;
         let broker = Broker {
             cluster_id: props.cluster_id.clone(),
             replicas: ReplicaManager::new(&dir),
             producer_ids: ProducerIdAllocator::default(),
             groups: GroupService::new(group_config(&config)?),
             reconcile_lock: std::sync::Mutex::new(()),
+            stopping: std::sync::atomic::AtomicBool::new(false),
             metadata,
             config,
         };
@@ -65,11 +105,15 @@ impl Broker {
             }])?,
             Some(id) if id != props.cluster_id => {
                 return Err(BrokerError::BadDataDir(format!(
-                    "metadata log belongs to cluster {id} but meta.properties says {}",
+                    "the metadata log belongs to cluster {id} but this node's meta.properties says {}; \
+                     a node cannot join another cluster with its data",
                     props.cluster_id
                 )))
             }
             Some(_) => {}
+        }
+        if broker.config.cluster.is_quorum() {
+            crate::cluster::register(&broker)?;
         }
         broker
             .replicas
@@ -90,12 +134,72 @@ impl Broker {
     /// Records that contradict the image, I/O errors.
     pub fn commit(&self, records: Vec<MetadataRecord>) -> Result<()> {
         self.metadata.commit(records)?;
+        self.reconcile()
+    }
+
+    /// Brings hosted partitions in line with the newest image. Blocking.
+    ///
+    /// # Errors
+    /// Storage errors opening or deleting partitions.
+    pub fn reconcile(&self) -> Result<()> {
         let _guard = self
             .reconcile_lock
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         self.replicas
             .reconcile(&self.metadata.image(), &self.config)
+    }
+
+    /// Brokers clients may use: (id, host, port, rack) of every unfenced registered broker,
+    /// or this node alone on a single node.
+    pub fn live_brokers(&self) -> Vec<(i32, String, u16, Option<String>)> {
+        let image = self.image();
+        let live: Vec<_> = image
+            .brokers()
+            .filter(|b| !b.fenced)
+            .map(|b| (b.broker_id, b.host.clone(), b.port, b.rack.clone()))
+            .collect();
+        if live.is_empty() && !self.config.cluster.is_quorum() {
+            let adv = &self.config.advertised_listener;
+            return vec![(self.config.node_id, adv.host.clone(), adv.port, None)];
+        }
+        live
+    }
+
+    /// The active controller's id (-1 when none is known).
+    pub fn controller_id(&self) -> i32 {
+        self.metadata
+            .controller_id(self.config.node_id)
+            .unwrap_or(-1)
+    }
+
+    /// The partition if this node leads it; otherwise the Kafka error a client must see:
+    /// UNKNOWN_TOPIC_OR_PARTITION when it does not exist, NOT_LEADER_OR_FOLLOWER when
+    /// another broker leads it (or it has no leader right now).
+    ///
+    /// # Errors
+    /// The Kafka error as above.
+    pub fn leader_partition(
+        &self,
+        topic: &str,
+        index: i32,
+    ) -> std::result::Result<Arc<crate::replica::Partition>, kafka_protocol::ResponseError> {
+        use kafka_protocol::ResponseError;
+        let image = self.image();
+        let t = image
+            .topic(topic)
+            .filter(|t| index >= 0 && (index as u32) < t.partitions)
+            .ok_or(ResponseError::UnknownTopicOrPartition)?;
+        let leads_here = t
+            .partition_states
+            .get(index as usize)
+            .is_none_or(|s| s.replicas.is_empty() || s.leader == self.config.node_id);
+        if !leads_here {
+            return Err(ResponseError::NotLeaderOrFollower);
+        }
+        self.replicas
+            .get(topic, index)
+            .ok_or(ResponseError::NotLeaderOrFollower)
     }
 
     /// Flushes every partition and checkpoints high watermarks (clean shutdown).

@@ -71,6 +71,8 @@ pub struct BrokerConfig {
     pub values: BTreeMap<String, String>,
     /// Keys that came from the file or an override (shown as STATIC_BROKER_CONFIG).
     pub explicit: BTreeMap<String, String>,
+    /// Quorum membership, controller listener, rack, liveness timeouts.
+    pub cluster: crate::cluster_config::ClusterConfig,
 }
 
 /// Broker-level keys we know, with Kafka's defaults (Rill's where they differ: `log.dirs`,
@@ -80,6 +82,12 @@ pub const BROKER_DEFAULTS: &[(&str, &str)] = &[
     ("process.roles", "broker,controller"),
     ("listeners", "PLAINTEXT://127.0.0.1:9092"),
     ("advertised.listeners", ""),
+    ("controller.listener.names", "CONTROLLER"),
+    ("controller.quorum.voters", ""),
+    ("broker.rack", ""),
+    ("broker.heartbeat.interval.ms", "2000"),
+    ("broker.session.timeout.ms", "9000"),
+    ("cluster.id", ""),
     ("log.dirs", "./rill-data"),
     ("num.partitions", "1"),
     ("default.replication.factor", "1"),
@@ -178,6 +186,18 @@ pub fn parse_bool(key: &str, value: &str) -> Result<bool, ConfigError> {
     }
 }
 
+/// Parses every listener of a `NAME://host:port[,...]` list.
+///
+/// # Errors
+/// [`ConfigError::InvalidValue`] when an entry's form is wrong.
+pub fn parse_listeners(key: &str, value: &str) -> Result<Vec<Listener>, ConfigError> {
+    value
+        .split(',')
+        .filter(|e| !e.trim().is_empty())
+        .map(|e| parse_listener(key, e))
+        .collect()
+}
+
 /// Parses the first listener of a `NAME://host:port[,...]` list.
 ///
 /// # Errors
@@ -244,13 +264,21 @@ impl BrokerConfig {
             explicit.insert(key, value);
         }
         let get = |k: &str| values.get(k).cloned().unwrap_or_default();
-        let listener = parse_listener("listeners", &get("listeners"))?;
+        let all_listeners = parse_listeners("listeners", &get("listeners"))?;
+        let controller_names = get("controller.listener.names");
+        let listener = all_listeners
+            .iter()
+            .find(|l| !controller_names.split(',').any(|n| n.trim() == l.name))
+            .cloned()
+            .ok_or_else(|| invalid("listeners", &get("listeners"), "no client listener"))?;
         listener.bind_addr()?;
+        let cluster = crate::cluster_config::parse_cluster_config(&get, &all_listeners)?;
         let advertised = match get("advertised.listeners").as_str() {
             "" => listener.clone(),
             v => parse_listener("advertised.listeners", v)?,
         };
         let config = BrokerConfig {
+            cluster,
             node_id: parse_int("node.id", &get("node.id"), 0, i64::from(i32::MAX))? as i32,
             listener,
             advertised_listener: advertised,

@@ -36,6 +36,16 @@ pub enum BrokerError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// This node cannot reach an active controller (none elected, or unreachable).
+    #[error("no active controller reachable (last known: {leader:?})")]
+    NotController {
+        /// The controller this node last knew.
+        leader: Option<i32>,
+    },
+    /// The metadata quorum committed the change but it contradicted the image (a race with
+    /// another change): nothing changed.
+    #[error("metadata change rejected: {0}")]
+    MetadataRejected(String),
     /// A bug or an unexpected state, with a description.
     #[error("internal error: {0}")]
     Internal(String),

@@ -8,6 +8,8 @@ pub mod admin;
 pub mod api;
 pub mod broker;
 pub mod clock;
+pub mod cluster;
+pub mod cluster_config;
 pub mod config;
 pub mod coordinator;
 pub mod error;

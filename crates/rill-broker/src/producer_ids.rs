@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use rill_meta::MetadataRecord;
 
 use crate::error::{BrokerError, Result};
-use crate::metadata::MetadataStore;
+use crate::metadata::MetadataBackend;
 
 /// How many ids one metadata record reserves.
 const BLOCK_SIZE: i64 = 1000;
@@ -23,7 +23,7 @@ impl ProducerIdAllocator {
     ///
     /// # Errors
     /// Metadata log write errors.
-    pub fn next_id(&self, store: &MetadataStore) -> Result<i64> {
+    pub fn next_id(&self, store: &MetadataBackend) -> Result<i64> {
         let mut s = self
             .state
             .lock()

@@ -12,6 +12,7 @@ use tokio::task::JoinSet;
 use crate::broker::Broker;
 use crate::config::BrokerConfig;
 use crate::error::{BrokerError, Result};
+use crate::metadata::{MetadataBackend, MetadataStore};
 use crate::net::connection::serve_connection;
 
 /// A running server's handle.
@@ -30,7 +31,8 @@ impl Server {
     /// Startup errors: config, data directory, bind.
     pub async fn bind(config: BrokerConfig) -> Result<Self> {
         let addr = config.listener.bind_addr()?;
-        let broker = tokio::task::spawn_blocking(move || Broker::open(config))
+        let backend = open_metadata(&config).await?;
+        let broker = tokio::task::spawn_blocking(move || Broker::open(config, backend))
             .await
             .map_err(|e| BrokerError::Internal(e.to_string()))??;
         let listener = TcpListener::bind(addr)
@@ -58,6 +60,16 @@ impl Server {
             self.broker.clone(),
             shutdown.clone(),
         ));
+        if self.broker.config.cluster.is_quorum() {
+            tasks.spawn(crate::cluster::run_reconcile_loop(
+                self.broker.clone(),
+                shutdown.clone(),
+            ));
+            tasks.spawn(crate::cluster::run_controller_loop(
+                self.broker.clone(),
+                shutdown.clone(),
+            ));
+        }
         loop {
             tokio::select! {
                 _ = shutdown.changed() => break,
@@ -77,6 +89,17 @@ impl Server {
             }
         }
         drop(self.listener);
+        if self.broker.config.cluster.is_quorum() {
+            let broker = self.broker.clone();
+            let fence =
+                tokio::task::spawn_blocking(move || crate::cluster::controlled_shutdown(&broker));
+            if tokio::time::timeout(Duration::from_secs(10), fence)
+                .await
+                .is_err()
+            {
+                tracing::warn!("controlled shutdown did not finish in 10 s");
+            }
+        }
         tracing::info!(
             tasks = tasks.len(),
             "shutting down: waiting for connections"
@@ -92,4 +115,41 @@ impl Server {
         let _ = tokio::task::spawn_blocking(move || broker.flush_all()).await;
         tracing::info!("shutdown complete");
     }
+}
+
+/// Opens the metadata log: the Raft quorum when `controller.quorum.voters` is set (serving
+/// peers on the controller listener), else the local log of a lone node.
+async fn open_metadata(config: &BrokerConfig) -> Result<MetadataBackend> {
+    let dir = config.log_dir.join(crate::metadata::METADATA_DIR);
+    std::fs::create_dir_all(&dir).map_err(|source| BrokerError::Io {
+        op: "create metadata dir",
+        path: dir.clone(),
+        source,
+    })?;
+    let (Some(voters), Some(listener)) = (
+        &config.cluster.quorum_voters,
+        &config.cluster.controller_listener,
+    ) else {
+        let store = tokio::task::spawn_blocking(move || MetadataStore::open_dir(&dir))
+            .await
+            .map_err(|e| BrokerError::Internal(e.to_string()))??;
+        return Ok(MetadataBackend::Local(store));
+    };
+    let voters = rill_quorum::parse_voters(voters).map_err(|e| {
+        BrokerError::Config(crate::config::ConfigError::InvalidValue {
+            key: "controller.quorum.voters".into(),
+            value: voters.clone(),
+            reason: e.to_string(),
+        })
+    })?;
+    let addr = listener.bind_addr()?;
+    let tcp = TcpListener::bind(addr)
+        .await
+        .map_err(|source| BrokerError::Bind { addr, source })?;
+    let qc = rill_quorum::QuorumConfig::new(config.node_id as u64, voters, dir.join("raft"));
+    let quorum = rill_quorum::RaftQuorum::start_tcp(qc, Some(tcp))
+        .await
+        .map_err(|e| BrokerError::Internal(format!("metadata quorum: {e}")))?;
+    tracing::info!(%addr, "metadata quorum started");
+    Ok(MetadataBackend::Quorum(Arc::new(quorum)))
 }

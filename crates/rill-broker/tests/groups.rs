@@ -20,7 +20,7 @@ fn open(dir: &std::path::Path) -> Arc<Broker> {
         |_| {},
     )
     .unwrap();
-    Broker::open(config).unwrap()
+    Broker::open_local(config).unwrap()
 }
 
 fn offsets(n: i64) -> Vec<OffsetToCommit> {

@@ -23,6 +23,14 @@ pub enum MetaError {
         /// Which rule it breaks.
         reason: &'static str,
     },
+    /// The log already belongs to another cluster.
+    #[error("the metadata log belongs to cluster {existing}, not {proposed}")]
+    ClusterIdMismatch {
+        /// The cluster id the log has.
+        existing: String,
+        /// The one proposed.
+        proposed: String,
+    },
     /// No broker of that id is registered.
     #[error("unknown broker {broker_id}")]
     UnknownBroker {

@@ -127,9 +127,15 @@ impl MetadataImage {
     /// partition count); the image is then unchanged.
     pub fn apply(&mut self, record: &MetadataRecord) -> Result<()> {
         match record {
-            MetadataRecord::ClusterCreated { cluster_id } => {
-                self.cluster_id = Some(cluster_id.clone());
-            }
+            MetadataRecord::ClusterCreated { cluster_id } => match &self.cluster_id {
+                Some(existing) if existing != cluster_id => {
+                    return Err(MetaError::ClusterIdMismatch {
+                        existing: existing.clone(),
+                        proposed: cluster_id.clone(),
+                    })
+                }
+                _ => self.cluster_id = Some(cluster_id.clone()),
+            },
             MetadataRecord::TopicCreated {
                 topic_id,
                 name,

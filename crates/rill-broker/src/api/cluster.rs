@@ -29,16 +29,22 @@ pub fn describe_cluster(
     }
     r.endpoint_type = req.endpoint_type;
     r.cluster_id = str_bytes(broker.cluster_id.clone());
-    r.controller_id = BrokerId(broker.config.node_id);
+    r.controller_id = BrokerId(broker.controller_id());
     if req.include_cluster_authorized_operations {
         r.cluster_authorized_operations = super::CLUSTER_AUTHORIZED_OPERATIONS;
     }
-    let adv = &broker.config.advertised_listener;
-    let mut b = DescribeClusterBroker::default();
-    b.broker_id = BrokerId(broker.config.node_id);
-    b.host = str_bytes(adv.host.clone());
-    b.port = i32::from(adv.port);
-    r.brokers = vec![b];
+    r.brokers = broker
+        .live_brokers()
+        .into_iter()
+        .map(|(id, host, port, rack)| {
+            let mut b = DescribeClusterBroker::default();
+            b.broker_id = BrokerId(id);
+            b.host = str_bytes(host);
+            b.port = i32::from(port);
+            b.rack = rack.map(str_bytes);
+            b
+        })
+        .collect();
     r
 }
 

@@ -66,13 +66,14 @@ pub async fn handle(
         for p in &topic.partitions {
             let target = match name
                 .as_deref()
-                .and_then(|n| broker.replicas.get(n, p.partition))
+                .map(|n| broker.leader_partition(n, p.partition))
             {
                 None => Err(unknown.code()),
-                Some(_) if p.current_leader_epoch > 0 => {
+                Some(Err(e)) => Err(e.code()),
+                Some(Ok(_)) if p.current_leader_epoch > 0 => {
                     Err(ResponseError::UnknownLeaderEpoch.code())
                 }
-                Some(part) => Ok(part),
+                Some(Ok(part)) => Ok(part),
             };
             wants.push(Want {
                 topic_idx,

@@ -24,13 +24,32 @@ fn opt_string(s: &Option<StrBytes>) -> Option<String> {
     s.as_ref().map(|s| s.to_string())
 }
 
-/// FindCoordinator: this node coordinates every group (single node).
+/// The coordinator of `group_id`: the leader of its `__consumer_offsets` partition, as
+/// (id, host, port), or `None` while that partition has no leader.
+fn coordinator_of(broker: &Broker, group_id: &str) -> Option<(i32, String, i32)> {
+    let image = broker.image();
+    let topic = image.topic(crate::coordinator::OFFSETS_TOPIC)?;
+    let index = rill_group::partition_for(group_id, topic.partitions as i32);
+    let leader = match topic.partition_states.get(index as usize) {
+        Some(s) if !s.replicas.is_empty() => s.leader,
+        _ => broker.config.node_id,
+    };
+    broker
+        .live_brokers()
+        .into_iter()
+        .find(|(id, ..)| *id == leader)
+        .map(|(id, host, port, _)| (id, host, i32::from(port)))
+}
+
+/// FindCoordinator: the leader of the group's `__consumer_offsets` partition (this node on a
+/// single node). Transactional ids (key type 1) are answered with this node for now.
 pub fn find_coordinator(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
     req: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
     let adv = &broker.config.advertised_listener;
+    let me = (broker.config.node_id, adv.host.clone(), i32::from(adv.port));
     let answer = |key: &StrBytes| -> (i16, Option<String>) {
         match req.key_type {
             0 if key.is_empty() => (
@@ -51,15 +70,22 @@ pub fn find_coordinator(
         vec![req.key.clone()]
     };
     for key in keys {
-        let (code, message) = answer(&key);
-        let (node, host, port) = if code == 0 {
-            (
-                BrokerId(broker.config.node_id),
-                str_bytes(adv.host.clone()),
-                i32::from(adv.port),
-            )
+        let (mut code, mut message) = answer(&key);
+        let target = if code != 0 {
+            None
+        } else if req.key_type == 0 {
+            let found = coordinator_of(broker, key.as_str());
+            if found.is_none() {
+                code = ResponseError::CoordinatorNotAvailable.code();
+                message = Some("the group's __consumer_offsets partition has no leader".into());
+            }
+            found
         } else {
-            (BrokerId(-1), str_bytes(""), -1)
+            Some(me.clone())
+        };
+        let (node, host, port) = match target {
+            Some((id, host, port)) => (BrokerId(id), str_bytes(host), port),
+            None => (BrokerId(-1), str_bytes(""), -1),
         };
         if ctx.version >= 4 {
             let mut c = Coordinator::default();

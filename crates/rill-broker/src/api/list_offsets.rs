@@ -39,12 +39,12 @@ pub async fn handle(
                 pr.timestamp = -1;
                 pr.offset = -1;
                 pr.leader_epoch = -1;
-                match b.replicas.get(t.name.0.as_str(), p.partition_index) {
-                    None => pr.error_code = ResponseError::UnknownTopicOrPartition.code(),
-                    Some(_) if p.current_leader_epoch > 0 => {
+                match b.leader_partition(t.name.0.as_str(), p.partition_index) {
+                    Err(e) => pr.error_code = e.code(),
+                    Ok(_) if p.current_leader_epoch > 0 => {
                         pr.error_code = ResponseError::UnknownLeaderEpoch.code()
                     }
-                    Some(part) => match lookup(&part, p.timestamp) {
+                    Ok(part) => match lookup(&part, p.timestamp) {
                         Ok(Some((offset, ts))) => {
                             pr.offset = offset;
                             pr.timestamp = ts;

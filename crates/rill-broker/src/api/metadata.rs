@@ -24,15 +24,20 @@ pub async fn handle(
     req: MetadataRequest,
 ) -> MetadataResponse {
     let mut r = MetadataResponse::default();
-    let node = broker.config.node_id;
-    let adv = &broker.config.advertised_listener;
-    let mut b = MetadataResponseBroker::default();
-    b.node_id = BrokerId(node);
-    b.host = str_bytes(adv.host.clone());
-    b.port = i32::from(adv.port);
-    r.brokers = vec![b];
+    r.brokers = broker
+        .live_brokers()
+        .into_iter()
+        .map(|(id, host, port, rack)| {
+            let mut b = MetadataResponseBroker::default();
+            b.node_id = BrokerId(id);
+            b.host = str_bytes(host);
+            b.port = i32::from(port);
+            b.rack = rack.map(str_bytes);
+            b
+        })
+        .collect();
     r.cluster_id = Some(str_bytes(broker.cluster_id.clone()));
-    r.controller_id = BrokerId(node);
+    r.controller_id = BrokerId(broker.controller_id());
     if req.include_cluster_authorized_operations {
         r.cluster_authorized_operations = CLUSTER_AUTHORIZED_OPERATIONS;
     }

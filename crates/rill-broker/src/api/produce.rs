@@ -70,9 +70,10 @@ pub async fn handle(
             } else if req.transactional_id.is_some() {
                 Err(ResponseError::TransactionalIdAuthorizationFailed.code())
             } else {
-                name.as_deref()
-                    .and_then(|n| broker.replicas.get(n, p.index))
-                    .ok_or(unknown.code())
+                match name.as_deref() {
+                    None => Err(unknown.code()),
+                    Some(n) => broker.leader_partition(n, p.index).map_err(|e| e.code()),
+                }
             };
             work.push(Work {
                 topic_idx,

@@ -6,7 +6,6 @@ use kafka_protocol::messages::delete_records_response::{
     DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
 };
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
-use kafka_protocol::ResponseError;
 
 use super::errors::log_error_code;
 use super::{blocking, RequestContext};
@@ -28,9 +27,9 @@ pub async fn delete_records(
                 let mut pr = DeleteRecordsPartitionResult::default();
                 pr.partition_index = p.partition_index;
                 pr.low_watermark = -1;
-                match b.replicas.get(t.name.0.as_str(), p.partition_index) {
-                    None => pr.error_code = ResponseError::UnknownTopicOrPartition.code(),
-                    Some(part) => match part.delete_records(p.offset) {
+                match b.leader_partition(t.name.0.as_str(), p.partition_index) {
+                    Err(e) => pr.error_code = e.code(),
+                    Ok(part) => match part.delete_records(p.offset) {
                         Ok(low) => pr.low_watermark = low,
                         Err(e) => pr.error_code = log_error_code(&e),
                     },

@@ -37,6 +37,17 @@ pub fn new_cluster_id() -> String {
     out
 }
 
+/// Writes `meta.properties` for a node of cluster `cluster_id` (atomically).
+///
+/// # Errors
+/// I/O errors.
+pub fn write_meta_properties(dir: &Path, cluster_id: &str, node_id: i32) -> Result<()> {
+    let text = format!(
+        "# Written by rill on first start. Do not edit.\nversion=1\ncluster.id={cluster_id}\nnode.id={node_id}\n"
+    );
+    crate::fsutil::write_atomically(&dir.join("meta.properties"), text.as_bytes())
+}
+
 /// Reads `meta.properties` in `dir`, or creates it for `node_id` with a new cluster id.
 ///
 /// # Errors
@@ -76,11 +87,7 @@ pub fn load_or_create_meta_properties(dir: &Path, node_id: i32) -> Result<MetaPr
                 cluster_id: new_cluster_id(),
                 node_id,
             };
-            let text = format!(
-                "# Written by rill on first start. Do not edit.\nversion=1\ncluster.id={}\nnode.id={}\n",
-                props.cluster_id, props.node_id
-            );
-            crate::fsutil::write_atomically(&path, text.as_bytes())?;
+            write_meta_properties(dir, &props.cluster_id, node_id)?;
             Ok(props)
         }
         Err(e) => Err(BrokerError::Io {

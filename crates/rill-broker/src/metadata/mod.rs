@@ -4,10 +4,14 @@
 //! This is where a cluster's Raft log will sit later: the records and the image are the same,
 //! only who orders and replicates the records changes.
 
+mod backend;
 mod local_log;
 mod meta_properties;
 mod store;
 
+pub use backend::MetadataBackend;
 pub use local_log::LocalMetadataLog;
-pub use meta_properties::{load_or_create_meta_properties, MetaProperties};
-pub use store::MetadataStore;
+pub use meta_properties::{
+    load_or_create_meta_properties, new_cluster_id, write_meta_properties, MetaProperties,
+};
+pub use store::{MetadataStore, METADATA_DIR};

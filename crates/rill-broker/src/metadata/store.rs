@@ -37,6 +37,14 @@ impl MetadataStore {
             path: dir.clone(),
             source,
         })?;
+        Self::open_dir(&dir)
+    }
+
+    /// Opens the metadata log in `dir` itself (the `__cluster_metadata-0` directory).
+    ///
+    /// # Errors
+    /// I/O errors, or a record that contradicts the ones before it.
+    pub fn open_dir(dir: &Path) -> Result<Self> {
         let (log, records) = LocalMetadataLog::open(&dir.join("metadata.log"))?;
         let mut image = MetadataImage::new();
         for r in &records {

@@ -1,0 +1,136 @@
+//! Where the metadata log lives: a local file on a lone node, or the Raft quorum in a cluster.
+//!
+//! Both give the same three things: the current image, a way to append records (waiting until
+//! they are durable and applied here), and the active controller's id. Thread-safety: all
+//! methods take `&self`; [`MetadataBackend::commit`] blocks and must run on a blocking thread.
+
+use std::sync::Arc;
+
+use rill_meta::{MetadataImage, MetadataRecord};
+use rill_quorum::{MetadataQuorum, MetadataUpdate, QuorumError, QuorumStatus, RaftQuorum};
+use tokio::sync::watch;
+
+use super::MetadataStore;
+use crate::error::{BrokerError, Result};
+
+/// How long a committed change may take to be applied on this node.
+const APPLY_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The metadata log behind this node.
+pub enum MetadataBackend {
+    /// A lone node's local, fsynced log.
+    Local(MetadataStore),
+    /// A voter of the Raft metadata quorum.
+    Quorum(Arc<RaftQuorum>),
+}
+
+impl std::fmt::Debug for MetadataBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MetadataBackend::Local(_) => f.write_str("MetadataBackend::Local"),
+            MetadataBackend::Quorum(q) => {
+                write!(f, "MetadataBackend::Quorum(node {})", q.node_id())
+            }
+        }
+    }
+}
+
+impl MetadataBackend {
+    /// The latest image applied on this node.
+    pub fn image(&self) -> Arc<MetadataImage> {
+        match self {
+            MetadataBackend::Local(s) => s.image(),
+            MetadataBackend::Quorum(q) => q.image(),
+        }
+    }
+
+    /// Appends `records` as one change and waits until it is committed and applied here.
+    /// On a quorum follower the proposal is forwarded to the active controller. Blocking.
+    ///
+    /// # Errors
+    /// Records that contradict the image, no active controller, I/O errors.
+    pub fn commit(&self, records: Vec<MetadataRecord>) -> Result<()> {
+        match self {
+            MetadataBackend::Local(s) => s.commit(records).map(|_| ()),
+            MetadataBackend::Quorum(q) => {
+                let handle = tokio::runtime::Handle::try_current().map_err(|e| {
+                    BrokerError::Internal(format!("no runtime for a proposal: {e}"))
+                })?;
+                let q = q.clone();
+                handle.block_on(async move {
+                    let offset = q.propose(records).await.map_err(quorum_error)?;
+                    // A forwarded proposal commits on the leader first: wait until this node
+                    // applied it too, so what the caller does next sees it.
+                    let mut updates = q.subscribe();
+                    let applied = tokio::time::timeout(APPLY_WAIT, async {
+                        updates
+                            .wait_for(|u| u.offset.is_some_and(|o| o >= offset))
+                            .await
+                            .is_ok()
+                    })
+                    .await;
+                    match applied {
+                        Ok(true) => Ok(()),
+                        _ => Err(BrokerError::Internal(format!(
+                            "metadata offset {offset} committed but not applied here within {APPLY_WAIT:?}"
+                        ))),
+                    }
+                })
+            }
+        }
+    }
+
+    /// Waits until a controller is active and this node has applied everything committed
+    /// before now (an empty proposal as a barrier), retrying for up to `timeout`. Blocking.
+    ///
+    /// # Errors
+    /// No active controller within `timeout`.
+    pub fn catch_up(&self, timeout: std::time::Duration) -> Result<()> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            match self.commit(Vec::new()) {
+                Ok(()) => return Ok(()),
+                Err(e) if std::time::Instant::now() < deadline => {
+                    tracing::info!(reason = %e, "waiting for the metadata quorum");
+                    std::thread::sleep(std::time::Duration::from_millis(250));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The active controller, as this node knows it.
+    pub fn controller_id(&self, own_id: i32) -> Option<i32> {
+        match self {
+            MetadataBackend::Local(_) => Some(own_id),
+            MetadataBackend::Quorum(q) => q.leader().and_then(|l| i32::try_from(l).ok()),
+        }
+    }
+
+    /// Image updates, for nodes whose image also changes by others' commits.
+    pub fn subscribe(&self) -> Option<watch::Receiver<MetadataUpdate>> {
+        match self {
+            MetadataBackend::Local(_) => None,
+            MetadataBackend::Quorum(q) => Some(q.subscribe()),
+        }
+    }
+
+    /// The quorum's state for DescribeQuorum (`None` on a lone node).
+    pub fn quorum_status(&self) -> Option<QuorumStatus> {
+        match self {
+            MetadataBackend::Local(_) => None,
+            MetadataBackend::Quorum(q) => Some(q.status()),
+        }
+    }
+}
+
+/// Maps a quorum error to the broker's.
+fn quorum_error(e: QuorumError) -> BrokerError {
+    match e {
+        QuorumError::NotController { leader, .. } => BrokerError::NotController {
+            leader: leader.and_then(|l| i32::try_from(l).ok()),
+        },
+        QuorumError::Rejected { reason, .. } => BrokerError::MetadataRejected(reason),
+        other => BrokerError::Internal(other.to_string()),
+    }
+}
