@@ -10,7 +10,7 @@ use bytes::Bytes;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
 use kafka_protocol::ResponseError;
-use rill_log::BatchHeader;
+use rill_log::{AppendInfo, BatchHeader};
 
 use super::errors::log_error_code;
 use super::{blocking, str_bytes, RequestContext};
@@ -83,12 +83,31 @@ pub async fn handle(
             });
         }
     }
-    let results = blocking(move || {
+    // Append every partition first, then wait for all of them to be durable at once: the
+    // fsyncs of different partitions run side by side instead of one after another.
+    let appended = blocking(move || {
         work.into_iter()
             .map(|w| (w.topic_idx, w.index, append_one(w.target, w.records, acks)))
             .collect::<Vec<_>>()
     })
     .await?;
+    let mut results = Vec::with_capacity(appended.len());
+    let mut waits = tokio::task::JoinSet::new();
+    for (slot, (topic_idx, index, outcome)) in appended.into_iter().enumerate() {
+        match outcome {
+            Ok((partition, info)) => {
+                waits.spawn_blocking(move || (slot, durable(&partition, &info)));
+                results.push((topic_idx, index, PartitionProduceResponse::default()));
+            }
+            Err(pr) => results.push((topic_idx, index, pr)),
+        }
+    }
+    while let Some(joined) = waits.join_next().await {
+        match joined {
+            Ok((slot, pr)) => results[slot].2 = pr,
+            Err(e) => tracing::error!(error = %e, "durability wait task failed"),
+        }
+    }
     let mut advanced = false;
     for (topic_idx, index, pr) in results {
         let mut pr = pr;
@@ -112,67 +131,72 @@ fn failed(code: i16, message: Option<String>) -> PartitionProduceResponse {
     r
 }
 
-/// Appends one partition's batch and waits for it to be durable. Blocking.
+/// Appends one partition's batch; durability is awaited separately ([`durable`]). Blocking.
 fn append_one(
     target: Result<Arc<Partition>, i16>,
     records: Option<Bytes>,
     acks: i16,
-) -> PartitionProduceResponse {
+) -> Result<(Arc<Partition>, AppendInfo), PartitionProduceResponse> {
     let partition = match target {
         Ok(p) => p,
-        Err(code) => return failed(code, None),
+        Err(code) => return Err(failed(code, None)),
     };
     // Java's ProduceRequest.validateRecords: v3+ carries exactly one magic-2 batch.
     let records = match records {
         Some(r) if r.len() > MAGIC_OFFSET && r[MAGIC_OFFSET] != 2 => {
-            return failed(
+            return Err(failed(
                 ResponseError::InvalidRecord.code(),
                 Some(format!(
                     "produce requests v3+ must use record batch magic 2, got {}",
                     r[MAGIC_OFFSET]
                 )),
-            )
+            ))
         }
         Some(r) if !r.is_empty() => r,
         _ => {
-            return failed(
+            return Err(failed(
                 ResponseError::InvalidRecord.code(),
                 Some("produce requests v3+ must carry exactly one record batch".into()),
-            )
+            ))
         }
     };
     match BatchHeader::parse(&records) {
         Ok(h) if h.total_len() < records.len() => {
-            return failed(
+            return Err(failed(
                 ResponseError::InvalidRecord.code(),
                 Some("produce requests must carry exactly one record batch per partition".into()),
-            )
+            ))
         }
         Ok(h) if h.is_transactional() => {
-            return failed(
+            return Err(failed(
                 ResponseError::TransactionalIdAuthorizationFailed.code(),
                 Some("transactions are not supported yet".into()),
-            )
+            ))
         }
         _ => {}
     }
     if acks == -1 && partition.min_insync_replicas() > 1 {
-        return failed(
+        return Err(failed(
             ResponseError::NotEnoughReplicas.code(),
             Some(format!(
                 "min.insync.replicas={} but the ISR has 1 replica",
                 partition.min_insync_replicas()
             )),
-        );
+        ));
     }
     let mut batch = records.to_vec();
     let info = match partition.append(&mut batch, now_ms()) {
         Ok(info) => info,
         Err(e) => {
             tracing::debug!(topic = %partition.topic, partition = partition.index, error = %e, "produce refused");
-            return failed(log_error_code(&e), Some(e.to_string()));
+            return Err(failed(log_error_code(&e), Some(e.to_string())));
         }
     };
+    Ok((partition, info))
+}
+
+/// Waits until an appended batch is durable and builds its answer. Blocking.
+fn durable(partition: &Partition, info: &AppendInfo) -> PartitionProduceResponse {
     if let Err(e) = partition.wait_durable(info.last_offset + 1) {
         tracing::error!(topic = %partition.topic, partition = partition.index, error = %e, "fsync failed");
         return failed(ResponseError::KafkaStorageError.code(), Some(e.to_string()));
