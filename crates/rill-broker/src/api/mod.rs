@@ -177,7 +177,16 @@ pub fn parse_request(frame: &Bytes) -> Result<ParsedRequest, RequestError> {
     })
 }
 
-/// Handles one whole frame. `Ok(None)` means no response is due (acks=0 produce).
+/// The answer to one request: ready now, or a future that completes it (a produce waiting
+/// for durability) while the connection goes on reading.
+pub enum Responder {
+    /// The response (or none, for acks=0).
+    Done(Option<Bytes>),
+    /// Completes later; responses are still written in request order.
+    Pending(std::pin::Pin<Box<dyn std::future::Future<Output = Result<Option<Bytes>, RequestError>> + Send>>),
+}
+
+/// Handles one whole frame.
 ///
 /// # Errors
 /// [`RequestError`] when the connection must be closed.
@@ -185,11 +194,12 @@ pub async fn handle_request(
     broker: &Arc<Broker>,
     frame: Bytes,
     peer: SocketAddr,
-) -> Result<Option<Bytes>, RequestError> {
+) -> Result<Responder, RequestError> {
     let (correlation_id, api, version, header, body) = match parse_request(&frame)? {
         ParsedRequest::ApiVersionsTooNew { correlation_id } => {
             // Clients rely on this: a v0 answer with the ranges, so they can pick a version.
-            return api_versions::unsupported_version_response(correlation_id).map(Some);
+            return api_versions::unsupported_version_response(correlation_id)
+                .map(|b| Responder::Done(Some(b)));
         }
         ParsedRequest::Request {
             correlation_id,
@@ -205,9 +215,21 @@ pub async fn handle_request(
         header,
         peer,
     };
+    if let RequestKind::Produce(req) = *body {
+        let inflight = produce::append(broker, &ctx, req).await;
+        return Ok(Responder::Pending(Box::pin(async move {
+            let Some(inflight) = inflight else {
+                return Err(RequestError::Encode("produce append task failed".into()));
+            };
+            match inflight.finish().await {
+                Some(r) => encode_response(&ctx, correlation_id, ResponseKind::Produce(r)).map(Some),
+                None => Ok(None),
+            }
+        })));
+    }
     match dispatch(broker, &ctx, *body).await {
-        Some(body) => encode_response(&ctx, correlation_id, body).map(Some),
-        None => Ok(None),
+        Some(body) => encode_response(&ctx, correlation_id, body).map(|b| Responder::Done(Some(b))),
+        None => Ok(Responder::Done(None)),
     }
 }
 

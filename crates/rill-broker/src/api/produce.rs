@@ -33,12 +33,38 @@ struct Work {
     records: Option<Bytes>,
 }
 
+/// A produce request whose batches are appended and whose durability is still awaited.
+pub struct ProduceInFlight {
+    /// The response skeleton (topics in request order).
+    response: ProduceResponse,
+    /// Per partition: (topic slot, partition, the appended batch or the error answer).
+    appended: Vec<(usize, i32, Appended)>,
+    /// The request's acks.
+    acks: i16,
+    /// Whom to tell that data arrived.
+    broker: Arc<Broker>,
+}
+
+/// One partition's append outcome.
+type Appended = Result<(Arc<Partition>, AppendInfo), PartitionProduceResponse>;
+
 /// Answers Produce; `None` for acks=0.
 pub async fn handle(
     broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: ProduceRequest,
 ) -> Option<ProduceResponse> {
+    append(broker, ctx, req).await?.finish().await
+}
+
+/// Validates and appends every partition's batch, in request order. The connection awaits
+/// this before it reads its next request, so one producer's batches keep their order; the
+/// durability wait ([`ProduceInFlight::finish`]) may then overlap the next requests.
+pub async fn append(
+    broker: &Arc<Broker>,
+    _ctx: &RequestContext,
+    req: ProduceRequest,
+) -> Option<ProduceInFlight> {
     let acks = req.acks;
     let image = broker.image();
     let mut response = ProduceResponse::default();
@@ -91,6 +117,24 @@ pub async fn handle(
             .collect::<Vec<_>>()
     })
     .await?;
+    Some(ProduceInFlight {
+        response,
+        appended,
+        acks,
+        broker: broker.clone(),
+    })
+}
+
+impl ProduceInFlight {
+    /// Waits until every appended batch is durable (concurrently across partitions) and
+    /// builds the answer; `None` for acks=0.
+    pub async fn finish(self) -> Option<ProduceResponse> {
+        let ProduceInFlight {
+            mut response,
+            appended,
+            acks,
+            broker,
+        } = self;
     let mut results = Vec::with_capacity(appended.len());
     let mut waits = tokio::task::JoinSet::new();
     for (slot, (topic_idx, index, outcome)) in appended.into_iter().enumerate() {
@@ -119,6 +163,7 @@ pub async fn handle(
         broker.replicas.data_arrived.notify_waiters();
     }
     (acks != 0).then_some(response)
+    }
 }
 
 fn failed(code: i16, message: Option<String>) -> PartitionProduceResponse {
