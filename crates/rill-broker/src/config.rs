@@ -272,7 +272,7 @@ impl BrokerConfig {
             .cloned()
             .ok_or_else(|| invalid("listeners", &get("listeners"), "no client listener"))?;
         listener.bind_addr()?;
-        let cluster = crate::cluster_config::parse_cluster_config(&get, &all_listeners)?;
+        let cluster = crate::cluster_config::parse_cluster_config(get, &all_listeners)?;
         let advertised = match get("advertised.listeners").as_str() {
             "" => listener.clone(),
             v => parse_listener("advertised.listeners", v)?,

@@ -183,7 +183,11 @@ pub enum Responder {
     /// The response (or none, for acks=0).
     Done(Option<Bytes>),
     /// Completes later; responses are still written in request order.
-    Pending(std::pin::Pin<Box<dyn std::future::Future<Output = Result<Option<Bytes>, RequestError>> + Send>>),
+    Pending(
+        std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<Option<Bytes>, RequestError>> + Send>,
+        >,
+    ),
 }
 
 /// Handles one whole frame.
@@ -222,7 +226,9 @@ pub async fn handle_request(
                 return Err(RequestError::Encode("produce append task failed".into()));
             };
             match inflight.finish().await {
-                Some(r) => encode_response(&ctx, correlation_id, ResponseKind::Produce(r)).map(Some),
+                Some(r) => {
+                    encode_response(&ctx, correlation_id, ResponseKind::Produce(r)).map(Some)
+                }
                 None => Ok(None),
             }
         })));

@@ -46,7 +46,20 @@ pub struct ProduceInFlight {
 }
 
 /// One partition's append outcome.
-type Appended = Result<(Arc<Partition>, AppendInfo), PartitionProduceResponse>;
+type Appended = Result<(Arc<Partition>, AppendInfo), Refusal>;
+
+/// Why a partition's batch was not appended: the Kafka error code and a message.
+#[derive(Debug)]
+pub struct Refusal {
+    /// Kafka error code.
+    code: i16,
+    /// Human-readable reason.
+    message: Option<String>,
+}
+
+fn refuse(code: i16, message: Option<String>) -> Refusal {
+    Refusal { code, message }
+}
 
 /// Answers Produce; `None` for acks=0.
 pub async fn handle(
@@ -135,34 +148,34 @@ impl ProduceInFlight {
             acks,
             broker,
         } = self;
-    let mut results = Vec::with_capacity(appended.len());
-    let mut waits = tokio::task::JoinSet::new();
-    for (slot, (topic_idx, index, outcome)) in appended.into_iter().enumerate() {
-        match outcome {
-            Ok((partition, info)) => {
-                waits.spawn_blocking(move || (slot, durable(&partition, &info)));
-                results.push((topic_idx, index, PartitionProduceResponse::default()));
+        let mut results = Vec::with_capacity(appended.len());
+        let mut waits = tokio::task::JoinSet::new();
+        for (slot, (topic_idx, index, outcome)) in appended.into_iter().enumerate() {
+            match outcome {
+                Ok((partition, info)) => {
+                    waits.spawn_blocking(move || (slot, durable(&partition, &info)));
+                    results.push((topic_idx, index, PartitionProduceResponse::default()));
+                }
+                Err(r) => results.push((topic_idx, index, failed(r.code, r.message))),
             }
-            Err(pr) => results.push((topic_idx, index, pr)),
         }
-    }
-    while let Some(joined) = waits.join_next().await {
-        match joined {
-            Ok((slot, pr)) => results[slot].2 = pr,
-            Err(e) => tracing::error!(error = %e, "durability wait task failed"),
+        while let Some(joined) = waits.join_next().await {
+            match joined {
+                Ok((slot, pr)) => results[slot].2 = pr,
+                Err(e) => tracing::error!(error = %e, "durability wait task failed"),
+            }
         }
-    }
-    let mut advanced = false;
-    for (topic_idx, index, pr) in results {
-        let mut pr = pr;
-        pr.index = index;
-        advanced |= pr.error_code == 0;
-        response.responses[topic_idx].partition_responses.push(pr);
-    }
-    if advanced {
-        broker.replicas.data_arrived.notify_waiters();
-    }
-    (acks != 0).then_some(response)
+        let mut advanced = false;
+        for (topic_idx, index, pr) in results {
+            let mut pr = pr;
+            pr.index = index;
+            advanced |= pr.error_code == 0;
+            response.responses[topic_idx].partition_responses.push(pr);
+        }
+        if advanced {
+            broker.replicas.data_arrived.notify_waiters();
+        }
+        (acks != 0).then_some(response)
     }
 }
 
@@ -177,19 +190,15 @@ fn failed(code: i16, message: Option<String>) -> PartitionProduceResponse {
 }
 
 /// Appends one partition's batch; durability is awaited separately ([`durable`]). Blocking.
-fn append_one(
-    target: Result<Arc<Partition>, i16>,
-    records: Option<Bytes>,
-    acks: i16,
-) -> Result<(Arc<Partition>, AppendInfo), PartitionProduceResponse> {
+fn append_one(target: Result<Arc<Partition>, i16>, records: Option<Bytes>, acks: i16) -> Appended {
     let partition = match target {
         Ok(p) => p,
-        Err(code) => return Err(failed(code, None)),
+        Err(code) => return Err(refuse(code, None)),
     };
     // Java's ProduceRequest.validateRecords: v3+ carries exactly one magic-2 batch.
     let records = match records {
         Some(r) if r.len() > MAGIC_OFFSET && r[MAGIC_OFFSET] != 2 => {
-            return Err(failed(
+            return Err(refuse(
                 ResponseError::InvalidRecord.code(),
                 Some(format!(
                     "produce requests v3+ must use record batch magic 2, got {}",
@@ -199,7 +208,7 @@ fn append_one(
         }
         Some(r) if !r.is_empty() => r,
         _ => {
-            return Err(failed(
+            return Err(refuse(
                 ResponseError::InvalidRecord.code(),
                 Some("produce requests v3+ must carry exactly one record batch".into()),
             ))
@@ -207,13 +216,13 @@ fn append_one(
     };
     match BatchHeader::parse(&records) {
         Ok(h) if h.total_len() < records.len() => {
-            return Err(failed(
+            return Err(refuse(
                 ResponseError::InvalidRecord.code(),
                 Some("produce requests must carry exactly one record batch per partition".into()),
             ))
         }
         Ok(h) if h.is_transactional() => {
-            return Err(failed(
+            return Err(refuse(
                 ResponseError::TransactionalIdAuthorizationFailed.code(),
                 Some("transactions are not supported yet".into()),
             ))
@@ -221,7 +230,7 @@ fn append_one(
         _ => {}
     }
     if acks == -1 && partition.min_insync_replicas() > 1 {
-        return Err(failed(
+        return Err(refuse(
             ResponseError::NotEnoughReplicas.code(),
             Some(format!(
                 "min.insync.replicas={} but the ISR has 1 replica",
@@ -234,7 +243,7 @@ fn append_one(
         Ok(info) => info,
         Err(e) => {
             tracing::debug!(topic = %partition.topic, partition = partition.index, error = %e, "produce refused");
-            return Err(failed(log_error_code(&e), Some(e.to_string())));
+            return Err(refuse(log_error_code(&e), Some(e.to_string())));
         }
     };
     Ok((partition, info))
