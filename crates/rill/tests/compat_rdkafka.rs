@@ -53,7 +53,12 @@ impl Broker {
             .stderr(log)
             .spawn()
             .context("spawning rill serve")?;
-        let mut broker = Broker { child, port, log_path, _dir: dir };
+        let mut broker = Broker {
+            child,
+            port,
+            log_path,
+            _dir: dir,
+        };
         broker.wait_ready()?;
         Ok(broker)
     }
@@ -62,14 +67,21 @@ impl Broker {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if let Some(status) = self.child.try_wait()? {
-                bail!("rill serve exited with {status} before listening:\n{}", self.log_tail());
+                bail!(
+                    "rill serve exited with {status} before listening:\n{}",
+                    self.log_tail()
+                );
             }
             if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        bail!("rill serve did not listen on port {} within 20s:\n{}", self.port, self.log_tail())
+        bail!(
+            "rill serve did not listen on port {} within 20s:\n{}",
+            self.port,
+            self.log_tail()
+        )
     }
 
     fn bootstrap(&self) -> String {
@@ -92,7 +104,10 @@ impl Broker {
         let admin: AdminClient<DefaultClientContext> = self.config().create()?;
         let options = AdminOptions::new().operation_timeout(Some(TIMEOUT));
         let results = admin
-            .create_topics(&[NewTopic::new(name, partitions, TopicReplication::Fixed(1))], &options)
+            .create_topics(
+                &[NewTopic::new(name, partitions, TopicReplication::Fixed(1))],
+                &options,
+            )
             .await?;
         ensure!(results.len() == 1, "one result per topic: {results:?}");
         match &results[0] {
@@ -113,13 +128,19 @@ impl Drop for Broker {
 }
 
 /// One record as produced or read back: key, payload, headers, timestamp.
-type Rec = (Option<Vec<u8>>, Option<Vec<u8>>, Vec<(String, Option<Vec<u8>>)>, i64);
+type Rec = (
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
+    Vec<(String, Option<Vec<u8>>)>,
+    i64,
+);
 
 fn record(i: usize) -> Rec {
-    let key = (i % 5 != 0).then(|| format!("key-{}", i % 31).into_bytes());
-    let payload = (i % 17 != 0).then(|| (0..(i * 7) % 300).map(|b| (b * i) as u8).collect());
+    let key = (!i.is_multiple_of(5)).then(|| format!("key-{}", i % 31).into_bytes());
+    let payload =
+        (!i.is_multiple_of(17)).then(|| (0..(i * 7) % 300).map(|b| (b * i) as u8).collect());
     let mut headers = vec![("idx".to_string(), Some(i.to_string().into_bytes()))];
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         headers.push(("empty".to_string(), None));
     }
     (key, payload, headers, BASE_TS + i as i64)
@@ -127,11 +148,19 @@ fn record(i: usize) -> Rec {
 
 fn headers_of(msg: &impl Message) -> Vec<(String, Option<Vec<u8>>)> {
     msg.headers()
-        .map(|h| h.iter().map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec))).collect())
+        .map(|h| {
+            h.iter()
+                .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
-fn assigned_consumer(broker: &Broker, topic: &str, partitions: i32) -> anyhow::Result<BaseConsumer> {
+fn assigned_consumer(
+    broker: &Broker,
+    topic: &str,
+    partitions: i32,
+) -> anyhow::Result<BaseConsumer> {
     let consumer: BaseConsumer = broker
         .config()
         .set("group.id", "rill-compat-rdkafka")
@@ -154,17 +183,25 @@ async fn produce_acks_all_and_consume_byte_exact() -> anyhow::Result<()> {
     let topic = "rdkafka-roundtrip";
     broker.create_topic(topic, PARTITIONS).await?;
 
-    let producer: FutureProducer =
-        broker.config().set("acks", "all").set("linger.ms", "5").create()?;
+    let producer: FutureProducer = broker
+        .config()
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .create()?;
     let mut sent: BTreeMap<(i32, i64), Rec> = BTreeMap::new();
     let mut deliveries = Vec::with_capacity(N);
     for i in 0..N {
         let rec = record(i);
         let mut headers = OwnedHeaders::new();
         for (key, value) in &rec.2 {
-            headers = headers.insert(Header { key, value: value.as_deref() });
+            headers = headers.insert(Header {
+                key,
+                value: value.as_deref(),
+            });
         }
-        let mut fr = FutureRecord::<[u8], [u8]>::to(topic).headers(headers).timestamp(rec.3);
+        let mut fr = FutureRecord::<[u8], [u8]>::to(topic)
+            .headers(headers)
+            .timestamp(rec.3);
         if let Some(k) = &rec.0 {
             fr = fr.key(k.as_slice());
         }
@@ -176,29 +213,53 @@ async fn produce_acks_all_and_consume_byte_exact() -> anyhow::Result<()> {
     }
     for (rec, future) in deliveries {
         let delivery = future.await?.map_err(|(e, _)| e)?;
-        ensure!(sent.insert((delivery.partition, delivery.offset), rec).is_none());
+        ensure!(sent
+            .insert((delivery.partition, delivery.offset), rec)
+            .is_none());
     }
     for p in 0..PARTITIONS {
-        let offsets: Vec<i64> = sent.keys().filter(|(q, _)| *q == p).map(|(_, o)| *o).collect();
-        ensure!(offsets == (0..offsets.len() as i64).collect::<Vec<_>>(), "dense offsets in {p}");
+        let offsets: Vec<i64> = sent
+            .keys()
+            .filter(|(q, _)| *q == p)
+            .map(|(_, o)| *o)
+            .collect();
+        ensure!(
+            offsets == (0..offsets.len() as i64).collect::<Vec<_>>(),
+            "dense offsets in {p}"
+        );
     }
 
     let consumer = assigned_consumer(&broker, topic, PARTITIONS)?;
     let mut got: BTreeMap<(i32, i64), Rec> = BTreeMap::new();
     let deadline = Instant::now() + TIMEOUT;
     while got.len() < N {
-        ensure!(Instant::now() < deadline, "read {} of {N} records", got.len());
+        ensure!(
+            Instant::now() < deadline,
+            "read {} of {N} records",
+            got.len()
+        );
         if let Some(msg) = consumer.poll(Duration::from_millis(200)) {
             let msg = msg?;
             let ts = match msg.timestamp() {
                 Timestamp::CreateTime(t) => t,
                 other => bail!("unexpected timestamp type {other:?}"),
             };
-            let rec = (msg.key().map(<[u8]>::to_vec), msg.payload().map(<[u8]>::to_vec), headers_of(&msg), ts);
-            ensure!(got.insert((msg.partition(), msg.offset()), rec).is_none(), "duplicate");
+            let rec = (
+                msg.key().map(<[u8]>::to_vec),
+                msg.payload().map(<[u8]>::to_vec),
+                headers_of(&msg),
+                ts,
+            );
+            ensure!(
+                got.insert((msg.partition(), msg.offset()), rec).is_none(),
+                "duplicate"
+            );
         }
     }
-    ensure!(got == sent, "records read back differ from the ones acknowledged");
+    ensure!(
+        got == sent,
+        "records read back differ from the ones acknowledged"
+    );
     Ok(())
 }
 
@@ -211,7 +272,10 @@ async fn watermarks_and_offsets_for_times() -> anyhow::Result<()> {
     let producer: FutureProducer = broker.config().set("acks", "all").create()?;
     for i in 0..N {
         let value = format!("v{i}");
-        let fr = FutureRecord::<(), str>::to(topic).payload(&value).partition(0).timestamp(BASE_TS + 1000 * i);
+        let fr = FutureRecord::<(), str>::to(topic)
+            .payload(&value)
+            .partition(0)
+            .timestamp(BASE_TS + 1000 * i);
         let delivery = producer.send(fr, TIMEOUT).await.map_err(|(e, _)| e)?;
         ensure!((delivery.partition, delivery.offset) == (0, i));
     }
@@ -227,9 +291,20 @@ async fn watermarks_and_offsets_for_times() -> anyhow::Result<()> {
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition_offset(topic, 0, Offset::Offset(ts))?;
         let res = consumer.offsets_for_times(tpl, TIMEOUT)?;
-        let elem = res.find_partition(topic, 0).context("partition 0 in result")?;
-        ensure!(elem.error().is_ok(), "offsets_for_times error {:?}", elem.error());
-        ensure!(elem.offset() == want, "offsets_for_times({}) = {:?}, want {want:?}", ts - BASE_TS, elem.offset());
+        let elem = res
+            .find_partition(topic, 0)
+            .context("partition 0 in result")?;
+        ensure!(
+            elem.error().is_ok(),
+            "offsets_for_times error {:?}",
+            elem.error()
+        );
+        ensure!(
+            elem.offset() == want,
+            "offsets_for_times({}) = {:?}, want {want:?}",
+            ts - BASE_TS,
+            elem.offset()
+        );
     }
     Ok(())
 }
@@ -240,14 +315,27 @@ async fn create_existing_topic_is_topic_already_exists() -> anyhow::Result<()> {
     broker.create_topic("rdkafka-twice", 2).await?;
     let admin: AdminClient<DefaultClientContext> = broker.config().create()?;
     let results = admin
-        .create_topics(&[NewTopic::new("rdkafka-twice", 2, TopicReplication::Fixed(1))], &AdminOptions::new())
+        .create_topics(
+            &[NewTopic::new(
+                "rdkafka-twice",
+                2,
+                TopicReplication::Fixed(1),
+            )],
+            &AdminOptions::new(),
+        )
         .await?;
     ensure!(
         matches!(results.as_slice(), [Err((name, RDKafkaErrorCode::TopicAlreadyExists))] if name == "rdkafka-twice"),
         "got {results:?}"
     );
-    let metadata = admin.inner().fetch_metadata(Some("rdkafka-twice"), TIMEOUT)?;
+    let metadata = admin
+        .inner()
+        .fetch_metadata(Some("rdkafka-twice"), TIMEOUT)?;
     let topics = metadata.topics();
-    ensure!(topics.len() == 1 && topics[0].partitions().len() == 2, "metadata {:?}", topics.len());
+    ensure!(
+        topics.len() == 1 && topics[0].partitions().len() == 2,
+        "metadata {:?}",
+        topics.len()
+    );
     Ok(())
 }
