@@ -444,3 +444,29 @@ async fn metadata_lists_topics_and_auto_creates() {
 fn rill_meta_uuid_nil() -> uuid::Uuid {
     uuid::Uuid::nil()
 }
+
+#[tokio::test]
+async fn describe_quorum_on_a_lone_node_names_it_leader_and_only_voter() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(dir.path(), &[]).await;
+    let mut conn = Conn::open(node.addr).await;
+    let mut p = describe_quorum_request::PartitionData::default();
+    p.partition_index = 0;
+    let mut t = describe_quorum_request::TopicData::default();
+    t.topic_name = TopicName(StrBytes::from_static_str("__cluster_metadata"));
+    t.partitions = vec![p];
+    for version in [0, 1, 2] {
+        let req = DescribeQuorumRequest::default().with_topics(vec![t.clone()]);
+        let resp = conn.call(&req, version).await;
+        assert_eq!(resp.error_code, 0);
+        let part = &resp.topics[0].partitions[0];
+        assert_eq!(part.error_code, 0);
+        assert_eq!(part.leader_id, BrokerId(1));
+        assert_eq!(part.current_voters.len(), 1);
+        assert_eq!(part.current_voters[0].replica_id, BrokerId(1));
+    }
+    // Asking about another topic is an invalid request.
+    let resp = conn.call(&DescribeQuorumRequest::default(), 0).await;
+    assert_eq!(resp.error_code, 42);
+    node.shutdown().await;
+}

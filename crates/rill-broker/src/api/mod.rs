@@ -13,6 +13,7 @@ pub mod metadata;
 pub mod offsets;
 pub mod produce;
 pub mod producer_id;
+pub mod quorum;
 pub mod records;
 pub mod topics;
 
@@ -88,6 +89,7 @@ pub fn supported_apis() -> impl Iterator<Item = (ApiKey, i16, i16)> {
         ApiKey::CreatePartitions,
         ApiKey::IncrementalAlterConfigs,
         ApiKey::DescribeCluster,
+        ApiKey::DescribeQuorum,
         ApiKey::FindCoordinator,
         ApiKey::JoinGroup,
         ApiKey::SyncGroup,
@@ -284,6 +286,9 @@ async fn dispatch(
         }
         RequestKind::DescribeLogDirs(req) => {
             ResponseKind::DescribeLogDirs(cluster::describe_log_dirs(broker, ctx, req).await)
+        }
+        RequestKind::DescribeQuorum(req) => {
+            ResponseKind::DescribeQuorum(quorum::describe_quorum(broker, ctx, req))
         }
         RequestKind::DeleteRecords(req) => {
             ResponseKind::DeleteRecords(records::delete_records(broker, ctx, req).await)
