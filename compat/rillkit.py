@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 READY_TIMEOUT_S = 20.0
@@ -59,6 +60,7 @@ class RillBroker:
         self.log_path = self.data_dir.parent / f"rill-{self.port}.stderr.log"
         self.proc: subprocess.Popen | None = None
         self.starts = 0
+        self.env: dict[str, str] | None = None  # None: the test process's environment
 
     @property
     def bootstrap(self) -> str:
@@ -78,6 +80,12 @@ class RillBroker:
         return cmd
 
     def start(self) -> None:
+        self.spawn()
+        self.wait_ready()
+
+    def spawn(self) -> None:
+        """Start the process without waiting for it to listen (a cluster node only listens
+        once a quorum of its peers is up, so a cluster spawns them all, then waits)."""
         assert self.proc is None or self.proc.poll() is not None, "broker already running"
         self.starts += 1
         log = open(self.log_path, "ab")
@@ -89,9 +97,9 @@ class RillBroker:
             stdout=log,
             stderr=log,
             cwd=self.data_dir.parent,
+            env=self.env,
         )
         log.close()
-        self.wait_ready()
 
     def wait_ready(self) -> None:
         deadline = time.monotonic() + READY_TIMEOUT_S
@@ -151,3 +159,284 @@ class RillBroker:
                 self.stop(signal.SIGTERM)
             except AssertionError:
                 pass
+
+
+# ---- multi-node clusters ---------------------------------------------------------------------
+
+def new_cluster_id() -> str:
+    """A cluster id in Kafka's form: a random UUID as 22 characters of unpadded URL-safe base64."""
+    import base64
+    import uuid
+
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+@dataclass(frozen=True)
+class PartitionView:
+    """One partition as one broker's Metadata answer shows it."""
+
+    error_code: int
+    leader: int
+    replicas: tuple
+    isr: tuple
+
+
+@dataclass(frozen=True)
+class MetadataView:
+    """One broker's Metadata v1 answer, normalised for comparison between brokers."""
+
+    brokers: dict  # node id -> (host, port)
+    controller_id: int
+    topics: dict  # name -> {partition: PartitionView}, or name -> int (a topic-level error)
+
+    def leaders(self, topic: str) -> dict[int, int]:
+        return {p: v.leader for p, v in self.topics[topic].items()}
+
+
+def metadata_of(port: int, topics: list[str] | None = None, timeout: float = 5.0) -> MetadataView:
+    """Metadata v1 asked of exactly the broker on `port` (no client routing in between)."""
+    from kafka.protocol.metadata import MetadataRequest
+
+    import wire
+
+    req = MetadataRequest[1](topics=topics)
+    payload = wire.header_v1(req.API_KEY, req.API_VERSION, 7) + req.encode()
+    with wire.connect(port, timeout) as s:
+        s.sendall(wire.frame(payload))
+        resp = wire.recv_frame(s)
+    r = req.RESPONSE_TYPE.decode(resp[4:])
+    out_topics: dict = {}
+    for err, name, _internal, parts in r.topics:
+        if err != 0 and not parts:
+            out_topics[name] = err
+            continue
+        out_topics[name] = {
+            p: PartitionView(perr, leader, tuple(replicas), tuple(isr))
+            for perr, p, leader, replicas, isr in parts
+        }
+    return MetadataView(
+        brokers={nid: (host, bport) for nid, host, bport, _rack in r.brokers},
+        controller_id=r.controller_id,
+        topics=out_topics,
+    )
+
+
+def describe_cluster_of(port: int, timeout: float = 5.0) -> tuple[int, str, int, dict]:
+    """DescribeCluster v0 asked of exactly the broker on `port`:
+    (error code, cluster id, controller id, {broker id: (host, port)})."""
+    import wire
+
+    payload = wire.header_v2(60, 0, 9) + b"\x00" + wire.TAGS_NONE
+    with wire.connect(port, timeout) as s:
+        s.sendall(wire.frame(payload))
+        resp = wire.recv_frame(s)
+    r = wire.Reader(resp)
+    assert r.unpack(">i") == 9
+    r.skip_tags()
+    r.unpack(">i")  # throttle
+    err = r.unpack(">h")
+    r.compact_string()  # error message
+    cluster_id = r.compact_string()
+    controller = r.unpack(">i")
+    brokers = {}
+    for _ in range(r.uvarint() - 1):
+        bid = r.unpack(">i")
+        host = r.compact_string()
+        bport = r.unpack(">i")
+        r.compact_string()  # rack
+        r.skip_tags()
+        brokers[bid] = (host, bport)
+    return err, cluster_id, controller, brokers
+
+
+def create_topics_at(port: int, topics: list[tuple[str, int, int]], timeout_ms: int = 10000) -> dict[str, int]:
+    """CreateTopics v2 sent to exactly the broker on `port`; topics are (name, partitions,
+    replication factor). Returns name -> error code."""
+    from kafka.protocol.admin import CreateTopicsRequest
+
+    import wire
+
+    req = CreateTopicsRequest[2](
+        create_topic_requests=[(n, p, rf, [], []) for n, p, rf in topics],
+        timeout=timeout_ms,
+        validate_only=False,
+    )
+    payload = wire.header_v1(req.API_KEY, req.API_VERSION, 11) + req.encode()
+    with wire.connect(port, timeout_ms / 1000 + 5) as s:
+        s.sendall(wire.frame(payload))
+        resp = wire.recv_frame(s)
+    r = req.RESPONSE_TYPE.decode(resp[4:])
+    return {name: code for name, code, _msg in r.topic_errors}
+
+
+def wait_until(what: str, check, timeout: float = 30.0, interval: float = 0.1):
+    """Poll `check()` until it returns a truthy value (returned); a check that raises counts
+    as not yet. Fails with `what` and the last value or error after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        try:
+            got = check()
+            if got:
+                return got
+            last = got
+        except (OSError, AssertionError, ConnectionError, ValueError) as e:
+            last = e
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
+        time.sleep(interval)
+
+
+# Known broker bug #1 (notes/cluster-failures.md): nodes starting together race to create
+# __consumer_offsets and the loser exits 1. The kit restarts such a node once, loudly.
+RETRY_OFFSETS_RACE = True
+OFFSETS_RACE = "topic '__consumer_offsets' already exists"
+
+
+class ClusterKit:
+    """N `rill serve` nodes forming one cluster on 127.0.0.1 (each node broker + controller,
+    all of them voters), each with fixed client and controller ports and its own data dir
+    under `root`, so a node can be killed, stopped and started again with its data."""
+
+    def __init__(
+        self,
+        root: Path,
+        nodes: int = 3,
+        overrides: dict[str, str] | None = None,
+        cluster_id: str | None = None,
+        session_timeout_ms: int = 3000,
+        heartbeat_interval_ms: int = 500,
+    ):
+        self.root = Path(root)
+        self.cluster_id = cluster_id or new_cluster_id()
+        ids = list(range(1, nodes + 1))
+        client_ports = {i: free_port() for i in ids}
+        controller_ports = {i: free_port() for i in ids}
+        while set(client_ports.values()) & set(controller_ports.values()) or len(
+            set(client_ports.values()) | set(controller_ports.values())
+        ) < 2 * nodes:
+            controller_ports = {i: free_port() for i in ids}
+        self.controller_ports = controller_ports
+        self.voters = ",".join(f"{i}@127.0.0.1:{controller_ports[i]}" for i in ids)
+        self.nodes: dict[int, RillBroker] = {}
+        for i in ids:
+            settings = {
+                "node.id": str(i),
+                "listeners": f"PLAINTEXT://127.0.0.1:{client_ports[i]},"
+                f"CONTROLLER://127.0.0.1:{controller_ports[i]}",
+                "controller.quorum.voters": self.voters,
+                "cluster.id": self.cluster_id,
+                "broker.session.timeout.ms": str(session_timeout_ms),
+                "broker.heartbeat.interval.ms": str(heartbeat_interval_ms),
+            }
+            settings.update(overrides or {})
+            self.nodes[i] = RillBroker(self.root / f"node{i}", settings, port=client_ports[i])
+            # openraft logs every vote at INFO; keep the stderr tails readable.
+            self.nodes[i].env = {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "info,openraft=warn")}
+
+    # -- addresses ---------------------------------------------------------------------------
+
+    def port(self, node: int) -> int:
+        return self.nodes[node].port
+
+    def bootstrap(self, nodes=None) -> str:
+        """The bootstrap string of `nodes` (default: every node that is running)."""
+        ids = nodes if nodes is not None else self.live()
+        return ",".join(self.nodes[i].bootstrap for i in ids)
+
+    def live(self) -> list[int]:
+        return [i for i, n in self.nodes.items() if n.alive()]
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start_all(self, timeout: float = 40.0) -> None:
+        """Start every stopped node, then wait until each running node lists all running
+        nodes as brokers and names a controller."""
+        started = [i for i, n in self.nodes.items() if not n.alive()]
+        for i in started:
+            self.nodes[i].spawn()
+        for i in started:
+            self._wait_ready_or_retry(i)
+        self.wait_brokers(self.live(), timeout=timeout)
+
+    def _wait_ready_or_retry(self, node: int) -> None:
+        n = self.nodes[node]
+        try:
+            n.wait_ready()
+        except AssertionError:
+            if not (RETRY_OFFSETS_RACE and n.proc.poll() is not None and OFFSETS_RACE in n.log_tail(5)):
+                raise
+            print(
+                f"KNOWN BROKER BUG #1 (notes/cluster-failures.md): node {node} died at start with "
+                f"{OFFSETS_RACE!r}; starting it again"
+            )
+            n.spawn()
+            n.wait_ready()
+
+    def start(self, node: int, timeout: float = 40.0) -> None:
+        """Start one node and wait until every running node lists it again."""
+        self.nodes[node].start()
+        self.wait_brokers(self.live(), timeout=timeout)
+
+    def kill9(self, node: int) -> int:
+        return self.nodes[node].kill9()
+
+    def stop(self, node: int, sig: int = signal.SIGTERM) -> int:
+        return self.nodes[node].stop(sig)
+
+    def stop_all(self, sig: int = signal.SIGTERM) -> dict[int, int]:
+        """Signal every running node at once, then wait for each; returns node -> exit code."""
+        running = self.live()
+        for i in running:
+            self.nodes[i].proc.send_signal(sig)
+        codes = {}
+        for i in running:
+            codes[i] = self.nodes[i].stop(sig)
+        return codes
+
+    def close(self) -> None:
+        for n in self.nodes.values():
+            if n.alive():
+                n.proc.kill()
+                n.proc.wait()
+
+    def log_tails(self, lines: int = 40) -> str:
+        return "\n".join(
+            f"----- node {i} (port {n.port}) -----\n{n.log_tail(lines)}" for i, n in self.nodes.items()
+        )
+
+    # -- views -------------------------------------------------------------------------------
+
+    def metadata(self, node: int, topics: list[str] | None = None) -> MetadataView:
+        return metadata_of(self.port(node), topics)
+
+    def controller(self, nodes=None) -> int:
+        """The controller id that every node of `nodes` (default: running ones) agrees on;
+        -1 when they do not agree or none is known."""
+        ids = {self.metadata(i, []).controller_id for i in (nodes or self.live())}
+        return ids.pop() if len(ids) == 1 else -1
+
+    def wait_brokers(self, expected, nodes=None, timeout: float = 40.0) -> int:
+        """Wait until each node of `nodes` (default: running ones) lists exactly the brokers
+        `expected` and all agree on a controller among them; returns that controller id."""
+        want = set(expected)
+        asked = list(nodes or self.live())
+
+        def check():
+            views = [self.metadata(i, []) for i in asked]
+            ok = all(set(v.brokers) == want for v in views)
+            ctrl = {v.controller_id for v in views}
+            if ok and len(ctrl) == 1 and ctrl <= want:
+                return ctrl.pop()
+            return None
+
+        try:
+            return wait_until(f"nodes {asked} to list brokers {sorted(want)}", check, timeout)
+        except AssertionError as e:
+            views = {}
+            for i in asked:
+                try:
+                    views[i] = self.metadata(i, [])
+                except OSError as err:
+                    views[i] = err
+            raise AssertionError(f"{e}\nviews: {views}") from None
