@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Runs each cargo-fuzz target briefly (default 20 s each; FUZZ_SECONDS to change).
+# Runs each cargo-fuzz target briefly (default 10 s each; FUZZ_SECONDS to change).
 # cargo-fuzz needs nightly-only flags; RUSTC_BOOTSTRAP=1 lets the stable toolchain accept
 # them. Sanitizers are off (-s none): the targets look for panics and aborts in safe code.
 # Installs cargo-fuzz from crates.io when it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seconds="${FUZZ_SECONDS:-20}"
+seconds="${FUZZ_SECONDS:-10}"
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "==> installing cargo-fuzz"
   cargo install cargo-fuzz --locked --quiet
