@@ -109,11 +109,33 @@ def send(p, topic: str, msgs: list[dict]) -> dict[tuple[int, int], tuple]:
     }
 
 
-def read_back(bootstrap: str, topic: str, partitions, count: int) -> dict[tuple[int, int], tuple]:
-    return {
-        (r.partition, r.offset): (r.key, r.value, r.headers)
-        for r in ck_consume(bootstrap, topic, partitions, count)
-    }
+def read_back(bootstrap: str, topic: str, partitions, count: int, kit: ClusterKit | None = None):
+    """Read `count` records with confluent-kafka: (partition, offset) -> (key, value, headers).
+    When that fails and `kit` is given, the failure says what a plain Fetch v4 (no leader
+    epoch) finds on each partition's leader, to tell lost data from unreadable data."""
+    try:
+        return {
+            (r.partition, r.offset): (r.key, r.value, r.headers)
+            for r in ck_consume(bootstrap, topic, partitions, count)
+        }
+    except AssertionError as e:
+        if kit is None:
+            raise
+        import wire
+
+        found = {}
+        view = kit.metadata(kit.live()[0], [topic])
+        for p in partitions:
+            leader = view.topics[topic][p].leader
+            try:
+                err, hw, recs = wire.fetch_v4(kit.port(leader), topic, p, 0)
+                found[p] = f"leader {leader}: error {err}, high watermark {hw}, {len(recs)} bytes"
+            except (OSError, KeyError, AssertionError) as fe:
+                found[p] = f"leader {leader}: {fe!r}"
+        raise AssertionError(
+            f"{e}\nFetch v4 without a leader epoch finds: {found}\n"
+            "(data there but unreadable by librdkafka: broker issue #3 in notes/cluster-failures.md?)"
+        ) from None
 
 
 # ---- (a) one cluster view from every broker ----------------------------------------------------
@@ -276,7 +298,7 @@ def test_restart_of_all_nodes_keeps_topics_and_records(cluster):
     after = wait_led_everywhere(kit, {topic: 6, **{e: 2 for e in extras}})
     print(f"all 3 nodes back and every partition led in {time.monotonic() - t0:.1f}s")
     assert after == leaders, f"leaders before {leaders}, after {after}"
-    got = read_back(kit.bootstrap(), topic, range(6), 3000)
+    got = read_back(kit.bootstrap(), topic, range(6), 3000, kit)
     assert got == expected, f"{len(set(expected) ^ set(got))} records differ"
     print("3000 records read back byte-exact after the restart")
 
@@ -351,8 +373,9 @@ def wait_refused(node, pattern: str, timeout: float = 30.0) -> str:
         raise AssertionError(f"node kept running with another cluster's data:\n{node.log_tail()}")
     tail = node.log_tail(15)
     assert code not in (0, None), f"exit code {code}\n{tail}"
-    assert pattern in tail, f"no {pattern!r} in:\n{tail}"
-    line = next(l for l in reversed(tail.splitlines()) if pattern in l)
+    errors = [l for l in tail.splitlines() if l.startswith("rill: error:")]
+    assert errors and pattern in errors[-1], f"exit code {code} without a clear {pattern!r} error:\n{tail}"
+    line = errors[-1]
     print(f"refused with exit code {code}: {line.strip()[-200:]}")
     return tail
 
@@ -387,13 +410,30 @@ def test_node_with_another_clusters_data_refuses_to_start(cluster):
     for i in (2, 3):
         kit.nodes[i].wait_ready()
     del node1.overrides["cluster.id"]
-    wait_refused(node1, "cluster")
-    # The peers never saw the other cluster's metadata and still serve this one.
+    problems = []
+    try:
+        wait_refused(node1, "another cluster")
+    except AssertionError as e:
+        problems.append(f"node 1 with the other cluster's data did not refuse: {e}")
+    # The peers never saw the other cluster's metadata and still serve (and change) this one.
     for i in (2, 3):
         view = kit.metadata(i)
-        assert mine in view.topics and theirs not in view.topics, (i, sorted(view.topics))
-        err, cid, _ctrl, _brokers = describe_cluster_of(kit.port(i))
-        assert cid == kit.cluster_id, cid
+        if mine not in view.topics or theirs in view.topics:
+            problems.append(f"node {i} topics: {sorted(view.topics)}")
+        _err, cid, _ctrl, _brokers = describe_cluster_of(kit.port(i))
+        if cid != kit.cluster_id:
+            problems.append(f"node {i} says cluster {cid}")
+    later = unique("e-later")
+    codes = create_topics_at(kit.port(2), [(later, 1, 1)])
+    if codes != {later: 0}:
+        problems.append(f"nodes 2 and 3 (a quorum) cannot create a topic afterwards: {codes}")
+    for i in (2, 3):
+        tail = kit.nodes[i].log_tail(400)
+        if "panicked" in tail:
+            problems.append(f"node {i}'s log reports a panic: "
+                            + next(l for l in tail.splitlines() if "panicked" in l)[-300:])
+    assert not problems, "\n".join(problems)
+    print(f"nodes 2 and 3 still serve cluster {kit.cluster_id} and created {later}")
 
 
 # ---- (f) a fenced broker's partitions ----------------------------------------------------------
@@ -441,7 +481,7 @@ def test_fenced_broker_partitions_leaderless_until_it_returns(cluster):
     again = wait_led_everywhere(kit, {topic: 6})[topic]
     print(f"node {victim} back; its partitions led again after {time.monotonic() - t0:.2f}s")
     assert again == leaders, f"before {leaders}, after {again}"
-    assert read_back(kit.bootstrap(), topic, range(6), 600) == expected
+    assert read_back(kit.bootstrap(), topic, range(6), 600, kit) == expected
 
 
 # ---- (g) replication factor above the broker count --------------------------------------------
