@@ -355,23 +355,43 @@ class ClusterKit:
         started = [i for i, n in self.nodes.items() if not n.alive()]
         for i in started:
             self.nodes[i].spawn()
-        for i in started:
-            self._wait_ready_or_retry(i)
+        self._await_listening(started)
         self.wait_brokers(self.live(), timeout=timeout)
 
-    def _wait_ready_or_retry(self, node: int) -> None:
-        n = self.nodes[node]
-        try:
-            n.wait_ready()
-        except AssertionError:
-            if not (RETRY_OFFSETS_RACE and n.proc.poll() is not None and OFFSETS_RACE in n.log_tail(5)):
-                raise
-            print(
-                f"KNOWN BROKER BUG #1 (notes/cluster-failures.md): node {node} died at start with "
-                f"{OFFSETS_RACE!r}; starting it again"
-            )
-            n.spawn()
-            n.wait_ready()
+    def _await_listening(self, started: list[int]) -> None:
+        """Wait until every node of `started` accepts connections. A node that died of known
+        broker bug #1 is started again once (all such nodes together, since each needs a
+        quorum of the others); any other exit fails with that node's stderr tail."""
+        deadline = time.monotonic() + 2 * READY_TIMEOUT_S
+        retried: set[int] = set()
+        pending = set(started)
+        while pending:
+            for i in sorted(pending):
+                n = self.nodes[i]
+                if n.proc.poll() is not None:
+                    if RETRY_OFFSETS_RACE and i not in retried and OFFSETS_RACE in n.log_tail(5):
+                        print(
+                            f"KNOWN BROKER BUG #1 (notes/cluster-failures.md): node {i} died at "
+                            f"start with {OFFSETS_RACE!r}; starting it again"
+                        )
+                        retried.add(i)
+                        n.spawn()
+                        continue
+                    raise AssertionError(
+                        f"node {i} exited with code {n.proc.returncode} while starting; "
+                        f"stderr:\n{n.log_tail()}"
+                    )
+                try:
+                    with socket.create_connection(("127.0.0.1", n.port), timeout=0.5):
+                        pending.discard(i)
+                except OSError:
+                    pass
+            if pending and time.monotonic() > deadline:
+                raise AssertionError(
+                    f"nodes {sorted(pending)} did not listen within {2 * READY_TIMEOUT_S}s;\n"
+                    + "\n".join(f"node {i}:\n{self.nodes[i].log_tail(20)}" for i in sorted(pending))
+                )
+            time.sleep(0.05)
 
     def start(self, node: int, timeout: float = 40.0) -> None:
         """Start one node and wait until every running node lists it again."""

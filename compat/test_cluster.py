@@ -83,6 +83,29 @@ def wait_led_everywhere(kit: ClusterKit, topics: dict[str, int], nodes=None, tim
     return wait_until(f"{sorted(topics)} led on nodes {asked}", check, timeout)
 
 
+def create_at(kit: ClusterKit, node: int, topics: list[tuple[str, int, int]]) -> dict[str, int]:
+    """CreateTopics sent to exactly `node`; while the answer is 56 (KAFKA_STORAGE_ERROR, which
+    Rill answers when no controller is reachable: broker issue #2 in notes/cluster-failures.md,
+    e.g. during the election after a start-up death of issue #1) the request is repeated, loudly,
+    for up to 20 s."""
+    deadline = time.monotonic() + 20
+    result: dict[str, int] = {}
+    pending = list(topics)
+    tries = 0
+    while True:
+        codes = create_topics_at(kit.port(node), pending)
+        result.update(codes)
+        pending = [t for t in pending if codes.get(t[0]) == 56]
+        if not pending or time.monotonic() > deadline:
+            if tries:
+                print(f"CreateTopics at node {node}: {result} after {tries} retries on 56")
+            return result
+        if not tries:
+            print(f"CreateTopics at node {node} answered {codes} (issue #2: no controller reachable); retrying")
+        tries += 1
+        time.sleep(0.5)
+
+
 def ck_admin(bootstrap: str) -> AdminClient:
     return AdminClient({"bootstrap.servers": bootstrap})
 
@@ -146,7 +169,7 @@ def test_topics_and_metadata_agree_on_every_broker(cluster):
     created = {}
     for node in kit.nodes:
         name = unique(f"via-node{node}")
-        codes = create_topics_at(kit.port(node), [(name, 4, 1)])
+        codes = create_at(kit, node, [(name, 4, 1)])
         assert codes == {name: 0}, f"CreateTopics at node {node}: {codes}"
         created[name] = 4
         print(f"created {name} (4 partitions) by a request to node {node} only")
@@ -310,7 +333,7 @@ def test_five_nodes_with_two_down_keep_serving(cluster):
     kit = cluster(5)
     ctrl = kit.wait_brokers([1, 2, 3, 4, 5])
     before = unique("d-before")
-    assert create_topics_at(kit.port(ctrl), [(before, 10, 1)]) == {before: 0}
+    assert create_at(kit, ctrl, [(before, 10, 1)]) == {before: 0}
     old_leaders = wait_led_everywhere(kit, {before: 10})[before]
     other = next(i for i in sorted(kit.nodes) if i != ctrl and i in old_leaders.values())
     down = [ctrl, other]
@@ -383,7 +406,7 @@ def wait_refused(node, pattern: str, timeout: float = 30.0) -> str:
 def test_node_with_another_clusters_data_refuses_to_start(cluster):
     kit = cluster(3, name="main")
     mine = unique("e-mine")
-    assert create_topics_at(kit.port(1), [(mine, 3, 1)]) == {mine: 0}
+    assert create_at(kit, 1, [(mine, 3, 1)]) == {mine: 0}
     wait_led_everywhere(kit, {mine: 3})
     assert kit.stop_all() == {1: 0, 2: 0, 3: 0}
 
@@ -396,7 +419,7 @@ def test_node_with_another_clusters_data_refuses_to_start(cluster):
     # 2. Node 1's data dir replaced by node 1's data of another cluster.
     other = cluster(3, name="other")
     theirs = unique("e-theirs")
-    assert create_topics_at(other.port(1), [(theirs, 3, 1)]) == {theirs: 0}
+    assert create_at(other, 1, [(theirs, 3, 1)]) == {theirs: 0}
     wait_led_everywhere(other, {theirs: 3})
     assert other.stop_all() == {1: 0, 2: 0, 3: 0}
     shutil.rmtree(node1.data_dir)
@@ -424,7 +447,7 @@ def test_node_with_another_clusters_data_refuses_to_start(cluster):
         if cid != kit.cluster_id:
             problems.append(f"node {i} says cluster {cid}")
     later = unique("e-later")
-    codes = create_topics_at(kit.port(2), [(later, 1, 1)])
+    codes = create_at(kit, 2, [(later, 1, 1)])
     if codes != {later: 0}:
         problems.append(f"nodes 2 and 3 (a quorum) cannot create a topic afterwards: {codes}")
     for i in (2, 3):
@@ -443,7 +466,7 @@ def test_fenced_broker_partitions_leaderless_until_it_returns(cluster):
     kit = cluster(3)
     ctrl = kit.wait_brokers([1, 2, 3])
     topic = unique("f")
-    assert create_topics_at(kit.port(ctrl), [(topic, 6, 1)]) == {topic: 0}
+    assert create_at(kit, ctrl, [(topic, 6, 1)]) == {topic: 0}
     leaders = wait_led_everywhere(kit, {topic: 6})[topic]
     victim = next(i for i in sorted(kit.nodes) if i != ctrl and i in leaders.values())
     victim_parts = sorted(p for p, l in leaders.items() if l == victim)
@@ -496,7 +519,7 @@ def test_replication_factor_above_broker_count_is_refused(cluster):
         fut[name].result(timeout=30)
     assert error_code(e.value) == INVALID_REPLICATION_FACTOR, e.value
     for node in kit.nodes:
-        codes = create_topics_at(kit.port(node), [(name, 2, 4)])
+        codes = create_at(kit, node, [(name, 2, 4)])
         assert codes == {name: INVALID_REPLICATION_FACTOR}, (node, codes)
         assert name not in kit.metadata(node).topics
     print(f"replication factor 4 on 3 brokers: INVALID_REPLICATION_FACTOR from confluent-kafka and from each node")
