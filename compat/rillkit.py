@@ -287,9 +287,9 @@ def wait_until(what: str, check, timeout: float = 30.0, interval: float = 0.1):
         time.sleep(interval)
 
 
-# Known broker bug #1 (notes/cluster-failures.md): nodes starting together race to create
-# __consumer_offsets and the loser exits 1. The kit restarts such a node once, loudly.
-RETRY_OFFSETS_RACE = True
+# Broker bug #1 (notes/cluster-failures.md, fixed): nodes starting together raced to create
+# __consumer_offsets and the loser exited 1. Kept switchable; off so a regression fails.
+RETRY_OFFSETS_RACE = False
 OFFSETS_RACE = "topic '__consumer_offsets' already exists"
 
 

@@ -68,6 +68,8 @@ impl AdminError {
             AdminError::InvalidConfig(_) => ResponseError::InvalidConfig,
             AdminError::DeletionDisabled => ResponseError::TopicDeletionDisabled,
             AdminError::InvalidRequest(_) => ResponseError::InvalidRequest,
+            // No active controller reachable: retriable, clients refresh metadata and retry.
+            AdminError::Storage(BrokerError::NotController { .. }) => ResponseError::NotController,
             AdminError::Storage(_) => ResponseError::KafkaStorageError,
         };
         e.code()
@@ -185,7 +187,15 @@ pub fn create_topic(
         }
         Arc::new(image)
     } else {
-        broker.commit(records)?;
+        match broker.commit(records) {
+            Ok(()) => {}
+            // Another node created it first (its record committed before ours): Kafka's answer
+            // is TOPIC_ALREADY_EXISTS.
+            Err(BrokerError::MetadataRejected(_)) if broker.image().topic(&t.name).is_some() => {
+                return Err(AdminError::TopicExists(t.name));
+            }
+            Err(e) => return Err(e.into()),
+        }
         tracing::info!(topic = %t.name, partitions, "topic created");
         broker.image()
     };

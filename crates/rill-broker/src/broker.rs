@@ -17,7 +17,7 @@ use crate::replica::ReplicaManager;
 
 /// Creates the data directory and reads (or writes) `meta.properties`. A lone node makes up
 /// its cluster id; a quorum member takes `cluster.id` from its config on first start.
-fn identity(config: &BrokerConfig) -> Result<MetaProperties> {
+pub(crate) fn identity(config: &BrokerConfig) -> Result<MetaProperties> {
     let dir = &config.log_dir;
     std::fs::create_dir_all(dir).map_err(|source| BrokerError::Io {
         op: "create data dir",
@@ -200,6 +200,41 @@ impl Broker {
         self.replicas
             .get(topic, index)
             .ok_or(ResponseError::NotLeaderOrFollower)
+    }
+
+    /// The partition's current leader epoch (0 for a lone node's partitions).
+    pub fn leader_epoch(&self, topic: &str, index: i32) -> i32 {
+        self.image()
+            .topic(topic)
+            .and_then(|t| {
+                t.partition_states
+                    .get(index as usize)
+                    .map(|s| s.leader_epoch)
+            })
+            .unwrap_or(0)
+    }
+
+    /// KIP-320 fencing: a client's `current_leader_epoch` newer than ours is
+    /// UNKNOWN_LEADER_EPOCH (we are behind), older is FENCED_LEADER_EPOCH (it is); -1 skips.
+    ///
+    /// # Errors
+    /// The Kafka error as above.
+    pub fn check_leader_epoch(
+        &self,
+        topic: &str,
+        index: i32,
+        requested: i32,
+    ) -> std::result::Result<(), kafka_protocol::ResponseError> {
+        use kafka_protocol::ResponseError;
+        if requested < 0 {
+            return Ok(());
+        }
+        let ours = self.leader_epoch(topic, index);
+        match requested.cmp(&ours) {
+            std::cmp::Ordering::Greater => Err(ResponseError::UnknownLeaderEpoch),
+            std::cmp::Ordering::Less => Err(ResponseError::FencedLeaderEpoch),
+            std::cmp::Ordering::Equal => Ok(()),
+        }
     }
 
     /// Flushes every partition and checkpoints high watermarks (clean shutdown).

@@ -31,7 +31,8 @@ impl Server {
     /// Startup errors: config, data directory, bind.
     pub async fn bind(config: BrokerConfig) -> Result<Self> {
         let addr = config.listener.bind_addr()?;
-        let backend = open_metadata(&config).await?;
+        let props = crate::broker::identity(&config)?;
+        let backend = open_metadata(&config, &props.cluster_id).await?;
         let broker = tokio::task::spawn_blocking(move || Broker::open(config, backend))
             .await
             .map_err(|e| BrokerError::Internal(e.to_string()))??;
@@ -119,7 +120,7 @@ impl Server {
 
 /// Opens the metadata log: the Raft quorum when `controller.quorum.voters` is set (serving
 /// peers on the controller listener), else the local log of a lone node.
-async fn open_metadata(config: &BrokerConfig) -> Result<MetadataBackend> {
+async fn open_metadata(config: &BrokerConfig, cluster_id: &str) -> Result<MetadataBackend> {
     let dir = config.log_dir.join(crate::metadata::METADATA_DIR);
     std::fs::create_dir_all(&dir).map_err(|source| BrokerError::Io {
         op: "create metadata dir",
@@ -146,7 +147,8 @@ async fn open_metadata(config: &BrokerConfig) -> Result<MetadataBackend> {
     let tcp = TcpListener::bind(addr)
         .await
         .map_err(|source| BrokerError::Bind { addr, source })?;
-    let qc = rill_quorum::QuorumConfig::new(config.node_id as u64, voters, dir.join("raft"));
+    let mut qc = rill_quorum::QuorumConfig::new(config.node_id as u64, voters, dir.join("raft"));
+    qc.cluster_id = cluster_id.to_string();
     let quorum = rill_quorum::RaftQuorum::start_tcp(qc, Some(tcp))
         .await
         .map_err(|e| BrokerError::Internal(format!("metadata quorum: {e}")))?;

@@ -46,6 +46,8 @@ pub struct QuorumConfig {
     pub snapshot_every_entries: u64,
     /// Gets every applied batch and installed snapshot (tests, metrics).
     pub observer: Option<mpsc::UnboundedSender<AppliedEvent>>,
+    /// The cluster id every controller RPC carries; peers of another cluster are refused.
+    pub cluster_id: String,
 }
 
 impl QuorumConfig {
@@ -60,6 +62,7 @@ impl QuorumConfig {
             election_timeout_max_ms: 2000,
             snapshot_every_entries: 1000,
             observer: None,
+            cluster_id: String::new(),
         }
     }
 
@@ -99,6 +102,8 @@ pub struct RaftQuorum {
     tasks: Vec<JoinHandle<()>>,
     /// Reaches the other controllers (for forwarding proposals to the leader).
     transport: Arc<dyn Transport>,
+    /// Over TCP: a peer that answered with another cluster's id.
+    foreign: Option<crate::network::tcp::ForeignPeer>,
 }
 
 fn raft_err(e: impl std::fmt::Display) -> QuorumError {
@@ -153,6 +158,7 @@ impl RaftQuorum {
             stop,
             tasks: Vec::new(),
             transport,
+            foreign: None,
         })
     }
 
@@ -175,9 +181,20 @@ impl RaftQuorum {
                     .map_err(|e| QuorumError::io("bind controller listener", addr, e))?
             }
         };
-        let transport = Arc::new(TcpTransport::new(config.voters.clone()));
+        let cluster_id = config.cluster_id.clone();
+        let transport = Arc::new(TcpTransport::for_cluster(
+            config.voters.clone(),
+            cluster_id.clone(),
+        ));
+        let foreign = transport.foreign_peer();
         let mut quorum = Self::start(config, transport).await?;
-        let server = serve(listener, quorum.rpc_handler(), quorum.stop.subscribe());
+        quorum.foreign = Some(foreign);
+        let server = serve(
+            listener,
+            quorum.rpc_handler(),
+            quorum.stop.subscribe(),
+            cluster_id,
+        );
         quorum.tasks.push(tokio::spawn(server));
         Ok(quorum)
     }
@@ -208,6 +225,13 @@ impl RaftQuorum {
 }
 
 impl RaftQuorum {
+    /// A controller peer that answered with another cluster's id: (peer, its cluster id).
+    pub fn foreign_peer(&self) -> Option<(NodeId, String)> {
+        self.foreign
+            .as_ref()
+            .and_then(|f| f.lock().unwrap_or_else(|p| p.into_inner()).clone())
+    }
+
     /// Sends a proposal to the leader this node knows and waits for its outcome.
     async fn forward(&self, leader: NodeId, batch: MetadataBatch) -> Result<CommittedOffset> {
         let reply = self

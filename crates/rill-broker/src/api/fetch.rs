@@ -64,16 +64,15 @@ pub async fn handle(
         let topic_idx = response.responses.len();
         response.responses.push(tr);
         for p in &topic.partitions {
-            let target = match name
-                .as_deref()
-                .map(|n| broker.leader_partition(n, p.partition))
-            {
+            let target = match name.as_deref() {
                 None => Err(unknown.code()),
-                Some(Err(e)) => Err(e.code()),
-                Some(Ok(_)) if p.current_leader_epoch > 0 => {
-                    Err(ResponseError::UnknownLeaderEpoch.code())
-                }
-                Some(Ok(part)) => Ok(part),
+                Some(n) => broker
+                    .leader_partition(n, p.partition)
+                    .and_then(|part| {
+                        broker.check_leader_epoch(n, p.partition, p.current_leader_epoch)?;
+                        Ok(part)
+                    })
+                    .map_err(|e| e.code()),
             };
             wants.push(Want {
                 topic_idx,

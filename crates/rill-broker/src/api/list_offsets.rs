@@ -27,7 +27,7 @@ pub async fn handle(
 ) -> ListOffsetsResponse {
     let b = broker.clone();
     // leader_epoch exists from v4 on; older versions must leave it at its default.
-    let epoch = if ctx.version >= 4 { 0 } else { -1 };
+    let with_epoch = ctx.version >= 4;
     blocking(move || {
         let mut r = ListOffsetsResponse::default();
         for t in req.topics {
@@ -39,11 +39,20 @@ pub async fn handle(
                 pr.timestamp = -1;
                 pr.offset = -1;
                 pr.leader_epoch = -1;
-                match b.leader_partition(t.name.0.as_str(), p.partition_index) {
+                let name = t.name.0.as_str();
+                let target = b
+                    .leader_partition(name, p.partition_index)
+                    .and_then(|part| {
+                        b.check_leader_epoch(name, p.partition_index, p.current_leader_epoch)?;
+                        Ok(part)
+                    });
+                let epoch = if with_epoch {
+                    b.leader_epoch(name, p.partition_index)
+                } else {
+                    -1
+                };
+                match target {
                     Err(e) => pr.error_code = e.code(),
-                    Ok(_) if p.current_leader_epoch > 0 => {
-                        pr.error_code = ResponseError::UnknownLeaderEpoch.code()
-                    }
                     Ok(part) => match lookup(&part, p.timestamp) {
                         Ok(Some((offset, ts))) => {
                             pr.offset = offset;

@@ -13,6 +13,9 @@ use tokio::sync::watch;
 use super::MetadataStore;
 use crate::error::{BrokerError, Result};
 
+/// How long a proposal may wait to be committed before the caller is told to retry.
+const PROPOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// How long a committed change may take to be applied on this node.
 const APPLY_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -50,6 +53,16 @@ impl MetadataBackend {
     /// # Errors
     /// Records that contradict the image, no active controller, I/O errors.
     pub fn commit(&self, records: Vec<MetadataRecord>) -> Result<()> {
+        self.commit_within(records, PROPOSE_WAIT)
+    }
+
+    /// [`MetadataBackend::commit`], giving up after `limit` without a commit (a leader cut off
+    /// from its majority never commits).
+    fn commit_within(
+        &self,
+        records: Vec<MetadataRecord>,
+        limit: std::time::Duration,
+    ) -> Result<()> {
         match self {
             MetadataBackend::Local(s) => s.commit(records).map(|_| ()),
             MetadataBackend::Quorum(q) => {
@@ -58,7 +71,19 @@ impl MetadataBackend {
                 })?;
                 let q = q.clone();
                 handle.block_on(async move {
-                    let offset = q.propose(records).await.map_err(quorum_error)?;
+                    let proposed = tokio::time::timeout(limit, q.propose(records)).await;
+                    // A rejected batch is still committed (and skipped everywhere): wait for it
+                    // here too, so the caller sees the change that won the race.
+                    let (offset, rejected) = match proposed {
+                        Ok(Ok(offset)) => (offset, None),
+                        Ok(Err(QuorumError::Rejected { offset, reason })) => (offset, Some(reason)),
+                        Ok(Err(e)) => return Err(quorum_error(e)),
+                        Err(_) => {
+                            return Err(BrokerError::NotController {
+                                leader: q.leader().and_then(|l| i32::try_from(l).ok()),
+                            })
+                        }
+                    };
                     // A forwarded proposal commits on the leader first: wait until this node
                     // applied it too, so what the caller does next sees it.
                     let mut updates = q.subscribe();
@@ -70,7 +95,10 @@ impl MetadataBackend {
                     })
                     .await;
                     match applied {
-                        Ok(true) => Ok(()),
+                        Ok(true) => match rejected {
+                            None => Ok(()),
+                            Some(reason) => Err(BrokerError::MetadataRejected(reason)),
+                        },
                         _ => Err(BrokerError::Internal(format!(
                             "metadata offset {offset} committed but not applied here within {APPLY_WAIT:?}"
                         ))),
@@ -88,7 +116,16 @@ impl MetadataBackend {
     pub fn catch_up(&self, timeout: std::time::Duration) -> Result<()> {
         let deadline = std::time::Instant::now() + timeout;
         loop {
-            match self.commit(Vec::new()) {
+            if let MetadataBackend::Quorum(q) = self {
+                if let Some((peer, theirs)) = q.foreign_peer() {
+                    return Err(BrokerError::BadDataDir(format!(
+                        "controller {peer} belongs to cluster {theirs}, but this node's data \
+                         (meta.properties) belongs to another cluster; a node cannot join a \
+                         cluster with another cluster's data"
+                    )));
+                }
+            }
+            match self.commit_within(Vec::new(), std::time::Duration::from_secs(2)) {
                 Ok(()) => return Ok(()),
                 Err(e) if std::time::Instant::now() < deadline => {
                     tracing::info!(reason = %e, "waiting for the metadata quorum");

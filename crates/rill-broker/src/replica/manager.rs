@@ -92,7 +92,12 @@ impl ReplicaManager {
                 if !hosted_here {
                     continue;
                 }
+                let epoch = topic
+                    .partition_states
+                    .get(index as usize)
+                    .map_or(0, |s| s.leader_epoch);
                 if let Some(p) = self.get(&topic.name, index) {
+                    p.set_leader_epoch(epoch);
                     p.set_config(config.log.clone(), config.min_insync_replicas)?;
                     continue;
                 }
@@ -106,6 +111,7 @@ impl ReplicaManager {
                     config.min_insync_replicas,
                 )?;
                 let mut map = self.partitions.write().unwrap_or_else(|p| p.into_inner());
+                p.set_leader_epoch(epoch);
                 map.insert((topic.name.clone(), index), Arc::new(p));
             }
         }

@@ -44,6 +44,8 @@ pub struct Partition {
     min_insync_replicas: AtomicI64,
     /// When the periodic flush last ran (for `flush.ms`).
     last_flush_ms: AtomicI64,
+    /// The leader epoch appended batches are stamped with (from the metadata image).
+    leader_epoch: std::sync::atomic::AtomicI32,
 }
 
 impl Partition {
@@ -78,6 +80,7 @@ impl Partition {
             high_watermark: AtomicI64::new(hw),
             min_insync_replicas: AtomicI64::new(i64::from(min_insync_replicas)),
             last_flush_ms: AtomicI64::new(crate::clock::now_ms()),
+            leader_epoch: std::sync::atomic::AtomicI32::new(0),
         })
     }
 
@@ -97,7 +100,8 @@ impl Partition {
     /// # Errors
     /// Validation and storage errors; nothing is written then.
     pub fn append(&self, batch: &mut [u8], now_ms: i64) -> Result<AppendInfo, LogError> {
-        self.log()?.append(batch, 0, now_ms)
+        let epoch = self.leader_epoch.load(Ordering::Acquire);
+        self.log()?.append(batch, epoch, now_ms)
     }
 
     /// Waits until offsets below `end_offset` are durable, then raises the high watermark.
@@ -108,6 +112,11 @@ impl Partition {
         self.durability.wait_durable(end_offset)?;
         self.high_watermark.fetch_max(end_offset, Ordering::AcqRel);
         Ok(())
+    }
+
+    /// Sets the leader epoch new batches are stamped with (it only grows).
+    pub fn set_leader_epoch(&self, epoch: i32) {
+        self.leader_epoch.fetch_max(epoch, Ordering::AcqRel);
     }
 
     /// The high watermark.

@@ -53,6 +53,8 @@ pub enum RaftReply {
     ),
     /// Answer to [`RaftRpc::Propose`].
     Propose(ForwardedOutcome),
+    /// The peer belongs to another cluster (its id); nothing was done.
+    WrongCluster(String),
 }
 
 /// What a forwarded proposal came to on the node that received it.

@@ -22,21 +22,50 @@ use crate::NodeId;
 /// One peer's connection slot (`None` while disconnected or in use).
 type Slot = Arc<tokio::sync::Mutex<Option<TcpStream>>>;
 
+/// What travels on the wire: the RPC tagged with the sender's cluster id, so a node with
+/// another cluster's data can never take part in this quorum.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Envelope {
+    /// The sender's cluster id ("" when the quorum has none configured).
+    cluster_id: String,
+    /// The RPC.
+    rpc: RaftRpc,
+}
+
+/// Where a transport records a peer of another cluster: (peer, its cluster id).
+pub type ForeignPeer = Arc<Mutex<Option<(NodeId, String)>>>;
+
 /// Sends Raft RPCs to peers over framed TCP.
 pub struct TcpTransport {
     /// Peer addresses by node id (`controller.quorum.voters`).
     peers: BTreeMap<NodeId, String>,
     /// Connection slots by peer.
     slots: Mutex<HashMap<NodeId, Slot>>,
+    /// Our cluster id, sent with every RPC.
+    cluster_id: String,
+    /// Set when a peer answered that it belongs to another cluster: (peer, its cluster id).
+    foreign: ForeignPeer,
 }
 
 impl TcpTransport {
-    /// A transport to the given voters.
+    /// A transport to the given voters of cluster `cluster_id`.
     pub fn new(peers: BTreeMap<NodeId, String>) -> Self {
+        Self::for_cluster(peers, String::new())
+    }
+
+    /// A transport to the given voters, tagging every RPC with `cluster_id`.
+    pub fn for_cluster(peers: BTreeMap<NodeId, String>, cluster_id: String) -> Self {
         TcpTransport {
             peers,
             slots: Mutex::new(HashMap::new()),
+            cluster_id,
+            foreign: Arc::new(Mutex::new(None)),
         }
+    }
+
+    /// A peer that answered with another cluster's id, if any did.
+    pub fn foreign_peer(&self) -> ForeignPeer {
+        self.foreign.clone()
     }
 
     fn slot(&self, target: NodeId) -> Slot {
@@ -45,7 +74,7 @@ impl TcpTransport {
     }
 }
 
-async fn exchange(stream: &mut TcpStream, rpc: &RaftRpc) -> Result<RaftReply, FrameError> {
+async fn exchange(stream: &mut TcpStream, rpc: &Envelope) -> Result<RaftReply, FrameError> {
     write_frame(stream, &encode(rpc)?).await?;
     match read_frame(stream).await? {
         Some(payload) => decode(&payload),
@@ -65,6 +94,11 @@ impl Transport for TcpTransport {
     ) -> BoxFuture<Result<RaftReply, TransportError>> {
         let addr = self.peers.get(&target).cloned();
         let slot = self.slot(target);
+        let envelope = Envelope {
+            cluster_id: self.cluster_id.clone(),
+            rpc,
+        };
+        let foreign = self.foreign.clone();
         Box::pin(async move {
             let unreachable = |reason: String| TransportError::Unreachable { target, reason };
             let addr = addr.ok_or_else(|| unreachable("not a voter".into()))?;
@@ -80,9 +114,14 @@ impl Transport for TcpTransport {
                         s
                     }
                 };
-                let reply = exchange(&mut stream, &rpc)
+                let reply = exchange(&mut stream, &envelope)
                     .await
                     .map_err(|e| unreachable(e.to_string()))?;
+                if let RaftReply::WrongCluster(theirs) = &reply {
+                    let mut f = foreign.lock().unwrap_or_else(|p| p.into_inner());
+                    *f = Some((target, theirs.clone()));
+                    return Err(unreachable(format!("it belongs to cluster {theirs}")));
+                }
                 *guard = Some(stream);
                 Ok(reply)
             };
@@ -95,7 +134,12 @@ impl Transport for TcpTransport {
 
 /// Accepts peers' connections on `listener` and answers their requests until `shutdown` is
 /// true (or its sender is dropped).
-pub async fn serve(listener: TcpListener, handler: RpcHandler, shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    listener: TcpListener,
+    handler: RpcHandler,
+    shutdown: watch::Receiver<bool>,
+    cluster_id: String,
+) {
     let mut conns = JoinSet::new();
     let mut stop = shutdown.clone();
     loop {
@@ -106,8 +150,9 @@ pub async fn serve(listener: TcpListener, handler: RpcHandler, shutdown: watch::
                     let _ = stream.set_nodelay(true);
                     let handler = handler.clone();
                     let shutdown = shutdown.clone();
+                    let cluster_id = cluster_id.clone();
                     conns.spawn(async move {
-                        if let Err(e) = serve_conn(stream, handler, shutdown).await {
+                        if let Err(e) = serve_conn(stream, handler, shutdown, &cluster_id).await {
                             tracing::warn!(%peer, error = %e, "controller connection closed");
                         }
                     });
@@ -132,6 +177,7 @@ async fn serve_conn(
     mut stream: TcpStream,
     handler: RpcHandler,
     mut shutdown: watch::Receiver<bool>,
+    cluster_id: &str,
 ) -> Result<(), FrameError> {
     loop {
         let payload = tokio::select! {
@@ -141,8 +187,17 @@ async fn serve_conn(
                 None => return Ok(()),
             },
         };
-        let rpc: RaftRpc = decode(&payload)?;
-        let reply = handler.handle(rpc).await;
+        let envelope: Envelope = decode(&payload)?;
+        if envelope.cluster_id != cluster_id {
+            tracing::warn!(
+                theirs = %envelope.cluster_id, ours = %cluster_id,
+                "refusing a controller peer of another cluster"
+            );
+            let reply = RaftReply::WrongCluster(cluster_id.to_string());
+            write_frame(&mut stream, &encode(&reply)?).await?;
+            return Ok(());
+        }
+        let reply = handler.handle(envelope.rpc).await;
         write_frame(&mut stream, &encode(&reply)?).await?;
     }
 }
