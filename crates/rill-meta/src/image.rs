@@ -108,6 +108,18 @@ impl MetadataImage {
         self.brokers.values()
     }
 
+    fn partition_mut(&mut self, topic_id: &Uuid, partition: u32) -> Result<&mut PartitionImage> {
+        let topic = self.topic_mut(topic_id)?;
+        let name = topic.name.clone();
+        topic
+            .partition_states
+            .get_mut(partition as usize)
+            .ok_or(MetaError::UnknownPartition {
+                topic: name,
+                partition,
+            })
+    }
+
     fn topic_mut(&mut self, topic_id: &Uuid) -> Result<&mut TopicImage> {
         let name = self
             .names_by_id
@@ -237,14 +249,7 @@ impl MetadataImage {
                 isr,
                 leader,
             } => {
-                let topic = self.topic_mut(topic_id)?;
-                let name = topic.name.clone();
-                let p = topic.partition_states.get_mut(*partition as usize).ok_or(
-                    MetaError::UnknownPartition {
-                        topic: name,
-                        partition: *partition,
-                    },
-                )?;
+                let p = self.partition_mut(topic_id, *partition)?;
                 p.change(replicas.as_deref(), isr.as_deref(), *leader);
             }
             MetadataRecord::PartitionRestored {
@@ -256,14 +261,7 @@ impl MetadataImage {
                 leader_epoch,
                 partition_epoch,
             } => {
-                let topic = self.topic_mut(topic_id)?;
-                let name = topic.name.clone();
-                let p = topic.partition_states.get_mut(*partition as usize).ok_or(
-                    MetaError::UnknownPartition {
-                        topic: name,
-                        partition: *partition,
-                    },
-                )?;
+                let p = self.partition_mut(topic_id, *partition)?;
                 *p = PartitionImage {
                     replicas: replicas.clone(),
                     isr: isr.clone(),
