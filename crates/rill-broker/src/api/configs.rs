@@ -138,6 +138,23 @@ pub fn describe_configs(
 /// The result of altering one resource: (type, name, error).
 type AlterResult = (i8, StrBytes, Option<AdminError>);
 
+/// Runs `alter` on every resource of a request on a blocking thread, in order.
+async fn alter_each<R: Send + 'static>(
+    broker: &Arc<Broker>,
+    resources: Vec<R>,
+    alter: impl Fn(&Broker, R) -> AlterResult + Send + 'static,
+) -> Vec<AlterResult> {
+    let b = broker.clone();
+    blocking(move || resources.into_iter().map(|r| alter(&b, r)).collect())
+        .await
+        .unwrap_or_default()
+}
+
+/// A refusal as a response's (error code, error message).
+fn error_fields(e: Option<AdminError>) -> (i16, Option<StrBytes>) {
+    e.map_or((0, None), |e| (e.code(), Some(str_bytes(e.to_string()))))
+}
+
 fn check_resource(
     broker: &Broker,
     resource_type: i8,
@@ -164,31 +181,22 @@ pub async fn alter_configs(
     _ctx: &RequestContext,
     req: AlterConfigsRequest,
 ) -> AlterConfigsResponse {
-    let b = broker.clone();
-    let results: Vec<AlterResult> = blocking(move || {
-        req.resources
-            .into_iter()
-            .map(|res| {
-                let name = res.resource_name.to_string();
-                let outcome = check_resource(&b, res.resource_type, &name).and_then(|_| {
-                    let mut overrides = BTreeMap::new();
-                    for c in res.configs {
-                        let v = c.value.ok_or_else(|| {
-                            AdminError::InvalidConfig(format!(
-                                "null value for '{}'",
-                                c.name.as_str()
-                            ))
-                        })?;
-                        overrides.insert(c.name.to_string(), v.to_string());
-                    }
-                    admin::set_topic_configs(&b, &name, overrides, req.validate_only)
-                });
-                (res.resource_type, res.resource_name, outcome.err())
-            })
-            .collect()
+    let validate_only = req.validate_only;
+    let results = alter_each(broker, req.resources, move |b, res| {
+        let name = res.resource_name.to_string();
+        let outcome = check_resource(b, res.resource_type, &name).and_then(|_| {
+            let mut overrides = BTreeMap::new();
+            for c in res.configs {
+                let v = c.value.ok_or_else(|| {
+                    AdminError::InvalidConfig(format!("null value for '{}'", c.name.as_str()))
+                })?;
+                overrides.insert(c.name.to_string(), v.to_string());
+            }
+            admin::set_topic_configs(b, &name, overrides, validate_only)
+        });
+        (res.resource_type, res.resource_name, outcome.err())
     })
-    .await
-    .unwrap_or_default();
+    .await;
     let mut r = AlterConfigsResponse::default();
     for (t, n, e) in results {
         let mut x =
@@ -196,10 +204,7 @@ pub async fn alter_configs(
             );
         x.resource_type = t;
         x.resource_name = n;
-        if let Some(e) = e {
-            x.error_code = e.code();
-            x.error_message = Some(str_bytes(e.to_string()));
-        }
+        (x.error_code, x.error_message) = error_fields(e);
         r.responses.push(x);
     }
     r
@@ -271,42 +276,32 @@ pub async fn incremental_alter_configs(
     _ctx: &RequestContext,
     req: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
-    let b = broker.clone();
-    let results: Vec<AlterResult> = blocking(move || {
-        req.resources
-            .into_iter()
-            .map(|res| {
-                let name = res.resource_name.to_string();
-                let outcome =
-                    check_resource(&b, res.resource_type, &name).and_then(|mut overrides| {
-                        let effective = TopicConfig::resolve(&overrides, &b.config)
-                            .map_err(|e| AdminError::InvalidConfig(e.to_string()))?;
-                        for c in &res.configs {
-                            apply_op(
-                                &mut overrides,
-                                &effective,
-                                c.name.as_str(),
-                                c.config_operation,
-                                c.value.as_ref().map(|v| v.as_str()),
-                            )?;
-                        }
-                        admin::set_topic_configs(&b, &name, overrides, req.validate_only)
-                    });
-                (res.resource_type, res.resource_name, outcome.err())
-            })
-            .collect()
+    let validate_only = req.validate_only;
+    let results = alter_each(broker, req.resources, move |b, res| {
+        let name = res.resource_name.to_string();
+        let outcome = check_resource(b, res.resource_type, &name).and_then(|mut overrides| {
+            let effective = TopicConfig::resolve(&overrides, &b.config)
+                .map_err(|e| AdminError::InvalidConfig(e.to_string()))?;
+            for c in &res.configs {
+                apply_op(
+                    &mut overrides,
+                    &effective,
+                    c.name.as_str(),
+                    c.config_operation,
+                    c.value.as_ref().map(|v| v.as_str()),
+                )?;
+            }
+            admin::set_topic_configs(b, &name, overrides, validate_only)
+        });
+        (res.resource_type, res.resource_name, outcome.err())
     })
-    .await
-    .unwrap_or_default();
+    .await;
     let mut r = IncrementalAlterConfigsResponse::default();
     for (t, n, e) in results {
         let mut x = kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse::default();
         x.resource_type = t;
         x.resource_name = n;
-        if let Some(e) = e {
-            x.error_code = e.code();
-            x.error_message = Some(str_bytes(e.to_string()));
-        }
+        (x.error_code, x.error_message) = error_fields(e);
         r.responses.push(x);
     }
     r
