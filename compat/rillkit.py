@@ -249,15 +249,22 @@ def describe_cluster_of(port: int, timeout: float = 5.0) -> tuple[int, str, int,
     return err, cluster_id, controller, brokers
 
 
-def create_topics_at(port: int, topics: list[tuple[str, int, int]], timeout_ms: int = 10000) -> dict[str, int]:
+def create_topics_at(
+    port: int,
+    topics: list[tuple[str, int, int]],
+    timeout_ms: int = 10000,
+    configs: dict[str, str] | None = None,
+) -> dict[str, int]:
     """CreateTopics v2 sent to exactly the broker on `port`; topics are (name, partitions,
-    replication factor). Returns name -> error code."""
+    replication factor), each created with `configs`. Returns name -> error code."""
     from kafka.protocol.admin import CreateTopicsRequest
 
     import wire
 
     req = CreateTopicsRequest[2](
-        create_topic_requests=[(n, p, rf, [], []) for n, p, rf in topics],
+        create_topic_requests=[
+            (n, p, rf, [], list((configs or {}).items())) for n, p, rf in topics
+        ],
         timeout=timeout_ms,
         validate_only=False,
     )
@@ -306,7 +313,10 @@ class ClusterKit:
         cluster_id: str | None = None,
         session_timeout_ms: int = 3000,
         heartbeat_interval_ms: int = 500,
+        proxied: bool = False,
     ):
+        """`proxied`: put a FaultProxy (compat/faultproxy.py) in front of each node's client
+        port and advertise the proxy, so tests can cut replication traffic between nodes."""
         self.root = Path(root)
         self.cluster_id = cluster_id or new_cluster_id()
         ids = list(range(1, nodes + 1))
@@ -319,6 +329,11 @@ class ClusterKit:
         self.controller_ports = controller_ports
         self.voters = ",".join(f"{i}@127.0.0.1:{controller_ports[i]}" for i in ids)
         self.nodes: dict[int, RillBroker] = {}
+        self.proxies = {}
+        if proxied:
+            from faultproxy import FaultProxy
+
+            self.proxies = {i: FaultProxy(client_ports[i], free_port()) for i in ids}
         for i in ids:
             settings = {
                 "node.id": str(i),
@@ -329,6 +344,8 @@ class ClusterKit:
                 "broker.session.timeout.ms": str(session_timeout_ms),
                 "broker.heartbeat.interval.ms": str(heartbeat_interval_ms),
             }
+            if proxied:
+                settings["advertised.listeners"] = f"PLAINTEXT://127.0.0.1:{self.proxies[i].port}"
             settings.update(overrides or {})
             self.nodes[i] = RillBroker(self.root / f"node{i}", settings, port=client_ports[i])
             # openraft logs every vote at INFO; keep the stderr tails readable.
@@ -419,6 +436,8 @@ class ClusterKit:
             if n.alive():
                 n.proc.kill()
                 n.proc.wait()
+        for proxy in self.proxies.values():
+            proxy.close()
 
     def log_tails(self, lines: int = 40) -> str:
         return "\n".join(

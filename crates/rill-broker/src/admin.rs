@@ -149,14 +149,6 @@ pub fn create_topic(
             "{partitions} partitions is more than 100000"
         )));
     }
-    // Followers do not fetch from leaders yet: a replica list longer than one would claim
-    // copies (and an ISR) that do not exist.
-    if replication_factor > 1 {
-        return Err(AdminError::InvalidReplicationFactor(format!(
-            "replication factor {replication_factor}: partition replication is not built yet, \
-             so every partition has exactly one replica; use 1"
-        )));
-    }
     for (k, v) in &t.configs {
         validate_topic_config(k, v).map_err(|e| AdminError::InvalidConfig(e.to_string()))?;
     }

@@ -59,6 +59,8 @@ pub struct Broker {
     pub metadata: MetadataBackend,
     /// Hosted partitions.
     pub replicas: ReplicaManager,
+    /// Replica fetchers: one per leader this broker follows partitions of.
+    pub fetchers: crate::replica::fetcher::FetcherManager,
     /// InitProducerId's id source.
     pub producer_ids: ProducerIdAllocator,
     /// The group coordinator (consumer groups, committed offsets).
@@ -92,6 +94,7 @@ impl Broker {
         let broker = Broker {
             cluster_id: props.cluster_id.clone(),
             replicas: ReplicaManager::new(&dir),
+            fetchers: Default::default(),
             producer_ids: ProducerIdAllocator::default(),
             groups: GroupService::new(group_config(&config)?),
             reconcile_lock: std::sync::Mutex::new(()),
@@ -147,7 +150,8 @@ impl Broker {
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         self.replicas
-            .reconcile(&self.metadata.image(), &self.config)
+            .reconcile(&self.metadata.image(), &self.config)?;
+        self.groups.sync_ownership(self)
     }
 
     /// Brokers clients may use: (id, host, port, rack) of every unfenced registered broker,

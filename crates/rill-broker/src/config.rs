@@ -73,6 +73,10 @@ pub struct BrokerConfig {
     pub explicit: BTreeMap<String, String>,
     /// Quorum membership, controller listener, rack, liveness timeouts.
     pub cluster: crate::cluster_config::ClusterConfig,
+    /// Replica fetcher settings (`replica.fetch.*`).
+    pub fetcher: crate::replica::fetcher::FetcherConfig,
+    /// `replica.lag.time.max.ms`: a follower not caught up for this long leaves the ISR.
+    pub replica_lag_time_max_ms: i64,
 }
 
 /// Broker-level keys we know, with Kafka's defaults (Rill's where they differ: `log.dirs`,
@@ -109,8 +113,15 @@ pub const BROKER_DEFAULTS: &[(&str, &str)] = &[
     ("min.insync.replicas", "1"),
     ("compression.type", "producer"),
     ("unclean.leader.election.enable", "false"),
+    ("replica.lag.time.max.ms", "30000"),
+    ("replica.fetch.max.bytes", "1048576"),
+    ("replica.fetch.response.max.bytes", "10485760"),
+    ("replica.fetch.wait.max.ms", "500"),
+    ("replica.fetch.backoff.ms", "1000"),
+    ("auto.leader.rebalance.enable", "true"),
+    ("leader.imbalance.check.interval.seconds", "300"),
     ("offsets.topic.num.partitions", "50"),
-    ("offsets.topic.replication.factor", "1"),
+    ("offsets.topic.replication.factor", "3"),
     ("group.initial.rebalance.delay.ms", "3000"),
     ("group.min.session.timeout.ms", "6000"),
     ("group.max.session.timeout.ms", "1800000"),
@@ -307,6 +318,38 @@ impl BrokerConfig {
                 1,
                 i64::MAX,
             )? as u64,
+            fetcher: crate::replica::fetcher::FetcherConfig {
+                partition_max_bytes: parse_int(
+                    "replica.fetch.max.bytes",
+                    &get("replica.fetch.max.bytes"),
+                    1024,
+                    i64::from(i32::MAX),
+                )? as i32,
+                response_max_bytes: parse_int(
+                    "replica.fetch.response.max.bytes",
+                    &get("replica.fetch.response.max.bytes"),
+                    1024,
+                    i64::from(i32::MAX),
+                )? as i32,
+                max_wait_ms: parse_int(
+                    "replica.fetch.wait.max.ms",
+                    &get("replica.fetch.wait.max.ms"),
+                    0,
+                    i64::from(i32::MAX),
+                )? as i32,
+                backoff_ms: parse_int(
+                    "replica.fetch.backoff.ms",
+                    &get("replica.fetch.backoff.ms"),
+                    0,
+                    3_600_000,
+                )? as u64,
+            },
+            replica_lag_time_max_ms: parse_int(
+                "replica.lag.time.max.ms",
+                &get("replica.lag.time.max.ms"),
+                1,
+                i64::MAX / 4,
+            )?,
             values,
             explicit,
         };

@@ -70,6 +70,11 @@ impl Server {
                 self.broker.clone(),
                 shutdown.clone(),
             ));
+            tasks.spawn(crate::replica::isr::run_isr_loop(
+                self.broker.clone(),
+                shutdown.clone(),
+            ));
+            self.broker.fetchers.update(&self.broker);
         }
         loop {
             tokio::select! {
@@ -112,6 +117,7 @@ impl Server {
         {
             tracing::warn!("connections did not finish in 10 s; aborting them");
         }
+        self.broker.fetchers.shutdown();
         let broker = self.broker.clone();
         let _ = tokio::task::spawn_blocking(move || broker.flush_all()).await;
         tracing::info!("shutdown complete");

@@ -1,7 +1,7 @@
 //! Group administration on the state machine: DescribeGroups, ListGroups, DeleteGroups.
 
 use crate::classic::GroupState;
-use crate::coordinator::{validate_group_id, GroupCoordinator, Output};
+use crate::coordinator::{GroupCoordinator, Output};
 use crate::error::GroupError;
 use crate::records::{group_key, offset_key, CoordinatorRecord};
 
@@ -96,7 +96,7 @@ impl GroupCoordinator {
     /// # Errors
     /// GROUP_ID_NOT_FOUND, NON_EMPTY_GROUP, INVALID_GROUP_ID.
     pub fn delete_group(&mut self, group_id: &str) -> Result<Output, GroupError> {
-        validate_group_id(group_id)?;
+        self.check_group(group_id)?;
         let g = self
             .group(group_id)
             .ok_or_else(|| GroupError::GroupIdNotFound(group_id.to_string()))?;

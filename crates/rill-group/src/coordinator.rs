@@ -89,6 +89,8 @@ pub struct GroupCoordinator {
     pub config: GroupConfig,
     /// Groups by id.
     pub(crate) groups: HashMap<String, Group>,
+    /// The offsets partitions whose groups are served here (`None`: all).
+    owned: Option<std::collections::HashSet<i32>>,
 }
 
 /// Checks a group id (INVALID_GROUP_ID when empty or longer than [`MAX_GROUP_ID_LEN`]).
@@ -108,6 +110,28 @@ impl GroupCoordinator {
         GroupCoordinator {
             config,
             groups: HashMap::new(),
+            owned: None,
+        }
+    }
+
+    /// Says which `__consumer_offsets` partitions' groups this coordinator serves:
+    /// `None` (the default) for all of them; requests for other groups get
+    /// [`GroupError::NotCoordinator`].
+    pub fn set_owned(&mut self, owned: Option<std::collections::HashSet<i32>>) {
+        self.owned = owned;
+    }
+
+    /// Checks a group id is valid and served here.
+    ///
+    /// # Errors
+    /// [`GroupError::InvalidGroupId`], [`GroupError::NotCoordinator`].
+    pub fn check_group(&self, group_id: &str) -> Result<(), GroupError> {
+        validate_group_id(group_id)?;
+        match &self.owned {
+            Some(owned) if !owned.contains(&self.partition_for(group_id)) => {
+                Err(GroupError::NotCoordinator(group_id.to_string()))
+            }
+            _ => Ok(()),
         }
     }
 
@@ -271,6 +295,28 @@ impl GroupCoordinator {
             },
         }
         Ok(())
+    }
+
+    /// Forgets every group stored in `__consumer_offsets` partition `partition` (this node
+    /// no longer coordinates them, or is about to load them afresh).
+    pub fn unload_partition(&mut self, partition: i32) {
+        let n = self.config.offsets_partitions;
+        self.groups
+            .retain(|id, _| partition_for(id, n) != partition);
+    }
+
+    /// Ends loading of one partition: its loaded members get a full session from `now_ms`.
+    pub fn finish_load_partition(&mut self, partition: i32, now_ms: i64) {
+        let n = self.config.offsets_partitions;
+        for g in self
+            .groups
+            .values_mut()
+            .filter(|g| partition_for(&g.group_id, n) == partition)
+        {
+            for m in g.members.values_mut() {
+                m.session_deadline_ms = now_ms + i64::from(m.session_timeout_ms);
+            }
+        }
     }
 
     /// Ends loading: loaded members get a full session from `now_ms`.

@@ -5,6 +5,9 @@
 /// Why a group request was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GroupError {
+    /// Another node coordinates this group (NOT_COORDINATOR): the client looks it up again.
+    #[error("this node is not the coordinator of group '{0}'")]
+    NotCoordinator(String),
     /// The group id is empty or too long (INVALID_GROUP_ID).
     #[error("invalid group id '{0}'")]
     InvalidGroupId(String),

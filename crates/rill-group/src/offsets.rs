@@ -9,7 +9,7 @@ use bytes::Bytes;
 
 use crate::classic::join::check_member;
 use crate::classic::{Group, GroupState};
-use crate::coordinator::{validate_group_id, GroupCoordinator, Output};
+use crate::coordinator::{GroupCoordinator, Output};
 use crate::error::GroupError;
 use crate::join_types::MemberRef;
 use crate::records::{offset_key, offset_value, CoordinatorRecord, StoredOffset};
@@ -92,7 +92,7 @@ impl GroupCoordinator {
         generation_id: i32,
         member: &MemberRef,
     ) -> Result<(), GroupError> {
-        validate_group_id(group_id)?;
+        self.check_group(group_id)?;
         let Some(g) = self.groups.get(group_id) else {
             if generation_id < 0 {
                 return Ok(());
@@ -131,7 +131,7 @@ impl GroupCoordinator {
         group_id: &str,
         partitions: Option<&[(String, Vec<i32>)]>,
     ) -> Result<Vec<(String, i32, CommittedOffset)>, GroupError> {
-        validate_group_id(group_id)?;
+        self.check_group(group_id)?;
         let g = self.group(group_id);
         let none = CommittedOffset {
             offset: -1,
@@ -177,7 +177,7 @@ impl GroupCoordinator {
         group_id: &str,
         partitions: &[(String, i32)],
     ) -> Result<(Vec<Result<(), GroupError>>, Output), GroupError> {
-        validate_group_id(group_id)?;
+        self.check_group(group_id)?;
         let partition = self.partition_for(group_id);
         let g = self
             .groups

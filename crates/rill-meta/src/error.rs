@@ -53,6 +53,16 @@ pub enum MetaError {
         /// Unfenced brokers.
         available: usize,
     },
+    /// An ISR change made on stale partition state (AlterPartition's epoch check).
+    #[error("stale ISR change for partition {partition} of topic '{topic}': {reason}")]
+    StalePartitionState {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: u32,
+        /// What did not match.
+        reason: String,
+    },
     /// A partition count that is not positive, or that would shrink a topic.
     #[error("invalid partition count {requested} for topic '{name}' (current {current})")]
     InvalidPartitions {

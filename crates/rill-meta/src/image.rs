@@ -252,6 +252,36 @@ impl MetadataImage {
                 let p = self.partition_mut(topic_id, *partition)?;
                 p.change(replicas.as_deref(), isr.as_deref(), *leader);
             }
+            MetadataRecord::IsrChanged {
+                topic_id,
+                partition,
+                leader,
+                leader_epoch,
+                partition_epoch,
+                isr,
+            } => {
+                let fenced: Vec<i32> = self
+                    .brokers
+                    .values()
+                    .filter(|b| b.fenced)
+                    .map(|b| b.broker_id)
+                    .collect();
+                let name = self
+                    .topic_by_id(topic_id)
+                    .map_or_else(|| topic_id.to_string(), |t| t.name.clone());
+                let p = self.partition_mut(topic_id, *partition)?;
+                let problem =
+                    p.isr_change_problem(*leader, *leader_epoch, *partition_epoch, isr, &fenced);
+                if let Some(reason) = problem {
+                    return Err(MetaError::StalePartitionState {
+                        topic: name,
+                        partition: *partition,
+                        reason,
+                    });
+                }
+                p.isr = isr.clone();
+                p.partition_epoch += 1;
+            }
             MetadataRecord::PartitionRestored {
                 topic_id,
                 partition,
@@ -285,6 +315,42 @@ impl PartitionImage {
             leader: -1,
             ..Default::default()
         }
+    }
+
+    /// Why an [`MetadataRecord::IsrChanged`] cannot apply, or `None` when it can.
+    fn isr_change_problem(
+        &self,
+        leader: i32,
+        leader_epoch: i32,
+        partition_epoch: i32,
+        isr: &[i32],
+        fenced: &[i32],
+    ) -> Option<String> {
+        if self.leader != leader || self.leader_epoch != leader_epoch {
+            return Some(format!(
+                "leader {leader} epoch {leader_epoch}, but the partition has leader {} epoch {}",
+                self.leader, self.leader_epoch
+            ));
+        }
+        if self.partition_epoch != partition_epoch {
+            return Some(format!(
+                "partition epoch {partition_epoch}, but the partition is at {}",
+                self.partition_epoch
+            ));
+        }
+        if !isr.contains(&leader) {
+            return Some("the ISR must contain the leader".into());
+        }
+        if let Some(b) = isr.iter().find(|b| !self.replicas.contains(b)) {
+            return Some(format!("broker {b} is not a replica"));
+        }
+        if let Some(b) = isr
+            .iter()
+            .find(|b| fenced.contains(b) && !self.isr.contains(b))
+        {
+            return Some(format!("broker {b} is fenced and cannot join the ISR"));
+        }
+        None
     }
 
     /// Applies a change; see [`MetadataRecord::PartitionChanged`].

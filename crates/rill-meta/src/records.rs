@@ -90,6 +90,24 @@ pub enum MetadataRecord {
         /// New leader (-1: no leader).
         leader: Option<i32>,
     },
+    /// A partition leader changed its ISR (Kafka's AlterPartition flow). Applied only while
+    /// `leader`, `leader_epoch` and `partition_epoch` still match the partition, so a request
+    /// made on stale state is refused; the new ISR must hold the leader, only replicas, and
+    /// no fenced broker that was not in the ISR already. Bumps the partition epoch.
+    IsrChanged {
+        /// The topic.
+        topic_id: Uuid,
+        /// The partition index.
+        partition: u32,
+        /// The leader asking.
+        leader: i32,
+        /// The leader epoch the leader acts in.
+        leader_epoch: i32,
+        /// The partition epoch the leader last saw.
+        partition_epoch: i32,
+        /// The new in-sync replica set.
+        isr: Vec<i32>,
+    },
     /// A partition's whole state as a snapshot stores it (epochs included).
     PartitionRestored {
         /// The topic.

@@ -30,6 +30,7 @@ pub fn group_error_code(e: &rill_group::GroupError) -> i16 {
     use rill_group::GroupError as G;
     let err = match e {
         G::InvalidGroupId(_) => ResponseError::InvalidGroupId,
+        G::NotCoordinator(_) => ResponseError::NotCoordinator,
         G::UnknownMemberId { .. } => ResponseError::UnknownMemberId,
         G::MemberIdRequired { .. } => ResponseError::MemberIdRequired,
         G::IllegalGeneration { .. } => ResponseError::IllegalGeneration,

@@ -2,6 +2,10 @@
 //! polling and `max_bytes`/`partition_max_bytes` limits (the first batch of the first
 //! non-empty partition is returned even when larger, as KIP-74 says).
 //!
+//! A fetch from a follower (replica id >= 0) reads up to the log end instead of the high
+//! watermark, tells the leader how far the follower has got (which may raise the high
+//! watermark and grow the ISR), and parks on appends rather than on the high watermark.
+//!
 //! Fetch sessions (KIP-227): Rill answers with session id 0, i.e. no session was created,
 //! so clients keep sending full fetch requests, a behaviour every client supports.
 
@@ -44,6 +48,9 @@ pub async fn handle(
         response.error_code = ResponseError::FetchSessionIdNotFound.code();
         return response;
     }
+    // v15+ carry the replica id in ReplicaState; older versions in replica_id.
+    let replica_id = req.replica_id.0.max(req.replica_state.replica_id.0);
+    let follower = (replica_id >= 0).then_some(replica_id);
     let image = broker.image();
     let mut wants = Vec::new();
     for topic in &req.topics {
@@ -70,6 +77,9 @@ pub async fn handle(
                     .leader_partition(n, p.partition)
                     .and_then(|part| {
                         broker.check_leader_epoch(n, p.partition, p.current_leader_epoch)?;
+                        if follower.is_some_and(|r| !part.replica_state().replicas.contains(&r)) {
+                            return Err(ResponseError::NotLeaderOrFollower);
+                        }
                         Ok(part)
                     })
                     .map_err(|e| e.code()),
@@ -88,13 +98,32 @@ pub async fn handle(
     let min_bytes = req.min_bytes.max(0) as u64;
     let read_committed = req.isolation_level == 1;
     let deadline = Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
+    if let Some(replica) = follower {
+        let w = wants.clone();
+        let now = crate::clock::now_ms();
+        let moved = blocking(move || {
+            w.iter()
+                .filter_map(|w| w.target.as_ref().ok().map(|p| (p, w.fetch_offset)))
+                .any(|(p, offset)| {
+                    p.record_follower_fetch(replica, offset, now)
+                        .unwrap_or(false)
+                })
+        })
+        .await;
+        if moved == Some(true) {
+            broker.replicas.data_arrived.notify_waiters();
+        }
+    }
     loop {
-        let notified = broker.replicas.data_arrived.notified();
+        let notified = match follower {
+            Some(_) => broker.replicas.appended.notified(),
+            None => broker.replicas.data_arrived.notified(),
+        };
         tokio::pin!(notified);
         notified.as_mut().enable();
         let w = wants.clone();
         let Some((parts, total, any_error)) =
-            blocking(move || read_all(&w, max_bytes, read_committed)).await
+            blocking(move || read_all(&w, max_bytes, read_committed, follower.is_some())).await
         else {
             response.error_code = ResponseError::UnknownServerError.code();
             return response;
@@ -114,6 +143,7 @@ fn read_all(
     wants: &[Want],
     max_bytes: u64,
     read_committed: bool,
+    for_follower: bool,
 ) -> (Vec<(usize, PartitionData)>, u64, bool) {
     let mut total: u64 = 0;
     let mut any_error = false;
@@ -133,7 +163,12 @@ fn read_all(
             }
             Ok(part) => {
                 let budget = w.partition_max_bytes.min(max_bytes.saturating_sub(total));
-                match part.read(w.fetch_offset, budget, total == 0) {
+                let read = if for_follower {
+                    part.read_for_follower(w.fetch_offset, budget)
+                } else {
+                    part.read(w.fetch_offset, budget, total == 0)
+                };
+                match read {
                     Ok(read) => {
                         pd.high_watermark = read.high_watermark;
                         pd.last_stable_offset = read.high_watermark;

@@ -11,7 +11,6 @@ use kafka_protocol::messages::{
     GroupId, ListGroupsRequest, ListGroupsResponse,
 };
 use kafka_protocol::ResponseError;
-use rill_group::validate_group_id;
 
 use super::errors::group_error_code;
 use super::{blocking, str_bytes, RequestContext, OPERATIONS_NOT_REQUESTED};
@@ -35,8 +34,9 @@ pub fn describe_groups(
             OPERATIONS_NOT_REQUESTED
         };
         d.group_state = str_bytes("Dead");
-        let described =
-            validate_group_id(&id.0).map(|()| broker.groups.read(|c| c.describe(&id.0)));
+        let described = broker
+            .groups
+            .read(|c| c.check_group(&id.0).map(|()| c.describe(&id.0)));
         match described {
             Err(e) => d.error_code = group_error_code(&e),
             Ok(None) if ctx.version >= 6 => {

@@ -8,6 +8,7 @@ pub mod errors;
 pub mod fetch;
 pub mod group;
 pub mod group_admin;
+pub mod leader_epoch;
 pub mod list_offsets;
 pub mod metadata;
 pub mod offsets;
@@ -90,6 +91,7 @@ pub fn supported_apis() -> impl Iterator<Item = (ApiKey, i16, i16)> {
         ApiKey::IncrementalAlterConfigs,
         ApiKey::DescribeCluster,
         ApiKey::DescribeQuorum,
+        ApiKey::OffsetForLeaderEpoch,
         ApiKey::FindCoordinator,
         ApiKey::JoinGroup,
         ApiKey::SyncGroup,
@@ -289,6 +291,9 @@ async fn dispatch(
         }
         RequestKind::DescribeQuorum(req) => {
             ResponseKind::DescribeQuorum(quorum::describe_quorum(broker, ctx, req))
+        }
+        RequestKind::OffsetForLeaderEpoch(req) => {
+            ResponseKind::OffsetForLeaderEpoch(leader_epoch::handle(broker, ctx, req).await)
         }
         RequestKind::DeleteRecords(req) => {
             ResponseKind::DeleteRecords(records::delete_records(broker, ctx, req).await)

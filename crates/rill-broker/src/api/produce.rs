@@ -1,8 +1,11 @@
 //! Produce: validate each partition's record batch, append it as the client sent it (offsets
 //! patched in place), wait for durability (fsync group commit) and answer.
 //!
-//! acks=0 gets no response; acks=1 and acks=all (one replica on a single node) answer once the
-//! batch is durable under the topic's flush policy. A batch is never decoded record by record.
+//! acks=0 gets no response; acks=1 answers once the batch is durable on the leader under the
+//! topic's flush policy; acks=all answers once every ISR member has it (the high watermark
+//! passed it) and refuses with NOT_ENOUGH_REPLICAS when the ISR is smaller than
+//! `min.insync.replicas` (NOT_ENOUGH_REPLICAS_AFTER_APPEND when it shrank while waiting).
+//! A batch is never decoded record by record.
 
 use std::sync::Arc;
 
@@ -16,7 +19,7 @@ use super::errors::log_error_code;
 use super::{blocking, str_bytes, RequestContext};
 use crate::broker::Broker;
 use crate::clock::now_ms;
-use crate::replica::Partition;
+use crate::replica::{CommitError, Partition};
 
 /// Where the magic byte sits in a record batch header.
 const MAGIC_OFFSET: usize = 16;
@@ -43,10 +46,13 @@ pub struct ProduceInFlight {
     acks: i16,
     /// Whom to tell that data arrived.
     broker: Arc<Broker>,
+    /// When acks=all waits give up (the request's timeout).
+    deadline: tokio::time::Instant,
 }
 
-/// One partition's append outcome.
-type Appended = Result<(Arc<Partition>, AppendInfo), Refusal>;
+/// One partition's append outcome: the partition, what was appended, and the leader epoch
+/// it was appended in.
+type Appended = Result<(Arc<Partition>, AppendInfo, i32), Refusal>;
 
 /// Why a partition's batch was not appended: the Kafka error code and a message.
 #[derive(Debug)]
@@ -79,6 +85,8 @@ pub async fn append(
     req: ProduceRequest,
 ) -> Option<ProduceInFlight> {
     let acks = req.acks;
+    let deadline = tokio::time::Instant::now()
+        + std::time::Duration::from_millis(req.timeout_ms.max(0) as u64);
     let image = broker.image();
     let mut response = ProduceResponse::default();
     let mut work = Vec::new();
@@ -135,6 +143,7 @@ pub async fn append(
         appended,
         acks,
         broker: broker.clone(),
+        deadline,
     })
 }
 
@@ -147,13 +156,31 @@ impl ProduceInFlight {
             appended,
             acks,
             broker,
+            deadline,
         } = self;
         let mut results = Vec::with_capacity(appended.len());
         let mut waits = tokio::task::JoinSet::new();
         for (slot, (topic_idx, index, outcome)) in appended.into_iter().enumerate() {
             match outcome {
-                Ok((partition, info)) => {
-                    waits.spawn_blocking(move || (slot, durable(&partition, &info)));
+                Ok((partition, info, epoch)) => {
+                    let end = info.last_offset + 1;
+                    waits.spawn(async move {
+                        let p = partition.clone();
+                        let local = tokio::task::spawn_blocking(move || durable(&p, &info)).await;
+                        let mut pr = match local {
+                            Ok(pr) => pr,
+                            Err(e) => {
+                                tracing::error!(error = %e, "durability wait task failed");
+                                failed(ResponseError::UnknownServerError.code(), None)
+                            }
+                        };
+                        if acks == -1 && pr.error_code == 0 {
+                            if let Err(e) = partition.wait_committed(end, epoch, deadline).await {
+                                pr = failed(commit_error_code(e), Some(format!("{e:?}")));
+                            }
+                        }
+                        (slot, pr)
+                    });
                     results.push((topic_idx, index, PartitionProduceResponse::default()));
                 }
                 Err(r) => results.push((topic_idx, index, failed(r.code, r.message))),
@@ -176,6 +203,17 @@ impl ProduceInFlight {
             broker.replicas.data_arrived.notify_waiters();
         }
         (acks != 0).then_some(response)
+    }
+}
+
+/// The Kafka error for an acks=all wait that did not end in the ISR having the batch.
+fn commit_error_code(e: CommitError) -> i16 {
+    match e {
+        CommitError::NotLeader => ResponseError::NotLeaderOrFollower.code(),
+        CommitError::NotEnoughReplicasAfterAppend => {
+            ResponseError::NotEnoughReplicasAfterAppend.code()
+        }
+        CommitError::TimedOut => ResponseError::RequestTimedOut.code(),
     }
 }
 
@@ -229,15 +267,17 @@ fn append_one(target: Result<Arc<Partition>, i16>, records: Option<Bytes>, acks:
         }
         _ => {}
     }
-    if acks == -1 && partition.min_insync_replicas() > 1 {
+    let isr = partition.isr_len() as i64;
+    if acks == -1 && isr < partition.min_insync_replicas() {
         return Err(refuse(
             ResponseError::NotEnoughReplicas.code(),
             Some(format!(
-                "min.insync.replicas={} but the ISR has 1 replica",
+                "min.insync.replicas={} but the ISR has {isr} replica(s)",
                 partition.min_insync_replicas()
             )),
         ));
     }
+    let epoch = partition.leader_epoch();
     let mut batch = records.to_vec();
     let info = match partition.append(&mut batch, now_ms()) {
         Ok(info) => info,
@@ -246,7 +286,7 @@ fn append_one(target: Result<Arc<Partition>, i16>, records: Option<Bytes>, acks:
             return Err(refuse(log_error_code(&e), Some(e.to_string())));
         }
     };
-    Ok((partition, info))
+    Ok((partition, info, epoch))
 }
 
 /// Waits until an appended batch is durable and builds its answer. Blocking.

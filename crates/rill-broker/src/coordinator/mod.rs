@@ -3,7 +3,14 @@
 //!
 //! Order of one operation ([`GroupService::run`], blocking): lock; call the handler with the
 //! time; append its records (so log order is state order); unlock; wait until the records
-//! are durable; then answer parked requests. An acknowledged commit is therefore on disk.
+//! are durable and, in a cluster, on every in-sync replica of the offsets partition (as
+//! acks=all); then answer parked requests. An acknowledged commit therefore survives the
+//! loss of the coordinator.
+//!
+//! This node coordinates the groups of the `__consumer_offsets` partitions it leads
+//! ([`GroupService::sync_ownership`]): on becoming leader it loads a partition's groups from
+//! its log, on losing leadership it forgets them; requests for other groups get
+//! NOT_COORDINATOR so clients look the coordinator up again.
 //!
 //! Thread-safety: the coordinator mutex is held for the handler and the page-cache append
 //! only, never for an fsync wait.
@@ -34,7 +41,14 @@ pub struct GroupService {
     waiters: Mutex<HashMap<RequestId, oneshot::Sender<Reply>>>,
     /// Next parked-request id.
     next_id: AtomicU64,
+    /// The `__consumer_offsets` partitions this node coordinates, with the leader epoch
+    /// they were loaded in.
+    owned: Mutex<HashMap<i32, i32>>,
 }
+
+/// How long a coordinator write waits for the offsets partition's ISR
+/// (Kafka's `offsets.commit.timeout.ms` default).
+const COMMIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Reads the coordinator's settings from the broker config.
 ///
@@ -64,10 +78,14 @@ pub fn group_config(config: &BrokerConfig) -> Result<GroupConfig> {
 impl GroupService {
     /// A coordinator with nothing loaded.
     pub fn new(config: GroupConfig) -> Self {
+        let mut coordinator = GroupCoordinator::new(config);
+        // Nothing is served until sync_ownership finds the partitions this node leads.
+        coordinator.set_owned(Some(std::collections::HashSet::new()));
         GroupService {
-            state: Mutex::new(GroupCoordinator::new(config)),
+            state: Mutex::new(coordinator),
             waiters: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
+            owned: Mutex::new(HashMap::new()),
         }
     }
 
@@ -75,21 +93,59 @@ impl GroupService {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Creates `__consumer_offsets` if missing and replays it. Blocking; at startup.
+    /// Creates `__consumer_offsets` if missing and possible, and takes over the groups of
+    /// the partitions this node leads. Blocking; at startup.
     ///
     /// # Errors
     /// Storage and metadata errors.
     pub fn start(&self, broker: &Broker) -> Result<()> {
         let partitions = self.lock().config.offsets_partitions;
         storage::ensure_offsets_topic(broker, partitions)?;
-        let mut c = self.lock();
-        let n = storage::load(broker, &mut c)?;
-        c.finish_load(now_ms());
-        tracing::info!(
-            records = n,
-            groups = c.list().len(),
-            "group coordinator loaded"
-        );
+        self.sync_ownership(broker)
+    }
+
+    /// Loads the groups of offsets partitions this node now leads (in a new leader epoch)
+    /// and forgets those of partitions it no longer leads. Blocking; after every metadata
+    /// change.
+    ///
+    /// # Errors
+    /// Storage errors reading a partition.
+    pub fn sync_ownership(&self, broker: &Broker) -> Result<()> {
+        let partitions = self.lock().config.offsets_partitions;
+        let mut owned = self.owned.lock().unwrap_or_else(|p| p.into_inner());
+        for index in 0..partitions {
+            let leading = broker
+                .replicas
+                .get(OFFSETS_TOPIC, index)
+                .filter(|p| p.is_leader())
+                .map(|p| (p.leader_epoch(), p));
+            match (leading, owned.get(&index).copied()) {
+                (Some((epoch, _)), Some(loaded)) if loaded == epoch => {}
+                (Some((epoch, p)), _) => {
+                    let mut c = self.lock();
+                    c.unload_partition(index);
+                    let n = storage::load_partition(&p, &mut c)?;
+                    c.finish_load_partition(index, now_ms());
+                    owned.insert(index, epoch);
+                    tracing::info!(
+                        partition = index,
+                        leader_epoch = epoch,
+                        records = n,
+                        "coordinating the groups of {OFFSETS_TOPIC}-{index}"
+                    );
+                }
+                (None, Some(_)) => {
+                    self.lock().unload_partition(index);
+                    owned.remove(&index);
+                    tracing::info!(
+                        partition = index,
+                        "no longer coordinating the groups of {OFFSETS_TOPIC}-{index}"
+                    );
+                }
+                (None, None) => {}
+            }
+        }
+        self.lock().set_owned(Some(owned.keys().copied().collect()));
         Ok(())
     }
 
@@ -132,7 +188,9 @@ impl GroupService {
         };
         let durable = appended.and_then(|ends| {
             for (p, end) in ends {
+                let epoch = p.leader_epoch();
                 p.wait_durable(end).map_err(BrokerError::from)?;
+                wait_committed(&p, end, epoch)?;
             }
             Ok(())
         });
@@ -165,4 +223,21 @@ impl GroupService {
             .unwrap_or_else(|p| p.into_inner())
             .remove(&id);
     }
+}
+
+/// Waits until the offsets partition's ISR has everything below `end` (blocking; a lone
+/// leader has it as soon as it is durable).
+fn wait_committed(p: &crate::replica::Partition, end: i64, epoch: i32) -> Result<()> {
+    if p.high_watermark() >= end {
+        return Ok(());
+    }
+    let Ok(handle) = tokio::runtime::Handle::try_current() else {
+        return Err(BrokerError::Internal(
+            "no runtime to wait for replication".into(),
+        ));
+    };
+    let deadline = tokio::time::Instant::now() + COMMIT_TIMEOUT;
+    handle
+        .block_on(p.wait_committed(end, epoch, deadline))
+        .map_err(|e| BrokerError::Internal(format!("{OFFSETS_TOPIC} write not replicated: {e:?}")))
 }

@@ -21,13 +21,49 @@ use crate::replica::Partition;
 /// The internal topic's name.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
-/// Creates `__consumer_offsets` with `offsets.topic.num.partitions` partitions if missing.
-/// Kept forever (`retention.ms=-1`): Rill has no log compaction yet.
+/// The replication factor `__consumer_offsets` gets: `offsets.topic.replication.factor`,
+/// but no more than the cluster can ever have (1 on a lone node, the number of voters or
+/// registered brokers in a cluster, whichever is larger).
+fn offsets_replication_factor(broker: &Broker) -> i16 {
+    let wanted = broker
+        .config
+        .value("offsets.topic.replication.factor")
+        .and_then(|v| v.parse::<i16>().ok())
+        .unwrap_or(3)
+        .max(1);
+    let possible = if broker.config.cluster.is_quorum() {
+        let voters = broker
+            .config
+            .cluster
+            .quorum_voters
+            .as_deref()
+            .map_or(1, |v| v.split(',').filter(|s| !s.trim().is_empty()).count());
+        voters.max(broker.image().brokers().count())
+    } else {
+        1
+    };
+    wanted.min(i16::try_from(possible).unwrap_or(i16::MAX))
+}
+
+/// Creates `__consumer_offsets` with `offsets.topic.num.partitions` partitions if missing
+/// and enough brokers are live for its replication factor (otherwise later: the
+/// coordinator's timer retries, and FindCoordinator answers COORDINATOR_NOT_AVAILABLE
+/// meanwhile). Kept forever (`retention.ms=-1`): Rill has no log compaction yet.
 ///
 /// # Errors
 /// Metadata or storage errors.
 pub fn ensure_offsets_topic(broker: &Broker, partitions: i32) -> Result<()> {
     if broker.image().topic(OFFSETS_TOPIC).is_some() {
+        return Ok(());
+    }
+    let replication_factor = offsets_replication_factor(broker);
+    let live = broker.live_brokers().len();
+    if live < replication_factor as usize {
+        tracing::debug!(
+            live,
+            replication_factor,
+            "waiting for brokers before creating {OFFSETS_TOPIC}"
+        );
         return Ok(());
     }
     let mut configs = BTreeMap::new();
@@ -36,7 +72,7 @@ pub fn ensure_offsets_topic(broker: &Broker, partitions: i32) -> Result<()> {
     let topic = NewTopic {
         name: OFFSETS_TOPIC.to_string(),
         num_partitions: partitions,
-        replication_factor: -1,
+        replication_factor,
         assignments: Vec::new(),
         configs,
     };
@@ -96,9 +132,13 @@ pub fn append(
     }
     let mut ends = Vec::new();
     for (index, recs) in by_partition {
-        let partition = broker.replicas.get(OFFSETS_TOPIC, index).ok_or_else(|| {
-            BrokerError::Internal(format!("{OFFSETS_TOPIC}-{index} is not hosted"))
-        })?;
+        let partition = broker
+            .replicas
+            .get(OFFSETS_TOPIC, index)
+            .filter(|p| p.is_leader())
+            .ok_or_else(|| {
+                BrokerError::Internal(format!("{OFFSETS_TOPIC}-{index} is not led here"))
+            })?;
         let mut bytes = encode(&recs, now_ms)?;
         let mut at = 0;
         let mut last = -1;
@@ -114,43 +154,40 @@ pub fn append(
     Ok(ends)
 }
 
-/// Replays every record of every `__consumer_offsets` partition into `coordinator`.
+/// Replays every record of one `__consumer_offsets` partition (up to its log end: a new
+/// leader's log is what the partition will hold) into `coordinator`.
 ///
 /// # Errors
 /// Storage errors. Undecodable records are logged and skipped.
-pub fn load(broker: &Broker, coordinator: &mut GroupCoordinator) -> Result<usize> {
+pub fn load_partition(p: &Partition, coordinator: &mut GroupCoordinator) -> Result<usize> {
     let mut count = 0;
-    for index in 0..coordinator.config.offsets_partitions {
-        let Some(p) = broker.replicas.get(OFFSETS_TOPIC, index) else {
-            continue;
-        };
-        let mut offset = p.log_start_offset()?;
-        let end = p.high_watermark();
-        while offset < end {
-            let read = p.read(offset, 1 << 20, true)?;
-            if read.records.is_empty() {
-                break;
-            }
-            let mut buf = Bytes::from(read.records);
-            let sets = RecordBatchDecoder::decode_all(&mut buf).map_err(|e| {
-                BrokerError::Internal(format!("{OFFSETS_TOPIC}-{index} at {offset}: {e}"))
-            })?;
-            let before = offset;
-            for set in sets {
-                for r in set.records {
-                    offset = offset.max(r.offset + 1);
-                    let Some(key) = r.key else { continue };
-                    match coordinator.replay(&key, r.value.as_deref()) {
-                        Ok(()) => count += 1,
-                        Err(e) => {
-                            tracing::warn!(partition = index, offset = r.offset, error = %e, "skipping coordinator record")
-                        }
+    let index = p.index;
+    let mut offset = p.log_start_offset()?;
+    let end = p.log_end_offset()?;
+    while offset < end {
+        let read = p.read_for_follower(offset, 1 << 20)?;
+        if read.records.is_empty() {
+            break;
+        }
+        let mut buf = Bytes::from(read.records);
+        let sets = RecordBatchDecoder::decode_all(&mut buf).map_err(|e| {
+            BrokerError::Internal(format!("{OFFSETS_TOPIC}-{index} at {offset}: {e}"))
+        })?;
+        let before = offset;
+        for set in sets {
+            for r in set.records {
+                offset = offset.max(r.offset + 1);
+                let Some(key) = r.key else { continue };
+                match coordinator.replay(&key, r.value.as_deref()) {
+                    Ok(()) => count += 1,
+                    Err(e) => {
+                        tracing::warn!(partition = index, offset = r.offset, error = %e, "skipping coordinator record")
                     }
                 }
             }
-            if offset == before {
-                break;
-            }
+        }
+        if offset == before {
+            break;
         }
     }
     Ok(count)

@@ -21,9 +21,18 @@ pub async fn run(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
         .max(1);
     let mut tick = tokio::time::interval(TICK);
     let mut expire = tokio::time::interval(Duration::from_millis(check_ms));
+    let mut create = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
             _ = shutdown.changed() => return,
+            _ = create.tick(), if broker.image().topic(super::OFFSETS_TOPIC).is_none() => {
+                let b = broker.clone();
+                let partitions = broker.groups.read(|c| c.config.offsets_partitions);
+                let made = tokio::task::spawn_blocking(move || super::storage::ensure_offsets_topic(&b, partitions)).await;
+                if let Ok(Err(e)) = made {
+                    tracing::debug!(error = %e, "cannot create the offsets topic yet");
+                }
+            }
             _ = tick.tick() => {
                 let now = crate::clock::now_ms();
                 let due = broker.groups.read(|c| c.next_deadline().is_some_and(|d| d <= now));

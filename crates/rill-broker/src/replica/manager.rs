@@ -11,7 +11,9 @@ use std::sync::{Arc, RwLock};
 use rill_meta::MetadataImage;
 use tokio::sync::Notify;
 
+use super::partition::PartitionId;
 use super::Partition;
+use crate::clock::now_ms;
 use crate::config::BrokerConfig;
 use crate::error::{BrokerError, Result};
 use crate::topic_config::TopicConfig;
@@ -23,8 +25,10 @@ pub struct ReplicaManager {
     data_dir: PathBuf,
     /// Partitions by (topic name, index).
     partitions: RwLock<HashMap<(String, i32), Arc<Partition>>>,
-    /// Woken whenever a high watermark advances: parked fetches re-check.
+    /// Woken whenever a high watermark advances: parked consumer fetches re-check.
     pub data_arrived: Notify,
+    /// Woken whenever a leader appends: parked follower fetches re-check.
+    pub appended: Arc<Notify>,
 }
 
 impl ReplicaManager {
@@ -34,6 +38,7 @@ impl ReplicaManager {
             data_dir: data_dir.to_path_buf(),
             partitions: RwLock::new(HashMap::new()),
             data_arrived: Notify::new(),
+            appended: Arc::new(Notify::new()),
         }
     }
 
@@ -92,29 +97,39 @@ impl ReplicaManager {
                 if !hosted_here {
                     continue;
                 }
-                let epoch = topic
+                let state = topic
                     .partition_states
                     .get(index as usize)
-                    .map_or(0, |s| s.leader_epoch);
-                if let Some(p) = self.get(&topic.name, index) {
-                    p.set_leader_epoch(epoch);
-                    p.set_config(config.log.clone(), config.min_insync_replicas)?;
-                    continue;
-                }
-                let dir = self.data_dir.join(format!("{}-{}", topic.name, index));
-                let p = Partition::open(
-                    &dir,
-                    &topic.name,
-                    topic.topic_id,
-                    index,
-                    config.log.clone(),
-                    config.min_insync_replicas,
-                )?;
-                let mut map = self.partitions.write().unwrap_or_else(|p| p.into_inner());
-                p.set_leader_epoch(epoch);
-                map.insert((topic.name.clone(), index), Arc::new(p));
+                    .cloned()
+                    .unwrap_or_default();
+                let p = match self.get(&topic.name, index) {
+                    Some(p) => {
+                        p.set_config(config.log.clone(), config.min_insync_replicas)?;
+                        p
+                    }
+                    None => {
+                        let dir = self.data_dir.join(format!("{}-{}", topic.name, index));
+                        let p = Arc::new(Partition::open(
+                            PartitionId {
+                                dir: &dir,
+                                topic: &topic.name,
+                                topic_id: topic.topic_id,
+                                index,
+                            },
+                            config.log.clone(),
+                            config.min_insync_replicas,
+                            broker.node_id,
+                            self.appended.clone(),
+                        )?);
+                        let mut map = self.partitions.write().unwrap_or_else(|p| p.into_inner());
+                        map.insert((topic.name.clone(), index), p.clone());
+                        p
+                    }
+                };
+                p.apply_image(&state, now_ms())?;
             }
         }
+        self.data_arrived.notify_waiters();
         Ok(())
     }
 }

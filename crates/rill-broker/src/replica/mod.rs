@@ -1,11 +1,16 @@
 //! Partitions this broker hosts and the manager that finds them.
 //!
-//! On a single node every partition is a leader with itself as the only replica; replication
-//! (followers, ISR) extends [`Partition`] later without changing the produce and fetch paths.
+//! On a single node every partition is a leader with itself as the only replica. In a
+//! cluster a partition's followers pull from its leader ([`fetcher`]), the leader tracks
+//! their progress and the high watermark ([`state`]) and asks the controller for ISR
+//! changes ([`isr`]).
 
+pub mod fetcher;
+pub mod isr;
 mod manager;
 mod partition;
+pub mod state;
 mod timestamps;
 
 pub use manager::ReplicaManager;
-pub use partition::{FetchRead, Partition};
+pub use partition::{CommitError, FetchRead, Partition};

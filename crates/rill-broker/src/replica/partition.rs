@@ -1,16 +1,34 @@
-//! One hosted partition: its log, its high watermark, and the produce and fetch primitives.
+//! One hosted partition: its log, its replication state, its high watermark, and the
+//! produce, fetch and replication primitives.
 //!
 //! Thread-safety: the log sits behind a mutex held only for an append or for locating and
 //! copying a read; durability waits (fsync group commit) run without it, so one fsync covers
-//! every append that arrived meanwhile. The high watermark only grows and is published with
-//! release ordering after the bytes below it are durable.
+//! every append that arrived meanwhile. The replication state ([`ReplicaState`]) has its own
+//! mutex, never held across I/O. The high watermark only grows (except when a follower must
+//! truncate below it after an unclean election) and is published with release ordering after
+//! the bytes below it are durable here and, on a leader, present on every ISR member.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use rill_log::{AppendInfo, Durability, LogConfig, LogError, PartitionLog};
+use rill_meta::PartitionImage;
+use tokio::sync::Notify;
 use uuid::Uuid;
+
+use super::state::{ReplicaState, Transition};
+
+/// Why an acks=all produce was not acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitError {
+    /// Leadership moved before the ISR had the batch.
+    NotLeader,
+    /// The ISR had the batch but had shrunk below `min.insync.replicas`.
+    NotEnoughReplicasAfterAppend,
+    /// The request's timeout passed first.
+    TimedOut,
+}
 
 /// What a fetch read from one partition.
 #[derive(Debug, Default)]
@@ -46,21 +64,48 @@ pub struct Partition {
     last_flush_ms: AtomicI64,
     /// The leader epoch appended batches are stamped with (from the metadata image).
     leader_epoch: std::sync::atomic::AtomicI32,
+    /// Offsets below this are durable in this broker's log.
+    local_durable_end: AtomicI64,
+    /// Role, ISR and follower progress.
+    state: Mutex<ReplicaState>,
+    /// Woken whenever the high watermark, the ISR or the role changes.
+    changed: Notify,
+    /// Shared by all partitions: woken after every leader append (parked follower fetches).
+    appended: Arc<Notify>,
+}
+
+/// Which partition to open and where it lives.
+#[derive(Debug, Clone)]
+pub struct PartitionId<'a> {
+    /// The partition's directory.
+    pub dir: &'a Path,
+    /// Topic name.
+    pub topic: &'a str,
+    /// Topic id.
+    pub topic_id: Uuid,
+    /// Partition index.
+    pub index: i32,
 }
 
 impl Partition {
-    /// Opens (or creates) the partition's log in `dir`, running recovery.
+    /// Opens (or creates) the partition's log, running recovery. `local_id` is this broker's
+    /// id; `appended` is woken after every leader append.
     ///
     /// # Errors
     /// Storage errors from opening the log.
     pub fn open(
-        dir: &Path,
-        topic: &str,
-        topic_id: Uuid,
-        index: i32,
+        id: PartitionId<'_>,
         config: LogConfig,
         min_insync_replicas: u32,
+        local_id: i32,
+        appended: Arc<Notify>,
     ) -> Result<Self, LogError> {
+        let PartitionId {
+            dir,
+            topic,
+            topic_id,
+            index,
+        } = id;
         let (log, report) = PartitionLog::open(dir, config)?;
         if report.truncated_bytes > 0 || !report.dropped.is_empty() {
             tracing::warn!(
@@ -68,8 +113,11 @@ impl Partition {
                 dropped = ?report.dropped, "recovery cut a damaged tail"
             );
         }
-        // A single node's committed log is what survived recovery.
-        let hw = log.log_end_offset();
+        // What survived recovery is durable here; whether it is committed (on every ISR
+        // member) is only known up to the checkpointed high watermark. A lone leader raises
+        // it to its log end as soon as its role is applied.
+        let end = log.log_end_offset();
+        let hw = log.checkpointed_high_watermark().unwrap_or(0).clamp(0, end);
         Ok(Partition {
             topic: topic.to_string(),
             topic_id,
@@ -81,6 +129,299 @@ impl Partition {
             min_insync_replicas: AtomicI64::new(i64::from(min_insync_replicas)),
             last_flush_ms: AtomicI64::new(crate::clock::now_ms()),
             leader_epoch: std::sync::atomic::AtomicI32::new(0),
+            local_durable_end: AtomicI64::new(end),
+            state: Mutex::new(ReplicaState::new(local_id)),
+            changed: Notify::new(),
+            appended,
+        })
+    }
+
+    /// The replication state, locked (never across I/O).
+    fn state(&self) -> MutexGuard<'_, ReplicaState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes this partition's state from the metadata image: role, epochs, replicas, ISR.
+    /// A new leader records its epoch's start offset in the leader epoch cache.
+    ///
+    /// # Errors
+    /// Storage errors writing the epoch checkpoint.
+    pub fn apply_image(&self, image: &PartitionImage, now_ms: i64) -> Result<Transition, LogError> {
+        let mut log = self.log()?;
+        let end = log.log_end_offset();
+        let transition = self.state().apply(image, end, now_ms);
+        let epoch = image.leader_epoch;
+        if transition == Transition::BecameLeader
+            && log
+                .leader_epoch_cache()
+                .latest_epoch()
+                .is_none_or(|e| e < epoch)
+        {
+            log.assign_leader_epoch(epoch, end)?;
+        }
+        drop(log);
+        self.leader_epoch.fetch_max(epoch, Ordering::AcqRel);
+        if transition != Transition::Unchanged {
+            tracing::info!(
+                topic = %self.topic, partition = self.index, leader = image.leader,
+                leader_epoch = epoch, isr = ?image.isr, role = ?transition, "partition role changed"
+            );
+        }
+        self.advance_high_watermark();
+        self.changed.notify_waiters();
+        Ok(transition)
+    }
+
+    /// A copy of the replication state.
+    pub fn replica_state(&self) -> ReplicaState {
+        self.state().clone()
+    }
+
+    /// Whether this broker leads the partition.
+    pub fn is_leader(&self) -> bool {
+        self.state().is_leader()
+    }
+
+    /// The committed ISR's size.
+    pub fn isr_len(&self) -> usize {
+        self.state().isr.len()
+    }
+
+    /// The leader epoch batches are stamped with.
+    pub fn leader_epoch(&self) -> i32 {
+        self.leader_epoch.load(Ordering::Acquire)
+    }
+
+    /// Leader: raises the high watermark to what this broker's durable end and the ISR's
+    /// fetches allow; wakes waiters when it moved. Returns whether it moved.
+    fn advance_high_watermark(&self) -> bool {
+        let state = self.state();
+        if !state.is_leader() {
+            return false;
+        }
+        let candidate = state.high_watermark(self.local_durable_end.load(Ordering::Acquire));
+        drop(state);
+        let before = self.high_watermark.fetch_max(candidate, Ordering::AcqRel);
+        if candidate > before {
+            self.changed.notify_waiters();
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Leader: a follower fetched from `fetch_offset`. Returns whether the high watermark
+    /// moved (parked consumer fetches may then be answered).
+    ///
+    /// # Errors
+    /// A poisoned lock.
+    pub fn record_follower_fetch(
+        &self,
+        replica: i32,
+        fetch_offset: i64,
+        now_ms: i64,
+    ) -> Result<bool, LogError> {
+        let end = self.log_end_offset()?;
+        if fetch_offset > end {
+            // The follower has what this log does not: it must truncate first.
+            return Ok(false);
+        }
+        self.state()
+            .record_fetch(replica, fetch_offset, end, now_ms);
+        Ok(self.advance_high_watermark())
+    }
+
+    /// Leader: the ISR change to ask the controller for now, with the epochs it is based
+    /// on: (new ISR, leader epoch, partition epoch). Marks it pending.
+    pub fn isr_proposal(&self, now_ms: i64, lag_max_ms: i64) -> Option<(Vec<i32>, i32, i32)> {
+        let hw = self.high_watermark();
+        let mut state = self.state();
+        let isr = state.isr_proposal(hw, now_ms, lag_max_ms)?;
+        Some((isr, state.leader_epoch, state.partition_epoch))
+    }
+
+    /// Forgets a pending ISR change that the controller refused or never answered.
+    pub fn clear_pending_isr(&self) {
+        self.state().clear_pending();
+    }
+
+    /// acks=all: waits until the ISR has every offset below `end_offset` (the high watermark
+    /// reached it) while this broker still leads in `leader_epoch`, then checks the ISR is
+    /// still at least `min.insync.replicas`.
+    ///
+    /// # Errors
+    /// [`CommitError`] as above.
+    pub async fn wait_committed(
+        &self,
+        end_offset: i64,
+        leader_epoch: i32,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), CommitError> {
+        loop {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let state = self.state();
+                if !state.is_leader() || state.leader_epoch != leader_epoch {
+                    return Err(CommitError::NotLeader);
+                }
+                if self.high_watermark() >= end_offset {
+                    return if (state.isr.len() as i64) < self.min_insync_replicas() {
+                        Err(CommitError::NotEnoughReplicasAfterAppend)
+                    } else {
+                        Ok(())
+                    };
+                }
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return Err(CommitError::TimedOut);
+            }
+        }
+    }
+
+    /// Whether this broker follows `leader` in `leader_epoch` (a fetch or truncation made
+    /// for that leader still applies).
+    fn follows(&self, leader: i32, leader_epoch: i32) -> bool {
+        let st = self.state();
+        st.is_follower() && st.leader == leader && st.leader_epoch == leader_epoch
+    }
+
+    /// Follower: appends batches fetched from `leader` in `leader_epoch` (offsets and epochs
+    /// kept), unless a metadata change overtook the fetch or the divergence point is still
+    /// to be found: then `Ok(None)` and nothing is written.
+    ///
+    /// # Errors
+    /// Corrupt or non-contiguous batches, storage errors; nothing is written then.
+    pub fn append_from_leader(
+        &self,
+        leader: i32,
+        leader_epoch: i32,
+        batches: &[u8],
+    ) -> Result<Option<AppendInfo>, LogError> {
+        let mut log = self.log()?;
+        if !self.follows(leader, leader_epoch) || self.needs_truncation() {
+            return Ok(None);
+        }
+        log.append_replicated(batches)
+    }
+
+    /// Follower: the fetched data did not fit this log (it holds what the leader does not):
+    /// find the divergence point again before the next fetch.
+    pub fn mark_diverged(&self) {
+        self.state().needs_truncation = true;
+    }
+
+    /// Follower: waits until everything appended is durable, then takes the leader's high
+    /// watermark (bounded by this log's end). Returns whether the high watermark moved.
+    ///
+    /// # Errors
+    /// fsync failures.
+    pub fn follower_sync(&self, leader_high_watermark: i64) -> Result<bool, LogError> {
+        let end = self.log_end_offset()?;
+        self.durability.wait_durable(end)?;
+        self.local_durable_end.fetch_max(end, Ordering::AcqRel);
+        self.state().leader_high_watermark = leader_high_watermark;
+        let candidate = leader_high_watermark.min(end);
+        Ok(self.high_watermark.fetch_max(candidate, Ordering::AcqRel) < candidate)
+    }
+
+    /// The latest leader epoch in this log's epoch cache.
+    ///
+    /// # Errors
+    /// A poisoned lock.
+    pub fn latest_epoch(&self) -> Result<Option<i32>, LogError> {
+        Ok(self.log()?.leader_epoch_cache().latest_epoch())
+    }
+
+    /// OffsetForLeaderEpoch: (the largest epoch <= `epoch` this log has, the end offset of
+    /// that epoch), as Kafka's leader epoch cache answers.
+    ///
+    /// # Errors
+    /// A poisoned lock.
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> Result<(i32, i64), LogError> {
+        let log = self.log()?;
+        Ok(log
+            .leader_epoch_cache()
+            .end_offset_for(epoch, log.log_end_offset()))
+    }
+
+    /// Whether this follower must find its divergence point before fetching.
+    pub fn needs_truncation(&self) -> bool {
+        self.state().needs_truncation
+    }
+
+    /// Follower of `leader` in `leader_epoch`: removes everything at and above `offset`
+    /// (divergence from the leader) and marks the truncation done. The high watermark only drops when the leader's log is
+    /// shorter than it (after an unclean election).
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn truncate_to(&self, leader: i32, leader_epoch: i32, offset: i64) -> Result<(), LogError> {
+        let mut log = self.log()?;
+        if !self.follows(leader, leader_epoch) {
+            return Ok(());
+        }
+        if offset < log.log_end_offset() {
+            tracing::info!(topic = %self.topic, partition = self.index, from = log.log_end_offset(), to = offset, "truncating to the leader's log");
+            log.truncate_to(offset)?;
+        }
+        self.after_truncation(log.log_end_offset());
+        Ok(())
+    }
+
+    /// Follower of `leader` in `leader_epoch`: drops the whole log and starts empty at
+    /// `offset` (the leader's log start is past this log's end).
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn truncate_fully_and_start_at(
+        &self,
+        leader: i32,
+        leader_epoch: i32,
+        offset: i64,
+    ) -> Result<(), LogError> {
+        let mut log = self.log()?;
+        if !self.follows(leader, leader_epoch) {
+            return Ok(());
+        }
+        tracing::info!(topic = %self.topic, partition = self.index, start = offset, "replacing the log: the leader's log starts later");
+        log.truncate_fully_and_start_at(offset)?;
+        self.after_truncation(offset);
+        Ok(())
+    }
+
+    fn after_truncation(&self, end: i64) {
+        self.local_durable_end.fetch_min(end, Ordering::AcqRel);
+        let before = self.high_watermark.fetch_min(end, Ordering::AcqRel);
+        if before > end {
+            tracing::warn!(topic = %self.topic, partition = self.index, high_watermark = before, log_end = end, "high watermark lowered by truncation");
+        }
+        self.state().needs_truncation = false;
+    }
+
+    /// Reads for a follower: whole batches from `offset` up to the log end (not only the
+    /// high watermark: followers replicate what is not yet committed).
+    ///
+    /// # Errors
+    /// `OffsetOutOfRange` outside `[log start, log end]`; storage errors.
+    pub fn read_for_follower(&self, offset: i64, max_bytes: u64) -> Result<FetchRead, LogError> {
+        let log = self.log()?;
+        let mut records = Vec::new();
+        let end = log.log_end_offset();
+        if offset < end {
+            log.read_into(offset, max_bytes, end, true, &mut records)?;
+        } else if offset > end || offset < log.log_start_offset() {
+            return Err(LogError::OffsetOutOfRange {
+                requested: offset,
+                log_start: log.log_start_offset(),
+                log_end: end,
+            });
+        }
+        Ok(FetchRead {
+            records,
+            high_watermark: self.high_watermark(),
+            log_start_offset: log.log_start_offset(),
         })
     }
 
@@ -101,22 +442,22 @@ impl Partition {
     /// Validation and storage errors; nothing is written then.
     pub fn append(&self, batch: &mut [u8], now_ms: i64) -> Result<AppendInfo, LogError> {
         let epoch = self.leader_epoch.load(Ordering::Acquire);
-        self.log()?.append(batch, epoch, now_ms)
+        let info = self.log()?.append(batch, epoch, now_ms)?;
+        self.appended.notify_waiters();
+        Ok(info)
     }
 
-    /// Waits until offsets below `end_offset` are durable, then raises the high watermark.
+    /// Waits until offsets below `end_offset` are durable here, then raises the high
+    /// watermark as far as the ISR allows (on a lone leader: to `end_offset`).
     ///
     /// # Errors
     /// fsync failures: the append must not be acknowledged.
     pub fn wait_durable(&self, end_offset: i64) -> Result<(), LogError> {
         self.durability.wait_durable(end_offset)?;
-        self.high_watermark.fetch_max(end_offset, Ordering::AcqRel);
+        self.local_durable_end
+            .fetch_max(end_offset, Ordering::AcqRel);
+        self.advance_high_watermark();
         Ok(())
-    }
-
-    /// Sets the leader epoch new batches are stamped with (it only grows).
-    pub fn set_leader_epoch(&self, epoch: i32) {
-        self.leader_epoch.fetch_max(epoch, Ordering::AcqRel);
     }
 
     /// The high watermark.

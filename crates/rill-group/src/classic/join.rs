@@ -5,9 +5,7 @@
 
 use super::rebalance::{join_answer, maybe_complete_join, prepare_rebalance};
 use super::{Group, GroupState, Member, RequestId};
-use crate::coordinator::{
-    group_record, validate_group_id, GroupConfig, GroupCoordinator, Output, Reply,
-};
+use crate::coordinator::{group_record, GroupConfig, GroupCoordinator, Output, Reply};
 use crate::error::GroupError;
 use crate::join_types::{JoinFailure, JoinRequest};
 
@@ -77,7 +75,7 @@ impl GroupCoordinator {
     }
 
     fn check_join(&self, req: &JoinRequest) -> Result<(), GroupError> {
-        validate_group_id(&req.group_id)?;
+        self.check_group(&req.group_id)?;
         let c = &self.config;
         if req.session_timeout_ms < c.min_session_timeout_ms
             || req.session_timeout_ms > c.max_session_timeout_ms

@@ -4,7 +4,7 @@
 use super::join::{check_member, Ctx};
 use super::rebalance::{complete_join, maybe_complete_join, prepare_rebalance};
 use super::{Group, GroupState, RequestId};
-use crate::coordinator::{group_record, validate_group_id, GroupCoordinator, Output, Reply};
+use crate::coordinator::{group_record, GroupCoordinator, Output, Reply};
 use crate::error::GroupError;
 use crate::join_types::{MemberRef, SyncOk, SyncRequest};
 
@@ -116,7 +116,7 @@ impl GroupCoordinator {
         now_ms: i64,
     ) -> (Result<Vec<Result<(), GroupError>>, GroupError>, Output) {
         let mut out = Output::default();
-        if let Err(e) = validate_group_id(group_id) {
+        if let Err(e) = self.check_group(group_id) {
             return (Err(e), out);
         }
         let unknown = |m: &MemberRef| GroupError::UnknownMemberId {
@@ -165,7 +165,7 @@ impl GroupCoordinator {
 
     /// The group unless unknown (UNKNOWN_MEMBER_ID) or being removed.
     fn live_group(&self, group_id: &str) -> Result<&Group, GroupError> {
-        validate_group_id(group_id)?;
+        self.check_group(group_id)?;
         match self.groups.get(group_id) {
             None => Err(GroupError::UnknownMemberId {
                 group_id: group_id.to_string(),

@@ -154,4 +154,60 @@ mod tests {
         apply_all(&mut image, recs);
         assert_eq!(image.topic("t").unwrap().partition_states[0].leader, 1);
     }
+
+    fn isr_change(leader_epoch: i32, partition_epoch: i32, isr: Vec<i32>) -> MetadataRecord {
+        MetadataRecord::IsrChanged {
+            topic_id: Uuid::from_u128(77),
+            partition: 0,
+            leader: 1,
+            leader_epoch,
+            partition_epoch,
+            isr,
+        }
+    }
+
+    #[test]
+    fn isr_changes_apply_only_on_current_epochs() {
+        let mut image = cluster();
+        let p = image.topic("t").unwrap().partition_states[0].clone();
+        image
+            .apply(&isr_change(p.leader_epoch, p.partition_epoch, vec![1, 3]))
+            .unwrap();
+        let after = image.topic("t").unwrap().partition_states[0].clone();
+        assert_eq!(after.isr, vec![1, 3]);
+        assert_eq!(after.partition_epoch, p.partition_epoch + 1);
+        assert_eq!(after.leader_epoch, p.leader_epoch);
+        // The same request again is stale now.
+        let stale = image.apply(&isr_change(p.leader_epoch, p.partition_epoch, vec![1]));
+        assert!(matches!(
+            stale,
+            Err(crate::MetaError::StalePartitionState { .. })
+        ));
+        // A request of an old leader epoch is refused too.
+        image
+            .apply(&MetadataRecord::BrokerFenced { broker_id: 1 })
+            .unwrap();
+        let recs = on_broker_fenced(&image, 1);
+        apply_all(&mut image, recs);
+        let now = image.topic("t").unwrap().partition_states[0].clone();
+        assert_eq!(now.leader, 3);
+        assert!(image
+            .apply(&isr_change(p.leader_epoch, now.partition_epoch, vec![1, 3]))
+            .is_err());
+    }
+
+    #[test]
+    fn isr_changes_keep_the_leader_and_refuse_fenced_newcomers() {
+        let mut image = cluster();
+        let p = image.topic("t").unwrap().partition_states[0].clone();
+        let (le, pe) = (p.leader_epoch, p.partition_epoch);
+        assert!(image.apply(&isr_change(le, pe, vec![2, 3])).is_err());
+        assert!(image.apply(&isr_change(le, pe, vec![1, 4])).is_err());
+        image.apply(&isr_change(le, pe, vec![1])).unwrap();
+        image
+            .apply(&MetadataRecord::BrokerFenced { broker_id: 2 })
+            .unwrap();
+        assert!(image.apply(&isr_change(le, pe + 1, vec![1, 2])).is_err());
+        image.apply(&isr_change(le, pe + 1, vec![1, 3])).unwrap();
+    }
 }
