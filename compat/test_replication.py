@@ -328,3 +328,157 @@ def test_acks_all_refused_below_min_insync_replicas(cluster):
     print(f"ISR {{{view.leader}}} < min.insync.replicas=2: acks=all NOT_ENOUGH_REPLICAS, acks=1 at offset {md.offset}")
     kit.start(follower)
     wait_isr_full(kit, topic, partitions=1, rf=2)
+
+
+# ---- reassignment: data copied before the old replica is dropped ------------------------------
+
+
+def reassignment_call(port: int, topic: str, partition: int, replicas):
+    """AlterPartitionReassignments v0 with kafka-python's encoder; returns the partition's code."""
+    from kafka.protocol.admin import AlterPartitionReassignmentsRequest
+
+    import wire
+
+    req = AlterPartitionReassignmentsRequest[0](
+        timeout_ms=10000, topics=[(topic, [(partition, replicas, {})], {})], tags={}
+    )
+    payload = wire.header_v2(req.API_KEY, req.API_VERSION, 21) + req.encode()
+    with wire.connect(port, 15) as s:
+        s.sendall(wire.frame(payload))
+        resp = wire.recv_frame(s)
+    r = req.RESPONSE_TYPE.decode(resp[5:])
+    assert r.error_code == 0, r
+    return r.responses[0][1][0][1]
+
+
+def ongoing_reassignments(port: int, topic: str) -> dict[int, tuple]:
+    """ListPartitionReassignments v0: partition -> (replicas, adding, removing)."""
+    from kafka.protocol.admin import ListPartitionReassignmentsRequest
+
+    import wire
+
+    req = ListPartitionReassignmentsRequest[0](timeout_ms=10000, topics=None, tags={})
+    payload = wire.header_v2(req.API_KEY, req.API_VERSION, 22) + req.encode()
+    with wire.connect(port, 15) as s:
+        s.sendall(wire.frame(payload))
+        resp = wire.recv_frame(s)
+    r = req.RESPONSE_TYPE.decode(resp[5:])
+    out = {}
+    for name, partitions, _tags in r.topics:
+        if name == topic:
+            for index, replicas, adding, removing, _t in partitions:
+                out[index] = (tuple(replicas), tuple(adding), tuple(removing))
+    return out
+
+
+def test_reassignment_copies_data_before_dropping_the_old_replica(cluster):
+    kit = cluster(3, proxied=True)
+    topic = make_topic(kit, rf=2, partitions=1, min_isr=1)
+    old = partition_views(kit, topic)[0]
+    newcomer = next(i for i in kit.nodes if i not in old.replicas)
+    dropped = next(i for i in old.replicas if i != old.leader)
+    target = [old.leader, newcomer]
+    prod = ContinuousProducer(kit.bootstrap(), topic, partitions=1)
+    wait_until("records acknowledged", lambda: prod.acked_count() > 300 or None, 30)
+    # Hold the newcomer back so the reassignment is seen in progress.
+    kit.proxies[old.leader].cut(f"rill-replica-fetcher-{newcomer}")
+    code = reassignment_call(kit.port(old.leader), topic, 0, target)
+    assert code == 0, code
+    ongoing = wait_until("reassignment listed", lambda: ongoing_reassignments(kit.port(newcomer), topic) or None, 20)
+    assert ongoing[0][1] == (newcomer,) and ongoing[0][2] == (dropped,), ongoing
+    time.sleep(1.0)
+    view = partition_views(kit, topic)[0]
+    assert dropped in view.replicas and newcomer not in view.isr, "nothing may be dropped before the copy"
+    print(f"reassigning {list(old.replicas)} -> {target}: in progress {ongoing[0]} while node {newcomer} is cut off")
+    t0 = time.monotonic()
+    kit.proxies[old.leader].heal()
+    wait_until(
+        "reassignment done",
+        lambda: sorted(partition_views(kit, topic)[0].replicas) == sorted(target) or None,
+        30,
+    )
+    wait_isr_full(kit, topic, partitions=1, rf=2)
+    print(f"healed: reassignment finished after {time.monotonic() - t0:.2f}s; ISR {partition_views(kit, topic)[0].isr}")
+    assert not ongoing_reassignments(kit.port(newcomer), topic)
+    gone = Path(kit.nodes[dropped].data_dir) / f"{topic}-0"
+    wait_until(f"node {dropped} deleted its replica", lambda: (not gone.exists()) or None, 20)
+    prod.stop()
+    verify(kit, topic, prod, partitions=1)
+
+
+# ---- preferred leader election ----------------------------------------------------------------
+
+
+def test_preferred_leader_election_with_confluent_admin(cluster):
+    from confluent_kafka import ElectionType
+    from confluent_kafka.admin import AdminClient
+
+    kit = cluster(3)
+    topic = make_topic(kit, partitions=1)
+    preferred = partition_views(kit, topic)[0].replicas[0]
+    assert leader_of(kit, topic, 0) == preferred
+    kit.kill9(preferred)
+    up = [i for i in kit.nodes if i != preferred]
+    wait_until("another leader", lambda: partition_views(kit, topic, up[0])[0].leader in up or None, 30)
+    kit.start(preferred)
+    wait_isr_full(kit, topic, partitions=1)
+    moved = leader_of(kit, topic, 0)
+    assert moved != preferred
+    admin = AdminClient({"bootstrap.servers": kit.bootstrap()})
+    tp = TopicPartition(topic, 0)
+    result = admin.elect_leaders(ElectionType.PREFERRED, [tp]).result(timeout=30)
+    assert result[tp] is None, result
+    wait_until("preferred leader back", lambda: leader_of(kit, topic, 0) == preferred or None, 20)
+    again = admin.elect_leaders(ElectionType.PREFERRED, [tp]).result(timeout=30)
+    assert again[tp] is not None and again[tp].code() == KafkaError.ELECTION_NOT_NEEDED, again
+    print(f"leader {moved} -> preferred {preferred} by ElectLeaders; asking again: ELECTION_NOT_NEEDED")
+
+
+# ---- consumer group offsets follow the coordinator ---------------------------------------------
+
+
+def test_group_offsets_survive_coordinator_kill9(cluster):
+    from confluent_kafka.admin import AdminClient
+
+    kit = cluster(3)
+    topic = make_topic(kit)
+    prod = ContinuousProducer(kit.bootstrap(), topic, rate=2000)
+    wait_until("records", lambda: prod.acked_count() > 600 or None, 30)
+    prod.stop()
+    group = f"g-{uuid.uuid4().hex[:6]}"
+    c = Consumer(
+        {
+            "bootstrap.servers": kit.bootstrap(),
+            "group.id": group,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+        }
+    )
+    c.subscribe([topic])
+    got = 0
+    deadline = time.monotonic() + 60
+    while got < 300:
+        assert time.monotonic() < deadline
+        for m in c.consume(num_messages=100, timeout=1):
+            if m.error() is None:
+                got += 1
+    committed = c.commit(asynchronous=False)
+    c.close()
+    positions = {t.partition: t.offset for t in committed if t.offset >= 0}
+    admin = AdminClient({"bootstrap.servers": kit.bootstrap()})
+    desc = admin.describe_consumer_groups([group])[group].result(timeout=30)
+    coordinator = desc.coordinator.id
+    kit.kill9(coordinator)
+    t0 = time.monotonic()
+    up = [i for i in kit.nodes if i != coordinator]
+    admin2 = AdminClient({"bootstrap.servers": kit.bootstrap(up)})
+
+    def read_committed():
+        from confluent_kafka import ConsumerGroupTopicPartitions
+
+        res = admin2.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)], request_timeout=3)[group].result(timeout=10)
+        return {tp.partition: tp.offset for tp in res.topic_partitions if tp.topic == topic}
+
+    after = wait_until("offsets from the new coordinator", lambda: read_committed() or None, 40)
+    print(f"killed coordinator {coordinator}; committed offsets {after} served again after {time.monotonic() - t0:.2f}s")
+    assert after == positions, (after, positions)

@@ -11,6 +11,7 @@ pub mod clock;
 pub mod cluster;
 pub mod cluster_config;
 pub mod config;
+pub mod controller_duties;
 pub mod coordinator;
 pub mod error;
 pub mod fsutil;

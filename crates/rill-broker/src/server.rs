@@ -70,6 +70,10 @@ impl Server {
                 self.broker.clone(),
                 shutdown.clone(),
             ));
+            tasks.spawn(crate::controller_duties::run(
+                self.broker.clone(),
+                shutdown.clone(),
+            ));
             tasks.spawn(crate::replica::isr::run_isr_loop(
                 self.broker.clone(),
                 shutdown.clone(),

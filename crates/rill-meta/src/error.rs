@@ -63,6 +63,17 @@ pub enum MetaError {
         /// What did not match.
         reason: String,
     },
+    /// A replica list that cannot be used (empty, duplicates, unknown brokers).
+    #[error("invalid replica assignment: {0}")]
+    InvalidReplicaAssignment(String),
+    /// A reassignment was cancelled where none runs.
+    #[error("no reassignment in progress for partition {partition} of topic '{topic}'")]
+    NoReassignmentInProgress {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: u32,
+    },
     /// A partition count that is not positive, or that would shrink a topic.
     #[error("invalid partition count {requested} for topic '{name}' (current {current})")]
     InvalidPartitions {

@@ -24,6 +24,10 @@ pub struct PartitionImage {
     pub leader_epoch: i32,
     /// Bumped at every change; AlterPartition requests carry it so stale ones are refused.
     pub partition_epoch: i32,
+    /// Replicas an ongoing reassignment adds (empty: none running).
+    pub adding_replicas: Vec<i32>,
+    /// Replicas an ongoing reassignment removes.
+    pub removing_replicas: Vec<i32>,
 }
 
 /// One registered broker.
@@ -290,6 +294,8 @@ impl MetadataImage {
                 leader,
                 leader_epoch,
                 partition_epoch,
+                adding_replicas,
+                removing_replicas,
             } => {
                 let p = self.partition_mut(topic_id, *partition)?;
                 *p = PartitionImage {
@@ -298,7 +304,34 @@ impl MetadataImage {
                     leader: *leader,
                     leader_epoch: *leader_epoch,
                     partition_epoch: *partition_epoch,
+                    adding_replicas: adding_replicas.clone(),
+                    removing_replicas: removing_replicas.clone(),
                 };
+            }
+            MetadataRecord::ReassignmentStarted {
+                topic_id,
+                partition,
+                replicas,
+                adding,
+                removing,
+            } => {
+                let p = self.partition_mut(topic_id, *partition)?;
+                p.replicas = replicas.clone();
+                p.adding_replicas = adding.clone();
+                p.removing_replicas = removing.clone();
+                p.partition_epoch += 1;
+            }
+            MetadataRecord::ReassignmentEnded {
+                topic_id,
+                partition,
+                replicas,
+                isr,
+                leader,
+            } => {
+                let p = self.partition_mut(topic_id, *partition)?;
+                p.adding_replicas.clear();
+                p.removing_replicas.clear();
+                p.change(Some(replicas), Some(isr), Some(*leader));
             }
             MetadataRecord::ProducerIdsAllocated { next_producer_id } => {
                 self.next_producer_id = self.next_producer_id.max(*next_producer_id);

@@ -124,6 +124,42 @@ pub enum MetadataRecord {
         leader_epoch: i32,
         /// Partition epoch.
         partition_epoch: i32,
+        /// Replicas being added by an ongoing reassignment.
+        #[serde(default)]
+        adding_replicas: Vec<i32>,
+        /// Replicas being removed by an ongoing reassignment.
+        #[serde(default)]
+        removing_replicas: Vec<i32>,
+    },
+    /// A reassignment began (AlterPartitionReassignments): the partition is hosted by the
+    /// union of its old and target replicas until the added ones are in sync. Bumps the
+    /// partition epoch.
+    ReassignmentStarted {
+        /// The topic.
+        topic_id: Uuid,
+        /// The partition index.
+        partition: u32,
+        /// Old and target replicas together, target order first.
+        replicas: Vec<i32>,
+        /// Target replicas not yet hosting it.
+        adding: Vec<i32>,
+        /// Old replicas not in the target.
+        removing: Vec<i32>,
+    },
+    /// A reassignment finished (the added replicas caught up) or was cancelled: the
+    /// partition has exactly `replicas`, the ISR and leader given; a new leader bumps the
+    /// leader epoch. Bumps the partition epoch.
+    ReassignmentEnded {
+        /// The topic.
+        topic_id: Uuid,
+        /// The partition index.
+        partition: u32,
+        /// The final replicas.
+        replicas: Vec<i32>,
+        /// The final ISR (a subset of the replicas).
+        isr: Vec<i32>,
+        /// The leader (-1 none).
+        leader: i32,
     },
     /// Producer ids below `next_producer_id` are taken (a block was handed out).
     ProducerIdsAllocated {

@@ -80,7 +80,7 @@ pub async fn describe_log_dirs(
             let mut dp = DescribeLogDirsPartition::default();
             dp.partition_index = p.index;
             dp.partition_size = p.size_bytes().map_or(-1, |s| s as i64);
-            dp.offset_lag = 0;
+            dp.offset_lag = p.offset_lag();
             match dir.topics.last_mut() {
                 Some(t) if t.name.0.as_str() == p.topic => t.partitions.push(dp),
                 _ => {

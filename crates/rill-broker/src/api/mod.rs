@@ -12,6 +12,7 @@ pub mod leader_epoch;
 pub mod list_offsets;
 pub mod metadata;
 pub mod offsets;
+pub mod partition_admin;
 pub mod produce;
 pub mod producer_id;
 pub mod quorum;
@@ -92,6 +93,9 @@ pub fn supported_apis() -> impl Iterator<Item = (ApiKey, i16, i16)> {
         ApiKey::DescribeCluster,
         ApiKey::DescribeQuorum,
         ApiKey::OffsetForLeaderEpoch,
+        ApiKey::ElectLeaders,
+        ApiKey::AlterPartitionReassignments,
+        ApiKey::ListPartitionReassignments,
         ApiKey::FindCoordinator,
         ApiKey::JoinGroup,
         ApiKey::SyncGroup,
@@ -295,6 +299,15 @@ async fn dispatch(
         RequestKind::OffsetForLeaderEpoch(req) => {
             ResponseKind::OffsetForLeaderEpoch(leader_epoch::handle(broker, ctx, req).await)
         }
+        RequestKind::ElectLeaders(req) => {
+            ResponseKind::ElectLeaders(partition_admin::elect_leaders(broker, ctx, req).await)
+        }
+        RequestKind::AlterPartitionReassignments(req) => ResponseKind::AlterPartitionReassignments(
+            partition_admin::alter_reassignments(broker, ctx, req).await,
+        ),
+        RequestKind::ListPartitionReassignments(req) => ResponseKind::ListPartitionReassignments(
+            partition_admin::list_reassignments(broker, ctx, req),
+        ),
         RequestKind::DeleteRecords(req) => {
             ResponseKind::DeleteRecords(records::delete_records(broker, ctx, req).await)
         }

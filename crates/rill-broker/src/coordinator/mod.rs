@@ -127,12 +127,15 @@ impl GroupService {
                     let n = storage::load_partition(&p, &mut c)?;
                     c.finish_load_partition(index, now_ms());
                     owned.insert(index, epoch);
-                    tracing::info!(
-                        partition = index,
-                        leader_epoch = epoch,
-                        records = n,
-                        "coordinating the groups of {OFFSETS_TOPIC}-{index}"
-                    );
+                    // A lone node's fresh partitions are not news; a takeover is.
+                    if n > 0 || p.replica_state().replicas.len() > 1 {
+                        tracing::info!(
+                            partition = index,
+                            leader_epoch = epoch,
+                            records = n,
+                            "coordinating the groups of {OFFSETS_TOPIC}-{index}"
+                        );
+                    }
                 }
                 (None, Some(_)) => {
                     self.lock().unload_partition(index);

@@ -60,7 +60,8 @@ impl ReplicaManager {
     }
 
     /// Makes the hosted partitions match `image`: opens partitions of new topics and new
-    /// partitions, applies changed configs, and deletes the data of topics no longer there.
+    /// partitions (and those reassigned here), applies changed configs and roles, and
+    /// deletes the data of topics no longer there and of partitions reassigned away.
     ///
     /// # Errors
     /// Storage errors opening or deleting logs, or an invalid stored config.
@@ -70,10 +71,13 @@ impl ReplicaManager {
             let mut map = self.partitions.write().unwrap_or_else(|p| p.into_inner());
             let keys: Vec<(String, i32)> = map
                 .iter()
-                .filter(|(_, p)| {
-                    image
-                        .topic(&p.topic)
-                        .is_none_or(|t| t.topic_id != p.topic_id)
+                .filter(|(_, p)| match image.topic(&p.topic) {
+                    None => true,
+                    Some(t) if t.topic_id != p.topic_id => true,
+                    // Moved away by a reassignment.
+                    Some(t) => t.partition_states.get(p.index as usize).is_some_and(|s| {
+                        !s.replicas.is_empty() && !s.replicas.contains(&broker.node_id)
+                    }),
                 })
                 .map(|(k, _)| k.clone())
                 .collect();

@@ -161,7 +161,7 @@ impl Partition {
         }
         drop(log);
         self.leader_epoch.fetch_max(epoch, Ordering::AcqRel);
-        if transition != Transition::Unchanged {
+        if transition != Transition::Unchanged && image.replicas.len() > 1 {
             tracing::info!(
                 topic = %self.topic, partition = self.index, leader = image.leader,
                 leader_epoch = epoch, isr = ?image.isr, role = ?transition, "partition role changed"
@@ -175,6 +175,19 @@ impl Partition {
     /// A copy of the replication state.
     pub fn replica_state(&self) -> ReplicaState {
         self.state().clone()
+    }
+
+    /// How many offsets this replica trails its leader by (DescribeLogDirs): on a follower
+    /// the leader's last reported high watermark minus this log's end; 0 on a leader.
+    pub fn offset_lag(&self) -> i64 {
+        let state = self.state();
+        if !state.is_follower() {
+            return 0;
+        }
+        let leader_hw = state.leader_high_watermark;
+        drop(state);
+        let end = self.log_end_offset().unwrap_or(0);
+        (leader_hw - end).max(0)
     }
 
     /// Whether this broker leads the partition.

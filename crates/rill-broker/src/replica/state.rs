@@ -263,6 +263,7 @@ mod tests {
             leader,
             leader_epoch: epoch,
             partition_epoch: epoch,
+            ..Default::default()
         }
     }
 

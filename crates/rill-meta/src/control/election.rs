@@ -64,6 +64,116 @@ pub fn on_broker_unfenced(image: &MetadataImage, broker_id: i32) -> Vec<Metadata
     out
 }
 
+/// Why ElectLeaders cannot elect (Kafka's error codes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ElectionRefusal {
+    /// The wanted leader leads already (ELECTION_NOT_NEEDED).
+    NotNeeded,
+    /// The preferred replica is not in the ISR or not live (PREFERRED_LEADER_NOT_AVAILABLE).
+    PreferredNotAvailable,
+    /// No live replica can lead (ELIGIBLE_LEADERS_NOT_AVAILABLE).
+    EligibleNotAvailable,
+}
+
+/// Preferred leader election for one partition: its first replica leads again, if it is
+/// in the ISR and unfenced.
+///
+/// # Errors
+/// [`ElectionRefusal`] as above.
+pub fn elect_preferred(
+    image: &MetadataImage,
+    topic_id: crate::Uuid,
+    partition: u32,
+    p: &crate::PartitionImage,
+) -> Result<MetadataRecord, ElectionRefusal> {
+    let preferred = *p
+        .replicas
+        .first()
+        .ok_or(ElectionRefusal::PreferredNotAvailable)?;
+    if p.leader == preferred {
+        return Err(ElectionRefusal::NotNeeded);
+    }
+    if !p.isr.contains(&preferred) || !usable(image, preferred) {
+        return Err(ElectionRefusal::PreferredNotAvailable);
+    }
+    Ok(MetadataRecord::PartitionChanged {
+        topic_id,
+        partition,
+        replicas: None,
+        isr: None,
+        leader: Some(preferred),
+    })
+}
+
+/// Unclean election for one leaderless partition: an in-sync replica if one is live,
+/// otherwise any live replica, which becomes the whole ISR (records it lacks are lost).
+///
+/// # Errors
+/// [`ElectionRefusal::NotNeeded`] when a live leader exists,
+/// [`ElectionRefusal::EligibleNotAvailable`] when no replica is live.
+pub fn elect_unclean(
+    image: &MetadataImage,
+    topic_id: crate::Uuid,
+    partition: u32,
+    p: &crate::PartitionImage,
+) -> Result<MetadataRecord, ElectionRefusal> {
+    if p.leader >= 0 && usable(image, p.leader) {
+        return Err(ElectionRefusal::NotNeeded);
+    }
+    let clean = p
+        .replicas
+        .iter()
+        .copied()
+        .find(|b| p.isr.contains(b) && usable(image, *b));
+    let any = p.replicas.iter().copied().find(|b| usable(image, *b));
+    let leader = clean.or(any).ok_or(ElectionRefusal::EligibleNotAvailable)?;
+    let isr = if clean.is_some() {
+        None
+    } else {
+        Some(vec![leader])
+    };
+    Ok(MetadataRecord::PartitionChanged {
+        topic_id,
+        partition,
+        replicas: None,
+        isr,
+        leader: Some(leader),
+    })
+}
+
+/// The automatic leader rebalance: every partition whose preferred replica is in the ISR
+/// and unfenced but does not lead gets it back as leader.
+pub fn preferred_rebalance(image: &MetadataImage) -> Vec<MetadataRecord> {
+    image
+        .topics()
+        .flat_map(|t| {
+            t.partition_states
+                .iter()
+                .enumerate()
+                .filter_map(|(i, p)| elect_preferred(image, t.topic_id, i as u32, p).ok())
+        })
+        .collect()
+}
+
+/// Unclean elections for every leaderless partition of topics for which `allowed` says
+/// `unclean.leader.election.enable` is on.
+pub fn unclean_recovery(
+    image: &MetadataImage,
+    allowed: impl Fn(&crate::TopicImage) -> bool,
+) -> Vec<MetadataRecord> {
+    image
+        .topics()
+        .filter(|t| allowed(t))
+        .flat_map(|t| {
+            t.partition_states
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.leader < 0 && !p.replicas.is_empty())
+                .filter_map(|(i, p)| elect_unclean(image, t.topic_id, i as u32, p).ok())
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -209,5 +319,68 @@ mod tests {
             .unwrap();
         assert!(image.apply(&isr_change(le, pe + 1, vec![1, 2])).is_err());
         image.apply(&isr_change(le, pe + 1, vec![1, 3])).unwrap();
+    }
+
+    #[test]
+    fn preferred_and_unclean_elections() {
+        let mut image = cluster();
+        let t = Uuid::from_u128(77);
+        image
+            .apply(&MetadataRecord::BrokerFenced { broker_id: 1 })
+            .unwrap();
+        let recs = on_broker_fenced(&image, 1);
+        apply_all(&mut image, recs);
+        let p = image.topic("t").unwrap().partition_states[0].clone();
+        assert_eq!(p.leader, 2);
+        // Broker 1 is back and in sync again: the rebalance hands leadership back.
+        image
+            .apply(&MetadataRecord::BrokerUnfenced { broker_id: 1 })
+            .unwrap();
+        assert_eq!(
+            elect_preferred(&image, t, 0, &p),
+            Err(ElectionRefusal::PreferredNotAvailable)
+        );
+        image
+            .apply(&MetadataRecord::PartitionChanged {
+                topic_id: t,
+                partition: 0,
+                replicas: None,
+                isr: Some(vec![2, 3, 1]),
+                leader: None,
+            })
+            .unwrap();
+        let recs = preferred_rebalance(&image);
+        assert_eq!(recs.len(), 1);
+        apply_all(&mut image, recs);
+        let p = image.topic("t").unwrap().partition_states[0].clone();
+        assert_eq!(p.leader, 1);
+        assert_eq!(
+            elect_preferred(&image, t, 0, &p),
+            Err(ElectionRefusal::NotNeeded)
+        );
+        // Everyone in the ISR dies but 3, which was not in sync: unclean election only.
+        image
+            .apply(&MetadataRecord::PartitionChanged {
+                topic_id: t,
+                partition: 0,
+                replicas: None,
+                isr: Some(vec![1, 2]),
+                leader: None,
+            })
+            .unwrap();
+        for b in [1, 2] {
+            image
+                .apply(&MetadataRecord::BrokerFenced { broker_id: b })
+                .unwrap();
+            let recs = on_broker_fenced(&image, b);
+            apply_all(&mut image, recs);
+        }
+        let p = image.topic("t").unwrap().partition_states[0].clone();
+        assert_eq!(p.leader, -1);
+        assert!(unclean_recovery(&image, |_| false).is_empty());
+        let recs = unclean_recovery(&image, |_| true);
+        apply_all(&mut image, recs);
+        let p = image.topic("t").unwrap().partition_states[0].clone();
+        assert_eq!((p.leader, p.isr.clone()), (3, vec![3]));
     }
 }

@@ -4,6 +4,11 @@
 
 mod election;
 mod placement;
+mod reassign;
 
-pub use election::{on_broker_fenced, on_broker_unfenced};
+pub use election::{
+    elect_preferred, elect_unclean, on_broker_fenced, on_broker_unfenced, preferred_rebalance,
+    unclean_recovery, ElectionRefusal,
+};
 pub use placement::place_replicas;
+pub use reassign::{cancel_reassignment, complete_reassignments, start_reassignment};

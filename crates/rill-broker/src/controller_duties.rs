@@ -1,0 +1,75 @@
+//! Partition duties of the active controller, besides fencing (cluster.rs): finishing
+//! reassignments whose new replicas caught up, unclean elections for leaderless partitions
+//! of topics that allow them (`unclean.leader.election.enable`), and the automatic
+//! preferred-leader rebalance (`auto.leader.rebalance.enable`, every
+//! `leader.imbalance.check.interval.seconds`).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rill_meta::control::{complete_reassignments, preferred_rebalance, unclean_recovery};
+use rill_meta::MetadataRecord;
+use tokio::sync::watch;
+
+use crate::broker::Broker;
+
+/// How often the duties run.
+const TICK: Duration = Duration::from_millis(500);
+
+/// Runs until shutdown; acts only while this node is the active controller.
+pub async fn run(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+    let me = broker.config.node_id;
+    let flag = |key: &str| broker.config.value(key).is_some_and(|v| v == "true");
+    let auto_rebalance = flag("auto.leader.rebalance.enable");
+    let unclean_default = flag("unclean.leader.election.enable");
+    let rebalance_every = Duration::from_secs(
+        broker
+            .config
+            .value("leader.imbalance.check.interval.seconds")
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(300)
+            .max(1),
+    );
+    let mut last_rebalance = Instant::now();
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tokio::time::sleep(TICK) => {}
+        }
+        let active = broker
+            .metadata
+            .quorum_status()
+            .is_some_and(|s| s.leader == Some(me as u64));
+        if !active || broker.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+            continue;
+        }
+        let image = broker.image();
+        let mut batches: Vec<(&str, Vec<MetadataRecord>)> = vec![
+            ("reassignment completion", complete_reassignments(&image)),
+            (
+                "unclean leader election",
+                unclean_recovery(&image, |t| {
+                    t.configs
+                        .get("unclean.leader.election.enable")
+                        .map_or(unclean_default, |v| v == "true")
+                }),
+            ),
+        ];
+        if auto_rebalance && last_rebalance.elapsed() >= rebalance_every {
+            last_rebalance = Instant::now();
+            batches.push(("preferred leader rebalance", preferred_rebalance(&image)));
+        }
+        for (what, records) in batches {
+            if records.is_empty() {
+                continue;
+            }
+            tracing::info!(changes = records.len(), "{what}");
+            let b = broker.clone();
+            match tokio::task::spawn_blocking(move || b.commit(records)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "{what} failed"),
+                Err(e) => tracing::error!(error = %e, "{what} task failed"),
+            }
+        }
+    }
+}
