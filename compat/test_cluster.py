@@ -2,8 +2,8 @@
 and a voter of the Raft metadata quorum, driven by confluent-kafka and by requests sent to one
 exact broker (rillkit.metadata_of / create_topics_at / describe_cluster_of).
 
-Replication of partition data does not exist yet (issue 7): every topic here has replication
-factor 1, so a partition whose only replica is down is leaderless until that node returns.
+Topics here have replication factor 1 (replicated topics are covered by test_replication.py),
+so a partition whose only replica is down is leaderless until that node returns.
 Sessions are short (broker.session.timeout.ms=3000, heartbeat 500 ms) so fencing is quick.
 Run with `-s` to see the figures each test prints (election and fencing times).
 """
