@@ -38,11 +38,14 @@ def client_id_of(frame: bytes) -> str | None:
 
 class FaultProxy:
     """Forwards 127.0.0.1:`port` to 127.0.0.1:`target`; `cut(prefix)` drops connections
-    whose client id starts with `prefix`."""
+    whose client id starts with `prefix`, `cut_all()` drops everything. With `kafka=False`
+    the bytes are not parsed (for our controller-to-controller frames): only `cut_all`."""
 
-    def __init__(self, target: int, port: int):
+    def __init__(self, target: int, port: int, kafka: bool = True):
         self.target = target
         self.port = port
+        self.kafka = kafka
+        self._all = False
         self._blocked: set[str] = set()
         self._lock = threading.Lock()
         self._conns: list[tuple[str, socket.socket, socket.socket]] = []
@@ -63,9 +66,19 @@ class FaultProxy:
             _close(a)
             _close(b)
 
+    def cut_all(self) -> None:
+        """Drop every connection, now and later."""
+        with self._lock:
+            self._all = True
+            victims = list(self._conns)
+        for _, a, b in victims:
+            _close(a)
+            _close(b)
+
     def heal(self) -> None:
         with self._lock:
             self._blocked.clear()
+            self._all = False
 
     def close(self) -> None:
         self._closed = True
@@ -78,7 +91,7 @@ class FaultProxy:
 
     def _is_blocked(self, client_id: str) -> bool:
         with self._lock:
-            return any(client_id.startswith(p) for p in self._blocked)
+            return self._all or any(client_id.startswith(p) for p in self._blocked)
 
     def _accept_loop(self) -> None:
         while not self._closed:
@@ -89,6 +102,9 @@ class FaultProxy:
             threading.Thread(target=self._serve, args=(client,), daemon=True).start()
 
     def _serve(self, client: socket.socket) -> None:
+        if not self.kafka:
+            self._serve_raw(client)
+            return
         try:
             head = _read_exact(client, 4)
             if head is None:
@@ -115,6 +131,23 @@ class FaultProxy:
             return
         with self._lock:
             self._conns.append((cid, client, upstream))
+        threading.Thread(target=_pump, args=(upstream, client), daemon=True).start()
+        _pump(client, upstream)
+
+
+    def _serve_raw(self, client: socket.socket) -> None:
+        if self._is_blocked(""):
+            self.refused += 1
+            _close(client)
+            return
+        try:
+            upstream = socket.create_connection(("127.0.0.1", self.target), timeout=5)
+            upstream.settimeout(None)
+        except OSError:
+            _close(client)
+            return
+        with self._lock:
+            self._conns.append(("", client, upstream))
         threading.Thread(target=_pump, args=(upstream, client), daemon=True).start()
         _pump(client, upstream)
 

@@ -314,9 +314,13 @@ class ClusterKit:
         session_timeout_ms: int = 3000,
         heartbeat_interval_ms: int = 500,
         proxied: bool = False,
+        raft_proxied: bool = False,
     ):
         """`proxied`: put a FaultProxy (compat/faultproxy.py) in front of each node's client
-        port and advertise the proxy, so tests can cut replication traffic between nodes."""
+        port and advertise the proxy, so tests can cut replication traffic between nodes.
+        `raft_proxied`: node i reaches node j's controller port through its own proxy
+        `raft_proxies[(i, j)]` (each node's controller.quorum.voters names those), so a test
+        can cut the metadata quorum between exactly two nodes."""
         self.root = Path(root)
         self.cluster_id = cluster_id or new_cluster_id()
         ids = list(range(1, nodes + 1))
@@ -330,16 +334,24 @@ class ClusterKit:
         self.voters = ",".join(f"{i}@127.0.0.1:{controller_ports[i]}" for i in ids)
         self.nodes: dict[int, RillBroker] = {}
         self.proxies = {}
-        if proxied:
-            from faultproxy import FaultProxy
+        self.raft_proxies = {}
+        from faultproxy import FaultProxy
 
+        if proxied:
             self.proxies = {i: FaultProxy(client_ports[i], free_port()) for i in ids}
+        if raft_proxied:
+            self.raft_proxies = {
+                (i, j): FaultProxy(controller_ports[j], free_port(), kafka=False)
+                for i in ids
+                for j in ids
+                if i != j
+            }
         for i in ids:
             settings = {
                 "node.id": str(i),
                 "listeners": f"PLAINTEXT://127.0.0.1:{client_ports[i]},"
                 f"CONTROLLER://127.0.0.1:{controller_ports[i]}",
-                "controller.quorum.voters": self.voters,
+                "controller.quorum.voters": self.voters_of(i),
                 "cluster.id": self.cluster_id,
                 "broker.session.timeout.ms": str(session_timeout_ms),
                 "broker.heartbeat.interval.ms": str(heartbeat_interval_ms),
@@ -352,6 +364,31 @@ class ClusterKit:
             self.nodes[i].env = {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "info,openraft=warn")}
 
     # -- addresses ---------------------------------------------------------------------------
+
+    def voters_of(self, node: int) -> str:
+        """`node`'s controller.quorum.voters: the real address for itself, its own proxies
+        for the others when the quorum is proxied."""
+        if not self.raft_proxies:
+            return self.voters
+        return ",".join(
+            f"{j}@127.0.0.1:{self.controller_ports[j] if j == node else self.raft_proxies[(node, j)].port}"
+            for j in sorted(self.controller_ports)
+        )
+
+    def isolate(self, node: int) -> None:
+        """Cut `node` off from every other node (quorum and replication both ways); clients
+        still reach everyone."""
+        for (i, j), proxy in self.raft_proxies.items():
+            if node in (i, j):
+                proxy.cut_all()
+        self.proxies[node].cut("rill-replica-fetcher-")
+        for j, proxy in self.proxies.items():
+            if j != node:
+                proxy.cut(f"rill-replica-fetcher-{node}")
+
+    def heal_all(self) -> None:
+        for proxy in [*self.raft_proxies.values(), *self.proxies.values()]:
+            proxy.heal()
 
     def port(self, node: int) -> int:
         return self.nodes[node].port
@@ -436,7 +473,7 @@ class ClusterKit:
             if n.alive():
                 n.proc.kill()
                 n.proc.wait()
-        for proxy in self.proxies.values():
+        for proxy in [*self.proxies.values(), *self.raft_proxies.values()]:
             proxy.close()
 
     def log_tails(self, lines: int = 40) -> str:

@@ -482,3 +482,55 @@ def test_group_offsets_survive_coordinator_kill9(cluster):
     after = wait_until("offsets from the new coordinator", lambda: read_committed() or None, 40)
     print(f"killed coordinator {coordinator}; committed offsets {after} served again after {time.monotonic() - t0:.2f}s")
     assert after == positions, (after, positions)
+
+
+# ---- an isolated leader acknowledges nothing acks=all --------------------------------------
+
+
+def test_isolated_leader_acknowledges_nothing_that_is_lost(cluster):
+    from kafka import KafkaProducer
+    from kafka.errors import KafkaError as KpError
+
+    kit = cluster(3, proxied=True, raft_proxied=True)
+    topic = make_topic(kit, partitions=1)
+    prod = ContinuousProducer(kit.bootstrap(), topic, partitions=1)
+    wait_until("records acknowledged", lambda: prod.acked_count() > 300 or None, 30)
+    old = leader_of(kit, topic, 0)
+    up = [i for i in kit.nodes if i != old]
+    t0 = time.monotonic()
+    kit.isolate(old)
+    # A producer that talks only to the isolated leader (which still thinks it leads).
+    direct = KafkaProducer(
+        bootstrap_servers=f"127.0.0.1:{kit.proxies[old].port}",
+        acks="all",
+        retries=0,
+        request_timeout_ms=6000,
+        max_block_ms=10000,
+    )
+    direct_outcomes = []
+    for n in range(3):
+        try:
+            md = direct.send(topic, f"direct-{n}".encode(), partition=0).get(timeout=20)
+            direct_outcomes.append(("acknowledged", md.offset))
+        except KpError as e:
+            direct_outcomes.append(("refused", type(e).__name__))
+    direct.close(timeout=5)
+    wait_until(
+        "a new leader among the others",
+        lambda: partition_views(kit, topic, up[0])[0].leader in up or None,
+        30,
+    )
+    new = partition_views(kit, topic, up[0])[0].leader
+    print(f"isolated leader {old}: new leader {new} after {time.monotonic() - t0:.2f}s; "
+          f"direct acks=all writes to the old leader: {direct_outcomes}")
+    assert all(kind == "refused" for kind, _ in direct_outcomes), direct_outcomes
+    before = prod.acked_count()
+    wait_until("acks continue on the new leader", lambda: prod.acked_count() > before + 200 or None, 60)
+    kit.heal_all()
+    t1 = time.monotonic()
+    wait_isr_full(kit, topic, partitions=1)
+    print(f"healed: node {old} back in the ISR after {time.monotonic() - t1:.2f}s")
+    prod.stop()
+    verify(kit, topic, prod, partitions=1)
+    kit.stop_all()
+    same_logs(kit, topic, partitions=1)

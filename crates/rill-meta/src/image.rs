@@ -112,6 +112,25 @@ impl MetadataImage {
         self.brokers.values()
     }
 
+    /// One partition of a topic, by topic id.
+    ///
+    /// # Errors
+    /// Unknown topic or partition.
+    pub fn partition(&self, topic_id: &Uuid, partition: u32) -> Result<&PartitionImage> {
+        let topic = self
+            .topic_by_id(topic_id)
+            .ok_or_else(|| MetaError::UnknownTopic {
+                name: topic_id.to_string(),
+            })?;
+        topic
+            .partition_states
+            .get(partition as usize)
+            .ok_or(MetaError::UnknownPartition {
+                topic: topic.name.clone(),
+                partition,
+            })
+    }
+
     fn partition_mut(&mut self, topic_id: &Uuid, partition: u32) -> Result<&mut PartitionImage> {
         let topic = self.topic_mut(topic_id)?;
         let name = topic.name.clone();

@@ -176,46 +176,12 @@ pub fn unclean_recovery(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
     use crate::Uuid;
 
     fn cluster() -> MetadataImage {
-        let mut image = MetadataImage::new();
-        for b in 1..=3 {
-            image
-                .apply(&MetadataRecord::BrokerRegistered {
-                    broker_id: b,
-                    incarnation_id: Uuid::from_u128(b as u128),
-                    host: "127.0.0.1".into(),
-                    port: 9000 + b as u16,
-                    rack: None,
-                })
-                .unwrap();
-            image
-                .apply(&MetadataRecord::BrokerUnfenced { broker_id: b })
-                .unwrap();
-        }
-        let t = Uuid::from_u128(77);
-        image
-            .apply(&MetadataRecord::TopicCreated {
-                topic_id: t,
-                name: "t".into(),
-                partitions: 1,
-                replication_factor: 3,
-                configs: BTreeMap::new(),
-            })
-            .unwrap();
-        image
-            .apply(&MetadataRecord::PartitionChanged {
-                topic_id: t,
-                partition: 0,
-                replicas: Some(vec![1, 2, 3]),
-                isr: Some(vec![1, 2, 3]),
-                leader: Some(1),
-            })
-            .unwrap();
+        let mut image = crate::control::testkit::live_brokers(3);
+        crate::control::testkit::add_topic(&mut image, Uuid::from_u128(77), &[1, 2, 3], 1);
         image
     }
 

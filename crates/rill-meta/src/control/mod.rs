@@ -5,6 +5,8 @@
 mod election;
 mod placement;
 mod reassign;
+#[cfg(test)]
+mod testkit;
 
 pub use election::{
     elect_preferred, elect_unclean, on_broker_fenced, on_broker_unfenced, preferred_rebalance,

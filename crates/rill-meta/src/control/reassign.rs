@@ -68,7 +68,7 @@ pub fn start_reassignment(
     partition: u32,
     target: &[i32],
 ) -> Result<Vec<MetadataRecord>> {
-    let p = partition_of(image, topic_id, partition)?;
+    let p = image.partition(&topic_id, partition)?;
     if target.is_empty() {
         return Err(MetaError::InvalidReplicaAssignment(
             "the replica list is empty".into(),
@@ -125,7 +125,7 @@ pub fn cancel_reassignment(
     topic_id: Uuid,
     partition: u32,
 ) -> Result<Vec<MetadataRecord>> {
-    let p = partition_of(image, topic_id, partition)?;
+    let p = image.partition(&topic_id, partition)?;
     if p.adding_replicas.is_empty() && p.removing_replicas.is_empty() {
         return Err(MetaError::NoReassignmentInProgress {
             topic: topic_name(image, topic_id),
@@ -161,61 +161,14 @@ fn topic_name(image: &MetadataImage, topic_id: Uuid) -> String {
         .map_or_else(|| topic_id.to_string(), |t| t.name.clone())
 }
 
-fn partition_of(image: &MetadataImage, topic_id: Uuid, partition: u32) -> Result<&PartitionImage> {
-    let t = image
-        .topic_by_id(&topic_id)
-        .ok_or_else(|| MetaError::UnknownTopic {
-            name: topic_id.to_string(),
-        })?;
-    t.partition_states
-        .get(partition as usize)
-        .ok_or(MetaError::UnknownPartition {
-            topic: t.name.clone(),
-            partition,
-        })
-}
-
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
 
     fn cluster() -> (MetadataImage, Uuid) {
-        let mut image = MetadataImage::new();
-        for b in 1..=4 {
-            image
-                .apply(&MetadataRecord::BrokerRegistered {
-                    broker_id: b,
-                    incarnation_id: Uuid::from_u128(b as u128),
-                    host: "127.0.0.1".into(),
-                    port: 9000 + b as u16,
-                    rack: None,
-                })
-                .unwrap();
-            image
-                .apply(&MetadataRecord::BrokerUnfenced { broker_id: b })
-                .unwrap();
-        }
+        let mut image = crate::control::testkit::live_brokers(4);
         let t = Uuid::from_u128(5);
-        image
-            .apply(&MetadataRecord::TopicCreated {
-                topic_id: t,
-                name: "t".into(),
-                partitions: 1,
-                replication_factor: 2,
-                configs: BTreeMap::new(),
-            })
-            .unwrap();
-        image
-            .apply(&MetadataRecord::PartitionChanged {
-                topic_id: t,
-                partition: 0,
-                replicas: Some(vec![1, 2]),
-                isr: Some(vec![1, 2]),
-                leader: Some(1),
-            })
-            .unwrap();
+        crate::control::testkit::add_topic(&mut image, t, &[1, 2], 1);
         (image, t)
     }
 
