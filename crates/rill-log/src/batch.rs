@@ -209,6 +209,62 @@ pub fn validate_batch(bytes: &[u8]) -> Result<BatchHeader> {
     Ok(h)
 }
 
+/// One whole batch whose integrity and counts were checked ([`validate_batch`]) without any
+/// lock held, ready for [`crate::PartitionLog::append_valid`]. Borrowing the client's bytes,
+/// it lets the append write them as they are (only the 61-byte header is copied to patch it).
+#[derive(Clone, Copy, Debug)]
+pub struct ValidBatch<'a> {
+    /// The whole batch, as received.
+    bytes: &'a [u8],
+    /// Its parsed header.
+    header: BatchHeader,
+}
+
+impl<'a> ValidBatch<'a> {
+    /// Validates `bytes` as exactly one batch (magic 2, length, CRC-32C, counts).
+    ///
+    /// # Errors
+    /// As [`validate_batch`].
+    pub fn new(bytes: &'a [u8]) -> Result<ValidBatch<'a>> {
+        let header = validate_batch(bytes)?;
+        Ok(ValidBatch { bytes, header })
+    }
+
+    /// The batch bytes as received.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    /// The header as received (base offset and epoch not yet assigned).
+    pub fn header(&self) -> &BatchHeader {
+        &self.header
+    }
+
+    /// The 61 header bytes, patched for an append at `base_offset` by a leader of
+    /// `leader_epoch`; with `log_append_time_ms` also the timestamps, attribute bit 3 and the
+    /// CRC (computed over the patched header tail and the unchanged records).
+    pub fn patched_header(
+        &self,
+        base_offset: i64,
+        leader_epoch: i32,
+        log_append_time_ms: Option<i64>,
+    ) -> [u8; BATCH_HEADER_LEN] {
+        let mut head = [0u8; BATCH_HEADER_LEN];
+        head.copy_from_slice(&self.bytes[..BATCH_HEADER_LEN]);
+        set_base_offset(&mut head, base_offset);
+        set_partition_leader_epoch(&mut head, leader_epoch);
+        if let Some(now_ms) = log_append_time_ms {
+            stamp_log_append_time(&mut head, now_ms);
+            let crc = crc32c::crc32c_append(
+                crc32c::crc32c(&head[CRC_START..]),
+                &self.bytes[BATCH_HEADER_LEN..],
+            );
+            head[17..21].copy_from_slice(&crc.to_be_bytes());
+        }
+        head
+    }
+}
+
 /// Splits a produce payload (concatenated batches) into validated batches.
 ///
 /// # Errors
@@ -256,12 +312,17 @@ pub fn set_log_append_time(bytes: &mut [u8], now_ms: i64) {
     if bytes.len() < BATCH_HEADER_LEN {
         return;
     }
-    let attrs = be_i16(bytes, 21) | 0x08;
-    bytes[21..23].copy_from_slice(&attrs.to_be_bytes());
-    bytes[27..35].copy_from_slice(&now_ms.to_be_bytes());
-    bytes[35..43].copy_from_slice(&now_ms.to_be_bytes());
+    stamp_log_append_time(bytes, now_ms);
     let crc = compute_crc(bytes);
     bytes[17..21].copy_from_slice(&crc.to_be_bytes());
+}
+
+/// Sets attribute bit 3 and base and max timestamp to `now_ms` (the CRC is left to the caller).
+fn stamp_log_append_time(head: &mut [u8], now_ms: i64) {
+    let attrs = be_i16(head, 21) | 0x08;
+    head[21..23].copy_from_slice(&attrs.to_be_bytes());
+    head[27..35].copy_from_slice(&now_ms.to_be_bytes());
+    head[35..43].copy_from_slice(&now_ms.to_be_bytes());
 }
 
 #[cfg(test)]
@@ -330,6 +391,30 @@ mod tests {
         let h = validate_batch(&b).unwrap();
         assert!(h.timestamp_type_is_log_append());
         assert_eq!((h.base_timestamp, h.max_timestamp), (999, 999));
+    }
+
+    #[test]
+    fn patched_header_matches_patching_the_whole_batch() {
+        let b = build_batch(&BatchSpec {
+            records: 5,
+            record_bytes: 100,
+            ..BatchSpec::default()
+        });
+        let v = ValidBatch::new(&b).unwrap();
+        for lat in [None, Some(12_345)] {
+            let mut whole = b.clone();
+            set_base_offset(&mut whole, 77);
+            set_partition_leader_epoch(&mut whole, 3);
+            if let Some(t) = lat {
+                set_log_append_time(&mut whole, t);
+            }
+            let head = v.patched_header(77, 3, lat);
+            assert_eq!(&head[..], &whole[..BATCH_HEADER_LEN]);
+            let mut joined = head.to_vec();
+            joined.extend_from_slice(&b[BATCH_HEADER_LEN..]);
+            validate_batch(&joined).unwrap();
+        }
+        assert!(ValidBatch::new(&b[..b.len() - 1]).is_err());
     }
 
     #[test]

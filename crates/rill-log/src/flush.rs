@@ -1,136 +1,335 @@
-//! Group commit: one fsync makes every append that arrived before it started durable.
+//! Group commit: one fsync round makes every append that arrived before it started durable,
+//! in every partition of the same log directory.
 //!
 //! The log (under its lock) reports each append with [`Durability::note_written`]: the new
 //! written end offset and the active segment's file key, updated together. A caller that
-//! needs durability calls [`Durability::wait_durable`] *after releasing the log's lock*:
-//! if the durable offset already covers it, it returns; if no fsync runs, the caller becomes
-//! the syncer: it captures (written end, active file), fsyncs that file outside the mutex,
-//! publishes the captured end as durable and wakes all waiters; otherwise it waits for the
-//! running fsync and re-checks. So appends that arrive during an fsync share the next one.
-//! Rolled segments are fsynced by the roll itself, which then calls [`Durability::mark_durable`].
-//! Truncation calls [`Durability::reset`], which bumps a generation so an fsync that started
-//! before it cannot publish offsets that no longer exist. A failed fsync poisons the handle:
-//! every later wait returns [`LogError::StorageOffline`] (the page cache state is unknown).
-//! With `FlushPolicy::Interval` waits return at once; the log fsyncs on its thresholds.
+//! needs durability calls [`Durability::wait_durable`] *after releasing the log's lock*: if
+//! the durable offset already covers it, it returns; otherwise it queues its partition on the
+//! log directory's [`DirSync`] (once) and, if no round runs there, becomes the directory's
+//! syncer: it yields once (lets runnable writers append), takes every queued partition,
+//! captures each one's (written end, active file, generation), fdatasyncs those files outside
+//! every mutex, publishes each captured end as durable and wakes all waiters; otherwise it
+//! waits for the running round and re-checks. So the appends of all partitions of a log
+//! directory that arrive during a round share the next one, and one thread (per directory)
+//! drives the fsyncs. Rolled segments are fsynced by the roll itself, which then calls
+//! [`Durability::mark_durable`]. Truncation calls [`Durability::reset`], which bumps the
+//! partition's generation so a round that captured it before cannot publish offsets that no
+//! longer exist. A failed fsync poisons that partition: every later wait returns
+//! [`LogError::StorageOffline`] (the page cache state is unknown); other partitions of the
+//! round are unaffected. With `FlushPolicy::Interval` waits return at once; the log fsyncs on
+//! its thresholds.
 //!
-//! Thread-safety: `Send + Sync`, shared as `Arc<Durability>`; one `Mutex` + `Condvar`.
+//! The log directory is the parent of the partition directory; partitions find its
+//! [`DirSync`] in a process-wide registry, so nothing has to be passed around.
+//!
+//! Lock order: a [`DirSync`]'s mutex before a partition's; the log's own lock is never held
+//! here. Thread-safety: `Send + Sync`, shared as `Arc<Durability>`.
 
 use crate::error::{LogError, Result};
 use crate::file_cache::{FileCache, FileKey};
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
 
+/// One partition's durability state.
 #[derive(Debug)]
 struct State {
     /// Offset after the last byte handed to the OS.
     written_end: i64,
     /// Offset after the last byte known durable.
     durable: i64,
-    /// Whether some caller is fsyncing now.
-    syncing: bool,
     /// The file the bytes between `durable` and `written_end` live in.
     active: Option<Arc<FileKey>>,
-    /// Bumped by truncation; an fsync publishes only if it is unchanged.
+    /// Bumped by truncation; a round publishes only if it is unchanged.
     generation: u64,
     /// Set after an fsync failure.
     failed: Option<String>,
+    /// Whether the partition is in its directory's queue for the next round.
+    queued: bool,
+}
+
+/// The part of a partition a round works on (shared with the directory's queue).
+#[derive(Debug)]
+struct PartitionSync {
+    /// The partition directory (for errors).
+    dir: PathBuf,
+    /// See [`State`].
+    state: Mutex<State>,
+    /// Group-commit fsyncs that covered this partition.
+    syncs: AtomicU64,
+}
+
+impl PartitionSync {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// Durability waits for one partition log; see the module docs.
 #[derive(Debug)]
 pub struct Durability {
-    dir: PathBuf,
+    /// This partition's state.
+    part: Arc<PartitionSync>,
+    /// Whether waits fsync (group commit) or return at once (interval policy).
     group_commit: AtomicBool,
-    state: Mutex<State>,
-    cv: Condvar,
-    syncs: AtomicU64,
+    /// The log directory's round coordinator.
+    dir_sync: Arc<DirSync>,
+}
+
+/// The state of a log directory's rounds.
+#[derive(Debug, Default)]
+struct DirState {
+    /// Partitions waiting for the next round.
+    queue: Vec<Arc<PartitionSync>>,
+    /// Whether a round runs now (being prepared when `round` is `None`).
+    syncing: bool,
+    /// The running round's fsyncs, once captured.
+    round: Option<Arc<Round>>,
+    /// Rounds completed.
+    rounds: u64,
+}
+
+/// One partition's part of a round: fsync `key`, then publish `target` if the partition's
+/// generation is still `generation`.
+#[derive(Debug)]
+struct Job {
+    /// The partition.
+    part: Arc<PartitionSync>,
+    /// Written end captured at the start of the round.
+    target: i64,
+    /// Generation captured with it.
+    generation: u64,
+    /// The file to fsync (`None`: already durable).
+    key: Option<Arc<FileKey>>,
+}
+
+/// The fsyncs of one round. Every thread waiting on the directory takes jobs until none is
+/// left, so the round's fsyncs run side by side on the waiters' own threads (on ext4 the
+/// journal then commits them together; one after another each would pay its own commit).
+#[derive(Debug)]
+struct Round {
+    /// The jobs.
+    jobs: Vec<Job>,
+    /// Next job to hand out.
+    next: AtomicUsize,
+    /// Jobs finished.
+    finished: AtomicUsize,
+}
+
+/// Group commit across the partitions of one log directory: at most one fsync round runs at
+/// a time, covering every partition queued when it started.
+#[derive(Debug, Default)]
+pub struct DirSync {
+    /// Queue and round state.
+    state: Mutex<DirState>,
+    /// Signalled when a round's jobs are ready and when a round ends.
+    changed: Condvar,
+}
+
+/// Process-wide map from log directory to its [`DirSync`].
+fn registry() -> &'static Mutex<HashMap<PathBuf, Weak<DirSync>>> {
+    static REGISTRY: OnceLock<Mutex<HashMap<PathBuf, Weak<DirSync>>>> = OnceLock::new();
+    REGISTRY.get_or_init(Default::default)
+}
+
+impl DirSync {
+    /// The coordinator shared by every partition directory under `log_dir`.
+    pub fn for_dir(log_dir: &Path) -> Arc<DirSync> {
+        let key = std::fs::canonicalize(log_dir).unwrap_or_else(|_| log_dir.to_path_buf());
+        let mut map = registry().lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(existing) = map.get(&key).and_then(Weak::upgrade) {
+            return existing;
+        }
+        map.retain(|_, w| w.strong_count() > 0);
+        let fresh = Arc::new(DirSync::default());
+        map.insert(key, Arc::downgrade(&fresh));
+        fresh
+    }
+
+    fn lock(&self) -> MutexGuard<'_, DirState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Rounds completed so far (for benchmarks and tests).
+    pub fn rounds(&self) -> u64 {
+        self.lock().rounds
+    }
+
+    /// Starts a round as its leader (the caller set `syncing`): captures every queued
+    /// partition and publishes the jobs for all waiters to share.
+    fn start_round(&self) -> Arc<Round> {
+        // Let writers that are runnable right now append first: more batches per round.
+        std::thread::yield_now();
+        let queue = std::mem::take(&mut self.lock().queue);
+        let jobs: Vec<Job> = queue
+            .into_iter()
+            .map(|part| {
+                let mut st = part.lock();
+                st.queued = false;
+                // Nothing to do when a roll or flush made it durable since it was queued.
+                let key = (st.durable < st.written_end)
+                    .then(|| st.active.clone())
+                    .flatten();
+                let (target, generation) = (st.written_end, st.generation);
+                drop(st);
+                Job {
+                    part,
+                    target,
+                    generation,
+                    key,
+                }
+            })
+            .collect();
+        #[cfg(feature = "test-util")]
+        hooks::after_capture(
+            &jobs
+                .iter()
+                .map(|j| j.part.dir.as_path())
+                .collect::<Vec<_>>(),
+        );
+        let round = Arc::new(Round {
+            jobs,
+            next: AtomicUsize::new(0),
+            finished: AtomicUsize::new(0),
+        });
+        let mut d = self.lock();
+        d.round = Some(round.clone());
+        self.changed.notify_all();
+        round
+    }
+
+    /// Runs jobs of `round` until none is left; whoever finishes the last one ends the round.
+    fn help(&self, round: &Round) {
+        loop {
+            let i = round.next.fetch_add(1, Ordering::AcqRel);
+            let Some(job) = round.jobs.get(i) else { break };
+            let res = sync_key(job.key.as_deref());
+            if job.key.is_some() {
+                job.part.syncs.fetch_add(1, Ordering::Relaxed);
+            }
+            {
+                let mut st = job.part.lock();
+                match res {
+                    Ok(()) if st.generation == job.generation => {
+                        st.durable = st.durable.max(job.target)
+                    }
+                    Ok(()) => {}
+                    Err(e) => st.failed = Some(e.to_string()),
+                }
+            }
+            if round.finished.fetch_add(1, Ordering::AcqRel) + 1 == round.jobs.len() {
+                self.end_round();
+            }
+        }
+        if round.jobs.is_empty() {
+            self.end_round();
+        }
+    }
+
+    fn end_round(&self) {
+        let mut d = self.lock();
+        d.syncing = false;
+        d.round = None;
+        d.rounds += 1;
+        self.changed.notify_all();
+    }
 }
 
 impl Durability {
     pub(crate) fn new(dir: PathBuf, end: i64, group_commit: bool) -> Durability {
+        let dir_sync = DirSync::for_dir(dir.parent().unwrap_or(&dir));
         Durability {
-            dir,
-            group_commit: AtomicBool::new(group_commit),
-            state: Mutex::new(State {
-                written_end: end,
-                durable: end,
-                syncing: false,
-                active: None,
-                generation: 0,
-                failed: None,
+            part: Arc::new(PartitionSync {
+                dir,
+                state: Mutex::new(State {
+                    written_end: end,
+                    durable: end,
+                    active: None,
+                    generation: 0,
+                    failed: None,
+                    queued: false,
+                }),
+                syncs: AtomicU64::new(0),
             }),
-            cv: Condvar::new(),
-            syncs: AtomicU64::new(0),
+            group_commit: AtomicBool::new(group_commit),
+            dir_sync,
         }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Blocks until every offset below `end_offset` is durable under the log's policy.
     ///
     /// # Errors
     /// [`LogError::NotWritten`] if `end_offset` is beyond what was appended,
-    /// [`LogError::StorageOffline`] if an fsync failed (now or earlier), I/O errors of the fsync.
+    /// [`LogError::StorageOffline`] if an fsync failed (now or earlier).
     pub fn wait_durable(&self, end_offset: i64) -> Result<()> {
-        let mut st = self.lock();
         loop {
-            if let Some(reason) = &st.failed {
-                return Err(LogError::StorageOffline {
-                    path: self.dir.clone(),
-                    reason: reason.clone(),
-                });
-            }
-            if st.durable >= end_offset {
-                return Ok(());
-            }
-            if end_offset > st.written_end {
-                return Err(LogError::NotWritten {
-                    requested: end_offset,
-                    log_end: st.written_end,
-                });
-            }
-            if !self.group_commit.load(Ordering::Relaxed) {
-                return Ok(());
-            }
-            if st.syncing {
-                st = self.cv.wait(st).unwrap_or_else(|p| p.into_inner());
-                continue;
-            }
-            st.syncing = true;
-            // Let writers that are runnable right now append first: more batches per fsync.
-            drop(st);
-            std::thread::yield_now();
-            st = self.lock();
-            let (target, gen, key) = (st.written_end, st.generation, st.active.clone());
-            drop(st);
-            let res = sync_key(key.as_deref());
-            self.syncs.fetch_add(1, Ordering::Relaxed);
-            st = self.lock();
-            st.syncing = false;
-            match res {
-                Ok(()) if st.generation == gen => st.durable = st.durable.max(target),
-                Ok(()) => {}
-                Err(e) => {
-                    st.failed = Some(e.to_string());
-                    self.cv.notify_all();
-                    return Err(e);
+            {
+                let st = self.part.lock();
+                if let Some(reason) = &st.failed {
+                    return Err(LogError::StorageOffline {
+                        path: self.part.dir.clone(),
+                        reason: reason.clone(),
+                    });
+                }
+                if st.durable >= end_offset {
+                    return Ok(());
+                }
+                if end_offset > st.written_end {
+                    return Err(LogError::NotWritten {
+                        requested: end_offset,
+                        log_end: st.written_end,
+                    });
+                }
+                if !self.group_commit.load(Ordering::Relaxed) {
+                    return Ok(());
                 }
             }
-            self.cv.notify_all();
+            let dir = &self.dir_sync;
+            let mut d = dir.lock();
+            {
+                let mut st = self.part.lock();
+                if !st.queued {
+                    st.queued = true;
+                    d.queue.push(self.part.clone());
+                }
+            }
+            if !d.syncing {
+                d.syncing = true;
+                drop(d);
+                let round = dir.start_round();
+                dir.help(&round);
+                continue;
+            }
+            // A round runs: help with its fsyncs, then wait for its end and re-check.
+            let started = d.rounds;
+            while d.syncing && d.rounds == started {
+                if let Some(round) = d.round.clone() {
+                    if round.next.load(Ordering::Acquire) < round.jobs.len() {
+                        drop(d);
+                        dir.help(&round);
+                        d = dir.lock();
+                        continue;
+                    }
+                }
+                d = dir.changed.wait(d).unwrap_or_else(|p| p.into_inner());
+            }
         }
     }
 
     /// Offset after the last byte known durable.
     pub fn durable_offset(&self) -> i64 {
-        self.lock().durable
+        self.part.lock().durable
     }
 
-    /// Number of group-commit fsyncs performed so far (for benchmarks and tests).
+    /// Number of group-commit fsyncs of this partition so far (for benchmarks and tests).
     pub fn sync_count(&self) -> u64 {
-        self.syncs.load(Ordering::Relaxed)
+        self.part.syncs.load(Ordering::Relaxed)
+    }
+
+    /// The log directory's round coordinator.
+    pub fn dir_sync(&self) -> &Arc<DirSync> {
+        &self.dir_sync
     }
 
     pub(crate) fn set_group_commit(&self, on: bool) {
@@ -139,7 +338,7 @@ impl Durability {
 
     /// Bytes up to `end` were written to the file `active`.
     pub(crate) fn note_written(&self, end: i64, active: &Arc<FileKey>) {
-        let mut st = self.lock();
+        let mut st = self.part.lock();
         st.written_end = end;
         if st.active.as_ref().is_none_or(|k| !Arc::ptr_eq(k, active)) {
             st.active = Some(active.clone());
@@ -148,19 +347,17 @@ impl Durability {
 
     /// Everything below `end` was fsynced by the log itself.
     pub(crate) fn mark_durable(&self, end: i64) {
-        let mut st = self.lock();
+        let mut st = self.part.lock();
         st.durable = st.durable.max(end.min(st.written_end));
-        self.cv.notify_all();
     }
 
     /// The log was truncated (or restarted) to `end` with active file `active`.
     pub(crate) fn reset(&self, end: i64, active: &Arc<FileKey>, durable: bool) {
-        let mut st = self.lock();
+        let mut st = self.part.lock();
         st.generation += 1;
         st.written_end = end;
         st.durable = if durable { end } else { st.durable.min(end) };
         st.active = Some(active.clone());
-        self.cv.notify_all();
     }
 }
 
@@ -177,4 +374,32 @@ fn sync_key(key: Option<&FileKey>) -> Result<()> {
     };
     file.sync_data()
         .map_err(|e| LogError::io("sync", key.path(), e))
+}
+
+/// Test hooks into a round (feature `test-util`).
+#[cfg(feature = "test-util")]
+pub mod hooks {
+    use std::path::Path;
+    use std::sync::Mutex;
+
+    /// A function given the partition directories a round captured, run before any of their
+    /// fsyncs starts (a test may truncate or append meanwhile).
+    type Hook = Box<dyn Fn(&[&Path]) + Send + Sync>;
+
+    static AFTER_CAPTURE: Mutex<Option<Hook>> = Mutex::new(None);
+
+    /// Installs (or with `None` removes) the after-capture hook, for every directory.
+    pub fn set_after_capture(hook: Option<Hook>) {
+        *AFTER_CAPTURE.lock().unwrap_or_else(|p| p.into_inner()) = hook;
+    }
+
+    pub(crate) fn after_capture(dirs: &[&Path]) {
+        if let Some(h) = AFTER_CAPTURE
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            h(dirs);
+        }
+    }
 }

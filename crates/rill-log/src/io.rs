@@ -7,7 +7,7 @@
 
 use crate::error::{LogError, Result};
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{IoSlice, Write};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
@@ -45,6 +45,46 @@ pub(crate) fn write_at(file: &File, path: &Path, pos: u64, buf: &[u8]) -> Result
     }
     file.write_all_at(buf, pos)
         .map_err(|e| LogError::io("write", path, e))
+}
+
+/// Writes `head` then `body` contiguously at `pos` with vectored `pwritev`s (no copy joins
+/// them), continuing after partial writes.
+///
+/// # Errors
+/// [`LogError::Io`] or [`LogError::NoSpace`].
+pub(crate) fn write_parts_at(
+    file: &File,
+    path: &Path,
+    pos: u64,
+    head: &[u8],
+    body: &[u8],
+) -> Result<()> {
+    #[cfg(feature = "test-util")]
+    if fault::torn_writes() && head.len() + body.len() > 1 {
+        let mut joined = head.to_vec();
+        joined.extend_from_slice(body);
+        return write_at(file, path, pos, &joined);
+    }
+    let total = head.len() + body.len();
+    let mut done = 0usize;
+    while done < total {
+        let parts: [&[u8]; 2] = if done < head.len() {
+            [&head[done..], body]
+        } else {
+            [&[], &body[done - head.len()..]]
+        };
+        let iov = [IoSlice::new(parts[0]), IoSlice::new(parts[1])];
+        match rustix::io::pwritev(file, &iov, pos + done as u64) {
+            Ok(0) => {
+                let e = std::io::Error::from(std::io::ErrorKind::WriteZero);
+                return Err(LogError::io("write", path, e));
+            }
+            Ok(n) => done += n,
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(LogError::io("write", path, e.into())),
+        }
+    }
+    Ok(())
 }
 
 /// Fault injection for crash tests (feature `test-util`): the I/O seam of this crate.

@@ -30,7 +30,7 @@ pub mod time_index;
 
 pub use batch::{
     set_base_offset, set_log_append_time, set_partition_leader_epoch, split_batches,
-    validate_batch, BatchHeader, BATCH_HEADER_LEN,
+    validate_batch, BatchHeader, ValidBatch, BATCH_HEADER_LEN,
 };
 pub use config::{FlushPolicy, LogConfig, TimestampType};
 pub use epoch_cache::LeaderEpochCache;

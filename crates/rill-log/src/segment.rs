@@ -158,16 +158,19 @@ impl LogSegment {
     /// # Errors
     /// I/O failures; the segment's in-memory state is unchanged on error (a partial write
     /// beyond `size` is overwritten by the next append and cut by recovery).
+    /// The batch is given as its (patched) header and the rest, written with one `pwritev`.
     pub(crate) fn append(
         &mut self,
-        bytes: &[u8],
+        head: &[u8],
+        body: &[u8],
         h: &BatchHeader,
         index_interval: u32,
     ) -> Result<()> {
         let file = self.file()?;
-        io::write_at(&file, self.log_key.path(), self.size, bytes)?;
+        io::write_parts_at(&file, self.log_key.path(), self.size, head, body)?;
+        let len = (head.len() + body.len()) as u64;
         let position = self.size;
-        self.size += bytes.len() as u64;
+        self.size += len;
         self.next_offset = h.last_offset() + 1;
         if self.first_batch_timestamp.is_none() {
             self.first_batch_timestamp = Some(h.max_timestamp);
@@ -176,7 +179,7 @@ impl LogSegment {
             self.max_timestamp = h.max_timestamp;
             self.offset_of_max_timestamp = h.last_offset();
         }
-        self.bytes_since_index += bytes.len() as u64;
+        self.bytes_since_index += len;
         if self.bytes_since_index >= u64::from(index_interval) {
             self.offset_index.append(h.last_offset(), position as u32)?;
             self.time_index

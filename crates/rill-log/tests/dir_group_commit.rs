@@ -1,0 +1,167 @@
+//! Group commit across the partitions of one log directory. Contract: a `wait_durable` returns
+//! only after an fsync round that started after its append covered its partition; rounds are
+//! shared by every partition of the directory (fewer rounds than waits under concurrency);
+//! a truncation during a round keeps that round from publishing offsets that no longer exist,
+//! while the round still completes for everyone else.
+//! One test binary of its own: the round hook is process-wide.
+#![allow(clippy::unwrap_used)]
+
+use rill_log::flush::hooks;
+use rill_log::testutil::simple_batch;
+use rill_log::{LogConfig, LogError, PartitionLog};
+use std::path::PathBuf;
+use std::sync::{mpsc, Arc, Mutex};
+
+/// Tests here install the process-wide hook one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn open(root: &std::path::Path, name: &str) -> Arc<Mutex<PartitionLog>> {
+    let (log, _) = PartitionLog::open(&root.join(name), LogConfig::default()).unwrap();
+    Arc::new(Mutex::new(log))
+}
+
+#[test]
+fn partitions_of_one_directory_share_rounds_and_every_wait_is_covered() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let root = tempfile::tempdir().unwrap();
+    let logs: Vec<_> = (0..6)
+        .map(|i| open(root.path(), &format!("t-{i}")))
+        .collect();
+    let dir_sync = logs[0].lock().unwrap().durability().dir_sync().clone();
+    assert!(Arc::ptr_eq(
+        &dir_sync,
+        logs[5].lock().unwrap().durability().dir_sync()
+    ));
+    let rounds_before = dir_sync.rounds();
+    const WAITS: usize = 30;
+    std::thread::scope(|s| {
+        for (t, log) in logs.iter().enumerate() {
+            s.spawn(move || {
+                for i in 0..WAITS {
+                    let (info, d) = {
+                        let mut l = log.lock().unwrap();
+                        let info = l.append(&mut simple_batch(3, 100, i as i64), 0, 0).unwrap();
+                        (info, l.durability())
+                    };
+                    d.wait_durable(info.last_offset + 1).unwrap();
+                    assert!(
+                        d.durable_offset() > info.last_offset,
+                        "partition {t}: wait returned before its offsets were durable"
+                    );
+                }
+            });
+        }
+    });
+    let rounds = dir_sync.rounds() - rounds_before;
+    let waits = (logs.len() * WAITS) as u64;
+    println!(
+        "{waits} waits over {} partitions took {rounds} rounds",
+        logs.len()
+    );
+    assert!(rounds > 0);
+    assert!(
+        rounds < waits,
+        "{rounds} rounds for {waits} waits: partitions did not share rounds"
+    );
+    for log in &logs {
+        let l = log.lock().unwrap();
+        assert_eq!(l.durability().durable_offset(), l.log_end_offset());
+    }
+}
+
+#[test]
+fn truncation_during_a_round_keeps_it_from_publishing_and_others_still_complete() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let root = tempfile::tempdir().unwrap();
+    let a = open(root.path(), "a-0");
+    let b = open(root.path(), "b-0");
+    let a_dir: PathBuf = std::fs::canonicalize(root.path().join("a-0")).unwrap();
+    // 10 records in A (offsets 0..10), one batch in B.
+    for _ in 0..10 {
+        a.lock()
+            .unwrap()
+            .append(&mut simple_batch(1, 50, 0), 0, 0)
+            .unwrap();
+    }
+    let b_end = b
+        .lock()
+        .unwrap()
+        .append(&mut simple_batch(4, 50, 0), 0, 0)
+        .unwrap()
+        .last_offset
+        + 1;
+    // Hold the first round that captured A until the test says go.
+    let (captured_tx, captured_rx) = mpsc::channel::<usize>();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let go_rx = Mutex::new(go_rx);
+    let captured_tx = Mutex::new(captured_tx);
+    let held = std::sync::atomic::AtomicBool::new(false);
+    hooks::set_after_capture(Some(Box::new(move |dirs| {
+        let has_a = dirs
+            .iter()
+            .any(|d| std::fs::canonicalize(d).ok().as_deref() == Some(a_dir.as_path()));
+        if has_a && !held.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            captured_tx.lock().unwrap().send(dirs.len()).unwrap();
+            go_rx.lock().unwrap().recv().unwrap();
+        }
+    })));
+    let da = a.lock().unwrap().durability();
+    let db = b.lock().unwrap().durability();
+    let (waiter_a, waiter_b) = (da.clone(), db.clone());
+    let ta = std::thread::spawn(move || waiter_a.wait_durable(10));
+    captured_rx.recv().unwrap();
+    // The round captured A at 10. B waits now: it joins the next round, after this one.
+    let tb = std::thread::spawn(move || waiter_b.wait_durable(b_end));
+    // Truncate A to 5 (that fsyncs by itself) and append 3 more records: offsets 5..8.
+    {
+        let mut l = a.lock().unwrap();
+        l.truncate_to(5).unwrap();
+        for _ in 0..3 {
+            l.append(&mut simple_batch(1, 50, 0), 0, 0).unwrap();
+        }
+        assert_eq!(l.log_end_offset(), 8);
+    }
+    go_tx.send(()).unwrap();
+    let ra = ta.join().unwrap();
+    hooks::set_after_capture(None);
+    // The round captured end 10 of the old generation: it must not publish it, and 10 was
+    // never written in the new one.
+    assert!(
+        matches!(ra, Err(LogError::NotWritten { requested: 10, .. })),
+        "{ra:?}"
+    );
+    assert_eq!(da.durable_offset(), 5, "a stale round published offsets");
+    tb.join().unwrap().unwrap();
+    assert!(db.durable_offset() >= b_end);
+    da.wait_durable(8).unwrap();
+    assert_eq!(da.durable_offset(), 8);
+}
+
+#[test]
+fn a_partition_deleted_while_queued_does_not_fail_the_round() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let root = tempfile::tempdir().unwrap();
+    let a = open(root.path(), "gone-0");
+    let b = open(root.path(), "kept-0");
+    let ia = a
+        .lock()
+        .unwrap()
+        .append(&mut simple_batch(2, 50, 0), 0, 0)
+        .unwrap();
+    let ib = b
+        .lock()
+        .unwrap()
+        .append(&mut simple_batch(2, 50, 0), 0, 0)
+        .unwrap();
+    let (da, db) = (
+        a.lock().unwrap().durability(),
+        b.lock().unwrap().durability(),
+    );
+    let log_a = Arc::try_unwrap(a).unwrap().into_inner().unwrap();
+    log_a.delete().unwrap();
+    // The deleted partition's wait still ends (its bytes are gone, nothing to fsync) and the
+    // other partition of the same round becomes durable.
+    da.wait_durable(ia.last_offset + 1).unwrap();
+    db.wait_durable(ib.last_offset + 1).unwrap();
+    assert!(db.durable_offset() > ib.last_offset);
+}
