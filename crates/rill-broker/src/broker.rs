@@ -70,6 +70,10 @@ pub struct Broker {
     reconcile_lock: std::sync::Mutex<()>,
     /// Set once shutdown begins: the node must not unfence itself any more.
     pub stopping: std::sync::atomic::AtomicBool,
+    /// `queued.max.request.bytes`: request bytes all connections may hold at once.
+    pub request_budget: Arc<crate::net::budget::RequestBudget>,
+    /// Bytes the connection writers sent, by path (memory, sendfile, cold-read copy).
+    pub send_stats: crate::net::send::SendStats,
 }
 
 impl Broker {
@@ -99,6 +103,10 @@ impl Broker {
             groups: GroupService::new(group_config(&config)?),
             reconcile_lock: std::sync::Mutex::new(()),
             stopping: std::sync::atomic::AtomicBool::new(false),
+            request_budget: Arc::new(crate::net::budget::RequestBudget::new(
+                config.queued_max_request_bytes,
+            )),
+            send_stats: Default::default(),
             metadata,
             config,
         };

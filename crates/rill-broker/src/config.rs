@@ -64,6 +64,13 @@ pub struct BrokerConfig {
     pub delete_topic_enable: bool,
     /// `socket.request.max.bytes`: largest request frame accepted.
     pub socket_request_max_bytes: u32,
+    /// `queued.max.request.bytes`: request bytes all connections together may hold between
+    /// reading a request and finishing its handling; `None` (-1) means no limit. A connection
+    /// alone may hold at most `min(this, socket.request.max.bytes)`.
+    pub queued_max_request_bytes: Option<u64>,
+    /// `fetch.max.bytes`: the most record bytes one Fetch response carries (the first batch
+    /// is returned whole even when larger, as KIP-74 says).
+    pub fetch_max_bytes: u64,
     /// `log.retention.check.interval.ms`.
     pub retention_check_interval_ms: u64,
     /// Every known key with its effective value, for DescribeConfigs on the broker resource
@@ -99,6 +106,8 @@ pub const BROKER_DEFAULTS: &[(&str, &str)] = &[
     ("delete.topic.enable", "true"),
     ("message.max.bytes", "1048588"),
     ("socket.request.max.bytes", "104857600"),
+    ("queued.max.request.bytes", "268435456"),
+    ("fetch.max.bytes", "57671680"),
     ("log.retention.ms", "604800000"),
     ("log.retention.bytes", "-1"),
     ("log.segment.bytes", "1073741824"),
@@ -312,6 +321,28 @@ impl BrokerConfig {
                 1024,
                 i64::from(i32::MAX),
             )? as u32,
+            queued_max_request_bytes: match parse_int(
+                "queued.max.request.bytes",
+                &get("queued.max.request.bytes"),
+                -1,
+                i64::MAX,
+            )? {
+                -1 => None,
+                n if n < 1024 => {
+                    return Err(invalid(
+                        "queued.max.request.bytes",
+                        &get("queued.max.request.bytes"),
+                        "must be -1 (no limit) or at least 1024",
+                    ))
+                }
+                n => Some(n as u64),
+            },
+            fetch_max_bytes: parse_int(
+                "fetch.max.bytes",
+                &get("fetch.max.bytes"),
+                0,
+                i64::from(i32::MAX),
+            )? as u64,
             retention_check_interval_ms: parse_int(
                 "log.retention.check.interval.ms",
                 &get("log.retention.check.interval.ms"),

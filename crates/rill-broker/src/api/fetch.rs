@@ -16,10 +16,12 @@ use bytes::Bytes;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
 use kafka_protocol::ResponseError;
+use rill_log::{FileSlice, LogError};
 use tokio::time::Instant;
 
 use super::errors::log_error_code;
-use super::{blocking, RequestContext};
+use super::fetch_wire::FileRecords;
+use super::{blocking, str_bytes, RequestContext};
 use crate::broker::Broker;
 use crate::replica::Partition;
 
@@ -37,16 +39,25 @@ struct Want {
     partition_max_bytes: u64,
 }
 
+/// A Fetch answer: the response with every partition's fields, and the record data of the
+/// partitions that have some, as file ranges (see [`super::fetch_wire`]).
+#[derive(Debug, Default)]
+pub struct FetchAnswer {
+    /// The response; `records` fields of partitions in `files` are placeholders.
+    pub response: FetchResponse,
+    /// Record data as file ranges, by (topic index, partition index within the topic).
+    pub files: FileRecords,
+}
+
 /// Answers Fetch, waiting up to `max_wait_ms` for `min_bytes`.
-pub async fn handle(
-    broker: &Arc<Broker>,
-    _ctx: &RequestContext,
-    req: FetchRequest,
-) -> FetchResponse {
+pub async fn handle(broker: &Arc<Broker>, _ctx: &RequestContext, req: FetchRequest) -> FetchAnswer {
     let mut response = FetchResponse::default();
     if req.session_id > 0 {
         response.error_code = ResponseError::FetchSessionIdNotFound.code();
-        return response;
+        return FetchAnswer {
+            response,
+            files: FileRecords::new(),
+        };
     }
     // v15+ carry the replica id in ReplicaState; older versions in replica_id.
     let replica_id = req.replica_id.0.max(req.replica_state.replica_id.0);
@@ -66,7 +77,7 @@ pub async fn handle(
             ResponseError::UnknownTopicOrPartition
         };
         let mut tr = FetchableTopicResponse::default();
-        tr.topic = TopicName(topic.topic.0.clone());
+        tr.topic = TopicName(str_bytes(topic.topic.0.as_str()));
         tr.topic_id = topic.topic_id;
         let topic_idx = response.responses.len();
         response.responses.push(tr);
@@ -94,7 +105,8 @@ pub async fn handle(
         }
     }
     let wants = Arc::new(wants);
-    let max_bytes = req.max_bytes.max(0) as u64;
+    // Kafka's fetch.max.bytes caps what one response carries, whatever the request asks.
+    let max_bytes = (req.max_bytes.max(0) as u64).min(broker.config.fetch_max_bytes);
     let min_bytes = req.min_bytes.max(0) as u64;
     let read_committed = req.isolation_level == 1;
     let deadline = Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
@@ -126,25 +138,50 @@ pub async fn handle(
             blocking(move || read_all(&w, max_bytes, read_committed, follower.is_some())).await
         else {
             response.error_code = ResponseError::UnknownServerError.code();
-            return response;
+            return FetchAnswer {
+                response,
+                files: FileRecords::new(),
+            };
         };
         if total >= min_bytes.max(1) || any_error || Instant::now() >= deadline {
-            for (topic_idx, pd) in parts {
-                response.responses[topic_idx].partitions.push(pd);
+            let mut files = FileRecords::new();
+            for (topic_idx, pd, slices) in parts {
+                let partitions = &mut response.responses[topic_idx].partitions;
+                if !slices.is_empty() {
+                    files.insert((topic_idx, partitions.len()), slices);
+                }
+                partitions.push(pd);
             }
-            return response;
+            return FetchAnswer { response, files };
         }
         let _ = tokio::time::timeout_at(deadline, notified).await;
     }
 }
 
-/// Reads every wanted partition within the limits. Blocking.
+/// Where a fetch of `part` may read up to (exclusive), given its high watermark read just
+/// before: consumers read below the high watermark, so they never see a record that is not
+/// committed; followers read up to the log end (they replicate what is not committed yet).
+///
+/// # Errors
+/// A poisoned log lock.
+fn read_bound(part: &Partition, high_watermark: i64, for_follower: bool) -> Result<i64, LogError> {
+    if for_follower {
+        part.log_end_offset()
+    } else {
+        Ok(high_watermark)
+    }
+}
+
+/// One partition's answer: its response fields and its record data as file ranges.
+type PartitionAnswer = (usize, PartitionData, Vec<FileSlice>);
+
+/// Reads every wanted partition within the limits (file ranges, nothing copied). Blocking.
 fn read_all(
     wants: &[Want],
     max_bytes: u64,
     read_committed: bool,
     for_follower: bool,
-) -> (Vec<(usize, PartitionData)>, u64, bool) {
+) -> (Vec<PartitionAnswer>, u64, bool) {
     let mut total: u64 = 0;
     let mut any_error = false;
     let mut out = Vec::with_capacity(wants.len());
@@ -156,6 +193,8 @@ fn read_all(
         pd.log_start_offset = -1;
         pd.preferred_read_replica = BrokerId(-1);
         pd.aborted_transactions = read_committed.then(Vec::new);
+        pd.records = Some(Bytes::new());
+        let mut slices = Vec::new();
         match &w.target {
             Err(code) => {
                 pd.error_code = *code;
@@ -163,22 +202,22 @@ fn read_all(
             }
             Ok(part) => {
                 let budget = w.partition_max_bytes.min(max_bytes.saturating_sub(total));
-                let read = if for_follower {
-                    part.read_for_follower(w.fetch_offset, budget)
-                } else {
-                    part.read(w.fetch_offset, budget, total == 0)
-                };
+                let high_watermark = part.high_watermark();
+                // Followers get at least one batch from every partition, as before.
+                let min_one = for_follower || total == 0;
+                let read = read_bound(part, high_watermark, for_follower)
+                    .and_then(|bound| part.read_slices(w.fetch_offset, bound, budget, min_one));
                 match read {
                     Ok(read) => {
-                        pd.high_watermark = read.high_watermark;
-                        pd.last_stable_offset = read.high_watermark;
+                        pd.high_watermark = high_watermark;
+                        pd.last_stable_offset = high_watermark;
                         pd.log_start_offset = read.log_start_offset;
-                        total += read.records.len() as u64;
-                        pd.records = Some(Bytes::from(read.records));
+                        total += read.len;
+                        slices = read.slices;
                     }
                     Err(e) => {
                         pd.error_code = log_error_code(&e);
-                        pd.high_watermark = part.high_watermark();
+                        pd.high_watermark = high_watermark;
                         pd.last_stable_offset = pd.high_watermark;
                         pd.log_start_offset = part.log_start_offset().unwrap_or(-1);
                         any_error = true;
@@ -186,10 +225,7 @@ fn read_all(
                 }
             }
         }
-        if pd.records.is_none() {
-            pd.records = Some(Bytes::new());
-        }
-        out.push((w.topic_idx, pd));
+        out.push((w.topic_idx, pd, slices));
     }
     (out, total, any_error)
 }

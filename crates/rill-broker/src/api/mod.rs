@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod configs;
 pub mod errors;
 pub mod fetch;
+pub mod fetch_wire;
 pub mod group;
 pub mod group_admin;
 pub mod leader_epoch;
@@ -27,6 +28,7 @@ use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeade
 use kafka_protocol::protocol::{Decodable, Encodable};
 
 use crate::broker::Broker;
+use crate::net::response::Response;
 
 /// Why a request closes its connection instead of getting a response.
 #[derive(Debug, thiserror::Error)]
@@ -189,11 +191,11 @@ pub fn parse_request(frame: &Bytes) -> Result<ParsedRequest, RequestError> {
 /// for durability) while the connection goes on reading.
 pub enum Responder {
     /// The response (or none, for acks=0).
-    Done(Option<Bytes>),
+    Done(Option<Response>),
     /// Completes later; responses are still written in request order.
     Pending(
         std::pin::Pin<
-            Box<dyn std::future::Future<Output = Result<Option<Bytes>, RequestError>> + Send>,
+            Box<dyn std::future::Future<Output = Result<Option<Response>, RequestError>> + Send>,
         >,
     ),
 }
@@ -211,7 +213,7 @@ pub async fn handle_request(
         ParsedRequest::ApiVersionsTooNew { correlation_id } => {
             // Clients rely on this: a v0 answer with the ranges, so they can pick a version.
             return api_versions::unsupported_version_response(correlation_id)
-                .map(|b| Responder::Done(Some(b)));
+                .map(|b| Responder::Done(Some(Response::from_bytes(b))));
         }
         ParsedRequest::Request {
             correlation_id,
@@ -227,23 +229,38 @@ pub async fn handle_request(
         header,
         peer,
     };
-    if let RequestKind::Produce(req) = *body {
-        let inflight = produce::append(broker, &ctx, req).await;
-        return Ok(Responder::Pending(Box::pin(async move {
-            let Some(inflight) = inflight else {
-                return Err(RequestError::Encode("produce append task failed".into()));
-            };
-            match inflight.finish().await {
-                Some(r) => {
-                    encode_response(&ctx, correlation_id, ResponseKind::Produce(r)).map(Some)
+    match *body {
+        RequestKind::Produce(req) => {
+            let inflight = produce::append(broker, &ctx, req).await;
+            // Only what encoding needs goes along: the request's buffer is freed now.
+            Ok(Responder::Pending(Box::pin(async move {
+                let Some(inflight) = inflight else {
+                    return Err(RequestError::Encode("produce append task failed".into()));
+                };
+                match inflight.finish().await {
+                    Some(r) => {
+                        encode_response(api, version, correlation_id, ResponseKind::Produce(r))
+                            .map(|b| Some(Response::from_bytes(b)))
+                    }
+                    None => Ok(None),
                 }
-                None => Ok(None),
-            }
-        })));
-    }
-    match dispatch(broker, &ctx, *body).await {
-        Some(body) => encode_response(&ctx, correlation_id, body).map(|b| Responder::Done(Some(b))),
-        None => Ok(Responder::Done(None)),
+            })))
+        }
+        RequestKind::Fetch(req) => {
+            let answer = fetch::handle(broker, &ctx, req).await;
+            fetch_wire::encode_fetch_response(
+                correlation_id,
+                version,
+                answer.response,
+                answer.files,
+            )
+            .map(|r| Responder::Done(Some(r)))
+        }
+        body => match dispatch(broker, &ctx, body).await {
+            Some(body) => encode_response(api, version, correlation_id, body)
+                .map(|b| Responder::Done(Some(Response::from_bytes(b)))),
+            None => Ok(Responder::Done(None)),
+        },
     }
 }
 
@@ -262,7 +279,6 @@ async fn dispatch(
                 .await
                 .map(ResponseKind::Produce)
         }
-        RequestKind::Fetch(req) => ResponseKind::Fetch(fetch::handle(broker, ctx, req).await),
         RequestKind::ListOffsets(req) => {
             ResponseKind::ListOffsets(list_offsets::handle(broker, ctx, req).await)
         }
@@ -354,18 +370,19 @@ async fn dispatch(
 }
 
 fn encode_response(
-    ctx: &RequestContext,
+    api: ApiKey,
+    version: i16,
     correlation_id: i32,
     body: ResponseKind,
 ) -> Result<Bytes, RequestError> {
-    let header_version = ctx.api_key.response_header_version(ctx.version);
+    let header_version = api.response_header_version(version);
     let mut out = BytesMut::with_capacity(64);
     out.extend_from_slice(&[0u8; 4]);
     let header = ResponseHeader::default().with_correlation_id(correlation_id);
     header
         .encode(&mut out, header_version)
         .map_err(|e| RequestError::Encode(e.to_string()))?;
-    body.encode(&mut out, ctx.version)
+    body.encode(&mut out, version)
         .map_err(|e| RequestError::Encode(e.to_string()))?;
     let size = (out.len() - 4) as i32;
     out[..4].copy_from_slice(&size.to_be_bytes());

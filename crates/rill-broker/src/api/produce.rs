@@ -13,7 +13,7 @@ use bytes::Bytes;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
 use kafka_protocol::ResponseError;
-use rill_log::{AppendInfo, BatchHeader};
+use rill_log::{AppendInfo, BatchHeader, ValidBatch};
 
 use super::errors::log_error_code;
 use super::{blocking, str_bytes, RequestContext};
@@ -102,7 +102,8 @@ pub async fn append(
             ResponseError::UnknownTopicOrPartition
         };
         let mut tr = TopicProduceResponse::default();
-        tr.name = TopicName(topic.name.0.clone());
+        // A copy: the request's buffer is freed (and its queued bytes released) at once.
+        tr.name = TopicName(str_bytes(topic.name.0.as_str()));
         tr.topic_id = topic.topic_id;
         let topic_idx = response.responses.len();
         response.responses.push(tr);
@@ -278,8 +279,13 @@ fn append_one(target: Result<Arc<Partition>, i16>, records: Option<Bytes>, acks:
         ));
     }
     let epoch = partition.leader_epoch();
-    let mut batch = records.to_vec();
-    let info = match partition.append(&mut batch, now_ms()) {
+    // Validation (CRC-32C over the whole batch) runs before the append lock is taken; the
+    // append writes the client's bytes from the request buffer, not a copy.
+    let valid = match ValidBatch::new(&records) {
+        Ok(v) => v,
+        Err(e) => return Err(refuse(log_error_code(&e), Some(e.to_string()))),
+    };
+    let info = match partition.append_valid(&valid, now_ms()) {
         Ok(info) => info,
         Err(e) => {
             tracing::debug!(topic = %partition.topic, partition = partition.index, error = %e, "produce refused");

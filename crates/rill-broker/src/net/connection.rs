@@ -1,55 +1,122 @@
 //! One client connection: frames in, responses out, in request order.
 //!
-//! A reader task turns the socket into whole frames (a bad frame ends the connection with a
-//! logged reason) and hands them over a small bounded channel. The connection task handles
-//! each request in arrival order: everything that changes state (appends in particular)
-//! happens in that order, so one producer's batches keep their order. A produce's wait for
+//! Three parts. A reader task turns the socket into whole frames (a bad frame ends the
+//! connection with a logged reason); before it reads a frame's body it takes the frame's size
+//! from the connection's and the broker's request byte budgets (`queued.max.request.bytes`,
+//! see [`super::budget`]), so when they are spent it stops reading and the client feels TCP
+//! backpressure. The connection task handles each request in arrival order: everything that
+//! changes state (appends in particular) happens in that order, so one producer's batches keep
+//! their order; the budget is given back once the request is handled. A produce's wait for
 //! durability, though, completes in its own task while the next requests are read and
-//! appended, so one fsync can cover several requests of the same connection. Responses are
-//! written strictly in request order; at most [`MAX_IN_FLIGHT`] wait at a time, which with
-//! the frame size limit bounds a connection's memory.
+//! appended, so one fsync can cover several requests of the same connection. A writer task
+//! writes the responses strictly in request order (vectored writes, `sendfile` for record
+//! data, see [`super::send`]); at most [`MAX_IN_FLIGHT`] are owed at a time.
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::OwnedReadHalf;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use super::frame::{read_frame, FrameError};
+use super::budget::{BudgetPermit, RequestBudget};
+use super::frame::{FrameError, FrameReader};
+use super::response::Response;
+use super::send::{write_response, SendStats};
 use crate::api::{self, RequestError, Responder};
 use crate::broker::Broker;
 
 /// Responses a connection may owe at once (Kafka clients default to 5 in flight).
 pub const MAX_IN_FLIGHT: usize = 16;
 
-/// A response being completed in its own task.
-type Owed = JoinHandle<Result<Option<Bytes>, RequestError>>;
+/// Frames read ahead of the one being handled.
+const FRAMES_AHEAD: usize = 2;
+
+/// A frame with the request budget it holds until it is handled.
+struct Frame {
+    /// The request bytes (after the size prefix).
+    bytes: Bytes,
+    /// The connection's and the broker's budget.
+    _permits: (BudgetPermit, BudgetPermit),
+}
+
+/// A response owed to the client, in request order.
+enum Owed {
+    /// Ready now (`None`: no response, acks=0).
+    Ready(Option<Response>),
+    /// Being completed in its own task.
+    Pending(JoinHandle<Result<Option<Response>, RequestError>>),
+}
 
 /// Reads frames until the peer closes, errs, or the receiver is gone.
 async fn read_frames(
-    mut reader: OwnedReadHalf,
+    reader: OwnedReadHalf,
     max: usize,
-    tx: mpsc::Sender<Result<Bytes, FrameError>>,
+    budgets: (Arc<RequestBudget>, Arc<RequestBudget>),
+    tx: mpsc::Sender<Result<Frame, FrameError>>,
 ) {
+    let mut frames = FrameReader::new(reader, max);
     loop {
-        match read_frame(&mut reader, max).await {
-            Ok(Some(frame)) => {
-                if tx.send(Ok(frame)).await.is_err() {
-                    return;
-                }
-            }
+        let size = match frames.next_size().await {
+            Ok(Some(size)) => size,
             Ok(None) => return,
             Err(e) => {
                 let _ = tx.send(Err(e)).await;
                 return;
             }
+        };
+        let mine = budgets.0.acquire(size).await;
+        let shared = budgets.1.acquire(size).await;
+        let frame = match frames.read_body(size).await {
+            Ok(bytes) => Frame {
+                bytes,
+                _permits: (mine, shared),
+            },
+            Err(e) => {
+                let _ = tx.send(Err(e)).await;
+                return;
+            }
+        };
+        if tx.send(Ok(frame)).await.is_err() {
+            return;
         }
     }
+}
+
+/// Writes owed responses in order until the connection task stops sending them or a write
+/// fails; then closes the write side.
+async fn write_responses(
+    mut writer: OwnedWriteHalf,
+    mut owed: mpsc::Receiver<Owed>,
+    peer: SocketAddr,
+    broker: Arc<Broker>,
+) {
+    while let Some(next) = owed.recv().await {
+        let response = match next {
+            Owed::Ready(r) => r,
+            Owed::Pending(task) => match task.await {
+                Ok(Ok(r)) => r,
+                Ok(Err(e)) => {
+                    tracing::warn!(%peer, reason = %e, "closing connection: cannot answer");
+                    break;
+                }
+                Err(e) => {
+                    tracing::error!(%peer, error = %e, "response task failed; closing");
+                    break;
+                }
+            },
+        };
+        let Some(response) = response else { continue };
+        let stats: &SendStats = &broker.send_stats;
+        if let Err(e) = write_response(writer.as_ref(), &response, stats).await {
+            tracing::debug!(%peer, error = %e, "write failed; closing");
+            break;
+        }
+    }
+    let _ = writer.shutdown().await;
 }
 
 /// Serves one connection until the peer closes it, it misbehaves, or shutdown begins.
@@ -62,59 +129,50 @@ pub async fn serve_connection(
     if let Err(e) = stream.set_nodelay(true) {
         tracing::debug!(%peer, error = %e, "set_nodelay failed");
     }
-    let (reader, mut writer) = stream.into_split();
+    let (reader, writer) = stream.into_split();
     let max = broker.config.socket_request_max_bytes as usize;
-    let (tx, mut frames) = mpsc::channel(2);
-    let reader_task = tokio::spawn(read_frames(reader, max, tx));
-    let mut owed: VecDeque<Owed> = VecDeque::new();
-    let mut reading = true;
+    let own_budget = Arc::new(RequestBudget::new(Some(
+        (max as u64).min(broker.request_budget.capacity()),
+    )));
+    let budgets = (own_budget, broker.request_budget.clone());
+    let (tx, mut frames) = mpsc::channel(FRAMES_AHEAD);
+    let reader_task = tokio::spawn(read_frames(reader, max, budgets, tx));
+    let (owed_tx, owed_rx) = mpsc::channel(MAX_IN_FLIGHT);
+    let writer_task = tokio::spawn(write_responses(writer, owed_rx, peer, broker.clone()));
     loop {
-        tokio::select! {
+        let frame = tokio::select! {
             biased;
-            _ = shutdown.changed(), if reading => reading = false,
-            // The oldest owed response, as soon as it is complete.
-            done = async { owed.front_mut().expect("guarded by the condition").await }, if !owed.is_empty() => {
-                owed.pop_front();
-                match done {
-                    Ok(Ok(Some(bytes))) => {
-                        if let Err(e) = writer.write_all(&bytes).await {
-                            tracing::debug!(%peer, error = %e, "write failed; closing");
-                            break;
-                        }
-                    }
-                    Ok(Ok(None)) => {}
-                    Ok(Err(e)) => {
-                        tracing::warn!(%peer, reason = %e, "closing connection: cannot answer");
-                        break;
-                    }
-                    Err(e) => {
-                        tracing::error!(%peer, error = %e, "response task failed; closing");
-                        break;
-                    }
-                }
+            _ = shutdown.changed() => break,
+            // The writer stopped (a write failed): nothing more can be answered.
+            _ = owed_tx.closed() => break,
+            frame = frames.recv() => frame,
+        };
+        let frame = match frame {
+            Some(Ok(frame)) => frame,
+            None => break,
+            Some(Err(e)) => {
+                tracing::warn!(%peer, reason = %e, "closing connection: bad frame");
+                break;
             }
-            frame = frames.recv(), if reading && owed.len() < MAX_IN_FLIGHT => {
-                let frame = match frame {
-                    Some(Ok(frame)) => frame,
-                    None => { reading = false; continue; }
-                    Some(Err(e)) => {
-                        tracing::warn!(%peer, reason = %e, "closing connection: bad frame");
-                        reading = false;
-                        continue;
-                    }
-                };
-                match api::handle_request(&broker, frame, peer).await {
-                    Ok(Responder::Done(response)) => owed.push_back(tokio::spawn(async move { Ok(response) })),
-                    Ok(Responder::Pending(fut)) => owed.push_back(tokio::spawn(fut)),
-                    Err(e) => {
-                        tracing::warn!(%peer, reason = %e, "closing connection: bad request");
-                        reading = false;
-                    }
-                }
+        };
+        let owed = match api::handle_request(&broker, frame.bytes.clone(), peer).await {
+            Ok(Responder::Done(response)) => Owed::Ready(response),
+            Ok(Responder::Pending(fut)) => Owed::Pending(tokio::spawn(fut)),
+            Err(e) => {
+                tracing::warn!(%peer, reason = %e, "closing connection: bad request");
+                break;
             }
-            else => break,
+        };
+        // The request is handled: its bytes go back to the budgets.
+        drop(frame);
+        if owed_tx.send(owed).await.is_err() {
+            break;
         }
     }
     reader_task.abort();
-    let _ = writer.shutdown().await;
+    // The writer finishes what is owed, then closes the socket.
+    drop(owed_tx);
+    if let Err(e) = writer_task.await {
+        tracing::error!(%peer, error = %e, "connection writer failed");
+    }
 }

@@ -2,13 +2,17 @@
 //!
 //! A frame is checked whole before anything parses it: a negative size, a size above
 //! `socket.request.max.bytes`, or a size too small for a request header is a [`FrameError`]
-//! that closes only this connection. Memory per connection is bounded by the max size.
+//! that closes only this connection. A connection's reader reuses one buffer (see
+//! [`FrameReader`]).
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-/// Most memory reserved ahead of bytes actually received.
+/// Room reserved for reads beyond the current frame.
 const READ_CHUNK: usize = 64 * 1024;
+
+/// Below this much free room the buffer grows before the next read.
+const MIN_ROOM: usize = 4 * 1024;
 
 /// Smallest possible request: api key, api version, correlation id, client id length.
 pub const MIN_REQUEST_LEN: usize = 10;
@@ -44,52 +48,92 @@ pub enum FrameError {
     Io(#[from] std::io::Error),
 }
 
-/// Reads one whole frame. `Ok(None)` is a clean end of stream between frames.
+/// Reads frames from one connection into a buffer that is reused: bytes arrive in as few
+/// reads as possible (several small frames per read), and each frame is split off the buffer
+/// without a copy. Once every frame split off an allocation is dropped, the next frames are
+/// read into the same allocation again, so a steady stream of requests allocates nothing.
 ///
-/// # Errors
-/// [`FrameError`] for a bad size, a torn frame, or a socket error.
-pub async fn read_frame<R: AsyncRead + Unpin>(
-    reader: &mut R,
+/// Reading is two-phase, so a caller can wait for memory between the size and the body:
+/// [`FrameReader::next_size`], then [`FrameReader::read_body`].
+#[derive(Debug)]
+pub struct FrameReader<R> {
+    /// The socket (or any byte source).
+    reader: R,
+    /// Bytes read and not yet handed out.
+    buf: BytesMut,
+    /// `socket.request.max.bytes`.
     max: usize,
-) -> Result<Option<Bytes>, FrameError> {
-    let mut size_buf = [0u8; 4];
-    let mut got = 0;
-    while got < 4 {
-        let n = reader.read(&mut size_buf[got..]).await?;
-        if n == 0 {
-            return if got == 0 {
-                Ok(None)
-            } else {
-                Err(FrameError::Truncated)
-            };
-        }
-        got += n;
-    }
-    let size = i32::from_be_bytes(size_buf);
-    if size < 0 {
-        return Err(FrameError::Negative { size });
-    }
-    let size = size as usize;
-    if size > max {
-        return Err(FrameError::TooLarge { size, max });
-    }
-    if size < MIN_REQUEST_LEN {
-        return Err(FrameError::TooShort { size });
-    }
-    // Grow with what actually arrives: a size prefix alone reserves at most one chunk, so a
-    // peer that claims 100 MiB and sends nothing costs 64 KiB, not 100 MiB.
-    let mut buf = BytesMut::with_capacity(size.min(READ_CHUNK));
-    while buf.len() < size {
-        if buf.capacity() == buf.len() {
-            buf.reserve((size - buf.len()).min(READ_CHUNK));
-        }
-        let want = size - buf.len();
-        let n = (&mut *reader).take(want as u64).read_buf(&mut buf).await?;
-        if n == 0 {
-            return Err(FrameError::Truncated);
+}
+
+impl<R: AsyncRead + Unpin> FrameReader<R> {
+    /// A reader of frames of at most `max` bytes.
+    pub fn new(reader: R, max: usize) -> Self {
+        FrameReader {
+            reader,
+            buf: BytesMut::new(),
+            max,
         }
     }
-    Ok(Some(buf.freeze()))
+
+    /// Reads and checks the next frame's size prefix. `Ok(None)` is a clean end of stream
+    /// between frames.
+    ///
+    /// # Errors
+    /// [`FrameError`] for a bad size, a torn prefix, or a socket error.
+    pub async fn next_size(&mut self) -> Result<Option<usize>, FrameError> {
+        while self.buf.len() < 4 {
+            if self.fill(4 - self.buf.len()).await? == 0 {
+                return if self.buf.is_empty() {
+                    Ok(None)
+                } else {
+                    Err(FrameError::Truncated)
+                };
+            }
+        }
+        let size = i32::from_be_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]);
+        if size < 0 {
+            return Err(FrameError::Negative { size });
+        }
+        let size = size as usize;
+        if size > self.max {
+            return Err(FrameError::TooLarge {
+                size,
+                max: self.max,
+            });
+        }
+        if size < MIN_REQUEST_LEN {
+            return Err(FrameError::TooShort { size });
+        }
+        Ok(Some(size))
+    }
+
+    /// Reads the body of the frame whose size [`FrameReader::next_size`] returned.
+    ///
+    /// # Errors
+    /// [`FrameError::Truncated`] if the peer closes first, socket errors.
+    pub async fn read_body(&mut self, size: usize) -> Result<Bytes, FrameError> {
+        let whole = 4 + size;
+        while self.buf.len() < whole {
+            if self.fill(whole - self.buf.len()).await? == 0 {
+                return Err(FrameError::Truncated);
+            }
+        }
+        let mut frame = self.buf.split_to(whole);
+        let _ = frame.split_to(4);
+        Ok(frame.freeze())
+    }
+
+    /// One read into the buffer, making room for at least `want` more bytes first (and for
+    /// [`READ_CHUNK`], so small frames arrive several per read). Room for a whole body is
+    /// reserved at once: the caller has counted it against `queued.max.request.bytes`
+    /// already, and the allocator hands out pages only as bytes are written into them.
+    async fn fill(&mut self, want: usize) -> Result<usize, FrameError> {
+        let room = self.buf.capacity() - self.buf.len();
+        if room < want || room < MIN_ROOM {
+            self.buf.reserve(want.max(READ_CHUNK));
+        }
+        Ok(self.reader.read_buf(&mut self.buf).await?)
+    }
 }
 
 #[cfg(test)]
@@ -97,8 +141,11 @@ mod tests {
     use super::*;
 
     async fn read(bytes: &[u8]) -> Result<Option<Bytes>, FrameError> {
-        let mut r = bytes;
-        read_frame(&mut r, 100).await
+        let mut frames = FrameReader::new(bytes, 100);
+        match frames.next_size().await? {
+            None => Ok(None),
+            Some(size) => frames.read_body(size).await.map(Some),
+        }
     }
 
     #[tokio::test]
@@ -121,5 +168,23 @@ mod tests {
             Err(FrameError::TooShort { .. })
         ));
         assert!(matches!(read(&ok[..10]).await, Err(FrameError::Truncated)));
+    }
+
+    #[tokio::test]
+    async fn frames_read_together_come_out_whole_and_in_order() {
+        let mut wire = Vec::new();
+        for i in 0..50u8 {
+            let len = 10 + usize::from(i);
+            wire.extend_from_slice(&(len as i32).to_be_bytes());
+            wire.extend(std::iter::repeat_n(i, len));
+        }
+        let mut frames = FrameReader::new(&wire[..], 1000);
+        for i in 0..50u8 {
+            let size = frames.next_size().await.unwrap().unwrap();
+            let body = frames.read_body(size).await.unwrap();
+            assert_eq!(body.len(), 10 + usize::from(i));
+            assert!(body.iter().all(|b| *b == i));
+        }
+        assert!(frames.next_size().await.unwrap().is_none());
     }
 }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use rill_log::{AppendInfo, Durability, LogConfig, LogError, PartitionLog};
+use rill_log::{AppendInfo, Durability, FileSlice, LogConfig, LogError, PartitionLog, ValidBatch};
 use rill_meta::PartitionImage;
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -37,6 +37,17 @@ pub struct FetchRead {
     pub records: Vec<u8>,
     /// High watermark at the time of the read.
     pub high_watermark: i64,
+    /// Log start offset at the time of the read.
+    pub log_start_offset: i64,
+}
+
+/// What a fetch read from one partition, as file ranges.
+#[derive(Debug, Default)]
+pub struct FetchSlices {
+    /// Whole record batches, as ranges of segment files.
+    pub slices: Vec<FileSlice>,
+    /// Sum of the slice lengths.
+    pub len: u64,
     /// Log start offset at the time of the read.
     pub log_start_offset: i64,
 }
@@ -460,6 +471,22 @@ impl Partition {
         Ok(info)
     }
 
+    /// Appends one batch validated beforehand (outside the lock), as leader: the lock is held
+    /// only for the offset assignment and the write. Does not wait for durability.
+    ///
+    /// # Errors
+    /// Size, sequence and storage errors; nothing is written then.
+    pub fn append_valid(
+        &self,
+        batch: &ValidBatch<'_>,
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
+        let epoch = self.leader_epoch.load(Ordering::Acquire);
+        let info = self.log()?.append_valid(batch, epoch, now_ms)?;
+        self.appended.notify_waiters();
+        Ok(info)
+    }
+
     /// Waits until offsets below `end_offset` are durable here, then raises the high
     /// watermark as far as the ISR allows (on a lone leader: to `end_offset`).
     ///
@@ -529,6 +556,39 @@ impl Partition {
         Ok(FetchRead {
             records,
             high_watermark,
+            log_start_offset,
+        })
+    }
+
+    /// Whole batches from `offset` up to `bound` (exclusive) as file ranges, for a fetch: no
+    /// byte is copied. `bound` is the fetch's read bound (the high watermark for consumers).
+    ///
+    /// # Errors
+    /// `OffsetOutOfRange` when `offset` is outside `[log start, bound]`, storage errors.
+    pub fn read_slices(
+        &self,
+        offset: i64,
+        bound: i64,
+        max_bytes: u64,
+        min_one: bool,
+    ) -> Result<FetchSlices, LogError> {
+        let log = self.log()?;
+        let log_start_offset = log.log_start_offset();
+        if offset > bound || offset < log_start_offset {
+            return Err(LogError::OffsetOutOfRange {
+                requested: offset,
+                log_start: log_start_offset,
+                log_end: bound,
+            });
+        }
+        let read = if offset < bound {
+            log.read(offset, max_bytes, bound, min_one)?
+        } else {
+            rill_log::ReadResult::default()
+        };
+        Ok(FetchSlices {
+            slices: read.slices,
+            len: read.total_len,
             log_start_offset,
         })
     }
