@@ -1,5 +1,5 @@
 //! A `rill serve` child process for the benchmark: a free port on 127.0.0.1, a temporary data
-//! directory, Kafka config overrides; its memory (VmHWM/VmRSS from `/proc/PID/status`); and
+//! directory, Kafka config overrides (or N nodes of one cluster, every node a voter); its memory (VmHWM/VmRSS from `/proc/PID/status`); and
 //! an optional count of its fsync calls through `perf stat` on the syscall tracepoints.
 //! Dropping a [`BrokerProc`] stops the broker (SIGTERM, then SIGKILL after 10 s) and removes
 //! its data directory.
@@ -16,6 +16,8 @@ pub struct BrokerProc {
     child: Child,
     /// `127.0.0.1:PORT`.
     pub bootstrap: String,
+    /// The client port.
+    port: u16,
     /// Data directory, deleted on drop.
     _dir: tempfile::TempDir,
 }
@@ -24,18 +26,62 @@ impl BrokerProc {
     /// Starts `rill serve` from `bin` with data under `base` and the given `key=value`
     /// overrides, and waits (up to 30 s) until it accepts connections.
     pub fn start(bin: &Path, base: &Path, overrides: &[&str]) -> Result<Self> {
+        let port = free_port()?;
+        let listeners = format!("listeners=PLAINTEXT://127.0.0.1:{port}");
+        let mut all = vec![listeners.as_str()];
+        all.extend_from_slice(overrides);
+        let mut me = Self::spawn(bin, base, port, &all)?;
+        me.wait_listening(Instant::now() + Duration::from_secs(30))?;
+        Ok(me)
+    }
+
+    /// Starts `n` nodes of one cluster (each broker and controller, all voters), data under
+    /// `base`, with the given overrides; waits (up to 60 s) until every node accepts
+    /// connections. The cluster may need a few more seconds before it accepts topics.
+    pub fn start_cluster(
+        bin: &Path,
+        base: &Path,
+        n: usize,
+        overrides: &[&str],
+    ) -> Result<Vec<Self>> {
+        let ports: Vec<u16> = (0..2 * n).map(|_| free_port()).collect::<Result<_>>()?;
+        let voters = (0..n)
+            .map(|i| format!("{}@127.0.0.1:{}", i + 1, ports[n + i]))
+            .collect::<Vec<_>>()
+            .join(",");
+        let cluster_id = new_cluster_id();
+        let mut nodes = Vec::with_capacity(n);
+        for i in 0..n {
+            let settings = [
+                format!("node.id={}", i + 1),
+                format!(
+                    "listeners=PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}",
+                    ports[i],
+                    ports[n + i]
+                ),
+                format!("controller.quorum.voters={voters}"),
+                format!("cluster.id={cluster_id}"),
+            ];
+            let mut all: Vec<&str> = settings.iter().map(String::as_str).collect();
+            all.extend_from_slice(overrides);
+            nodes.push(Self::spawn(bin, base, ports[i], &all)?);
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        for node in &mut nodes {
+            node.wait_listening(deadline)?;
+        }
+        Ok(nodes)
+    }
+
+    fn spawn(bin: &Path, base: &Path, port: u16, overrides: &[&str]) -> Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix("rill-bench-broker-")
             .tempdir_in(base)?;
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let bootstrap = format!("127.0.0.1:{port}");
         let log = std::fs::File::create(dir.path().join("broker.log"))?;
         let mut cmd = Command::new(bin);
         cmd.arg("serve")
-            .arg("--listen")
-            .arg(&bootstrap)
-            .arg("--data-dir")
-            .arg(dir.path().join("data"));
+            .arg("--override")
+            .arg(format!("log.dirs={}", dir.path().join("data").display()));
         for o in overrides {
             cmd.arg("--override").arg(o);
         }
@@ -46,23 +92,27 @@ impl BrokerProc {
             .stdin(Stdio::null())
             .spawn()
             .with_context(|| format!("start {}", bin.display()))?;
-        let mut me = Self {
+        Ok(Self {
             child,
-            bootstrap,
+            bootstrap: format!("127.0.0.1:{port}"),
+            port,
             _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Some(status) = me.child.try_wait()? {
-                anyhow::bail!("rill serve exited with {status}: {}", me.log_tail());
+        })
+    }
+
+    fn wait_listening(&mut self, deadline: Instant) -> Result<()> {
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if let Some(status) = self.child.try_wait()? {
+                anyhow::bail!("rill serve exited with {status}: {}", self.log_tail());
             }
             anyhow::ensure!(
                 Instant::now() < deadline,
-                "rill serve did not start in 30 s"
+                "rill serve did not accept connections in time: {}",
+                self.log_tail()
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        Ok(me)
+        Ok(())
     }
 
     /// Process id.
@@ -100,6 +150,33 @@ impl Drop for BrokerProc {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A port that was free a moment ago.
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A cluster id in Kafka's form (22 characters of URL-safe base64), from the process's random
+/// hash keys and the clock.
+fn new_cluster_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut words = [0u64; 2];
+    for (i, w) in words.iter_mut().enumerate() {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        h.write_usize(i);
+        *w = h.finish();
+    }
+    let bits = (u128::from(words[0]) << 64) | u128::from(words[1]);
+    (0..22)
+        .map(|i| char::from(ALPHABET[((bits >> (i * 6)) & 63) as usize]))
+        .collect()
 }
 
 /// A field of `/proc/PID/status` in KiB.

@@ -1,8 +1,10 @@
 //! The machine's limits, measured in the same run as the broker figures.
 //!
 //! - Disk: sequential writes to a file in the data directory with an fdatasync after every
-//!   `sync_every` bytes, the pattern the broker's group commit produced (bytes per fsync counted
-//!   during the acks=all run), through the storage benchmark's raw writer.
+//!   `sync_every` bytes, through the storage benchmark's raw writer; or, to match the broker's
+//!   group commit across partitions ([`disk_rounds`]), one file per partition written side by
+//!   side and fdatasynced together in rounds of the broker's size (rounds counted during the
+//!   acks=all 12-partition run).
 //! - Loopback: TCP throughput between two processes, like iperf3: this binary runs itself as a
 //!   child sink (`rill-bench loopback-sink`) on 127.0.0.1 and the parent sends 128 KiB writes.
 
@@ -42,12 +44,86 @@ pub fn disk(dir: &Path, chunk: usize, sync_every: u64, secs: f64) -> Result<Limi
     Ok(Limit {
         mib_s: mib_per_sec(total, run_secs),
         note: format!(
-            "{} KiB writes, fdatasync per {} KiB, {} MiB",
+            "one file, {} KiB writes, fdatasync per {} KiB, {} MiB",
             chunk >> 10,
             sync_every >> 10,
             total >> 20
         ),
     })
+}
+
+/// Fsync'd write throughput of `files` files in `dir`, written side by side in rounds: each
+/// round every file gets `round_bytes / files` more bytes and an fdatasync, the files' syncs
+/// running at the same time (one thread per file, a barrier ends the round), which is what the
+/// broker's log-directory group commit does. A short probe sizes the run to about `secs`
+/// seconds (16..512 MiB).
+pub fn disk_rounds(dir: &Path, files: usize, round_bytes: u64, secs: f64) -> Result<Limit> {
+    let files = files.max(1);
+    let per_file = (round_bytes / files as u64).max(4096);
+    crate::storage::settle()?;
+    let probe = (16u64 << 20).max(per_file * files as u64);
+    let (probed, probe_secs) = write_rounds(dir, files, per_file, probe)?;
+    let per_sec = probed as f64 / probe_secs.max(1e-6);
+    let total = ((per_sec * secs) as u64).clamp(16 << 20, 512 << 20);
+    crate::storage::settle()?;
+    let (written, run_secs) = write_rounds(dir, files, per_file, total)?;
+    Ok(Limit {
+        mib_s: mib_per_sec(written, run_secs),
+        note: format!(
+            "{files} files side by side, fdatasync of each per {} KiB round ({} KiB per file), {} MiB",
+            (per_file * files as u64) >> 10,
+            per_file >> 10,
+            total >> 20
+        ),
+    })
+}
+
+/// Writes about `total` bytes over `files` files in rounds of `per_file` bytes per file;
+/// returns (bytes written, seconds).
+fn write_rounds(dir: &Path, files: usize, per_file: u64, total: u64) -> Result<(u64, f64)> {
+    use std::os::unix::fs::FileExt;
+    let rounds = (total / (per_file * files as u64)).max(1);
+    let barrier = std::sync::Barrier::new(files);
+    let buf = vec![0x5au8; per_file.min(1 << 20) as usize];
+    let paths: Vec<_> = (0..files)
+        .map(|i| dir.join(format!("raw-round-{i}")))
+        .collect();
+    let start = Instant::now();
+    std::thread::scope(|s| -> Result<()> {
+        let workers: Vec<_> = paths
+            .iter()
+            .map(|path| {
+                let (barrier, buf) = (&barrier, &buf);
+                s.spawn(move || -> Result<()> {
+                    let f = std::fs::File::create(path)
+                        .with_context(|| format!("create {}", path.display()))?;
+                    let mut pos = 0u64;
+                    for _ in 0..rounds {
+                        let mut left = per_file;
+                        while left > 0 {
+                            let n = left.min(buf.len() as u64) as usize;
+                            f.write_all_at(&buf[..n], pos)?;
+                            pos += n as u64;
+                            left -= n as u64;
+                        }
+                        f.sync_data()?;
+                        barrier.wait();
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join()
+                .map_err(|_| anyhow::anyhow!("disk limit writer panicked"))??;
+        }
+        Ok(())
+    })?;
+    let secs = start.elapsed().as_secs_f64();
+    for p in &paths {
+        std::fs::remove_file(p).with_context(|| format!("remove {}", p.display()))?;
+    }
+    Ok((rounds * per_file * files as u64, secs))
 }
 
 /// TCP loopback throughput from this process to a child `rill-bench loopback-sink`, sending

@@ -1,15 +1,17 @@
 //! `rill-bench kafka`: Rill through real Kafka clients, beside the machine's limits measured in
 //! the same run (issue 9). Order: TCP loopback limit; a group-commit broker (produce with
 //! librdkafka at acks=1/all on 1 and 12 partitions, unlimited then at half the peak rate, and
-//! the same with `rill perf` when the binary has it; its fsyncs counted with `perf stat`); the
-//! disk limit with that fsync pattern; a relaxed-fsync broker (acks=all on 12 partitions, then
-//! a topic filled and read back by one consumer); the table.
+//! the same with `rill perf` when the binary has it; its fsyncs counted with `perf stat`); a
+//! relaxed-fsync broker (Kafka's page-cache mode: acks=all on 12 partitions, then a topic
+//! filled and read back by one consumer); three nodes with replication factor 3 (section 3,
+//! `cluster`); the disk limit with the group-commit broker's fsync pattern; the table.
 //!
 //! With `--bootstrap` the same client load runs against an already running broker instead
 //! (no relaxed broker, no RSS, disk limit with a fixed fsync pattern). All traffic is to
 //! 127.0.0.1 or the given address; every measurement is bounded in records and in time.
 
 mod broker_proc;
+mod cluster;
 mod consume;
 mod limits;
 mod produce;
@@ -19,7 +21,7 @@ mod stats;
 
 use anyhow::{Context, Result};
 use broker_proc::{BrokerProc, FsyncCounter};
-use report::{Against, ProduceRow, Results, Rss};
+use report::{Against, ProduceRow, Results, Rss, SINGLE};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -32,7 +34,7 @@ pub struct KafkaArgs {
     /// starting Rill.
     #[arg(long, value_name = "HOST:PORT")]
     bootstrap: Option<String>,
-    /// MiB to consume with one consumer (default 1024; 256 with --quick).
+    /// MiB to consume with one consumer (default 4096; 256 with --quick).
     #[arg(long)]
     size_mb: Option<u64>,
     /// A ~30 s smoke run: short measurements, 256 MiB consume.
@@ -47,7 +49,7 @@ pub struct KafkaArgs {
 }
 
 /// Durations and volumes of one run.
-struct Plan {
+pub(crate) struct Plan {
     /// Each unlimited and each half-rate produce measurement.
     produce: Duration,
     /// Loopback and disk limit measurements.
@@ -59,12 +61,15 @@ struct Plan {
 /// The fsync pattern used for the disk limit when the broker's is unknown (no perf, --bootstrap).
 const FALLBACK_SYNC_BYTES: u64 = 256 << 10;
 
+/// Files fsynced per group-commit round in the run whose fsyncs are counted (its partitions).
+const ROUND_FILES: usize = 12;
+
 /// Runs the benchmark and prints the table.
 pub fn run(args: &KafkaArgs) -> Result<()> {
     let plan = Plan {
         produce: Duration::from_secs_f64(if args.quick { 1.5 } else { 5.0 }),
         limit_secs: if args.quick { 1.0 } else { 3.0 },
-        consume_mib: args.size_mb.unwrap_or(if args.quick { 256 } else { 1024 }),
+        consume_mib: args.size_mb.unwrap_or(if args.quick { 256 } else { 4096 }),
     };
     let base = args.dir.clone().unwrap_or_else(std::env::temp_dir);
     let scratch = tempfile::Builder::new()
@@ -92,6 +97,7 @@ pub fn run(args: &KafkaArgs) -> Result<()> {
                 "relaxed fsync: not run with --bootstrap (the broker's own flush settings apply)"
                     .into(),
             );
+            res.cluster.skipped = Some("not run with --bootstrap".into());
             None
         }
         None => {
@@ -102,6 +108,7 @@ pub fn run(args: &KafkaArgs) -> Result<()> {
             let perf = perf_ok.then_some(rill.as_path());
             let sync = rill_group_commit(&mut res, &plan, &rill, &base, perf, scratch.path())?;
             rill_relaxed(&mut res, &plan, &rill, &base)?;
+            cluster::run(&mut res, &plan, &rill, &base)?;
             sync
         }
     };
@@ -110,19 +117,31 @@ pub fn run(args: &KafkaArgs) -> Result<()> {
             .push("rill perf: not run (`rill perf produce --help` does not work)".into());
     }
     progress("disk limit");
-    let sync = sync_bytes.unwrap_or(FALLBACK_SYNC_BYTES);
-    let chunk = (sync as usize).clamp(16 << 10, 1 << 20) & !1023;
-    let mut disk = limits::disk(scratch.path(), chunk, sync, plan.limit_secs)?;
-    disk.note += match sync_bytes {
-        Some(_) => " (the broker's fsync pattern in the acks=all 12-partition run)",
-        None => " (fixed pattern: the broker's fsyncs were not counted)",
+    let disk = match sync_bytes {
+        // The broker fsyncs the 12 partitions' files together in each group-commit round.
+        Some(per_fsync) => {
+            let mut d = limits::disk_rounds(
+                scratch.path(),
+                ROUND_FILES,
+                per_fsync * ROUND_FILES as u64,
+                plan.limit_secs,
+            )?;
+            d.note += " (the broker's pattern in the acks=all 12-partition run)";
+            d
+        }
+        None => {
+            let sync = FALLBACK_SYNC_BYTES;
+            let mut d = limits::disk(scratch.path(), sync as usize, sync, plan.limit_secs)?;
+            d.note += " (fixed pattern: the broker's fsyncs were not counted)";
+            d
+        }
     };
     res.disk = Some(disk);
     res.print();
     Ok(())
 }
 
-fn progress(what: &str) {
+pub(crate) fn progress(what: &str) {
     eprintln!("rill-bench kafka: {what} ...");
 }
 
@@ -179,15 +198,25 @@ fn rill_group_commit(
 fn rill_relaxed(res: &mut Results, plan: &Plan, rill: &Path, base: &Path) -> Result<()> {
     progress("starting rill (relaxed fsync)");
     let overrides = [
-        "log.flush.interval.messages=100000",
-        "log.flush.interval.ms=1000",
+        // Kafka's defaults: never fsync on the append path, the OS writes back.
+        "log.flush.interval.messages=9223372036854775807",
+        "log.flush.interval.ms=9223372036854775807",
     ];
     let broker = BrokerProc::start(rill, base, &overrides)?;
     std::thread::sleep(Duration::from_secs(1));
     let idle = broker.peak_rss_mib()?;
     let topic = topic_name("relaxed", 12);
     produce::create_topic(&broker.bootstrap, &topic, 12)?;
-    produce_pair(res, plan, &broker.bootstrap, &topic, "relaxed", "all", 12)?;
+    produce_pair(
+        res,
+        plan,
+        SINGLE,
+        &broker.bootstrap,
+        &topic,
+        "relaxed",
+        "all",
+        12,
+    )?;
     consume_suite(res, plan, &broker.bootstrap)?;
     res.rss.push(Rss {
         label: "relaxed broker",
@@ -195,13 +224,13 @@ fn rill_relaxed(res: &mut Results, plan: &Plan, rill: &Path, base: &Path) -> Res
         after_mib: broker.peak_rss_mib()?,
     });
     res.notes.push(format!(
-        "relaxed broker: log.flush.interval.messages=100000, log.flush.interval.ms=1000; RSS now {:.1} MiB",
+        "relaxed broker: Kafka's page-cache mode (log.flush.interval.messages and .ms at Kafka's default, never); RSS now {:.1} MiB",
         broker.rss_mib()?
     ));
     Ok(())
 }
 
-fn topic_name(what: &str, partitions: i32) -> String {
+pub(crate) fn topic_name(what: &str, partitions: i32) -> String {
     format!("rill-bench-{}-{what}-{partitions}p", std::process::id())
 }
 
@@ -226,6 +255,7 @@ fn group_commit_suite(
             let peak = produce_pair_with(
                 res,
                 plan,
+                SINGLE,
                 bootstrap,
                 &topic,
                 "group commit",
@@ -243,9 +273,11 @@ fn group_commit_suite(
 }
 
 /// An unlimited run then a run at half its rate; returns the peak records/s.
-fn produce_pair(
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn produce_pair(
     res: &mut Results,
     plan: &Plan,
+    setup: &'static str,
     bootstrap: &str,
     topic: &str,
     fsync: &'static str,
@@ -254,7 +286,7 @@ fn produce_pair(
 ) -> Result<f64> {
     let mut none = None;
     produce_pair_with(
-        res, plan, bootstrap, topic, fsync, acks, parts, None, &mut none,
+        res, plan, setup, bootstrap, topic, fsync, acks, parts, None, &mut none,
     )
 }
 
@@ -262,6 +294,7 @@ fn produce_pair(
 fn produce_pair_with(
     res: &mut Results,
     plan: &Plan,
+    setup: &'static str,
     bootstrap: &str,
     topic: &str,
     fsync: &'static str,
@@ -310,6 +343,7 @@ fn produce_pair_with(
             }
         }
         res.produce.push(ProduceRow {
+            setup,
             client: "librdkafka",
             fsync,
             acks,
@@ -338,6 +372,7 @@ fn run_rill_perf(
     let limit = plan.produce * 4 + Duration::from_secs(10);
     match rill_perf::run(bin, bootstrap, topic, acks, records, limit) {
         Ok(outcome) => res.produce.push(ProduceRow {
+            setup: SINGLE,
             client: "rill perf",
             fsync: "group commit",
             acks,
@@ -356,6 +391,18 @@ fn run_rill_perf(
 fn consume_suite(res: &mut Results, plan: &Plan, bootstrap: &str) -> Result<()> {
     let topic = topic_name("consume", 1);
     produce::create_topic(bootstrap, &topic, 1)?;
+    res.consume = Some(fill_and_consume(res, plan, bootstrap, &topic)?);
+    Ok(())
+}
+
+/// Fills `topic` (partition 0) with `consume_mib` MiB at acks=1, then reads it back with one
+/// consumer.
+pub(crate) fn fill_and_consume(
+    res: &mut Results,
+    plan: &Plan,
+    bootstrap: &str,
+    topic: &str,
+) -> Result<consume::ConsumeOutcome> {
     progress(&format!("fill {} MiB for the consumer", plan.consume_mib));
     let spec = produce::Spec {
         acks: "1",
@@ -364,7 +411,7 @@ fn consume_suite(res: &mut Results, plan: &Plan, bootstrap: &str) -> Result<()> 
         duration: Duration::from_secs(120),
         max_records: plan.consume_mib * 1024,
     };
-    let filled = produce::run(bootstrap, &topic, &spec)?;
+    let filled = produce::run(bootstrap, topic, &spec)?;
     res.notes.push(format!(
         "consume topic filled with {} MiB at {:.0} MiB/s (acks=1)",
         filled.records >> 10,
@@ -372,11 +419,5 @@ fn consume_suite(res: &mut Results, plan: &Plan, bootstrap: &str) -> Result<()> 
     ));
     progress("consume");
     let want = filled.records * produce::RECORD_BYTES as u64;
-    res.consume = Some(consume::run(
-        bootstrap,
-        &topic,
-        want,
-        Duration::from_secs(120),
-    )?);
-    Ok(())
+    consume::run(bootstrap, topic, want, Duration::from_secs(120))
 }

@@ -155,22 +155,63 @@ pub fn run(bootstrap: &str, topic: &str, spec: &Spec) -> Result<Outcome> {
     })
 }
 
+/// Why a topic could not be created.
+#[derive(Debug)]
+pub enum CreateError {
+    /// The broker refused the replication factor (INVALID_REPLICATION_FACTOR).
+    ReplicationFactor(String),
+    /// Anything else.
+    Other(anyhow::Error),
+}
+
+impl From<anyhow::Error> for CreateError {
+    fn from(e: anyhow::Error) -> Self {
+        CreateError::Other(e)
+    }
+}
+
 /// Creates `topic` with `partitions` partitions (replication factor 1).
 pub fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> Result<()> {
+    create_replicated_topic(bootstrap, topic, partitions, 1).map_err(|e| match e {
+        CreateError::ReplicationFactor(m) => anyhow::anyhow!(m),
+        CreateError::Other(e) => e,
+    })
+}
+
+/// Creates `topic` with `partitions` partitions of `replicas` replicas each.
+pub fn create_replicated_topic(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    replicas: i32,
+) -> std::result::Result<(), CreateError> {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .create()
         .context("create the admin client")?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build()?;
-    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+        .build()
+        .context("admin runtime")?;
+    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(replicas));
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-    let results = runtime.block_on(admin.create_topics([&new], &opts))?;
+    let results = runtime
+        .block_on(admin.create_topics([&new], &opts))
+        .context("create topics")?;
     for r in results {
         match r {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((name, code)) => anyhow::bail!("create topic {name}: {code}"),
+            Err((name, RDKafkaErrorCode::InvalidReplicationFactor)) => {
+                return Err(CreateError::ReplicationFactor(format!(
+                    "the broker refused topic {name} with replication factor {replicas} \
+                     (INVALID_REPLICATION_FACTOR)"
+                )))
+            }
+            Err((name, code)) => {
+                return Err(CreateError::Other(anyhow::anyhow!(
+                    "create topic {name}: {code}"
+                )))
+            }
         }
     }
     Ok(())

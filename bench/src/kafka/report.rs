@@ -18,6 +18,8 @@ pub enum Against {
 /// One produce measurement with its labels.
 #[derive(Debug, Clone)]
 pub struct ProduceRow {
+    /// "1 node" or "3 nodes rf=3".
+    pub setup: &'static str,
     /// "librdkafka" or "rill perf".
     pub client: &'static str,
     /// "group commit" or "relaxed".
@@ -62,6 +64,31 @@ pub struct Results {
     pub consume: Option<ConsumeOutcome>,
     /// Broker memory (only for brokers this run started).
     pub rss: Vec<Rss>,
+    /// Section 3: the three-node cluster.
+    pub cluster: ClusterResults,
+}
+
+/// What the three-node run measured (section 3).
+#[derive(Debug, Default)]
+pub struct ClusterResults {
+    /// Why it did not run, if it did not.
+    pub skipped: Option<String>,
+    /// Consume by one consumer from a replicated topic.
+    pub consume: Option<ConsumeOutcome>,
+    /// Memory of each node.
+    pub rss: Vec<Rss>,
+}
+
+/// The setup label of single-node rows.
+pub const SINGLE: &str = "1 node";
+/// The setup label of three-node rows.
+pub const CLUSTER: &str = "3 nodes rf=3";
+
+fn print_rss(r: &Rss) {
+    println!(
+        "   peak RSS (VmHWM), {}: idle {:.1} MiB, after its load {:.1} MiB",
+        r.label, r.idle_mib, r.after_mib
+    );
 }
 
 /// One of the issue's targets: (name, (figure, goal) when measured, whether figure >= goal
@@ -81,8 +108,20 @@ impl Results {
     }
 
     fn find(&self, fsync: &str, acks: &str, parts: i32, half: bool) -> Option<&ProduceRow> {
+        self.find_in(SINGLE, fsync, acks, parts, half)
+    }
+
+    fn find_in(
+        &self,
+        setup: &str,
+        fsync: &str,
+        acks: &str,
+        parts: i32,
+        half: bool,
+    ) -> Option<&ProduceRow> {
         self.produce.iter().find(|r| {
-            r.client == "librdkafka"
+            r.setup == setup
+                && r.client == "librdkafka"
                 && r.fsync == fsync
                 && r.acks == acks
                 && r.partitions == parts
@@ -107,13 +146,40 @@ impl Results {
             }
         }
         self.print_produce();
-        println!("\n3. Rill, 3 nodes, rf=3, acks=all");
-        println!("   not available: clustering (issue 6/7) not built yet");
+        self.print_cluster();
         self.print_targets();
     }
 
     fn print_produce(&self) {
         println!("\n2. Single node: produce 1 KiB records (linger.ms=5, batch.size=1000000)");
+        self.print_rows(SINGLE);
+        for s in &self.skipped {
+            println!("   {s}");
+        }
+        if let Some(c) = &self.consume {
+            self.print_consume(c);
+        }
+        for r in &self.rss {
+            print_rss(r);
+        }
+    }
+
+    fn print_cluster(&self) {
+        println!("\n3. Rill, 3 nodes on this machine, rf=3, acks=all");
+        if let Some(why) = &self.cluster.skipped {
+            println!("   skipped: {why}");
+            return;
+        }
+        self.print_rows(CLUSTER);
+        if let Some(c) = &self.cluster.consume {
+            self.print_consume(c);
+        }
+        for r in &self.cluster.rss {
+            print_rss(r);
+        }
+    }
+
+    fn print_rows(&self, setup: &str) {
         println!(
             "   {:<10} {:<12} {:>4} {:>5} {:>11} {:>8} {:>9} {:>8} {:>8} {:>8} {:>7}  of",
             "client",
@@ -128,7 +194,7 @@ impl Results {
             "p999 ms",
             "ratio"
         );
-        for r in &self.produce {
+        for r in self.produce.iter().filter(|r| r.setup == setup) {
             let o = &r.outcome;
             let rate = r
                 .rate
@@ -149,24 +215,16 @@ impl Results {
                 fmt_ratio(ratio(o.mib_s(), self.limit_of(r.against))),
             );
         }
-        for s in &self.skipped {
-            println!("   {s}");
-        }
-        if let Some(c) = &self.consume {
-            println!(
-                "   consume, 1 consumer, 1 partition, page cache: {:.0} MiB/s ({:.0} MiB, {:.0} rec/s)  {} of loopback",
-                c.mib_s(),
-                c.bytes as f64 / (1u64 << 20) as f64,
-                c.records as f64 / c.secs.max(1e-9),
-                fmt_ratio(ratio(c.mib_s(), self.limit_of(Against::Loopback)))
-            );
-        }
-        for r in &self.rss {
-            println!(
-                "   peak RSS (VmHWM), {}: idle {:.1} MiB, after its load {:.1} MiB",
-                r.label, r.idle_mib, r.after_mib
-            );
-        }
+    }
+
+    fn print_consume(&self, c: &ConsumeOutcome) {
+        println!(
+            "   consume, 1 consumer, 1 partition, page cache: {:.0} MiB/s ({:.0} MiB, {:.0} rec/s)  {} of loopback",
+            c.mib_s(),
+            c.bytes as f64 / (1u64 << 20) as f64,
+            c.records as f64 / c.secs.max(1e-9),
+            fmt_ratio(ratio(c.mib_s(), self.limit_of(Against::Loopback)))
+        );
     }
 
     fn print_targets(&self) {
@@ -205,6 +263,16 @@ impl Results {
                 false,
             ));
         }
+        let single = self.find("group commit", "all", 12, false);
+        let three = self.find_in(CLUSTER, "group commit", "all", 12, false);
+        let vs_single = three
+            .zip(single)
+            .and_then(|(c, s)| ratio(c.outcome.mib_s(), Some(s.outcome.mib_s())));
+        targets.push((
+            "3 nodes rf=3 acks=all 12 part. >= 0.40 x single node".into(),
+            vs_single.map(|r| (r, 0.4)),
+            true,
+        ));
         let idle = self.rss.iter().map(|r| r.idle_mib).reduce(f64::max);
         let after = self.rss.iter().map(|r| r.after_mib).reduce(f64::max);
         targets.push((
