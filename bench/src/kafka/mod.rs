@@ -21,7 +21,7 @@ mod stats;
 
 use anyhow::{Context, Result};
 use broker_proc::{BrokerProc, FsyncCounter};
-use report::{Against, ProduceRow, Results, Rss, SINGLE};
+use report::{Against, ProduceRow, Results, Rss, LINGER_MS, SINGLE};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -309,10 +309,17 @@ fn produce_pair_with(
         Against::Disk
     };
     let mut peak = 0.0;
-    for half in [false, true] {
+    // The latency targets: the half-peak rate again without the client's linger.
+    let latency_run = setup == SINGLE && fsync == "group commit";
+    let runs: &[(bool, u32)] = if latency_run {
+        &[(false, LINGER_MS), (true, LINGER_MS), (true, 0)]
+    } else {
+        &[(false, LINGER_MS), (true, LINGER_MS)]
+    };
+    for &(half, linger_ms) in runs {
         let rate = half.then_some(peak / 2.0);
         progress(&format!(
-            "produce {fsync} acks={acks} {parts}p {}",
+            "produce {fsync} acks={acks} {parts}p {} linger.ms={linger_ms}",
             rate.map_or_else(|| "unlimited".to_string(), |r| format!("{r:.0} rec/s"))
         ));
         let spec = produce::Spec {
@@ -321,6 +328,7 @@ fn produce_pair_with(
             rate,
             duration: plan.produce,
             max_records: 5_000_000,
+            linger_ms,
         };
         let outcome = produce::run(bootstrap, topic, &spec)?;
         if !half {
@@ -349,6 +357,7 @@ fn produce_pair_with(
             acks,
             partitions: parts,
             rate,
+            linger_ms,
             outcome,
             against,
         });
@@ -378,6 +387,7 @@ fn run_rill_perf(
             acks,
             partitions: parts,
             rate: None,
+            linger_ms: LINGER_MS,
             outcome,
             against: Against::Disk,
         }),
@@ -410,6 +420,7 @@ pub(crate) fn fill_and_consume(
         rate: None,
         duration: Duration::from_secs(120),
         max_records: plan.consume_mib * 1024,
+        linger_ms: LINGER_MS,
     };
     let filled = produce::run(bootstrap, topic, &spec)?;
     res.notes.push(format!(

@@ -31,6 +31,8 @@ pub struct Spec {
     pub duration: Duration,
     /// Stop sending after this many records.
     pub max_records: u64,
+    /// librdkafka's `linger.ms`: how long a batch waits for more records before it is sent.
+    pub linger_ms: u32,
 }
 
 /// What one produce measurement did.
@@ -90,13 +92,13 @@ impl ProducerContext for Timing {
     }
 }
 
-/// The producer settings every run uses (linger.ms=5, 1 MB batches, no compression, a 32 Ki
-/// record queue like the Java client's 32 MB buffer.memory).
-fn producer_config(bootstrap: &str, acks: &str) -> ClientConfig {
+/// The producer settings every run uses (1 MB batches, no compression, a 32 Ki record queue
+/// like the Java client's 32 MB buffer.memory) with the given `linger.ms`.
+fn producer_config(bootstrap: &str, acks: &str, linger_ms: u32) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", bootstrap)
         .set("acks", acks)
-        .set("linger.ms", "5")
+        .set("linger.ms", linger_ms.to_string())
         .set("batch.size", "1000000")
         .set("compression.type", "none")
         .set("queue.buffering.max.messages", "32768")
@@ -106,7 +108,7 @@ fn producer_config(bootstrap: &str, acks: &str) -> ClientConfig {
 
 /// Runs one produce measurement against `topic`.
 pub fn run(bootstrap: &str, topic: &str, spec: &Spec) -> Result<Outcome> {
-    let producer: ThreadedProducer<Timing> = producer_config(bootstrap, spec.acks)
+    let producer: ThreadedProducer<Timing> = producer_config(bootstrap, spec.acks, spec.linger_ms)
         .create_with_context(Timing::default())
         .context("create the librdkafka producer")?;
     let payload: Vec<u8> = (0..RECORD_BYTES).map(|i| b'a' + (i % 26) as u8).collect();

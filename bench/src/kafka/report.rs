@@ -30,6 +30,8 @@ pub struct ProduceRow {
     pub partitions: i32,
     /// `None`: unlimited; else the target records/s.
     pub rate: Option<f64>,
+    /// The producer's `linger.ms`.
+    pub linger_ms: u32,
     /// The figures.
     pub outcome: Outcome,
     /// The limit it is compared with.
@@ -79,6 +81,9 @@ pub struct ClusterResults {
     pub rss: Vec<Rss>,
 }
 
+/// The `linger.ms` of the throughput runs.
+pub const LINGER_MS: u32 = 5;
+
 /// The setup label of single-node rows.
 pub const SINGLE: &str = "1 node";
 /// The setup label of three-node rows.
@@ -111,6 +116,19 @@ impl Results {
         self.find_in(SINGLE, fsync, acks, parts, half)
     }
 
+    /// The half-peak row with `linger.ms` = `linger_ms`.
+    fn find_half(&self, acks: &str, parts: i32, linger_ms: u32) -> Option<&ProduceRow> {
+        self.produce.iter().find(|r| {
+            r.setup == SINGLE
+                && r.client == "librdkafka"
+                && r.fsync == "group commit"
+                && r.acks == acks
+                && r.partitions == parts
+                && r.rate.is_some()
+                && r.linger_ms == linger_ms
+        })
+    }
+
     fn find_in(
         &self,
         setup: &str,
@@ -126,6 +144,7 @@ impl Results {
                 && r.acks == acks
                 && r.partitions == parts
                 && r.rate.is_some() == half
+                && (r.rate.is_none() || r.linger_ms == LINGER_MS)
         })
     }
 
@@ -151,7 +170,10 @@ impl Results {
     }
 
     fn print_produce(&self) {
-        println!("\n2. Single node: produce 1 KiB records (linger.ms=5, batch.size=1000000)");
+        println!(
+            "\n2. Single node: produce 1 KiB records (batch.size=1000000; linger.ms=5, half-peak \
+             rate rows also with linger.ms=0)"
+        );
         self.print_rows(SINGLE);
         for s in &self.skipped {
             println!("   {s}");
@@ -181,12 +203,13 @@ impl Results {
 
     fn print_rows(&self, setup: &str) {
         println!(
-            "   {:<10} {:<12} {:>4} {:>5} {:>11} {:>8} {:>9} {:>8} {:>8} {:>8} {:>7}  of",
+            "   {:<10} {:<12} {:>4} {:>5} {:>11} {:>6} {:>8} {:>9} {:>8} {:>8} {:>8} {:>7}  of",
             "client",
             "fsync",
             "acks",
             "parts",
             "rate",
+            "linger",
             "MiB/s",
             "rec/s",
             "p50 ms",
@@ -209,8 +232,8 @@ impl Results {
                 String::new()
             };
             println!(
-                "   {:<10} {:<12} {:>4} {:>5} {:>11} {:>8.1} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>7}  {of}{failed}",
-                r.client, r.fsync, r.acks, r.partitions, rate, o.mib_s(), o.records_s(),
+                "   {:<10} {:<12} {:>4} {:>5} {:>11} {:>6} {:>8.1} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>7}  {of}{failed}",
+                r.client, r.fsync, r.acks, r.partitions, rate, r.linger_ms, o.mib_s(), o.records_s(),
                 o.latency.p50_ms, o.latency.p99_ms, o.latency.p999_ms,
                 fmt_ratio(ratio(o.mib_s(), self.limit_of(r.against))),
             );
@@ -255,10 +278,10 @@ impl Results {
         ));
         for (acks, parts) in [("1", 1), ("1", 12), ("all", 1), ("all", 12)] {
             let p99 = self
-                .find("group commit", acks, parts, true)
+                .find_half(acks, parts, 0)
                 .map(|r| (r.outcome.latency.p99_ms, 5.0));
             targets.push((
-                format!("p99 at half peak, acks={acks}, {parts} part. <= 5 ms"),
+                format!("p99 at half peak, acks={acks}, {parts} part., linger.ms=0 <= 5 ms"),
                 p99,
                 false,
             ));
@@ -301,9 +324,10 @@ impl Results {
             println!("   {name:<58} {fig:>9}  {verdict}");
         }
         println!(
-            "   (latency = librdkafka send() to delivery callback; with linger.ms=5 the record that \
-             opens a batch waits up to 5 ms in the client before it is sent, so a p99 <= 5 ms \
-             needs batches that fill before the linger ends)"
+            "   (latency = librdkafka send() to delivery callback. The latency targets use the \
+             half-peak runs with linger.ms=0: with linger.ms=5 the record that opens a batch \
+             waits up to 5 ms in the client before it is sent, which alone uses the budget; \
+             those rows are in section 2)"
         );
     }
 }
