@@ -35,7 +35,9 @@ impl BrokerProc {
             .arg("--listen")
             .arg(&bootstrap)
             .arg("--data-dir")
-            .arg(dir.path().join("data"));
+            .arg(dir.path().join("data"))
+            .arg("--admin-listen")
+            .arg("127.0.0.1:0");
         for o in overrides {
             cmd.arg("--override").arg(o);
         }

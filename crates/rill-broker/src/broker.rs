@@ -70,6 +70,8 @@ pub struct Broker {
     reconcile_lock: std::sync::Mutex<()>,
     /// Set once shutdown begins: the node must not unfence itself any more.
     pub stopping: std::sync::atomic::AtomicBool,
+    /// Logs and counts leader and ISR changes between the images applied here.
+    pub observer: crate::observe::ImageObserver,
 }
 
 impl Broker {
@@ -99,6 +101,7 @@ impl Broker {
             groups: GroupService::new(group_config(&config)?),
             reconcile_lock: std::sync::Mutex::new(()),
             stopping: std::sync::atomic::AtomicBool::new(false),
+            observer: crate::observe::ImageObserver::new(config.node_id),
             metadata,
             config,
         };
@@ -118,9 +121,7 @@ impl Broker {
         if broker.config.cluster.is_quorum() {
             crate::cluster::register(&broker)?;
         }
-        broker
-            .replicas
-            .reconcile(&broker.metadata.image(), &broker.config)?;
+        broker.reconcile()?;
         broker.groups.start(&broker)?;
         Ok(Arc::new(broker))
     }
@@ -149,8 +150,9 @@ impl Broker {
             .reconcile_lock
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        self.replicas
-            .reconcile(&self.metadata.image(), &self.config)?;
+        let image = self.metadata.image();
+        self.observer.observe(&image);
+        self.replicas.reconcile(&image, &self.config)?;
         self.groups.sync_ownership(self)
     }
 

@@ -13,13 +13,35 @@
 //! every later wait returns [`LogError::StorageOffline`] (the page cache state is unknown).
 //! With `FlushPolicy::Interval` waits return at once; the log fsyncs on its thresholds.
 //!
+//! An optional [`SyncObserver`] (set once by the owner, e.g. for a metrics histogram) is told
+//! how long each group-commit fsync took; without one no clock is read.
+//!
 //! Thread-safety: `Send + Sync`, shared as `Arc<Durability>`; one `Mutex` + `Condvar`.
 
 use crate::error::{LogError, Result};
 use crate::file_cache::{FileCache, FileKey};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+/// Told the duration of every group-commit fsync (called on the syncing thread, outside
+/// the durability lock; keep it short).
+#[derive(Clone)]
+pub struct SyncObserver(Arc<dyn Fn(Duration) + Send + Sync>);
+
+impl SyncObserver {
+    /// Wraps a callback.
+    pub fn new(f: impl Fn(Duration) + Send + Sync + 'static) -> Self {
+        SyncObserver(Arc::new(f))
+    }
+}
+
+impl std::fmt::Debug for SyncObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SyncObserver")
+    }
+}
 
 #[derive(Debug)]
 struct State {
@@ -45,6 +67,7 @@ pub struct Durability {
     state: Mutex<State>,
     cv: Condvar,
     syncs: AtomicU64,
+    observer: OnceLock<SyncObserver>,
 }
 
 impl Durability {
@@ -62,6 +85,7 @@ impl Durability {
             }),
             cv: Condvar::new(),
             syncs: AtomicU64::new(0),
+            observer: OnceLock::new(),
         }
     }
 
@@ -106,7 +130,11 @@ impl Durability {
             st = self.lock();
             let (target, gen, key) = (st.written_end, st.generation, st.active.clone());
             drop(st);
+            let started = self.observer.get().map(|_| Instant::now());
             let res = sync_key(key.as_deref());
+            if let (Some(o), Some(t)) = (self.observer.get(), started) {
+                (o.0)(t.elapsed());
+            }
             self.syncs.fetch_add(1, Ordering::Relaxed);
             st = self.lock();
             st.syncing = false;
@@ -126,6 +154,12 @@ impl Durability {
     /// Offset after the last byte known durable.
     pub fn durable_offset(&self) -> i64 {
         self.lock().durable
+    }
+
+    /// Sets the observer told each group-commit fsync's duration; only the first call takes
+    /// effect (returns false for later ones).
+    pub fn set_sync_observer(&self, observer: SyncObserver) -> bool {
+        self.observer.set(observer).is_ok()
     }
 
     /// Number of group-commit fsyncs performed so far (for benchmarks and tests).

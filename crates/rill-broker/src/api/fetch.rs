@@ -97,6 +97,7 @@ pub async fn handle(
     let max_bytes = req.max_bytes.max(0) as u64;
     let min_bytes = req.min_bytes.max(0) as u64;
     let read_committed = req.isolation_level == 1;
+    let to_follower = req.replica_id.0 >= 0 || req.replica_state.replica_id.0 >= 0;
     let deadline = Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
     if let Some(replica) = follower {
         let w = wants.clone();
@@ -129,11 +130,15 @@ pub async fn handle(
             return response;
         };
         if total >= min_bytes.max(1) || any_error || Instant::now() >= deadline {
-            for (topic_idx, pd) in parts {
+            for (w, (topic_idx, pd)) in wants.iter().zip(parts) {
+                if let (Ok(p), Some(r)) = (&w.target, &pd.records) {
+                    crate::observe::topic::fetched(&p.topic, r, to_follower);
+                }
                 response.responses[topic_idx].partitions.push(pd);
             }
             return response;
         }
+        let _parked = crate::observe::gauges::parked(crate::observe::gauges::Purgatory::Fetch);
         let _ = tokio::time::timeout_at(deadline, notified).await;
     }
 }

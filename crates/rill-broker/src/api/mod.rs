@@ -221,6 +221,7 @@ pub async fn handle_request(
             body,
         } => (correlation_id, api, version, header, body),
     };
+    let timer = crate::observe::requests::start(api);
     let ctx = RequestContext {
         api_key: api,
         version,
@@ -230,18 +231,22 @@ pub async fn handle_request(
     if let RequestKind::Produce(req) = *body {
         let inflight = produce::append(broker, &ctx, req).await;
         return Ok(Responder::Pending(Box::pin(async move {
+            let _parked =
+                crate::observe::gauges::parked(crate::observe::gauges::Purgatory::Produce);
             let Some(inflight) = inflight else {
                 return Err(RequestError::Encode("produce append task failed".into()));
             };
-            match inflight.finish().await {
-                Some(r) => {
-                    encode_response(&ctx, correlation_id, ResponseKind::Produce(r)).map(Some)
-                }
+            let body = inflight.finish().await.map(ResponseKind::Produce);
+            timer.finish(body.as_ref());
+            match body {
+                Some(body) => encode_response(&ctx, correlation_id, body).map(Some),
                 None => Ok(None),
             }
         })));
     }
-    match dispatch(broker, &ctx, *body).await {
+    let body = dispatch(broker, &ctx, *body).await;
+    timer.finish(body.as_ref());
+    match body {
         Some(body) => encode_response(&ctx, correlation_id, body).map(|b| Responder::Done(Some(b))),
         None => Ok(Responder::Done(None)),
     }

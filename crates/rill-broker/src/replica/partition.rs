@@ -41,6 +41,21 @@ pub struct FetchRead {
     pub log_start_offset: i64,
 }
 
+/// A partition's log figures at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogStats {
+    /// First offset in the log.
+    pub log_start_offset: i64,
+    /// Offset after the last record appended.
+    pub log_end_offset: i64,
+    /// Offsets below this are committed and visible to consumers.
+    pub high_watermark: i64,
+    /// Bytes on disk (segments).
+    pub size_bytes: u64,
+    /// Number of segments.
+    pub segments: usize,
+}
+
 /// A partition hosted by this broker.
 #[derive(Debug)]
 pub struct Partition {
@@ -118,6 +133,7 @@ impl Partition {
         // it to its log end as soon as its role is applied.
         let end = log.log_end_offset();
         let hw = log.checkpointed_high_watermark().unwrap_or(0).clamp(0, end);
+        crate::observe::log_flush::watch(&log.durability());
         Ok(Partition {
             topic: topic.to_string(),
             topic_id,
@@ -505,6 +521,21 @@ impl Partition {
     /// A poisoned lock.
     pub fn size_bytes(&self) -> Result<u64, LogError> {
         Ok(self.log()?.size_bytes())
+    }
+
+    /// Log start/end offsets, size and segment count under one lock (metrics, admin API).
+    ///
+    /// # Errors
+    /// A poisoned lock.
+    pub fn log_stats(&self) -> Result<LogStats, LogError> {
+        let log = self.log()?;
+        Ok(LogStats {
+            log_start_offset: log.log_start_offset(),
+            log_end_offset: log.log_end_offset(),
+            high_watermark: self.high_watermark(),
+            size_bytes: log.size_bytes(),
+            segments: log.segment_count(),
+        })
     }
 
     /// Reads whole batches from `offset` up to the high watermark.
