@@ -97,7 +97,6 @@ pub async fn handle(
     let max_bytes = req.max_bytes.max(0) as u64;
     let min_bytes = req.min_bytes.max(0) as u64;
     let read_committed = req.isolation_level == 1;
-    let to_follower = req.replica_id.0 >= 0 || req.replica_state.replica_id.0 >= 0;
     let deadline = Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
     if let Some(replica) = follower {
         let w = wants.clone();
@@ -132,7 +131,7 @@ pub async fn handle(
         if total >= min_bytes.max(1) || any_error || Instant::now() >= deadline {
             for (w, (topic_idx, pd)) in wants.iter().zip(parts) {
                 if let (Ok(p), Some(r)) = (&w.target, &pd.records) {
-                    crate::observe::topic::fetched(&p.topic, r, to_follower);
+                    crate::observe::topic::fetched(&p.topic, r, follower.is_some());
                 }
                 response.responses[topic_idx].partitions.push(pd);
             }
