@@ -78,7 +78,7 @@ pub struct ImageObserver {
 /// What changed in one partition between two images.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct PartitionChange {
-    /// A new leader or leader epoch.
+    /// A new leader (an election; a leader epoch bump alone is not one).
     pub leader_changed: bool,
     /// A replica left the ISR.
     pub isr_shrank: bool,
@@ -89,7 +89,7 @@ pub struct PartitionChange {
 /// Compares one partition's state before and after.
 pub fn partition_change(old: &PartitionImage, new: &PartitionImage) -> PartitionChange {
     PartitionChange {
-        leader_changed: old.leader != new.leader || old.leader_epoch != new.leader_epoch,
+        leader_changed: old.leader != new.leader,
         isr_shrank: old.isr.iter().any(|r| !new.isr.contains(r)),
         isr_expanded: new.isr.iter().any(|r| !old.isr.contains(r)),
     }
@@ -140,6 +140,11 @@ impl ImageObserver {
                     if leads {
                         COUNTERS.elections.increment(1);
                     }
+                } else if old.leader_epoch != new.leader_epoch {
+                    tracing::debug!(
+                        topic = %topic.name, partition = index, leader = new.leader,
+                        leader_epoch = new.leader_epoch, "leader epoch bumped"
+                    );
                 }
                 if change.isr_shrank || change.isr_expanded {
                     tracing::info!(
@@ -185,5 +190,7 @@ mod tests {
         assert!(!c.leader_changed && !c.isr_shrank && c.isr_expanded);
         let c = partition_change(&p(2, 1, &[2, 3]), &p(2, 1, &[3, 2]));
         assert_eq!(c, PartitionChange::default(), "ISR order is not a change");
+        let c = partition_change(&p(2, 1, &[2, 3]), &p(2, 2, &[2, 3]));
+        assert_eq!(c, PartitionChange::default(), "an epoch bump alone is no election");
     }
 }
