@@ -183,6 +183,7 @@ def test_kill9_counted_as_elections_and_unhealthy_partitions(kit):
         )
 
     want = (moved, shrunk, under, under_min, offline)
+    print(f"expected (elections, ISR shrinks, under-replicated, under min ISR, offline): {want}")
     wait_until(f"metrics {want} (elections, ISR shrinks, under-replicated, under min ISR, offline)",
                lambda: counted() == want, timeout=20)
     health = get_json(kit.nodes[survivors[0]].admin_url + "/api/v1/cluster")["partitions"]

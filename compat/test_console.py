@@ -66,6 +66,7 @@ def test_console_in_a_real_browser(cluster):
         "BROKERS": "3",
         "RF": "2",
     }
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)  # no stale screenshots of an earlier run
     t0 = time.monotonic()
     out = subprocess.run(
         [node, str(SCRIPT)], env=env, cwd=SCRIPT.parent, capture_output=True, text=True,

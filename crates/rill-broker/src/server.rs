@@ -32,7 +32,7 @@ impl Server {
     /// # Errors
     /// Startup errors: config, data directory, bind.
     pub async fn bind(config: BrokerConfig) -> Result<Self> {
-        crate::observe::install();
+        crate::observe::init();
         let addr = config.listener.bind_addr()?;
         let admin = crate::admin_http::AdminHttp::start_for(&config).await?;
         let props = crate::broker::identity(&config)?;

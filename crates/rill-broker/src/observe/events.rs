@@ -33,6 +33,11 @@ static COUNTERS: LazyLock<EventCounters> = LazyLock::new(|| {
     }
 });
 
+/// Registers the counters (exported at zero until an event).
+pub fn register() {
+    LazyLock::force(&COUNTERS);
+}
+
 /// Counts and logs an ISR change of a partition this node leads (`shrink`: a replica left
 /// the ISR; otherwise one joined).
 pub fn record_isr_change(topic: &str, partition: i32, shrink: bool) {

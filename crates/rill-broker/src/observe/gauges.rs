@@ -26,6 +26,12 @@ static CONNECTIONS: LazyLock<ConnectionHandles> = LazyLock::new(|| {
     }
 });
 
+/// Registers the connection and purgatory metrics (exported at zero until used).
+pub fn register() {
+    LazyLock::force(&CONNECTIONS);
+    LazyLock::force(&PURGATORIES);
+}
+
 /// Counts one open client connection until dropped.
 #[derive(Debug)]
 #[must_use = "the connection counts as open while this lives"]

@@ -13,6 +13,11 @@ static FLUSH: LazyLock<Histogram> = LazyLock::new(|| {
     histogram!(names::LOG_FLUSH_DURATION)
 });
 
+/// Registers the histogram (exported empty until the first fsync).
+pub fn register() {
+    LazyLock::force(&FLUSH);
+}
+
 /// Times every group-commit fsync of this log into `rill_log_flush_duration_seconds`.
 pub fn watch(durability: &Durability) {
     durability.set_sync_observer(SyncObserver::new(|d| FLUSH.record(d.as_secs_f64())));

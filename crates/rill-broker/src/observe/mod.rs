@@ -31,3 +31,13 @@ pub mod view;
 
 pub use events::{record_isr_change, record_leader_election, ImageObserver};
 pub use recorder::{install, render};
+
+/// Installs the recorder and registers the metrics that must be exported from the start
+/// (at zero) even before anything happens: connections, purgatories, ISR and election
+/// counters, the fsync histogram.
+pub fn init() {
+    install();
+    gauges::register();
+    events::register();
+    log_flush::register();
+}

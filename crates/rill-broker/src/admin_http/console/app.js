@@ -364,7 +364,9 @@ function decodeB64(s) {
   for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
   return out;
 }
-function showBytes(b64, format) {
+// Shows bytes as text, JSON (pretty; `strict` marks values that are not JSON, others fall
+// back to text quietly) or hex.
+function showBytes(b64, format, strict) {
   const b = decodeB64(b64);
   if (b === null) return '<span class="muted">null</span>';
   if (format === "hex") {
@@ -375,7 +377,7 @@ function showBytes(b64, format) {
   const text = new TextDecoder("utf-8", { fatal: false }).decode(b);
   if (format === "json") {
     try { return `<pre class="value">${esc(JSON.stringify(JSON.parse(text), null, 2))}</pre>`; } catch (_) {
-      return `<pre class="value">${esc(text)}</pre><span class="tag warn">not JSON</span>`;
+      return `<pre class="value">${esc(text)}</pre>${strict ? '<span class="tag warn">not JSON</span>' : ""}`;
     }
   }
   return `<pre class="value">${esc(text)}</pre>`;
@@ -410,7 +412,7 @@ async function messages(token, params) {
     const rows = m.messages.map((r) => `<tr data-offset="${r.offset}">
         <td class="num">${r.offset}</td><td>${time(r.timestamp)}<div class="muted">${r.timestamp_type}</div></td>
         <td>${showBytes(r.key, format)}</td>
-        <td>${showBytes(r.value, format)}${r.truncated ? '<span class="tag warn">cut at 64 KiB</span>' : ""}
+        <td>${showBytes(r.value, format, true)}${r.truncated ? '<span class="tag warn">cut at 64 KiB</span>' : ""}
           <div class="muted">${r.value_size === null ? "" : bytes(r.value_size)}</div></td>
         <td>${r.headers.map((h) => `<div><b>${esc(h.key)}</b>: ${showBytes(h.value, format)}</div>`).join("")}</td></tr>`).join("");
     document.getElementById("messages-body").innerHTML = `
