@@ -177,6 +177,7 @@ mod tests {
             leader,
             leader_epoch: epoch,
             partition_epoch: epoch,
+            ..PartitionImage::default()
         }
     }
 
@@ -196,6 +197,10 @@ mod tests {
         let c = partition_change(&p(2, 1, &[2, 3]), &p(2, 1, &[3, 2]));
         assert_eq!(c, PartitionChange::default(), "ISR order is not a change");
         let c = partition_change(&p(2, 1, &[2, 3]), &p(2, 2, &[2, 3]));
-        assert_eq!(c, PartitionChange::default(), "an epoch bump alone is no election");
+        assert_eq!(
+            c,
+            PartitionChange::default(),
+            "an epoch bump alone is no election"
+        );
     }
 }

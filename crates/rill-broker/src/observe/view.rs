@@ -71,6 +71,7 @@ pub fn partition_state(t: &TopicImage, index: usize, node_id: i32) -> PartitionI
             leader: node_id,
             leader_epoch: 0,
             partition_epoch: 0,
+            ..PartitionImage::default()
         },
     }
 }
@@ -187,6 +188,7 @@ mod tests {
             leader,
             leader_epoch: 0,
             partition_epoch: 0,
+            ..PartitionImage::default()
         };
         assert_eq!(health(&p(1, &[1, 2, 3], &[1, 2, 3]), 2), Health::default());
         let h = health(&p(1, &[1, 2, 3], &[1]), 2);
