@@ -62,6 +62,10 @@ def test_every_node_shows_the_whole_cluster(kit):
         topic in (v := kit.metadata(i, [topic])).topics and isinstance(v.topics[topic], dict)
         and all(p.leader >= 0 for p in v.topics[topic].values()) for i in (1, 2, 3)), timeout=30)
 
+    # Every node's throughput sampler has seen the cluster empty before anything is produced.
+    for node in (1, 2, 3):
+        url = kit.nodes[node].admin_url + "/api/v1/throughput"
+        wait_until(f"node {node}: cluster sum 0", lambda url=url: get_json(url)["cluster_high_watermarks"] == 0, timeout=20)
     p = producer(kit.bootstrap())
     counts = {i: 3 + i for i in range(PARTITIONS)}
     msgs = [{"key": f"{part}-{n}".encode(), "value": f"v{part}-{n}".encode(), "partition": part,
@@ -107,6 +111,18 @@ def test_every_node_shows_the_whole_cluster(kit):
         assert sorted(b["id"] for b in cluster["brokers"]) == [1, 2, 3]
         assert cluster["controller_id"] == kit.controller()
         assert cluster["quorum"]["leader_id"] == cluster["controller_id"]
+
+    # The overview's cluster figures: the sampled sum of every partition's high watermark is
+    # every record in the cluster (this topic is the only one with records), and the cluster
+    # rate's integral over the samples never exceeds it (equal unless a sample failed).
+    total = sum(counts.values())
+    for node in (1, 2, 3):
+        url = kit.nodes[node].admin_url + "/api/v1/throughput"
+        wait_until(f"node {node}: cluster sum {total}", lambda url=url: get_json(url)["cluster_high_watermarks"] == total, timeout=20)
+        points = get_json(url)["points"]
+        seen = sum(p["cluster_records_in_per_s"] * p["span_ms"] / 1000 for p in points
+                   if p["cluster_records_in_per_s"] is not None)
+        assert 0 < round(seen) <= total, (node, seen, total)
 
     # Quorum metrics: one active controller; every node's Raft term and commit index.
     scrapes = {i: scrape(kit.nodes[i].admin_url) for i in (1, 2, 3)}

@@ -152,7 +152,10 @@ try {
 
   // Delete a second topic through the UI.
   const doomed = `${TOPIC}-doomed`;
-  rill(["topics", "create", doomed, "--partitions", "1"]);
+  const made = await fetch(`${URL}/api/v1/topics`, {
+    method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ name: doomed, partitions: 1 }),
+  });
+  if (made.status !== 201) throw new Error(`creating ${doomed}: ${made.status} ${await made.text()}`);
   await page.goto(`${URL}/#/topics`);
   await page.locator(`tr[data-topic="${doomed}"]`).waitFor({ timeout: 15000 });
   await page.click(`button[data-delete="${doomed}"]`);

@@ -177,6 +177,9 @@ pub struct Throughput {
     pub totals: Totals,
     /// Rates per interval, oldest first.
     pub points: Vec<RatePoint>,
+    /// The cluster's summed high watermarks at the newest sample (non-internal topics), when
+    /// known.
+    pub cluster_high_watermarks: Option<u64>,
 }
 
 /// `GET /api/v1/throughput`.
@@ -187,5 +190,6 @@ pub async fn throughput(State(state): State<Arc<AppState>>) -> ApiResult<Json<Th
         interval_ms: super::SAMPLE_INTERVAL.as_millis() as u64,
         totals: throughput::totals(),
         points: state.history.rates(),
+        cluster_high_watermarks: state.history.latest_cluster_end(),
     }))
 }

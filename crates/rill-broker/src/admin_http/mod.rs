@@ -225,9 +225,15 @@ async fn upkeep(state: Arc<AppState>, mut stopped: watch::Receiver<bool>) {
             _ = tick.tick() => {}
         }
         crate::observe::recorder::upkeep();
+        let totals = crate::observe::throughput::totals();
+        let cluster_end =
+            tokio::time::timeout(Duration::from_secs(2), offsets::cluster_end_total(&state))
+                .await
+                .ok()
+                .flatten();
         state
             .history
-            .sample(crate::clock::now_ms(), crate::observe::throughput::totals());
+            .sample(crate::clock::now_ms(), totals, cluster_end);
     }
 }
 

@@ -18,6 +18,10 @@ use crate::observe::view::{self, PartitionView};
 /// How long one topic's remote offsets may take.
 const REMOTE_WAIT: Duration = Duration::from_secs(3);
 
+/// Topics with partitions hosted elsewhere that the throughput sampler asks about at most
+/// (one ListOffsets each); with more, the cluster's rate is left unknown.
+const MAX_REMOTE_TOPICS: usize = 64;
+
 /// One partition with its offsets.
 #[derive(Debug, Clone, Serialize)]
 pub struct PartitionRow {
@@ -114,4 +118,39 @@ fn row(view: PartitionView) -> PartitionRow {
         offsets_from: if local.is_some() { "local" } else { "unknown" },
         view,
     }
+}
+
+/// The sum of every non-internal partition's high watermark in the cluster: local ones read
+/// here (an atomic load each), the others asked of their leaders. `None` when any is unknown
+/// (a leaderless partition, a leader that does not answer, too many remote topics).
+pub async fn cluster_end_total(state: &AppState) -> Option<u64> {
+    let broker = state.broker().ok()?;
+    let image = broker.image();
+    let mut total: u64 = 0;
+    let mut remote: BTreeMap<String, Vec<(i32, i64)>> = BTreeMap::new();
+    for t in image.topics().filter(|t| !t.name.starts_with("__")) {
+        for index in 0..t.partitions as i32 {
+            match broker.replicas.get(&t.name, index) {
+                Some(p) => total += p.high_watermark().max(0) as u64,
+                None => remote
+                    .entry(t.name.clone())
+                    .or_default()
+                    .push((index, LATEST)),
+            }
+        }
+    }
+    if remote.len() > MAX_REMOTE_TOPICS {
+        return None;
+    }
+    if !remote.is_empty() {
+        let client = state.client().await.ok()?;
+        for (topic, specs) in remote {
+            let ends = client.list_offsets(&topic, &specs).await.ok()?;
+            if ends.len() != specs.len() {
+                return None;
+            }
+            total += ends.values().map(|o| (*o).max(0) as u64).sum::<u64>();
+        }
+    }
+    Some(total)
 }

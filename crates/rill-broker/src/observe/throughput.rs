@@ -1,5 +1,6 @@
 //! This node's total traffic (all topics) and a bounded history of it for the console's
-//! throughput chart.
+//! throughput chart, with the cluster's records-in rate when known (from the sum of every
+//! partition's high watermark).
 //!
 //! Totals are four relaxed atomic counters bumped beside the per-topic metrics. A sampler
 //! (the admin HTTP server's upkeep task) calls [`History::sample`] every few seconds; the
@@ -59,6 +60,8 @@ pub fn totals() -> Totals {
 pub struct RatePoint {
     /// End of the interval, ms since the epoch.
     pub at_ms: i64,
+    /// Length of the interval in ms (rate x span = what happened in it).
+    pub span_ms: i64,
     /// Producer bytes per second.
     pub bytes_in_per_s: f64,
     /// Producer records per second.
@@ -67,26 +70,36 @@ pub struct RatePoint {
     pub bytes_out_per_s: f64,
     /// Consumer records per second.
     pub records_out_per_s: f64,
+    /// Records appended per second in the whole cluster (growth of the sum of all
+    /// partitions' high watermarks), when both samples knew it.
+    pub cluster_records_in_per_s: Option<f64>,
 }
 
 /// The newest samples of the totals.
 #[derive(Debug, Default)]
 pub struct History {
-    /// (time in ms, totals then), oldest first, at most [`HISTORY_SAMPLES`] + 1.
-    samples: Mutex<VecDeque<(i64, Totals)>>,
+    /// (time in ms, totals then, cluster's summed high watermarks then), oldest first, at
+    /// most [`HISTORY_SAMPLES`] + 1.
+    samples: Mutex<VecDeque<(i64, Totals, Option<u64>)>>,
 }
 
 impl History {
-    /// Records the totals at `now_ms`.
-    pub fn sample(&self, now_ms: i64, totals: Totals) {
+    /// Records the totals at `now_ms`, and the cluster's summed high watermarks if known.
+    pub fn sample(&self, now_ms: i64, totals: Totals, cluster_end: Option<u64>) {
         let mut s = self.samples.lock().unwrap_or_else(|p| p.into_inner());
-        if s.back().is_some_and(|(t, _)| *t >= now_ms) {
+        if s.back().is_some_and(|(t, _, _)| *t >= now_ms) {
             return;
         }
-        s.push_back((now_ms, totals));
+        s.push_back((now_ms, totals, cluster_end));
         while s.len() > HISTORY_SAMPLES + 1 {
             s.pop_front();
         }
+    }
+
+    /// The newest sample's summed high watermarks of the cluster, if it knew them.
+    pub fn latest_cluster_end(&self) -> Option<u64> {
+        let s = self.samples.lock().unwrap_or_else(|p| p.into_inner());
+        s.back().and_then(|(_, _, c)| *c)
     }
 
     /// Rates between consecutive samples, oldest first.
@@ -94,15 +107,17 @@ impl History {
         let s = self.samples.lock().unwrap_or_else(|p| p.into_inner());
         s.iter()
             .zip(s.iter().skip(1))
-            .map(|((t0, a), (t1, b))| {
+            .map(|((t0, a, ca), (t1, b, cb))| {
                 let secs = (t1 - t0) as f64 / 1000.0;
                 let rate = |x: u64, y: u64| y.saturating_sub(x) as f64 / secs;
                 RatePoint {
                     at_ms: *t1,
+                    span_ms: t1 - t0,
                     bytes_in_per_s: rate(a.bytes_in, b.bytes_in),
                     records_in_per_s: rate(a.records_in, b.records_in),
                     bytes_out_per_s: rate(a.bytes_out, b.bytes_out),
                     records_out_per_s: rate(a.records_out, b.records_out),
+                    cluster_records_in_per_s: ca.zip(*cb).map(|(x, y)| rate(x, y)),
                 }
             })
             .collect()
@@ -124,16 +139,20 @@ mod tests {
     #[test]
     fn rates_between_samples_and_bounded_history() {
         let h = History::default();
-        h.sample(1_000, t(0));
-        h.sample(3_000, t(2_000));
-        h.sample(3_000, t(9_999)); // same instant: ignored
+        h.sample(1_000, t(0), Some(10));
+        h.sample(3_000, t(2_000), Some(50));
+        h.sample(3_000, t(9_999), None); // same instant: ignored
+        h.sample(4_000, t(2_000), None);
         let r = h.rates();
-        assert_eq!(r.len(), 1);
+        assert_eq!(r.len(), 2);
         assert_eq!(r[0].at_ms, 3_000);
         assert!((r[0].bytes_in_per_s - 1_000.0).abs() < 1e-9);
         assert!((r[0].records_in_per_s - 100.0).abs() < 1e-9);
+        assert_eq!(r[0].cluster_records_in_per_s, Some(20.0));
+        assert_eq!(r[1].cluster_records_in_per_s, None, "unknown in one sample");
+        assert_eq!(h.latest_cluster_end(), None);
         for i in 0..1_000 {
-            h.sample(4_000 + i * 1_000, t(2_000 + i as u64));
+            h.sample(5_000 + i * 1_000, t(2_000 + i as u64), None);
         }
         assert_eq!(h.rates().len(), HISTORY_SAMPLES);
     }

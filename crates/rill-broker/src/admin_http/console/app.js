@@ -180,13 +180,16 @@ async function overview(token) {
         <td>${b.is_controller ? '<span class="tag">controller</span>' : ""}</td></tr>`).join("");
     const points = t.points;
     const chartIn = lineChart([
-      { name: "bytes in/s", color: "#2563eb", points: points.map((x) => [x.at_ms, x.bytes_in_per_s]) },
-      { name: "bytes out/s", color: "#0f9d76", points: points.map((x) => [x.at_ms, x.bytes_out_per_s]) },
+      { name: `bytes in/s (node ${t.node_id})`, color: "#2563eb", points: points.map((x) => [x.at_ms, x.bytes_in_per_s]) },
+      { name: `bytes out/s (node ${t.node_id})`, color: "#0f9d76", points: points.map((x) => [x.at_ms, x.bytes_out_per_s]) },
     ], (y) => bytes(y) + "/s");
+    const clusterPoints = points.filter((x) => x.cluster_records_in_per_s !== null)
+      .map((x) => [x.at_ms, x.cluster_records_in_per_s]);
     const chartRec = lineChart([
-      { name: "records in/s", color: "#7c3aed", points: points.map((x) => [x.at_ms, x.records_in_per_s]) },
-      { name: "records out/s", color: "#d97706", points: points.map((x) => [x.at_ms, x.records_out_per_s]) },
-    ], (y) => rate(y, "rec"), 160);
+      { name: "cluster records in/s (all nodes)", color: "#0891b2", points: clusterPoints },
+      { name: `records in/s (node ${t.node_id})`, color: "#7c3aed", points: points.map((x) => [x.at_ms, x.records_in_per_s]) },
+      { name: `records out/s (node ${t.node_id})`, color: "#d97706", points: points.map((x) => [x.at_ms, x.records_out_per_s]) },
+    ], (y) => rate(y, "rec"), 180);
     const last = points.length ? points[points.length - 1] : null;
     document.getElementById("ov-body").innerHTML = `
       <div class="cards" data-testid="overview-cards">
@@ -204,8 +207,8 @@ async function overview(token) {
       </div>
       ${c.not_ready_reason ? `<div class="error-box">${esc(c.not_ready_reason)}</div>` : ""}
       <div class="panel chart" data-testid="throughput-chart">
-        <h2>Throughput of node ${t.node_id} (last ${Math.round((points.length * t.interval_ms) / 60000) || "<1"} min)
-          ${last ? `<span class="muted">· now ${bytes(last.bytes_in_per_s)}/s in, ${bytes(last.bytes_out_per_s)}/s out</span>` : ""}</h2>
+        <h2>Throughput (last ${Math.round((points.length * t.interval_ms) / 60000) || "<1"} min)
+          ${last ? `<span class="muted">· node ${t.node_id} now ${bytes(last.bytes_in_per_s)}/s in, ${bytes(last.bytes_out_per_s)}/s out${last.cluster_records_in_per_s !== null ? `; cluster ${rate(last.cluster_records_in_per_s, "rec")} in` : ""}</span>` : ""}</h2>
         ${chartIn}
         <div style="height:10px"></div>
         ${chartRec}
