@@ -39,7 +39,8 @@ pub fn register() {
 }
 
 /// Counts and logs an ISR change of a partition this node leads (`shrink`: a replica left
-/// the ISR; otherwise one joined).
+/// the ISR; otherwise one joined). Only for a change that does not go through the metadata
+/// image: [`ImageObserver`] already counts every `IsrChanged`/`PartitionChanged` it applies.
 pub fn record_isr_change(topic: &str, partition: i32, shrink: bool) {
     count_isr_change(shrink, !shrink);
     tracing::info!(
@@ -50,7 +51,9 @@ pub fn record_isr_change(topic: &str, partition: i32, shrink: bool) {
     );
 }
 
-/// Counts and logs that this node became the leader of a partition at `leader_epoch`.
+/// Counts and logs that this node became the leader of a partition at `leader_epoch`. Only
+/// for an election that does not go through the metadata image ([`ImageObserver`] counts
+/// those).
 pub fn record_leader_election(topic: &str, partition: i32, leader: i32, leader_epoch: i32) {
     COUNTERS.elections.increment(1);
     tracing::info!(
@@ -117,7 +120,14 @@ impl ImageObserver {
                 return;
             }
             self.diff(prev, image);
-            super::topic::forget_deleted(|name| image.topic(name).is_some());
+            let deleted = prev.topics().any(|t| {
+                image
+                    .topic(&t.name)
+                    .is_none_or(|n| n.topic_id != t.topic_id)
+            });
+            if deleted {
+                super::topic::forget_deleted(|name| image.topic(name).is_some());
+            }
         }
         *last = Some(image.clone());
     }
