@@ -175,6 +175,14 @@ def test_group_lag_in_metrics_and_api(start_broker, topic_name):
             got += 1
     assert got == 30
     c.commit(asynchronous=False)
+    # While the consumer is in the group: one member, owning all three partitions.
+    live = get_json(base + f"/api/v1/groups/{group}")
+    assert live["state"] == "Stable" and live["protocol_type"] == "consumer"
+    [member] = live["members"]
+    assert member["client_id"] == "rdkafka"
+    assert member["assignment"] == {topic_name: [0, 1, 2]}
+    assert {r["partition"]: (r["member_id"], r["lag"]) for r in live["partitions"]} == {
+        i: (member["member_id"], 0) for i in range(3)}
     c.close()
     # 4 more per partition: the group lags by exactly 4 on each.
     produce_all(p, topic_name, [{"value": b"w", "partition": i % 3} for i in range(12)])

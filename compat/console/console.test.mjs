@@ -9,7 +9,7 @@
 // It creates a topic in the UI, produces and consumes through the CLI, and checks that the
 // topic, its offsets and the group's lag appear; exits non-zero on the first failure.
 
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
@@ -19,7 +19,7 @@ const env = (k) => {
   if (!v) throw new Error(`${k} is not set`);
   return v;
 };
-const URL = env("CONSOLE_URL");
+const BASE = env("CONSOLE_URL");
 const BOOTSTRAP = env("BOOTSTRAP");
 const RILL = env("RILL_BIN");
 const ARTIFACTS = env("ARTIFACTS");
@@ -75,21 +75,28 @@ const browser = await chromium.launch({
   args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
 });
 let failed = false;
+let live = null; // a `rill consume` child, stopped at the end
 const page = await browser.newPage({ viewport: { width: 1360, height: 900 } });
 const consoleErrors = [];
+// Script errors fail the test, and so does any asset or page that fails to load. API errors
+// (a 404 for a group that does not exist yet) are answers the page shows, not failures.
 page.on("pageerror", (e) => consoleErrors.push(String(e)));
-page.on("console", (m) => { if (m.type() === "error") consoleErrors.push(m.text()); });
+page.on("response", (r) => {
+  if (r.status() >= 400 && !new URL(r.url()).pathname.startsWith("/api/v1/")) {
+    consoleErrors.push(`${r.status()} for ${r.url()}`);
+  }
+});
 page.on("dialog", (d) => d.accept());
 try {
   // Overview: the node is ready and the cluster's brokers are listed.
-  await page.goto(`${URL}/#/overview`);
+  await page.goto(`${BASE}/#/overview`);
   await page.locator("#node-badge.ready").waitFor({ timeout: 15000 });
   const brokers = await page.locator('[data-testid="brokers"] tbody tr').count();
   step(`overview: ${brokers} brokers`);
   if (brokers !== Number(process.env.BROKERS || 1)) throw new Error(`expected ${process.env.BROKERS} brokers, saw ${brokers}`);
 
   // Topics: create one in the UI.
-  await page.goto(`${URL}/#/topics`);
+  await page.goto(`${BASE}/#/topics`);
   await page.fill('#create-topic-form input[name="name"]', TOPIC);
   await page.fill('#create-topic-form input[name="partitions"]', "3");
   await page.fill('#create-topic-form input[name="replication_factor"]', process.env.RF || "1");
@@ -110,7 +117,7 @@ try {
   produce(0, 4, "d");
 
   // Topic detail: offsets of every partition.
-  await page.goto(`${URL}/#/topics/${encodeURIComponent(TOPIC)}`);
+  await page.goto(`${BASE}/#/topics/${encodeURIComponent(TOPIC)}`);
   const want = { 0: "14", 1: "7", 2: "5" };
   for (const [p, hw] of Object.entries(want)) {
     await eventually(`high watermark ${hw} of partition ${p}`, async () =>
@@ -122,7 +129,7 @@ try {
   await shot(page, "topic.png");
 
   // Message browser: partition 1 from the beginning, as JSON, with the header.
-  await page.goto(`${URL}/#/messages?topic=${encodeURIComponent(TOPIC)}&partition=1`);
+  await page.goto(`${BASE}/#/messages?topic=${encodeURIComponent(TOPIC)}&partition=1`);
   await page.selectOption('#browse-form select[name="from"]', "earliest");
   await page.selectOption('#browse-form select[name="format"]', "json");
   await page.click("#browse");
@@ -135,7 +142,7 @@ try {
   await shot(page, "messages.png");
 
   // Consumer groups: the group's lag is 4, all on partition 0.
-  await page.goto(`${URL}/#/groups`);
+  await page.goto(`${BASE}/#/groups`);
   await eventually(`group ${GROUP} with total lag 4`, async () =>
     (await cellText(page, `tr[data-group="${GROUP}"] td[data-field="total_lag"]`)) === "4");
   await page.click(`tr[data-group="${GROUP}"] a`);
@@ -150,13 +157,27 @@ try {
   step("group lag shown");
   await shot(page, "group.png");
 
+  // A live member: a `rill consume` in its group shows up with its assignment.
+  const liveGroup = `${GROUP}-live`;
+  live = spawn(RILL, ["consume", TOPIC, "-g", liveGroup, "-b", BOOTSTRAP], { stdio: "ignore" });
+  await page.goto(`${BASE}/#/groups/${encodeURIComponent(liveGroup)}`);
+  await eventually("a stable group with one member owning partitions 0, 1, 2", async () => {
+    const state = await cellText(page, '[data-testid="group-state"]');
+    const members = await page.locator('[data-testid="members"] tbody tr').count();
+    const assignment = members ? await cellText(page, '[data-testid="members"] tbody tr td:nth-child(4)') : "";
+    return state === "Stable" && members === 1 && assignment === `${TOPIC}: 0, 1, 2` ? true : [state, members, assignment];
+  }, 30000);
+  step("live member and its assignment shown");
+  await shot(page, "group-live.png");
+  live.kill("SIGINT");
+
   // Delete a second topic through the UI.
   const doomed = `${TOPIC}-doomed`;
-  const made = await fetch(`${URL}/api/v1/topics`, {
+  const made = await fetch(`${BASE}/api/v1/topics`, {
     method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ name: doomed, partitions: 1 }),
   });
   if (made.status !== 201) throw new Error(`creating ${doomed}: ${made.status} ${await made.text()}`);
-  await page.goto(`${URL}/#/topics`);
+  await page.goto(`${BASE}/#/topics`);
   await page.locator(`tr[data-topic="${doomed}"]`).waitFor({ timeout: 15000 });
   await page.click(`button[data-delete="${doomed}"]`);
   await page.locator(`tr[data-topic="${doomed}"]`).waitFor({ state: "detached", timeout: 15000 });
@@ -165,7 +186,7 @@ try {
   step("topic deleted in the UI");
 
   // Overview again: the throughput chart has samples of the traffic above.
-  await page.goto(`${URL}/#/overview`);
+  await page.goto(`${BASE}/#/overview`);
   await eventually("throughput chart lines", async () =>
     (await page.locator('[data-testid="throughput-chart"] svg path').count()) >= 2, 20000);
   await shot(page, "overview.png");
@@ -177,6 +198,7 @@ try {
   console.error(`console test FAILED: ${e.stack || e}`);
   try { await shot(page, "failure.png"); } catch (_) { /* the page may be gone */ }
 } finally {
+  if (live && live.exitCode === null) live.kill("SIGKILL");
   await browser.close();
 }
 process.exit(failed ? 1 : 0);

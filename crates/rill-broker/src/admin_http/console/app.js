@@ -507,7 +507,7 @@ async function groupDetail(token, id) {
       <div class="panel"><h2>Partitions</h2><table data-testid="group-partitions"><thead><tr><th>Topic</th><th class="num">Partition</th>
         <th class="num">Committed</th><th class="num">High watermark</th><th class="num">Lag</th><th>Owner</th></tr></thead>
         <tbody>${parts}</tbody></table></div>
-      <div class="panel"><h2>Members</h2>${g.members.length ? `<table><thead><tr><th>Member</th><th>Client id</th><th>Host</th><th>Assignment</th></tr></thead>
+      <div class="panel"><h2>Members</h2>${g.members.length ? `<table data-testid="members"><thead><tr><th>Member</th><th>Client id</th><th>Host</th><th>Assignment</th></tr></thead>
         <tbody>${members}</tbody></table>` : '<div class="muted">No members (the group is empty).</div>'}</div>`;
   };
   await draw();
