@@ -85,7 +85,8 @@ pub struct GroupDetail {
     pub members: Vec<MemberRow>,
     /// Per-partition offsets and lag.
     pub partitions: Vec<LagRow>,
-    /// Sum of the lags (null when one is unknown).
+    /// Sum of the lags of the partitions with a committed offset (null when one is unknown
+    /// or none has one).
     pub total_lag: Option<i64>,
 }
 
@@ -155,7 +156,11 @@ async fn detail(client: &Client, id: &str) -> ApiResult<GroupDetail> {
             Err(e) => tracing::debug!(topic, error = %e, "end offsets unavailable for group lag"),
         }
     }
-    let mut total = Some(0i64);
+    let mut total = if committed.is_empty() {
+        None
+    } else {
+        Some(0i64)
+    };
     let partitions: Vec<LagRow> = keys
         .into_iter()
         .map(|k| {

@@ -121,7 +121,8 @@ function lineChart(series, fmt, height) {
 function barChart(bars, color) {
   const W = 900, H = 220, L = 60, R = 12, T = 12, B = 46;
   if (!bars.length) return `<div class="muted">No partitions.</div>`;
-  const ymax = niceMax(Math.max(...bars.map((b) => b.value || 0)));
+  // At least 4 so quarter ticks of small integer lags stay whole numbers.
+  const ymax = Math.max(4, niceMax(Math.max(...bars.map((b) => b.value || 0))));
   const slot = (W - L - R) / bars.length;
   const bw = Math.max(2, Math.min(48, slot * 0.7));
   const sy = (y) => T + (1 - y / ymax) * (H - T - B);
