@@ -28,6 +28,12 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   apt_install nodejs npm
 fi
 
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 20 ]; then
+  echo "setup-console-test: playwright-core needs node 20 or newer, found $(node --version)" >&2
+  exit 1
+fi
+
 if [ ! -f compat/console/node_modules/playwright-core/package.json ]; then
   echo "setup-console-test: installing playwright-core (npm ci)"
   (cd compat/console && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
