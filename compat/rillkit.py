@@ -53,6 +53,9 @@ class RillBroker:
         match it); otherwise they are passed as overrides."""
         self.binary = rill_bin()
         self.port = port or free_port()
+        # Every broker gets its own admin HTTP port (console, /metrics, /health), fixed
+        # across restarts like the client port.
+        self.admin_port = free_port()
         self.config_file = config_file
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -66,6 +69,11 @@ class RillBroker:
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    @property
+    def admin_url(self) -> str:
+        """Base URL of the admin HTTP listener (console, /metrics, /health, /api/v1)."""
+        return f"http://127.0.0.1:{self.admin_port}"
+
     def command(self) -> list[str]:
         cmd = [str(self.binary), "serve"]
         settings = {}
@@ -74,6 +82,7 @@ class RillBroker:
         else:
             settings["listeners"] = f"PLAINTEXT://127.0.0.1:{self.port}"
             settings["log.dirs"] = str(self.data_dir)
+        settings["admin.listen"] = f"127.0.0.1:{self.admin_port}"
         settings.update(self.overrides)
         for key, value in settings.items():
             cmd += ["--override", f"{key}={value}"]

@@ -13,6 +13,7 @@ PY_PACKAGES=(
   "lz4==4.*"
   "zstandard==0.25.*"
   "pytest==8.*"
+  "prometheus-client==0.26.*"
 )
 
 if [ ! -x "$VENV/bin/python" ]; then
@@ -44,6 +45,6 @@ if ! command -v kcat >/dev/null 2>&1; then
   $SUDO apt-get install -y -qq kcat >/dev/null
 fi
 
-"$VENV/bin/python" -c "import confluent_kafka, kafka, snappy, lz4, zstandard, pytest" \
+"$VENV/bin/python" -c "import confluent_kafka, kafka, snappy, lz4, zstandard, pytest, prometheus_client" \
   || { echo "setup-compat: a Python client failed to import" >&2; exit 1; }
 command -v kcat >/dev/null || { echo "setup-compat: kcat missing after install" >&2; exit 1; }

@@ -81,7 +81,9 @@ impl BrokerProc {
         let mut cmd = Command::new(bin);
         cmd.arg("serve")
             .arg("--override")
-            .arg(format!("log.dirs={}", dir.path().join("data").display()));
+            .arg(format!("log.dirs={}", dir.path().join("data").display()))
+            .arg("--admin-listen")
+            .arg("127.0.0.1:0");
         for o in overrides {
             cmd.arg("--override").arg(o);
         }

@@ -74,6 +74,8 @@ pub struct Broker {
     pub request_budget: Arc<crate::net::budget::RequestBudget>,
     /// Bytes the connection writers sent, by path (memory, sendfile, cold-read copy).
     pub send_stats: crate::net::send::SendStats,
+    /// Logs and counts leader and ISR changes between the images applied here.
+    pub observer: crate::observe::ImageObserver,
 }
 
 impl Broker {
@@ -107,6 +109,7 @@ impl Broker {
                 config.queued_max_request_bytes,
             )),
             send_stats: Default::default(),
+            observer: crate::observe::ImageObserver::new(config.node_id),
             metadata,
             config,
         };
@@ -126,9 +129,7 @@ impl Broker {
         if broker.config.cluster.is_quorum() {
             crate::cluster::register(&broker)?;
         }
-        broker
-            .replicas
-            .reconcile(&broker.metadata.image(), &broker.config)?;
+        broker.reconcile()?;
         broker.groups.start(&broker)?;
         Ok(Arc::new(broker))
     }
@@ -157,8 +158,9 @@ impl Broker {
             .reconcile_lock
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        self.replicas
-            .reconcile(&self.metadata.image(), &self.config)?;
+        let image = self.metadata.image();
+        self.observer.observe(&image);
+        self.replicas.reconcile(&image, &self.config)?;
         self.groups.sync_ownership(self)
     }
 

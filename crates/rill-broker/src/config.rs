@@ -94,6 +94,7 @@ pub const BROKER_DEFAULTS: &[(&str, &str)] = &[
     ("listeners", "PLAINTEXT://127.0.0.1:9092"),
     ("advertised.listeners", ""),
     ("controller.listener.names", "CONTROLLER"),
+    ("admin.listen", crate::admin_http::DEFAULT_LISTEN),
     ("controller.quorum.voters", ""),
     ("broker.rack", ""),
     ("broker.heartbeat.interval.ms", "2000"),
@@ -292,6 +293,7 @@ impl BrokerConfig {
             .cloned()
             .ok_or_else(|| invalid("listeners", &get("listeners"), "no client listener"))?;
         listener.bind_addr()?;
+        crate::admin_http::parse_listen(&get(crate::admin_http::LISTEN_KEY))?;
         let cluster = crate::cluster_config::parse_cluster_config(get, &all_listeners)?;
         let advertised = match get("advertised.listeners").as_str() {
             "" => listener.clone(),

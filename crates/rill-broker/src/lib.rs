@@ -5,6 +5,7 @@
 //! the services ([`admin`], [`replica`]) and encode the answers.
 
 pub mod admin;
+pub mod admin_http;
 pub mod api;
 pub mod broker;
 pub mod clock;
@@ -18,6 +19,7 @@ pub mod fsutil;
 pub mod maintenance;
 pub mod metadata;
 pub mod net;
+pub mod observe;
 pub mod producer_ids;
 pub mod replica;
 pub mod server;

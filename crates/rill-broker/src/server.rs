@@ -22,6 +22,8 @@ pub struct Server {
     pub broker: Arc<Broker>,
     /// The bound listener.
     listener: TcpListener,
+    /// The admin HTTP listener (metrics, health, API, console), unless disabled.
+    admin: Option<crate::admin_http::AdminHttp>,
 }
 
 impl Server {
@@ -30,7 +32,9 @@ impl Server {
     /// # Errors
     /// Startup errors: config, data directory, bind.
     pub async fn bind(config: BrokerConfig) -> Result<Self> {
+        crate::observe::init();
         let addr = config.listener.bind_addr()?;
+        let admin = crate::admin_http::AdminHttp::start_for(&config).await?;
         let props = crate::broker::identity(&config)?;
         let backend = open_metadata(&config, &props.cluster_id).await?;
         let broker = tokio::task::spawn_blocking(move || Broker::open(config, backend))
@@ -39,7 +43,19 @@ impl Server {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| BrokerError::Bind { addr, source })?;
-        Ok(Server { broker, listener })
+        if let (Some(a), Ok(bound)) = (&admin, listener.local_addr()) {
+            a.set_opened(broker.clone(), bound);
+        }
+        Ok(Server {
+            broker,
+            listener,
+            admin,
+        })
+    }
+
+    /// The admin HTTP listener's address, when it runs.
+    pub fn admin_addr(&self) -> Option<std::net::SocketAddr> {
+        self.admin.as_ref().map(|a| a.local_addr())
     }
 
     /// The address actually bound (useful with port 0).
@@ -99,6 +115,9 @@ impl Server {
             }
         }
         drop(self.listener);
+        if let Some(a) = &self.admin {
+            a.set_stopping();
+        }
         if self.broker.config.cluster.is_quorum() {
             let broker = self.broker.clone();
             let fence =
@@ -124,6 +143,9 @@ impl Server {
         self.broker.fetchers.shutdown();
         let broker = self.broker.clone();
         let _ = tokio::task::spawn_blocking(move || broker.flush_all()).await;
+        if let Some(a) = self.admin {
+            a.stop().await;
+        }
         tracing::info!("shutdown complete");
     }
 }

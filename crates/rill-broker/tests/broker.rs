@@ -30,6 +30,7 @@ async fn start(dir: &std::path::Path, extra: &[(&str, &str)]) -> Node {
             "PLAINTEXT://127.0.0.1:0".to_string(),
         ),
         ("log.dirs".to_string(), dir.display().to_string()),
+        ("admin.listen".to_string(), "127.0.0.1:0".to_string()),
     ];
     pairs.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let config = BrokerConfig::from_pairs(pairs, |_| {}).unwrap();

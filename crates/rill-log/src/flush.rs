@@ -22,6 +22,9 @@
 //! The log directory is the parent of the partition directory; partitions find its
 //! [`DirSync`] in a process-wide registry, so nothing has to be passed around.
 //!
+//! An optional [`SyncObserver`] (set once by the owner, e.g. for a metrics histogram) is told
+//! how long each of its partition's group-commit fsyncs took; without one no clock is read.
+//!
 //! Lock order: a [`DirSync`]'s mutex before a partition's; the log's own lock is never held
 //! here. Thread-safety: `Send + Sync`, shared as `Arc<Durability>`.
 
@@ -31,6 +34,25 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
+use std::time::{Duration, Instant};
+
+/// Told the duration of every group-commit fsync of a partition (called on the syncing
+/// thread, outside every lock; keep it short).
+#[derive(Clone)]
+pub struct SyncObserver(Arc<dyn Fn(Duration) + Send + Sync>);
+
+impl SyncObserver {
+    /// Wraps a callback.
+    pub fn new(f: impl Fn(Duration) + Send + Sync + 'static) -> Self {
+        SyncObserver(Arc::new(f))
+    }
+}
+
+impl std::fmt::Debug for SyncObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SyncObserver")
+    }
+}
 
 /// One partition's durability state.
 #[derive(Debug)]
@@ -58,6 +80,8 @@ struct PartitionSync {
     state: Mutex<State>,
     /// Group-commit fsyncs that covered this partition.
     syncs: AtomicU64,
+    /// Told each fsync's duration, if set.
+    observer: OnceLock<SyncObserver>,
 }
 
 impl PartitionSync {
@@ -204,7 +228,13 @@ impl DirSync {
         loop {
             let i = round.next.fetch_add(1, Ordering::AcqRel);
             let Some(job) = round.jobs.get(i) else { break };
+            let started = job.part.observer.get().map(|_| Instant::now());
             let res = sync_key(job.key.as_deref());
+            if let (Some(o), Some(t)) = (job.part.observer.get(), started) {
+                if job.key.is_some() {
+                    (o.0)(t.elapsed());
+                }
+            }
             if job.key.is_some() {
                 job.part.syncs.fetch_add(1, Ordering::Relaxed);
             }
@@ -251,6 +281,7 @@ impl Durability {
                     queued: false,
                 }),
                 syncs: AtomicU64::new(0),
+                observer: OnceLock::new(),
             }),
             group_commit: AtomicBool::new(group_commit),
             dir_sync,
@@ -320,6 +351,12 @@ impl Durability {
     /// Offset after the last byte known durable.
     pub fn durable_offset(&self) -> i64 {
         self.part.lock().durable
+    }
+
+    /// Sets the observer told each group-commit fsync's duration; only the first call takes
+    /// effect (returns false for later ones).
+    pub fn set_sync_observer(&self, observer: SyncObserver) -> bool {
+        self.part.observer.set(observer).is_ok()
     }
 
     /// Number of group-commit fsyncs of this partition so far (for benchmarks and tests).

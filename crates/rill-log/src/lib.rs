@@ -36,7 +36,7 @@ pub use config::{FlushPolicy, LogConfig, TimestampType};
 pub use epoch_cache::LeaderEpochCache;
 pub use error::{LogError, Result};
 pub use file_cache::FileCache;
-pub use flush::Durability;
+pub use flush::{Durability, SyncObserver};
 pub use log::{AppendInfo, PartitionLog};
 pub use log_read::{FileSlice, ReadResult};
 pub use producer_state::ProducerStateManager;

@@ -468,6 +468,7 @@ impl PartitionLog {
         io::sync_dir(&self.dir)?;
         self.durability.note_written(log_end, &seg.log_key);
         self.segments.insert(log_end, seg);
+        tracing::info!(dir = %self.dir.display(), base_offset = log_end, segments = self.segments.len(), "rolled to a new segment");
         self.producers.write_snapshot(log_end)?;
         self.write_recovery_point()
     }

@@ -35,6 +35,8 @@ pub struct ReadResult {
     pub total_len: u64,
     /// Base offset of the first batch returned, if any.
     pub first_batch_base_offset: Option<i64>,
+    /// Records in the batches returned (from their headers).
+    pub records: u64,
 }
 
 impl PartitionLog {
@@ -85,6 +87,7 @@ impl PartitionLog {
                     break;
                 }
                 out.first_batch_base_offset.get_or_insert(h.base_offset);
+                out.records += h.record_count.max(0) as u64;
                 pos += len;
             }
             if pos > start_pos {

@@ -387,6 +387,36 @@ fn group_commit_shares_fsyncs_between_concurrent_writers() {
 }
 
 #[test]
+fn sync_observer_is_told_each_group_commit_fsync() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), LogConfig::default());
+    let d = log.durability();
+    let calls = Arc::new(AtomicU64::new(0));
+    let seen = calls.clone();
+    assert!(d.set_sync_observer(crate::SyncObserver::new(move |_| {
+        seen.fetch_add(1, Ordering::Relaxed);
+    })));
+    assert!(
+        !d.set_sync_observer(crate::SyncObserver::new(|_| {})),
+        "first observer wins"
+    );
+    for i in 0..3 {
+        let info = log.append(&mut simple_batch(1, 10, 0), 0, 0).unwrap();
+        d.wait_durable(info.last_offset + 1).unwrap();
+        assert_eq!(calls.load(Ordering::Relaxed), i + 1);
+    }
+    d.wait_durable(3).unwrap();
+    assert_eq!(
+        calls.load(Ordering::Relaxed),
+        3,
+        "nothing new to sync, no fsync"
+    );
+    assert_eq!(d.sync_count(), 3);
+}
+
+#[test]
 fn interval_policy_returns_at_once_and_fsyncs_on_threshold() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = LogConfig {

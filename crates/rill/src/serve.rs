@@ -24,6 +24,10 @@ pub struct ServeArgs {
     /// Shortcut for `--override log.dirs=DIR`.
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// Shortcut for `--override admin.listen=ADDR`: the HTTP listener of the web console,
+    /// /metrics, /health and the admin API (default 127.0.0.1:9644; `none` turns it off).
+    #[arg(long, value_name = "HOST:PORT")]
+    admin_listen: Option<String>,
 }
 
 fn load_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
@@ -45,6 +49,9 @@ fn load_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
     if let Some(dir) = &args.data_dir {
         pairs.push(("log.dirs".into(), dir.display().to_string()));
     }
+    if let Some(addr) = &args.admin_listen {
+        pairs.push(("admin.listen".into(), addr.clone()));
+    }
     Ok(BrokerConfig::from_pairs(pairs, |w| tracing::warn!("{w}"))?)
 }
 
@@ -65,6 +72,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         let server = Server::bind(config).await?;
         let addr = server.local_addr()?;
         tracing::info!(%addr, data_dir = %data_dir.display(), cluster_id = %server.broker.cluster_id, "rill is serving");
+        if let Some(admin) = server.admin_addr() {
+            tracing::info!(console = %format!("http://{admin}/"), metrics = %format!("http://{admin}/metrics"), "web console and metrics");
+        }
         let (tx, rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             signals.wait().await;

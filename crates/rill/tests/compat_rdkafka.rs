@@ -48,6 +48,8 @@ impl Broker {
             .arg(format!("listeners=PLAINTEXT://127.0.0.1:{port}"))
             .arg("--override")
             .arg(format!("log.dirs={}", dir.path().join("data").display()))
+            .arg("--admin-listen")
+            .arg("127.0.0.1:0")
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)

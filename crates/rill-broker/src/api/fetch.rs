@@ -145,15 +145,25 @@ pub async fn handle(broker: &Arc<Broker>, _ctx: &RequestContext, req: FetchReque
         };
         if total >= min_bytes.max(1) || any_error || Instant::now() >= deadline {
             let mut files = FileRecords::new();
-            for (topic_idx, pd, slices) in parts {
+            // `parts` has one answer per want, in order.
+            for (w, (topic_idx, pd, slices)) in wants.iter().zip(parts) {
+                if let Ok(p) = &w.target {
+                    crate::observe::topic::fetched(
+                        &p.topic,
+                        slices.len,
+                        slices.records,
+                        follower.is_some(),
+                    );
+                }
                 let partitions = &mut response.responses[topic_idx].partitions;
-                if !slices.is_empty() {
-                    files.insert((topic_idx, partitions.len()), slices);
+                if !slices.slices.is_empty() {
+                    files.insert((topic_idx, partitions.len()), slices.slices);
                 }
                 partitions.push(pd);
             }
             return FetchAnswer { response, files };
         }
+        let _parked = crate::observe::gauges::parked(crate::observe::gauges::Purgatory::Fetch);
         let _ = tokio::time::timeout_at(deadline, notified).await;
     }
 }
@@ -173,7 +183,18 @@ fn read_bound(part: &Partition, high_watermark: i64, for_follower: bool) -> Resu
 }
 
 /// One partition's answer: its response fields and its record data as file ranges.
-type PartitionAnswer = (usize, PartitionData, Vec<FileSlice>);
+type PartitionAnswer = (usize, PartitionData, SentSlices);
+
+/// The file ranges of one partition's answer, with what the metrics count of them.
+#[derive(Debug, Default)]
+struct SentSlices {
+    /// The ranges.
+    slices: Vec<FileSlice>,
+    /// Their total length.
+    len: u64,
+    /// Records in them.
+    records: u64,
+}
 
 /// Reads every wanted partition within the limits (file ranges, nothing copied). Blocking.
 fn read_all(
@@ -194,7 +215,7 @@ fn read_all(
         pd.preferred_read_replica = BrokerId(-1);
         pd.aborted_transactions = read_committed.then(Vec::new);
         pd.records = Some(Bytes::new());
-        let mut slices = Vec::new();
+        let mut slices = SentSlices::default();
         match &w.target {
             Err(code) => {
                 pd.error_code = *code;
@@ -213,7 +234,11 @@ fn read_all(
                         pd.last_stable_offset = high_watermark;
                         pd.log_start_offset = read.log_start_offset;
                         total += read.len;
-                        slices = read.slices;
+                        slices = SentSlices {
+                            slices: read.slices,
+                            len: read.len,
+                            records: read.records,
+                        };
                     }
                     Err(e) => {
                         pd.error_code = log_error_code(&e);

@@ -223,6 +223,7 @@ pub async fn handle_request(
             body,
         } => (correlation_id, api, version, header, body),
     };
+    let timer = crate::observe::requests::start(api);
     let ctx = RequestContext {
         api_key: api,
         version,
@@ -234,20 +235,23 @@ pub async fn handle_request(
             let inflight = produce::append(broker, &ctx, req).await;
             // Only what encoding needs goes along: the request's buffer is freed now.
             Ok(Responder::Pending(Box::pin(async move {
+                let _parked =
+                    crate::observe::gauges::parked(crate::observe::gauges::Purgatory::Produce);
                 let Some(inflight) = inflight else {
                     return Err(RequestError::Encode("produce append task failed".into()));
                 };
-                match inflight.finish().await {
-                    Some(r) => {
-                        encode_response(api, version, correlation_id, ResponseKind::Produce(r))
-                            .map(|b| Some(Response::from_bytes(b)))
-                    }
+                let body = inflight.finish().await.map(ResponseKind::Produce);
+                timer.finish(body.as_ref());
+                match body {
+                    Some(body) => encode_response(api, version, correlation_id, body)
+                        .map(|b| Some(Response::from_bytes(b))),
                     None => Ok(None),
                 }
             })))
         }
         RequestKind::Fetch(req) => {
             let answer = fetch::handle(broker, &ctx, req).await;
+            timer.finish_fetch(&answer.response);
             fetch_wire::encode_fetch_response(
                 correlation_id,
                 version,
@@ -256,11 +260,15 @@ pub async fn handle_request(
             )
             .map(|r| Responder::Done(Some(r)))
         }
-        body => match dispatch(broker, &ctx, body).await {
-            Some(body) => encode_response(api, version, correlation_id, body)
-                .map(|b| Responder::Done(Some(Response::from_bytes(b)))),
-            None => Ok(Responder::Done(None)),
-        },
+        body => {
+            let body = dispatch(broker, &ctx, body).await;
+            timer.finish(body.as_ref());
+            match body {
+                Some(body) => encode_response(api, version, correlation_id, body)
+                    .map(|b| Responder::Done(Some(Response::from_bytes(b)))),
+                None => Ok(Responder::Done(None)),
+            }
+        }
     }
 }
 

@@ -292,6 +292,7 @@ fn append_one(target: Result<Arc<Partition>, i16>, records: Option<Bytes>, acks:
             return Err(refuse(log_error_code(&e), Some(e.to_string())));
         }
     };
+    crate::observe::topic::produced(&partition.topic, &info);
     Ok((partition, info, epoch))
 }
 

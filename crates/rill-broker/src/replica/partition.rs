@@ -48,8 +48,25 @@ pub struct FetchSlices {
     pub slices: Vec<FileSlice>,
     /// Sum of the slice lengths.
     pub len: u64,
+    /// Records in those batches.
+    pub records: u64,
     /// Log start offset at the time of the read.
     pub log_start_offset: i64,
+}
+
+/// A partition's log figures at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogStats {
+    /// First offset in the log.
+    pub log_start_offset: i64,
+    /// Offset after the last record appended.
+    pub log_end_offset: i64,
+    /// Offsets below this are committed and visible to consumers.
+    pub high_watermark: i64,
+    /// Bytes on disk (segments).
+    pub size_bytes: u64,
+    /// Number of segments.
+    pub segments: usize,
 }
 
 /// A partition hosted by this broker.
@@ -129,6 +146,7 @@ impl Partition {
         // it to its log end as soon as its role is applied.
         let end = log.log_end_offset();
         let hw = log.checkpointed_high_watermark().unwrap_or(0).clamp(0, end);
+        crate::observe::log_flush::watch(&log.durability());
         Ok(Partition {
             topic: topic.to_string(),
             topic_id,
@@ -534,6 +552,21 @@ impl Partition {
         Ok(self.log()?.size_bytes())
     }
 
+    /// Log start/end offsets, size and segment count under one lock (metrics, admin API).
+    ///
+    /// # Errors
+    /// A poisoned lock.
+    pub fn log_stats(&self) -> Result<LogStats, LogError> {
+        let log = self.log()?;
+        Ok(LogStats {
+            log_start_offset: log.log_start_offset(),
+            log_end_offset: log.log_end_offset(),
+            high_watermark: self.high_watermark(),
+            size_bytes: log.size_bytes(),
+            segments: log.segment_count(),
+        })
+    }
+
     /// Reads whole batches from `offset` up to the high watermark.
     ///
     /// # Errors
@@ -589,6 +622,7 @@ impl Partition {
         Ok(FetchSlices {
             slices: read.slices,
             len: read.total_len,
+            records: read.records,
             log_start_offset,
         })
     }

@@ -266,6 +266,10 @@ fn sync_completing(g: &mut Group, request_id: RequestId, req: SyncRequest, ctx: 
             .unwrap_or_default();
     }
     g.transition(GroupState::Stable, ctx.now_ms);
+    tracing::info!(
+        group = %g.group_id, generation = g.generation, members = g.members.len(),
+        "group rebalance completed: assignment received, group stable"
+    );
     g.rebalance_deadline_ms = None;
     ctx.out
         .records

@@ -50,6 +50,12 @@ pub(crate) fn prepare_rebalance(g: &mut Group, ctx: &mut Ctx<'_>) {
         }
     }
     let was_empty = g.state == GroupState::Empty;
+    if g.state != GroupState::PreparingRebalance {
+        tracing::info!(
+            group = %g.group_id, generation = g.generation, members = g.members.len(),
+            from = g.state.name(), "group rebalance started"
+        );
+    }
     g.transition(GroupState::PreparingRebalance, ctx.now_ms);
     let delay = ctx.config.initial_rebalance_delay_ms;
     if was_empty && delay > 0 {
@@ -92,6 +98,7 @@ pub(crate) fn complete_join(g: &mut Group, ctx: &mut Ctx<'_>) {
     g.initial_delay_cap_ms = None;
     g.generation += 1;
     if g.members.is_empty() {
+        tracing::info!(group = %g.group_id, generation = g.generation, "group rebalance completed: no members left");
         g.protocol_name = None;
         g.leader = None;
         g.transition(GroupState::Empty, ctx.now_ms);
@@ -105,6 +112,11 @@ pub(crate) fn complete_join(g: &mut Group, ctx: &mut Ctx<'_>) {
         g.leader = g.members.keys().next().cloned();
     }
     g.transition(GroupState::CompletingRebalance, ctx.now_ms);
+    tracing::info!(
+        group = %g.group_id, generation = g.generation, members = g.members.len(),
+        leader = g.leader.as_deref().unwrap_or(""), protocol = g.protocol_name.as_deref().unwrap_or(""),
+        "group rebalance: members joined, waiting for the leader's assignment"
+    );
     g.rebalance_deadline_ms = Some(ctx.now_ms + g.rebalance_timeout_ms());
     let ids: Vec<String> = g.members.keys().cloned().collect();
     for id in ids {

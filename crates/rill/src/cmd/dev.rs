@@ -2,7 +2,7 @@
 //! 127.0.0.1, each with its own data directory; with more than one node they form one cluster
 //! (every node broker + controller, all voters of the metadata quorum). Waits until every
 //! node's Metadata lists all N brokers, prints the bootstrap string (first stdout line) and
-//! one line per node, and stops them all on Ctrl-C / SIGTERM (SIGTERM each, SIGKILL after
+//! one line per node (with its web console's address), and stops them all on Ctrl-C / SIGTERM (SIGTERM each, SIGKILL after
 //! 15 s). A node that dies at start fails the command with the tail of its log.
 
 use std::path::{Path, PathBuf};
@@ -57,6 +57,7 @@ struct Node {
     id: u32,
     client_port: u16,
     controller_port: u16,
+    admin_port: u16,
     dir: PathBuf,
     log: PathBuf,
     args: Vec<String>,
@@ -150,7 +151,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     };
     std::fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
 
-    let mut ports = free_ports(2 * n)?;
+    let mut ports = free_ports(3 * n)?;
     if let Some(p) = port {
         ports.retain(|&q| q != p);
         ports.insert(0, p);
@@ -170,6 +171,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
                 args.push(format!("{k}={v}"));
             };
             set("log.dirs", dir.display().to_string());
+            set("admin.listen", format!("127.0.0.1:{}", ports[2 * n + i]));
             if n == 1 {
                 set("listeners", format!("PLAINTEXT://127.0.0.1:{}", ports[0]));
             } else {
@@ -196,6 +198,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
                 id,
                 client_port: ports[i],
                 controller_port: ports[n + i],
+                admin_port: ports[2 * n + i],
                 log: root.join(format!("node{id}.log")),
                 dir,
                 args,
@@ -308,20 +311,22 @@ async fn serve_until_signal(
             .map_or_else(|| "?".into(), |p| p.to_string());
         if n == 1 {
             println!(
-                "node {}: client {} pid {pid} data {} log {}",
+                "node {}: client {} pid {pid} data {} log {} console http://127.0.0.1:{}/",
                 node.id,
                 node.addr(),
                 node.dir.display(),
-                node.log.display()
+                node.log.display(),
+                node.admin_port
             );
         } else {
             println!(
-                "node {}: client {} controller 127.0.0.1:{} pid {pid} data {} log {}",
+                "node {}: client {} controller 127.0.0.1:{} pid {pid} data {} log {} console http://127.0.0.1:{}/",
                 node.id,
                 node.addr(),
                 node.controller_port,
                 node.dir.display(),
-                node.log.display()
+                node.log.display(),
+                node.admin_port
             );
         }
     }

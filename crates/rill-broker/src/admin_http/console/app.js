@@ -1,0 +1,544 @@
+// Rill's web console: a small single-page app over the admin JSON API (/api/v1).
+// Plain JavaScript, no build step and nothing fetched from elsewhere. Views: overview,
+// topics (create, delete, partitions and offsets), message browser, consumer groups.
+// Charts are SVG drawn here. Every text from the server is escaped before it is shown.
+"use strict";
+
+const view = document.getElementById("view");
+let timer = null; // the current view's refresh timer
+let routeToken = 0; // bumped on every route change; stale renders are dropped
+
+// ---------- helpers ----------
+function esc(s) {
+  return String(s ?? "").replace(/[&<>"']/g, (c) => ({
+    "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;",
+  }[c]));
+}
+function num(n) {
+  return n === null || n === undefined ? "–" : Number(n).toLocaleString("en-US");
+}
+function bytes(n) {
+  if (n === null || n === undefined) return "–";
+  const u = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  let v = Number(n);
+  while (v >= 1024 && i < u.length - 1) { v /= 1024; i++; }
+  return (i === 0 ? v.toFixed(0) : v.toFixed(1)) + " " + u[i];
+}
+function rate(n, unit) {
+  if (unit === "B") return bytes(n) + "/s";
+  return (n >= 100 ? n.toFixed(0) : n.toFixed(1)) + " " + unit + "/s";
+}
+function time(ms) {
+  if (ms === null || ms === undefined || ms < 0) return "–";
+  const d = new Date(ms);
+  return d.toISOString().replace("T", " ").replace("Z", "");
+}
+function ids(list) {
+  return (list || []).join(", ");
+}
+async function api(path, options) {
+  const res = await fetch(path, options);
+  let body = null;
+  const text = await res.text();
+  try { body = text ? JSON.parse(text) : null; } catch (_) { body = { error: { message: text } }; }
+  if (!res.ok) {
+    const e = (body && body.error) || {};
+    const err = new Error(e.message || res.status + " " + res.statusText);
+    err.status = res.status;
+    err.kafkaError = e.kafka_error;
+    throw err;
+  }
+  return body;
+}
+function toast(message, isError) {
+  const box = document.getElementById("toast");
+  const div = document.createElement("div");
+  div.className = "msg" + (isError ? " error" : "");
+  div.textContent = message;
+  box.appendChild(div);
+  setTimeout(() => div.remove(), isError ? 8000 : 4000);
+}
+function errorBox(e) {
+  return `<div class="error-box" data-testid="error">${esc(e.kafkaError ? e.kafkaError + ": " : "")}${esc(e.message)}</div>`;
+}
+function healthTags(h) {
+  const t = [];
+  if (h.offline) t.push('<span class="tag bad">offline</span>');
+  if (h.under_replicated) t.push('<span class="tag warn">under-replicated</span>');
+  if (h.under_min_isr) t.push('<span class="tag warn">under min ISR</span>');
+  return t.length ? t.join("") : '<span class="tag ok">ok</span>';
+}
+function every(ms, fn) {
+  clearInterval(timer);
+  timer = setInterval(fn, ms);
+}
+
+// ---------- charts (SVG) ----------
+// The smallest 1, 2, 2.5 or 5 times a power of ten at or above v (at least 1), so axis
+// ticks at quarters are round numbers.
+function niceMax(v) {
+  const x = Math.max(1, v);
+  const p = Math.pow(10, Math.floor(Math.log10(x)));
+  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= x) return m * p;
+  return 10 * p;
+}
+
+// series: [{name, color, points: [[x, y], ...]}]; x in ms; fmt formats y values.
+function lineChart(series, fmt, height) {
+  const W = 900, H = height || 220, L = 70, R = 12, T = 12, B = 26;
+  const all = series.flatMap((s) => s.points);
+  if (all.length < 2) {
+    return `<div class="muted">Collecting samples (one every 5 s)…</div>`;
+  }
+  const xs = all.map((p) => p[0]);
+  const x0 = Math.min(...xs), x1 = Math.max(...xs);
+  const ymax = niceMax(Math.max(...all.map((p) => p[1])));
+  const sx = (x) => L + ((x - x0) / Math.max(1, x1 - x0)) * (W - L - R);
+  const sy = (y) => T + (1 - y / ymax) * (H - T - B);
+  let g = "";
+  for (let i = 0; i <= 4; i++) {
+    const y = (ymax * i) / 4;
+    g += `<line class="grid" x1="${L}" x2="${W - R}" y1="${sy(y)}" y2="${sy(y)}"/>`;
+    g += `<text x="${L - 6}" y="${sy(y) + 4}" text-anchor="end">${esc(fmt(y))}</text>`;
+  }
+  for (let i = 0; i <= 4; i++) {
+    const x = x0 + ((x1 - x0) * i) / 4;
+    const label = new Date(x).toTimeString().slice(0, 8);
+    const anchor = i === 0 ? "start" : i === 4 ? "end" : "middle";
+    g += `<text x="${sx(x)}" y="${H - 6}" text-anchor="${anchor}">${label}</text>`;
+  }
+  g += `<line class="axis" x1="${L}" x2="${W - R}" y1="${H - B}" y2="${H - B}"/>`;
+  for (const s of series) {
+    const d = s.points.map((p, i) => `${i ? "L" : "M"}${sx(p[0]).toFixed(1)},${sy(p[1]).toFixed(1)}`).join("");
+    g += `<path d="${d}" fill="none" stroke="${s.color}" stroke-width="2"/>`;
+  }
+  const legend = series.map((s) => `<span><i style="background:${s.color}"></i>${esc(s.name)}</span>`).join("");
+  return `<svg viewBox="0 0 ${W} ${H}" role="img">${g}</svg><div class="legend">${legend}</div>`;
+}
+
+// bars: [{label, value}] drawn as vertical bars.
+function barChart(bars, color) {
+  const W = 900, H = 220, L = 60, R = 12, T = 12, B = 46;
+  if (!bars.length) return `<div class="muted">No partitions.</div>`;
+  // At least 4 so quarter ticks of small integer lags stay whole numbers.
+  const ymax = Math.max(4, niceMax(Math.max(...bars.map((b) => b.value || 0))));
+  const slot = (W - L - R) / bars.length;
+  const bw = Math.max(2, Math.min(48, slot * 0.7));
+  const sy = (y) => T + (1 - y / ymax) * (H - T - B);
+  let g = "";
+  for (let i = 0; i <= 4; i++) {
+    const y = (ymax * i) / 4;
+    g += `<line class="grid" x1="${L}" x2="${W - R}" y1="${sy(y)}" y2="${sy(y)}"/>`;
+    g += `<text x="${L - 6}" y="${sy(y) + 4}" text-anchor="end">${num(Math.round(y))}</text>`;
+  }
+  bars.forEach((b, i) => {
+    const x = L + slot * i + (slot - bw) / 2;
+    const v = b.value || 0;
+    g += `<rect x="${x.toFixed(1)}" y="${sy(v).toFixed(1)}" width="${bw.toFixed(1)}" height="${(H - B - sy(v)).toFixed(1)}" fill="${color}" rx="2"><title>${esc(b.label)}: ${num(b.value)}</title></rect>`;
+    if (bars.length <= 40) {
+      g += `<text x="${(x + bw / 2).toFixed(1)}" y="${H - B + 14}" text-anchor="middle">${esc(b.label)}</text>`;
+    }
+  });
+  g += `<line class="axis" x1="${L}" x2="${W - R}" y1="${H - B}" y2="${H - B}"/>`;
+  return `<svg viewBox="0 0 ${W} ${H}" role="img" data-testid="lag-chart">${g}</svg>`;
+}
+
+// ---------- header badge ----------
+async function refreshBadge() {
+  const badge = document.getElementById("node-badge");
+  try {
+    const c = await api("/api/v1/cluster");
+    badge.textContent = `node ${c.node_id} · ${c.ready ? "ready" : "not ready"}`;
+    badge.className = "badge " + (c.ready ? "ready" : "notready");
+    badge.title = c.not_ready_reason || "";
+  } catch (e) {
+    badge.textContent = "unreachable";
+    badge.className = "badge notready";
+  }
+}
+
+// ---------- overview ----------
+async function overview(token) {
+  view.innerHTML = `<h1>Overview</h1><div id="ov-body">Loading…</div>`;
+  const draw = async () => {
+    let c, t;
+    try {
+      [c, t] = await Promise.all([api("/api/v1/cluster"), api("/api/v1/throughput")]);
+    } catch (e) {
+      if (token === routeToken) document.getElementById("ov-body").innerHTML = errorBox(e);
+      return;
+    }
+    if (token !== routeToken) return;
+    const p = c.partitions;
+    const q = c.quorum;
+    const card = (label, value, cls, small) =>
+      `<div class="card ${cls || ""}"><div class="label">${label}</div><div class="value ${small ? "small" : ""}">${value}</div></div>`;
+    const brokers = c.brokers.map((b) => `<tr data-broker="${b.id}">
+        <td>${b.id}${b.is_self ? ' <span class="tag">this node</span>' : ""}</td>
+        <td>${esc(b.host)}:${b.port}</td><td>${esc(b.rack || "–")}</td>
+        <td>${b.fenced ? '<span class="tag bad">fenced</span>' : '<span class="tag ok">active</span>'}</td>
+        <td>${b.is_controller ? '<span class="tag">controller</span>' : ""}</td></tr>`).join("");
+    const points = t.points;
+    const chartIn = lineChart([
+      { name: `bytes in/s (node ${t.node_id})`, color: "#2563eb", points: points.map((x) => [x.at_ms, x.bytes_in_per_s]) },
+      { name: `bytes out/s (node ${t.node_id})`, color: "#0f9d76", points: points.map((x) => [x.at_ms, x.bytes_out_per_s]) },
+    ], (y) => bytes(y) + "/s");
+    const clusterPoints = points.filter((x) => x.cluster_records_in_per_s !== null)
+      .map((x) => [x.at_ms, x.cluster_records_in_per_s]);
+    const chartRec = lineChart([
+      { name: "cluster records in/s (all nodes)", color: "#0891b2", points: clusterPoints },
+      { name: `records in/s (node ${t.node_id})`, color: "#7c3aed", points: points.map((x) => [x.at_ms, x.records_in_per_s]) },
+      { name: `records out/s (node ${t.node_id})`, color: "#d97706", points: points.map((x) => [x.at_ms, x.records_out_per_s]) },
+    ], (y) => rate(y, "rec"), 180);
+    const last = points.length ? points[points.length - 1] : null;
+    document.getElementById("ov-body").innerHTML = `
+      <div class="cards" data-testid="overview-cards">
+        ${card("Health", c.ready ? "ready" : "not ready", c.ready ? "ok" : "bad")}
+        ${card("Cluster id", esc(c.cluster_id), "", true)}
+        ${card("Mode", esc(c.mode), "", true)}
+        ${card("Controller", c.controller_id >= 0 ? "node " + c.controller_id : "none", c.controller_id >= 0 ? "" : "bad")}
+        ${card("Brokers", c.brokers.filter((b) => !b.fenced).length + " / " + c.brokers.length)}
+        ${card("Topics", num(c.topics))}
+        ${card("Partitions", num(p.partitions))}
+        ${card("Offline", num(p.offline), p.offline ? "bad" : "ok")}
+        ${card("Under-replicated", num(p.under_replicated), p.under_replicated ? "bad" : "ok")}
+        ${card("Under min ISR", num(p.under_min_isr), p.under_min_isr ? "bad" : "ok")}
+        ${q ? card("Raft term", num(q.term)) + card("Raft commit index", num(q.commit_index)) : ""}
+      </div>
+      ${c.not_ready_reason ? `<div class="error-box">${esc(c.not_ready_reason)}</div>` : ""}
+      <div class="panel chart" data-testid="throughput-chart">
+        <h2>Throughput (last ${Math.round((points.length * t.interval_ms) / 60000) || "<1"} min)
+          ${last ? `<span class="muted">· node ${t.node_id} now ${bytes(last.bytes_in_per_s)}/s in, ${bytes(last.bytes_out_per_s)}/s out${last.cluster_records_in_per_s !== null ? `; cluster ${rate(last.cluster_records_in_per_s, "rec")} in` : ""}</span>` : ""}</h2>
+        ${chartIn}
+        <div style="height:10px"></div>
+        ${chartRec}
+        <div class="muted" style="margin-top:6px">Since start: ${bytes(t.totals.bytes_in)} / ${num(t.totals.records_in)} records in, ${bytes(t.totals.bytes_out)} / ${num(t.totals.records_out)} records out.</div>
+      </div>
+      <div class="split">
+        <div class="panel"><h2>Brokers</h2>
+          <table data-testid="brokers"><thead><tr><th>Id</th><th>Address</th><th>Rack</th><th>State</th><th></th></tr></thead>
+          <tbody>${brokers}</tbody></table></div>
+        <div class="panel"><h2>Metadata quorum</h2>${q ? `
+          <table><thead><tr><th>Voter</th><th class="num">Log end index</th><th class="num">Last contact</th></tr></thead><tbody>
+          ${q.voters.map((v) => `<tr><td>${v.node_id}${v.node_id === q.leader_id ? ' <span class="tag">leader</span>' : ""}</td>
+            <td class="num">${num(v.log_end_index)}</td><td class="num">${v.last_contact_ms === null ? "–" : v.last_contact_ms + " ms"}</td></tr>`).join("")}
+          </tbody></table>` : `<div class="muted">Single node: a local metadata log, this node is the controller.</div>`}
+        </div>
+      </div>`;
+  };
+  await draw();
+  every(5000, draw);
+}
+
+// ---------- topics ----------
+function parseConfigs(text) {
+  const out = {};
+  for (const line of text.split("\n")) {
+    const l = line.trim();
+    if (!l || l.startsWith("#")) continue;
+    const i = l.indexOf("=");
+    if (i <= 0) throw new Error(`config line '${l}' is not key=value`);
+    out[l.slice(0, i).trim()] = l.slice(i + 1).trim();
+  }
+  return out;
+}
+
+async function topics(token) {
+  view.innerHTML = `<h1>Topics</h1>
+    <div class="panel"><h2>Create a topic</h2>
+      <form id="create-topic-form" class="row" autocomplete="off">
+        <label>Name<input name="name" required placeholder="orders" size="28"></label>
+        <label>Partitions<input name="partitions" type="number" min="1" value="3" style="width:100px"></label>
+        <label>Replication factor<input name="replication_factor" type="number" min="1" value="1" style="width:120px"></label>
+        <label>Configs (key=value per line)<textarea name="configs" rows="1" cols="34" placeholder="retention.ms=86400000"></textarea></label>
+        <button type="submit" id="create-topic">Create topic</button>
+      </form>
+    </div>
+    <div class="panel"><div class="row" style="justify-content:space-between;margin-bottom:8px">
+      <h2 style="margin:0">All topics</h2>
+      <label style="flex-direction:row;align-items:center;gap:6px"><input type="checkbox" id="show-internal"> internal topics</label></div>
+      <div id="topic-list">Loading…</div></div>`;
+  const form = document.getElementById("create-topic-form");
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const f = new FormData(form);
+    let body;
+    try {
+      body = {
+        name: String(f.get("name")).trim(),
+        partitions: Number(f.get("partitions")),
+        replication_factor: Number(f.get("replication_factor")),
+        configs: parseConfigs(String(f.get("configs") || "")),
+      };
+    } catch (e) { toast(e.message, true); return; }
+    const button = document.getElementById("create-topic");
+    button.disabled = true;
+    try {
+      const r = await api("/api/v1/topics", {
+        method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body),
+      });
+      toast(`Topic ${r.name} created with ${r.partitions} partitions`);
+      form.reset();
+      await drawList();
+    } catch (e) {
+      toast(`Cannot create topic: ${e.kafkaError ? e.kafkaError + ": " : ""}${e.message}`, true);
+    } finally {
+      button.disabled = false;
+    }
+  });
+  const internal = document.getElementById("show-internal");
+  internal.addEventListener("change", () => drawList());
+  const drawList = async () => {
+    let list;
+    try {
+      list = await api("/api/v1/topics" + (internal.checked ? "?internal=true" : ""));
+    } catch (e) {
+      if (token === routeToken) document.getElementById("topic-list").innerHTML = errorBox(e);
+      return;
+    }
+    if (token !== routeToken) return;
+    const rows = list.map((t) => `<tr data-topic="${esc(t.name)}">
+        <td><a href="#/topics/${encodeURIComponent(t.name)}">${esc(t.name)}</a></td>
+        <td class="num">${t.partitions}</td><td class="num">${t.replication_factor}</td>
+        <td class="num" data-field="records">${num(t.records)}</td><td class="num">${bytes(t.local_size_bytes)}</td>
+        <td>${t.health.offline ? `<span class="tag bad">${t.health.offline} offline</span>` : ""}${t.health.under_replicated ? `<span class="tag warn">${t.health.under_replicated} under-replicated</span>` : ""}${!t.health.offline && !t.health.under_replicated ? '<span class="tag ok">ok</span>' : ""}</td>
+        <td><a href="#/messages?topic=${encodeURIComponent(t.name)}">messages</a></td>
+        <td>${t.internal ? "" : `<button class="danger" data-delete="${esc(t.name)}">Delete</button>`}</td></tr>`).join("");
+    document.getElementById("topic-list").innerHTML = list.length ? `
+      <table data-testid="topics"><thead><tr><th>Name</th><th class="num">Partitions</th><th class="num">Replication</th>
+        <th class="num">Records</th><th class="num">Size here</th><th>Health</th><th></th><th></th></tr></thead><tbody>${rows}</tbody></table>`
+      : `<div class="muted">No topics yet.</div>`;
+    for (const b of document.querySelectorAll("button[data-delete]")) {
+      b.addEventListener("click", async () => {
+        const name = b.getAttribute("data-delete");
+        if (!confirm(`Delete topic ${name} and all its data?`)) return;
+        try {
+          await api("/api/v1/topics/" + encodeURIComponent(name), { method: "DELETE" });
+          toast(`Topic ${name} deleted`);
+          await drawList();
+        } catch (e) { toast(`Cannot delete ${name}: ${e.message}`, true); }
+      });
+    }
+  };
+  await drawList();
+  every(10000, drawList);
+}
+
+async function topicDetail(token, name) {
+  view.innerHTML = `<h1>Topic <span data-testid="topic-name">${esc(name)}</span></h1><div id="topic-body">Loading…</div>`;
+  const draw = async () => {
+    let t;
+    try { t = await api("/api/v1/topics/" + encodeURIComponent(name)); } catch (e) {
+      if (token === routeToken) document.getElementById("topic-body").innerHTML = errorBox(e);
+      return;
+    }
+    if (token !== routeToken) return;
+    const rows = t.partitions.map((p) => `<tr data-partition="${p.partition}">
+        <td class="num">${p.partition}</td><td>${p.leader >= 0 ? p.leader : "none"}</td>
+        <td>${ids(p.replicas)}</td><td>${ids(p.isr)}</td>
+        <td class="num" data-field="log_start_offset">${num(p.log_start_offset)}</td>
+        <td class="num" data-field="high_watermark">${num(p.high_watermark)}</td>
+        <td class="num" data-field="log_end_offset">${num(p.log_end_offset)}</td>
+        <td class="num">${bytes(p.size_bytes)}</td><td class="num">${num(p.segments)}</td>
+        <td>${healthTags(p)}</td><td class="muted">${esc(p.offsets_from)}</td>
+        <td><a href="#/messages?topic=${encodeURIComponent(t.name)}&partition=${p.partition}">browse</a></td></tr>`).join("");
+    const overrides = Object.keys(t.config_overrides);
+    const configs = Object.entries(t.configs).map(([k, v]) =>
+      `<tr><td>${esc(k)}${overrides.includes(k) ? ' <span class="tag">set</span>' : ""}</td><td>${esc(v)}</td></tr>`).join("");
+    document.getElementById("topic-body").innerHTML = `
+      <div class="muted" style="margin-bottom:12px">id ${esc(t.topic_id)} · replication factor ${t.replication_factor} ·
+        <a href="#/messages?topic=${encodeURIComponent(t.name)}">browse messages</a></div>
+      <div class="panel"><h2>Partitions</h2>
+        <table data-testid="partitions"><thead><tr><th class="num">Partition</th><th>Leader</th><th>Replicas</th><th>ISR</th>
+          <th class="num">Log start</th><th class="num">High watermark</th><th class="num">Log end</th>
+          <th class="num">Size</th><th class="num">Segments</th><th>Health</th><th>Offsets from</th><th></th></tr></thead>
+        <tbody>${rows}</tbody></table></div>
+      <div class="panel"><h2>Configs</h2><table><tbody>${configs}</tbody></table></div>`;
+  };
+  await draw();
+  every(5000, draw);
+}
+
+// ---------- message browser ----------
+function decodeB64(s) {
+  if (s === null || s === undefined) return null;
+  const bin = atob(s);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+// Shows bytes as text, JSON (pretty; `strict` marks values that are not JSON, others fall
+// back to text quietly) or hex.
+function showBytes(b64, format, strict) {
+  const b = decodeB64(b64);
+  if (b === null) return '<span class="muted">null</span>';
+  if (format === "hex") {
+    let s = "";
+    for (let i = 0; i < b.length; i++) s += b[i].toString(16).padStart(2, "0") + (i % 16 === 15 ? "\n" : " ");
+    return `<pre class="value">${esc(s.trim())}</pre>`;
+  }
+  const text = new TextDecoder("utf-8", { fatal: false }).decode(b);
+  if (format === "json") {
+    try { return `<pre class="value">${esc(JSON.stringify(JSON.parse(text), null, 2))}</pre>`; } catch (_) {
+      return `<pre class="value">${esc(text)}</pre>${strict ? '<span class="tag warn">not JSON</span>' : ""}`;
+    }
+  }
+  return `<pre class="value">${esc(text)}</pre>`;
+}
+
+async function messages(token, params) {
+  let topicList = [];
+  try { topicList = await api("/api/v1/topics"); } catch (e) { view.innerHTML = errorBox(e); return; }
+  if (token !== routeToken) return;
+  const sel = params.get("topic") || (topicList[0] && topicList[0].name) || "";
+  const opts = topicList.map((t) => `<option ${t.name === sel ? "selected" : ""}>${esc(t.name)}</option>`).join("");
+  view.innerHTML = `<h1>Messages</h1>
+    <div class="panel"><form id="browse-form" class="row">
+      <label>Topic<select name="topic">${opts}</select></label>
+      <label>Partition<input name="partition" type="number" min="0" value="${Number(params.get("partition") || 0)}" style="width:90px"></label>
+      <label>From<select name="from">
+        <option value="latest">latest</option><option value="earliest">earliest</option>
+        <option value="offset">offset</option><option value="timestamp">time</option></select></label>
+      <label>Offset<input name="offset" type="number" min="0" value="0" style="width:110px"></label>
+      <label>Time (UTC)<input name="time" type="datetime-local" step="1"></label>
+      <label>Limit<input name="limit" type="number" min="1" max="500" value="20" style="width:80px"></label>
+      <label>Show values as<select name="format"><option value="text">text</option><option value="json">JSON</option><option value="hex">hex</option></select></label>
+      <button type="submit" id="browse">Show</button>
+    </form></div>
+    <div id="messages-body" class="panel">${topicList.length ? "Choose and press Show." : "No topics yet."}</div>`;
+  const form = document.getElementById("browse-form");
+  let last = null;
+  const render = () => {
+    if (!last) return;
+    const format = new FormData(form).get("format");
+    const m = last;
+    const rows = m.messages.map((r) => `<tr data-offset="${r.offset}">
+        <td class="num">${r.offset}</td><td>${time(r.timestamp)}<div class="muted">${r.timestamp_type}</div></td>
+        <td>${showBytes(r.key, format)}</td>
+        <td>${showBytes(r.value, format, true)}${r.truncated ? '<span class="tag warn">cut at 64 KiB</span>' : ""}
+          <div class="muted">${r.value_size === null ? "" : bytes(r.value_size)}</div></td>
+        <td>${r.headers.map((h) => `<div><b>${esc(h.key)}</b>: ${showBytes(h.value, format)}</div>`).join("")}</td></tr>`).join("");
+    document.getElementById("messages-body").innerHTML = `
+      <div class="muted" style="margin-bottom:8px">${esc(m.topic)}-${m.partition}: log start ${num(m.log_start_offset)},
+        high watermark ${num(m.high_watermark)}; showing ${m.messages.length} from offset ${num(m.start_offset)}
+        (read ${m.read_from === "local" ? "on this node" : "from the leader"}).
+        ${m.next_offset < m.high_watermark ? `<a href="#" id="next-page">next ›</a>` : ""}</div>
+      ${m.messages.length ? `<table data-testid="messages"><thead><tr><th class="num">Offset</th><th>Timestamp</th><th>Key</th><th>Value</th><th>Headers</th></tr></thead>
+      <tbody>${rows}</tbody></table>` : '<div class="muted">No records there.</div>'}`;
+    const next = document.getElementById("next-page");
+    if (next) next.addEventListener("click", (ev) => {
+      ev.preventDefault();
+      form.elements.from.value = "offset";
+      form.elements.offset.value = m.next_offset;
+      load();
+    });
+  };
+  const load = async () => {
+    const f = new FormData(form);
+    const q = new URLSearchParams({ partition: f.get("partition"), from: f.get("from"), limit: f.get("limit") });
+    if (f.get("from") === "offset") q.set("offset", f.get("offset"));
+    if (f.get("from") === "timestamp") {
+      const t = Date.parse(f.get("time") + "Z");
+      if (Number.isNaN(t)) { toast("Choose a time", true); return; }
+      q.set("timestamp", String(t));
+    }
+    try {
+      last = await api(`/api/v1/topics/${encodeURIComponent(f.get("topic"))}/messages?${q}`);
+      render();
+    } catch (e) {
+      last = null;
+      document.getElementById("messages-body").innerHTML = errorBox(e);
+    }
+  };
+  form.addEventListener("submit", (ev) => { ev.preventDefault(); load(); });
+  form.elements.format.addEventListener("change", render);
+  if (sel) await load();
+}
+
+// ---------- consumer groups ----------
+async function groups(token) {
+  view.innerHTML = `<h1>Consumer groups</h1><div class="panel" id="groups-body">Loading…</div>`;
+  const draw = async () => {
+    let list;
+    try { list = await api("/api/v1/groups"); } catch (e) {
+      if (token === routeToken) document.getElementById("groups-body").innerHTML = errorBox(e);
+      return;
+    }
+    if (token !== routeToken) return;
+    const rows = list.map((g) => `<tr data-group="${esc(g.group_id)}">
+        <td><a href="#/groups/${encodeURIComponent(g.group_id)}">${esc(g.group_id)}</a></td>
+        <td>${esc(g.state || "–")}</td><td>${esc(g.protocol_type)}</td>
+        <td class="num">${num(g.members)}</td><td class="num">${num(g.partitions)}</td>
+        <td class="num" data-field="total_lag">${num(g.total_lag)}</td></tr>`).join("");
+    document.getElementById("groups-body").innerHTML = list.length ? `
+      <table data-testid="groups"><thead><tr><th>Group</th><th>State</th><th>Protocol</th><th class="num">Members</th>
+        <th class="num">Partitions</th><th class="num">Total lag</th></tr></thead><tbody>${rows}</tbody></table>`
+      : `<div class="muted">No consumer groups.</div>`;
+  };
+  await draw();
+  every(5000, draw);
+}
+
+async function groupDetail(token, id) {
+  view.innerHTML = `<h1>Group <span data-testid="group-name">${esc(id)}</span></h1><div id="group-body">Loading…</div>`;
+  const draw = async () => {
+    let g;
+    try { g = await api("/api/v1/groups/" + encodeURIComponent(id)); } catch (e) {
+      if (token === routeToken) document.getElementById("group-body").innerHTML = errorBox(e);
+      return;
+    }
+    if (token !== routeToken) return;
+    const members = g.members.map((m) => `<tr><td>${esc(m.member_id)}</td><td>${esc(m.client_id)}</td><td>${esc(m.client_host)}</td>
+        <td>${Object.entries(m.assignment).map(([t, ps]) => `${esc(t)}: ${ps.join(", ")}`).join("<br>") || '<span class="muted">none</span>'}</td></tr>`).join("");
+    const parts = g.partitions.map((p) => `<tr data-partition="${esc(p.topic)}-${p.partition}">
+        <td>${esc(p.topic)}</td><td class="num">${p.partition}</td>
+        <td class="num" data-field="committed_offset">${num(p.committed_offset)}</td>
+        <td class="num" data-field="high_watermark">${num(p.high_watermark)}</td>
+        <td class="num" data-field="lag">${num(p.lag)}</td><td>${esc(p.client_id || "–")}</td></tr>`).join("");
+    const bars = g.partitions.map((p) => ({ label: `${p.topic}-${p.partition}`, value: p.lag }));
+    document.getElementById("group-body").innerHTML = `
+      <div class="cards">
+        <div class="card"><div class="label">State</div><div class="value small" data-testid="group-state">${esc(g.state)}</div></div>
+        <div class="card"><div class="label">Assignor</div><div class="value small">${esc(g.protocol || "–")}</div></div>
+        <div class="card"><div class="label">Members</div><div class="value">${g.members.length}</div></div>
+        <div class="card ${g.total_lag ? "bad" : "ok"}"><div class="label">Total lag</div><div class="value" data-testid="total-lag">${num(g.total_lag)}</div></div>
+      </div>
+      <div class="panel chart"><h2>Lag per partition</h2>${barChart(bars, "#d97706")}</div>
+      <div class="panel"><h2>Partitions</h2><table data-testid="group-partitions"><thead><tr><th>Topic</th><th class="num">Partition</th>
+        <th class="num">Committed</th><th class="num">High watermark</th><th class="num">Lag</th><th>Owner</th></tr></thead>
+        <tbody>${parts}</tbody></table></div>
+      <div class="panel"><h2>Members</h2>${g.members.length ? `<table data-testid="members"><thead><tr><th>Member</th><th>Client id</th><th>Host</th><th>Assignment</th></tr></thead>
+        <tbody>${members}</tbody></table>` : '<div class="muted">No members (the group is empty).</div>'}</div>`;
+  };
+  await draw();
+  every(5000, draw);
+}
+
+// ---------- routing ----------
+async function route() {
+  clearInterval(timer);
+  const token = ++routeToken;
+  const hash = location.hash.replace(/^#/, "") || "/overview";
+  const [path, query] = hash.split("?");
+  const params = new URLSearchParams(query || "");
+  const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  for (const a of document.querySelectorAll("header nav a")) {
+    a.classList.toggle("active", a.getAttribute("data-nav") === parts[0]);
+  }
+  try {
+    if (parts[0] === "topics" && parts[1]) await topicDetail(token, parts[1]);
+    else if (parts[0] === "topics") await topics(token);
+    else if (parts[0] === "messages") await messages(token, params);
+    else if (parts[0] === "groups" && parts[1]) await groupDetail(token, parts[1]);
+    else if (parts[0] === "groups") await groups(token);
+    else await overview(token);
+  } catch (e) {
+    view.innerHTML = errorBox(e);
+  }
+}
+
+window.addEventListener("hashchange", route);
+refreshBadge();
+setInterval(refreshBadge, 5000);
+route();

@@ -1,0 +1,256 @@
+//! Metrics computed at scrape time from the broker's state, as Prometheus text: the node and
+//! its controller role, the Raft quorum, partition health, per-partition log figures and the
+//! consumer group lag of the groups this node coordinates.
+//!
+//! Computed fresh on every scrape, so a deleted topic's or group's series disappear at once.
+//! Partition health follows Kafka's split: under-replicated and under-min-ISR partitions are
+//! reported by their leader (sum over the nodes for the cluster), offline partitions by the
+//! active controller only.
+
+use std::collections::HashMap;
+
+use super::prom_text::PromText;
+use super::view::{self, HealthCounts};
+use crate::broker::Broker;
+
+/// Picks one figure out of a partition's log stats.
+type StatFn = fn(&crate::replica::LogStats) -> f64;
+
+/// (topic, partition) -> end offset (high watermark) for partitions hosted elsewhere.
+pub type RemoteEnds = HashMap<(String, i32), i64>;
+
+/// The partitions that groups coordinated here have committed offsets for and that this
+/// node does not host: their end offsets must come from their leaders.
+pub fn remote_group_partitions(broker: &Broker) -> Vec<(String, i32)> {
+    let mut out: Vec<(String, i32)> = view::local_group_offsets(broker)
+        .into_values()
+        .flat_map(|(_, offsets)| offsets.into_keys())
+        .filter(|(t, p)| broker.replicas.get(t, *p).is_none())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Every scrape-time metric as Prometheus text. Blocking (partition locks, briefly).
+pub fn collect(broker: &Broker, remote_ends: &RemoteEnds) -> String {
+    let mut t = PromText::new();
+    node(broker, &mut t);
+    quorum(broker, &mut t);
+    partitions(broker, &mut t);
+    groups(broker, remote_ends, &mut t);
+    t.finish()
+}
+
+fn node(broker: &Broker, t: &mut PromText) {
+    let node_id = broker.config.node_id.to_string();
+    t.family(
+        "rill_broker_info",
+        "gauge",
+        "This node: id, cluster id and version (always 1).",
+    );
+    t.sample(
+        "rill_broker_info",
+        &[
+            ("node_id", &node_id),
+            ("cluster_id", &broker.cluster_id),
+            ("version", env!("CARGO_PKG_VERSION")),
+        ],
+        1.0,
+    );
+    let controller = broker.controller_id();
+    t.single(
+        "rill_active_controller_count",
+        "gauge",
+        "1 on the active controller, else 0 (Kafka: KafkaController ActiveControllerCount).",
+        f64::from(u8::from(controller == broker.config.node_id)),
+    );
+    let image = broker.image();
+    let (mut active, mut fenced) = (0usize, 0usize);
+    for b in image.brokers() {
+        if b.fenced {
+            fenced += 1;
+        } else {
+            active += 1;
+        }
+    }
+    if active + fenced == 0 {
+        active = broker.live_brokers().len();
+    }
+    t.family(
+        "rill_brokers",
+        "gauge",
+        "Registered brokers by state (Kafka: ActiveBrokerCount, FencedBrokerCount).",
+    );
+    t.sample("rill_brokers", &[("state", "active")], active as f64);
+    t.sample("rill_brokers", &[("state", "fenced")], fenced as f64);
+}
+
+fn quorum(broker: &Broker, t: &mut PromText) {
+    let Some(s) = broker.metadata.quorum_status() else {
+        return;
+    };
+    t.single(
+        "rill_raft_term",
+        "gauge",
+        "Current Raft term of the metadata quorum (Kafka: raft-metrics current-epoch).",
+        s.term as f64,
+    );
+    t.single(
+        "rill_raft_commit_index",
+        "gauge",
+        "Last metadata log index committed and applied here (Kafka: raft-metrics high-watermark).",
+        s.high_watermark.map_or(-1.0, |o| o as f64),
+    );
+    t.single(
+        "rill_raft_log_end_index",
+        "gauge",
+        "Last index in this node's metadata log (Kafka: raft-metrics log-end-offset).",
+        s.log_end_offset.map_or(-1.0, |o| o as f64),
+    );
+    t.single(
+        "rill_raft_leader_id",
+        "gauge",
+        "The metadata quorum's leader as this node knows it, -1 for none (Kafka: current-leader).",
+        s.leader.map_or(-1.0, |l| l as f64),
+    );
+}
+
+fn partitions(broker: &Broker, t: &mut PromText) {
+    let node = broker.config.node_id;
+    let image = broker.image();
+    let all = view::partitions(broker, &image, None);
+    let mut led = HealthCounts::default();
+    let mut hosted = 0usize;
+    for p in &all {
+        hosted += usize::from(p.hosted_here);
+        if p.leader == node {
+            led.add(p.health);
+        }
+    }
+    let is_controller = broker.controller_id() == node;
+    let offline = if is_controller {
+        view::cluster_health(broker, &image).offline
+    } else {
+        0
+    };
+    t.single(
+        "rill_partitions",
+        "gauge",
+        "Partitions with a replica on this node (Kafka: PartitionCount).",
+        hosted as f64,
+    );
+    t.single(
+        "rill_leader_partitions",
+        "gauge",
+        "Partitions this node leads (Kafka: LeaderCount).",
+        led.partitions as f64,
+    );
+    t.single(
+        "rill_under_replicated_partitions",
+        "gauge",
+        "Partitions led here whose ISR is smaller than their replica set (Kafka: UnderReplicatedPartitions).",
+        led.under_replicated as f64,
+    );
+    t.single(
+        "rill_under_min_isr_partitions",
+        "gauge",
+        "Partitions led here whose ISR is smaller than min.insync.replicas (Kafka: UnderMinIsrPartitionCount).",
+        led.under_min_isr as f64,
+    );
+    t.single(
+        "rill_offline_partitions_count",
+        "gauge",
+        "Partitions without a leader, reported by the active controller (Kafka: OfflinePartitionsCount).",
+        offline as f64,
+    );
+    let locals: Vec<_> = all
+        .iter()
+        .filter_map(|p| p.local.map(|s| (p, s, p.partition.to_string())))
+        .collect();
+    let families: [(&str, &str, StatFn); 5] = [
+        (
+            "rill_log_size_bytes",
+            "Bytes of the partition's log on disk (Kafka: Log Size).",
+            |s| s.size_bytes as f64,
+        ),
+        (
+            "rill_log_segments",
+            "Segments of the partition's log (Kafka: Log NumLogSegments).",
+            |s| s.segments as f64,
+        ),
+        (
+            "rill_log_start_offset",
+            "First offset of the partition's log (Kafka: Log LogStartOffset).",
+            |s| s.log_start_offset as f64,
+        ),
+        (
+            "rill_log_end_offset",
+            "Offset after the partition's last record (Kafka: Log LogEndOffset).",
+            |s| s.log_end_offset as f64,
+        ),
+        (
+            "rill_log_high_watermark",
+            "Offsets below this are committed and readable by consumers.",
+            |s| s.high_watermark as f64,
+        ),
+    ];
+    for (name, help, value) in families {
+        t.family(name, "gauge", help);
+        for (p, s, index) in &locals {
+            t.sample(name, &[("topic", &p.topic), ("partition", index)], value(s));
+        }
+    }
+}
+
+fn groups(broker: &Broker, remote_ends: &RemoteEnds, t: &mut PromText) {
+    let groups = view::local_group_offsets(broker);
+    t.family(
+        "rill_consumer_group_members",
+        "gauge",
+        "Members of each consumer group this node coordinates.",
+    );
+    for (g, (members, _)) in &groups {
+        t.sample(
+            "rill_consumer_group_members",
+            &[("group", g)],
+            *members as f64,
+        );
+    }
+    let mut rows = Vec::new();
+    for (g, (_, offsets)) in &groups {
+        for ((topic, partition), committed) in offsets {
+            let end = match broker.replicas.get(topic, *partition) {
+                Some(p) => Some(p.high_watermark()),
+                None => remote_ends.get(&(topic.clone(), *partition)).copied(),
+            };
+            rows.push((g, topic, partition.to_string(), *committed, end));
+        }
+    }
+    t.family(
+        "rill_consumer_group_committed_offset",
+        "gauge",
+        "Committed offset per group and partition, for groups this node coordinates.",
+    );
+    for (g, topic, p, committed, _) in &rows {
+        t.sample(
+            "rill_consumer_group_committed_offset",
+            &[("group", g), ("topic", topic), ("partition", p)],
+            *committed as f64,
+        );
+    }
+    t.family(
+        "rill_consumer_group_lag",
+        "gauge",
+        "High watermark minus committed offset per group and partition, for groups this node coordinates.",
+    );
+    for (g, topic, p, committed, end) in &rows {
+        if let Some(end) = end {
+            t.sample(
+                "rill_consumer_group_lag",
+                &[("group", g), ("topic", topic), ("partition", p)],
+                (end - committed).max(0) as f64,
+            );
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! Connections and purgatories: gauges moved by guards, so an early return or a cancelled
+//! task can never leave them counted.
+
+use std::sync::LazyLock;
+
+use metrics::{counter, gauge, Counter, Gauge};
+
+use super::names;
+
+/// The connection metrics' handles.
+struct ConnectionHandles {
+    /// `rill_connections_active`.
+    active: Gauge,
+    /// `rill_connections_created_total`.
+    created: Counter,
+    /// `rill_connections_closed_total`.
+    closed: Counter,
+}
+
+static CONNECTIONS: LazyLock<ConnectionHandles> = LazyLock::new(|| {
+    super::install();
+    ConnectionHandles {
+        active: gauge!(names::CONNECTIONS_ACTIVE),
+        created: counter!(names::CONNECTIONS_CREATED),
+        closed: counter!(names::CONNECTIONS_CLOSED),
+    }
+});
+
+/// Registers the connection and purgatory metrics (exported at zero until used).
+pub fn register() {
+    LazyLock::force(&CONNECTIONS);
+    LazyLock::force(&PURGATORIES);
+}
+
+/// Counts one open client connection until dropped.
+#[derive(Debug)]
+#[must_use = "the connection counts as open while this lives"]
+pub struct ConnectionGuard(());
+
+/// A client connection was accepted.
+pub fn connection_opened() -> ConnectionGuard {
+    CONNECTIONS.active.increment(1.0);
+    CONNECTIONS.created.increment(1);
+    ConnectionGuard(())
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        CONNECTIONS.active.decrement(1.0);
+        CONNECTIONS.closed.increment(1);
+    }
+}
+
+/// Kafka's purgatories: where requests wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purgatory {
+    /// Produce requests waiting for their batches to be durable (acks=1/all).
+    Produce,
+    /// Fetch requests waiting for `min_bytes` or `max_wait_ms`.
+    Fetch,
+}
+
+static PURGATORIES: LazyLock<[Gauge; 2]> = LazyLock::new(|| {
+    super::install();
+    [
+        gauge!(names::PURGATORY_SIZE, "delayed_operation" => "Produce"),
+        gauge!(names::PURGATORY_SIZE, "delayed_operation" => "Fetch"),
+    ]
+});
+
+/// Counts one parked request until dropped.
+#[derive(Debug)]
+#[must_use = "the request counts as parked while this lives"]
+pub struct Parked(Purgatory);
+
+/// A request starts waiting in `purgatory`.
+pub fn parked(purgatory: Purgatory) -> Parked {
+    PURGATORIES[purgatory as usize].increment(1.0);
+    Parked(purgatory)
+}
+
+impl Drop for Parked {
+    fn drop(&mut self) {
+        PURGATORIES[self.0 as usize].decrement(1.0);
+    }
+}
