@@ -261,23 +261,35 @@ impl Partition {
             let notified = self.changed.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            {
-                let state = self.state();
-                if !state.is_leader() || state.leader_epoch != leader_epoch {
-                    return Err(CommitError::NotLeader);
-                }
-                if self.high_watermark() >= end_offset {
-                    return if (state.isr.len() as i64) < self.min_insync_replicas() {
-                        Err(CommitError::NotEnoughReplicasAfterAppend)
-                    } else {
-                        Ok(())
-                    };
-                }
+            if let Some(outcome) = self.commit_status(end_offset, leader_epoch) {
+                return outcome;
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
                 return Err(CommitError::TimedOut);
             }
         }
+    }
+
+    /// acks=all, checked once: `None` while the high watermark has not reached `end_offset`
+    /// and this broker still leads in `leader_epoch`; otherwise the answer
+    /// [`Partition::wait_committed`] gives.
+    pub fn commit_status(
+        &self,
+        end_offset: i64,
+        leader_epoch: i32,
+    ) -> Option<Result<(), CommitError>> {
+        let state = self.state();
+        if !state.is_leader() || state.leader_epoch != leader_epoch {
+            return Some(Err(CommitError::NotLeader));
+        }
+        if self.high_watermark() < end_offset {
+            return None;
+        }
+        Some(if (state.isr.len() as i64) < self.min_insync_replicas() {
+            Err(CommitError::NotEnoughReplicasAfterAppend)
+        } else {
+            Ok(())
+        })
     }
 
     /// Whether this broker follows `leader` in `leader_epoch` (a fetch or truncation made

@@ -252,6 +252,34 @@ impl ReplicaState {
     }
 }
 
+/// Follower: where its log stops agreeing with the leader's (KIP-101/KIP-279), from the
+/// leader's answer to "where does epoch `asked_epoch` end": (`leader_epoch`, `leader_end`),
+/// the largest epoch `<= asked_epoch` the leader has and where it ends there.
+///
+/// - The leader has no such epoch (`-1`): keep only what is known committed, the local high
+///   watermark.
+/// - Same epoch: its end on the leader, or the local end if shorter.
+/// - An older epoch: the smallest of the leader's end of it, this log's end of it
+///   (`local_end_for_leader_epoch`, from the local leader epoch cache) and the local end.
+///
+/// Pure: the fetcher and the replication simulation both call it.
+pub fn divergence_offset(
+    asked_epoch: i32,
+    leader_epoch: i32,
+    leader_end: i64,
+    local_end: i64,
+    local_high_watermark: i64,
+    local_end_for_leader_epoch: i64,
+) -> i64 {
+    if leader_epoch < 0 || leader_end < 0 {
+        return local_high_watermark.min(local_end);
+    }
+    if leader_epoch == asked_epoch {
+        return leader_end.min(local_end);
+    }
+    leader_end.min(local_end_for_leader_epoch).min(local_end)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
