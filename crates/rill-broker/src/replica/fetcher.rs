@@ -442,7 +442,9 @@ pub fn epoch_to_ask(
 
 /// Follower of `leader` in `leader_epoch`: truncates to the divergence point
 /// ([`divergence_offset`]) given the leader's answer (`answer_epoch`, `answer_end`) to
-/// OffsetForLeaderEpoch for `asked_epoch`, and marks the truncation done. Blocking.
+/// OffsetForLeaderEpoch for `asked_epoch`, and marks the truncation done, or, when this log
+/// lacks the leader's epoch, truncates to the end of its own older epoch and leaves the
+/// partition to ask again (KIP-279). Blocking.
 ///
 /// # Errors
 /// Storage errors.
@@ -455,14 +457,17 @@ pub fn truncate_to_divergence(
     answer_end: i64,
 ) -> Result<(), rill_log::LogError> {
     let local_end = p.log_end_offset()?;
-    let (_, local_end_for_epoch) = p.end_offset_for_epoch(answer_epoch)?;
-    let target = divergence_offset(
+    let d = divergence_offset(
         asked_epoch,
         answer_epoch,
         answer_end,
         local_end,
         p.high_watermark(),
-        local_end_for_epoch,
+        p.end_offset_for_epoch(answer_epoch)?,
     );
-    p.truncate_to(leader, leader_epoch, target)
+    if d.found {
+        p.truncate_to(leader, leader_epoch, d.offset)
+    } else {
+        p.truncate_and_search_on(leader, leader_epoch, d.offset)
+    }
 }

@@ -33,6 +33,7 @@ mod follower;
 mod leader;
 mod msg;
 mod net;
+mod scenarios;
 mod trace;
 mod world;
 
@@ -41,7 +42,9 @@ use std::time::Instant;
 use world::{Sabotage, Summary, World};
 
 /// Seeds that once found a bug; they always run.
-const REGRESSION_SEEDS: &[u64] = &[];
+/// 2086: a replica that led an epoch without appending cut committed records after a
+/// restart (stale leader epoch entry; see scenarios.rs).
+const REGRESSION_SEEDS: &[u64] = &[2086];
 
 fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.parse().ok())
