@@ -91,16 +91,13 @@ impl Checker {
                 self.verify(b.id, *i, p, from);
             }
             self.seen.insert(key, (b.incarnation, hw.max(from)));
-            let st = p.replica_state();
-            if st.is_leader() {
-                let who = *self
-                    .epoch_leaders
-                    .entry((*i, st.leader_epoch))
-                    .or_insert(b.id);
+            if p.is_leader() {
+                let epoch = p.leader_epoch();
+                let who = *self.epoch_leaders.entry((*i, epoch)).or_insert(b.id);
                 if who != b.id {
                     self.fail(format!(
-                        "p{i}: b{who} and b{} both led in leader epoch {}",
-                        b.id, st.leader_epoch
+                        "p{i}: b{who} and b{} both led in leader epoch {epoch}",
+                        b.id
                     ));
                 }
             }
@@ -157,11 +154,10 @@ impl Checker {
         self.acked.push(ack);
     }
 
-    /// Whether `ack` is at its offset in `log` (whole log bytes from offset 0).
-    pub fn ack_in(ack: &Ack, log: &[u8]) -> bool {
-        batches(log).iter().any(|(base, _, bytes)| {
-            *base == ack.base_offset && bytes.get(CRC_OFFSET..) == ack.batch.get(CRC_OFFSET..)
-        })
+    /// Whether `ack` is at its offset in a log given as its batches by base offset.
+    pub fn ack_in(ack: &Ack, log: &BTreeMap<i64, &[u8]>) -> bool {
+        log.get(&ack.base_offset)
+            .is_some_and(|bytes| bytes.get(CRC_OFFSET..) == ack.batch.get(CRC_OFFSET..))
     }
 
     /// Records a violation.

@@ -4,7 +4,9 @@
 //! the log end, every acknowledged batch is in the leader's log at its offset, and the
 //! client was acknowledged something once the faults stopped.
 
-use crate::checker::Checker;
+use std::collections::BTreeMap;
+
+use crate::checker::{batches, Checker};
 use crate::world::{World, TOPIC};
 
 /// Runs the checks; violations go to the checker.
@@ -60,8 +62,12 @@ pub fn check(w: &mut World, acked_calm: usize) {
                 problems.push(format!("p{i}: b{r}'s log differs from the leader's"));
             }
         }
+        let by_base: BTreeMap<i64, &[u8]> = batches(&log)
+            .into_iter()
+            .map(|(base, _, bytes)| (base, bytes))
+            .collect();
         for ack in w.checker.acked.iter().filter(|a| a.partition == i) {
-            if !Checker::ack_in(ack, &log) {
+            if !Checker::ack_in(ack, &by_base) {
                 problems.push(format!(
                     "p{i}: batch acknowledged at {} by b{} (at {} ms) is not in the final leader's log",
                     ack.base_offset, ack.leader, ack.at
