@@ -240,7 +240,15 @@ impl Partition {
         Some((isr, state.leader_epoch, state.partition_epoch))
     }
 
-    /// Forgets a pending ISR change that the controller refused or never answered.
+    /// Leader: the pending ISR change to send again (its commit got no answer), with the
+    /// epochs it was decided on: (ISR, leader epoch, partition epoch).
+    pub fn pending_isr_proposal(&self) -> Option<(Vec<i32>, i32, i32)> {
+        let state = self.state();
+        let isr = state.pending_isr_retry()?;
+        Some((isr, state.leader_epoch, state.partition_epoch))
+    }
+
+    /// Forgets a pending ISR change that the controller refused.
     pub fn clear_pending_isr(&self) {
         self.state().clear_pending();
     }

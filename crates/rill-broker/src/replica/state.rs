@@ -246,7 +246,14 @@ impl ReplicaState {
         Some(next)
     }
 
-    /// Forgets a pending ISR change that failed, so the next check may ask again.
+    /// Leader: the pending ISR change, to ask for again when its outcome is unknown (the
+    /// commit got no answer). Until the image shows a new partition epoch or the change is
+    /// refused, it stays pending: an expansion may already be committed.
+    pub fn pending_isr_retry(&self) -> Option<Vec<i32>> {
+        self.pending_isr.clone().filter(|_| self.is_leader())
+    }
+
+    /// Forgets a pending ISR change the controller refused, so the next check may ask again.
     pub fn clear_pending(&mut self) {
         self.pending_isr = None;
     }
@@ -426,6 +433,25 @@ mod tests {
         assert_eq!(s.epoch_start_offset, 50);
         assert_eq!(s.followers[&3].log_end_offset, -1);
         assert_eq!(s.followers[&3].last_caught_up_ms, 9);
+    }
+
+    #[test]
+    fn an_expansion_without_answer_stays_pending_and_keeps_holding_the_watermark() {
+        let mut s = ReplicaState::new(1);
+        s.apply(&image(1, 0, &[1, 2]), 0, 0);
+        s.record_fetch(2, 10, 10, 0);
+        s.record_fetch(3, 10, 10, 0);
+        assert_eq!(s.isr_proposal(10, 0, 30_000), Some(vec![1, 2, 3]));
+        // The commit got no answer: the same change is asked for again, and broker 3 (maybe
+        // in the ISR already) still holds the watermark back.
+        assert_eq!(s.pending_isr_retry(), Some(vec![1, 2, 3]));
+        s.record_fetch(2, 20, 20, 1);
+        assert_eq!(s.high_watermark(20), 10);
+        let mut committed = image(1, 0, &[1, 2, 3]);
+        committed.partition_epoch = 1;
+        s.apply(&committed, 20, 2);
+        assert_eq!(s.pending_isr_retry(), None, "the image shows the outcome");
+        assert_eq!(s.high_watermark(20), 10);
     }
 
     #[test]

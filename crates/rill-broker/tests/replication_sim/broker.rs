@@ -1,6 +1,8 @@
 //! One simulated broker: the real `Partition`s (a real `PartitionLog` in a directory of its
 //! own and a real `ReplicaState` each), driven the way the broker's async shell drives them:
-//! metadata applied as `ReplicaManager::reconcile` does, the ISR loop of `replica/isr.rs`,
+//! metadata applied as `ReplicaManager::reconcile` does, the ISR loop of `replica/isr.rs`
+//! (a change without answer stays pending and is asked for again; a refused one is
+//! forgotten once the image that refused it is applied),
 //! the liveness and self-unfencing of `cluster.rs`, start-up registration, crash (the
 //! partitions are dropped without a flush: kill -9) and clean shutdown (controlled shutdown,
 //! then flush and high watermark checkpoint).
@@ -81,8 +83,10 @@ pub struct SimBroker {
     pub acks: Vec<PendingAck>,
     /// The ISR change in flight.
     pub isr_commit: Option<IsrCommit>,
-    /// When the ISR loop last ran.
+    /// When the ISR loop last ran (or its last commit finished).
     pub last_isr_check: i64,
+    /// A commit finished since the last tick (the loop then sleeps a tick from there).
+    pub isr_settled: bool,
     /// When it last told the controller it is alive.
     pub last_heartbeat: i64,
     /// When it last asked to be unfenced.
@@ -109,6 +113,7 @@ impl SimBroker {
             acks: Vec::new(),
             isr_commit: None,
             last_isr_check: 0,
+            isr_settled: false,
             last_heartbeat: 0,
             last_unfence: 0,
             appended: Arc::new(Notify::new()),
@@ -347,16 +352,17 @@ impl SimBroker {
             if now < c.deadline {
                 return;
             }
-            // The commit timed out (`NotController`): each change is forgotten.
+            // The commit got no answer (`NotController`): the changes stay pending and are
+            // asked for again.
             let parts = c.partitions.clone();
             ctx.log(self.id, format!("ISR commit timed out for {parts:?}"));
             ctx.count("ISR commits timed out");
-            for i in parts {
-                if let Some(p) = self.partitions.get(&i) {
-                    p.clear_pending_isr();
-                }
-            }
             self.isr_commit = None;
+            // The real loop sleeps a tick after each commit before it looks again.
+            self.last_isr_check = now;
+        }
+        if std::mem::take(&mut self.isr_settled) {
+            self.last_isr_check = now;
         }
         if now - self.last_isr_check < ctx.cfg.isr_tick_ms {
             return;
@@ -365,9 +371,10 @@ impl SimBroker {
         let mut records = Vec::new();
         let mut partitions = Vec::new();
         for (i, p) in &self.partitions {
-            let Some((isr, leader_epoch, partition_epoch)) =
-                p.isr_proposal(now, ctx.cfg.lag_max_ms)
-            else {
+            let proposal = p
+                .isr_proposal(now, ctx.cfg.lag_max_ms)
+                .or_else(|| p.pending_isr_proposal());
+            let Some((isr, leader_epoch, partition_epoch)) = proposal else {
                 continue;
             };
             if isr.len() < p.isr_len() {
@@ -444,6 +451,7 @@ impl SimBroker {
             }
         }
         self.isr_commit = None;
+        self.isr_settled = true;
     }
 
     /// Flushes every hosted partition (checkpointing high watermarks), as the periodic

@@ -6,11 +6,11 @@
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use rill_meta::MetadataRecord;
 
 use crate::broker::Life;
+use crate::ctx::T0;
 use crate::msg::{NodeId, Timer, CLIENT, CONTROLLER};
-use crate::world::{ctx, Sabotage, World, FAULTS, TOPIC, TOPIC_ID};
+use crate::world::{ctx, Plan, World, FAULTS};
 
 /// The fault injector's state.
 pub struct Faults {
@@ -22,8 +22,8 @@ pub struct Faults {
     pub calm: bool,
     /// The storm in progress (its fault id).
     storm: Option<u64>,
-    /// Sabotage step reached.
-    sabotage_step: u32,
+    /// The script's next step.
+    step: usize,
 }
 
 impl Faults {
@@ -35,11 +35,12 @@ impl Faults {
             next_id: 0,
             calm: false,
             storm: None,
-            sabotage_step: 0,
+            step: 0,
         }
     }
 
-    fn id(&mut self) -> u64 {
+    /// A new fault id.
+    pub fn id(&mut self) -> u64 {
         self.next_id += 1;
         self.next_id
     }
@@ -52,12 +53,25 @@ pub fn on_timer(w: &mut World, timer: Timer) {
     }
     match timer {
         Timer::Heal(id) => heal(w, id),
-        Timer::Tick if w.sabotage == Sabotage::UncleanElection => unclean_election(w),
-        Timer::Tick => {
-            inject(w);
-            let next = w.faults.rng.random_range(200..=1500);
-            w.net.set_timer(FAULTS, 0, next, Timer::Tick);
-        }
+        Timer::Tick => match w.plan {
+            Plan::Random => {
+                inject(w);
+                let next = w.faults.rng.random_range(200..=1500);
+                w.net.set_timer(FAULTS, 0, next, Timer::Tick);
+            }
+            Plan::Script(script) => {
+                let Some((_, step)) = script.steps.get(w.faults.step) else {
+                    return;
+                };
+                w.faults.step += 1;
+                w.faults.injected += 1;
+                step(w);
+                if let Some((at, _)) = script.steps.get(w.faults.step) {
+                    let after = T0 + at - w.net.now;
+                    w.net.set_timer(FAULTS, 0, after, Timer::Tick);
+                }
+            }
+        },
         _ => {}
     }
 }
@@ -85,7 +99,7 @@ fn random_broker(w: &mut World, life: Life) -> Option<NodeId> {
 }
 
 /// Cuts `links` as a new fault healed after a random time.
-fn cut(w: &mut World, what: String, links: Vec<(NodeId, NodeId)>) {
+pub fn cut(w: &mut World, what: String, links: Vec<(NodeId, NodeId)>) {
     let id = w.faults.id();
     let lasts = w.faults.rng.random_range(200..=4000);
     ctx!(w).log(FAULTS, format!("fault {id}: {what} for {lasts} ms"));
@@ -94,7 +108,7 @@ fn cut(w: &mut World, what: String, links: Vec<(NodeId, NodeId)>) {
 }
 
 /// Both directions between `a` and each of `others`.
-fn both_ways(a: NodeId, others: &[NodeId]) -> Vec<(NodeId, NodeId)> {
+pub fn both_ways(a: NodeId, others: &[NodeId]) -> Vec<(NodeId, NodeId)> {
     others
         .iter()
         .filter(|b| **b != a)
@@ -197,50 +211,4 @@ fn inject(w: &mut World) {
         }
         _ => {}
     }
-}
-
-/// The sabotage run: partition 0's first follower is cut off from the other brokers at 1 s;
-/// once it is out of the ISR and more was acknowledged, it is made leader anyway.
-fn unclean_election(w: &mut World) {
-    let p0 = w
-        .controller
-        .image
-        .topic(TOPIC)
-        .map(|t| t.partition_states[0].clone())
-        .expect("partition 0");
-    let victim = p0.replicas[1];
-    match w.faults.sabotage_step {
-        0 => {
-            let all: Vec<NodeId> = w.brokers.keys().copied().collect();
-            let id = w.faults.id();
-            ctx!(w).log(
-                FAULTS,
-                format!("sabotage: b{victim} cut off from the other brokers"),
-            );
-            w.net.cut(id, both_ways(victim, &all));
-            w.faults.storm = None;
-            let wait = w.cfg.lag_max_ms + 4000;
-            w.net.set_timer(FAULTS, 0, wait, Timer::Tick);
-        }
-        1 => {
-            ctx!(w).log(
-                FAULTS,
-                format!(
-                    "sabotage: unclean election of b{victim} (ISR was {:?})",
-                    p0.isr
-                ),
-            );
-            let records = vec![MetadataRecord::PartitionChanged {
-                topic_id: TOPIC_ID,
-                partition: 0,
-                replicas: None,
-                isr: Some(vec![victim]),
-                leader: Some(victim),
-            }];
-            w.controller.commit(records, ctx!(w));
-            w.net.heal();
-        }
-        _ => {}
-    }
-    w.faults.sabotage_step += 1;
 }

@@ -36,12 +36,13 @@ mod leader;
 mod msg;
 mod net;
 mod scenarios;
+mod scripts;
 mod trace;
 mod world;
 
 use std::time::Instant;
 
-use world::{Sabotage, Summary, World};
+use world::{Plan, Summary, World};
 
 /// Seeds that once found a bug; they always run.
 /// 2086: a replica that led an epoch without appending cut committed records after a
@@ -53,9 +54,9 @@ fn env_u64(name: &str) -> Option<u64> {
 }
 
 /// Runs one seed; `Err` carries the report.
-fn run_seed(seed: u64, sabotage: Sabotage) -> Result<Summary, String> {
+fn run_seed(seed: u64, plan: Plan) -> Result<Summary, String> {
     let verbose = std::env::var("SIM_TRACE").is_ok_and(|v| v == "full");
-    let mut w = World::new(seed, sabotage, verbose);
+    let mut w = World::new(seed, plan, verbose);
     let summary = w.run();
     if env_u64("SIM_SEED").is_some() {
         println!("{}", w.trace.tail(if verbose { usize::MAX } else { 400 }));
@@ -68,13 +69,13 @@ fn run_seed(seed: u64, sabotage: Sabotage) -> Result<Summary, String> {
 }
 
 /// Runs `seeds`, prints a summary, panics with the failures' reports.
-fn run_all(seeds: Vec<u64>) {
+fn run_all(seeds: Vec<u64>, plan: Plan) {
     let started = Instant::now();
     let mut failures = Vec::new();
     let mut total = Summary::default();
     let count = seeds.len();
     for seed in seeds {
-        match run_seed(seed, Sabotage::None) {
+        match run_seed(seed, plan) {
             Ok(s) => {
                 total.acked += s.acked;
                 total.acked_calm += s.acked_calm;
@@ -127,12 +128,12 @@ fn replication_keeps_every_acknowledged_record_through_crashes_partitions_and_de
             (base..base + n).collect()
         }
     };
-    run_all(seeds);
+    run_all(seeds, Plan::Random);
 }
 
 #[test]
 fn regression_seeds_pass() {
-    run_all(REGRESSION_SEEDS.to_vec());
+    run_all(REGRESSION_SEEDS.to_vec(), Plan::Random);
 }
 
 /// The checker is not blind: an unclean election (a replica that missed acknowledged
@@ -140,11 +141,21 @@ fn regression_seeds_pass() {
 #[test]
 fn the_checker_reports_the_losses_of_an_unclean_election() {
     for seed in 0..5 {
-        let outcome = run_seed(seed, Sabotage::UncleanElection);
+        let outcome = run_seed(seed, Plan::Script(&scripts::UNCLEAN_ELECTION));
         let report = outcome.expect_err("an unclean election must be caught");
         assert!(
             report.contains("went back") || report.contains("acknowledged"),
             "seed {seed}: unexpected report:\n{report}"
         );
     }
+}
+
+/// An ISR expansion whose commit the leader never hears about keeps holding the high
+/// watermark back until the leader knows the outcome.
+#[test]
+fn an_unanswered_isr_expansion_loses_nothing() {
+    run_all(
+        (0..10).collect(),
+        Plan::Script(&scripts::EXPANSION_UNANSWERED),
+    );
 }

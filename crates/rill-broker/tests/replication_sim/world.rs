@@ -28,16 +28,26 @@ pub const TOPIC_ID: Uuid = Uuid::from_u128(0x5117_0000_0000_0000_0000_0000_0000_
 /// The fault injector's timers.
 pub const FAULTS: NodeId = -1;
 
-/// Something the run does on purpose that the replication rules would never do, to show
-/// that the checker notices what it must.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sabotage {
-    /// None: the real rules only.
-    None,
-    /// Cut one follower of partition 0 off the other brokers, then (after it left the ISR
-    /// and acknowledged batches were written without it) make it the leader anyway: an
-    /// unclean election, which loses acknowledged batches.
-    UncleanElection,
+/// A script step: at this many ms from the start, do this.
+pub type Step = (i64, fn(&mut World));
+
+/// A scripted run: settings adjusted, then steps at fixed times instead of random faults.
+pub struct Script {
+    /// What it shows.
+    pub name: &'static str,
+    /// Adjusts the settings drawn from the seed.
+    pub config: fn(&mut SimConfig),
+    /// (ms from the start, step), in time order.
+    pub steps: &'static [Step],
+}
+
+/// Where a run's faults come from.
+#[derive(Clone, Copy)]
+pub enum Plan {
+    /// Drawn from the seed (`faults.rs`).
+    Random,
+    /// A script (`scripts.rs`).
+    Script(&'static Script),
 }
 
 /// What a run did.
@@ -83,8 +93,10 @@ pub struct World {
     pub checker: Checker,
     /// The fault injector.
     pub faults: Faults,
-    /// What is being done on purpose.
-    pub sabotage: Sabotage,
+    /// Where the faults come from.
+    pub plan: Plan,
+    /// Brokers a script remembers by role.
+    pub marks: BTreeMap<&'static str, NodeId>,
     /// Events handled.
     pub events: u64,
     /// The brokers' data (removed at the end).
@@ -119,9 +131,12 @@ pub(crate) use ctx;
 
 impl World {
     /// Sets up the run of `seed`: every broker starts with empty logs.
-    pub fn new(seed: u64, sabotage: Sabotage, verbose: bool) -> Self {
+    pub fn new(seed: u64, plan: Plan, verbose: bool) -> Self {
         let mut rng = StdRng::seed_from_u64(seed);
-        let cfg = SimConfig::draw(&mut rng);
+        let mut cfg = SimConfig::draw(&mut rng);
+        if let Plan::Script(s) = plan {
+            (s.config)(&mut cfg);
+        }
         let dir = data_dir();
         let mut net = Net::new(seed, T0);
         let mut trace = Trace::default();
@@ -157,14 +172,19 @@ impl World {
             controller,
             client,
             checker: Checker::default(),
-            sabotage,
+            plan,
+            marks: BTreeMap::new(),
             events: 0,
             _dir: dir,
         };
         for b in w.brokers.values_mut() {
             b.start(ctx!(w));
         }
-        w.net.set_timer(FAULTS, 0, 1000, Timer::Tick);
+        let first = match plan {
+            Plan::Random => 1000,
+            Plan::Script(s) => s.steps.first().map_or(i64::MAX / 4, |(at, _)| *at),
+        };
+        w.net.set_timer(FAULTS, 0, first, Timer::Tick);
         w
     }
 
@@ -303,8 +323,12 @@ impl World {
 
     /// The failure report: seed, settings, violations, how to rerun, the trace's end.
     pub fn report(&self, lines: usize) -> String {
+        let plan = match self.plan {
+            Plan::Random => "random faults",
+            Plan::Script(s) => s.name,
+        };
         format!(
-            "seed {} FAILED: {:#?}\nsettings: {:?}\nrerun: SIM_SEED={} cargo test --release -p rill-broker --test replication_sim -- --nocapture\n(SIM_TRACE=full traces every fetch and prints the whole trace)\n--- last {} of {} trace lines ---\n{}",
+            "seed {} ({plan}) FAILED: {:#?}\nsettings: {:?}\nrerun: SIM_SEED={} cargo test --release -p rill-broker --test replication_sim -- --nocapture\n(SIM_TRACE=full traces every fetch and prints the whole trace)\n--- last {} of {} trace lines ---\n{}",
             self.seed,
             self.checker.violations,
             self.cfg,
