@@ -19,12 +19,17 @@ impl PartitionLog {
     /// Drops everything at and above `offset` (replica divergence). A batch containing
     /// `offset` is removed whole. Indexes, epochs and producer state are fixed.
     ///
+    /// At or past the log end no batch goes, but leader epochs starting at the log end are
+    /// still dropped (as Kafka does): a replica that led an epoch without appending anything
+    /// keeps an entry that describes no data, and a follower must not keep it, or it would
+    /// claim that the older epochs it replicates next belong to that epoch.
+    ///
     /// # Errors
     /// I/O failures.
     pub fn truncate_to(&mut self, offset: i64) -> Result<()> {
         self.dirty = true;
         if offset >= self.log_end_offset() {
-            return Ok(());
+            return self.epochs.truncate_from_end(self.log_end_offset());
         }
         if offset <= self.log_start_offset {
             return self.truncate_fully_and_start_at(offset);

@@ -70,11 +70,10 @@ impl PartitionLog {
                 self.replace_empty_active(h.base_offset)?;
             }
             self.write_batch(&batches[range.clone()], &h, now)?;
+            // Any epoch other than the latest starts here, as in Kafka: an older one replaces
+            // the later entries, which then described no data of this log.
             if h.partition_leader_epoch >= 0
-                && self
-                    .epochs
-                    .latest_epoch()
-                    .is_none_or(|e| e < h.partition_leader_epoch)
+                && self.epochs.latest_epoch() != Some(h.partition_leader_epoch)
             {
                 self.epochs
                     .assign(h.partition_leader_epoch, h.base_offset)?;

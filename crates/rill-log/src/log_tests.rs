@@ -471,6 +471,41 @@ fn replicated_append_keeps_offsets_and_rejects_gaps_backwards() {
     assert_eq!(read_all(&log, 0), payload);
 }
 
+/// A replica that led epoch 5 without appending keeps the entry (5, end); as a follower it
+/// must lose it on truncation even when nothing is cut, and batches of an older epoch
+/// appended after it replace it, so the cache describes the data (found by the replication
+/// simulation: the stale entry made a later divergence check cut committed data).
+#[test]
+fn epochs_without_data_go_on_truncation_and_older_replicated_epochs_replace_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), LogConfig::default());
+    let mk = |base, n, epoch| {
+        build_batch(&BatchSpec {
+            base_offset: base,
+            records: n,
+            partition_leader_epoch: epoch,
+            ..BatchSpec::default()
+        })
+    };
+    log.append_replicated(&mk(0, 2, 1)).unwrap();
+    log.assign_leader_epoch(5, 2).unwrap();
+    assert_eq!(log.leader_epoch_cache().entries(), &[(1, 0), (5, 2)]);
+    log.truncate_to(2).unwrap();
+    assert_eq!(log.log_end_offset(), 2, "no batch cut at the log end");
+    assert_eq!(log.leader_epoch_cache().entries(), &[(1, 0)]);
+    log.truncate_to(9).unwrap();
+    assert_eq!(log.leader_epoch_cache().entries(), &[(1, 0)]);
+
+    log.assign_leader_epoch(5, 2).unwrap();
+    log.append_replicated(&mk(2, 3, 3)).unwrap();
+    assert_eq!(
+        log.leader_epoch_cache().entries(),
+        &[(1, 0), (3, 2)],
+        "epoch 3's batches start at 2: the empty epoch 5 entry went"
+    );
+    assert_eq!(log.leader_epoch_cache().end_offset_for(3, 5), (3, 5));
+}
+
 #[test]
 fn full_index_rolls_and_flush_without_changes_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();

@@ -27,6 +27,7 @@ use rill_client::connection::Connection;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
+use super::state::divergence_offset;
 use super::Partition;
 use crate::broker::Broker;
 
@@ -286,15 +287,21 @@ fn fetch_request(
 
 /// What applying a fetch response did.
 #[derive(Debug, Default)]
-struct FetchOutcome {
+pub struct FetchOutcome {
     /// Some partition's high watermark moved (parked consumer fetches may be answered).
-    high_watermark_moved: bool,
+    pub high_watermark_moved: bool,
     /// Some partition got a retriable error: pause briefly before the next round.
-    retry_later: bool,
+    pub retry_later: bool,
 }
 
-/// Appends and syncs every partition's answer. Blocking.
-fn apply_fetch(leader: i32, answers: Vec<(Arc<Partition>, i32, PartitionData)>) -> FetchOutcome {
+/// Follower: applies the leader's fetch answer for each partition, fetched in the leader
+/// epoch given beside it: appends and syncs the records and takes the leader's high
+/// watermark, restarts the log past the leader's log start, or marks the partition
+/// diverged. Blocking.
+pub fn apply_fetch(
+    leader: i32,
+    answers: Vec<(Arc<Partition>, i32, PartitionData)>,
+) -> FetchOutcome {
     let mut out = FetchOutcome::default();
     for (p, epoch, pd) in answers {
         match ResponseError::try_from_code(pd.error_code) {
@@ -350,14 +357,9 @@ async fn truncate(
     let mut asked = HashMap::new();
     for p in partitions {
         let st = p.replica_state();
-        let latest = p
-            .latest_epoch()
+        let latest = epoch_to_ask(p, leader, st.leader_epoch)
             .map_err(|e| RoundError::Leader(e.to_string()))?;
         let Some(latest) = latest else {
-            // No epochs here: only what is known committed may stay.
-            let hw = p.high_watermark();
-            p.truncate_to(leader, st.leader_epoch, hw)
-                .map_err(|e| RoundError::Leader(e.to_string()))?;
             continue;
         };
         let mut op = OffsetForLeaderPartition::default();
@@ -407,8 +409,9 @@ async fn truncate(
     }
     tokio::task::spawn_blocking(move || {
         for (p, epoch, asked_epoch, leader_epoch, end_offset) in plan {
-            let target = divergence_point(&p, asked_epoch, leader_epoch, end_offset);
-            if let Err(e) = target.and_then(|t| p.truncate_to(leader, epoch, t)) {
+            let done =
+                truncate_to_divergence(&p, leader, epoch, asked_epoch, leader_epoch, end_offset);
+            if let Err(e) = done {
                 tracing::error!(topic = %p.topic, partition = p.index, error = %e, "truncation failed");
             }
         }
@@ -418,23 +421,53 @@ async fn truncate(
     Ok(())
 }
 
-/// Where a follower's log stops agreeing with the leader's, from the leader's answer to
-/// "where does epoch `asked` end": Kafka's rule. The leader has no such epoch: keep only
-/// the high watermark. Same epoch: its end on the leader (or ours, if shorter). An older
-/// epoch: the smaller of the leader's end of it and ours.
-fn divergence_point(
+/// Follower of `leader` in `leader_epoch`, before it fetches again: the epoch to ask the
+/// leader about with OffsetForLeaderEpoch (the latest in this log's epoch cache), or `None`
+/// when this log has no epochs: then only what is known committed may stay, and the log has
+/// been truncated to its high watermark already. Blocking.
+///
+/// # Errors
+/// Storage errors of the truncation.
+pub fn epoch_to_ask(
     p: &Partition,
-    asked: i32,
+    leader: i32,
     leader_epoch: i32,
-    leader_end: i64,
-) -> Result<i64, rill_log::LogError> {
-    let end = p.log_end_offset()?;
-    if leader_epoch < 0 || leader_end < 0 {
-        return Ok(p.high_watermark().min(end));
+) -> Result<Option<i32>, rill_log::LogError> {
+    let latest = p.latest_epoch()?;
+    if latest.is_none() {
+        p.truncate_to(leader, leader_epoch, p.high_watermark())?;
     }
-    if leader_epoch == asked {
-        return Ok(leader_end.min(end));
+    Ok(latest)
+}
+
+/// Follower of `leader` in `leader_epoch`: truncates to the divergence point
+/// ([`divergence_offset`]) given the leader's answer (`answer_epoch`, `answer_end`) to
+/// OffsetForLeaderEpoch for `asked_epoch`, and marks the truncation done, or, when this log
+/// lacks the leader's epoch, truncates to the end of its own older epoch and leaves the
+/// partition to ask again (KIP-279). Blocking.
+///
+/// # Errors
+/// Storage errors.
+pub fn truncate_to_divergence(
+    p: &Partition,
+    leader: i32,
+    leader_epoch: i32,
+    asked_epoch: i32,
+    answer_epoch: i32,
+    answer_end: i64,
+) -> Result<(), rill_log::LogError> {
+    let local_end = p.log_end_offset()?;
+    let d = divergence_offset(
+        asked_epoch,
+        answer_epoch,
+        answer_end,
+        local_end,
+        p.high_watermark(),
+        p.end_offset_for_epoch(answer_epoch)?,
+    );
+    if d.found {
+        p.truncate_to(leader, leader_epoch, d.offset)
+    } else {
+        p.truncate_and_search_on(leader, leader_epoch, d.offset)
     }
-    let (_, ours) = p.end_offset_for_epoch(leader_epoch)?;
-    Ok(leader_end.min(ours).min(end))
 }

@@ -3,6 +3,14 @@
 //! caught-up followers join); the changes go to the controller as
 //! [`MetadataRecord::IsrChanged`] records carrying the leader and partition epochs they were
 //! decided on, which the metadata log refuses once stale.
+//!
+//! A change stays pending (an expansion already holds the high watermark back) until its
+//! outcome is known: committed (the image shows it), or refused by the metadata log. A commit
+//! that failed without an answer (no controller, a timeout) may still have been committed, so
+//! the change stays pending and is sent again at the next tick, where it either commits or is
+//! refused as stale. Forgetting it instead would let the high watermark pass a member the
+//! controller already counts in the ISR and may elect (found by the replication
+//! simulation).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +21,7 @@ use tokio::sync::watch;
 use super::Partition;
 use crate::broker::Broker;
 use crate::clock::now_ms;
+use crate::error::BrokerError;
 
 /// How often leaders check their ISRs.
 const TICK: Duration = Duration::from_millis(250);
@@ -28,7 +37,10 @@ pub async fn run_isr_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<boo
         let now = now_ms();
         let mut proposals: Vec<(Arc<Partition>, MetadataRecord)> = Vec::new();
         for p in broker.replicas.all() {
-            let Some((isr, leader_epoch, partition_epoch)) = p.isr_proposal(now, lag_max) else {
+            let proposal = p
+                .isr_proposal(now, lag_max)
+                .or_else(|| p.pending_isr_proposal());
+            let Some((isr, leader_epoch, partition_epoch)) = proposal else {
                 continue;
             };
             let state = p.replica_state();
@@ -59,17 +71,33 @@ pub async fn run_isr_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<boo
     }
 }
 
-/// Commits the changes together; when the batch is refused (one of them went stale), each
-/// alone, so one stale change does not hold back the others. Blocking.
+/// Commits the changes together; when the batch fails (one of them went stale), each alone,
+/// so one stale change does not hold back the others. A refused change is forgotten once the
+/// partitions show the image that refused it; a change without answer stays pending. Blocking.
 fn commit(broker: &Broker, proposals: Vec<(Arc<Partition>, MetadataRecord)>) {
     let records: Vec<MetadataRecord> = proposals.iter().map(|(_, r)| r.clone()).collect();
-    if broker.commit(records).is_ok() {
-        return;
+    match broker.commit(records) {
+        Ok(()) => return,
+        Err(BrokerError::MetadataRejected(_) | BrokerError::Meta(_)) => {}
+        Err(e) => {
+            tracing::info!(error = %e, "ISR changes without answer; asking again");
+            return;
+        }
     }
     for (p, record) in proposals {
-        if let Err(e) = broker.commit(vec![record]) {
-            tracing::info!(topic = %p.topic, partition = p.index, error = %e, "ISR change refused");
-            p.clear_pending_isr();
+        match broker.commit(vec![record]) {
+            Ok(()) => {}
+            Err(e @ (BrokerError::MetadataRejected(_) | BrokerError::Meta(_))) => {
+                tracing::info!(topic = %p.topic, partition = p.index, error = %e, "ISR change refused");
+                if let Err(e) = broker.reconcile() {
+                    tracing::warn!(error = %e, "applying the metadata that refused an ISR change failed");
+                    continue;
+                }
+                p.clear_pending_isr();
+            }
+            Err(e) => {
+                tracing::info!(topic = %p.topic, partition = p.index, error = %e, "ISR change without answer; asking again");
+            }
         }
     }
 }

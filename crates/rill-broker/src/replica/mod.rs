@@ -13,4 +13,4 @@ pub mod state;
 mod timestamps;
 
 pub use manager::ReplicaManager;
-pub use partition::{CommitError, FetchRead, FetchSlices, LogStats, Partition};
+pub use partition::{CommitError, FetchRead, FetchSlices, LogStats, Partition, PartitionId};

@@ -282,7 +282,15 @@ impl Partition {
         Some((isr, state.leader_epoch, state.partition_epoch))
     }
 
-    /// Forgets a pending ISR change that the controller refused or never answered.
+    /// Leader: the pending ISR change to send again (its commit got no answer), with the
+    /// epochs it was decided on: (ISR, leader epoch, partition epoch).
+    pub fn pending_isr_proposal(&self) -> Option<(Vec<i32>, i32, i32)> {
+        let state = self.state();
+        let isr = state.pending_isr_retry()?;
+        Some((isr, state.leader_epoch, state.partition_epoch))
+    }
+
+    /// Forgets a pending ISR change that the controller refused.
     pub fn clear_pending_isr(&self) {
         self.state().clear_pending();
     }
@@ -303,23 +311,35 @@ impl Partition {
             let notified = self.changed.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            {
-                let state = self.state();
-                if !state.is_leader() || state.leader_epoch != leader_epoch {
-                    return Err(CommitError::NotLeader);
-                }
-                if self.high_watermark() >= end_offset {
-                    return if (state.isr.len() as i64) < self.min_insync_replicas() {
-                        Err(CommitError::NotEnoughReplicasAfterAppend)
-                    } else {
-                        Ok(())
-                    };
-                }
+            if let Some(outcome) = self.commit_status(end_offset, leader_epoch) {
+                return outcome;
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
                 return Err(CommitError::TimedOut);
             }
         }
+    }
+
+    /// acks=all, checked once: `None` while the high watermark has not reached `end_offset`
+    /// and this broker still leads in `leader_epoch`; otherwise the answer
+    /// [`Partition::wait_committed`] gives.
+    pub fn commit_status(
+        &self,
+        end_offset: i64,
+        leader_epoch: i32,
+    ) -> Option<Result<(), CommitError>> {
+        let state = self.state();
+        if !state.is_leader() || state.leader_epoch != leader_epoch {
+            return Some(Err(CommitError::NotLeader));
+        }
+        if self.high_watermark() < end_offset {
+            return None;
+        }
+        Some(if (state.isr.len() as i64) < self.min_insync_replicas() {
+            Err(CommitError::NotEnoughReplicasAfterAppend)
+        } else {
+            Ok(())
+        })
     }
 
     /// Whether this broker follows `leader` in `leader_epoch` (a fetch or truncation made
@@ -394,21 +414,48 @@ impl Partition {
     }
 
     /// Follower of `leader` in `leader_epoch`: removes everything at and above `offset`
-    /// (divergence from the leader) and marks the truncation done. The high watermark only drops when the leader's log is
-    /// shorter than it (after an unclean election).
+    /// (divergence from the leader) and marks the truncation done. The high watermark only
+    /// drops when the leader's log is shorter than it (after an unclean election). At the
+    /// log end nothing is cut but leader epochs without data go (see
+    /// `PartitionLog::truncate_to`).
     ///
     /// # Errors
     /// Storage errors.
     pub fn truncate_to(&self, leader: i32, leader_epoch: i32, offset: i64) -> Result<(), LogError> {
+        self.truncate(leader, leader_epoch, offset, true)
+    }
+
+    /// Follower of `leader` in `leader_epoch`: one step of the divergence search (KIP-279):
+    /// removes everything at and above `offset`; the divergence point is still to be found
+    /// (the next OffsetForLeaderEpoch asks about an older epoch).
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn truncate_and_search_on(
+        &self,
+        leader: i32,
+        leader_epoch: i32,
+        offset: i64,
+    ) -> Result<(), LogError> {
+        self.truncate(leader, leader_epoch, offset, false)
+    }
+
+    fn truncate(
+        &self,
+        leader: i32,
+        leader_epoch: i32,
+        offset: i64,
+        found: bool,
+    ) -> Result<(), LogError> {
         let mut log = self.log()?;
         if !self.follows(leader, leader_epoch) {
             return Ok(());
         }
         if offset < log.log_end_offset() {
             tracing::info!(topic = %self.topic, partition = self.index, from = log.log_end_offset(), to = offset, "truncating to the leader's log");
-            log.truncate_to(offset)?;
         }
-        self.after_truncation(log.log_end_offset());
+        log.truncate_to(offset)?;
+        self.after_truncation(log.log_end_offset(), found);
         Ok(())
     }
 
@@ -429,17 +476,19 @@ impl Partition {
         }
         tracing::info!(topic = %self.topic, partition = self.index, start = offset, "replacing the log: the leader's log starts later");
         log.truncate_fully_and_start_at(offset)?;
-        self.after_truncation(offset);
+        self.after_truncation(offset, true);
         Ok(())
     }
 
-    fn after_truncation(&self, end: i64) {
+    /// After a follower truncation to `end`: durable end and high watermark bounded by it;
+    /// `found`: the divergence point was found (fetching may start).
+    fn after_truncation(&self, end: i64, found: bool) {
         self.local_durable_end.fetch_min(end, Ordering::AcqRel);
         let before = self.high_watermark.fetch_min(end, Ordering::AcqRel);
         if before > end {
             tracing::warn!(topic = %self.topic, partition = self.index, high_watermark = before, log_end = end, "high watermark lowered by truncation");
         }
-        self.state().needs_truncation = false;
+        self.state().needs_truncation = !found;
     }
 
     /// Reads for a follower: whole batches from `offset` up to the log end (not only the

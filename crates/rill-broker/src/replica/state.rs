@@ -246,10 +246,76 @@ impl ReplicaState {
         Some(next)
     }
 
-    /// Forgets a pending ISR change that failed, so the next check may ask again.
+    /// Leader: the pending ISR change, to ask for again when its outcome is unknown (the
+    /// commit got no answer). Until the image shows a new partition epoch or the change is
+    /// refused, it stays pending: an expansion may already be committed.
+    pub fn pending_isr_retry(&self) -> Option<Vec<i32>> {
+        self.pending_isr.clone().filter(|_| self.is_leader())
+    }
+
+    /// Forgets a pending ISR change the controller refused, so the next check may ask again.
     pub fn clear_pending(&mut self) {
         self.pending_isr = None;
     }
+}
+
+/// Where a follower truncates in one step of the divergence search (KIP-101, KIP-279).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Divergence {
+    /// Remove everything at and above this offset.
+    pub offset: i64,
+    /// Whether the logs agree below `offset`, so fetching may start there. `false` when the
+    /// follower does not have the epoch the leader answered with: it truncates to the end of
+    /// its own older epoch and asks again with its (now older) latest epoch.
+    pub found: bool,
+}
+
+/// Follower: where its log stops agreeing with the leader's, from the leader's answer to
+/// "where does epoch `asked_epoch` end": (`leader_epoch`, `leader_end`), the largest epoch
+/// `<= asked_epoch` the leader has and where it ends there. `local_for_leader_epoch` is the
+/// local epoch cache's answer for `leader_epoch`: (largest local epoch `<=` it, its end).
+/// Kafka's rule (`AbstractFetcherThread.getOffsetTruncationState`):
+///
+/// - The leader has no such epoch (`-1`): keep only what is known committed, the local high
+///   watermark.
+/// - Same epoch: its end on the leader, or the local end if shorter.
+/// - An older epoch the follower also has: the smallest of the leader's end of it, the local
+///   end of it and the local end.
+/// - An older epoch the follower does not have: truncate to the end of the follower's
+///   largest epoch below it and ask again (not found yet); the asked epoch goes down at
+///   every step, so the search ends.
+///
+/// Pure: the fetcher and the replication simulation both call it.
+pub fn divergence_offset(
+    asked_epoch: i32,
+    leader_epoch: i32,
+    leader_end: i64,
+    local_end: i64,
+    local_high_watermark: i64,
+    local_for_leader_epoch: (i32, i64),
+) -> Divergence {
+    let found = |offset: i64| Divergence {
+        offset,
+        found: true,
+    };
+    if leader_epoch < 0 || leader_end < 0 {
+        return found(local_high_watermark.min(local_end));
+    }
+    if leader_epoch == asked_epoch {
+        return found(leader_end.min(local_end));
+    }
+    let (local_epoch, local_epoch_end) = local_for_leader_epoch;
+    if local_epoch_end < 0 {
+        // No local epoch at or below the leader's (Kafka: "not tracking epochs then").
+        return found(leader_end.min(local_end));
+    }
+    if local_epoch != leader_epoch {
+        return Divergence {
+            offset: local_epoch_end.min(local_end),
+            found: false,
+        };
+    }
+    found(leader_end.min(local_epoch_end).min(local_end))
 }
 
 #[cfg(test)]
@@ -368,5 +434,52 @@ mod tests {
         assert_eq!(s.epoch_start_offset, 50);
         assert_eq!(s.followers[&3].log_end_offset, -1);
         assert_eq!(s.followers[&3].last_caught_up_ms, 9);
+    }
+
+    #[test]
+    fn an_expansion_without_answer_stays_pending_and_keeps_holding_the_watermark() {
+        let mut s = ReplicaState::new(1);
+        s.apply(&image(1, 0, &[1, 2]), 0, 0);
+        s.record_fetch(2, 10, 10, 0);
+        s.record_fetch(3, 10, 10, 0);
+        assert_eq!(s.isr_proposal(10, 0, 30_000), Some(vec![1, 2, 3]));
+        // The commit got no answer: the same change is asked for again, and broker 3 (maybe
+        // in the ISR already) still holds the watermark back.
+        assert_eq!(s.pending_isr_retry(), Some(vec![1, 2, 3]));
+        s.record_fetch(2, 20, 20, 1);
+        assert_eq!(s.high_watermark(20), 10);
+        let mut committed = image(1, 0, &[1, 2, 3]);
+        committed.partition_epoch = 1;
+        s.apply(&committed, 20, 2);
+        assert_eq!(s.pending_isr_retry(), None, "the image shows the outcome");
+        assert_eq!(s.high_watermark(20), 10);
+    }
+
+    #[test]
+    fn the_divergence_point_follows_kafkas_rule() {
+        let found = |offset| Divergence {
+            offset,
+            found: true,
+        };
+        // (asked, leader's answer, local end, local HW, local answer for the leader's epoch)
+        // The leader knows nothing of the epoch: keep the high watermark.
+        assert_eq!(divergence_offset(3, -1, -1, 50, 20, (-1, -1)), found(20));
+        // Same epoch: the shorter of the two ends.
+        assert_eq!(divergence_offset(3, 3, 40, 50, 20, (3, 50)), found(40));
+        assert_eq!(divergence_offset(3, 3, 60, 50, 20, (3, 50)), found(50));
+        // The leader's latest epoch <= 3 is 2, which ends at 30 there and 35 here.
+        assert_eq!(divergence_offset(3, 2, 30, 50, 20, (2, 35)), found(30));
+        assert_eq!(divergence_offset(3, 2, 45, 50, 20, (2, 35)), found(35));
+        // KIP-279: the leader answers epoch 2, which this log never had (its epochs are 1
+        // then 3): cut to where epoch 1 ends here and ask again with epoch 1.
+        assert_eq!(
+            divergence_offset(3, 2, 30, 50, 20, (1, 25)),
+            Divergence {
+                offset: 25,
+                found: false
+            }
+        );
+        // No local epoch at or below the leader's.
+        assert_eq!(divergence_offset(3, 2, 30, 50, 20, (-1, -1)), found(30));
     }
 }

@@ -1,0 +1,382 @@
+//! The leader's side of a simulated broker, as `api/fetch.rs`, `api/leader_epoch.rs` and
+//! `api/produce.rs` drive the real `Partition`: the request guards (leader here, KIP-320
+//! epoch check, follower is a replica), then the partition's own calls
+//! (`record_follower_fetch`, `read_for_follower`, `end_offset_for_epoch`, `append`,
+//! `wait_durable`, `commit_status`). Follower fetches without data park until an append or
+//! `replica.fetch.wait.max.ms`.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use kafka_protocol::messages::fetch_response::PartitionData;
+use kafka_protocol::messages::BrokerId;
+use kafka_protocol::ResponseError;
+use rill_broker::api::errors::log_error_code;
+use rill_broker::replica::{CommitError, Partition};
+
+use crate::broker::SimBroker;
+use crate::ctx::Ctx;
+use crate::msg::{EpochAnswer, EpochPart, FetchPart, Msg, NodeId};
+use crate::world::TOPIC;
+
+/// One partition of a follower fetch, resolved when the request arrived.
+#[derive(Debug)]
+pub struct Want {
+    /// Partition index.
+    pub partition: u32,
+    /// The partition, or the error to answer.
+    pub target: Result<Arc<Partition>, i16>,
+    /// The follower's fetch offset.
+    pub fetch_offset: i64,
+}
+
+/// A follower fetch waiting for data.
+#[derive(Debug)]
+pub struct Parked {
+    /// The follower.
+    pub from: NodeId,
+    /// Its request id.
+    pub req: u64,
+    /// What it asked for.
+    pub wants: Vec<Want>,
+    /// When it is answered, empty or not.
+    pub deadline: i64,
+}
+
+/// An acks=all produce waiting for the high watermark.
+#[derive(Debug)]
+pub struct PendingAck {
+    /// The client.
+    pub from: NodeId,
+    /// Its request id.
+    pub req: u64,
+    /// The partition.
+    pub partition: Arc<Partition>,
+    /// Offset after the batch.
+    pub end_offset: i64,
+    /// Where the batch went.
+    pub base_offset: i64,
+    /// The leader epoch it was appended in.
+    pub leader_epoch: i32,
+    /// The request's timeout.
+    pub deadline: i64,
+}
+
+impl SimBroker {
+    /// `Broker::leader_partition` + `Broker::check_leader_epoch` + (for followers) the
+    /// replica check of `api/fetch.rs`: the partition if this broker leads it by its image.
+    fn target(
+        &self,
+        partition: u32,
+        current_leader_epoch: i32,
+        follower: Option<NodeId>,
+    ) -> Result<Arc<Partition>, i16> {
+        let t = self
+            .image
+            .topic(TOPIC)
+            .filter(|t| partition < t.partitions)
+            .ok_or(ResponseError::UnknownTopicOrPartition.code())?;
+        let state = t.partition_states.get(partition as usize);
+        let leads_here = state.is_none_or(|s| s.replicas.is_empty() || s.leader == self.id);
+        if !leads_here {
+            return Err(ResponseError::NotLeaderOrFollower.code());
+        }
+        let p = self
+            .partitions
+            .get(&partition)
+            .cloned()
+            .ok_or(ResponseError::NotLeaderOrFollower.code())?;
+        let ours = state.map_or(0, |s| s.leader_epoch);
+        if current_leader_epoch >= 0 {
+            match current_leader_epoch.cmp(&ours) {
+                std::cmp::Ordering::Greater => return Err(ResponseError::UnknownLeaderEpoch.code()),
+                std::cmp::Ordering::Less => return Err(ResponseError::FencedLeaderEpoch.code()),
+                std::cmp::Ordering::Equal => {}
+            }
+        }
+        if follower.is_some_and(|r| !p.replica_state().replicas.contains(&r)) {
+            return Err(ResponseError::NotLeaderOrFollower.code());
+        }
+        Ok(p)
+    }
+
+    /// A follower's Fetch: record its progress, answer with what it lacks, or park.
+    pub fn on_fetch(&mut self, from: NodeId, req: u64, parts: &[FetchPart], ctx: &mut Ctx) {
+        let wants: Vec<Want> = parts
+            .iter()
+            .map(|fp| Want {
+                partition: fp.partition,
+                target: self.target(fp.partition, fp.current_leader_epoch, Some(from)),
+                fetch_offset: fp.fetch_offset,
+            })
+            .collect();
+        for w in &wants {
+            if let Ok(p) = &w.target {
+                p.record_follower_fetch(from, w.fetch_offset, ctx.now())
+                    .expect("record_follower_fetch");
+            }
+        }
+        let parked = Parked {
+            from,
+            req,
+            wants,
+            deadline: ctx.now() + ctx.cfg.fetch_max_wait_ms,
+        };
+        // Whether the high watermark moved matters to the waiting acks=all produces.
+        self.check_acks(ctx);
+        if let Some(parked) = self.answer_if_ready(parked, false, ctx) {
+            self.parked.push(parked);
+        }
+    }
+
+    /// `read_all` of `api/fetch.rs` for a follower; answers when there is data, an error,
+    /// or the wait is over; otherwise hands the fetch back to be parked.
+    fn answer_if_ready(&mut self, parked: Parked, expired: bool, ctx: &mut Ctx) -> Option<Parked> {
+        let mut total: u64 = 0;
+        let mut any_error = false;
+        let mut out = Vec::with_capacity(parked.wants.len());
+        for w in &parked.wants {
+            let mut pd = PartitionData::default();
+            pd.partition_index = w.partition as i32;
+            pd.high_watermark = -1;
+            pd.last_stable_offset = -1;
+            pd.log_start_offset = -1;
+            pd.preferred_read_replica = BrokerId(-1);
+            match &w.target {
+                Err(code) => {
+                    pd.error_code = *code;
+                    any_error = true;
+                }
+                Ok(part) => {
+                    let budget = ctx.cfg.partition_max_bytes;
+                    match part.read_for_follower(w.fetch_offset, budget) {
+                        Ok(read) => {
+                            pd.high_watermark = read.high_watermark;
+                            pd.last_stable_offset = read.high_watermark;
+                            pd.log_start_offset = read.log_start_offset;
+                            total += read.records.len() as u64;
+                            pd.records = Some(Bytes::from(read.records));
+                        }
+                        Err(e) => {
+                            pd.error_code = log_error_code(&e);
+                            pd.high_watermark = part.high_watermark();
+                            pd.last_stable_offset = pd.high_watermark;
+                            pd.log_start_offset = part.log_start_offset().unwrap_or(-1);
+                            any_error = true;
+                        }
+                    }
+                }
+            }
+            if pd.records.is_none() {
+                pd.records = Some(Bytes::new());
+            }
+            out.push((w.partition, pd));
+        }
+        if total == 0 && !any_error && !expired {
+            return Some(parked);
+        }
+        ctx.debug(self.id, || {
+            let what: Vec<String> = out
+                .iter()
+                .map(|(i, pd)| {
+                    format!(
+                        "p{i}: err {} {} bytes hw {}",
+                        pd.error_code,
+                        pd.records.as_ref().map_or(0, |r| r.len()),
+                        pd.high_watermark
+                    )
+                })
+                .collect();
+            format!("answers fetch of b{}: {}", parked.from, what.join(", "))
+        });
+        ctx.send(
+            self.id,
+            parked.from,
+            Msg::FetchReply {
+                req: parked.req,
+                parts: out,
+            },
+        );
+        None
+    }
+
+    /// After a leader append: parked fetches re-read (the real `appended` notify).
+    fn wake_parked(&mut self, ctx: &mut Ctx) {
+        let parked = std::mem::take(&mut self.parked);
+        for p in parked {
+            if let Some(p) = self.answer_if_ready(p, false, ctx) {
+                self.parked.push(p);
+            }
+        }
+    }
+
+    /// Answers parked fetches whose wait is over.
+    pub fn expire_parked(&mut self, ctx: &mut Ctx) {
+        let now = ctx.now();
+        let parked = std::mem::take(&mut self.parked);
+        for p in parked {
+            let expired = now >= p.deadline;
+            if let Some(p) = self.answer_if_ready(p, expired, ctx) {
+                self.parked.push(p);
+            }
+        }
+    }
+
+    /// OffsetForLeaderEpoch, as `api/leader_epoch.rs` answers it.
+    pub fn on_epoch_query(&mut self, from: NodeId, req: u64, parts: &[EpochPart], ctx: &mut Ctx) {
+        let answers = parts
+            .iter()
+            .map(|ep| {
+                let mut a = EpochAnswer {
+                    partition: ep.partition,
+                    error_code: 0,
+                    leader_epoch: -1,
+                    end_offset: -1,
+                };
+                match self.target(ep.partition, ep.current_leader_epoch, None) {
+                    Err(code) => a.error_code = code,
+                    Ok(p) => match p.end_offset_for_epoch(ep.asked_epoch) {
+                        Ok((epoch, end)) => {
+                            a.leader_epoch = epoch;
+                            a.end_offset = end;
+                        }
+                        Err(e) => a.error_code = log_error_code(&e),
+                    },
+                }
+                a
+            })
+            .collect::<Vec<_>>();
+        ctx.log(
+            self.id,
+            format!("answers OffsetForLeaderEpoch of b{from}: {answers:?}"),
+        );
+        ctx.send(
+            self.id,
+            from,
+            Msg::EpochReply {
+                req,
+                parts: answers,
+            },
+        );
+    }
+
+    /// Produce acks=all of one batch, as `api/produce.rs`: refuse below
+    /// `min.insync.replicas`, append, make durable, then wait for the ISR.
+    pub fn on_produce(
+        &mut self,
+        from: NodeId,
+        req: u64,
+        partition: u32,
+        mut batch: Vec<u8>,
+        ctx: &mut Ctx,
+    ) {
+        let reply = |ctx: &mut Ctx, me: NodeId, error_code: i16, base_offset: i64| {
+            ctx.send(
+                me,
+                from,
+                Msg::ProduceReply {
+                    req,
+                    error_code,
+                    base_offset,
+                },
+            )
+        };
+        let p = match self.target(partition, -1, None) {
+            Ok(p) => p,
+            Err(code) => {
+                ctx.count("produces refused: not the leader");
+                return reply(ctx, self.id, code, -1);
+            }
+        };
+        if (p.isr_len() as i64) < p.min_insync_replicas() {
+            ctx.count("produces refused: NOT_ENOUGH_REPLICAS");
+            return reply(ctx, self.id, ResponseError::NotEnoughReplicas.code(), -1);
+        }
+        let leader_epoch = p.leader_epoch();
+        let info = match p.append(&mut batch, ctx.now()) {
+            Ok(info) => info,
+            Err(e) => return reply(ctx, self.id, log_error_code(&e), -1),
+        };
+        ctx.debug(self.id, || {
+            format!(
+                "p{partition} appends [{}, {}] in epoch {leader_epoch}",
+                info.base_offset, info.last_offset
+            )
+        });
+        let end_offset = info.last_offset + 1;
+        if let Err(e) = p.wait_durable(end_offset) {
+            ctx.log(self.id, format!("p{partition} fsync failed: {e}"));
+            return reply(ctx, self.id, ResponseError::KafkaStorageError.code(), -1);
+        }
+        self.acks.push(PendingAck {
+            from,
+            req,
+            partition: p,
+            end_offset,
+            base_offset: info.base_offset,
+            leader_epoch,
+            deadline: ctx.now() + ctx.cfg.produce_timeout_ms,
+        });
+        self.wake_parked(ctx);
+        self.check_acks(ctx);
+    }
+
+    /// `Partition::wait_committed` for every waiting produce: answer the ones decided.
+    pub fn check_acks(&mut self, ctx: &mut Ctx) {
+        let now = ctx.now();
+        let acks = std::mem::take(&mut self.acks);
+        for a in acks {
+            let outcome = match a.partition.commit_status(a.end_offset, a.leader_epoch) {
+                None if now < a.deadline => {
+                    self.acks.push(a);
+                    continue;
+                }
+                None => Err(CommitError::TimedOut),
+                Some(o) => o,
+            };
+            ctx.count(match outcome {
+                Ok(()) => "produces acknowledged",
+                Err(CommitError::NotLeader) => "produces failed: leadership lost while waiting",
+                Err(CommitError::NotEnoughReplicasAfterAppend) => {
+                    "produces failed: NOT_ENOUGH_REPLICAS_AFTER_APPEND"
+                }
+                Err(CommitError::TimedOut) => "produces failed: timed out",
+            });
+            let error_code = match outcome {
+                Ok(()) => 0,
+                Err(CommitError::NotLeader) => ResponseError::NotLeaderOrFollower.code(),
+                Err(CommitError::NotEnoughReplicasAfterAppend) => {
+                    ResponseError::NotEnoughReplicasAfterAppend.code()
+                }
+                Err(CommitError::TimedOut) => ResponseError::RequestTimedOut.code(),
+            };
+            ctx.debug(self.id, || {
+                format!(
+                    "p{} answers produce [{}, {}) epoch {}: {outcome:?}",
+                    a.partition.index, a.base_offset, a.end_offset, a.leader_epoch
+                )
+            });
+            ctx.send(
+                self.id,
+                a.from,
+                Msg::ProduceReply {
+                    req: a.req,
+                    error_code,
+                    base_offset: if error_code == 0 { a.base_offset } else { -1 },
+                },
+            );
+        }
+    }
+}
+
+impl SimBroker {
+    /// Metadata from a client: the leader of each partition by this broker's image.
+    pub fn on_leader_query(&mut self, from: NodeId, req: u64, ctx: &mut Ctx) {
+        let leaders = self
+            .image
+            .topic(TOPIC)
+            .map(|t| t.partition_states.iter().map(|s| s.leader).collect())
+            .unwrap_or_default();
+        ctx.send(self.id, from, Msg::LeaderReply { req, leaders });
+    }
+}

@@ -1,0 +1,162 @@
+//! Scripted replication scenarios the simulation found or that need an exact history:
+//! real `Partition`s in temp directories driven step by step through the same calls the
+//! fetcher and the request handlers make.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use kafka_protocol::messages::fetch_response::PartitionData;
+use rill_broker::replica::fetcher::{apply_fetch, epoch_to_ask, truncate_to_divergence};
+use rill_broker::replica::{Partition, PartitionId};
+use rill_log::testutil::{build_batch, BatchSpec};
+use rill_log::{LogConfig, PartitionLog};
+use rill_meta::PartitionImage;
+use tokio::sync::Notify;
+
+use crate::world::{TOPIC, TOPIC_ID};
+
+fn open(dir: &Path, id: i32) -> Arc<Partition> {
+    let part = PartitionId {
+        dir,
+        topic: TOPIC,
+        topic_id: TOPIC_ID,
+        index: 0,
+    };
+    let p = Partition::open(part, LogConfig::default(), 1, id, Arc::new(Notify::new()));
+    Arc::new(p.unwrap())
+}
+
+fn image(leader: i32, leader_epoch: i32, isr: &[i32]) -> PartitionImage {
+    PartitionImage {
+        replicas: vec![1, 2, 3],
+        isr: isr.to_vec(),
+        leader,
+        leader_epoch,
+        partition_epoch: leader_epoch,
+    }
+}
+
+/// One-record batch at `offset` of `epoch`; `fill` tells different contents apart.
+fn batch(offset: i64, epoch: i32, fill: u8) -> Vec<u8> {
+    build_batch(&BatchSpec {
+        base_offset: offset,
+        partition_leader_epoch: epoch,
+        fill,
+        ..BatchSpec::default()
+    })
+}
+
+fn whole_log(p: &Partition) -> Vec<u8> {
+    p.read_for_follower(0, u64::MAX).unwrap().records
+}
+
+/// One follower fetch of everything `leader` has, applied by the real `apply_fetch`.
+fn fetch_all(follower: &Arc<Partition>, follower_id: i32, leader: &Partition, leader_id: i32) {
+    let offset = follower.log_end_offset().unwrap();
+    leader
+        .record_follower_fetch(follower_id, offset, 0)
+        .unwrap();
+    let read = leader.read_for_follower(offset, u64::MAX).unwrap();
+    let mut pd = PartitionData::default();
+    pd.high_watermark = read.high_watermark;
+    pd.log_start_offset = read.log_start_offset;
+    pd.records = Some(Bytes::from(read.records));
+    let epoch = follower.replica_state().leader_epoch;
+    let out = apply_fetch(leader_id, vec![(follower.clone(), epoch, pd)]);
+    assert!(!out.retry_later, "the fetch applies");
+}
+
+/// The divergence search as the fetcher runs it, until found; returns each step's
+/// (asked epoch, log end after it).
+fn find_divergence(f: &Partition, leader: &Partition, leader_id: i32) -> Vec<(i32, i64)> {
+    let epoch = f.replica_state().leader_epoch;
+    let mut steps = Vec::new();
+    while f.needs_truncation() {
+        assert!(steps.len() < 10, "the search ends: {steps:?}");
+        let Some(asked) = epoch_to_ask(f, leader_id, epoch).unwrap() else {
+            break;
+        };
+        let (answer_epoch, answer_end) = leader.end_offset_for_epoch(asked).unwrap();
+        truncate_to_divergence(f, leader_id, epoch, asked, answer_epoch, answer_end).unwrap();
+        steps.push((asked, f.log_end_offset().unwrap()));
+    }
+    steps
+}
+
+/// Found by the simulation (seed 2086): broker 3 led epoch 1 without appending anything, so
+/// its epoch cache said "epoch 1 starts at 0"; following broker 1 (epoch 2) it fetched
+/// broker 1's epoch-0 records, which did not replace that entry; after a restart it asked
+/// about epoch 1, heard "epoch 0 ends at 10", looked up where epoch 0 ends in its own
+/// cache (at 0, where its phantom epoch 1 began) and cut 10 committed records.
+#[test]
+fn a_replica_that_led_an_empty_epoch_keeps_committed_records_after_a_restart() {
+    let (d1, d3) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let b1 = open(d1.path(), 1);
+    b1.apply_image(&image(1, 0, &[1]), 0).unwrap();
+    for i in 0..10 {
+        let info = b1.append(&mut batch(0, -1, i), 0).unwrap();
+        b1.wait_durable(info.last_offset + 1).unwrap();
+    }
+    assert_eq!(b1.high_watermark(), 10);
+    let b3 = open(d3.path(), 3);
+    b3.apply_image(&image(3, 1, &[3]), 0).unwrap();
+    assert!(b3.is_leader(), "broker 3 leads epoch 1 and appends nothing");
+
+    b1.apply_image(&image(1, 2, &[1]), 0).unwrap();
+    b3.apply_image(&image(1, 2, &[1]), 0).unwrap();
+    assert_eq!(find_divergence(&b3, &b1, 1), vec![(1, 0)]);
+    fetch_all(&b3, 3, &b1, 1);
+    assert_eq!(
+        (b3.log_end_offset().unwrap(), b3.high_watermark()),
+        (10, 10)
+    );
+
+    drop(b3);
+    let b3 = open(d3.path(), 3);
+    b3.apply_image(&image(1, 2, &[1]), 0).unwrap();
+    find_divergence(&b3, &b1, 1);
+    assert_eq!(
+        b3.log_end_offset().unwrap(),
+        10,
+        "the committed records stay after the restart"
+    );
+    assert_eq!(whole_log(&b3), whole_log(&b1));
+}
+
+/// KIP-279: the follower has epochs 0, 1, 3 and the new leader 0, 2, 4. Asked about 3, the
+/// leader answers "epoch 2 ends at 20"; the follower never had epoch 2, so it must not stop
+/// at the end of its epoch 1 (8): those epoch-1 records are not the leader's. It cuts to 8,
+/// asks about epoch 1, hears "epoch 0 ends at 10" and cuts to 5, where its epoch 0 ended.
+#[test]
+fn a_follower_lacking_the_leaders_epoch_searches_back_epoch_by_epoch() {
+    let (dl, df) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    {
+        let (mut l, _) = PartitionLog::open(dl.path(), LogConfig::default()).unwrap();
+        let (mut f, _) = PartitionLog::open(df.path(), LogConfig::default()).unwrap();
+        for o in 0..20 {
+            let epoch = if o < 10 { 0 } else { 2 };
+            l.append_replicated(&batch(o, epoch, o as u8)).unwrap();
+        }
+        for o in 0..12 {
+            let (epoch, fill) = match o {
+                0..5 => (0, o as u8),
+                5..8 => (1, 100 + o as u8),
+                _ => (3, 200 + o as u8),
+            };
+            f.append_replicated(&batch(o, epoch, fill)).unwrap();
+        }
+        l.flush().unwrap();
+        f.flush().unwrap();
+    }
+    let (leader, follower) = (open(dl.path(), 1), open(df.path(), 2));
+    leader.apply_image(&image(1, 4, &[1]), 0).unwrap();
+    follower.apply_image(&image(1, 4, &[1]), 0).unwrap();
+    assert_eq!(
+        find_divergence(&follower, &leader, 1),
+        vec![(3, 8), (1, 5)],
+        "cut to the end of epoch 1, then to where the logs agree"
+    );
+    fetch_all(&follower, 2, &leader, 1);
+    assert_eq!(whole_log(&follower), whole_log(&leader));
+}
