@@ -34,6 +34,7 @@ fn image(leader: i32, leader_epoch: i32, isr: &[i32]) -> PartitionImage {
         leader,
         leader_epoch,
         partition_epoch: leader_epoch,
+        ..Default::default()
     }
 }
 
