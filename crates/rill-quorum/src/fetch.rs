@@ -138,7 +138,11 @@ mod tests {
         assert_eq!(r.since(4, 10), Some((5..=9).map(entry).collect()));
         assert_eq!(r.since(7, 1), Some(vec![entry(8)]));
         assert_eq!(r.since(9, 10), Some(vec![]));
-        assert_eq!(r.since(12, 10), Some(vec![]), "a fetcher ahead gets nothing");
+        assert_eq!(
+            r.since(12, 10),
+            Some(vec![]),
+            "a fetcher ahead gets nothing"
+        );
         assert_eq!(r.since(3, 10), None, "offset 4 is not kept");
         r.reset(Some(20));
         assert_eq!(r.since(9, 10), None);

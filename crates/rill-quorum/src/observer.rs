@@ -274,7 +274,10 @@ impl Follower {
     /// Applies what a fetch brought; true when the image or offset moved.
     fn apply(&mut self, delta: FetchDelta) -> bool {
         match delta {
-            FetchDelta::Snapshot { offset: at, records } => {
+            FetchDelta::Snapshot {
+                offset: at,
+                records,
+            } => {
                 if Some(at) <= self.offset && !(self.resync && Some(at) == self.offset) {
                     return false;
                 }

@@ -89,7 +89,12 @@ impl StateMachine {
     }
 
     /// Keeps an applied entry for fetching brokers.
-    fn remember(&self, offset: u64, records: Option<Vec<rill_meta::MetadataRecord>>, rejected: bool) {
+    fn remember(
+        &self,
+        offset: u64,
+        records: Option<Vec<rill_meta::MetadataRecord>>,
+        rejected: bool,
+    ) {
         lock(&self.recent).push(CommittedEntry {
             offset,
             records,

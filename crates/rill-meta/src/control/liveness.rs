@@ -70,10 +70,32 @@ impl Liveness {
     }
 }
 
-/// Applies `records` to `work`, keeping only those that apply (all do when computed on it).
+/// True for a partition change that would change nothing but the partition epoch.
+fn is_noop(work: &MetadataImage, record: &MetadataRecord) -> bool {
+    let MetadataRecord::PartitionChanged {
+        topic_id,
+        partition,
+        replicas,
+        isr,
+        leader,
+    } = record
+    else {
+        return false;
+    };
+    work.topic_by_id(topic_id)
+        .and_then(|t| t.partition_states.get(*partition as usize))
+        .is_some_and(|p| {
+            replicas.as_ref().is_none_or(|r| *r == p.replicas)
+                && isr.as_ref().is_none_or(|i| *i == p.isr)
+                && leader.is_none_or(|l| l == p.leader)
+        })
+}
+
+/// Applies `records` to `work`, keeping only those that apply (all do when computed on it)
+/// and change something.
 fn push_all(work: &mut MetadataImage, out: &mut Vec<MetadataRecord>, records: Vec<MetadataRecord>) {
     for r in records {
-        if work.apply(&r).is_ok() {
+        if !is_noop(work, &r) && work.apply(&r).is_ok() {
             out.push(r);
         }
     }

@@ -212,3 +212,27 @@ fn repair_elects_for_a_partition_placed_on_a_broker_fenced_meanwhile() {
     assert_eq!(state(&image, 0), (2, vec![2]));
     assert!(fenced(&image, 1), "unheard, so it stays fenced");
 }
+
+#[test]
+fn re_registering_a_fenced_broker_changes_no_partition() {
+    let image = cluster(2, &[vec![2]]);
+    let recs = tick(&image, &live(0, &[(SESSION, hb(1, 1))]), SESSION + 1);
+    let image = apply(&image, &recs);
+    let epoch = image.topic("t").unwrap().partition_states[0].partition_epoch;
+    let mut back = hb(2, 200);
+    back.caught_up = false;
+    let t = 2 * SESSION;
+    let recs = tick(&image, &live(0, &[(t, hb(1, 1)), (t, back)]), t);
+    assert!(
+        matches!(
+            recs.as_slice(),
+            [MetadataRecord::BrokerRegistered { broker_id: 2, .. }]
+        ),
+        "{recs:?}"
+    );
+    let image = apply(&image, &recs);
+    assert_eq!(
+        image.topic("t").unwrap().partition_states[0].partition_epoch,
+        epoch
+    );
+}

@@ -72,7 +72,9 @@ impl RpcHandler {
         let m = m.borrow();
         match m.current_leader {
             Some(l) if l == self.node_id => {
-                let stale = m.millis_since_quorum_ack.is_some_and(|ms| ms > self.lease_ms);
+                let stale = m
+                    .millis_since_quorum_ack
+                    .is_some_and(|ms| ms > self.lease_ms);
                 (!stale).then_some(l)
             }
             other => other,

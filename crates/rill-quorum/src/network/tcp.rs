@@ -72,7 +72,6 @@ impl TcpTransport {
     pub fn foreign_peer(&self) -> ForeignPeer {
         self.foreign.clone()
     }
-
 }
 
 async fn exchange(stream: &mut TcpStream, rpc: &Envelope) -> Result<RaftReply, FrameError> {
