@@ -90,7 +90,6 @@ fn describe(records: &[MetadataRecord]) -> String {
 /// heartbeats say into metadata changes ([`tick`]) and commit them, at every heartbeat and
 /// at least every 200 ms. A newly active controller gives every broker a full session.
 pub async fn run_controller_loop(ctrl: Arc<Controller>, mut shutdown: watch::Receiver<bool>) {
-    let me = ctrl.node_id as u64;
     let table = ctrl.quorum.heartbeats().clone();
     let mut active_since: Option<Instant> = None;
     loop {
@@ -99,7 +98,7 @@ pub async fn run_controller_loop(ctrl: Arc<Controller>, mut shutdown: watch::Rec
             () = tokio::time::sleep(TICK) => {}
             () = table.arrived() => {}
         }
-        let active = ctrl.quorum.active_controller() == Some(me);
+        let active = ctrl.quorum.may_decide();
         active_since = if active {
             active_since.or(Some(Instant::now()))
         } else {

@@ -19,7 +19,6 @@ const TICK: Duration = Duration::from_millis(500);
 /// Runs until shutdown; acts only while this node is the active controller (on a
 /// controller-only node as on a combined one).
 pub async fn run(ctrl: Arc<Controller>, mut shutdown: watch::Receiver<bool>) {
-    let me = ctrl.node_id as u64;
     let flag = |key: &str| ctrl.config.value(key).is_some_and(|v| v == "true");
     let auto_rebalance = flag("auto.leader.rebalance.enable");
     let unclean_default = flag("unclean.leader.election.enable");
@@ -36,7 +35,7 @@ pub async fn run(ctrl: Arc<Controller>, mut shutdown: watch::Receiver<bool>) {
             _ = shutdown.changed() => return,
             _ = tokio::time::sleep(TICK) => {}
         }
-        if ctrl.quorum.active_controller() != Some(me) {
+        if !ctrl.quorum.may_decide() {
             continue;
         }
         let image = ctrl.metadata.image();

@@ -22,6 +22,7 @@ pub mod network;
 mod observer;
 mod quorum;
 mod snapshot;
+mod split_votes;
 mod state_file;
 mod state_machine;
 mod types;

@@ -162,6 +162,12 @@ impl RaftQuorum {
             }
         }
         let (stop, _) = watch::channel(false);
+        let split_votes = tokio::spawn(crate::split_votes::run(
+            raft.clone(),
+            config.node_id,
+            config.election_timeout_max_ms,
+            stop.subscribe(),
+        ));
         Ok(RaftQuorum {
             node_id: config.node_id,
             voters: config.voters,
@@ -169,7 +175,7 @@ impl RaftQuorum {
             updates,
             acks,
             stop,
-            tasks: Vec::new(),
+            tasks: vec![split_votes],
             transport,
             foreign: None,
             recent,
@@ -236,6 +242,20 @@ impl RaftQuorum {
     /// it leads without having heard from a majority within the election timeout.
     pub fn active_controller(&self) -> Option<NodeId> {
         self.rpc_handler().active_controller()
+    }
+
+    /// True when this node is the active controller and has applied the log up to an entry
+    /// of its own term: every entry of earlier terms that will ever commit is then in its
+    /// image, so decisions made on the image cannot be undone by a predecessor's late batch
+    /// (Kafka's new controller likewise replays the log before it acts).
+    pub fn may_decide(&self) -> bool {
+        if self.active_controller() != Some(self.node_id) {
+            return false;
+        }
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        m.last_applied
+            .is_some_and(|l| l.leader_id.term == m.current_term)
     }
 
     /// This node's id.

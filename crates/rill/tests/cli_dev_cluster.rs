@@ -264,7 +264,10 @@ async fn dev_cluster_separate_controllers_and_brokers() -> anyhow::Result<()> {
             if done {
                 break;
             }
-            ensure!(Instant::now() < deadline, "split not placed on 4 and 5: {placed:?}");
+            ensure!(
+                Instant::now() < deadline,
+                "split not placed on 4 and 5: {placed:?}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         Ok(())

@@ -10,7 +10,10 @@
 //! controller gives every broker a full session before fencing it.
 //!
 //! [`tick`] is a pure function of the image, what was heard, and the time: the broker's
-//! controller loop and the deterministic simulation call the same code.
+//! controller loop and the deterministic simulation call the same code. Its partition changes
+//! are guarded by the partition epochs they were decided on
+//! ([`MetadataRecord::PartitionEpochIs`]), so a batch that commits after the image moved on
+//! is refused whole and decided again.
 
 use std::collections::BTreeMap;
 
@@ -159,6 +162,37 @@ pub fn tick(image: &MetadataImage, live: &Liveness, now_ms: u64) -> Vec<Metadata
     }
     let fixes = repair(&work);
     push_all(&mut work, &mut out, fixes);
+    guarded(image, out)
+}
+
+/// `records` preceded by a [`MetadataRecord::PartitionEpochIs`] for every partition they
+/// change, with its epoch in `image` (the image the decisions were made on).
+fn guarded(image: &MetadataImage, records: Vec<MetadataRecord>) -> Vec<MetadataRecord> {
+    let mut touched: Vec<(Uuid, u32)> = Vec::new();
+    for r in &records {
+        if let MetadataRecord::PartitionChanged {
+            topic_id,
+            partition,
+            ..
+        } = r
+        {
+            if !touched.contains(&(*topic_id, *partition)) {
+                touched.push((*topic_id, *partition));
+            }
+        }
+    }
+    let mut out: Vec<MetadataRecord> = touched
+        .into_iter()
+        .filter_map(|(topic_id, partition)| {
+            let p = image.partition(&topic_id, partition).ok()?;
+            Some(MetadataRecord::PartitionEpochIs {
+                topic_id,
+                partition,
+                partition_epoch: p.partition_epoch,
+            })
+        })
+        .collect();
+    out.extend(records);
     out
 }
 

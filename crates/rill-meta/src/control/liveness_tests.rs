@@ -190,6 +190,11 @@ fn heartbeats_of_an_old_incarnation_do_not_keep_the_new_one_alive() {
     assert_eq!(
         recs,
         vec![
+            MetadataRecord::PartitionEpochIs {
+                topic_id: Uuid::from_u128(77),
+                partition: 0,
+                partition_epoch: 0,
+            },
             MetadataRecord::BrokerFenced { broker_id: 1 },
             MetadataRecord::PartitionChanged {
                 topic_id: Uuid::from_u128(77),
@@ -234,5 +239,30 @@ fn re_registering_a_fenced_broker_changes_no_partition() {
     assert_eq!(
         image.topic("t").unwrap().partition_states[0].partition_epoch,
         epoch
+    );
+}
+
+#[test]
+fn a_batch_decided_on_an_image_that_moved_on_is_refused_whole() {
+    let image = cluster(3, &[vec![1, 2, 3]]);
+    // Decided while broker 3 was silent: fence it, drop it from the ISR.
+    let stale = tick(
+        &image,
+        &live(0, &[(SESSION, hb(1, 1)), (SESSION, hb(2, 2))]),
+        SESSION + 1,
+    );
+    assert!(stale.contains(&MetadataRecord::BrokerFenced { broker_id: 3 }));
+    // Meanwhile another change to the partition committed first (here: broker 1 fenced).
+    let later = tick(
+        &image,
+        &live(0, &[(SESSION, hb(2, 2)), (SESSION, hb(3, 3))]),
+        SESSION + 1,
+    );
+    let moved = apply(&image, &later);
+    let mut attempt = moved.clone();
+    let refused = stale.iter().try_for_each(|r| attempt.apply(r));
+    assert!(
+        matches!(refused, Err(crate::MetaError::StalePartitionState { .. })),
+        "{refused:?}"
     );
 }

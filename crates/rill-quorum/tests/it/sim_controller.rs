@@ -1,7 +1,7 @@
 //! The controller loop as the simulation runs it: the shape of
 //! `rill_broker::cluster::run_controller_loop` (which this crate cannot depend on) around the
 //! same decision code, [`rill_meta::control::tick`], and the same heartbeat table and
-//! leadership test ([`RaftQuorum::heartbeats`], [`RaftQuorum::active_controller`]).
+//! leadership test ([`RaftQuorum::heartbeats`], [`RaftQuorum::may_decide`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +15,6 @@ const TICK: Duration = Duration::from_millis(200);
 
 /// Runs the controller loop of `q` until aborted.
 pub async fn drive(q: Arc<RaftQuorum>, session_ms: u64) {
-    let me = q.node_id();
     let table = q.heartbeats().clone();
     let mut active_since: Option<Instant> = None;
     loop {
@@ -23,7 +22,7 @@ pub async fn drive(q: Arc<RaftQuorum>, session_ms: u64) {
             () = tokio::time::sleep(TICK) => {}
             () = table.arrived() => {}
         }
-        let active = q.active_controller() == Some(me);
+        let active = q.may_decide();
         active_since = if active {
             active_since.or(Some(Instant::now()))
         } else {
