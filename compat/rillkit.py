@@ -310,9 +310,12 @@ OFFSETS_RACE = "topic '__consumer_offsets' already exists"
 
 
 class ClusterKit:
-    """N `rill serve` nodes forming one cluster on 127.0.0.1 (each node broker + controller,
-    all of them voters), each with fixed client and controller ports and its own data dir
-    under `root`, so a node can be killed, stopped and started again with its data."""
+    """N `rill serve` nodes forming one cluster on 127.0.0.1, each with fixed ports and its own
+    data dir under `root`, so a node can be killed, stopped and started again with its data.
+    By default every node is broker + controller (all of them voters); `roles` gives nodes
+    other `process.roles`: "controller" nodes (voters, only a controller port, no Kafka) and
+    "broker" nodes (a client port, not voters). `format=True` runs `rill format` for every
+    node and leaves cluster.id out of the nodes' configs."""
 
     def __init__(
         self,
@@ -324,53 +327,81 @@ class ClusterKit:
         heartbeat_interval_ms: int = 500,
         proxied: bool = False,
         raft_proxied: bool = False,
+        roles: dict[int, str] | None = None,
+        format: bool = False,
     ):
-        """`proxied`: put a FaultProxy (compat/faultproxy.py) in front of each node's client
+        """`proxied`: put a FaultProxy (compat/faultproxy.py) in front of each broker's client
         port and advertise the proxy, so tests can cut replication traffic between nodes.
-        `raft_proxied`: node i reaches node j's controller port through its own proxy
+        `raft_proxied`: node i reaches controller j's port through its own proxy
         `raft_proxies[(i, j)]` (each node's controller.quorum.voters names those), so a test
         can cut the metadata quorum between exactly two nodes."""
         self.root = Path(root)
         self.cluster_id = cluster_id or new_cluster_id()
         ids = list(range(1, nodes + 1))
-        client_ports = {i: free_port() for i in ids}
-        controller_ports = {i: free_port() for i in ids}
-        while set(client_ports.values()) & set(controller_ports.values()) or len(
-            set(client_ports.values()) | set(controller_ports.values())
-        ) < 2 * nodes:
-            controller_ports = {i: free_port() for i in ids}
+        self.roles = {i: (roles or {}).get(i, "broker,controller") for i in ids}
+        self.broker_ids = [i for i in ids if "broker" in self.roles[i]]
+        self.controller_ids = [i for i in ids if "controller" in self.roles[i]]
+        ports = set()
+        while len(ports) < 2 * nodes:
+            ports.add(free_port())
+        ports = sorted(ports)
+        client_ports = {i: ports[k] for k, i in enumerate(ids)}
+        controller_ports = {i: ports[nodes + k] for k, i in enumerate(ids) if i in self.controller_ids}
         self.controller_ports = controller_ports
-        self.voters = ",".join(f"{i}@127.0.0.1:{controller_ports[i]}" for i in ids)
+        self.voters = ",".join(f"{i}@127.0.0.1:{controller_ports[i]}" for i in self.controller_ids)
         self.nodes: dict[int, RillBroker] = {}
         self.proxies = {}
         self.raft_proxies = {}
         from faultproxy import FaultProxy
 
         if proxied:
-            self.proxies = {i: FaultProxy(client_ports[i], free_port()) for i in ids}
+            self.proxies = {i: FaultProxy(client_ports[i], free_port()) for i in self.broker_ids}
         if raft_proxied:
             self.raft_proxies = {
                 (i, j): FaultProxy(controller_ports[j], free_port(), kafka=False)
                 for i in ids
-                for j in ids
+                for j in self.controller_ids
                 if i != j
             }
         for i in ids:
+            listeners = []
+            if i in self.broker_ids:
+                listeners.append(f"PLAINTEXT://127.0.0.1:{client_ports[i]}")
+            if i in self.controller_ids:
+                listeners.append(f"CONTROLLER://127.0.0.1:{controller_ports[i]}")
             settings = {
                 "node.id": str(i),
-                "listeners": f"PLAINTEXT://127.0.0.1:{client_ports[i]},"
-                f"CONTROLLER://127.0.0.1:{controller_ports[i]}",
+                "process.roles": self.roles[i],
+                "listeners": ",".join(listeners),
                 "controller.quorum.voters": self.voters_of(i),
-                "cluster.id": self.cluster_id,
                 "broker.session.timeout.ms": str(session_timeout_ms),
                 "broker.heartbeat.interval.ms": str(heartbeat_interval_ms),
             }
-            if proxied:
+            if not format:
+                settings["cluster.id"] = self.cluster_id
+            if proxied and i in self.proxies:
                 settings["advertised.listeners"] = f"PLAINTEXT://127.0.0.1:{self.proxies[i].port}"
             settings.update(overrides or {})
-            self.nodes[i] = RillBroker(self.root / f"node{i}", settings, port=client_ports[i])
+            # A controller-only node is "ready" when its controller port accepts.
+            port = client_ports[i] if i in self.broker_ids else controller_ports[i]
+            self.nodes[i] = RillBroker(self.root / f"node{i}", settings, port=port)
             # openraft logs every vote at INFO; keep the stderr tails readable.
             self.nodes[i].env = {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "info,openraft=warn")}
+        if format:
+            for i in ids:
+                self.format(i, self.cluster_id)
+
+    def format(self, node: int, cluster_id: str, *extra: str) -> subprocess.CompletedProcess:
+        """`rill format --cluster-id ID` for `node`'s data dir and node id; fails the test
+        unless it exits 0 (`extra` flags are appended)."""
+        n = self.nodes[node]
+        cmd = [str(n.binary), "format", "--cluster-id", cluster_id, "--node-id", str(node),
+               "--data-dir", str(n.data_dir), *extra]
+        for key in ("process.roles", "listeners", "controller.quorum.voters"):
+            cmd += ["--override", f"{key}={n.overrides[key]}"]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, f"{' '.join(cmd)} exited {done.returncode}: {done.stderr}"
+        return done
 
     # -- addresses ---------------------------------------------------------------------------
 
@@ -381,7 +412,7 @@ class ClusterKit:
             return self.voters
         return ",".join(
             f"{j}@127.0.0.1:{self.controller_ports[j] if j == node else self.raft_proxies[(node, j)].port}"
-            for j in sorted(self.controller_ports)
+            for j in self.controller_ids
         )
 
     def isolate(self, node: int) -> None:
@@ -390,7 +421,8 @@ class ClusterKit:
         for (i, j), proxy in self.raft_proxies.items():
             if node in (i, j):
                 proxy.cut_all()
-        self.proxies[node].cut("rill-replica-fetcher-")
+        if node in self.proxies:
+            self.proxies[node].cut("rill-replica-fetcher-")
         for j, proxy in self.proxies.items():
             if j != node:
                 proxy.cut(f"rill-replica-fetcher-{node}")
@@ -403,23 +435,27 @@ class ClusterKit:
         return self.nodes[node].port
 
     def bootstrap(self, nodes=None) -> str:
-        """The bootstrap string of `nodes` (default: every node that is running)."""
-        ids = nodes if nodes is not None else self.live()
+        """The bootstrap string of `nodes` (default: every broker that is running)."""
+        ids = nodes if nodes is not None else self.live_brokers()
         return ",".join(self.nodes[i].bootstrap for i in ids)
 
     def live(self) -> list[int]:
         return [i for i, n in self.nodes.items() if n.alive()]
 
+    def live_brokers(self) -> list[int]:
+        """Running nodes with the broker role (the ones that answer Kafka requests)."""
+        return [i for i in self.live() if i in self.broker_ids]
+
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start_all(self, timeout: float = 40.0) -> None:
-        """Start every stopped node, then wait until each running node lists all running
-        nodes as brokers and names a controller."""
+        """Start every stopped node, then wait until each running broker lists all running
+        brokers and names a controller."""
         started = [i for i, n in self.nodes.items() if not n.alive()]
         for i in started:
             self.nodes[i].spawn()
         self._await_listening(started)
-        self.wait_brokers(self.live(), timeout=timeout)
+        self.wait_brokers(self.live_brokers(), timeout=timeout)
 
     def _await_listening(self, started: list[int]) -> None:
         """Wait until every node of `started` accepts connections. A node that died of known
@@ -457,9 +493,9 @@ class ClusterKit:
             time.sleep(0.05)
 
     def start(self, node: int, timeout: float = 40.0) -> None:
-        """Start one node and wait until every running node lists it again."""
+        """Start one node and wait until every running broker lists every running broker."""
         self.nodes[node].start()
-        self.wait_brokers(self.live(), timeout=timeout)
+        self.wait_brokers(self.live_brokers(), timeout=timeout)
 
     def kill9(self, node: int) -> int:
         return self.nodes[node].kill9()
@@ -496,22 +532,27 @@ class ClusterKit:
         return metadata_of(self.port(node), topics)
 
     def controller(self, nodes=None) -> int:
-        """The controller id that every node of `nodes` (default: running ones) agrees on;
+        """The controller id that every broker of `nodes` (default: running ones) agrees on;
         -1 when they do not agree or none is known."""
-        ids = {self.metadata(i, []).controller_id for i in (nodes or self.live())}
+        asked = [i for i in (nodes or self.live()) if i in self.broker_ids]
+        ids = {self.metadata(i, []).controller_id for i in asked}
         return ids.pop() if len(ids) == 1 else -1
 
     def wait_brokers(self, expected, nodes=None, timeout: float = 40.0) -> int:
-        """Wait until each node of `nodes` (default: running ones) lists exactly the brokers
-        `expected` and all agree on a controller among them; returns that controller id."""
+        """Wait until each broker of `nodes` (default: running ones) lists exactly the brokers
+        `expected` and all agree on a controller among the running controllers (among
+        `expected` when every node is broker + controller); returns that controller id."""
         want = set(expected)
-        asked = list(nodes or self.live())
+        asked = [i for i in (nodes or self.live()) if i in self.broker_ids]
+        running_controllers = {i for i in self.live() if i in self.controller_ids}
+        if set(self.broker_ids) == set(self.controller_ids):
+            running_controllers &= want
 
         def check():
             views = [self.metadata(i, []) for i in asked]
             ok = all(set(v.brokers) == want for v in views)
             ctrl = {v.controller_id for v in views}
-            if ok and len(ctrl) == 1 and ctrl <= want:
+            if ok and len(ctrl) == 1 and ctrl <= running_controllers:
                 return ctrl.pop()
             return None
 

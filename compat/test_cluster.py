@@ -1,6 +1,8 @@
-"""Multi-node clusters: real `rill serve` processes on 127.0.0.1, every node broker + controller
-and a voter of the Raft metadata quorum, driven by confluent-kafka and by requests sent to one
-exact broker (rillkit.metadata_of / create_topics_at / describe_cluster_of).
+"""Multi-node clusters: real `rill serve` processes on 127.0.0.1, driven by confluent-kafka and
+by requests sent to one exact broker (rillkit.metadata_of / create_topics_at /
+describe_cluster_of). Most tests run every node as broker + controller (all voters of the Raft
+metadata quorum); (h) runs controller-only and broker-only nodes, (j) formats data directories
+with `rill format` and starts without cluster.id.
 
 Topics here have replication factor 1 (replicated topics are covered by test_replication.py),
 so a partition whose only replica is down is leaderless until that node returns.
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import shutil
 import signal
+import subprocess
 import threading
 import time
 import uuid
@@ -26,6 +29,7 @@ from rillkit import (
     create_topics_at,
     describe_cluster_of,
     new_cluster_id,
+    rill_bin,
     wait_until,
 )
 
@@ -524,3 +528,156 @@ def test_replication_factor_above_broker_count_is_refused(cluster):
         assert name not in kit.metadata(node).topics
     print(f"replication factor 4 on 3 brokers: INVALID_REPLICATION_FACTOR from confluent-kafka and from each node")
 
+
+
+# ---- (h) controller-only and broker-only nodes -----------------------------------------------
+
+SEPARATE = {1: "controller", 2: "controller", 3: "controller", 4: "broker", 5: "broker"}
+
+
+def test_three_controllers_and_two_brokers_in_separate_processes(cluster):
+    kit = cluster(5, name="roles", roles=SEPARATE)
+    ctrl = kit.wait_brokers([4, 5])
+    assert ctrl in (1, 2, 3), f"controller {ctrl} is not a controller-only node"
+    for node in (4, 5):
+        view = kit.metadata(node, [])
+        assert set(view.brokers) == {4, 5}, f"node {node} lists brokers {view.brokers}"
+        err, cid, c, brokers = describe_cluster_of(kit.port(node))
+        assert (err, cid, c, set(brokers)) == (0, kit.cluster_id, ctrl, {4, 5}), (node, cid, c, brokers)
+    # Controller-only nodes serve no Kafka: a Metadata request on a controller port gets no
+    # Kafka answer (the port speaks the controllers' own framing and closes the connection).
+    for node in (1, 2, 3):
+        with pytest.raises((OSError, AssertionError, ValueError, EOFError, IndexError)):
+            describe_cluster_of(kit.port(node), timeout=3)
+    print(f"controllers 1-3 (active {ctrl}) serve no Kafka; brokers 4 and 5 list only each other")
+
+    topic = unique("h-served")
+    assert create_at(kit, 4, [(topic, 6, 2)]) == {topic: 0}
+    leaders = wait_led_everywhere(kit, {topic: 6}, nodes=[4, 5])[topic]
+    view = kit.metadata(5, [topic])
+    for p, pv in view.topics[topic].items():
+        assert set(pv.replicas) == {4, 5}, (p, pv)
+    assert set(leaders.values()) == {4, 5}, f"leaders {leaders}"
+    expected = send(producer(kit.bootstrap(), acks="all"), topic, messages_for(6, 300, "h"))
+    assert read_back(kit.bootstrap([5]), topic, range(6), 300, kit) == expected
+    print(f"{topic}: 6 partitions rf=2 on brokers 4 and 5, leaders {leaders}; 300 records round-trip")
+
+    # The active controller dies: another controller takes over; the brokers keep serving and
+    # admin requests work again.
+    t0 = time.monotonic()
+    assert kit.kill9(ctrl) == -signal.SIGKILL
+    others = [c for c in (1, 2, 3) if c != ctrl]
+    new_ctrl = wait_until(
+        "a new active controller named by both brokers",
+        lambda: (c := kit.controller([4, 5])) in others and c,
+        timeout=20,
+        interval=0.05,
+    )
+    elected_s = time.monotonic() - t0
+    after = unique("h-after")
+    assert create_at(kit, 5, [(after, 2, 2)]) == {after: 0}
+    wait_led_everywhere(kit, {after: 2, topic: 6}, nodes=[4, 5])
+    assert set(kit.metadata(4, []).brokers) == {4, 5}, "a broker was fenced during the failover"
+    print(f"controller {ctrl} killed; {new_ctrl} active after {elected_s:.2f}s; {after} created, no broker fenced")
+
+
+def test_broker_only_node_fenced_when_dead_unfenced_when_back(cluster):
+    roles = {4: "broker"}
+    kit = cluster(4, name="plus1", roles=roles)
+    kit.wait_brokers([1, 2, 3, 4])
+    lone = unique("i-rf1")
+    assert create_at(kit, 4, [(lone, 8, 1)]) == {lone: 0}
+    leaders = wait_led_everywhere(kit, {lone: 8})[lone]
+    mine = sorted(p for p, l in leaders.items() if l == 4)
+    assert mine, f"no partition of {lone} on broker 4: {leaders}"
+    expected = send(producer(kit.bootstrap()), lone, messages_for(8, 400, "i"))
+
+    # kill -9: fenced after the session timeout (3 s), not before; its partitions leaderless.
+    t0 = time.monotonic()
+    kit.kill9(4)
+
+    def fenced():
+        views = [kit.metadata(i, [lone]) for i in (1, 2, 3)]
+        if any(4 in v.brokers for v in views):
+            return None
+        return all(v.topics[lone][p].leader == -1 for v in views for p in mine)
+
+    wait_until("broker 4 fenced and its partitions leaderless", fenced, timeout=15, interval=0.05)
+    fenced_s = time.monotonic() - t0
+    assert 2.0 <= fenced_s <= 8.0, f"fenced {fenced_s:.2f}s after the kill; session is 3 s"
+    print(f"broker-only node 4 killed; fenced after {fenced_s:.2f}s (session 3 s, heartbeat 0.5 s)")
+
+    # Back: registered again and unfenced; it leads its partitions again and has their records.
+    t0 = time.monotonic()
+    kit.start(4)
+    again = wait_led_everywhere(kit, {lone: 8})[lone]
+    print(f"node 4 back and unfenced, its partitions led again after {time.monotonic() - t0:.2f}s")
+    assert again == leaders, f"before {leaders}, after {again}"
+    assert read_back(kit.bootstrap(), lone, range(8), 400, kit) == expected
+
+    # SIGTERM: controlled shutdown fences it before it exits, long before a session.
+    t0 = time.monotonic()
+    assert kit.stop(4) == 0
+    exited_s = time.monotonic() - t0
+    # The controller fenced it before it exited; the other nodes apply that within moments,
+    # far sooner than a session timeout would.
+    wait_until(
+        "node 4 unlisted right after its clean exit",
+        lambda: not any(4 in kit.metadata(i, []).brokers for i in (1, 2, 3)),
+        timeout=1.0,
+        interval=0.02,
+    )
+    print(f"SIGTERM: node 4 exited after {exited_s:.2f}s, fenced by then (controlled shutdown)")
+
+
+# ---- (j) rill format --------------------------------------------------------------------------
+
+
+def test_format_then_start_without_cluster_id(cluster, tmp_path):
+    cid = subprocess.run([str(rill_bin()), "format", "--random-uuid"], capture_output=True, text=True, timeout=30)
+    assert cid.returncode == 0, cid.stderr
+    cluster_id = cid.stdout.strip()
+    assert len(cluster_id) == 22 and cluster_id != new_cluster_id()
+    kit = cluster(3, name="fmt", cluster_id=cluster_id, format=True, roles={3: "broker"}, start=False)
+    for node in kit.nodes.values():
+        assert "cluster.id" not in node.overrides
+        props = (node.data_dir / "meta.properties").read_text()
+        assert f"cluster.id={cluster_id}" in props, props
+    # Node 3 is formatted for another cluster: it must refuse; 1 and 2 form the cluster.
+    other = new_cluster_id()
+    shutil.rmtree(kit.nodes[3].data_dir)
+    kit.nodes[3].data_dir.mkdir()
+    kit.format(3, other)
+    for i in (1, 2):
+        kit.nodes[i].spawn()
+    kit._await_listening([1, 2])
+    kit.wait_brokers([1, 2], nodes=[1, 2])
+    for i in (1, 2):
+        _err, got, _c, _b = describe_cluster_of(kit.port(i))
+        assert got == cluster_id, f"node {i} says cluster {got}"
+    wait_refused(kit.nodes[3], "belongs to cluster")
+    print(f"nodes 1 and 2 formatted for {cluster_id} serve it without cluster.id; node 3 of {other} refused")
+
+    # Formatting again: same id and node is an error unless --ignore-formatted; another id
+    # or node is always an error.
+    base = [str(rill_bin()), "format", "--data-dir", str(kit.nodes[3].data_dir),
+            "--override", "process.roles=broker", "--override", f"listeners=PLAINTEXT://127.0.0.1:{kit.port(3)}",
+            "--override", f"controller.quorum.voters={kit.voters}"]
+    again = subprocess.run(base + ["--cluster-id", other, "--node-id", "3"], capture_output=True, text=True)
+    assert again.returncode == 1 and "already formatted" in again.stderr, again.stderr
+    ok = subprocess.run(base + ["--cluster-id", other, "--node-id", "3", "--ignore-formatted"],
+                        capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    clash = subprocess.run(base + ["--cluster-id", cluster_id, "--node-id", "3", "--ignore-formatted"],
+                           capture_output=True, text=True)
+    assert clash.returncode == 1 and f"cluster {other}" in clash.stderr, clash.stderr
+    bad = subprocess.run(base + ["--cluster-id", "not-an-id", "--node-id", "3"], capture_output=True, text=True)
+    assert bad.returncode == 1 and "22 characters" in bad.stderr, bad.stderr
+
+    # Reformatted for the right cluster, node 3 joins.
+    shutil.rmtree(kit.nodes[3].data_dir)
+    kit.nodes[3].data_dir.mkdir()
+    kit.format(3, cluster_id)
+    kit.start(3)
+    kit.wait_brokers([1, 2, 3])
+    print("re-formatted node 3 joined as a broker-only node")

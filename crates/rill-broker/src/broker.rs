@@ -29,10 +29,18 @@ pub(crate) fn identity(config: &BrokerConfig) -> Result<MetaProperties> {
         let Some(id) = &config.cluster.cluster_id else {
             return Err(BrokerError::BadDataDir(format!(
                 "{} is not formatted: a node of a multi-node cluster needs the cluster's id; \
-                 set cluster.id (e.g. --override cluster.id=$(rill cluster-id)) on first start",
+                 run `rill format --cluster-id <id> --config <file>` first (`rill format \
+                 --random-uuid` makes an id), or set cluster.id on first start",
                 dir.display()
             )));
         };
+        crate::metadata::validate_cluster_id(id).map_err(|reason| {
+            BrokerError::Config(crate::config::ConfigError::InvalidValue {
+                key: "cluster.id".into(),
+                value: id.clone(),
+                reason,
+            })
+        })?;
         crate::metadata::write_meta_properties(dir, id, config.node_id)?;
     }
     let props = load_or_create_meta_properties(dir, config.node_id)?;
@@ -48,6 +56,9 @@ pub(crate) fn identity(config: &BrokerConfig) -> Result<MetaProperties> {
     Ok(props)
 }
 
+/// How long a cluster node waits at start to be registered and unfenced.
+const REGISTER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Everything a request handler needs.
 #[derive(Debug)]
 pub struct Broker {
@@ -56,7 +67,9 @@ pub struct Broker {
     /// The cluster id from `meta.properties`.
     pub cluster_id: String,
     /// The metadata image and its log.
-    pub metadata: MetadataBackend,
+    pub metadata: Arc<MetadataBackend>,
+    /// Registration and heartbeats (a node of a multi-node cluster).
+    pub membership: Option<Arc<crate::membership::Membership>>,
     /// Hosted partitions.
     pub replicas: ReplicaManager,
     /// Replica fetchers: one per leader this broker follows partitions of.
@@ -85,15 +98,22 @@ impl Broker {
     /// As [`Broker::open`].
     pub fn open_local(config: BrokerConfig) -> Result<Arc<Self>> {
         let store = crate::metadata::MetadataStore::open(&config.log_dir)?;
-        Self::open(config, MetadataBackend::Local(store))
+        Self::open(config, Arc::new(MetadataBackend::Local(store)), None)
     }
 
-    /// Opens the data directory over the given metadata log: identity, cluster membership,
-    /// and every hosted partition's log (running recovery). Blocking.
+    /// Opens the data directory over the given metadata log: identity, cluster membership
+    /// (in a cluster: waits until the active controller registered and unfenced this
+    /// incarnation, whose heartbeats `membership` must already be sending), and every hosted
+    /// partition's log (running recovery). Blocking.
     ///
     /// # Errors
-    /// A data directory of another node or cluster, I/O errors, unrecoverable storage errors.
-    pub fn open(config: BrokerConfig, metadata: MetadataBackend) -> Result<Arc<Self>> {
+    /// A data directory of another node or cluster, I/O errors, unrecoverable storage errors,
+    /// no active controller unfencing this broker within a minute.
+    pub fn open(
+        config: BrokerConfig,
+        metadata: Arc<MetadataBackend>,
+        membership: Option<Arc<crate::membership::Membership>>,
+    ) -> Result<Arc<Self>> {
         let dir = config.log_dir.clone();
         let props = identity(&config)?;
         metadata.catch_up(std::time::Duration::from_secs(120))?;
@@ -111,6 +131,7 @@ impl Broker {
             send_stats: Default::default(),
             observer: crate::observe::ImageObserver::new(config.node_id),
             metadata,
+            membership,
             config,
         };
         match broker.metadata.image().cluster_id.clone() {
@@ -126,8 +147,8 @@ impl Broker {
             }
             Some(_) => {}
         }
-        if broker.config.cluster.is_quorum() {
-            crate::cluster::register(&broker)?;
+        if let Some(m) = &broker.membership {
+            m.wait_unfenced(REGISTER_TIMEOUT)?;
         }
         broker.reconcile()?;
         broker.groups.start(&broker)?;

@@ -48,7 +48,8 @@ pub struct Listener {
 pub struct BrokerConfig {
     /// `node.id`: this broker's id.
     pub node_id: i32,
-    /// `listeners`: where the Kafka protocol is served.
+    /// `listeners`: where the Kafka protocol is served (on a controller-only node, which
+    /// serves no Kafka clients, the controller listener).
     pub listener: Listener,
     /// `advertised.listeners`: what Metadata tells clients (defaults to `listeners`).
     pub advertised_listener: Listener,
@@ -287,14 +288,26 @@ impl BrokerConfig {
         let get = |k: &str| values.get(k).cloned().unwrap_or_default();
         let all_listeners = parse_listeners("listeners", &get("listeners"))?;
         let controller_names = get("controller.listener.names");
-        let listener = all_listeners
+        let cluster = crate::cluster_config::parse_cluster_config(get, &all_listeners)?;
+        let client_listener = all_listeners
             .iter()
             .find(|l| !controller_names.split(',').any(|n| n.trim() == l.name))
-            .cloned()
-            .ok_or_else(|| invalid("listeners", &get("listeners"), "no client listener"))?;
+            .cloned();
+        // A controller-only node serves no Kafka clients: its "client" listener is the
+        // controller's, named for identity only and never served as Kafka.
+        let listener = match (client_listener, &cluster.controller_listener) {
+            (Some(l), _) => l,
+            (None, Some(c)) if !cluster.roles.broker => c.clone(),
+            _ => {
+                return Err(invalid(
+                    "listeners",
+                    &get("listeners"),
+                    "no client listener",
+                ))
+            }
+        };
         listener.bind_addr()?;
         crate::admin_http::parse_listen(&get(crate::admin_http::LISTEN_KEY))?;
-        let cluster = crate::cluster_config::parse_cluster_config(get, &all_listeners)?;
         let advertised = match get("advertised.listeners").as_str() {
             "" => listener.clone(),
             v => parse_listener("advertised.listeners", v)?,

@@ -11,20 +11,19 @@ use rill_meta::control::{complete_reassignments, preferred_rebalance, unclean_re
 use rill_meta::MetadataRecord;
 use tokio::sync::watch;
 
-use crate::broker::Broker;
+use crate::cluster::Controller;
 
 /// How often the duties run.
 const TICK: Duration = Duration::from_millis(500);
 
-/// Runs until shutdown; acts only while this node is the active controller.
-pub async fn run(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
-    let me = broker.config.node_id;
-    let flag = |key: &str| broker.config.value(key).is_some_and(|v| v == "true");
+/// Runs until shutdown; acts only while this node is the active controller (on a
+/// controller-only node as on a combined one).
+pub async fn run(ctrl: Arc<Controller>, mut shutdown: watch::Receiver<bool>) {
+    let flag = |key: &str| ctrl.config.value(key).is_some_and(|v| v == "true");
     let auto_rebalance = flag("auto.leader.rebalance.enable");
     let unclean_default = flag("unclean.leader.election.enable");
     let rebalance_every = Duration::from_secs(
-        broker
-            .config
+        ctrl.config
             .value("leader.imbalance.check.interval.seconds")
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(300)
@@ -36,14 +35,10 @@ pub async fn run(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
             _ = shutdown.changed() => return,
             _ = tokio::time::sleep(TICK) => {}
         }
-        let active = broker
-            .metadata
-            .quorum_status()
-            .is_some_and(|s| s.leader == Some(me as u64));
-        if !active || broker.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+        if !ctrl.quorum.may_decide() {
             continue;
         }
-        let image = broker.image();
+        let image = ctrl.metadata.image();
         let mut batches: Vec<(&str, Vec<MetadataRecord>)> = vec![
             ("reassignment completion", complete_reassignments(&image)),
             (
@@ -64,8 +59,8 @@ pub async fn run(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
                 continue;
             }
             tracing::info!(changes = records.len(), "{what}");
-            let b = broker.clone();
-            match tokio::task::spawn_blocking(move || b.commit(records)).await {
+            let metadata = ctrl.metadata.clone();
+            match tokio::task::spawn_blocking(move || metadata.commit(records)).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => tracing::warn!(error = %e, "{what} failed"),
                 Err(e) => tracing::error!(error = %e, "{what} task failed"),

@@ -1,6 +1,8 @@
-//! The server: binds the listener, accepts connections, runs background maintenance, and
-//! shuts everything down in order (stop accepting, let connections finish their current
-//! request, flush and checkpoint every partition).
+//! The server of a node with the broker role: opens the metadata log (and, on a controller,
+//! starts the controller loop; in a cluster, the heartbeats), binds the listener, accepts
+//! connections, runs background maintenance, and shuts everything down in order (stop
+//! accepting, controlled shutdown, let connections finish their current request, flush and
+//! checkpoint every partition).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,11 +11,19 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use rill_quorum::{ControllerClient, ObserverConfig, QuorumObserver, RaftQuorum};
+use tokio::task::JoinHandle;
+
 use crate::broker::Broker;
+use crate::cluster::{run_controller_loop, Controller};
 use crate::config::BrokerConfig;
 use crate::error::{BrokerError, Result};
+use crate::membership::Membership;
 use crate::metadata::{MetadataBackend, MetadataStore};
 use crate::net::connection::serve_connection;
+
+/// How long controlled shutdown may take before the node stops anyway.
+const CONTROLLED_SHUTDOWN_WAIT: Duration = Duration::from_secs(10);
 
 /// A running server's handle.
 #[derive(Debug)]
@@ -24,6 +34,62 @@ pub struct Server {
     listener: TcpListener,
     /// The admin HTTP listener (metrics, health, API, console), unless disabled.
     admin: Option<crate::admin_http::AdminHttp>,
+    /// The controller loop and the heartbeats, stopped last.
+    cluster: ClusterTasks,
+}
+
+/// The cluster tasks of a node: its controller loop (controller role) and heartbeats
+/// (broker role), which run from before the broker opens until after it stopped.
+#[derive(Debug, Default)]
+pub(crate) struct ClusterTasks {
+    /// Stops the controller loop.
+    stop: Option<watch::Sender<bool>>,
+    /// The controller loop and the controller duties.
+    controller: Vec<JoinHandle<()>>,
+    /// The heartbeat task.
+    heartbeats: Option<JoinHandle<()>>,
+    /// Its membership (to stop it).
+    membership: Option<Arc<Membership>>,
+}
+
+impl ClusterTasks {
+    /// Starts the controller loop over `quorum`.
+    pub(crate) fn start_controller(&mut self, config: &BrokerConfig, opened: &OpenedMetadata) {
+        let Some(quorum) = &opened.quorum else {
+            return;
+        };
+        let (stop, rx) = watch::channel(false);
+        let ctrl = Arc::new(Controller {
+            node_id: config.node_id,
+            metadata: opened.backend.clone(),
+            quorum: quorum.clone(),
+            session_timeout_ms: config.cluster.session_timeout_ms,
+            config: config.clone(),
+        });
+        self.controller = vec![
+            tokio::spawn(run_controller_loop(ctrl.clone(), rx.clone())),
+            tokio::spawn(crate::controller_duties::run(ctrl, rx)),
+        ];
+        self.stop = Some(stop);
+    }
+
+    /// Stops everything and waits for it.
+    pub(crate) async fn stop(&mut self) {
+        if let Some(m) = self.membership.take() {
+            m.stop();
+        }
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(true);
+        }
+        let tasks = self
+            .heartbeats
+            .take()
+            .into_iter()
+            .chain(self.controller.drain(..));
+        for task in tasks {
+            let _ = task.await;
+        }
+    }
 }
 
 impl Server {
@@ -36,13 +102,40 @@ impl Server {
         let addr = config.listener.bind_addr()?;
         let admin = crate::admin_http::AdminHttp::start_for(&config).await?;
         let props = crate::broker::identity(&config)?;
-        let backend = open_metadata(&config, &props.cluster_id).await?;
-        let broker = tokio::task::spawn_blocking(move || Broker::open(config, backend))
-            .await
-            .map_err(|e| BrokerError::Internal(e.to_string()))??;
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| BrokerError::Bind { addr, source })?;
+        let opened = open_metadata(&config, &props.cluster_id).await?;
+        let mut cluster = ClusterTasks::default();
+        cluster.start_controller(&config, &opened);
+        let membership = opened.client.as_ref().map(|client| {
+            Arc::new(Membership::new(
+                &config,
+                client.clone(),
+                opened.backend.clone(),
+            ))
+        });
+        if let Some(m) = &membership {
+            cluster.heartbeats = Some(tokio::spawn(m.clone().run()));
+            cluster.membership = Some(m.clone());
+        }
+        let backend = opened.backend.clone();
+        let opening =
+            tokio::task::spawn_blocking(move || Broker::open(config, backend, membership))
+                .await
+                .map_err(|e| BrokerError::Internal(e.to_string()))
+                .and_then(|r| r);
+        let broker = match opening {
+            Ok(b) => b,
+            Err(e) => {
+                cluster.stop().await;
+                return Err(e);
+            }
+        };
+        let listener = match TcpListener::bind(addr).await {
+            Ok(l) => l,
+            Err(source) => {
+                cluster.stop().await;
+                return Err(BrokerError::Bind { addr, source });
+            }
+        };
         if let (Some(a), Ok(bound)) = (&admin, listener.local_addr()) {
             a.set_opened(broker.clone(), bound);
         }
@@ -50,6 +143,7 @@ impl Server {
             broker,
             listener,
             admin,
+            cluster,
         })
     }
 
@@ -67,7 +161,7 @@ impl Server {
     }
 
     /// Serves until `shutdown` becomes true, then stops cleanly.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
         let mut tasks = JoinSet::new();
         tasks.spawn(crate::maintenance::run(
             self.broker.clone(),
@@ -79,14 +173,6 @@ impl Server {
         ));
         if self.broker.config.cluster.is_quorum() {
             tasks.spawn(crate::cluster::run_reconcile_loop(
-                self.broker.clone(),
-                shutdown.clone(),
-            ));
-            tasks.spawn(crate::cluster::run_controller_loop(
-                self.broker.clone(),
-                shutdown.clone(),
-            ));
-            tasks.spawn(crate::controller_duties::run(
                 self.broker.clone(),
                 shutdown.clone(),
             ));
@@ -118,16 +204,11 @@ impl Server {
         if let Some(a) = &self.admin {
             a.set_stopping();
         }
-        if self.broker.config.cluster.is_quorum() {
-            let broker = self.broker.clone();
-            let fence =
-                tokio::task::spawn_blocking(move || crate::cluster::controlled_shutdown(&broker));
-            if tokio::time::timeout(Duration::from_secs(10), fence)
-                .await
-                .is_err()
-            {
-                tracing::warn!("controlled shutdown did not finish in 10 s");
-            }
+        if let Some(m) = self.broker.membership.clone() {
+            let fence = tokio::task::spawn_blocking(move || {
+                m.controlled_shutdown(CONTROLLED_SHUTDOWN_WAIT);
+            });
+            let _ = fence.await;
         }
         tracing::info!(
             tasks = tasks.len(),
@@ -143,47 +224,107 @@ impl Server {
         self.broker.fetchers.shutdown();
         let broker = self.broker.clone();
         let _ = tokio::task::spawn_blocking(move || broker.flush_all()).await;
-        if let Some(a) = self.admin {
+        if let Some(a) = self.admin.take() {
             a.stop().await;
         }
+        self.cluster.stop().await;
         tracing::info!("shutdown complete");
     }
 }
 
-/// Opens the metadata log: the Raft quorum when `controller.quorum.voters` is set (serving
-/// peers on the controller listener), else the local log of a lone node.
-async fn open_metadata(config: &BrokerConfig, cluster_id: &str) -> Result<MetadataBackend> {
+/// A node's metadata log and what comes with it.
+pub(crate) struct OpenedMetadata {
+    /// The log, as the broker and controller use it.
+    pub(crate) backend: Arc<MetadataBackend>,
+    /// The Raft quorum, on a controller.
+    pub(crate) quorum: Option<Arc<RaftQuorum>>,
+    /// The line to the active controller, for a broker in a cluster.
+    pub(crate) client: Option<Arc<ControllerClient>>,
+}
+
+/// Opens the metadata log: without `controller.quorum.voters` the local log of a lone node;
+/// on a controller the Raft quorum (serving peers and brokers on the controller listener);
+/// on a broker-only node an observer fetching the committed log from the controllers.
+///
+/// # Errors
+/// Bad voters, a node.id that is (not) a voter against its roles, bind or disk errors.
+pub(crate) async fn open_metadata(
+    config: &BrokerConfig,
+    cluster_id: &str,
+) -> Result<OpenedMetadata> {
     let dir = config.log_dir.join(crate::metadata::METADATA_DIR);
     std::fs::create_dir_all(&dir).map_err(|source| BrokerError::Io {
         op: "create metadata dir",
         path: dir.clone(),
         source,
     })?;
-    let (Some(voters), Some(listener)) = (
-        &config.cluster.quorum_voters,
-        &config.cluster.controller_listener,
-    ) else {
+    let Some(voters) = &config.cluster.quorum_voters else {
         let store = tokio::task::spawn_blocking(move || MetadataStore::open_dir(&dir))
             .await
             .map_err(|e| BrokerError::Internal(e.to_string()))??;
-        return Ok(MetadataBackend::Local(store));
+        return Ok(OpenedMetadata {
+            backend: Arc::new(MetadataBackend::Local(store)),
+            quorum: None,
+            client: None,
+        });
     };
-    let voters = rill_quorum::parse_voters(voters).map_err(|e| {
+    let bad_voters = |reason: String| {
         BrokerError::Config(crate::config::ConfigError::InvalidValue {
             key: "controller.quorum.voters".into(),
             value: voters.clone(),
-            reason: e.to_string(),
+            reason,
         })
-    })?;
+    };
+    let voters = rill_quorum::parse_voters(voters).map_err(|e| bad_voters(e.to_string()))?;
+    let me = config.node_id as u64;
+    let roles = config.cluster.roles;
+    if roles.controller != voters.contains_key(&me) {
+        return Err(bad_voters(if roles.controller {
+            format!("node.id {me} is a controller (process.roles) but not one of the voters")
+        } else {
+            format!("node.id {me} is one of the voters but process.roles has no controller")
+        }));
+    }
+    if !roles.controller {
+        let cfg = ObserverConfig::new(me, voters, cluster_id.to_string());
+        let observer = QuorumObserver::start_tcp(cfg)
+            .map_err(|e| BrokerError::Internal(format!("metadata observer: {e}")))?;
+        let client = observer.client().clone();
+        tracing::info!("following the metadata quorum as a broker-only node");
+        return Ok(OpenedMetadata {
+            backend: Arc::new(MetadataBackend::Observer(Arc::new(observer))),
+            quorum: None,
+            client: Some(client),
+        });
+    }
+    let Some(listener) = &config.cluster.controller_listener else {
+        return Err(bad_voters(
+            "this controller has no CONTROLLER listener".into(),
+        ));
+    };
     let addr = listener.bind_addr()?;
     let tcp = TcpListener::bind(addr)
         .await
         .map_err(|source| BrokerError::Bind { addr, source })?;
-    let mut qc = rill_quorum::QuorumConfig::new(config.node_id as u64, voters, dir.join("raft"));
+    let ids: Vec<u64> = voters.keys().copied().collect();
+    let transport = Arc::new(rill_quorum::network::tcp::TcpTransport::for_cluster(
+        voters.clone(),
+        cluster_id.to_string(),
+    ));
+    let mut qc = rill_quorum::QuorumConfig::new(me, voters, dir.join("raft"));
     qc.cluster_id = cluster_id.to_string();
     let quorum = rill_quorum::RaftQuorum::start_tcp(qc, Some(tcp))
         .await
         .map_err(|e| BrokerError::Internal(format!("metadata quorum: {e}")))?;
     tracing::info!(%addr, "metadata quorum started");
-    Ok(MetadataBackend::Quorum(Arc::new(quorum)))
+    let quorum = Arc::new(quorum);
+    // The broker side of a combined node heartbeats over its own connections.
+    let client = roles
+        .broker
+        .then(|| Arc::new(ControllerClient::new(me, ids, transport)));
+    Ok(OpenedMetadata {
+        backend: Arc::new(MetadataBackend::Quorum(quorum.clone())),
+        quorum: Some(quorum),
+        client,
+    })
 }

@@ -305,6 +305,26 @@ impl MetadataImage {
                 p.isr = isr.clone();
                 p.partition_epoch += 1;
             }
+            MetadataRecord::PartitionEpochIs {
+                topic_id,
+                partition,
+                partition_epoch,
+            } => {
+                let p = self.partition(topic_id, *partition)?;
+                if p.partition_epoch != *partition_epoch {
+                    let topic = self
+                        .topic_by_id(topic_id)
+                        .map_or_else(|| topic_id.to_string(), |t| t.name.clone());
+                    return Err(MetaError::StalePartitionState {
+                        topic,
+                        partition: *partition,
+                        reason: format!(
+                            "decided at partition epoch {partition_epoch}, but the partition is at {}",
+                            p.partition_epoch
+                        ),
+                    });
+                }
+            }
             MetadataRecord::PartitionRestored {
                 topic_id,
                 partition,

@@ -108,6 +108,19 @@ pub enum MetadataRecord {
         /// The new in-sync replica set.
         isr: Vec<i32>,
     },
+    /// A precondition, changing nothing: the batch it is in applies only while the partition
+    /// is still at `partition_epoch`. The active controller puts one before its partition
+    /// changes, so a decision made on an image that has moved on since (a proposal that
+    /// committed late, a deposed controller's batch committed by its successor) is refused
+    /// instead of overwriting newer state.
+    PartitionEpochIs {
+        /// The topic.
+        topic_id: Uuid,
+        /// The partition index.
+        partition: u32,
+        /// The partition epoch the decision was made on.
+        partition_epoch: i32,
+    },
     /// A partition's whole state as a snapshot stores it (epochs included).
     PartitionRestored {
         /// The topic.

@@ -12,19 +12,27 @@
 //! On disk, in [`QuorumConfig::data_dir`]: `raft.log`, `vote`, `purged`, `snapshot`.
 
 mod api;
+mod client;
 mod error;
+pub mod fetch;
+mod heartbeats;
 mod log_file;
 mod log_store;
 pub mod network;
+mod observer;
 mod quorum;
 mod snapshot;
+mod split_votes;
 mod state_file;
 mod state_machine;
 mod types;
 pub mod voters;
 
 pub use api::{AppliedEvent, MetadataQuorum, MetadataUpdate, QuorumStatus, VoterStatus};
+pub use client::ControllerClient;
 pub use error::{QuorumError, Result};
+pub use heartbeats::{HeartbeatReply, HeartbeatTable};
+pub use observer::{ObserverConfig, QuorumObserver};
 pub use quorum::{QuorumConfig, RaftQuorum};
 pub use snapshot::image_to_records;
 pub use types::{ApplyReply, CommittedOffset, MetadataBatch, NodeId, TypeConfig};

@@ -19,6 +19,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::api::{AppliedEvent, MetadataQuorum, MetadataUpdate, QuorumStatus, VoterStatus};
+use crate::fetch::SharedRecent;
+use crate::heartbeats::HeartbeatTable;
 use crate::log_store::LogStore;
 use crate::network::adapter::{AckTable, NetworkFactory};
 use crate::network::tcp::{serve, TcpTransport};
@@ -104,6 +106,12 @@ pub struct RaftQuorum {
     transport: Arc<dyn Transport>,
     /// Over TCP: a peer that answered with another cluster's id.
     foreign: Option<crate::network::tcp::ForeignPeer>,
+    /// The last applied entries, served to fetching brokers.
+    recent: SharedRecent,
+    /// Broker heartbeats heard while leading.
+    heartbeats: HeartbeatTable,
+    /// How long a leader may go without a majority's answer and still act as active.
+    lease_ms: u64,
 }
 
 fn raft_err(e: impl std::fmt::Display) -> QuorumError {
@@ -126,8 +134,13 @@ impl RaftQuorum {
         }
         let raft_config = config.raft_config()?;
         let log = LogStore::open(&config.data_dir)?;
-        let (sm, updates) =
-            StateMachine::open(config.node_id, &config.data_dir, config.observer.clone())?;
+        let recent = SharedRecent::default();
+        let (sm, updates) = StateMachine::open(
+            config.node_id,
+            &config.data_dir,
+            config.observer.clone(),
+            recent.clone(),
+        )?;
         let acks = AckTable::default();
         let network = NetworkFactory {
             from: config.node_id,
@@ -149,6 +162,12 @@ impl RaftQuorum {
             }
         }
         let (stop, _) = watch::channel(false);
+        let split_votes = tokio::spawn(crate::split_votes::run(
+            raft.clone(),
+            config.node_id,
+            config.election_timeout_max_ms,
+            stop.subscribe(),
+        ));
         Ok(RaftQuorum {
             node_id: config.node_id,
             voters: config.voters,
@@ -156,9 +175,12 @@ impl RaftQuorum {
             updates,
             acks,
             stop,
-            tasks: Vec::new(),
+            tasks: vec![split_votes],
             transport,
             foreign: None,
+            recent,
+            heartbeats: HeartbeatTable::default(),
+            lease_ms: config.election_timeout_max_ms,
         })
     }
 
@@ -202,8 +224,38 @@ impl RaftQuorum {
     /// The handler that answers peers' requests for this node.
     pub fn rpc_handler(&self) -> RpcHandler {
         RpcHandler {
+            node_id: self.node_id,
             raft: self.raft.clone(),
+            updates: self.updates.clone(),
+            recent: self.recent.clone(),
+            heartbeats: self.heartbeats.clone(),
+            lease_ms: self.lease_ms,
         }
+    }
+
+    /// Broker heartbeats this controller heard while it was active.
+    pub fn heartbeats(&self) -> &HeartbeatTable {
+        &self.heartbeats
+    }
+
+    /// The active controller as this node sees it: the leader it knows, but not itself when
+    /// it leads without having heard from a majority within the election timeout.
+    pub fn active_controller(&self) -> Option<NodeId> {
+        self.rpc_handler().active_controller()
+    }
+
+    /// True when this node is the active controller and has applied the log up to an entry
+    /// of its own term: every entry of earlier terms that will ever commit is then in its
+    /// image, so decisions made on the image cannot be undone by a predecessor's late batch
+    /// (Kafka's new controller likewise replays the log before it acts).
+    pub fn may_decide(&self) -> bool {
+        if self.active_controller() != Some(self.node_id) {
+            return false;
+        }
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        m.last_applied
+            .is_some_and(|l| l.leader_id.term == m.current_term)
     }
 
     /// This node's id.

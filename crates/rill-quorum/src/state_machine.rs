@@ -18,6 +18,7 @@ use openraft::{StorageIOError, StoredMembership as RaftStoredMembership};
 use rill_meta::MetadataImage;
 use tokio::sync::{mpsc, watch};
 
+use crate::fetch::{CommittedEntry, SharedRecent};
 use crate::snapshot::{self, StoredSnapshot};
 use crate::types::{
     ApplyReply, Entry, LogId, SnapshotData, SnapshotMeta, StorageError, StoredMembership,
@@ -43,6 +44,8 @@ pub(crate) struct StateMachine {
     publisher: watch::Sender<MetadataUpdate>,
     /// Gets every applied batch and installed snapshot (tests, metrics), when set.
     observer: Option<mpsc::UnboundedSender<AppliedEvent>>,
+    /// The last applied entries, served to fetching brokers.
+    recent: SharedRecent,
 }
 
 impl StateMachine {
@@ -54,6 +57,7 @@ impl StateMachine {
         node_id: NodeId,
         dir: &Path,
         observer: Option<mpsc::UnboundedSender<AppliedEvent>>,
+        recent: SharedRecent,
     ) -> Result<(Self, watch::Receiver<MetadataUpdate>)> {
         let stored = snapshot::load(dir)?;
         let (image, last_applied, membership) = match &stored {
@@ -65,6 +69,7 @@ impl StateMachine {
             None => (MetadataImage::new(), None, RaftStoredMembership::default()),
         };
         let image = Arc::new(image);
+        lock(&recent).reset(last_applied.map(|l| l.index));
         let (publisher, rx) = watch::channel(MetadataUpdate {
             offset: last_applied.map(|l| l.index),
             image: image.clone(),
@@ -78,8 +83,23 @@ impl StateMachine {
             current: Arc::new(Mutex::new(stored)),
             publisher,
             observer,
+            recent,
         };
         Ok((sm, rx))
+    }
+
+    /// Keeps an applied entry for fetching brokers.
+    fn remember(
+        &self,
+        offset: u64,
+        records: Option<Vec<rill_meta::MetadataRecord>>,
+        rejected: bool,
+    ) {
+        lock(&self.recent).push(CommittedEntry {
+            offset,
+            records,
+            rejected,
+        });
     }
 
     fn publish(&self) {
@@ -91,10 +111,15 @@ impl StateMachine {
 
     fn apply_one(&mut self, entry: Entry) -> ApplyReply {
         self.last_applied = Some(entry.log_id);
+        let index = entry.log_id.index;
         match entry.payload {
-            EntryPayload::Blank => ApplyReply::default(),
+            EntryPayload::Blank => {
+                self.remember(index, None, false);
+                ApplyReply::default()
+            }
             EntryPayload::Membership(m) => {
                 self.membership = RaftStoredMembership::new(Some(entry.log_id), m);
+                self.remember(index, None, false);
                 ApplyReply::default()
             }
             EntryPayload::Normal(batch) => {
@@ -111,6 +136,7 @@ impl StateMachine {
                         Some(e.to_string())
                     }
                 };
+                self.remember(index, Some(batch.records.clone()), rejected.is_some());
                 if let Some(obs) = &self.observer {
                     let _ = obs.send(AppliedEvent::Batch {
                         node_id: self.node_id,
@@ -124,6 +150,10 @@ impl StateMachine {
             }
         }
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Builds a snapshot from the state at the time it was asked for.
@@ -223,6 +253,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(stored);
         self.image = Arc::new(image);
         self.last_applied = meta.last_log_id;
+        lock(&self.recent).reset(meta.last_log_id.map(|l| l.index));
         self.membership = meta.last_membership.clone();
         tracing::info!(node_id = self.node_id, snapshot = %meta.snapshot_id,
             "metadata snapshot installed");

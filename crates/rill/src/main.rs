@@ -1,8 +1,10 @@
-//! The `rill` binary: `rill serve` runs a broker; `topics`, `produce`, `consume`, `groups`,
+//! The `rill` binary: `rill serve` runs a node, `rill format` prepares its data directory;
+//! `topics`, `produce`, `consume`, `groups`,
 //! `perf` and `dev` are the everyday Kafka tools, speaking the Kafka protocol through
 //! `rill-client`, so they work against Rill and any Kafka broker.
 
 mod cmd;
+mod format;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -22,8 +24,11 @@ struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run a broker (single node: broker and controller in one process).
+    /// Run a node: a broker, a controller, or both (a single node is both).
     Serve(serve::ServeArgs),
+    /// Write a node's meta.properties (cluster id, node id) before its first start;
+    /// `--random-uuid` prints a new cluster id.
+    Format(format::FormatArgs),
     /// Create, list, describe, delete topics; alter their configs; add partitions.
     Topics(cmd::topics::TopicsArgs),
     /// Write records from stdin or a file, one per line.
@@ -55,6 +60,7 @@ fn main() -> std::process::ExitCode {
     let g = cli.global;
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
+        Command::Format(args) => format::run(args),
         Command::Topics(args) => cmd::block_on(cmd::topics::run(args, g)),
         Command::Produce(args) => cmd::block_on(cmd::produce::run(args, g)),
         Command::Consume(args) => cmd::block_on(cmd::consume::run(args, g)),

@@ -1,12 +1,12 @@
-//! `rill serve`: load the config (file, then overrides), start the server, stop cleanly on
-//! Ctrl-C or SIGTERM.
+//! `rill serve`: load the config (file, then overrides), start the node (a broker, with or
+//! without a controller, or a controller-only node), stop cleanly on Ctrl-C or SIGTERM.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
 use rill_broker::config::parse_properties;
-use rill_broker::{BrokerConfig, Server};
+use rill_broker::{BrokerConfig, ControllerNode, Server};
 
 /// Flags of `rill serve`.
 #[derive(Debug, Args)]
@@ -30,29 +30,57 @@ pub struct ServeArgs {
     admin_listen: Option<String>,
 }
 
-fn load_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
+/// Reads the config as `rill serve` does: the file, then overrides, then the shortcuts.
+///
+/// # Errors
+/// An unreadable file, a malformed override, a bad value.
+pub fn load_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
+    let pairs = config_pairs(args)?;
+    Ok(BrokerConfig::from_pairs(pairs, |w| tracing::warn!("{w}"))?)
+}
+
+fn config_pairs(args: &ServeArgs) -> anyhow::Result<Vec<(String, String)>> {
+    let mut pairs = config_pairs_of(
+        args.config.as_deref(),
+        &args.overrides,
+        args.listen.as_deref(),
+        args.data_dir.as_deref(),
+    )?;
+    if let Some(addr) = &args.admin_listen {
+        pairs.push(("admin.listen".into(), addr.clone()));
+    }
+    Ok(pairs)
+}
+
+/// The key/value pairs of a config file plus overrides and the shortcut flags, in order.
+///
+/// # Errors
+/// An unreadable file or a malformed override.
+pub fn config_pairs_of(
+    config: Option<&std::path::Path>,
+    overrides: &[String],
+    listen: Option<&str>,
+    data_dir: Option<&std::path::Path>,
+) -> anyhow::Result<Vec<(String, String)>> {
     let mut pairs = Vec::new();
-    if let Some(path) = &args.config {
+    if let Some(path) = config {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read config file {}", path.display()))?;
         pairs.extend(parse_properties(&text)?);
     }
-    for o in &args.overrides {
+    for o in overrides {
         let (k, v) = o
             .split_once('=')
             .with_context(|| format!("--override '{o}' is not KEY=VALUE"))?;
         pairs.push((k.trim().to_string(), v.trim().to_string()));
     }
-    if let Some(addr) = &args.listen {
+    if let Some(addr) = listen {
         pairs.push(("listeners".into(), format!("PLAINTEXT://{addr}")));
     }
-    if let Some(dir) = &args.data_dir {
+    if let Some(dir) = data_dir {
         pairs.push(("log.dirs".into(), dir.display().to_string()));
     }
-    if let Some(addr) = &args.admin_listen {
-        pairs.push(("admin.listen".into(), addr.clone()));
-    }
-    Ok(BrokerConfig::from_pairs(pairs, |w| tracing::warn!("{w}"))?)
+    Ok(pairs)
 }
 
 /// Runs the broker until a signal.
@@ -65,10 +93,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(async move {
+    let outcome = runtime.block_on(async move {
         let data_dir = config.log_dir.clone();
         // Handlers first: a signal that arrives once the port accepts must stop us cleanly.
         let signals = Signals::install()?;
+        if !config.cluster.roles.broker {
+            return run_controller(config, signals).await;
+        }
         let server = Server::bind(config).await?;
         let addr = server.local_addr()?;
         tracing::info!(%addr, data_dir = %data_dir.display(), cluster_id = %server.broker.cluster_id, "rill is serving");
@@ -83,7 +114,26 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         });
         server.run(rx).await;
         anyhow::Ok(())
-    })
+    });
+    // A metadata commit still waiting for a quorum that is gone must not hold the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    outcome
+}
+
+/// Runs a controller-only node until a signal.
+async fn run_controller(config: BrokerConfig, signals: Signals) -> anyhow::Result<()> {
+    let data_dir = config.log_dir.clone();
+    let node = ControllerNode::start(config).await?;
+    tracing::info!(controller = %node.controller_addr, data_dir = %data_dir.display(),
+        cluster_id = %node.cluster_id, "rill controller is serving (no Kafka listener)");
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        signals.wait().await;
+        tracing::info!("signal received: shutting down");
+        let _ = tx.send(true);
+    });
+    node.run(rx).await?;
+    Ok(())
 }
 
 /// SIGTERM and SIGINT, listened for from the moment they are installed.

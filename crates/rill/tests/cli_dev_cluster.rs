@@ -1,6 +1,7 @@
-//! `rill dev cluster` against live processes: one node, and three nodes forming a cluster that
+//! `rill dev cluster` against live processes: one node, three nodes forming a cluster that
 //! librdkafka (the `rdkafka` crate) sees as three brokers, creates a topic on and produces to
-//! and consumes from; Ctrl-C (SIGINT) stops every child.
+//! and consumes from, and three controller-only plus two broker-only nodes; Ctrl-C (SIGINT)
+//! stops every child.
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
@@ -26,7 +27,13 @@ struct Dev {
 }
 
 impl Dev {
+    /// Starts `rill dev cluster ARGS`, one node per broker in the bootstrap string.
     fn start(args: &[&str]) -> anyhow::Result<Dev> {
+        Self::start_nodes(args, None)
+    }
+
+    /// Starts `rill dev cluster ARGS` with `nodes` node lines (default: one per broker).
+    fn start_nodes(args: &[&str], nodes: Option<usize>) -> anyhow::Result<Dev> {
         let mut proc = Command::new(env!("CARGO_BIN_EXE_rill"))
             .args(["dev", "cluster"])
             .args(args)
@@ -37,7 +44,7 @@ impl Dev {
         let out: ChildStdout = proc.stdout.take().context("stdout")?;
         let mut lines = BufReader::new(out).lines();
         let bootstrap = lines.next().context("no bootstrap line")??;
-        let n = bootstrap.split(',').count();
+        let n = nodes.unwrap_or_else(|| bootstrap.split(',').count());
         let mut pids = Vec::new();
         for _ in 0..n {
             let line = lines.next().context("missing node line")??;
@@ -217,4 +224,56 @@ fn dev_cluster_refuses_ten_nodes() -> anyhow::Result<()> {
     let err = String::from_utf8_lossy(&out.stderr);
     ensure!(err.contains("1..=9") || err.contains("10"), "{err}");
     Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_cluster_separate_controllers_and_brokers() -> anyhow::Result<()> {
+    let mut dev = Dev::start_nodes(&["--controllers", "3", "--brokers", "2"], Some(5))?;
+    ensure!(dev.bootstrap.split(',').count() == 2, "{}", dev.bootstrap);
+    ensure!(dev.pids.len() == 5);
+    let result = async {
+        let bootstrap = dev.bootstrap.clone();
+        let consumer: BaseConsumer = config(&bootstrap).create()?;
+        let md = consumer.fetch_metadata(None, TIMEOUT)?;
+        let mut ids: Vec<i32> = md.brokers().iter().map(|b| b.id()).collect();
+        ids.sort_unstable();
+        ensure!(ids == [4, 5], "librdkafka sees brokers {ids:?}");
+        let admin: AdminClient<DefaultClientContext> = config(&bootstrap).create()?;
+        let res = admin
+            .create_topics(
+                [&NewTopic::new("split", 4, TopicReplication::Fixed(2))],
+                &AdminOptions::new().operation_timeout(Some(TIMEOUT)),
+            )
+            .await?;
+        for r in res {
+            r.map_err(|(t, e)| anyhow::anyhow!("create {t}: {e}"))?;
+        }
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let md = consumer.fetch_metadata(Some("split"), TIMEOUT)?;
+            let t = &md.topics()[0];
+            let placed: Vec<(i32, Vec<i32>)> = t
+                .partitions()
+                .iter()
+                .map(|p| (p.leader(), p.replicas().to_vec()))
+                .collect();
+            let done = placed.len() == 4
+                && placed.iter().all(|(l, r)| {
+                    [4, 5].contains(l) && r.len() == 2 && r.iter().all(|b| [4, 5].contains(b))
+                });
+            if done {
+                break;
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "split not placed on 4 and 5: {placed:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(())
+    }
+    .await;
+    let stopped = dev.interrupt();
+    result?;
+    stopped
 }

@@ -1,4 +1,5 @@
-//! Where the metadata log lives: a local file on a lone node, or the Raft quorum in a cluster.
+//! Where the metadata log lives: a local file on a lone node, the Raft quorum on a controller,
+//! or a fetched copy of the committed log on a broker-only node.
 //!
 //! Both give the same three things: the current image, a way to append records (waiting until
 //! they are durable and applied here), and the active controller's id. Thread-safety: all
@@ -7,7 +8,9 @@
 use std::sync::Arc;
 
 use rill_meta::{MetadataImage, MetadataRecord};
-use rill_quorum::{MetadataQuorum, MetadataUpdate, QuorumError, QuorumStatus, RaftQuorum};
+use rill_quorum::{
+    MetadataQuorum, MetadataUpdate, QuorumError, QuorumObserver, QuorumStatus, RaftQuorum,
+};
 use tokio::sync::watch;
 
 use super::MetadataStore;
@@ -25,6 +28,8 @@ pub enum MetadataBackend {
     Local(MetadataStore),
     /// A voter of the Raft metadata quorum.
     Quorum(Arc<RaftQuorum>),
+    /// A broker-only node following the committed log of the quorum.
+    Observer(Arc<QuorumObserver>),
 }
 
 impl std::fmt::Debug for MetadataBackend {
@@ -33,6 +38,9 @@ impl std::fmt::Debug for MetadataBackend {
             MetadataBackend::Local(_) => f.write_str("MetadataBackend::Local"),
             MetadataBackend::Quorum(q) => {
                 write!(f, "MetadataBackend::Quorum(node {})", q.node_id())
+            }
+            MetadataBackend::Observer(o) => {
+                write!(f, "MetadataBackend::Observer(node {})", o.node_id())
             }
         }
     }
@@ -44,11 +52,13 @@ impl MetadataBackend {
         match self {
             MetadataBackend::Local(s) => s.image(),
             MetadataBackend::Quorum(q) => q.image(),
+            MetadataBackend::Observer(o) => o.image(),
         }
     }
 
     /// Appends `records` as one change and waits until it is committed and applied here.
-    /// On a quorum follower the proposal is forwarded to the active controller. Blocking.
+    /// On a quorum follower or a broker-only node the proposal goes to the active
+    /// controller. Blocking.
     ///
     /// # Errors
     /// Records that contradict the image, no active controller, I/O errors.
@@ -65,46 +75,8 @@ impl MetadataBackend {
     ) -> Result<()> {
         match self {
             MetadataBackend::Local(s) => s.commit(records).map(|_| ()),
-            MetadataBackend::Quorum(q) => {
-                let handle = tokio::runtime::Handle::try_current().map_err(|e| {
-                    BrokerError::Internal(format!("no runtime for a proposal: {e}"))
-                })?;
-                let q = q.clone();
-                handle.block_on(async move {
-                    let proposed = tokio::time::timeout(limit, q.propose(records)).await;
-                    // A rejected batch is still committed (and skipped everywhere): wait for it
-                    // here too, so the caller sees the change that won the race.
-                    let (offset, rejected) = match proposed {
-                        Ok(Ok(offset)) => (offset, None),
-                        Ok(Err(QuorumError::Rejected { offset, reason })) => (offset, Some(reason)),
-                        Ok(Err(e)) => return Err(quorum_error(e)),
-                        Err(_) => {
-                            return Err(BrokerError::NotController {
-                                leader: q.leader().and_then(|l| i32::try_from(l).ok()),
-                            })
-                        }
-                    };
-                    // A forwarded proposal commits on the leader first: wait until this node
-                    // applied it too, so what the caller does next sees it.
-                    let mut updates = q.subscribe();
-                    let applied = tokio::time::timeout(APPLY_WAIT, async {
-                        updates
-                            .wait_for(|u| u.offset.is_some_and(|o| o >= offset))
-                            .await
-                            .is_ok()
-                    })
-                    .await;
-                    match applied {
-                        Ok(true) => match rejected {
-                            None => Ok(()),
-                            Some(reason) => Err(BrokerError::MetadataRejected(reason)),
-                        },
-                        _ => Err(BrokerError::Internal(format!(
-                            "metadata offset {offset} committed but not applied here within {APPLY_WAIT:?}"
-                        ))),
-                    }
-                })
-            }
+            MetadataBackend::Quorum(q) => commit_through(q.as_ref(), records, limit),
+            MetadataBackend::Observer(o) => commit_through(o.as_ref(), records, limit),
         }
     }
 
@@ -116,14 +88,17 @@ impl MetadataBackend {
     pub fn catch_up(&self, timeout: std::time::Duration) -> Result<()> {
         let deadline = std::time::Instant::now() + timeout;
         loop {
-            if let MetadataBackend::Quorum(q) = self {
-                if let Some((peer, theirs)) = q.foreign_peer() {
-                    return Err(BrokerError::BadDataDir(format!(
-                        "controller {peer} belongs to cluster {theirs}, but this node's data \
-                         (meta.properties) belongs to another cluster; a node cannot join a \
-                         cluster with another cluster's data"
-                    )));
-                }
+            let foreign = match self {
+                MetadataBackend::Local(_) => None,
+                MetadataBackend::Quorum(q) => q.foreign_peer(),
+                MetadataBackend::Observer(o) => o.foreign_peer(),
+            };
+            if let Some((peer, theirs)) = foreign {
+                return Err(BrokerError::BadDataDir(format!(
+                    "controller {peer} belongs to cluster {theirs}, but this node's data \
+                     (meta.properties) belongs to another cluster; a node cannot join a \
+                     cluster with another cluster's data"
+                )));
             }
             match self.commit_within(Vec::new(), std::time::Duration::from_secs(2)) {
                 Ok(()) => return Ok(()),
@@ -141,6 +116,7 @@ impl MetadataBackend {
         match self {
             MetadataBackend::Local(_) => Some(own_id),
             MetadataBackend::Quorum(q) => q.leader().and_then(|l| i32::try_from(l).ok()),
+            MetadataBackend::Observer(o) => o.leader().and_then(|l| i32::try_from(l).ok()),
         }
     }
 
@@ -149,6 +125,7 @@ impl MetadataBackend {
         match self {
             MetadataBackend::Local(_) => None,
             MetadataBackend::Quorum(q) => Some(q.subscribe()),
+            MetadataBackend::Observer(o) => Some(o.subscribe()),
         }
     }
 
@@ -157,8 +134,54 @@ impl MetadataBackend {
         match self {
             MetadataBackend::Local(_) => None,
             MetadataBackend::Quorum(q) => Some(q.status()),
+            MetadataBackend::Observer(o) => Some(o.status()),
         }
     }
+}
+
+/// Proposes `records` through `q` and waits until the change is applied on this node,
+/// giving up after `limit` without a commit. Blocking (runs the future on the current runtime).
+fn commit_through<Q: MetadataQuorum>(
+    q: &Q,
+    records: Vec<MetadataRecord>,
+    limit: std::time::Duration,
+) -> Result<()> {
+    let handle = tokio::runtime::Handle::try_current()
+        .map_err(|e| BrokerError::Internal(format!("no runtime for a proposal: {e}")))?;
+    handle.block_on(async move {
+        let proposed = tokio::time::timeout(limit, q.propose(records)).await;
+        // A rejected batch is still committed (and skipped everywhere): wait for it here
+        // too, so the caller sees the change that won the race.
+        let (offset, rejected) = match proposed {
+            Ok(Ok(offset)) => (offset, None),
+            Ok(Err(QuorumError::Rejected { offset, reason })) => (offset, Some(reason)),
+            Ok(Err(e)) => return Err(quorum_error(e)),
+            Err(_) => {
+                return Err(BrokerError::NotController {
+                    leader: q.leader().and_then(|l| i32::try_from(l).ok()),
+                })
+            }
+        };
+        // A forwarded proposal commits on the leader first: wait until this node applied it
+        // too, so what the caller does next sees it.
+        let mut updates = q.subscribe();
+        let applied = tokio::time::timeout(APPLY_WAIT, async {
+            updates
+                .wait_for(|u| u.offset.is_some_and(|o| o >= offset))
+                .await
+                .is_ok()
+        })
+        .await;
+        match applied {
+            Ok(true) => match rejected {
+                None => Ok(()),
+                Some(reason) => Err(BrokerError::MetadataRejected(reason)),
+            },
+            _ => Err(BrokerError::Internal(format!(
+                "metadata offset {offset} committed but not applied here within {APPLY_WAIT:?}"
+            ))),
+        }
+    })
 }
 
 /// Maps a quorum error to the broker's.

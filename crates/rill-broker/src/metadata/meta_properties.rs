@@ -1,7 +1,8 @@
 //! `meta.properties` in the data directory: which cluster and node this data belongs to.
 //!
-//! Written once (atomically: temp file, fsync, rename) on the first start of a fresh node with
-//! a new cluster id; a later start with another `node.id` refuses to run.
+//! Written once (atomically: temp file, fsync, rename) by `rill format` or on the first start
+//! of a fresh node; a later start with another `node.id` (or another `cluster.id`) refuses to
+//! run.
 
 use std::path::Path;
 
@@ -37,6 +38,29 @@ pub fn new_cluster_id() -> String {
     out
 }
 
+/// Checks that `id` looks like a Kafka cluster id: 22 characters of URL-safe base64 (a UUID's
+/// 16 bytes, unpadded), as `rill format --random-uuid` and `kafka-storage.sh random-uuid` make.
+///
+/// # Errors
+/// What is wrong with it.
+pub fn validate_cluster_id(id: &str) -> std::result::Result<(), String> {
+    if id.len() != 22 {
+        return Err(format!(
+            "a cluster id has 22 characters (URL-safe base64 of 16 bytes); '{id}' has {}",
+            id.len()
+        ));
+    }
+    if let Some(c) = id
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+    {
+        return Err(format!(
+            "'{id}' holds '{c}': a cluster id is URL-safe base64 (A-Z a-z 0-9 - _)"
+        ));
+    }
+    Ok(())
+}
+
 /// Writes `meta.properties` for a node of cluster `cluster_id` (atomically).
 ///
 /// # Errors
@@ -48,41 +72,57 @@ pub fn write_meta_properties(dir: &Path, cluster_id: &str, node_id: i32) -> Resu
     crate::fsutil::write_atomically(&dir.join("meta.properties"), text.as_bytes())
 }
 
+/// Reads `meta.properties` in `dir` (`None` when there is none).
+///
+/// # Errors
+/// I/O errors or a file without a cluster id or a valid node id.
+pub fn read_meta_properties(dir: &Path) -> Result<Option<MetaProperties>> {
+    let path = dir.join("meta.properties");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(BrokerError::Io {
+                op: "read meta.properties",
+                path,
+                source: e,
+            })
+        }
+    };
+    let pairs = crate::config::parse_properties(&text)
+        .map_err(|e| BrokerError::BadDataDir(format!("{}: {e}", path.display())))?;
+    let get = |k: &str| {
+        pairs
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+    };
+    let cluster_id = get("cluster.id")
+        .ok_or_else(|| BrokerError::BadDataDir(format!("{} has no cluster.id", path.display())))?;
+    let node_id: i32 = get("node.id").and_then(|v| v.parse().ok()).ok_or_else(|| {
+        BrokerError::BadDataDir(format!("{} has no valid node.id", path.display()))
+    })?;
+    Ok(Some(MetaProperties {
+        cluster_id,
+        node_id,
+    }))
+}
+
 /// Reads `meta.properties` in `dir`, or creates it for `node_id` with a new cluster id.
 ///
 /// # Errors
 /// I/O errors, an unreadable file, or a file that belongs to another node.
 pub fn load_or_create_meta_properties(dir: &Path, node_id: i32) -> Result<MetaProperties> {
-    let path = dir.join("meta.properties");
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            let pairs = crate::config::parse_properties(&text)
-                .map_err(|e| BrokerError::BadDataDir(format!("{}: {e}", path.display())))?;
-            let get = |k: &str| {
-                pairs
-                    .iter()
-                    .find(|(key, _)| key == k)
-                    .map(|(_, v)| v.clone())
-            };
-            let cluster_id = get("cluster.id").ok_or_else(|| {
-                BrokerError::BadDataDir(format!("{} has no cluster.id", path.display()))
-            })?;
-            let found: i32 = get("node.id").and_then(|v| v.parse().ok()).ok_or_else(|| {
-                BrokerError::BadDataDir(format!("{} has no valid node.id", path.display()))
-            })?;
-            if found != node_id {
-                return Err(BrokerError::BadDataDir(format!(
-                    "{} belongs to node {found} of cluster {cluster_id}, but this is node.id={node_id}; \
-                     use that node.id or another log.dirs",
-                    dir.display()
-                )));
-            }
-            Ok(MetaProperties {
-                cluster_id,
-                node_id,
-            })
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    match read_meta_properties(dir)? {
+        Some(props) if props.node_id != node_id => Err(BrokerError::BadDataDir(format!(
+            "{} belongs to node {} of cluster {}, but this is node.id={node_id}; \
+             use that node.id or another log.dirs",
+            dir.display(),
+            props.node_id,
+            props.cluster_id
+        ))),
+        Some(props) => Ok(props),
+        None => {
             let props = MetaProperties {
                 cluster_id: new_cluster_id(),
                 node_id,
@@ -90,11 +130,6 @@ pub fn load_or_create_meta_properties(dir: &Path, node_id: i32) -> Result<MetaPr
             write_meta_properties(dir, &props.cluster_id, node_id)?;
             Ok(props)
         }
-        Err(e) => Err(BrokerError::Io {
-            op: "read meta.properties",
-            path,
-            source: e,
-        }),
     }
 }
 
@@ -110,6 +145,18 @@ mod tests {
     }
 
     #[test]
+    fn cluster_ids_are_validated() {
+        assert_eq!(validate_cluster_id(&new_cluster_id()), Ok(()));
+        assert_eq!(validate_cluster_id("AAAAAAAAAAAAAAAAAAAAAA"), Ok(()));
+        assert!(validate_cluster_id("short")
+            .unwrap_err()
+            .contains("22 characters"));
+        assert!(validate_cluster_id("AAAAAAAAAAAAAAAAAAAAA=")
+            .unwrap_err()
+            .contains("'='"));
+    }
+
+    #[test]
     fn created_once_then_checked() {
         let dir = tempfile::tempdir().unwrap();
         let a = load_or_create_meta_properties(dir.path(), 1).unwrap();
@@ -117,5 +164,8 @@ mod tests {
         assert_eq!(a, b);
         let err = load_or_create_meta_properties(dir.path(), 2).unwrap_err();
         assert!(err.to_string().contains("belongs to node 1"), "{err}");
+        assert_eq!(read_meta_properties(dir.path()).unwrap(), Some(a));
+        let empty = tempfile::tempdir().unwrap();
+        assert_eq!(read_meta_properties(empty.path()).unwrap(), None);
     }
 }

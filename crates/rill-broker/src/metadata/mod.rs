@@ -12,6 +12,7 @@ mod store;
 pub use backend::MetadataBackend;
 pub use local_log::LocalMetadataLog;
 pub use meta_properties::{
-    load_or_create_meta_properties, new_cluster_id, write_meta_properties, MetaProperties,
+    load_or_create_meta_properties, new_cluster_id, read_meta_properties, validate_cluster_id,
+    write_meta_properties, MetaProperties,
 };
 pub use store::{MetadataStore, METADATA_DIR};

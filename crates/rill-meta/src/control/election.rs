@@ -174,6 +174,52 @@ pub fn unclean_recovery(
         .collect()
 }
 
+/// Records that leave every partition with a usable leader when its ISR has one: fenced or
+/// unregistered brokers leave ISRs that still hold a usable broker (an ISR of only unusable
+/// brokers is kept, so whoever of them returns first leads again with every acknowledged
+/// record), and a partition whose leader is unusable (or -1, or outside the ISR) gets the
+/// first in-sync, usable replica, or -1. Empty when the image needs nothing.
+pub fn repair(image: &MetadataImage) -> Vec<MetadataRecord> {
+    let mut out = Vec::new();
+    for topic in image.topics() {
+        for (i, p) in topic.partition_states.iter().enumerate() {
+            if p.replicas.is_empty() {
+                continue;
+            }
+            let usable_isr: Vec<i32> = p
+                .isr
+                .iter()
+                .copied()
+                .filter(|b| usable(image, *b))
+                .collect();
+            let isr = if usable_isr.is_empty() {
+                p.isr.clone()
+            } else {
+                usable_isr
+            };
+            let leader = if isr.contains(&p.leader) && usable(image, p.leader) {
+                p.leader
+            } else {
+                p.replicas
+                    .iter()
+                    .copied()
+                    .find(|b| isr.contains(b) && usable(image, *b))
+                    .unwrap_or(-1)
+            };
+            if isr != p.isr || leader != p.leader {
+                out.push(MetadataRecord::PartitionChanged {
+                    topic_id: topic.topic_id,
+                    partition: i as u32,
+                    replicas: None,
+                    isr: (isr != p.isr).then_some(isr),
+                    leader: (leader != p.leader).then_some(leader),
+                });
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

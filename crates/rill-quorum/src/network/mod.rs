@@ -1,4 +1,6 @@
-//! The network between controllers: our [`Transport`] seam and the messages it carries.
+//! The network of the metadata quorum: our [`Transport`] seam and the messages it carries
+//! between controllers (Raft, forwarded proposals) and from brokers to controllers (metadata
+//! fetches, heartbeats, proposals).
 //!
 //! openraft talks to peers through `adapter` (its `RaftNetworkFactory`), which sends our
 //! [`RaftRpc`] values over a [`Transport`] and maps failures to openraft's RPC errors. A peer
@@ -8,7 +10,10 @@
 
 pub(crate) mod adapter;
 pub mod frame;
+mod handler;
 pub mod tcp;
+
+pub use handler::RpcHandler;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -21,7 +26,11 @@ use openraft::raft::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::types::{Raft, TypeConfig};
+use rill_meta::control::BrokerHeartbeat;
+
+use crate::fetch::{FetchReply, FetchRequest};
+use crate::heartbeats::HeartbeatReply;
+use crate::types::TypeConfig;
 use crate::NodeId;
 
 /// A boxed, sendable future (keeps [`Transport`] object-safe).
@@ -36,8 +45,12 @@ pub enum RaftRpc {
     Vote(VoteRequest<NodeId>),
     /// One chunk of a snapshot.
     InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
-    /// A proposal forwarded by a follower to the leader it knows.
+    /// A proposal forwarded by a follower (or a broker) to the leader it knows.
     Propose(crate::MetadataBatch),
+    /// A broker that is not a voter fetches the committed metadata log.
+    FetchMetadata(FetchRequest),
+    /// A broker's heartbeat to the active controller.
+    BrokerHeartbeat(BrokerHeartbeat),
 }
 
 /// The peer's answer to a [`RaftRpc`], including Raft-level errors it returned.
@@ -53,6 +66,10 @@ pub enum RaftReply {
     ),
     /// Answer to [`RaftRpc::Propose`].
     Propose(ForwardedOutcome),
+    /// Answer to [`RaftRpc::FetchMetadata`].
+    FetchMetadata(FetchReply),
+    /// Answer to [`RaftRpc::BrokerHeartbeat`].
+    BrokerHeartbeat(HeartbeatReply),
     /// The peer belongs to another cluster (its id); nothing was done.
     WrongCluster(String),
 }
@@ -104,39 +121,4 @@ pub trait Transport: Send + Sync + 'static {
         rpc: RaftRpc,
         timeout: Duration,
     ) -> BoxFuture<Result<RaftReply, TransportError>>;
-}
-
-/// Answers peers' requests on behalf of one controller. Cheap to clone.
-#[derive(Clone)]
-pub struct RpcHandler {
-    /// The controller's Raft.
-    pub(crate) raft: Raft,
-}
-
-impl RpcHandler {
-    /// Hands `rpc` to this controller's Raft and returns its answer.
-    pub async fn handle(&self, rpc: RaftRpc) -> RaftReply {
-        match rpc {
-            RaftRpc::AppendEntries(r) => {
-                RaftReply::AppendEntries(self.raft.append_entries(r).await)
-            }
-            RaftRpc::Vote(r) => RaftReply::Vote(self.raft.vote(r).await),
-            RaftRpc::InstallSnapshot(r) => {
-                RaftReply::InstallSnapshot(self.raft.install_snapshot(r).await)
-            }
-            RaftRpc::Propose(batch) => {
-                use openraft::error::{ClientWriteError, RaftError};
-                RaftReply::Propose(match self.raft.client_write(batch).await {
-                    Ok(resp) => match resp.data.rejected {
-                        None => ForwardedOutcome::Committed(resp.log_id.index),
-                        Some(reason) => ForwardedOutcome::Rejected(resp.log_id.index, reason),
-                    },
-                    Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
-                        ForwardedOutcome::NotLeader(f.leader_id)
-                    }
-                    Err(e) => ForwardedOutcome::Failed(e.to_string()),
-                })
-            }
-        }
-    }
 }

@@ -1,8 +1,10 @@
 //! Framed TCP between controllers, on the `controller.listener` addresses.
 //!
-//! Client side ([`TcpTransport`]): one connection per peer, one request in flight on it; the
-//! stream is taken out of its slot for the exchange and put back only after a whole reply, so a
-//! timeout or error drops (closes) it and the next call reconnects. Server side
+//! Client side ([`TcpTransport`]): one request in flight per connection; a call takes an idle
+//! connection to the peer (or opens one) and puts it back only after a whole reply, so a
+//! timeout or error drops (closes) it. Concurrent calls to one peer use separate connections
+//! (a broker's long-polling metadata fetch never delays its heartbeat); at most
+//! [`MAX_IDLE_PER_PEER`] idle connections are kept per peer. Server side
 //! ([`serve`]): one task per accepted connection reading request frames in order; a bad frame
 //! or an unparsable request closes that connection with a logged reason, never the listener.
 //! Both stop when the shutdown signal flips. Thread-safety: the transport is `Send + Sync`.
@@ -19,8 +21,11 @@ use super::frame::{decode, encode, read_frame, write_frame, FrameError};
 use super::{BoxFuture, RaftReply, RaftRpc, RpcHandler, Transport, TransportError};
 use crate::NodeId;
 
-/// One peer's connection slot (`None` while disconnected or in use).
-type Slot = Arc<tokio::sync::Mutex<Option<TcpStream>>>;
+/// Idle connections kept per peer; more are closed after use.
+pub const MAX_IDLE_PER_PEER: usize = 4;
+
+/// Idle connections by peer.
+type Pool = Arc<Mutex<HashMap<NodeId, Vec<TcpStream>>>>;
 
 /// What travels on the wire: the RPC tagged with the sender's cluster id, so a node with
 /// another cluster's data can never take part in this quorum.
@@ -39,8 +44,8 @@ pub type ForeignPeer = Arc<Mutex<Option<(NodeId, String)>>>;
 pub struct TcpTransport {
     /// Peer addresses by node id (`controller.quorum.voters`).
     peers: BTreeMap<NodeId, String>,
-    /// Connection slots by peer.
-    slots: Mutex<HashMap<NodeId, Slot>>,
+    /// Idle connections by peer.
+    idle: Pool,
     /// Our cluster id, sent with every RPC.
     cluster_id: String,
     /// Set when a peer answered that it belongs to another cluster: (peer, its cluster id).
@@ -57,7 +62,7 @@ impl TcpTransport {
     pub fn for_cluster(peers: BTreeMap<NodeId, String>, cluster_id: String) -> Self {
         TcpTransport {
             peers,
-            slots: Mutex::new(HashMap::new()),
+            idle: Pool::default(),
             cluster_id,
             foreign: Arc::new(Mutex::new(None)),
         }
@@ -66,11 +71,6 @@ impl TcpTransport {
     /// A peer that answered with another cluster's id, if any did.
     pub fn foreign_peer(&self) -> ForeignPeer {
         self.foreign.clone()
-    }
-
-    fn slot(&self, target: NodeId) -> Slot {
-        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-        slots.entry(target).or_default().clone()
     }
 }
 
@@ -93,7 +93,7 @@ impl Transport for TcpTransport {
         timeout: Duration,
     ) -> BoxFuture<Result<RaftReply, TransportError>> {
         let addr = self.peers.get(&target).cloned();
-        let slot = self.slot(target);
+        let pool = self.idle.clone();
         let envelope = Envelope {
             cluster_id: self.cluster_id.clone(),
             rpc,
@@ -103,8 +103,12 @@ impl Transport for TcpTransport {
             let unreachable = |reason: String| TransportError::Unreachable { target, reason };
             let addr = addr.ok_or_else(|| unreachable("not a voter".into()))?;
             let work = async {
-                let mut guard = slot.lock().await;
-                let mut stream = match guard.take() {
+                let idle = pool
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get_mut(&target)
+                    .and_then(Vec::pop);
+                let mut stream = match idle {
                     Some(s) => s,
                     None => {
                         let s = TcpStream::connect(&addr)
@@ -114,15 +118,25 @@ impl Transport for TcpTransport {
                         s
                     }
                 };
-                let reply = exchange(&mut stream, &envelope)
-                    .await
-                    .map_err(|e| unreachable(e.to_string()))?;
+                let reply = match exchange(&mut stream, &envelope).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        // The peer may have restarted: its other idle connections are dead too.
+                        let mut idle = pool.lock().unwrap_or_else(|p| p.into_inner());
+                        idle.remove(&target);
+                        return Err(unreachable(e.to_string()));
+                    }
+                };
                 if let RaftReply::WrongCluster(theirs) = &reply {
                     let mut f = foreign.lock().unwrap_or_else(|p| p.into_inner());
                     *f = Some((target, theirs.clone()));
                     return Err(unreachable(format!("it belongs to cluster {theirs}")));
                 }
-                *guard = Some(stream);
+                let mut idle = pool.lock().unwrap_or_else(|p| p.into_inner());
+                let kept = idle.entry(target).or_default();
+                if kept.len() < MAX_IDLE_PER_PEER {
+                    kept.push(stream);
+                }
                 Ok(reply)
             };
             tokio::time::timeout(timeout, work)

@@ -4,7 +4,9 @@
 //! - each node incarnation applies strictly increasing indexes (with the above: every node's
 //!   applied sequence is a prefix of the longest one);
 //! - nodes that applied the same index hold identical images there (snapshots included);
-//! - every acknowledged proposal is in the log at its acknowledged offset, in ack order.
+//! - every acknowledged proposal is in the log at its acknowledged offset, in ack order;
+//! - in every applied image, every placed partition has a non-empty ISR within its replicas
+//!   and a leader from its ISR (or none).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -42,6 +44,15 @@ impl Checker {
         self.leaders.iter().map(|(t, n)| (*t, *n)).collect()
     }
 
+    /// How many applied (not rejected) records match `f`, over the whole log seen.
+    pub fn count_records(&self, f: impl Fn(&MetadataRecord) -> bool) -> usize {
+        self.log
+            .values()
+            .flat_map(|a| a.records.iter())
+            .filter(|r| f(r))
+            .count()
+    }
+
     pub fn observe_status(&mut self, s: &QuorumStatus) {
         if s.leader != Some(s.node_id) {
             return;
@@ -69,6 +80,11 @@ impl Checker {
             }
         }
         self.last.insert((node_id, incarnation), index);
+        match &ev {
+            AppliedEvent::Batch { image, .. } | AppliedEvent::Snapshot { image, .. } => {
+                self.check_partitions(node_id, index, image)
+            }
+        }
         match ev {
             AppliedEvent::Batch { records, image, .. } => {
                 if let Some(seen) = self.log.get(&index) {
@@ -90,6 +106,26 @@ impl Checker {
                 self.installed.push(node_id);
                 self.check_snapshot_image(index, &image, node_id);
                 self.snapshots.insert(index, image);
+            }
+        }
+    }
+
+    /// Leaders come from the ISR, the ISR from the replicas, and is never empty.
+    fn check_partitions(&mut self, node: NodeId, index: u64, image: &MetadataImage) {
+        for t in image.topics() {
+            for (i, p) in t.partition_states.iter().enumerate() {
+                if p.replicas.is_empty() {
+                    continue;
+                }
+                let ok = !p.isr.is_empty()
+                    && p.isr.iter().all(|b| p.replicas.contains(b))
+                    && (p.leader == -1 || p.isr.contains(&p.leader));
+                if !ok {
+                    self.violations.push(format!(
+                        "node {node} index {index}: {}-{i} has replicas {:?} isr {:?} leader {}",
+                        t.name, p.replicas, p.isr, p.leader
+                    ));
+                }
             }
         }
     }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rill_meta::{MetadataRecord, Uuid};
-use rill_quorum::{MetadataQuorum, NodeId, QuorumConfig, QuorumError, RaftQuorum};
+use rill_quorum::{AppliedEvent, MetadataQuorum, NodeId, QuorumConfig, QuorumError, RaftQuorum};
 use tokio::sync::mpsc;
 
 use crate::checker::Checker;
@@ -18,7 +18,11 @@ pub struct Cluster {
     pub ids: Vec<NodeId>,
     _dir: tempfile::TempDir,
     root: PathBuf,
-    pub nodes: BTreeMap<NodeId, RaftQuorum>,
+    pub nodes: BTreeMap<NodeId, Arc<RaftQuorum>>,
+    /// When set, every controller runs the controller loop (session timeout in ms).
+    pub controller_session_ms: Option<u64>,
+    /// The controller loops, by node.
+    drivers: BTreeMap<NodeId, tokio::task::JoinHandle<()>>,
     pub checker: Arc<Mutex<Checker>>,
     incarnation: u32,
     /// Snapshot every this many entries.
@@ -47,6 +51,16 @@ pub fn topic(name: String, id: u128) -> MetadataRecord {
 
 impl Cluster {
     pub async fn new(seed: u64, n: u64, snapshot_every: u64) -> Cluster {
+        Self::with_controllers(seed, n, snapshot_every, None).await
+    }
+
+    /// A cluster whose controllers also run the controller loop when `session_ms` is set.
+    pub async fn with_controllers(
+        seed: u64,
+        n: u64,
+        snapshot_every: u64,
+        session_ms: Option<u64>,
+    ) -> Cluster {
         let dir = temp_dir();
         let root = dir.path().to_path_buf();
         let checker = Arc::new(Mutex::new(Checker::default()));
@@ -56,18 +70,35 @@ impl Cluster {
             _dir: dir,
             root,
             nodes: BTreeMap::new(),
+            controller_session_ms: None,
+            drivers: BTreeMap::new(),
             checker,
             incarnation: 0,
             snapshot_every,
             next_topic: 0,
             seed,
         };
+        c.controller_session_ms = session_ms;
         for id in c.ids.clone() {
             // Real clusters never start in the same microsecond; with paused time they would.
             tokio::time::sleep(Duration::from_millis(seed.rotate_left(id as u32 * 7) % 97)).await;
             c.start(id).await;
         }
         c
+    }
+
+    /// A channel whose events feed the checker as one new node incarnation.
+    pub fn event_sink(&mut self) -> mpsc::UnboundedSender<AppliedEvent> {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        self.incarnation += 1;
+        let inc = self.incarnation;
+        let checker = self.checker.clone();
+        tokio::spawn(async move {
+            while let Some(ev) = rx.recv().await {
+                checker.lock().unwrap().observe_event(inc, ev);
+            }
+        });
+        tx
     }
 
     pub fn seed(&self) -> u64 {
@@ -85,25 +116,26 @@ impl Cluster {
         cfg.election_timeout_min_ms = 300;
         cfg.election_timeout_max_ms = 600;
         cfg.snapshot_every_entries = self.snapshot_every;
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        cfg.observer = Some(tx);
-        self.incarnation += 1;
-        let inc = self.incarnation;
-        let checker = self.checker.clone();
-        tokio::spawn(async move {
-            while let Some(ev) = rx.recv().await {
-                checker.lock().unwrap().observe_event(inc, ev);
-            }
-        });
-        let q = RaftQuorum::start(cfg, self.net.clone()).await.unwrap();
+        cfg.observer = Some(self.event_sink());
+        let q = Arc::new(RaftQuorum::start(cfg, self.net.clone()).await.unwrap());
         self.net.register(id, q.rpc_handler());
+        if let Some(session_ms) = self.controller_session_ms {
+            let driver = crate::sim_controller::drive(q.clone(), session_ms);
+            self.drivers.insert(id, tokio::spawn(driver));
+        }
         self.nodes.insert(id, q);
     }
 
-    /// Stops a node as a crash would (its durable files stay).
+    /// Stops a node as a crash would (its durable files stay). Whoever else holds the node
+    /// (a broker role on it) must have let go first.
     pub async fn crash(&mut self, id: NodeId) {
         self.net.unregister(id);
+        if let Some(d) = self.drivers.remove(&id) {
+            d.abort();
+            let _ = d.await;
+        }
         if let Some(q) = self.nodes.remove(&id) {
+            let q = Arc::into_inner(q).expect("the node is still shared");
             q.shutdown().await.unwrap();
         }
     }
@@ -185,10 +217,7 @@ impl Cluster {
 
     pub async fn shutdown(mut self) {
         for id in self.ids.clone() {
-            self.net.unregister(id);
-            if let Some(q) = self.nodes.remove(&id) {
-                let _ = q.shutdown().await;
-            }
+            self.crash(id).await;
         }
     }
 }

@@ -16,7 +16,7 @@ use crate::harness::Cluster;
 
 /// Runs `scenario` for `count` fixed seeds plus `count` seeds new on every run (drawn from the
 /// clock), or only the one in `RILL_SIM_SEED`; panics with the list of failing seeds.
-fn run_seeds<F, Fut>(name: &str, count: u64, scenario: F)
+pub(crate) fn run_seeds<F, Fut>(name: &str, count: u64, scenario: F)
 where
     F: Fn(u64) -> Fut,
     Fut: Future<Output = Result<(), String>>,

@@ -1,9 +1,11 @@
-//! `rill dev cluster`: a local playground. Starts N `rill serve` children on free ports of
-//! 127.0.0.1, each with its own data directory; with more than one node they form one cluster
-//! (every node broker + controller, all voters of the metadata quorum). Waits until every
-//! node's Metadata lists all N brokers, prints the bootstrap string (first stdout line) and
-//! one line per node (with its web console's address), and stops them all on Ctrl-C / SIGTERM (SIGTERM each, SIGKILL after
-//! 15 s). A node that dies at start fails the command with the tail of its log.
+//! `rill dev cluster`: a local playground. Starts `rill serve` children on free ports of
+//! 127.0.0.1, each with its own data directory. `--nodes N`: with more than one node they form
+//! one cluster, every node broker + controller (all voters of the metadata quorum).
+//! `--controllers C --brokers B`: C controller-only nodes (ids 1..=C, the voters, no Kafka
+//! listener) and B broker-only nodes (ids C+1..). Waits until every broker's Metadata lists all
+//! brokers, prints the bootstrap string (first stdout line, brokers only) and one line per node,
+//! and stops them all on Ctrl-C / SIGTERM (SIGTERM each, SIGKILL after 15 s). A node that dies
+//! at start fails the command with the tail of its log.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -29,8 +31,15 @@ pub enum DevCmd {
     /// Start a local cluster and keep it running until Ctrl-C.
     Cluster {
         /// Number of nodes (1..=9); each is broker and controller.
-        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=9))]
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=9),
+              conflicts_with_all = ["controllers", "brokers"])]
         nodes: u32,
+        /// Controller-only nodes (1..=5; with --brokers): the voters of the metadata quorum.
+        #[arg(long, requires = "brokers", value_parser = clap::value_parser!(u32).range(1..=5))]
+        controllers: Option<u32>,
+        /// Broker-only nodes (1..=9; with --controllers): serve clients, follow the quorum.
+        #[arg(long, requires = "controllers", value_parser = clap::value_parser!(u32).range(1..=9))]
+        brokers: Option<u32>,
         /// Client port of the first node (default: a free one; the others always are).
         #[arg(long)]
         port: Option<u16>,
@@ -55,8 +64,11 @@ pub struct DevArgs {
 /// One child `rill serve`.
 struct Node {
     id: u32,
-    client_port: u16,
-    controller_port: u16,
+    /// Its client port (`None`: controller-only).
+    client_port: Option<u16>,
+    /// Its controller port (`None`: broker-only).
+    controller_port: Option<u16>,
+    /// Its admin HTTP port (web console, /metrics).
     admin_port: u16,
     dir: PathBuf,
     log: PathBuf,
@@ -65,8 +77,14 @@ struct Node {
 }
 
 impl Node {
+    /// The client address, or the controller address of a controller-only node.
     fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.client_port)
+        let port = self.client_port.or(self.controller_port).unwrap_or(0);
+        format!("127.0.0.1:{port}")
+    }
+
+    fn is_broker(&self) -> bool {
+        self.client_port.is_some()
     }
 
     fn spawn(&mut self, exe: &Path) -> anyhow::Result<()> {
@@ -131,12 +149,22 @@ async fn brokers_seen(addr: &str) -> Option<usize> {
 /// A node cannot start or dies before the cluster is formed, or stops on its own later.
 pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let DevCmd::Cluster {
-        nodes: n,
+        nodes,
+        controllers,
+        brokers,
         port,
         data_dir,
         fast_fencing,
     } = args.cmd;
-    let n = n as usize;
+    // Roles by node: (broker, controller).
+    let roles: Vec<(bool, bool)> = match (controllers, brokers) {
+        (Some(c), Some(b)) => (0..c)
+            .map(|_| (false, true))
+            .chain((0..b).map(|_| (true, false)))
+            .collect(),
+        _ => (0..nodes).map(|_| (true, true)).collect(),
+    };
+    let n = roles.len();
     let exe = std::env::current_exe().context("cannot find the rill executable")?;
     let (root, temporary) = match data_dir {
         Some(d) => (d, false),
@@ -154,51 +182,39 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let mut ports = free_ports(3 * n)?;
     if let Some(p) = port {
         ports.retain(|&q| q != p);
-        ports.insert(0, p);
+        let first_broker = roles.iter().position(|r| r.0).unwrap_or(0);
+        ports.insert(first_broker, p);
     }
     let cluster_id = rill_broker::metadata::new_cluster_id();
     let voters = (0..n)
+        .filter(|i| roles[*i].1)
         .map(|i| format!("{}@127.0.0.1:{}", i + 1, ports[n + i]))
         .collect::<Vec<_>>()
         .join(",");
     let mut nodes: Vec<Node> = (0..n)
         .map(|i| {
             let id = i as u32 + 1;
+            let (broker, controller) = roles[i];
+            let client_port = broker.then_some(ports[i]);
+            let controller_port = (controller && n > 1).then_some(ports[n + i]);
             let dir = root.join(format!("node{id}"));
-            let mut args = vec!["serve".to_string()];
-            let mut set = |k: &str, v: String| {
-                args.push("--override".into());
-                args.push(format!("{k}={v}"));
-            };
-            set("log.dirs", dir.display().to_string());
-            set("admin.listen", format!("127.0.0.1:{}", ports[2 * n + i]));
-            if n == 1 {
-                set("listeners", format!("PLAINTEXT://127.0.0.1:{}", ports[0]));
-            } else {
-                set("node.id", id.to_string());
-                set(
-                    "listeners",
-                    format!(
-                        "PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}",
-                        ports[i],
-                        ports[n + i]
-                    ),
-                );
-                set("controller.quorum.voters", voters.clone());
-                // Only a fresh data dir takes the id; a reused one keeps its meta.properties.
-                if !dir.join("meta.properties").exists() {
-                    set("cluster.id", cluster_id.clone());
-                }
-                if fast_fencing {
-                    set("broker.session.timeout.ms", "3000".into());
-                    set("broker.heartbeat.interval.ms", "500".into());
-                }
-            }
+            let admin_port = ports[2 * n + i];
+            let mut args = serve_args(
+                id,
+                &dir,
+                client_port,
+                controller_port,
+                (n > 1).then_some(voters.as_str()),
+                &cluster_id,
+                fast_fencing,
+            );
+            args.push("--override".into());
+            args.push(format!("admin.listen=127.0.0.1:{admin_port}"));
             Node {
                 id,
-                client_port: ports[i],
-                controller_port: ports[n + i],
-                admin_port: ports[2 * n + i],
+                client_port,
+                controller_port,
+                admin_port,
                 log: root.join(format!("node{id}.log")),
                 dir,
                 args,
@@ -213,12 +229,60 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     );
 
     let mut signals = Signals::new()?;
-    let result = serve_until_signal(&exe, &mut nodes, n, &mut signals).await;
+    let result = serve_until_signal(&exe, &mut nodes, &mut signals).await;
     stop_all(&mut nodes).await;
     if temporary {
         let _ = std::fs::remove_dir_all(&root);
     }
     result
+}
+
+/// The `rill serve` arguments of one node; `voters` is `None` for a lone node.
+fn serve_args(
+    id: u32,
+    dir: &Path,
+    client_port: Option<u16>,
+    controller_port: Option<u16>,
+    voters: Option<&str>,
+    cluster_id: &str,
+    fast_fencing: bool,
+) -> Vec<String> {
+    let mut args = vec!["serve".to_string()];
+    let mut set = |k: &str, v: String| {
+        args.push("--override".into());
+        args.push(format!("{k}={v}"));
+    };
+    set("log.dirs", dir.display().to_string());
+    let Some(voters) = voters else {
+        let port = client_port.unwrap_or(0);
+        set("listeners", format!("PLAINTEXT://127.0.0.1:{port}"));
+        return args;
+    };
+    set("node.id", id.to_string());
+    let mut listeners = Vec::new();
+    if let Some(p) = client_port {
+        listeners.push(format!("PLAINTEXT://127.0.0.1:{p}"));
+    }
+    if let Some(p) = controller_port {
+        listeners.push(format!("CONTROLLER://127.0.0.1:{p}"));
+    }
+    set("listeners", listeners.join(","));
+    let roles = match (client_port.is_some(), controller_port.is_some()) {
+        (true, false) => "broker",
+        (false, true) => "controller",
+        _ => "broker,controller",
+    };
+    set("process.roles", roles.into());
+    set("controller.quorum.voters", voters.to_string());
+    // Only a fresh data dir takes the id; a reused one keeps its meta.properties.
+    if !dir.join("meta.properties").exists() {
+        set("cluster.id", cluster_id.to_string());
+    }
+    if fast_fencing {
+        set("broker.session.timeout.ms", "3000".into());
+        set("broker.heartbeat.interval.ms", "500".into());
+    }
+    args
 }
 
 /// SIGINT (Ctrl-C) and SIGTERM, listened to from the start so none is lost.
@@ -249,9 +313,10 @@ impl Signals {
 async fn serve_until_signal(
     exe: &Path,
     nodes: &mut [Node],
-    n: usize,
     signals: &mut Signals,
 ) -> anyhow::Result<()> {
+    let n = nodes.len();
+    let brokers = nodes.iter().filter(|node| node.is_broker()).count();
     for node in nodes.iter_mut() {
         node.spawn(exe)?;
     }
@@ -279,7 +344,8 @@ async fn serve_until_signal(
                 );
             }
             if !ready[i] {
-                ready[i] = brokers_seen(&node.addr()).await == Some(n);
+                // A controller-only node serves no Kafka: it is ready once it runs.
+                ready[i] = !node.is_broker() || brokers_seen(&node.addr()).await == Some(brokers);
             }
         }
         if Instant::now() > deadline {
@@ -301,7 +367,12 @@ async fn serve_until_signal(
         }
     }
 
-    let bootstrap = nodes.iter().map(Node::addr).collect::<Vec<_>>().join(",");
+    let bootstrap = nodes
+        .iter()
+        .filter(|node| node.is_broker())
+        .map(Node::addr)
+        .collect::<Vec<_>>()
+        .join(",");
     println!("{bootstrap}");
     for node in nodes.iter() {
         let pid = node
@@ -309,26 +380,21 @@ async fn serve_until_signal(
             .as_ref()
             .and_then(Child::id)
             .map_or_else(|| "?".into(), |p| p.to_string());
-        if n == 1 {
-            println!(
-                "node {}: client {} pid {pid} data {} log {} console http://127.0.0.1:{}/",
-                node.id,
-                node.addr(),
-                node.dir.display(),
-                node.log.display(),
-                node.admin_port
-            );
-        } else {
-            println!(
-                "node {}: client {} controller 127.0.0.1:{} pid {pid} data {} log {} console http://127.0.0.1:{}/",
-                node.id,
-                node.addr(),
-                node.controller_port,
-                node.dir.display(),
-                node.log.display(),
-                node.admin_port
-            );
+        let mut what = Vec::new();
+        if let Some(p) = node.client_port {
+            what.push(format!("client 127.0.0.1:{p}"));
         }
+        if let Some(p) = node.controller_port {
+            what.push(format!("controller 127.0.0.1:{p}"));
+        }
+        println!(
+            "node {}: {} pid {pid} data {} log {} console http://127.0.0.1:{}/",
+            node.id,
+            what.join(" "),
+            node.dir.display(),
+            node.log.display(),
+            node.admin_port
+        );
     }
     eprintln!(
         "rill dev: {n} node(s) up; export RILL_BROKERS={bootstrap}; Ctrl-C stops {}",
