@@ -519,7 +519,10 @@ def test_isolated_leader_acknowledges_nothing_that_is_lost(cluster):
             direct_outcomes.append(("acknowledged", md.offset))
         except KpError as e:
             direct_outcomes.append(("refused", type(e).__name__))
-    direct.close(timeout=5)
+    try:
+        direct.close(timeout=10)
+    except KpError:
+        pass  # requests to the isolated node may still be outstanding
     wait_until(
         "a new leader among the others",
         lambda: partition_views(kit, topic, up[0])[0].leader in up or None,

@@ -106,7 +106,7 @@ pub async fn run(args: TopicsArgs, g: Global) -> anyhow::Result<()> {
                 Err(e) if if_not_exists && e.kafka_code() == Some(36) => {}
                 r => r?,
             }
-            let t = client.topic(&topic, true).await?;
+            let t = created_topic(&client, &topic).await?;
             if g.json() {
                 print_json(&json!({"created": topic, "partitions": t.partitions.len()}));
             } else {
@@ -180,6 +180,22 @@ pub async fn run(args: TopicsArgs, g: Global) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The topic just created: in a cluster the broker asked may not have applied the creation
+/// yet, so an unknown topic is asked for again for a few seconds.
+async fn created_topic(client: &Client, topic: &str) -> anyhow::Result<rill_client::metadata::TopicInfo> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match client.topic(topic, true).await {
+            Err(rill_client::ClientError::UnknownTopic { .. })
+                if tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            r => return Ok(r?),
+        }
+    }
 }
 
 async fn describe(client: &Client, topics: Vec<String>, g: &Global) -> anyhow::Result<()> {
