@@ -201,11 +201,24 @@ impl Broker {
         live
     }
 
-    /// The active controller's id (-1 when none is known).
+    /// The controller id clients are told (-1 when none is known): the active controller, or
+    /// this broker when the active controller serves no Kafka clients.
     pub fn controller_id(&self) -> i32 {
-        self.metadata
+        let active = self
+            .metadata
             .controller_id(self.config.node_id)
-            .unwrap_or(-1)
+            .unwrap_or(-1);
+        // Clients send admin requests to the controller they are told of, so it must be a
+        // broker they can reach. A controller-only node serves no Kafka: name this broker,
+        // which forwards admin changes to the active controller (as Kafka's KRaft brokers do).
+        let reachable = active >= 0
+            && (active == self.config.node_id
+                || self.image().broker(active).is_some_and(|b| !b.fenced));
+        if reachable || !self.config.cluster.roles.broker {
+            active
+        } else {
+            self.config.node_id
+        }
     }
 
     /// The partition if this node leads it; otherwise the Kafka error a client must see:

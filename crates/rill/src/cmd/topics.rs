@@ -184,7 +184,10 @@ pub async fn run(args: TopicsArgs, g: Global) -> anyhow::Result<()> {
 
 /// The topic just created: in a cluster the broker asked may not have applied the creation
 /// yet, so an unknown topic is asked for again for a few seconds.
-async fn created_topic(client: &Client, topic: &str) -> anyhow::Result<rill_client::metadata::TopicInfo> {
+async fn created_topic(
+    client: &Client,
+    topic: &str,
+) -> anyhow::Result<rill_client::metadata::TopicInfo> {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         match client.topic(topic, true).await {
