@@ -289,7 +289,18 @@ fn two_rill_consumers_join_and_share_partitions() -> anyhow::Result<()> {
     // While both run, the coordinator shows two members splitting the four partitions.
     let deadline = Instant::now() + TIMEOUT;
     loop {
-        let doc = json(&b.rill_ok(&["groups", "describe", "sharers", "-O", "json"], b"")?)?;
+        // Until the first member has joined, the group does not exist (exit 4).
+        let out = b.rill(&["groups", "describe", "sharers", "-O", "json"], b"")?;
+        if !out.status.success() {
+            ensure!(
+                Instant::now() < deadline,
+                "group never appeared: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::thread::sleep(Duration::from_millis(200));
+            continue;
+        }
+        let doc = json(&out.stdout)?;
         let members = doc["members"].as_array().cloned().unwrap_or_default();
         let mut parts: Vec<i64> = members
             .iter()
