@@ -616,19 +616,22 @@ impl Partition {
         })
     }
 
-    /// Reads whole batches from `offset` up to the high watermark.
+    /// Reads whole batches from `offset` up to the high watermark. A position past the high
+    /// watermark but within the log gets nothing, not an error, as in Kafka: a new leader (or
+    /// a restarted one) learns the high watermark its consumers already saw only after its
+    /// followers fetch again (found by the replication simulation).
     ///
     /// # Errors
-    /// `OffsetOutOfRange` when `offset` is outside `[log start, high watermark]`, storage errors.
+    /// `OffsetOutOfRange` when `offset` is outside `[log start, log end]`, storage errors.
     pub fn read(&self, offset: i64, max_bytes: u64, min_one: bool) -> Result<FetchRead, LogError> {
         let log = self.log()?;
         let high_watermark = self.high_watermark();
         let log_start_offset = log.log_start_offset();
-        if offset > high_watermark || offset < log_start_offset {
+        if offset > log.log_end_offset() || offset < log_start_offset {
             return Err(LogError::OffsetOutOfRange {
                 requested: offset,
                 log_start: log_start_offset,
-                log_end: high_watermark,
+                log_end: log.log_end_offset(),
             });
         }
         let mut records = Vec::new();
@@ -644,9 +647,11 @@ impl Partition {
 
     /// Whole batches from `offset` up to `bound` (exclusive) as file ranges, for a fetch: no
     /// byte is copied. `bound` is the fetch's read bound (the high watermark for consumers).
+    /// A position at or past `bound` but within the log gets nothing, not an error (see
+    /// [`Partition::read`]).
     ///
     /// # Errors
-    /// `OffsetOutOfRange` when `offset` is outside `[log start, bound]`, storage errors.
+    /// `OffsetOutOfRange` when `offset` is outside `[log start, log end]`, storage errors.
     pub fn read_slices(
         &self,
         offset: i64,
@@ -656,11 +661,11 @@ impl Partition {
     ) -> Result<FetchSlices, LogError> {
         let log = self.log()?;
         let log_start_offset = log.log_start_offset();
-        if offset > bound || offset < log_start_offset {
+        if offset > log.log_end_offset() || offset < log_start_offset {
             return Err(LogError::OffsetOutOfRange {
                 requested: offset,
                 log_start: log_start_offset,
-                log_end: bound,
+                log_end: log.log_end_offset(),
             });
         }
         let read = if offset < bound {

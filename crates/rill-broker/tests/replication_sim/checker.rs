@@ -19,7 +19,9 @@ use rill_broker::replica::Partition;
 use rill_log::BatchHeader;
 
 use crate::broker::SimBroker;
-use crate::client::Ack;
+use kafka_protocol::ResponseError;
+
+use crate::client::{Ack, Read};
 use crate::msg::NodeId;
 
 /// Where the checksummed part of a batch starts (CRC, then attributes..records): equal for
@@ -158,6 +160,34 @@ impl Checker {
     pub fn ack_in(ack: &Ack, log: &BTreeMap<i64, &[u8]>) -> bool {
         log.get(&ack.base_offset)
             .is_some_and(|bytes| bytes.get(CRC_OFFSET..) == ack.batch.get(CRC_OFFSET..))
+    }
+
+    /// What the consumer read: only committed batches, as committed; and a position within
+    /// the answering leader's log is never out of range (Kafka answers nothing there when it
+    /// is past the high watermark; a stale leader with a shorter log may say out of range).
+    pub fn on_read(&mut self, read: Read) {
+        let r = self.refs.entry(read.partition).or_default();
+        let (i, b, o) = (read.partition, read.from, read.offset);
+        let mut problems = Vec::new();
+        if read.error_code == ResponseError::OffsetOutOfRange.code() && o <= read.log_end {
+            problems.push(format!(
+                "p{i}: consumer position {o} (committed end {}) answered OFFSET_OUT_OF_RANGE by b{b}, whose log ends at {}",
+                r.committed_end, read.log_end
+            ));
+        }
+        for (base, last, bytes) in batches(&read.records) {
+            if r.batches
+                .get(&base)
+                .is_none_or(|want| want.as_slice() != bytes)
+            {
+                problems.push(format!(
+                    "p{i}: consumer read batch [{base}, {last}] from b{b}, not the committed one"
+                ));
+            }
+        }
+        for p in problems {
+            self.fail(p);
+        }
     }
 
     /// Records a violation.

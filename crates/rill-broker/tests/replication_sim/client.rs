@@ -1,7 +1,8 @@
-//! The producing client: acks=all batches (real RecordBatch v2 bytes) to whichever broker it
-//! believes leads each partition, a few in flight per partition, leaders learned from
-//! Metadata answers of any broker (which may be stale), refreshed after an error or a
-//! timeout. What it is acknowledged is handed to the checker.
+//! The client: a producer of acks=all batches (real RecordBatch v2 bytes) to whichever broker
+//! it believes leads each partition, a few in flight per partition, and a consumer reading
+//! every partition from the same leaders; leaders are learned from Metadata answers of any
+//! broker (which may be stale) and refreshed after an error or a timeout. What it is
+//! acknowledged and what it reads are handed to the checker.
 
 use std::collections::BTreeMap;
 
@@ -32,6 +33,23 @@ pub struct Ack {
     pub at: i64,
 }
 
+/// What the consumer got for one fetch.
+#[derive(Debug, Clone)]
+pub struct Read {
+    /// Partition index.
+    pub partition: u32,
+    /// The position fetched from.
+    pub offset: i64,
+    /// The broker that answered.
+    pub from: NodeId,
+    /// Its error code.
+    pub error_code: i16,
+    /// The batches read.
+    pub records: Vec<u8>,
+    /// The answering broker's log end.
+    pub log_end: i64,
+}
+
 #[derive(Debug)]
 struct InFlight {
     partition: u32,
@@ -54,6 +72,12 @@ pub struct SimClient {
     pub producing: bool,
     /// Acknowledged since the checker last took them.
     pub new_acks: Vec<Ack>,
+    /// Consumer position per partition.
+    positions: Vec<i64>,
+    /// Consumer fetch in flight: (request id, partition, position, deadline).
+    fetching: Option<(u64, u32, i64, i64)>,
+    /// Read since the checker last took them.
+    pub new_reads: Vec<Read>,
     /// Produce requests sent.
     pub sent: u64,
     /// Produce errors answered.
@@ -73,6 +97,9 @@ impl SimClient {
             brokers,
             producing: true,
             new_acks: Vec::new(),
+            positions: vec![0; partitions as usize],
+            fetching: None,
+            new_reads: Vec::new(),
             sent: 0,
             errors: 0,
         }
@@ -103,6 +130,7 @@ impl SimClient {
             self.query = Some((self.next_req, now + 300));
             ctx.send(CLIENT, to, Msg::LeaderQuery { req: self.next_req });
         }
+        self.consume(ctx);
         if !self.producing {
             return;
         }
@@ -149,6 +177,31 @@ impl SimClient {
         }
     }
 
+    /// The consumer: one fetch at a time, partitions in turn.
+    fn consume(&mut self, ctx: &mut Ctx) {
+        let now = ctx.now();
+        if self.fetching.is_some_and(|f| now >= f.3) {
+            self.fetching = None;
+        }
+        if self.fetching.is_some() {
+            return;
+        }
+        let partition = self.rng.random_range(0..self.leaders.len() as u32);
+        let leader = self.leaders[partition as usize];
+        if leader < 0 {
+            return;
+        }
+        self.next_req += 1;
+        let (req, offset) = (self.next_req, self.positions[partition as usize]);
+        self.fetching = Some((req, partition, offset, now + 500));
+        let msg = Msg::ConsumerFetch {
+            req,
+            partition,
+            offset,
+        };
+        ctx.send(CLIENT, leader, msg);
+    }
+
     /// An answer from a broker.
     pub fn on_message(&mut self, from: NodeId, msg: Msg, ctx: &mut Ctx) {
         match msg {
@@ -192,6 +245,30 @@ impl SimClient {
                     });
                     self.leaders[f.partition as usize] = -1;
                 }
+            }
+            Msg::ConsumerFetchReply {
+                req,
+                error_code,
+                records,
+                log_end,
+            } => {
+                let Some((_, partition, offset, _)) = self.fetching.filter(|f| f.0 == req) else {
+                    return;
+                };
+                self.fetching = None;
+                if error_code != 0 {
+                    self.leaders[partition as usize] = -1;
+                } else if let Some((_, last, _)) = crate::checker::batches(&records).last() {
+                    self.positions[partition as usize] = last + 1;
+                }
+                self.new_reads.push(Read {
+                    partition,
+                    offset,
+                    from,
+                    error_code,
+                    records,
+                    log_end,
+                });
             }
             other => panic!("the client got {other:?}"),
         }

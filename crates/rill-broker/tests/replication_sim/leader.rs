@@ -370,6 +370,35 @@ impl SimBroker {
 }
 
 impl SimBroker {
+    /// A consumer's Fetch, as `api/fetch.rs` reads for consumers: leader check, then
+    /// `Partition::read` up to the high watermark (answered at once, no long poll).
+    pub fn on_consumer_fetch(
+        &mut self,
+        from: NodeId,
+        req: u64,
+        partition: u32,
+        offset: i64,
+        ctx: &mut Ctx,
+    ) {
+        let (error_code, records, log_end) = match self.target(partition, -1, None) {
+            Err(code) => (code, Vec::new(), -1),
+            Ok(p) => {
+                let log_end = p.log_end_offset().expect("log end");
+                match p.read(offset, ctx.cfg.partition_max_bytes, true) {
+                    Ok(read) => (0, read.records, log_end),
+                    Err(e) => (log_error_code(&e), Vec::new(), log_end),
+                }
+            }
+        };
+        let msg = Msg::ConsumerFetchReply {
+            req,
+            error_code,
+            records,
+            log_end,
+        };
+        ctx.send(self.id, from, msg);
+    }
+
     /// Metadata from a client: the leader of each partition by this broker's image.
     pub fn on_leader_query(&mut self, from: NodeId, req: u64, ctx: &mut Ctx) {
         let leaders = self

@@ -143,6 +143,26 @@ pub enum Msg {
         /// Where the batch went (on success).
         base_offset: i64,
     },
+    /// Client -> broker: a consumer's Fetch (read_uncommitted, no replica id).
+    ConsumerFetch {
+        /// Request id.
+        req: u64,
+        /// Partition index.
+        partition: u32,
+        /// The consumer's position.
+        offset: i64,
+    },
+    /// Broker -> client: the consumer's Fetch answer.
+    ConsumerFetchReply {
+        /// The request's id.
+        req: u64,
+        /// Kafka error code.
+        error_code: i16,
+        /// Whole batches from the position up to the high watermark.
+        records: Vec<u8>,
+        /// The answering broker's log end then (not on the wire: for the checker).
+        log_end: i64,
+    },
     /// Client -> broker: Metadata (who leads each partition).
     LeaderQuery {
         /// Request id.

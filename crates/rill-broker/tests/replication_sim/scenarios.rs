@@ -161,3 +161,35 @@ fn a_follower_lacking_the_leaders_epoch_searches_back_epoch_by_epoch() {
     fetch_all(&follower, 2, &leader, 1);
     assert_eq!(whole_log(&follower), whole_log(&leader));
 }
+
+/// Found by the simulation's consumer: a new leader learns the high watermark its consumers
+/// already saw only when its followers fetch again; until then a consumer past it must get
+/// nothing (and retry), not OFFSET_OUT_OF_RANGE (which makes it reset its position).
+#[test]
+fn a_consumer_ahead_of_a_new_leaders_high_watermark_gets_nothing_not_out_of_range() {
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (b1, b2) = (open(d1.path(), 1), open(d2.path(), 2));
+    b1.apply_image(&image(1, 0, &[1, 2]), 0).unwrap();
+    b2.apply_image(&image(1, 0, &[1, 2]), 0).unwrap();
+    for i in 0..10 {
+        let info = b1.append(&mut batch(0, -1, i), 0).unwrap();
+        b1.wait_durable(info.last_offset + 1).unwrap();
+    }
+    find_divergence(&b2, &b1, 1);
+    fetch_all(&b2, 2, &b1, 1);
+    assert_eq!(b2.log_end_offset().unwrap(), 10);
+    // Broker 2's next fetch tells broker 1 it has everything; the answer (with the high
+    // watermark) never arrives: broker 1 dies.
+    b1.record_follower_fetch(2, 10, 0).unwrap();
+    assert_eq!(b1.read(10, 1 << 20, true).unwrap().high_watermark, 10);
+    b2.apply_image(&image(2, 1, &[2, 3]), 0).unwrap();
+    assert!(b2.high_watermark() < 10);
+    let read = b2
+        .read(7, 1 << 20, true)
+        .expect("a position within the log is in range");
+    assert!(read.records.is_empty());
+    assert!(
+        b2.read(11, 1 << 20, true).is_err(),
+        "past the log end it is out of range"
+    );
+}

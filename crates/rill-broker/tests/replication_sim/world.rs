@@ -316,6 +316,9 @@ impl World {
         for ack in std::mem::take(&mut self.client.new_acks) {
             self.checker.on_ack(ack);
         }
+        for read in std::mem::take(&mut self.client.new_reads) {
+            self.checker.on_read(read);
+        }
         for v in std::mem::take(&mut self.controller.violations) {
             self.checker.fail(v);
         }
@@ -358,6 +361,11 @@ fn dispatch_up(broker: &mut SimBroker, from: NodeId, msg: Msg, ctx: &mut Ctx) {
             batch,
         } => broker.on_produce(from, req, partition, batch, ctx),
         Msg::LeaderQuery { req } => broker.on_leader_query(from, req, ctx),
+        Msg::ConsumerFetch {
+            req,
+            partition,
+            offset,
+        } => broker.on_consumer_fetch(from, req, partition, offset, ctx),
         other => panic!("b{} got {other:?}", broker.id),
     }
 }
