@@ -112,6 +112,10 @@ struct DirState {
     round: Option<Arc<Round>>,
     /// Rounds completed.
     rounds: u64,
+    /// Helper threads alive.
+    helpers: usize,
+    /// Helper threads waiting for work.
+    idle_helpers: usize,
 }
 
 /// One partition's part of a round: fsync `key`, then publish `target` if the partition's
@@ -128,9 +132,9 @@ struct Job {
     key: Option<Arc<FileKey>>,
 }
 
-/// The fsyncs of one round. Every thread waiting on the directory takes jobs until none is
-/// left, so the round's fsyncs run side by side on the waiters' own threads (on ext4 the
-/// journal then commits them together; one after another each would pay its own commit).
+/// The fsyncs of one round. The leader, the directory's helper threads and every thread
+/// waiting on the directory take jobs until none is left, so the round's fsyncs run side by
+/// side (one after another, each would wait for its own journal commit or device flush).
 #[derive(Debug)]
 struct Round {
     /// The jobs.
@@ -149,7 +153,15 @@ pub struct DirSync {
     state: Mutex<DirState>,
     /// Signalled when a round's jobs are ready and when a round ends.
     changed: Condvar,
+    /// Signalled once per job for the helper threads.
+    work: Condvar,
 }
+
+/// Most fsync helper threads per log directory.
+const MAX_HELPERS: usize = 16;
+
+/// A helper thread without work for this long exits.
+const HELPER_IDLE: Duration = Duration::from_secs(30);
 
 /// Process-wide map from log directory to its [`DirSync`].
 fn registry() -> &'static Mutex<HashMap<PathBuf, Weak<DirSync>>> {
@@ -180,9 +192,14 @@ impl DirSync {
         self.lock().rounds
     }
 
+    /// Helper threads alive now (for tests).
+    pub fn helper_threads(&self) -> usize {
+        self.lock().helpers
+    }
+
     /// Starts a round as its leader (the caller set `syncing`): captures every queued
-    /// partition and publishes the jobs for all waiters to share.
-    fn start_round(&self) -> Arc<Round> {
+    /// partition, publishes the jobs, and wakes (or starts) helper threads for all but one.
+    fn start_round(self: &Arc<Self>) -> Arc<Round> {
         // Let writers that are runnable right now append first: more batches per round.
         std::thread::yield_now();
         let queue = std::mem::take(&mut self.lock().queue);
@@ -217,10 +234,36 @@ impl DirSync {
             next: AtomicUsize::new(0),
             finished: AtomicUsize::new(0),
         });
+        let extra = round.jobs.len().saturating_sub(1);
         let mut d = self.lock();
         d.round = Some(round.clone());
         self.changed.notify_all();
+        let wake = extra.min(d.idle_helpers);
+        for _ in 0..wake {
+            self.work.notify_one();
+        }
+        let start = (extra - wake).min(MAX_HELPERS - d.helpers);
+        d.helpers += start;
+        drop(d);
+        for _ in 0..start {
+            let dir = Arc::downgrade(self);
+            let spawned = std::thread::Builder::new()
+                .name("rill-fsync".into())
+                .spawn(move || helper_loop(dir));
+            if let Err(e) = spawned {
+                tracing::warn!(error = %e, "cannot start an fsync helper thread");
+                self.lock().helpers -= 1;
+            }
+        }
         round
+    }
+
+    /// A round with jobs nobody took yet, if any.
+    fn open_round(d: &DirState) -> Option<Arc<Round>> {
+        d.round
+            .as_ref()
+            .filter(|r| r.next.load(Ordering::Acquire) < r.jobs.len())
+            .cloned()
     }
 
     /// Runs jobs of `round` until none is left; whoever finishes the last one ends the round.
@@ -318,13 +361,7 @@ impl Durability {
             }
             let dir = &self.dir_sync;
             let mut d = dir.lock();
-            {
-                let mut st = self.part.lock();
-                if !st.queued {
-                    st.queued = true;
-                    d.queue.push(self.part.clone());
-                }
-            }
+            self.enqueue(&mut d);
             if !d.syncing {
                 d.syncing = true;
                 drop(d);
@@ -335,17 +372,38 @@ impl Durability {
             // A round runs: help with its fsyncs, then wait for its end and re-check.
             let started = d.rounds;
             while d.syncing && d.rounds == started {
-                if let Some(round) = d.round.clone() {
-                    if round.next.load(Ordering::Acquire) < round.jobs.len() {
-                        drop(d);
-                        dir.help(&round);
-                        d = dir.lock();
-                        continue;
-                    }
+                if let Some(round) = DirSync::open_round(&d) {
+                    drop(d);
+                    dir.help(&round);
+                    d = dir.lock();
+                    continue;
                 }
                 d = dir.changed.wait(d).unwrap_or_else(|p| p.into_inner());
             }
         }
+    }
+
+    /// Puts this partition in its directory's queue unless it is there already.
+    fn enqueue(&self, d: &mut DirState) {
+        let mut st = self.part.lock();
+        if !st.queued {
+            st.queued = true;
+            d.queue.push(self.part.clone());
+        }
+    }
+
+    /// Queues this partition for the next round if offsets below `end` still need an fsync.
+    fn enqueue_if_behind(&self, end: i64) {
+        if !self.group_commit.load(Ordering::Relaxed) {
+            return;
+        }
+        {
+            let st = self.part.lock();
+            if st.failed.is_some() || st.durable >= end || end > st.written_end {
+                return;
+            }
+        }
+        self.enqueue(&mut self.dir_sync.lock());
     }
 
     /// Offset after the last byte known durable.
@@ -396,6 +454,43 @@ impl Durability {
         st.durable = if durable { end } else { st.durable.min(end) };
         st.active = Some(active.clone());
     }
+}
+
+/// A helper thread of a log directory: takes round jobs as they come; exits after
+/// [`HELPER_IDLE`] without work or when the directory's [`DirSync`] is gone.
+fn helper_loop(dir: Weak<DirSync>) {
+    loop {
+        let Some(dir) = dir.upgrade() else { return };
+        let mut d = dir.lock();
+        let round = loop {
+            if let Some(round) = DirSync::open_round(&d) {
+                break round;
+            }
+            d.idle_helpers += 1;
+            let (guard, waited) = dir
+                .work
+                .wait_timeout(d, HELPER_IDLE)
+                .unwrap_or_else(|p| p.into_inner());
+            d = guard;
+            d.idle_helpers -= 1;
+            if waited.timed_out() && DirSync::open_round(&d).is_none() {
+                d.helpers -= 1;
+                return;
+            }
+        };
+        drop(d);
+        dir.help(&round);
+    }
+}
+
+/// Waits until every `(durability, end offset)` is durable. All partitions are queued before
+/// the first wait, so one round covers them together (its fsyncs side by side); blocking.
+/// Returns one result per pair, as [`Durability::wait_durable`] would.
+pub fn wait_durable_all(waits: &[(&Durability, i64)]) -> Vec<Result<()>> {
+    for (d, end) in waits {
+        d.enqueue_if_behind(*end);
+    }
+    waits.iter().map(|(d, end)| d.wait_durable(*end)).collect()
 }
 
 fn sync_key(key: Option<&FileKey>) -> Result<()> {
