@@ -355,7 +355,7 @@ impl BrokerConfig {
             fetch_max_bytes: parse_int(
                 "fetch.max.bytes",
                 &get("fetch.max.bytes"),
-                0,
+                1024,
                 i64::from(i32::MAX),
             )? as u64,
             retention_check_interval_ms: parse_int(
@@ -472,6 +472,14 @@ mod tests {
         assert!(build(&[("listeners", "127.0.0.1")]).is_err());
         assert!(build(&[("auto.create.topics.enable", "yes")]).is_err());
         assert!(build(&[("log.segment.bytes", "1")]).is_err());
+        assert!(build(&[("fetch.max.bytes", "1000")]).is_err());
+        assert!(build(&[("queued.max.request.bytes", "0")]).is_err());
+        assert!(build(&[("queued.max.request.bytes", "-2")]).is_err());
+        let c = build(&[("queued.max.request.bytes", "-1")]).unwrap();
+        assert_eq!(c.queued_max_request_bytes, None);
+        let c = build(&[]).unwrap();
+        assert_eq!(c.queued_max_request_bytes, Some(256 << 20));
+        assert_eq!(c.fetch_max_bytes, 57_671_680);
         let mut warned = Vec::new();
         BrokerConfig::from_pairs([("no.such.key".into(), "1".into())], |w| {
             warned.push(w.to_string())

@@ -1,17 +1,13 @@
-//! Group commit: one fsync round makes every append that arrived before it started durable,
-//! in every partition of the same log directory.
+//! Group commit, the waiting side: one fsync round makes every append that arrived before it
+//! started durable, in every partition of the same log directory (rounds: [`crate::dir_sync`]).
 //!
 //! The log (under its lock) reports each append with [`Durability::note_written`]: the new
 //! written end offset and the active segment's file key, updated together. A caller that
 //! needs durability calls [`Durability::wait_durable`] *after releasing the log's lock*: if
 //! the durable offset already covers it, it returns; otherwise it queues its partition on the
-//! log directory's [`DirSync`] (once) and, if no round runs there, becomes the directory's
-//! syncer: it yields once (lets runnable writers append), takes every queued partition,
-//! captures each one's (written end, active file, generation), fdatasyncs those files outside
-//! every mutex, publishes each captured end as durable and wakes all waiters; otherwise it
-//! waits for the running round and re-checks. So the appends of all partitions of a log
-//! directory that arrive during a round share the next one, and one thread (per directory)
-//! drives the fsyncs. Rolled segments are fsynced by the roll itself, which then calls
+//! log directory's [`DirSync`] and leads a round, or helps with the running one and re-checks
+//! when it ends. [`wait_durable_all`] queues several partitions before the first wait, so one
+//! round covers them together. Rolled segments are fsynced by the roll itself, which then calls
 //! [`Durability::mark_durable`]. Truncation calls [`Durability::reset`], which bumps the
 //! partition's generation so a round that captured it before cannot publish offsets that no
 //! longer exist. A failed fsync poisons that partition: every later wait returns
@@ -29,17 +25,20 @@
 //! here. Thread-safety: `Send + Sync`, shared as `Arc<Durability>`.
 
 use crate::error::{LogError, Result};
-use crate::file_cache::{FileCache, FileKey};
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
-use std::time::{Duration, Instant};
+use crate::file_cache::FileKey;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
+
+#[cfg(feature = "test-util")]
+pub use crate::dir_sync::hooks;
+pub use crate::dir_sync::DirSync;
 
 /// Told the duration of every group-commit fsync of a partition (called on the syncing
 /// thread, outside every lock; keep it short).
 #[derive(Clone)]
-pub struct SyncObserver(Arc<dyn Fn(Duration) + Send + Sync>);
+pub struct SyncObserver(pub(crate) Arc<dyn Fn(Duration) + Send + Sync>);
 
 impl SyncObserver {
     /// Wraps a callback.
@@ -56,36 +55,36 @@ impl std::fmt::Debug for SyncObserver {
 
 /// One partition's durability state.
 #[derive(Debug)]
-struct State {
+pub(crate) struct State {
     /// Offset after the last byte handed to the OS.
-    written_end: i64,
+    pub(crate) written_end: i64,
     /// Offset after the last byte known durable.
-    durable: i64,
+    pub(crate) durable: i64,
     /// The file the bytes between `durable` and `written_end` live in.
-    active: Option<Arc<FileKey>>,
+    pub(crate) active: Option<Arc<FileKey>>,
     /// Bumped by truncation; a round publishes only if it is unchanged.
-    generation: u64,
+    pub(crate) generation: u64,
     /// Set after an fsync failure.
-    failed: Option<String>,
+    pub(crate) failed: Option<String>,
     /// Whether the partition is in its directory's queue for the next round.
-    queued: bool,
+    pub(crate) queued: bool,
 }
 
 /// The part of a partition a round works on (shared with the directory's queue).
 #[derive(Debug)]
-struct PartitionSync {
+pub(crate) struct PartitionSync {
     /// The partition directory (for errors).
-    dir: PathBuf,
+    pub(crate) dir: PathBuf,
     /// See [`State`].
-    state: Mutex<State>,
+    pub(crate) state: Mutex<State>,
     /// Group-commit fsyncs that covered this partition.
-    syncs: AtomicU64,
+    pub(crate) syncs: AtomicU64,
     /// Told each fsync's duration, if set.
-    observer: OnceLock<SyncObserver>,
+    pub(crate) observer: OnceLock<SyncObserver>,
 }
 
 impl PartitionSync {
-    fn lock(&self) -> MutexGuard<'_, State> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -99,171 +98,6 @@ pub struct Durability {
     group_commit: AtomicBool,
     /// The log directory's round coordinator.
     dir_sync: Arc<DirSync>,
-}
-
-/// The state of a log directory's rounds.
-#[derive(Debug, Default)]
-struct DirState {
-    /// Partitions waiting for the next round.
-    queue: Vec<Arc<PartitionSync>>,
-    /// Whether a round runs now (being prepared when `round` is `None`).
-    syncing: bool,
-    /// The running round's fsyncs, once captured.
-    round: Option<Arc<Round>>,
-    /// Rounds completed.
-    rounds: u64,
-}
-
-/// One partition's part of a round: fsync `key`, then publish `target` if the partition's
-/// generation is still `generation`.
-#[derive(Debug)]
-struct Job {
-    /// The partition.
-    part: Arc<PartitionSync>,
-    /// Written end captured at the start of the round.
-    target: i64,
-    /// Generation captured with it.
-    generation: u64,
-    /// The file to fsync (`None`: already durable).
-    key: Option<Arc<FileKey>>,
-}
-
-/// The fsyncs of one round. Every thread waiting on the directory takes jobs until none is
-/// left, so the round's fsyncs run side by side on the waiters' own threads (on ext4 the
-/// journal then commits them together; one after another each would pay its own commit).
-#[derive(Debug)]
-struct Round {
-    /// The jobs.
-    jobs: Vec<Job>,
-    /// Next job to hand out.
-    next: AtomicUsize,
-    /// Jobs finished.
-    finished: AtomicUsize,
-}
-
-/// Group commit across the partitions of one log directory: at most one fsync round runs at
-/// a time, covering every partition queued when it started.
-#[derive(Debug, Default)]
-pub struct DirSync {
-    /// Queue and round state.
-    state: Mutex<DirState>,
-    /// Signalled when a round's jobs are ready and when a round ends.
-    changed: Condvar,
-}
-
-/// Process-wide map from log directory to its [`DirSync`].
-fn registry() -> &'static Mutex<HashMap<PathBuf, Weak<DirSync>>> {
-    static REGISTRY: OnceLock<Mutex<HashMap<PathBuf, Weak<DirSync>>>> = OnceLock::new();
-    REGISTRY.get_or_init(Default::default)
-}
-
-impl DirSync {
-    /// The coordinator shared by every partition directory under `log_dir`.
-    pub fn for_dir(log_dir: &Path) -> Arc<DirSync> {
-        let key = std::fs::canonicalize(log_dir).unwrap_or_else(|_| log_dir.to_path_buf());
-        let mut map = registry().lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(existing) = map.get(&key).and_then(Weak::upgrade) {
-            return existing;
-        }
-        map.retain(|_, w| w.strong_count() > 0);
-        let fresh = Arc::new(DirSync::default());
-        map.insert(key, Arc::downgrade(&fresh));
-        fresh
-    }
-
-    fn lock(&self) -> MutexGuard<'_, DirState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Rounds completed so far (for benchmarks and tests).
-    pub fn rounds(&self) -> u64 {
-        self.lock().rounds
-    }
-
-    /// Starts a round as its leader (the caller set `syncing`): captures every queued
-    /// partition and publishes the jobs for all waiters to share.
-    fn start_round(&self) -> Arc<Round> {
-        // Let writers that are runnable right now append first: more batches per round.
-        std::thread::yield_now();
-        let queue = std::mem::take(&mut self.lock().queue);
-        let jobs: Vec<Job> = queue
-            .into_iter()
-            .map(|part| {
-                let mut st = part.lock();
-                st.queued = false;
-                // Nothing to do when a roll or flush made it durable since it was queued.
-                let key = (st.durable < st.written_end)
-                    .then(|| st.active.clone())
-                    .flatten();
-                let (target, generation) = (st.written_end, st.generation);
-                drop(st);
-                Job {
-                    part,
-                    target,
-                    generation,
-                    key,
-                }
-            })
-            .collect();
-        #[cfg(feature = "test-util")]
-        hooks::after_capture(
-            &jobs
-                .iter()
-                .map(|j| j.part.dir.as_path())
-                .collect::<Vec<_>>(),
-        );
-        let round = Arc::new(Round {
-            jobs,
-            next: AtomicUsize::new(0),
-            finished: AtomicUsize::new(0),
-        });
-        let mut d = self.lock();
-        d.round = Some(round.clone());
-        self.changed.notify_all();
-        round
-    }
-
-    /// Runs jobs of `round` until none is left; whoever finishes the last one ends the round.
-    fn help(&self, round: &Round) {
-        loop {
-            let i = round.next.fetch_add(1, Ordering::AcqRel);
-            let Some(job) = round.jobs.get(i) else { break };
-            let started = job.part.observer.get().map(|_| Instant::now());
-            let res = sync_key(job.key.as_deref());
-            if let (Some(o), Some(t)) = (job.part.observer.get(), started) {
-                if job.key.is_some() {
-                    (o.0)(t.elapsed());
-                }
-            }
-            if job.key.is_some() {
-                job.part.syncs.fetch_add(1, Ordering::Relaxed);
-            }
-            {
-                let mut st = job.part.lock();
-                match res {
-                    Ok(()) if st.generation == job.generation => {
-                        st.durable = st.durable.max(job.target)
-                    }
-                    Ok(()) => {}
-                    Err(e) => st.failed = Some(e.to_string()),
-                }
-            }
-            if round.finished.fetch_add(1, Ordering::AcqRel) + 1 == round.jobs.len() {
-                self.end_round();
-            }
-        }
-        if round.jobs.is_empty() {
-            self.end_round();
-        }
-    }
-
-    fn end_round(&self) {
-        let mut d = self.lock();
-        d.syncing = false;
-        d.round = None;
-        d.rounds += 1;
-        self.changed.notify_all();
-    }
 }
 
 impl Durability {
@@ -316,36 +150,22 @@ impl Durability {
                     return Ok(());
                 }
             }
-            let dir = &self.dir_sync;
-            let mut d = dir.lock();
-            {
-                let mut st = self.part.lock();
-                if !st.queued {
-                    st.queued = true;
-                    d.queue.push(self.part.clone());
-                }
-            }
-            if !d.syncing {
-                d.syncing = true;
-                drop(d);
-                let round = dir.start_round();
-                dir.help(&round);
-                continue;
-            }
-            // A round runs: help with its fsyncs, then wait for its end and re-check.
-            let started = d.rounds;
-            while d.syncing && d.rounds == started {
-                if let Some(round) = d.round.clone() {
-                    if round.next.load(Ordering::Acquire) < round.jobs.len() {
-                        drop(d);
-                        dir.help(&round);
-                        d = dir.lock();
-                        continue;
-                    }
-                }
-                d = dir.changed.wait(d).unwrap_or_else(|p| p.into_inner());
+            self.dir_sync.sync_once(&self.part);
+        }
+    }
+
+    /// Queues this partition for the next round if offsets below `end` still need an fsync.
+    fn enqueue_if_behind(&self, end: i64) {
+        if !self.group_commit.load(Ordering::Relaxed) {
+            return;
+        }
+        {
+            let st = self.part.lock();
+            if st.failed.is_some() || st.durable >= end || end > st.written_end {
+                return;
             }
         }
+        self.dir_sync.enqueue(&self.part);
     }
 
     /// Offset after the last byte known durable.
@@ -398,45 +218,12 @@ impl Durability {
     }
 }
 
-fn sync_key(key: Option<&FileKey>) -> Result<()> {
-    let Some(key) = key else { return Ok(()) };
-    let file = match FileCache::global().get(key) {
-        Ok(f) => f,
-        // Deleted by retention or truncation: the roll before it already fsynced the bytes,
-        // or the bytes no longer exist (the generation check then refuses to publish).
-        Err(LogError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(());
-        }
-        Err(e) => return Err(e),
-    };
-    file.sync_data()
-        .map_err(|e| LogError::io("sync", key.path(), e))
-}
-
-/// Test hooks into a round (feature `test-util`).
-#[cfg(feature = "test-util")]
-pub mod hooks {
-    use std::path::Path;
-    use std::sync::Mutex;
-
-    /// A function given the partition directories a round captured, run before any of their
-    /// fsyncs starts (a test may truncate or append meanwhile).
-    type Hook = Box<dyn Fn(&[&Path]) + Send + Sync>;
-
-    static AFTER_CAPTURE: Mutex<Option<Hook>> = Mutex::new(None);
-
-    /// Installs (or with `None` removes) the after-capture hook, for every directory.
-    pub fn set_after_capture(hook: Option<Hook>) {
-        *AFTER_CAPTURE.lock().unwrap_or_else(|p| p.into_inner()) = hook;
+/// Waits until every `(durability, end offset)` is durable. All partitions are queued before
+/// the first wait, so one round covers them together (its fsyncs side by side); blocking.
+/// Returns one result per pair, as [`Durability::wait_durable`] would.
+pub fn wait_durable_all(waits: &[(&Durability, i64)]) -> Vec<Result<()>> {
+    for (d, end) in waits {
+        d.enqueue_if_behind(*end);
     }
-
-    pub(crate) fn after_capture(dirs: &[&Path]) {
-        if let Some(h) = AFTER_CAPTURE
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-        {
-            h(dirs);
-        }
-    }
+    waits.iter().map(|(d, end)| d.wait_durable(*end)).collect()
 }

@@ -10,6 +10,7 @@
 pub mod batch;
 pub mod checkpoint;
 pub mod config;
+pub mod dir_sync;
 pub mod epoch_cache;
 pub mod error;
 pub mod file_cache;

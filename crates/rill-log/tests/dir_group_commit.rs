@@ -138,6 +138,43 @@ fn truncation_during_a_round_keeps_it_from_publishing_and_others_still_complete(
 }
 
 #[test]
+fn waiting_for_many_partitions_at_once_takes_one_round_with_helpers() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let root = tempfile::tempdir().unwrap();
+    let logs: Vec<_> = (0..8)
+        .map(|i| open(root.path(), &format!("m-{i}")))
+        .collect();
+    let mut waits = Vec::new();
+    for log in &logs {
+        let mut l = log.lock().unwrap();
+        let info = l.append(&mut simple_batch(5, 200, 0), 0, 0).unwrap();
+        waits.push((l.durability(), info.last_offset + 1));
+    }
+    let dir_sync = waits[0].0.dir_sync().clone();
+    let before = dir_sync.rounds();
+    let pairs: Vec<_> = waits.iter().map(|(d, end)| (d.as_ref(), *end)).collect();
+    for r in rill_log::flush::wait_durable_all(&pairs) {
+        r.unwrap();
+    }
+    assert_eq!(
+        dir_sync.rounds() - before,
+        1,
+        "all eight were queued before the round"
+    );
+    for (d, end) in &waits {
+        assert!(d.durable_offset() >= *end);
+        assert_eq!(d.sync_count(), 1);
+    }
+    // The other seven fsyncs were handed to helper threads (they stay a while for the next).
+    assert!(dir_sync.helper_threads() >= 1);
+    // Nothing left to do: a second wait returns at once, without a round.
+    for r in rill_log::flush::wait_durable_all(&pairs) {
+        r.unwrap();
+    }
+    assert_eq!(dir_sync.rounds() - before, 1);
+}
+
+#[test]
 fn a_partition_deleted_while_queued_does_not_fail_the_round() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let root = tempfile::tempdir().unwrap();

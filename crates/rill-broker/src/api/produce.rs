@@ -160,38 +160,37 @@ impl ProduceInFlight {
             deadline,
         } = self;
         let mut results = Vec::with_capacity(appended.len());
-        let mut waits = tokio::task::JoinSet::new();
+        let mut ok = Vec::with_capacity(appended.len());
         for (slot, (topic_idx, index, outcome)) in appended.into_iter().enumerate() {
             match outcome {
                 Ok((partition, info, epoch)) => {
-                    let end = info.last_offset + 1;
-                    waits.spawn(async move {
-                        let p = partition.clone();
-                        let local = tokio::task::spawn_blocking(move || durable(&p, &info)).await;
-                        let mut pr = match local {
-                            Ok(pr) => pr,
-                            Err(e) => {
-                                tracing::error!(error = %e, "durability wait task failed");
-                                failed(ResponseError::UnknownServerError.code(), None)
-                            }
-                        };
-                        if acks == -1 && pr.error_code == 0 {
-                            if let Err(e) = partition.wait_committed(end, epoch, deadline).await {
-                                pr = failed(commit_error_code(e), Some(format!("{e:?}")));
-                            }
-                        }
-                        (slot, pr)
-                    });
+                    ok.push((slot, partition, info, epoch));
                     results.push((topic_idx, index, PartitionProduceResponse::default()));
                 }
                 Err(r) => results.push((topic_idx, index, failed(r.code, r.message))),
             }
         }
-        while let Some(joined) = waits.join_next().await {
-            match joined {
-                Ok((slot, pr)) => results[slot].2 = pr,
-                Err(e) => tracing::error!(error = %e, "durability wait task failed"),
+        // Local durability of every batch in one blocking task: they are queued together, so
+        // one group-commit round (its fsyncs side by side) covers them all.
+        let waits: Vec<(Arc<Partition>, AppendInfo)> = ok
+            .iter()
+            .map(|(_, p, info, _)| (p.clone(), info.clone()))
+            .collect();
+        let locals = blocking(move || durable_all(&waits)).await;
+        for (i, (slot, partition, info, epoch)) in ok.into_iter().enumerate() {
+            let mut pr = match locals.as_ref().and_then(|l| l.get(i)) {
+                Some(pr) => pr.clone(),
+                None => failed(ResponseError::UnknownServerError.code(), None),
+            };
+            // acks=all: the waits overlap (each only watches the high watermark), so awaiting
+            // them one after another takes as long as the slowest.
+            if acks == -1 && pr.error_code == 0 {
+                let end = info.last_offset + 1;
+                if let Err(e) = partition.wait_committed(end, epoch, deadline).await {
+                    pr = failed(commit_error_code(e), Some(format!("{e:?}")));
+                }
             }
+            results[slot].2 = pr;
         }
         let mut advanced = false;
         for (topic_idx, index, pr) in results {
@@ -296,15 +295,28 @@ fn append_one(target: Result<Arc<Partition>, i16>, records: Option<Bytes>, acks:
     Ok((partition, info, epoch))
 }
 
-/// Waits until an appended batch is durable and builds its answer. Blocking.
-fn durable(partition: &Partition, info: &AppendInfo) -> PartitionProduceResponse {
-    if let Err(e) = partition.wait_durable(info.last_offset + 1) {
-        tracing::error!(topic = %partition.topic, partition = partition.index, error = %e, "fsync failed");
-        return failed(ResponseError::KafkaStorageError.code(), Some(e.to_string()));
-    }
-    let mut r = PartitionProduceResponse::default();
-    r.base_offset = info.base_offset;
-    r.log_append_time_ms = info.log_append_time_ms;
-    r.log_start_offset = info.log_start_offset;
-    r
+/// Waits until the appended batches are durable (one group-commit round for all) and builds
+/// their answers, in order. Blocking.
+fn durable_all(waits: &[(Arc<Partition>, AppendInfo)]) -> Vec<PartitionProduceResponse> {
+    let ends: Vec<(&Partition, i64)> = waits
+        .iter()
+        .map(|(p, info)| (p.as_ref(), info.last_offset + 1))
+        .collect();
+    Partition::wait_durable_all(&ends)
+        .into_iter()
+        .zip(waits)
+        .map(|(r, (partition, info))| match r {
+            Err(e) => {
+                tracing::error!(topic = %partition.topic, partition = partition.index, error = %e, "fsync failed");
+                failed(ResponseError::KafkaStorageError.code(), Some(e.to_string()))
+            }
+            Ok(()) => {
+                let mut r = PartitionProduceResponse::default();
+                r.base_offset = info.base_offset;
+                r.log_append_time_ms = info.log_append_time_ms;
+                r.log_start_offset = info.log_start_offset;
+                r
+            }
+        })
+        .collect()
 }

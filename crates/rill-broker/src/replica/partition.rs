@@ -561,10 +561,30 @@ impl Partition {
     /// fsync failures: the append must not be acknowledged.
     pub fn wait_durable(&self, end_offset: i64) -> Result<(), LogError> {
         self.durability.wait_durable(end_offset)?;
+        self.now_durable(end_offset);
+        Ok(())
+    }
+
+    /// [`Partition::wait_durable`] for several batches (of one or more partitions) at once:
+    /// they are queued together, so one group-commit round covers them all. Blocking. One
+    /// result per `(partition, end offset)`.
+    pub fn wait_durable_all(waits: &[(&Partition, i64)]) -> Vec<Result<(), LogError>> {
+        let pairs: Vec<(&Durability, i64)> = waits
+            .iter()
+            .map(|(p, end)| (p.durability.as_ref(), *end))
+            .collect();
+        rill_log::flush::wait_durable_all(&pairs)
+            .into_iter()
+            .zip(waits)
+            .map(|(r, (p, end))| r.map(|()| p.now_durable(*end)))
+            .collect()
+    }
+
+    /// Offsets below `end_offset` are durable here: raise the high watermark if the ISR allows.
+    fn now_durable(&self, end_offset: i64) {
         self.local_durable_end
             .fetch_max(end_offset, Ordering::AcqRel);
         self.advance_high_watermark();
-        Ok(())
     }
 
     /// The high watermark.

@@ -1,0 +1,335 @@
+//! A log directory's group-commit rounds ([`DirSync`]): at most one round at a time per log
+//! directory covers every partition queued when it started. The round's leader captures each
+//! queued partition's (written end, generation, active file) and publishes the round's jobs;
+//! the leader, the directory's helper threads (parked, woken one per job beyond the first,
+//! started on demand up to 16, gone after 30 s without work) and every
+//! thread waiting on the directory take jobs, so the round's fdatasyncs run side by side (one
+//! after another each would wait for its own journal commit or device flush). A job publishes
+//! its partition's captured end only if the partition's generation is unchanged (truncation
+//! bumps it). See [`crate::flush`] for the waiting side.
+//!
+//! Lock order: a [`DirSync`]'s mutex before a partition's. Thread-safety: `Send + Sync`.
+
+use crate::error::{LogError, Result};
+use crate::file_cache::{FileCache, FileKey};
+use crate::flush::PartitionSync;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
+use std::time::{Duration, Instant};
+
+/// The state of a log directory's rounds.
+#[derive(Debug, Default)]
+struct DirState {
+    /// Partitions waiting for the next round.
+    queue: Vec<Arc<PartitionSync>>,
+    /// Whether a round runs now (being prepared when `round` is `None`).
+    syncing: bool,
+    /// The running round's fsyncs, once captured.
+    round: Option<Arc<Round>>,
+    /// Rounds completed.
+    rounds: u64,
+    /// Helper threads alive.
+    helpers: usize,
+    /// Helper threads waiting for work.
+    idle_helpers: usize,
+}
+
+/// One partition's part of a round: fsync `key`, then publish `target` if the partition's
+/// generation is still `generation`.
+#[derive(Debug)]
+struct Job {
+    /// The partition.
+    part: Arc<PartitionSync>,
+    /// Written end captured at the start of the round.
+    target: i64,
+    /// Generation captured with it.
+    generation: u64,
+    /// The file to fsync (`None`: already durable).
+    key: Option<Arc<FileKey>>,
+}
+
+/// The fsyncs of one round. The leader, the directory's helper threads and every thread
+/// waiting on the directory take jobs until none is left, so the round's fsyncs run side by
+/// side (one after another, each would wait for its own journal commit or device flush).
+#[derive(Debug)]
+struct Round {
+    /// The jobs.
+    jobs: Vec<Job>,
+    /// Next job to hand out.
+    next: AtomicUsize,
+    /// Jobs finished.
+    finished: AtomicUsize,
+}
+
+/// Group commit across the partitions of one log directory: at most one fsync round runs at
+/// a time, covering every partition queued when it started.
+#[derive(Debug, Default)]
+pub struct DirSync {
+    /// Queue and round state.
+    state: Mutex<DirState>,
+    /// Signalled when a round's jobs are ready and when a round ends.
+    changed: Condvar,
+    /// Signalled once per job for the helper threads.
+    work: Condvar,
+}
+
+/// Most fsync helper threads per log directory.
+const MAX_HELPERS: usize = 16;
+
+/// A helper thread without work for this long exits.
+const HELPER_IDLE: Duration = Duration::from_secs(30);
+
+/// Process-wide map from log directory to its [`DirSync`].
+fn registry() -> &'static Mutex<HashMap<PathBuf, Weak<DirSync>>> {
+    static REGISTRY: OnceLock<Mutex<HashMap<PathBuf, Weak<DirSync>>>> = OnceLock::new();
+    REGISTRY.get_or_init(Default::default)
+}
+
+impl DirSync {
+    /// The coordinator shared by every partition directory under `log_dir`.
+    pub fn for_dir(log_dir: &Path) -> Arc<DirSync> {
+        let key = std::fs::canonicalize(log_dir).unwrap_or_else(|_| log_dir.to_path_buf());
+        let mut map = registry().lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(existing) = map.get(&key).and_then(Weak::upgrade) {
+            return existing;
+        }
+        map.retain(|_, w| w.strong_count() > 0);
+        let fresh = Arc::new(DirSync::default());
+        map.insert(key, Arc::downgrade(&fresh));
+        fresh
+    }
+
+    fn lock(&self) -> MutexGuard<'_, DirState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Rounds completed so far (for benchmarks and tests).
+    pub fn rounds(&self) -> u64 {
+        self.lock().rounds
+    }
+
+    /// Puts `part` in the queue for the next round unless it is there already.
+    pub(crate) fn enqueue(&self, part: &Arc<PartitionSync>) {
+        Self::enqueue_locked(&mut self.lock(), part);
+    }
+
+    fn enqueue_locked(d: &mut DirState, part: &Arc<PartitionSync>) {
+        let mut st = part.lock();
+        if !st.queued {
+            st.queued = true;
+            d.queue.push(part.clone());
+        }
+    }
+
+    /// One step of a wait for `part`: queues it, then leads a round if none runs, or else
+    /// helps with the running round's fsyncs and waits for its end. The caller re-checks.
+    pub(crate) fn sync_once(self: &Arc<Self>, part: &Arc<PartitionSync>) {
+        let mut d = self.lock();
+        Self::enqueue_locked(&mut d, part);
+        if !d.syncing {
+            d.syncing = true;
+            drop(d);
+            let round = self.start_round();
+            self.help(&round);
+            return;
+        }
+        let started = d.rounds;
+        while d.syncing && d.rounds == started {
+            if let Some(round) = Self::open_round(&d) {
+                drop(d);
+                self.help(&round);
+                d = self.lock();
+                continue;
+            }
+            d = self.changed.wait(d).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// Helper threads alive now (for tests).
+    pub fn helper_threads(&self) -> usize {
+        self.lock().helpers
+    }
+
+    /// Starts a round as its leader (the caller set `syncing`): captures every queued
+    /// partition, publishes the jobs, and wakes (or starts) helper threads for all but one.
+    fn start_round(self: &Arc<Self>) -> Arc<Round> {
+        // Let writers that are runnable right now append first: more batches per round.
+        std::thread::yield_now();
+        let queue = std::mem::take(&mut self.lock().queue);
+        let jobs: Vec<Job> = queue
+            .into_iter()
+            .map(|part| {
+                let mut st = part.lock();
+                st.queued = false;
+                // Nothing to do when a roll or flush made it durable since it was queued.
+                let key = (st.durable < st.written_end)
+                    .then(|| st.active.clone())
+                    .flatten();
+                let (target, generation) = (st.written_end, st.generation);
+                drop(st);
+                Job {
+                    part,
+                    target,
+                    generation,
+                    key,
+                }
+            })
+            .collect();
+        #[cfg(feature = "test-util")]
+        hooks::after_capture(
+            &jobs
+                .iter()
+                .map(|j| j.part.dir.as_path())
+                .collect::<Vec<_>>(),
+        );
+        let round = Arc::new(Round {
+            jobs,
+            next: AtomicUsize::new(0),
+            finished: AtomicUsize::new(0),
+        });
+        let extra = round.jobs.len().saturating_sub(1);
+        let mut d = self.lock();
+        d.round = Some(round.clone());
+        self.changed.notify_all();
+        let wake = extra.min(d.idle_helpers);
+        for _ in 0..wake {
+            self.work.notify_one();
+        }
+        let start = (extra - wake).min(MAX_HELPERS - d.helpers);
+        d.helpers += start;
+        drop(d);
+        for _ in 0..start {
+            let dir = Arc::downgrade(self);
+            let spawned = std::thread::Builder::new()
+                .name("rill-fsync".into())
+                .spawn(move || helper_loop(dir));
+            if let Err(e) = spawned {
+                tracing::warn!(error = %e, "cannot start an fsync helper thread");
+                self.lock().helpers -= 1;
+            }
+        }
+        round
+    }
+
+    /// A round with jobs nobody took yet, if any.
+    fn open_round(d: &DirState) -> Option<Arc<Round>> {
+        d.round
+            .as_ref()
+            .filter(|r| r.next.load(Ordering::Acquire) < r.jobs.len())
+            .cloned()
+    }
+
+    /// Runs jobs of `round` until none is left; whoever finishes the last one ends the round.
+    fn help(&self, round: &Round) {
+        loop {
+            let i = round.next.fetch_add(1, Ordering::AcqRel);
+            let Some(job) = round.jobs.get(i) else { break };
+            let started = job.part.observer.get().map(|_| Instant::now());
+            let res = sync_key(job.key.as_deref());
+            if let (Some(o), Some(t)) = (job.part.observer.get(), started) {
+                if job.key.is_some() {
+                    (o.0)(t.elapsed());
+                }
+            }
+            if job.key.is_some() {
+                job.part.syncs.fetch_add(1, Ordering::Relaxed);
+            }
+            {
+                let mut st = job.part.lock();
+                match res {
+                    Ok(()) if st.generation == job.generation => {
+                        st.durable = st.durable.max(job.target)
+                    }
+                    Ok(()) => {}
+                    Err(e) => st.failed = Some(e.to_string()),
+                }
+            }
+            if round.finished.fetch_add(1, Ordering::AcqRel) + 1 == round.jobs.len() {
+                self.end_round();
+            }
+        }
+        if round.jobs.is_empty() {
+            self.end_round();
+        }
+    }
+
+    fn end_round(&self) {
+        let mut d = self.lock();
+        d.syncing = false;
+        d.round = None;
+        d.rounds += 1;
+        self.changed.notify_all();
+    }
+}
+
+/// A helper thread of a log directory: takes round jobs as they come; exits after
+/// [`HELPER_IDLE`] without work or when the directory's [`DirSync`] is gone.
+fn helper_loop(dir: Weak<DirSync>) {
+    loop {
+        let Some(dir) = dir.upgrade() else { return };
+        let mut d = dir.lock();
+        let round = loop {
+            if let Some(round) = DirSync::open_round(&d) {
+                break round;
+            }
+            d.idle_helpers += 1;
+            let (guard, waited) = dir
+                .work
+                .wait_timeout(d, HELPER_IDLE)
+                .unwrap_or_else(|p| p.into_inner());
+            d = guard;
+            d.idle_helpers -= 1;
+            if waited.timed_out() && DirSync::open_round(&d).is_none() {
+                d.helpers -= 1;
+                return;
+            }
+        };
+        drop(d);
+        dir.help(&round);
+    }
+}
+
+fn sync_key(key: Option<&FileKey>) -> Result<()> {
+    let Some(key) = key else { return Ok(()) };
+    let file = match FileCache::global().get(key) {
+        Ok(f) => f,
+        // Deleted by retention or truncation: the roll before it already fsynced the bytes,
+        // or the bytes no longer exist (the generation check then refuses to publish).
+        Err(LogError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
+    file.sync_data()
+        .map_err(|e| LogError::io("sync", key.path(), e))
+}
+
+/// Test hooks into a round (feature `test-util`).
+#[cfg(feature = "test-util")]
+pub mod hooks {
+    use std::path::Path;
+    use std::sync::Mutex;
+
+    /// A function given the partition directories a round captured, run before any of their
+    /// fsyncs starts (a test may truncate or append meanwhile).
+    type Hook = Box<dyn Fn(&[&Path]) + Send + Sync>;
+
+    static AFTER_CAPTURE: Mutex<Option<Hook>> = Mutex::new(None);
+
+    /// Installs (or with `None` removes) the after-capture hook, for every directory.
+    pub fn set_after_capture(hook: Option<Hook>) {
+        *AFTER_CAPTURE.lock().unwrap_or_else(|p| p.into_inner()) = hook;
+    }
+
+    pub(crate) fn after_capture(dirs: &[&Path]) {
+        if let Some(h) = AFTER_CAPTURE
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            h(dirs);
+        }
+    }
+}
