@@ -20,11 +20,20 @@ READY_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 20.0
 
 
+_GIVEN_PORTS: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port that was free a moment ago on 127.0.0.1."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port that was free a moment ago on 127.0.0.1 and that this test process has not
+    handed out before (a port picked but not yet bound is free again to the kernel, so two
+    calls could otherwise give the same port to a node's client and admin listeners)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _GIVEN_PORTS:
+            _GIVEN_PORTS.add(port)
+            return port
 
 
 def rill_bin() -> Path:
@@ -531,6 +540,13 @@ class ClusterKit:
     def metadata(self, node: int, topics: list[str] | None = None) -> MetadataView:
         return metadata_of(self.port(node), topics)
 
+    def active_controller(self, node: int) -> int:
+        """The metadata quorum's leader as `node` reports it on its admin HTTP API (-1 when it
+        knows none); unlike Metadata's controller id, this may be a controller-only node."""
+        from adminhttp import get_json
+
+        return get_json(f"{self.nodes[node].admin_url}/api/v1/cluster")["controller_id"]
+
     def controller(self, nodes=None) -> int:
         """The controller id that every broker of `nodes` (default: running ones) agrees on;
         -1 when they do not agree or none is known."""
@@ -541,12 +557,17 @@ class ClusterKit:
     def wait_brokers(self, expected, nodes=None, timeout: float = 40.0) -> int:
         """Wait until each broker of `nodes` (default: running ones) lists exactly the brokers
         `expected` and all agree on a controller among the running controllers (among
-        `expected` when every node is broker + controller); returns that controller id."""
+        `expected` when every node is broker + controller; among `expected` when the
+        controllers are controller-only nodes); returns that controller id."""
         want = set(expected)
         asked = [i for i in (nodes or self.live()) if i in self.broker_ids]
         running_controllers = {i for i in self.live() if i in self.controller_ids}
         if set(self.broker_ids) == set(self.controller_ids):
             running_controllers &= want
+        # Clients are never told of a controller-only node (it serves no Kafka): brokers name
+        # one of themselves instead, the same one on every broker.
+        if not running_controllers & set(self.broker_ids):
+            running_controllers = want
 
         def check():
             views = [self.metadata(i, []) for i in asked]

@@ -537,13 +537,20 @@ SEPARATE = {1: "controller", 2: "controller", 3: "controller", 4: "broker", 5: "
 
 def test_three_controllers_and_two_brokers_in_separate_processes(cluster):
     kit = cluster(5, name="roles", roles=SEPARATE)
-    ctrl = kit.wait_brokers([4, 5])
-    assert ctrl in (1, 2, 3), f"controller {ctrl} is not a controller-only node"
+    # Kafka clients are told of a broker as controller (they cannot reach a controller-only
+    # node; the broker forwards admin requests), the same one on both brokers.
+    named = kit.wait_brokers([4, 5])
+    assert named == 4, f"brokers name {named} as controller, not the lowest live broker"
     for node in (4, 5):
         view = kit.metadata(node, [])
         assert set(view.brokers) == {4, 5}, f"node {node} lists brokers {view.brokers}"
         err, cid, c, brokers = describe_cluster_of(kit.port(node))
-        assert (err, cid, c, set(brokers)) == (0, kit.cluster_id, ctrl, {4, 5}), (node, cid, c, brokers)
+        assert (err, cid, c, set(brokers)) == (0, kit.cluster_id, named, {4, 5}), (node, cid, c, brokers)
+    ctrl = wait_until(
+        "both brokers to report the same controller-only node as active controller",
+        lambda: (c := {kit.active_controller(n) for n in (4, 5)}) and len(c) == 1 and c <= {1, 2, 3} and c.pop(),
+        timeout=20,
+    )
     # Controller-only nodes serve no Kafka: a Metadata request on a controller port gets no
     # Kafka answer (the port speaks the controllers' own framing and closes the connection).
     for node in (1, 2, 3):
@@ -569,7 +576,7 @@ def test_three_controllers_and_two_brokers_in_separate_processes(cluster):
     others = [c for c in (1, 2, 3) if c != ctrl]
     new_ctrl = wait_until(
         "a new active controller named by both brokers",
-        lambda: (c := kit.controller([4, 5])) in others and c,
+        lambda: (c := kit.active_controller(4)) in others and kit.active_controller(5) == c and c,
         timeout=20,
         interval=0.05,
     )

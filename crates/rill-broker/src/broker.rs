@@ -201,24 +201,37 @@ impl Broker {
         live
     }
 
-    /// The controller id clients are told (-1 when none is known): the active controller, or
-    /// this broker when the active controller serves no Kafka clients.
+    /// The active controller (the metadata quorum's leader) as this node knows it, -1 when
+    /// none is known. For operators (admin HTTP API, metrics, health); Kafka clients are told
+    /// [`Broker::client_controller_id`].
     pub fn controller_id(&self) -> i32 {
-        let active = self
-            .metadata
+        self.metadata
             .controller_id(self.config.node_id)
-            .unwrap_or(-1);
-        // Clients send admin requests to the controller they are told of, so it must be a
-        // broker they can reach. A controller-only node serves no Kafka: name this broker,
-        // which forwards admin changes to the active controller (as Kafka's KRaft brokers do).
-        let reachable = active >= 0
-            && (active == self.config.node_id
-                || self.image().broker(active).is_some_and(|b| !b.fenced));
-        if reachable || !self.config.cluster.roles.broker {
-            active
-        } else {
-            self.config.node_id
+            .unwrap_or(-1)
+    }
+
+    /// The controller id Kafka clients are told in Metadata and DescribeCluster (-1 when none
+    /// is known): the active controller when it is a live broker; when it is a controller-only
+    /// node (which serves no Kafka), the lowest-id unfenced broker, so every broker names the
+    /// same one. Clients send admin requests there and that broker forwards them to the active
+    /// controller, as Kafka's KRaft brokers do.
+    pub fn client_controller_id(&self) -> i32 {
+        let active = self.controller_id();
+        if active < 0 || !self.config.cluster.roles.broker {
+            return active;
         }
+        let image = self.image();
+        let reachable =
+            active == self.config.node_id || image.broker(active).is_some_and(|b| !b.fenced);
+        if reachable {
+            return active;
+        }
+        image
+            .brokers()
+            .filter(|b| !b.fenced)
+            .map(|b| b.broker_id)
+            .min()
+            .unwrap_or(self.config.node_id)
     }
 
     /// The partition if this node leads it; otherwise the Kafka error a client must see:

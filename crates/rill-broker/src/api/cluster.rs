@@ -29,7 +29,7 @@ pub fn describe_cluster(
     }
     r.endpoint_type = req.endpoint_type;
     r.cluster_id = str_bytes(broker.cluster_id.clone());
-    r.controller_id = BrokerId(broker.controller_id());
+    r.controller_id = BrokerId(broker.client_controller_id());
     if req.include_cluster_authorized_operations {
         r.cluster_authorized_operations = super::CLUSTER_AUTHORIZED_OPERATIONS;
     }

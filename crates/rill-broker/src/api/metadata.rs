@@ -37,7 +37,7 @@ pub async fn handle(
         })
         .collect();
     r.cluster_id = Some(str_bytes(broker.cluster_id.clone()));
-    r.controller_id = BrokerId(broker.controller_id());
+    r.controller_id = BrokerId(broker.client_controller_id());
     if req.include_cluster_authorized_operations {
         r.cluster_authorized_operations = CLUSTER_AUTHORIZED_OPERATIONS;
     }
