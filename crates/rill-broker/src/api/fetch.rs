@@ -114,12 +114,10 @@ pub async fn handle(broker: &Arc<Broker>, _ctx: &RequestContext, req: FetchReque
         let w = wants.clone();
         let now = crate::clock::now_ms();
         let moved = blocking(move || {
-            w.iter()
-                .filter_map(|w| w.target.as_ref().ok().map(|p| (p, w.fetch_offset)))
-                .any(|(p, offset)| {
-                    p.record_follower_fetch(replica, offset, now)
-                        .unwrap_or(false)
-                })
+            let fetches = w
+                .iter()
+                .filter_map(|w| w.target.as_ref().ok().map(|p| (p.as_ref(), w.fetch_offset)));
+            Partition::record_follower_fetches(fetches, replica, now)
         })
         .await;
         if moved == Some(true) {

@@ -303,6 +303,8 @@ pub fn apply_fetch(
     answers: Vec<(Arc<Partition>, i32, PartitionData)>,
 ) -> FetchOutcome {
     let mut out = FetchOutcome::default();
+    // Partitions appended to (or with nothing new), synced together after the loop.
+    let mut to_sync: Vec<(Arc<Partition>, i64)> = Vec::new();
     for (p, epoch, pd) in answers {
         match ResponseError::try_from_code(pd.error_code) {
             None => {
@@ -317,13 +319,7 @@ pub fn apply_fetch(
                         continue;
                     }
                 }
-                match p.follower_sync(pd.high_watermark) {
-                    Ok(moved) => out.high_watermark_moved |= moved,
-                    Err(e) => {
-                        tracing::error!(topic = %p.topic, partition = p.index, error = %e, "follower fsync failed");
-                        out.retry_later = true;
-                    }
-                }
+                to_sync.push((p, pd.high_watermark));
             }
             Some(ResponseError::OffsetOutOfRange) => {
                 let end = p.log_end_offset().unwrap_or(-1);
@@ -339,6 +335,18 @@ pub fn apply_fetch(
             }
             Some(e) => {
                 tracing::debug!(topic = %p.topic, partition = p.index, leader, error = ?e, "replica fetch refused");
+                out.retry_later = true;
+            }
+        }
+    }
+    // One group-commit round for every partition of the answer: the next fetch (which tells
+    // the leader these offsets are replicated) goes out only after all of them are durable.
+    let syncs: Vec<(&Partition, i64)> = to_sync.iter().map(|(p, hw)| (p.as_ref(), *hw)).collect();
+    for ((p, _), synced) in syncs.iter().zip(Partition::follower_sync_all(&syncs)) {
+        match synced {
+            Ok(moved) => out.high_watermark_moved |= moved,
+            Err(e) => {
+                tracing::error!(topic = %p.topic, partition = p.index, error = %e, "follower fsync failed");
                 out.retry_later = true;
             }
         }

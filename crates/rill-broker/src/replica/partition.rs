@@ -273,6 +273,22 @@ impl Partition {
         Ok(self.advance_high_watermark())
     }
 
+    /// Leader: one follower fetch's progress on each of its partitions, every one recorded
+    /// (a partition left out would wait for the follower's next fetch, up to
+    /// `replica.fetch.wait.max.ms` later). Returns whether some high watermark moved.
+    /// Partitions whose log cannot be read are skipped.
+    pub fn record_follower_fetches<'a>(
+        fetches: impl IntoIterator<Item = (&'a Partition, i64)>,
+        replica: i32,
+        now_ms: i64,
+    ) -> bool {
+        fetches.into_iter().fold(false, |moved, (p, offset)| {
+            p.record_follower_fetch(replica, offset, now_ms)
+                .unwrap_or(false)
+                || moved
+        })
+    }
+
     /// Leader: the ISR change to ask the controller for now, with the epochs it is based
     /// on: (new ISR, leader epoch, partition epoch). Marks it pending.
     pub fn isr_proposal(&self, now_ms: i64, lag_max_ms: i64) -> Option<(Vec<i32>, i32, i32)> {
@@ -374,18 +390,38 @@ impl Partition {
         self.state().needs_truncation = true;
     }
 
-    /// Follower: waits until everything appended is durable, then takes the leader's high
-    /// watermark (bounded by this log's end). Returns whether the high watermark moved.
-    ///
-    /// # Errors
-    /// fsync failures.
-    pub fn follower_sync(&self, leader_high_watermark: i64) -> Result<bool, LogError> {
-        let end = self.log_end_offset()?;
-        self.durability.wait_durable(end)?;
+    /// Follower: waits until everything appended to each partition of one fetch answer is
+    /// durable, then takes the leader's high watermark (bounded by the log end). Their fsyncs
+    /// are queued together, so one group-commit round covers them all instead of one round
+    /// after another. Blocking. One result per `(partition, leader high watermark)`: whether
+    /// that partition's high watermark moved, or its fsync failure.
+    pub fn follower_sync_all(syncs: &[(&Partition, i64)]) -> Vec<Result<bool, LogError>> {
+        let ends: Vec<Result<i64, LogError>> =
+            syncs.iter().map(|(p, _)| p.log_end_offset()).collect();
+        let pairs: Vec<(&Durability, i64)> = syncs
+            .iter()
+            .zip(&ends)
+            .filter_map(|((p, _), end)| end.as_ref().ok().map(|e| (p.durability.as_ref(), *e)))
+            .collect();
+        let mut synced = rill_log::flush::wait_durable_all(&pairs).into_iter();
+        syncs
+            .iter()
+            .zip(ends)
+            .map(|((p, leader_hw), end)| {
+                let end = end?;
+                synced.next().unwrap_or(Ok(()))?;
+                Ok(p.follower_synced(end, *leader_hw))
+            })
+            .collect()
+    }
+
+    /// Follower: offsets below `end` are durable here; takes the leader's high watermark
+    /// (bounded by `end`). Returns whether the high watermark moved.
+    fn follower_synced(&self, end: i64, leader_high_watermark: i64) -> bool {
         self.local_durable_end.fetch_max(end, Ordering::AcqRel);
         self.state().leader_high_watermark = leader_high_watermark;
         let candidate = leader_high_watermark.min(end);
-        Ok(self.high_watermark.fetch_max(candidate, Ordering::AcqRel) < candidate)
+        self.high_watermark.fetch_max(candidate, Ordering::AcqRel) < candidate
     }
 
     /// The latest leader epoch in this log's epoch cache.

@@ -110,12 +110,10 @@ impl SimBroker {
                 fetch_offset: fp.fetch_offset,
             })
             .collect();
-        for w in &wants {
-            if let Ok(p) = &w.target {
-                p.record_follower_fetch(from, w.fetch_offset, ctx.now())
-                    .expect("record_follower_fetch");
-            }
-        }
+        let fetches = wants
+            .iter()
+            .filter_map(|w| w.target.as_ref().ok().map(|p| (p.as_ref(), w.fetch_offset)));
+        Partition::record_follower_fetches(fetches, from, ctx.now());
         let parked = Parked {
             from,
             req,

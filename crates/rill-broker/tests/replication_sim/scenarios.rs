@@ -17,11 +17,15 @@ use tokio::sync::Notify;
 use crate::world::{TOPIC, TOPIC_ID};
 
 fn open(dir: &Path, id: i32) -> Arc<Partition> {
+    open_index(dir, id, 0)
+}
+
+fn open_index(dir: &Path, id: i32, index: i32) -> Arc<Partition> {
     let part = PartitionId {
         dir,
         topic: TOPIC,
         topic_id: TOPIC_ID,
-        index: 0,
+        index,
     };
     let p = Partition::open(part, LogConfig::default(), 1, id, Arc::new(Notify::new()));
     Arc::new(p.unwrap())
@@ -191,5 +195,29 @@ fn a_consumer_ahead_of_a_new_leaders_high_watermark_gets_nothing_not_out_of_rang
     assert!(
         b2.read(11, 1 << 20, true).is_err(),
         "past the log end it is out of range"
+    );
+}
+
+/// Found by the 3-node benchmark: a follower fetch covering several partitions must record
+/// the follower's progress on every one of them. Recording stopped at the first partition
+/// whose high watermark moved, so acks=all produces to the others waited for the follower's
+/// next fetch, up to replica.fetch.wait.max.ms (500 ms) when no new data came.
+#[test]
+fn one_follower_fetch_advances_the_high_watermark_of_every_partition_in_it() {
+    let d = tempfile::tempdir().unwrap();
+    let parts: Vec<Arc<Partition>> = (0..4).map(|i| open_index(d.path(), 1, i)).collect();
+    for (i, p) in parts.iter().enumerate() {
+        p.apply_image(&image(1, 0, &[1, 2]), 0).unwrap();
+        let info = p.append(&mut batch(0, -1, i as u8), 0).unwrap();
+        p.wait_durable(info.last_offset + 1).unwrap();
+        assert_eq!(p.high_watermark(), 0, "not replicated yet");
+    }
+    let moved = Partition::record_follower_fetches(parts.iter().map(|p| (p.as_ref(), 1)), 2, 0);
+    assert!(moved);
+    let hws: Vec<i64> = parts.iter().map(|p| p.high_watermark()).collect();
+    assert_eq!(
+        hws,
+        vec![1, 1, 1, 1],
+        "every partition's high watermark moved"
     );
 }
