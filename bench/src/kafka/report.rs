@@ -171,8 +171,8 @@ impl Results {
 
     fn print_produce(&self) {
         println!(
-            "\n2. Single node: produce 1 KiB records (batch.size=1000000; linger.ms=5, half-peak \
-             rate rows also with linger.ms=0)"
+            "\n2. Single node: produce 1 KiB records (batch.size=1000000; linger.ms=5; the \
+             group-commit rows also with linger.ms=0, unlimited and at half of that peak)"
         );
         self.print_rows(SINGLE);
         for s in &self.skipped {
@@ -325,7 +325,7 @@ impl Results {
         }
         println!(
             "   (latency = librdkafka send() to delivery callback. The latency targets use the \
-             half-peak runs with linger.ms=0: with linger.ms=5 the record that opens a batch \
+             linger.ms=0 runs at half of the linger.ms=0 peak: with linger.ms=5 the record that opens a batch \
              waits up to 5 ms in the client before it is sent, which alone uses the budget; \
              those rows are in section 2)"
         );
