@@ -409,7 +409,11 @@ impl Partition {
             .zip(ends)
             .map(|((p, leader_hw), end)| {
                 let end = end?;
-                synced.next().unwrap_or(Ok(()))?;
+                // One result per queued pair; without one, nothing is taken as durable.
+                match synced.next() {
+                    Some(r) => r?,
+                    None => return Ok(false),
+                }
                 Ok(p.follower_synced(end, *leader_hw))
             })
             .collect()
