@@ -371,6 +371,8 @@ fn produce_pair_with(
     Ok(default_peak)
 }
 
+/// `rill perf produce` on `topic`: unlimited with the default linger, then (for the latency
+/// targets) unlimited with linger.ms=0 and at half of that peak, as the librdkafka runs.
 #[allow(clippy::too_many_arguments)]
 fn run_rill_perf(
     res: &mut Results,
@@ -382,24 +384,47 @@ fn run_rill_perf(
     parts: i32,
     peak: f64,
 ) {
-    progress(&format!("rill perf produce acks={acks} {parts}p"));
-    let records = ((peak * plan.produce.as_secs_f64()) as u64).clamp(1000, 5_000_000);
-    let limit = plan.produce * 4 + Duration::from_secs(10);
-    match rill_perf::run(bin, bootstrap, topic, acks, records, limit) {
-        Ok(outcome) => res.produce.push(ProduceRow {
-            setup: SINGLE,
-            client: "rill perf",
-            fsync: "group commit",
-            acks,
-            partitions: parts,
-            rate: None,
-            linger_ms: LINGER_MS,
-            outcome,
-            against: Against::Disk,
-        }),
-        Err(e) => res
-            .skipped
-            .push(format!("rill perf acks={acks} {parts}p: {e:#}")),
+    let mut linger0_peak = None;
+    for (linger_ms, half) in [(LINGER_MS, false), (0, false), (0, true)] {
+        let rate = if half {
+            match linger0_peak {
+                Some(p) => Some(p / 2.0),
+                None => break,
+            }
+        } else {
+            None
+        };
+        progress(&format!(
+            "rill perf produce acks={acks} {parts}p {} linger.ms={linger_ms}",
+            rate.map_or_else(|| "unlimited".to_string(), |r| format!("{r:.0} rec/s"))
+        ));
+        let per_sec = rate.unwrap_or(peak);
+        let records = ((per_sec * plan.produce.as_secs_f64()) as u64).clamp(1000, 5_000_000);
+        let limit = plan.produce * 4 + Duration::from_secs(10);
+        match rill_perf::run(bin, bootstrap, topic, acks, records, rate, linger_ms, limit) {
+            Ok(outcome) => {
+                if linger_ms == 0 && !half {
+                    linger0_peak = Some(outcome.records_s());
+                }
+                res.produce.push(ProduceRow {
+                    setup: SINGLE,
+                    client: "rill perf",
+                    fsync: "group commit",
+                    acks,
+                    partitions: parts,
+                    rate,
+                    linger_ms,
+                    outcome,
+                    against: Against::Disk,
+                });
+            }
+            Err(e) => {
+                res.skipped.push(format!(
+                    "rill perf acks={acks} {parts}p linger.ms={linger_ms}: {e:#}"
+                ));
+                break;
+            }
+        }
     }
 }
 

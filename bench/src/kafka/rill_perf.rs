@@ -19,30 +19,30 @@ pub fn available(bin: &Path) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// Produces `records` 1 KiB records to `topic` with `rill perf produce` (unlimited rate,
-/// linger 5 ms, 1 MB batches) and returns its figures; killed after `limit`.
+/// Produces `records` 1 KiB records to `topic` with `rill perf produce` (at `rate` records/s
+/// or unlimited, `linger_ms`, 1 MB batches) and returns its figures; killed after `limit`.
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     bin: &Path,
     bootstrap: &str,
     topic: &str,
     acks: &str,
     records: u64,
+    rate: Option<f64>,
+    linger_ms: u32,
     limit: Duration,
 ) -> Result<Outcome> {
+    let throughput = rate.map_or(-1, |r| r.round().max(1.0) as i64);
     let mut child = Command::new(bin)
         .args([
             "perf", "produce", topic, "-O", "json", "-b", bootstrap, "--acks", acks,
         ])
-        .args([
-            "-s",
-            "1024",
-            "--batch-size",
-            "1000000",
-            "--linger-ms",
-            "5",
-            "-n",
-        ])
+        .args(["-s", "1024", "--batch-size", "1000000", "-n"])
         .arg(records.to_string())
+        .arg("--linger-ms")
+        .arg(linger_ms.to_string())
+        .arg("--throughput")
+        .arg(throughput.to_string())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

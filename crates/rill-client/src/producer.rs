@@ -6,7 +6,9 @@
 //! write is awaited before the response is waited for in a task), so batches of one
 //! partition reach the broker in order; with idempotence each partition's sequence grows by
 //! the batch's record count, and a retried batch keeps its sequence (the broker dedups).
-//! At most `max_in_flight` batches wait for answers at once.
+//! At most `max_in_flight` batches wait for answers at once. While all of them are busy, a
+//! batch past its linger stays open and takes more records (as librdkafka's do), so with
+//! `linger.ms` 0 records still travel in batches under load instead of one per request.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,7 +21,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Compression;
-use tokio::sync::{oneshot, Semaphore};
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::error::{ClientError, Result};
@@ -196,9 +198,29 @@ impl Producer {
         if batch.bytes >= self.config.batch_size {
             self.send_batch(key, count).await?;
         }
-        self.flush_due().await?;
+        self.send_due_while_slots_free().await?;
         while self.tasks.try_join_next().is_some() {}
         Ok(rx)
+    }
+
+    /// Sends batches past their linger while an in-flight slot is free; the others stay open
+    /// and keep taking records until a slot frees (a later `send`, or [`Producer::flush_due`]).
+    async fn send_due_while_slots_free(&mut self) -> Result<()> {
+        let now = Instant::now();
+        let due: Vec<(String, i32)> = self
+            .batches
+            .iter()
+            .filter(|(_, b)| now.duration_since(b.created) >= self.config.linger)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in due {
+            let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
+                break;
+            };
+            let count = self.partitions.get(&key.0).copied().unwrap_or(1);
+            self.send_batch_in(key, count, permit).await?;
+        }
+        Ok(())
     }
 
     /// Sends every batch that has waited `linger` or longer.
@@ -242,7 +264,27 @@ impl Producer {
         Ok(())
     }
 
+    /// Sends the batch of `key`, waiting for a free in-flight slot.
     async fn send_batch(&mut self, key: (String, i32), count: usize) -> Result<()> {
+        if !self.batches.contains_key(&key) {
+            return Ok(());
+        }
+        let permit = self
+            .in_flight
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| ClientError::Invalid("producer closed".into()))?;
+        self.send_batch_in(key, count, permit).await
+    }
+
+    /// Sends the batch of `key` in the in-flight slot `permit` (released with the answer).
+    async fn send_batch_in(
+        &mut self,
+        key: (String, i32),
+        count: usize,
+        permit: OwnedSemaphorePermit,
+    ) -> Result<()> {
         let Some(batch) = self.batches.remove(&key) else {
             return Ok(());
         };
@@ -259,12 +301,6 @@ impl Producer {
             *seq = seq.wrapping_add(batch.records.len() as i32) & i32::MAX;
         }
         let records = encode_batch(&batch.records, self.config.compression, stamp)?;
-        let permit = self
-            .in_flight
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| ClientError::Invalid("producer closed".into()))?;
         let send = Send {
             client: self.client.clone(),
             topic,
