@@ -1,7 +1,8 @@
 //! rill-client against scripted fake brokers (plain TCP servers speaking the Kafka protocol
 //! through kafka-protocol's types): pipelining with in-order matching, a correlation-id
 //! mismatch, following a leader move on NOT_LEADER_OR_FOLLOWER, no retry of non-retriable
-//! errors, the ApiVersions v0 fallback, and the connect error's advice.
+//! errors, the ApiVersions v0 fallback, the connect error's advice, and records batched while
+//! every in-flight slot is busy.
 
 // A test file: a malformed frame from the client under test should panic the fake broker.
 #![allow(clippy::unwrap_used)]
@@ -403,4 +404,54 @@ async fn connect_errors_say_what_to_do() {
         msg.contains(&format!("127.0.0.1:{port}")) && msg.contains("is `rill serve`"),
         "{msg}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_sent_while_every_slot_is_busy_travel_in_one_batch() {
+    // linger.ms 0 and one in-flight slot: the first record goes out alone; the broker holds
+    // that answer for a while, so the next nine (sent meanwhile) must wait in one open batch
+    // and travel together, as with librdkafka, not as nine requests one after another.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let counts = Arc::new(Mutex::new(Vec::new()));
+    let seen = counts.clone();
+    let script: Script = Arc::new(move |_, _, body| match body {
+        RequestKind::ApiVersions(_) => Reply::Body(ResponseKind::ApiVersions(api_versions())),
+        RequestKind::Metadata(m) => Reply::Body(ResponseKind::Metadata(metadata(
+            &[(1, port)],
+            1,
+            &requested_topics(&m),
+        ))),
+        RequestKind::Produce(p) => {
+            let records = p.topic_data[0].partition_data[0].records.clone().unwrap();
+            // RecordBatch v2: the record count is the i32 at byte 57.
+            let count = i32::from_be_bytes(records[57..61].try_into().unwrap());
+            seen.lock().unwrap().push(count);
+            std::thread::sleep(Duration::from_millis(300));
+            Reply::Body(ResponseKind::Produce(produce_answer(0, 0)))
+        }
+        _ => panic!("unexpected request"),
+    });
+    fake(1, listener, script, 1).await;
+    let client = Client::connect(config(port)).await.unwrap();
+    let cfg = ProducerConfig {
+        linger: Duration::ZERO,
+        max_in_flight: 1,
+        ..ProducerConfig::default()
+    };
+    let mut producer = Producer::new(client, cfg).await.unwrap();
+    let mut receipts = Vec::new();
+    for _ in 0..10 {
+        receipts.push(
+            producer
+                .send("t", Some(0), ProduceRecord::default())
+                .await
+                .unwrap(),
+        );
+    }
+    producer.flush().await.unwrap();
+    for rx in receipts {
+        rx.await.unwrap().unwrap();
+    }
+    assert_eq!(*counts.lock().unwrap(), vec![1, 9]);
 }
