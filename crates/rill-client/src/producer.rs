@@ -206,14 +206,7 @@ impl Producer {
     /// Sends batches past their linger while an in-flight slot is free; the others stay open
     /// and keep taking records until a slot frees (a later `send`, or [`Producer::flush_due`]).
     async fn send_due_while_slots_free(&mut self) -> Result<()> {
-        let now = Instant::now();
-        let due: Vec<(String, i32)> = self
-            .batches
-            .iter()
-            .filter(|(_, b)| now.duration_since(b.created) >= self.config.linger)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in due {
+        for key in self.due_batches() {
             let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
                 break;
             };
@@ -228,18 +221,21 @@ impl Producer {
     /// # Errors
     /// Send failures.
     pub async fn flush_due(&mut self) -> Result<()> {
-        let now = Instant::now();
-        let due: Vec<(String, i32)> = self
-            .batches
-            .iter()
-            .filter(|(_, b)| now.duration_since(b.created) >= self.config.linger)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in due {
+        for key in self.due_batches() {
             let count = self.partitions.get(&key.0).copied().unwrap_or(1);
             self.send_batch(key, count).await?;
         }
         Ok(())
+    }
+
+    /// The open batches that have waited `linger` or longer.
+    fn due_batches(&self) -> Vec<(String, i32)> {
+        let now = Instant::now();
+        self.batches
+            .iter()
+            .filter(|(_, b)| now.duration_since(b.created) >= self.config.linger)
+            .map(|(k, _)| k.clone())
+            .collect()
     }
 
     /// The earliest time a batch becomes due, if any is open.

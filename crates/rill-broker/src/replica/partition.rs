@@ -687,13 +687,7 @@ impl Partition {
         let log = self.log()?;
         let high_watermark = self.high_watermark();
         let log_start_offset = log.log_start_offset();
-        if offset > log.log_end_offset() || offset < log_start_offset {
-            return Err(LogError::OffsetOutOfRange {
-                requested: offset,
-                log_start: log_start_offset,
-                log_end: log.log_end_offset(),
-            });
-        }
+        in_log(&log, offset)?;
         let mut records = Vec::new();
         if offset < high_watermark {
             log.read_into(offset, max_bytes, high_watermark, min_one, &mut records)?;
@@ -721,13 +715,7 @@ impl Partition {
     ) -> Result<FetchSlices, LogError> {
         let log = self.log()?;
         let log_start_offset = log.log_start_offset();
-        if offset > log.log_end_offset() || offset < log_start_offset {
-            return Err(LogError::OffsetOutOfRange {
-                requested: offset,
-                log_start: log_start_offset,
-                log_end: log.log_end_offset(),
-            });
-        }
+        in_log(&log, offset)?;
         let read = if offset < bound {
             log.read(offset, max_bytes, bound, min_one)?
         } else {
@@ -855,4 +843,16 @@ impl Partition {
         let log = self.log.into_inner().unwrap_or_else(|p| p.into_inner());
         log.delete()
     }
+}
+
+/// `OffsetOutOfRange` unless `offset` is within `[log start, log end]` (a read position).
+fn in_log(log: &PartitionLog, offset: i64) -> Result<(), LogError> {
+    if offset > log.log_end_offset() || offset < log.log_start_offset() {
+        return Err(LogError::OffsetOutOfRange {
+            requested: offset,
+            log_start: log.log_start_offset(),
+            log_end: log.log_end_offset(),
+        });
+    }
+    Ok(())
 }
