@@ -4,105 +4,18 @@
 //! Contract checked: requests are answered as a Kafka broker would, bad input closes only the
 //! offending connection, and acknowledged records come back byte for byte after a restart.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use kafka_protocol::protocol::{Decodable, StrBytes};
 use kafka_protocol::records::{
     Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
-use rill_broker::{BrokerConfig, Server};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
-struct Node {
-    addr: SocketAddr,
-    stop: tokio::sync::watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
-}
+mod support;
 
-async fn start(dir: &std::path::Path, extra: &[(&str, &str)]) -> Node {
-    let mut pairs = vec![
-        (
-            "listeners".to_string(),
-            "PLAINTEXT://127.0.0.1:0".to_string(),
-        ),
-        ("log.dirs".to_string(), dir.display().to_string()),
-        ("admin.listen".to_string(), "127.0.0.1:0".to_string()),
-    ];
-    pairs.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let config = BrokerConfig::from_pairs(pairs, |_| {}).unwrap();
-    let server = Server::bind(config).await.unwrap();
-    let addr = server.local_addr().unwrap();
-    let (stop, rx) = tokio::sync::watch::channel(false);
-    let task = tokio::spawn(server.run(rx));
-    Node { addr, stop, task }
-}
-
-impl Node {
-    async fn shutdown(self) {
-        self.stop.send(true).unwrap();
-        self.task.await.unwrap();
-    }
-}
-
-struct Conn {
-    stream: TcpStream,
-    next_id: i32,
-}
-
-impl Conn {
-    async fn open(addr: SocketAddr) -> Conn {
-        Conn {
-            stream: TcpStream::connect(addr).await.unwrap(),
-            next_id: 1,
-        }
-    }
-
-    async fn send_raw(&mut self, frame: &[u8]) {
-        self.stream.write_all(frame).await.unwrap();
-    }
-
-    /// Reads one response frame; None when the broker closed the connection.
-    async fn read_frame(&mut self) -> Option<Bytes> {
-        let mut len = [0u8; 4];
-        if self.stream.read_exact(&mut len).await.is_err() {
-            return None;
-        }
-        let mut buf = vec![0u8; i32::from_be_bytes(len) as usize];
-        self.stream.read_exact(&mut buf).await.ok()?;
-        Some(Bytes::from(buf))
-    }
-
-    async fn call<R: Request>(&mut self, req: &R, version: i16) -> R::Response {
-        let id = self.next_id;
-        self.next_id += 1;
-        let header = RequestHeader::default()
-            .with_request_api_key(R::KEY)
-            .with_request_api_version(version)
-            .with_correlation_id(id)
-            .with_client_id(Some(StrBytes::from_static_str("test")));
-        let mut body = BytesMut::new();
-        header
-            .encode(&mut body, R::header_version(version))
-            .unwrap();
-        req.encode(&mut body, version).unwrap();
-        let mut frame = BytesMut::new();
-        frame.put_i32(body.len() as i32);
-        frame.extend_from_slice(&body);
-        self.send_raw(&frame).await;
-        let mut resp = tokio::time::timeout(Duration::from_secs(10), self.read_frame())
-            .await
-            .expect("response in time")
-            .expect("connection open");
-        let header =
-            ResponseHeader::decode(&mut resp, R::Response::header_version(version)).unwrap();
-        assert_eq!(header.correlation_id, id);
-        R::Response::decode(&mut resp, version).unwrap()
-    }
-}
+use support::{start, Conn};
 
 fn batch(records: &[(&[u8], &[u8])], ts: i64, compression: Compression) -> Bytes {
     let recs: Vec<Record> = records

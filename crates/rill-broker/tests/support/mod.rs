@@ -32,6 +32,7 @@ pub async fn start(dir: &std::path::Path, extra: &[(&str, &str)]) -> Node {
             "PLAINTEXT://127.0.0.1:0".to_string(),
         ),
         ("log.dirs".to_string(), dir.display().to_string()),
+        ("admin.listen".to_string(), "127.0.0.1:0".to_string()),
     ];
     pairs.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let config = BrokerConfig::from_pairs(pairs, |_| {}).unwrap();
@@ -87,6 +88,11 @@ impl Conn {
         frame.put_i32(body.len() as i32);
         frame.extend_from_slice(&body);
         (id, frame.to_vec())
+    }
+
+    /// Writes raw bytes (a frame or any part of one).
+    pub async fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.unwrap();
     }
 
     /// Reads one response frame; None when the broker closed the connection.
