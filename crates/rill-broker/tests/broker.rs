@@ -15,7 +15,7 @@ use kafka_protocol::records::{
 
 mod support;
 
-use support::{start, Conn};
+use support::{produce, start, Conn};
 
 fn batch(records: &[(&[u8], &[u8])], ts: i64, compression: Compression) -> Bytes {
     let recs: Vec<Record> = records
@@ -60,22 +60,6 @@ async fn create_topic(conn: &mut Conn, name: &str, partitions: i32) -> i16 {
     req.timeout_ms = 5000;
     let resp = conn.call(&req, 7).await;
     resp.topics[0].error_code
-}
-
-async fn produce(conn: &mut Conn, topic: &str, partition: i32, records: Bytes) -> (i16, i64) {
-    let mut p = produce_request::PartitionProduceData::default();
-    p.index = partition;
-    p.records = Some(records);
-    let mut t = produce_request::TopicProduceData::default();
-    t.name = TopicName(StrBytes::from_string(topic.into()));
-    t.partition_data = vec![p];
-    let mut req = ProduceRequest::default();
-    req.acks = -1;
-    req.timeout_ms = 5000;
-    req.topic_data = vec![t];
-    let resp = conn.call(&req, 9).await;
-    let pr = &resp.responses[0].partition_responses[0];
-    (pr.error_code, pr.base_offset)
 }
 
 async fn fetch(conn: &mut Conn, topic: &str, partition: i32, offset: i64) -> (i16, i64, Bytes) {
