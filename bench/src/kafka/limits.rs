@@ -62,11 +62,11 @@ pub fn disk_rounds(dir: &Path, files: usize, round_bytes: u64, secs: f64) -> Res
     let per_file = (round_bytes / files as u64).max(4096);
     crate::storage::settle()?;
     let probe = (16u64 << 20).max(per_file * files as u64);
-    let (probed, probe_secs) = write_rounds(dir, files, per_file, probe)?;
+    let (probed, probe_secs) = write_rounds(dir, files, per_file, probe, true)?;
     let per_sec = probed as f64 / probe_secs.max(1e-6);
     let total = ((per_sec * secs) as u64).clamp(16 << 20, 512 << 20);
     crate::storage::settle()?;
-    let (written, run_secs) = write_rounds(dir, files, per_file, total)?;
+    let (written, run_secs) = write_rounds(dir, files, per_file, total, true)?;
     Ok(Limit {
         mib_s: mib_per_sec(written, run_secs),
         note: format!(
@@ -78,9 +78,38 @@ pub fn disk_rounds(dir: &Path, files: usize, round_bytes: u64, secs: f64) -> Res
     })
 }
 
-/// Writes about `total` bytes over `files` files in rounds of `per_file` bytes per file;
-/// returns (bytes written, seconds).
-fn write_rounds(dir: &Path, files: usize, per_file: u64, total: u64) -> Result<(u64, f64)> {
+/// Like [`disk_rounds`] but writes `total` bytes (no probe): the volume the broker wrote in the
+/// run it is compared with, measured right after that run so the page cache is in the same
+/// state. On a VM that hands memory back to its host, page-cache pages the guest has not
+/// touched lately cost a host fault each, and a short run into recycled pages would measure a
+/// different machine than the broker's long run saw. The files stay in `dir` (their pages stay
+/// cached rather than being freed for the next measurement to reuse); the caller removes them.
+pub fn disk_rounds_volume(dir: &Path, files: usize, round_bytes: u64, total: u64) -> Result<Limit> {
+    let files = files.max(1);
+    let per_file = (round_bytes / files as u64).max(4096);
+    let total = total.clamp(64 << 20, 4 << 30);
+    crate::storage::settle()?;
+    let (written, run_secs) = write_rounds(dir, files, per_file, total, false)?;
+    Ok(Limit {
+        mib_s: mib_per_sec(written, run_secs),
+        note: format!(
+            "{files} files side by side, fdatasync of each per {} KiB round ({} KiB per file), {} MiB",
+            (per_file * files as u64) >> 10,
+            per_file >> 10,
+            written >> 20
+        ),
+    })
+}
+
+/// Writes about `total` bytes over `files` files in rounds of `per_file` bytes per file, then
+/// removes them if `remove`; returns (bytes written, seconds).
+fn write_rounds(
+    dir: &Path,
+    files: usize,
+    per_file: u64,
+    total: u64,
+    remove: bool,
+) -> Result<(u64, f64)> {
     use std::os::unix::fs::FileExt;
     let rounds = (total / (per_file * files as u64)).max(1);
     let barrier = std::sync::Barrier::new(files);
@@ -120,7 +149,7 @@ fn write_rounds(dir: &Path, files: usize, per_file: u64, total: u64) -> Result<(
         Ok(())
     })?;
     let secs = start.elapsed().as_secs_f64();
-    for p in &paths {
+    for p in paths.iter().filter(|_| remove) {
         std::fs::remove_file(p).with_context(|| format!("remove {}", p.display()))?;
     }
     Ok((rounds * per_file * files as u64, secs))

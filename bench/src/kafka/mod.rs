@@ -64,6 +64,15 @@ const FALLBACK_SYNC_BYTES: u64 = 256 << 10;
 /// Files fsynced per group-commit round in the run whose fsyncs are counted (its partitions).
 const ROUND_FILES: usize = 12;
 
+/// What the counted group-commit run wrote and how often the broker fsynced.
+#[derive(Debug, Clone, Copy)]
+struct Synced {
+    /// Record-value bytes per broker fsync.
+    per_fsync: u64,
+    /// Record-value bytes the run wrote.
+    bytes: u64,
+}
+
 /// Runs the benchmark and prints the table.
 pub fn run(args: &KafkaArgs) -> Result<()> {
     let plan = Plan {
@@ -92,7 +101,7 @@ pub fn run(args: &KafkaArgs) -> Result<()> {
                 "broker: {b} (already running, given by --bootstrap)"
             ));
             let _ = group_commit_suite(&mut res, &plan, b, None, None, scratch.path())?;
-            consume_suite(&mut res, &plan, b)?;
+            consume_suite(&mut res, &plan, b, None)?;
             res.skipped.push(
                 "relaxed fsync: not run with --bootstrap (the broker's own flush settings apply)"
                     .into(),
@@ -107,17 +116,17 @@ pub fn run(args: &KafkaArgs) -> Result<()> {
             ));
             let perf = perf_ok.then_some(rill.as_path());
             let sync = rill_group_commit(&mut res, &plan, &rill, &base, perf, scratch.path())?;
-            rill_relaxed(&mut res, &plan, &rill, &base)?;
+            rill_relaxed(&mut res, &plan, &rill, &base, perf)?;
             cluster::run(&mut res, &plan, &rill, &base)?;
-            sync
+            sync.map(|s| s.per_fsync)
         }
     };
     if !perf_ok && args.bootstrap.is_none() {
         res.skipped
             .push("rill perf: not run (`rill perf produce --help` does not work)".into());
     }
-    progress("disk limit");
-    let disk = match sync_bytes {
+    progress("disk limit (short run)");
+    let short = match sync_bytes {
         // The broker fsyncs the 12 partitions' files together in each group-commit round.
         Some(per_fsync) => {
             let mut d = limits::disk_rounds(
@@ -126,7 +135,7 @@ pub fn run(args: &KafkaArgs) -> Result<()> {
                 per_fsync * ROUND_FILES as u64,
                 plan.limit_secs,
             )?;
-            d.note += " (the broker's pattern in the acks=all 12-partition run)";
+            d.note += " (the broker's pattern, at the end of the run, into freed page cache)";
             d
         }
         None => {
@@ -136,7 +145,11 @@ pub fn run(args: &KafkaArgs) -> Result<()> {
             d
         }
     };
-    res.disk = Some(disk);
+    if res.disk.is_none() {
+        res.disk = Some(short);
+    } else {
+        res.disk_short = Some(short);
+    }
     res.print();
     Ok(())
 }
@@ -161,7 +174,7 @@ fn rill_bin(args: &KafkaArgs) -> Result<PathBuf> {
     Ok(bin)
 }
 
-/// The group-commit broker: produce suite, RSS. Returns the bytes per broker fsync if counted.
+/// The group-commit broker: produce suite, RSS. Returns the broker's fsync pattern if counted.
 fn rill_group_commit(
     res: &mut Results,
     plan: &Plan,
@@ -169,7 +182,7 @@ fn rill_group_commit(
     base: &Path,
     perf_bin: Option<&Path>,
     scratch: &Path,
-) -> Result<Option<u64>> {
+) -> Result<Option<Synced>> {
     progress("starting rill (group commit)");
     let broker = BrokerProc::start(rill, base, &[])?;
     std::thread::sleep(Duration::from_secs(1));
@@ -191,11 +204,23 @@ fn rill_group_commit(
         "group-commit broker RSS now {:.1} MiB",
         broker.rss_mib()?
     ));
+    drop(broker);
+    // The volume-matched disk-limit files were kept while this broker ran (see limits).
+    let kept = scratch.join("volume-limit");
+    if kept.exists() {
+        std::fs::remove_dir_all(&kept).with_context(|| format!("remove {}", kept.display()))?;
+    }
     Ok(sync)
 }
 
 /// The relaxed-fsync broker: acks=all on 12 partitions, consume, RSS.
-fn rill_relaxed(res: &mut Results, plan: &Plan, rill: &Path, base: &Path) -> Result<()> {
+fn rill_relaxed(
+    res: &mut Results,
+    plan: &Plan,
+    rill: &Path,
+    base: &Path,
+    perf_bin: Option<&Path>,
+) -> Result<()> {
     progress("starting rill (relaxed fsync)");
     let overrides = [
         // Kafka's defaults: never fsync on the append path, the OS writes back.
@@ -217,7 +242,7 @@ fn rill_relaxed(res: &mut Results, plan: &Plan, rill: &Path, base: &Path) -> Res
         "all",
         12,
     )?;
-    consume_suite(res, plan, &broker.bootstrap)?;
+    consume_suite(res, plan, &broker.bootstrap, perf_bin)?;
     res.rss.push(Rss {
         label: "relaxed broker",
         idle_mib: idle,
@@ -235,7 +260,9 @@ pub(crate) fn topic_name(what: &str, partitions: i32) -> String {
 }
 
 /// acks=1/all on 1 and 12 partitions, unlimited then half rate, librdkafka then `rill perf`.
-/// With `pid`, counts the broker's fsyncs during acks=all 12p unlimited and returns bytes/fsync.
+/// With `pid`, counts the broker's fsyncs during acks=all 12p unlimited, measures the disk
+/// limit with that pattern and volume right after that run (`res.disk`), and returns the
+/// pattern.
 fn group_commit_suite(
     res: &mut Results,
     plan: &Plan,
@@ -243,8 +270,8 @@ fn group_commit_suite(
     pid: Option<u32>,
     rill_perf_bin: Option<&Path>,
     scratch: &Path,
-) -> Result<Option<u64>> {
-    let mut sync_bytes = None;
+) -> Result<Option<Synced>> {
+    let mut synced = None;
     for parts in [1, 12] {
         let topic = topic_name("gc", parts);
         produce::create_topic(bootstrap, &topic, parts)?;
@@ -262,14 +289,28 @@ fn group_commit_suite(
                 acks,
                 parts,
                 counter,
-                &mut sync_bytes,
+                &mut synced,
             )?;
+            if let (Some(s), None) = (synced, &res.disk) {
+                progress("disk limit (the broker's pattern and volume)");
+                let kept = scratch.join("volume-limit");
+                std::fs::create_dir_all(&kept)?;
+                let mut d = limits::disk_rounds_volume(
+                    &kept,
+                    ROUND_FILES,
+                    s.per_fsync * ROUND_FILES as u64,
+                    s.bytes,
+                )?;
+                d.note += " (the broker's pattern and volume in the acks=all 12-partition run, \
+                           written right after it)";
+                res.disk = Some(d);
+            }
             if let Some(bin) = rill_perf_bin {
                 run_rill_perf(res, plan, bin, bootstrap, &topic, acks, parts, peak);
             }
         }
     }
-    Ok(sync_bytes)
+    Ok(synced)
 }
 
 /// An unlimited run then a run at half its rate; returns the peak records/s.
@@ -301,7 +342,7 @@ fn produce_pair_with(
     acks: &'static str,
     parts: i32,
     mut counter: Option<FsyncCounter>,
-    sync_bytes: &mut Option<u64>,
+    synced: &mut Option<Synced>,
 ) -> Result<f64> {
     let against = if fsync == "relaxed" {
         Against::Loopback
@@ -343,7 +384,10 @@ fn produce_pair_with(
                 let bytes = outcome.records * produce::RECORD_BYTES as u64;
                 match c.finish().filter(|n| *n > 0) {
                     Some(n) => {
-                        *sync_bytes = Some(bytes / n);
+                        *synced = Some(Synced {
+                            per_fsync: bytes / n,
+                            bytes,
+                        });
                         res.notes.push(format!(
                             "broker fsyncs in the group-commit acks=all {parts}-partition unlimited run \
                              (perf stat): {n}, one per {} KiB of record values",
@@ -428,11 +472,25 @@ fn run_rill_perf(
     }
 }
 
-/// Fills a 1-partition topic with `consume_mib` MiB (acks=1, unlimited), then reads it back.
-fn consume_suite(res: &mut Results, plan: &Plan, bootstrap: &str) -> Result<()> {
+/// Fills a 1-partition topic with `consume_mib` MiB (acks=1, unlimited), then reads it back
+/// with librdkafka and, given its binary, with `rill perf consume`.
+fn consume_suite(
+    res: &mut Results,
+    plan: &Plan,
+    bootstrap: &str,
+    perf_bin: Option<&Path>,
+) -> Result<()> {
     let topic = topic_name("consume", 1);
     produce::create_topic(bootstrap, &topic, 1)?;
-    res.consume = Some(fill_and_consume(res, plan, bootstrap, &topic)?);
+    let read = fill_and_consume(res, plan, bootstrap, &topic)?;
+    if let Some(bin) = perf_bin {
+        progress("consume with rill perf");
+        match rill_perf::consume(bin, bootstrap, &topic, read.records, Duration::from_secs(120)) {
+            Ok(c) => res.consume_rill = Some(c),
+            Err(e) => res.skipped.push(format!("rill perf consume: {e:#}")),
+        }
+    }
+    res.consume = Some(read);
     Ok(())
 }
 

@@ -2,11 +2,12 @@
 //! instead of librdkafka, when the `rill` binary has that subcommand. Its JSON summary is parsed
 //! into the same [`Outcome`] as the librdkafka runs.
 
+use super::consume::ConsumeOutcome;
 use super::produce::Outcome;
 use super::stats::Latency;
 use anyhow::{Context, Result};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Whether `bin perf produce --help` works.
@@ -17,6 +18,57 @@ pub fn available(bin: &Path) -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
+}
+
+/// Reads `records` records of `topic` from the beginning with `rill perf consume` (4 MiB per
+/// partition and fetch, as the librdkafka consumer is set up) and returns its figures; killed
+/// after `limit`.
+pub fn consume(
+    bin: &Path,
+    bootstrap: &str,
+    topic: &str,
+    records: u64,
+    limit: Duration,
+) -> Result<ConsumeOutcome> {
+    let child = Command::new(bin)
+        .args(["perf", "consume", topic, "-O", "json", "-b", bootstrap])
+        .args(["--fetch-size", "4194304", "-n"])
+        .arg(records.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("start rill perf consume")?;
+    let v = json_of(child, limit, "consume")?;
+    let num = |p: &str| {
+        v.pointer(p)
+            .and_then(serde_json::Value::as_f64)
+            .unwrap_or(0.0)
+    };
+    Ok(ConsumeOutcome {
+        bytes: num("/bytes") as u64,
+        records: num("/records") as u64,
+        secs: num("/seconds"),
+    })
+}
+
+/// Waits for `child` (killed after `limit`) and parses its JSON stdout.
+fn json_of(mut child: Child, limit: Duration, what: &str) -> Result<serde_json::Value> {
+    let deadline = Instant::now() + limit;
+    while child.try_wait()?.is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            anyhow::bail!("rill perf {what} took longer than {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "rill perf {what} failed: {}",
+        out.status
+    );
+    serde_json::from_slice(&out.stdout).context("rill perf JSON")
 }
 
 /// Produces `records` 1 KiB records to `topic` with `rill perf produce` (at `rate` records/s
@@ -33,7 +85,7 @@ pub fn run(
     limit: Duration,
 ) -> Result<Outcome> {
     let throughput = rate.map_or(-1, |r| r.round().max(1.0) as i64);
-    let mut child = Command::new(bin)
+    let child = Command::new(bin)
         .args([
             "perf", "produce", topic, "-O", "json", "-b", bootstrap, "--acks", acks,
         ])
@@ -47,22 +99,7 @@ pub fn run(
         .stderr(Stdio::null())
         .spawn()
         .context("start rill perf produce")?;
-    let deadline = Instant::now() + limit;
-    while child.try_wait()?.is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            anyhow::bail!("rill perf produce took longer than {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = child.wait_with_output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "rill perf produce failed: {}",
-        out.status
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).context("rill perf JSON")?;
+    let v = json_of(child, limit, "produce")?;
     let num = |p: &str| {
         v.pointer(p)
             .and_then(serde_json::Value::as_f64)

@@ -15,7 +15,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, ResponseHeader,
 };
@@ -375,11 +375,29 @@ async fn read_loop(mut half: OwnedReadHalf, shared: Arc<Mutex<Shared>>, addr: St
         if size < 4 || size as usize > MAX_RESPONSE_BYTES {
             break format!("bad response frame size {size}");
         }
-        let mut frame = vec![0u8; size as usize];
-        if let Err(e) = half.read_exact(&mut frame).await {
-            break format!("read failed: {e}");
+        // Read into spare capacity: no zeroing of up to MAX_RESPONSE_BYTES per response.
+        let size = size as usize;
+        let mut frame = BytesMut::with_capacity(size);
+        let mut failed = None;
+        while frame.len() < size {
+            let left = size - frame.len();
+            let mut room = (&mut frame).limit(left);
+            match half.read_buf(&mut room).await {
+                Ok(0) => {
+                    failed = Some("connection closed mid-response".to_string());
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    failed = Some(format!("read failed: {e}"));
+                    break;
+                }
+            }
         }
-        let mut body = Bytes::from(frame);
+        if let Some(reason) = failed {
+            break reason;
+        }
+        let mut body = frame.freeze();
         let front = match shared.lock() {
             Ok(mut s) => s.pending.pop_front(),
             Err(_) => break "internal lock poisoned".into(),

@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use bytes::Bytes;
+
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::{
@@ -12,7 +14,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use crate::error::{ClientError, Result};
-use crate::records::{decode_batches, ConsumedRecord};
+use crate::records::{decode_batches, next_offset_after, ConsumedRecord};
 use crate::Client;
 
 /// ListOffsets timestamp meaning "the log start offset".
@@ -58,6 +60,26 @@ pub struct FetchedPartition {
     /// Records at or above the fetch offset.
     pub records: Vec<ConsumedRecord>,
     /// The offset after the last whole batch returned, if any.
+    pub next_offset: Option<i64>,
+}
+
+/// One partition of a fetch answer with its records still as the broker sent them (whole
+/// batches plus perhaps a partial one at the end), for callers that decode elsewhere.
+#[derive(Debug, Clone)]
+pub struct RawFetchedPartition {
+    /// Partition index.
+    pub partition: i32,
+    /// Kafka error code (0: fine).
+    pub error_code: i16,
+    /// High watermark.
+    pub high_watermark: i64,
+    /// Log start offset (-1: not sent).
+    pub log_start_offset: i64,
+    /// The offset this partition was fetched from.
+    pub fetch_offset: i64,
+    /// The record batches (empty on an error or when there is nothing new).
+    pub records: Bytes,
+    /// The offset after the last whole batch in `records`, read from the batch headers.
     pub next_offset: Option<i64>,
 }
 
@@ -155,6 +177,37 @@ impl Client {
         positions: &[(i32, i64)],
         opts: FetchOptions,
     ) -> Result<Vec<FetchedPartition>> {
+        let mut out = Vec::new();
+        for p in self.fetch_raw(topic, positions, opts).await? {
+            let (records, next_offset) = if p.error_code == 0 && !p.records.is_empty() {
+                decode_batches(p.records, p.fetch_offset)?
+            } else {
+                (Vec::new(), None)
+            };
+            out.push(FetchedPartition {
+                partition: p.partition,
+                error_code: p.error_code,
+                high_watermark: p.high_watermark,
+                log_start_offset: p.log_start_offset,
+                records,
+                next_offset,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Like [`Client::fetch`] but leaves the records undecoded: only the batch headers are
+    /// read (for [`RawFetchedPartition::next_offset`]), so the caller can ask for the next
+    /// range before it decodes this one.
+    ///
+    /// # Errors
+    /// Unknown topic/partition, connection errors.
+    pub async fn fetch_raw(
+        &self,
+        topic: &str,
+        positions: &[(i32, i64)],
+        opts: FetchOptions,
+    ) -> Result<Vec<RawFetchedPartition>> {
         let groups = by_leader(self, topic, positions).await?;
         let mut waits = Vec::new();
         for (leader, parts) in groups {
@@ -191,17 +244,18 @@ impl Client {
             for t in resp.responses {
                 for p in t.partitions {
                     let from = starts.get(&p.partition_index).copied().unwrap_or(0);
-                    let (records, next_offset) = match p.records {
-                        Some(bytes) if p.error_code == 0 => decode_batches(bytes, from)?,
-                        _ => (Vec::new(), None),
+                    let records = match p.records {
+                        Some(bytes) if p.error_code == 0 => bytes,
+                        _ => Bytes::new(),
                     };
-                    out.push(FetchedPartition {
+                    out.push(RawFetchedPartition {
                         partition: p.partition_index,
                         error_code: p.error_code,
                         high_watermark: p.high_watermark,
                         log_start_offset: p.log_start_offset,
+                        fetch_offset: from,
+                        next_offset: next_offset_after(&records),
                         records,
-                        next_offset,
                     });
                 }
             }

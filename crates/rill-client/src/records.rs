@@ -130,6 +130,28 @@ pub fn encode_batch(
     Ok(buf.freeze())
 }
 
+/// The offset after the last whole batch in `data` (base offset + last offset delta + 1 of
+/// each batch header), without decoding any record; `None` when `data` holds no whole batch.
+pub fn next_offset_after(data: &[u8]) -> Option<i64> {
+    let mut at = 0usize;
+    let mut next = None;
+    while let Some(head) = data.get(at..at + 27) {
+        let base = i64::from_be_bytes(head[0..8].try_into().ok()?);
+        let batch_len = i32::from_be_bytes(head[8..12].try_into().ok()?);
+        let last_delta = i32::from_be_bytes(head[23..27].try_into().ok()?);
+        let Ok(len) = usize::try_from(batch_len) else {
+            break;
+        };
+        let end = at.checked_add(12)?.checked_add(len)?;
+        if end > data.len() || len < 15 {
+            break;
+        }
+        next = Some(base.saturating_add(i64::from(last_delta)).saturating_add(1));
+        at = end;
+    }
+    next
+}
+
 /// Decodes the whole batches in a fetch answer's `records` bytes, skipping control records
 /// and records below `from_offset`. A partial batch at the end is ignored. Also returns the
 /// offset after the last whole batch (to step over batches of control records only).
@@ -228,6 +250,27 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn next_offset_comes_from_the_last_whole_batch_header() {
+        let a = encode_batch(
+            &(0..3).map(rec).collect::<Vec<_>>(),
+            Compression::None,
+            ProducerStamp::default(),
+        )
+        .unwrap();
+        let mut two = BytesMut::from(&a[..]);
+        let mut second = BytesMut::from(&a[..]);
+        second[0..8].copy_from_slice(&3i64.to_be_bytes());
+        two.extend_from_slice(&second);
+        assert_eq!(next_offset_after(&a), Some(3));
+        assert_eq!(next_offset_after(&two), Some(6));
+        assert_eq!(next_offset_after(&two[..two.len() - 1]), Some(3));
+        assert_eq!(next_offset_after(&a[..20]), None);
+        assert_eq!(next_offset_after(&[]), None);
+        let (_, decoded_next) = decode_batches(two.freeze(), 0).unwrap();
+        assert_eq!(decoded_next, Some(6));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use clap::{Args, Subcommand};
 use rill_client::fetch::{FetchOptions, EARLIEST};
 use rill_client::producer::{DeliveryReceiver, Producer, ProducerConfig};
-use rill_client::records::{parse_compression, ProduceRecord};
+use rill_client::records::{decode_batches, parse_compression, ProduceRecord};
 use serde_json::json;
 
 use super::output::print_json;
@@ -59,6 +59,9 @@ pub enum PerfCmd {
         /// Stop after this long without records.
         #[arg(long = "timeout-ms", default_value_t = 10_000)]
         timeout_ms: u64,
+        /// Bytes asked for per partition and fetch (max.partition.fetch.bytes).
+        #[arg(long = "fetch-size", default_value_t = 1_048_576)]
+        fetch_size: i32,
     },
 }
 
@@ -102,7 +105,8 @@ pub async fn run(args: PerfArgs, g: Global) -> anyhow::Result<()> {
             topic,
             messages,
             timeout_ms,
-        } => consume(&g, &topic, messages, timeout_ms).await,
+            fetch_size,
+        } => consume(&g, &topic, messages, timeout_ms, fetch_size).await,
     }
 }
 
@@ -259,7 +263,14 @@ fn report(g: &Global, stats: &mut Stats, n: u64, bytes: u64, elapsed: f64, acks0
     }
 }
 
-async fn consume(g: &Global, topic: &str, messages: u64, timeout_ms: u64) -> anyhow::Result<()> {
+async fn consume(
+    g: &Global,
+    topic: &str,
+    messages: u64,
+    timeout_ms: u64,
+    fetch_size: i32,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(fetch_size > 0, "--fetch-size must be positive");
     let client = g.connect().await?;
     let t = client.topic(topic, true).await?;
     let specs: Vec<(i32, i64)> = t
@@ -270,25 +281,40 @@ async fn consume(g: &Global, topic: &str, messages: u64, timeout_ms: u64) -> any
     let mut positions = client.list_offsets(topic, &specs).await?;
     let start = Instant::now();
     let mut last = Instant::now();
-    let (mut count, mut bytes) = (0u64, 0u64);
     let opts = FetchOptions {
         max_wait_ms: 100,
+        partition_max_bytes: fetch_size,
         ..FetchOptions::default()
     };
-    while count < messages && last.elapsed() < Duration::from_millis(timeout_ms) {
+    // Fetching and decoding overlap: the next range is asked for (its offset read from the
+    // batch headers) while a second task decodes and counts this one. The channel is bounded,
+    // so at most a few fetch answers are held at once.
+    let (tx, rx) = tokio::sync::mpsc::channel::<(Bytes, i64)>(2);
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let counter = tokio::spawn(count_records(rx, messages, done.clone()));
+    while !done.load(std::sync::atomic::Ordering::Relaxed)
+        && last.elapsed() < Duration::from_millis(timeout_ms)
+    {
         let list: Vec<(i32, i64)> = positions.iter().map(|(p, o)| (*p, *o)).collect();
-        for part in client.fetch(topic, &list, opts).await? {
+        for part in client.fetch_raw(topic, &list, opts).await? {
+            if part.error_code != 0 {
+                anyhow::bail!(
+                    "fetch {topic}-{}: error code {}",
+                    part.partition,
+                    part.error_code
+                );
+            }
             if let Some(next) = part.next_offset {
                 positions.insert(part.partition, next);
-            }
-            for r in &part.records {
-                count += 1;
-                bytes += r.value.as_ref().map_or(0, |v| v.len()) as u64
-                    + r.key.as_ref().map_or(0, |k| k.len()) as u64;
                 last = Instant::now();
+                if tx.send((part.records, part.fetch_offset)).await.is_err() {
+                    break;
+                }
             }
         }
     }
+    drop(tx);
+    let (count, bytes) = counter.await??;
     let secs = start.elapsed().as_secs_f64();
     let (rps, mbps) = (count as f64 / secs, bytes as f64 / secs / 1_048_576.0);
     if g.json() {
@@ -299,4 +325,28 @@ async fn consume(g: &Global, topic: &str, messages: u64, timeout_ms: u64) -> any
         println!("{count} records consumed ({bytes} bytes) in {secs:.2} s: {rps:.1} records/sec ({mbps:.2} MB/sec)");
     }
     Ok(())
+}
+
+/// The decoding side of `perf consume`: decodes every fetched range, counts records and their
+/// key+value bytes up to `messages`, then sets `done`.
+async fn count_records(
+    mut rx: tokio::sync::mpsc::Receiver<(Bytes, i64)>,
+    messages: u64,
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> anyhow::Result<(u64, u64)> {
+    let (mut count, mut bytes) = (0u64, 0u64);
+    while let Some((data, from)) = rx.recv().await {
+        let (records, _) = decode_batches(data, from)?;
+        let wanted = usize::try_from(messages - count).unwrap_or(usize::MAX);
+        for r in records.iter().take(wanted) {
+            count += 1;
+            bytes += r.value.as_ref().map_or(0, |v| v.len()) as u64
+                + r.key.as_ref().map_or(0, |k| k.len()) as u64;
+        }
+        if count >= messages {
+            done.store(true, std::sync::atomic::Ordering::Relaxed);
+            break;
+        }
+    }
+    Ok((count, bytes))
 }
