@@ -485,7 +485,13 @@ fn consume_suite(
     let read = fill_and_consume(res, plan, bootstrap, &topic)?;
     if let Some(bin) = perf_bin {
         progress("consume with rill perf");
-        match rill_perf::consume(bin, bootstrap, &topic, read.records, Duration::from_secs(120)) {
+        match rill_perf::consume(
+            bin,
+            bootstrap,
+            &topic,
+            read.records,
+            Duration::from_secs(120),
+        ) {
             Ok(c) => res.consume_rill = Some(c),
             Err(e) => res.skipped.push(format!("rill perf consume: {e:#}")),
         }

@@ -122,5 +122,25 @@ fn perf_produce_figures_match_the_brokers_count() -> anyhow::Result<()> {
         b"",
     )?)?;
     ensure!(doc["records"] == 23001, "{doc}");
+    // Small fetches: hundreds of fetch answers pass through the fetch/decode pipeline, and the
+    // figures must be the same.
+    let small = json(&b.rill_ok(
+        &[
+            "perf",
+            "consume",
+            "load",
+            "-n",
+            "23001",
+            "--fetch-size",
+            "8192",
+            "--timeout-ms",
+            "2000",
+            "-O",
+            "json",
+        ],
+        b"",
+    )?)?;
+    ensure!(small["records"] == 23001, "{small}");
+    ensure!(small["bytes"] == doc["bytes"], "{small} vs {doc}");
     Ok(())
 }
