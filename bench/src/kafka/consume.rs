@@ -9,6 +9,11 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use std::time::{Duration, Instant};
 
+/// Bytes per partition and fetch for both consumers (max.partition.fetch.bytes; Kafka's
+/// default is 1 MiB). One partition, one fetch in flight: each answer is a pause between two
+/// round trips, so larger answers (within fetch.max.bytes, 50 MiB) leave fewer pauses.
+pub const FETCH_PARTITION_BYTES: u32 = 16 << 20;
+
 /// What one consume measurement read.
 #[derive(Debug, Clone, Default)]
 pub struct ConsumeOutcome {
@@ -40,7 +45,7 @@ pub fn run(
         .set("group.id", "rill-bench")
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "false")
-        .set("max.partition.fetch.bytes", "4194304")
+        .set("max.partition.fetch.bytes", &FETCH_PARTITION_BYTES.to_string())
         .set("fetch.max.bytes", "52428800")
         .create()
         .context("create the librdkafka consumer")?;

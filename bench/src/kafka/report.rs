@@ -269,7 +269,7 @@ impl Results {
 
     fn print_consume(&self, client: &str, c: &ConsumeOutcome) {
         println!(
-            "   consume, 1 consumer ({client}), 1 partition, page cache: {:.0} MiB/s ({:.0} MiB, {:.0} rec/s)  {} of loopback",
+            "   consume, 1 consumer ({client}, 16 MiB fetches), 1 partition, page cache: {:.0} MiB/s ({:.0} MiB, {:.0} rec/s)  {} of loopback",
             c.mib_s(),
             c.bytes as f64 / (1u64 << 20) as f64,
             c.records as f64 / c.secs.max(1e-9),

@@ -2,7 +2,7 @@
 //! instead of librdkafka, when the `rill` binary has that subcommand. Its JSON summary is parsed
 //! into the same [`Outcome`] as the librdkafka runs.
 
-use super::consume::ConsumeOutcome;
+use super::consume::{ConsumeOutcome, FETCH_PARTITION_BYTES};
 use super::produce::Outcome;
 use super::stats::Latency;
 use anyhow::{Context, Result};
@@ -20,8 +20,8 @@ pub fn available(bin: &Path) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// Reads `records` records of `topic` from the beginning with `rill perf consume` (4 MiB per
-/// partition and fetch, as the librdkafka consumer is set up) and returns its figures; killed
+/// Reads `records` records of `topic` from the beginning with `rill perf consume`
+/// ([`FETCH_PARTITION_BYTES`] per fetch, as the librdkafka consumer is set up) and returns its figures; killed
 /// after `limit`.
 pub fn consume(
     bin: &Path,
@@ -32,7 +32,9 @@ pub fn consume(
 ) -> Result<ConsumeOutcome> {
     let child = Command::new(bin)
         .args(["perf", "consume", topic, "-O", "json", "-b", bootstrap])
-        .args(["--fetch-size", "4194304", "-n"])
+        .arg("--fetch-size")
+        .arg(FETCH_PARTITION_BYTES.to_string())
+        .arg("-n")
         .arg(records.to_string())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
