@@ -45,7 +45,10 @@ pub fn run(
         .set("group.id", "rill-bench")
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "false")
-        .set("max.partition.fetch.bytes", &FETCH_PARTITION_BYTES.to_string())
+        .set(
+            "max.partition.fetch.bytes",
+            &FETCH_PARTITION_BYTES.to_string(),
+        )
         .set("fetch.max.bytes", "52428800")
         .create()
         .context("create the librdkafka consumer")?;

@@ -176,3 +176,48 @@ async fn requests_beyond_queued_max_request_bytes_wait_and_are_then_all_answered
     assert!(node.broker.send_stats.memory_bytes.load(Ordering::Relaxed) > 0);
     node.shutdown().await;
 }
+
+/// Page-cache mode (Kafka's default flush settings: never on the append path) answers acks=1
+/// and acks=all without any fsync round of the log directory; the default group commit
+/// answers each produce only after a round.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn page_cache_mode_answers_without_an_fsync_and_group_commit_after_one() {
+    let never = "9223372036854775807";
+    for relaxed in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let extra: &[(&str, &str)] = if relaxed {
+            &[
+                ("log.flush.interval.messages", never),
+                ("log.flush.interval.ms", never),
+            ]
+        } else {
+            &[]
+        };
+        let node = start(dir.path(), extra).await;
+        let mut conn = Conn::open(node.addr).await;
+        create_topic(&mut conn, "pc", 1).await;
+        let sync = rill_log::dir_sync::DirSync::for_dir(dir.path());
+        let before = sync.rounds();
+        for i in 0..20u8 {
+            let mut req = produce_request("pc", 0, batch_of(5, 100, i));
+            req.acks = if i % 2 == 0 { 1 } else { -1 };
+            let resp = conn.call(&req, 9).await;
+            let pr = &resp.responses[0].partition_responses[0];
+            assert_eq!(
+                (pr.error_code, pr.base_offset),
+                (0, 5 * i64::from(i)),
+                "relaxed={relaxed} acks={}",
+                req.acks
+            );
+        }
+        let rounds = sync.rounds() - before;
+        if relaxed {
+            assert_eq!(rounds, 0, "page-cache mode must not fsync on the append path");
+        } else {
+            assert!(rounds >= 20, "{rounds} rounds for 20 produces answered one by one");
+        }
+        let pd = fetch(&mut conn, "pc", 0, 0, 1 << 20, 12).await;
+        assert_eq!((pd.error_code, pd.high_watermark), (0, 100));
+        node.shutdown().await;
+    }
+}

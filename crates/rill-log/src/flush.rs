@@ -129,29 +129,36 @@ impl Durability {
     /// [`LogError::StorageOffline`] if an fsync failed (now or earlier).
     pub fn wait_durable(&self, end_offset: i64) -> Result<()> {
         loop {
-            {
-                let st = self.part.lock();
-                if let Some(reason) = &st.failed {
-                    return Err(LogError::StorageOffline {
-                        path: self.part.dir.clone(),
-                        reason: reason.clone(),
-                    });
-                }
-                if st.durable >= end_offset {
-                    return Ok(());
-                }
-                if end_offset > st.written_end {
-                    return Err(LogError::NotWritten {
-                        requested: end_offset,
-                        log_end: st.written_end,
-                    });
-                }
-                if !self.group_commit.load(Ordering::Relaxed) {
-                    return Ok(());
-                }
+            if let Some(done) = self.durable_now(end_offset) {
+                return done;
             }
             self.dir_sync.sync_once(&self.part);
         }
+    }
+
+    /// What [`Durability::wait_durable`] would return without waiting, or `None` when it
+    /// would have to wait for an fsync. Never blocks on I/O (only on this partition's lock).
+    pub fn durable_now(&self, end_offset: i64) -> Option<Result<()>> {
+        let st = self.part.lock();
+        if let Some(reason) = &st.failed {
+            return Some(Err(LogError::StorageOffline {
+                path: self.part.dir.clone(),
+                reason: reason.clone(),
+            }));
+        }
+        if st.durable >= end_offset {
+            return Some(Ok(()));
+        }
+        if end_offset > st.written_end {
+            return Some(Err(LogError::NotWritten {
+                requested: end_offset,
+                log_end: st.written_end,
+            }));
+        }
+        if !self.group_commit.load(Ordering::Relaxed) {
+            return Some(Ok(()));
+        }
+        None
     }
 
     /// Queues this partition for the next round if offsets below `end` still need an fsync.

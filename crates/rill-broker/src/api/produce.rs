@@ -13,7 +13,7 @@ use bytes::Bytes;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
 use kafka_protocol::ResponseError;
-use rill_log::{AppendInfo, BatchHeader, ValidBatch};
+use rill_log::{AppendInfo, BatchHeader, LogError, ValidBatch};
 
 use super::errors::log_error_code;
 use super::{blocking, str_bytes, RequestContext};
@@ -176,7 +176,12 @@ impl ProduceInFlight {
             .iter()
             .map(|(_, p, info, _)| (p.clone(), info.clone()))
             .collect();
-        let locals = blocking(move || durable_all(&waits)).await;
+        // Without an fsync to wait for (page-cache mode, or already durable), no hop to the
+        // blocking pool.
+        let locals = match durable_now_all(&waits) {
+            Some(answers) => Some(answers),
+            None => blocking(move || durable_all(&waits)).await,
+        };
         for (i, (slot, partition, info, epoch)) in ok.into_iter().enumerate() {
             let mut pr = match locals.as_ref().and_then(|l| l.get(i)) {
                 Some(pr) => pr.clone(),
@@ -302,7 +307,26 @@ fn durable_all(waits: &[(Arc<Partition>, AppendInfo)]) -> Vec<PartitionProduceRe
         .iter()
         .map(|(p, info)| (p.as_ref(), info.last_offset + 1))
         .collect();
-    Partition::wait_durable_all(&ends)
+    answers(Partition::wait_durable_all(&ends), waits)
+}
+
+/// [`durable_all`]'s answers if none has to wait for an fsync; never blocks on I/O.
+fn durable_now_all(
+    waits: &[(Arc<Partition>, AppendInfo)],
+) -> Option<Vec<PartitionProduceResponse>> {
+    let ends: Vec<(&Partition, i64)> = waits
+        .iter()
+        .map(|(p, info)| (p.as_ref(), info.last_offset + 1))
+        .collect();
+    Partition::durable_now_all(&ends).map(|r| answers(r, waits))
+}
+
+/// The produce answers for the durability results of `waits`, in order.
+fn answers(
+    results: Vec<Result<(), LogError>>,
+    waits: &[(Arc<Partition>, AppendInfo)],
+) -> Vec<PartitionProduceResponse> {
+    results
         .into_iter()
         .zip(waits)
         .map(|(r, (partition, info))| match r {

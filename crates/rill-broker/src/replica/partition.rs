@@ -620,6 +620,24 @@ impl Partition {
             .collect()
     }
 
+    /// [`Partition::wait_durable_all`] without waiting: `Some` when every batch already has
+    /// its answer (durable, or the log's policy does not fsync on the append path, or a
+    /// failure), `None` when any would wait for an fsync. Never blocks on I/O, so a runtime
+    /// thread may call it.
+    pub fn durable_now_all(waits: &[(&Partition, i64)]) -> Option<Vec<Result<(), LogError>>> {
+        let results: Vec<Result<(), LogError>> = waits
+            .iter()
+            .map(|(p, end)| p.durability.durable_now(*end))
+            .collect::<Option<_>>()?;
+        Some(
+            results
+                .into_iter()
+                .zip(waits)
+                .map(|(r, (p, end))| r.map(|()| p.now_durable(*end)))
+                .collect(),
+        )
+    }
+
     /// Offsets below `end_offset` are durable here: raise the high watermark if the ISR allows.
     fn now_durable(&self, end_offset: i64) {
         self.local_durable_end
