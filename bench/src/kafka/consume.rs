@@ -47,7 +47,7 @@ pub fn run(
         .set("enable.partition.eof", "false")
         .set(
             "max.partition.fetch.bytes",
-            &FETCH_PARTITION_BYTES.to_string(),
+            FETCH_PARTITION_BYTES.to_string(),
         )
         .set("fetch.max.bytes", "52428800")
         .create()

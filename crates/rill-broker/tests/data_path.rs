@@ -212,9 +212,15 @@ async fn page_cache_mode_answers_without_an_fsync_and_group_commit_after_one() {
         }
         let rounds = sync.rounds() - before;
         if relaxed {
-            assert_eq!(rounds, 0, "page-cache mode must not fsync on the append path");
+            assert_eq!(
+                rounds, 0,
+                "page-cache mode must not fsync on the append path"
+            );
         } else {
-            assert!(rounds >= 20, "{rounds} rounds for 20 produces answered one by one");
+            assert!(
+                rounds >= 20,
+                "{rounds} rounds for 20 produces answered one by one"
+            );
         }
         let pd = fetch(&mut conn, "pc", 0, 0, 1 << 20, 12).await;
         assert_eq!((pd.error_code, pd.high_watermark), (0, 100));
