@@ -223,3 +223,61 @@ pub fn sink_main() -> Result<()> {
     println!("{total} {nanos}");
     Ok(())
 }
+
+/// A file that holds the page cache full for the whole run (see [`fill_page_cache`]); removed
+/// when dropped.
+pub struct PageCacheFill {
+    path: std::path::PathBuf,
+    /// Bytes written.
+    pub bytes: u64,
+    /// Seconds it took, fsync included.
+    pub secs: f64,
+}
+
+impl Drop for PageCacheFill {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Fills the page cache with one file in `dir` (MemAvailable less 1 GiB, at most half of the
+/// free space of `dir`'s filesystem; nothing when that is under 1 GiB), fsynced so its pages
+/// are clean. A machine that has run for a while has a full page cache and new writes recycle
+/// its pages; a fresh VM instead hands the guest memory it has never touched, each page at
+/// the price of a fault in the host, which would be measured as the broker's (or the raw
+/// writer's) cost. Keep the returned value alive while measuring.
+pub fn fill_page_cache(dir: &Path) -> Result<Option<PageCacheFill>> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").context("read /proc/meminfo")?;
+    let available = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemAvailable:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kib| kib << 10)
+        .context("MemAvailable not in /proc/meminfo")?;
+    let fs = rustix::fs::statvfs(dir).with_context(|| format!("statvfs {}", dir.display()))?;
+    let free_disk = fs.f_bavail.saturating_mul(fs.f_frsize);
+    let chunk = 4usize << 20;
+    let want = available.saturating_sub(1 << 30).min(free_disk / 2) / chunk as u64 * chunk as u64;
+    if want < 1 << 30 {
+        return Ok(None);
+    }
+    let path = dir.join("page-cache-fill");
+    let start = Instant::now();
+    let mut file =
+        std::fs::File::create(&path).with_context(|| format!("create {}", path.display()))?;
+    // Removes the file on every early return below.
+    let mut fill = PageCacheFill {
+        path,
+        bytes: want,
+        secs: 0.0,
+    };
+    let buf = vec![0xa5u8; chunk];
+    for _ in 0..want / chunk as u64 {
+        file.write_all(&buf)
+            .with_context(|| format!("write {}", fill.path.display()))?;
+    }
+    file.sync_data()
+        .with_context(|| format!("fsync {}", fill.path.display()))?;
+    fill.secs = start.elapsed().as_secs_f64();
+    Ok(Some(fill))
+}

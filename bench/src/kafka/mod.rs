@@ -37,9 +37,13 @@ pub struct KafkaArgs {
     /// MiB to consume with one consumer (default 4096; 256 with --quick).
     #[arg(long)]
     size_mb: Option<u64>,
-    /// A ~30 s smoke run: short measurements, 256 MiB consume.
+    /// A ~30 s smoke run: short measurements, 256 MiB consume, no page-cache fill.
     #[arg(long)]
     quick: bool,
+    /// Do not fill the page cache before measuring (see `limits::fill_page_cache`): every
+    /// write then lands in memory the VM may never have given the guest before.
+    #[arg(long)]
+    no_fill: bool,
     /// The `rill` binary (default: `rill` beside this executable).
     #[arg(long)]
     rill_bin: Option<PathBuf>,
@@ -91,6 +95,28 @@ pub fn run(args: &KafkaArgs) -> Result<()> {
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         base.display()
     ));
+    let _fill = if args.quick || args.no_fill {
+        res.notes.push(
+            "page cache not filled first (--quick or --no-fill): on a VM, writes into memory \
+             the guest never touched pay a host fault per page"
+                .into(),
+        );
+        None
+    } else {
+        progress("filling the page cache");
+        let fill = limits::fill_page_cache(&base)?;
+        res.notes.push(match &fill {
+            Some(f) => format!(
+                "page cache filled first with a {:.1} GiB file ({:.0} s, kept until the end): every \
+                 write of the run recycles page-cache pages, as on a machine that has run for a \
+                 while, instead of paying the VM's first touch of guest memory",
+                f.bytes as f64 / (1u64 << 30) as f64,
+                f.secs
+            ),
+            None => "page cache not filled: under 1 GiB of memory or disk to spare".into(),
+        });
+        fill
+    };
     progress("TCP loopback limit");
     res.loopback = Some(limits::loopback(plan.limit_secs)?);
     let rill = rill_bin(args)?;
