@@ -387,6 +387,13 @@ fn produce_pair_with(
         &[(false, LINGER_MS), (true, LINGER_MS)]
     };
     for &(half, linger_ms) in runs {
+        if half && peak <= 0.0 {
+            res.skipped.push(format!(
+                "{fsync} acks={acks} {parts}p linger.ms={linger_ms} at half peak: no peak \
+                 (nothing acknowledged in the unlimited run)"
+            ));
+            continue;
+        }
         let rate = half.then_some(peak / 2.0);
         progress(&format!(
             "produce {fsync} acks={acks} {parts}p {} linger.ms={linger_ms}",
@@ -458,8 +465,8 @@ fn run_rill_perf(
     for (linger_ms, half) in [(LINGER_MS, false), (0, false), (0, true)] {
         let rate = if half {
             match linger0_peak {
-                Some(p) => Some(p / 2.0),
-                None => break,
+                Some(p) if p > 0.0 => Some(p / 2.0),
+                _ => break,
             }
         } else {
             None

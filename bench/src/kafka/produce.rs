@@ -46,6 +46,8 @@ pub struct Outcome {
     pub secs: f64,
     /// Send-to-acknowledgement latency.
     pub latency: Latency,
+    /// The first delivery error, if any failed.
+    pub first_error: Option<String>,
 }
 
 impl Outcome {
@@ -69,6 +71,8 @@ struct Timing {
     last_ack: Mutex<Option<Instant>>,
     /// Failed deliveries.
     failed: AtomicU64,
+    /// The first delivery error.
+    first_error: Mutex<Option<String>>,
 }
 
 impl ClientContext for Timing {}
@@ -78,8 +82,11 @@ impl ProducerContext for Timing {
 
     fn delivery(&self, result: &DeliveryResult<'_>, sent_at: Box<Instant>) {
         let now = Instant::now();
-        if result.is_err() {
+        if let Err((e, _)) = result {
             self.failed.fetch_add(1, Ordering::Relaxed);
+            if let Ok(mut first) = self.first_error.lock() {
+                first.get_or_insert_with(|| e.to_string());
+            }
             return;
         }
         let us = now.saturating_duration_since(*sent_at).as_micros();
@@ -154,6 +161,7 @@ pub fn run(bootstrap: &str, topic: &str, spec: &Spec) -> Result<Outcome> {
         failed: ctx.failed.load(Ordering::Relaxed),
         secs: last.saturating_duration_since(start).as_secs_f64(),
         latency: Latency::from_micros(&mut samples),
+        first_error: ctx.first_error.lock().ok().and_then(|mut f| f.take()),
     })
 }
 

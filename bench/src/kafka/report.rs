@@ -254,7 +254,11 @@ impl Results {
                 Against::Loopback => "loopback",
             };
             let failed = if o.failed > 0 {
-                format!("  ({} failed)", o.failed)
+                format!(
+                    "  ({} failed, first: {})",
+                    o.failed,
+                    o.first_error.as_deref().unwrap_or("?")
+                )
             } else {
                 String::new()
             };

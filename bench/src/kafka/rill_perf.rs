@@ -116,5 +116,6 @@ pub fn run(
             p99_ms: num("/latency_ms/p99"),
             p999_ms: num("/latency_ms/p999"),
         },
+        first_error: None,
     })
 }
