@@ -224,6 +224,9 @@ pub fn sink_main() -> Result<()> {
     Ok(())
 }
 
+/// Disk a full run's brokers may write (each produce run is bounded in time and records).
+pub const RUN_DISK_BYTES: u64 = 48 << 30;
+
 /// A file that holds the page cache full for the whole run (see [`fill_page_cache`]); removed
 /// when dropped.
 pub struct PageCacheFill {
@@ -240,9 +243,9 @@ impl Drop for PageCacheFill {
     }
 }
 
-/// Fills the page cache with one file in `dir` (MemAvailable less 1 GiB, at most half of the
-/// free space of `dir`'s filesystem; nothing when that is under 1 GiB), fsynced so its pages
-/// are clean. A machine that has run for a while has a full page cache and new writes recycle
+/// Fills the page cache with one file in `dir` (MemAvailable less 1 GiB, leaving
+/// [`RUN_DISK_BYTES`] of `dir`'s filesystem free for the run; nothing when that is under
+/// 1 GiB), fsynced so its pages are clean. A machine that has run for a while has a full page cache and new writes recycle
 /// its pages; a fresh VM instead hands the guest memory it has never touched, each page at
 /// the price of a fault in the host, which would be measured as the broker's (or the raw
 /// writer's) cost. Keep the returned value alive while measuring.
@@ -257,7 +260,11 @@ pub fn fill_page_cache(dir: &Path) -> Result<Option<PageCacheFill>> {
     let fs = rustix::fs::statvfs(dir).with_context(|| format!("statvfs {}", dir.display()))?;
     let free_disk = fs.f_bavail.saturating_mul(fs.f_frsize);
     let chunk = 4usize << 20;
-    let want = available.saturating_sub(1 << 30).min(free_disk / 2) / chunk as u64 * chunk as u64;
+    let want = available
+        .saturating_sub(1 << 30)
+        .min(free_disk.saturating_sub(RUN_DISK_BYTES))
+        / chunk as u64
+        * chunk as u64;
     if want < 1 << 30 {
         return Ok(None);
     }
