@@ -67,15 +67,20 @@ pub fn disk_rounds(dir: &Path, files: usize, round_bytes: u64, secs: f64) -> Res
     let total = ((per_sec * secs) as u64).clamp(16 << 20, 512 << 20);
     crate::storage::settle()?;
     let (written, run_secs) = write_rounds(dir, files, per_file, total, true)?;
-    Ok(Limit {
-        mib_s: mib_per_sec(written, run_secs),
+    Ok(rounds_limit(files, per_file, written, run_secs))
+}
+
+/// The [`Limit`] of a [`write_rounds`] run.
+fn rounds_limit(files: usize, per_file: u64, written: u64, secs: f64) -> Limit {
+    Limit {
+        mib_s: mib_per_sec(written, secs),
         note: format!(
             "{files} files side by side, fdatasync of each per {} KiB round ({} KiB per file), {} MiB",
             (per_file * files as u64) >> 10,
             per_file >> 10,
-            total >> 20
+            written >> 20
         ),
-    })
+    }
 }
 
 /// Like [`disk_rounds`] but writes `total` bytes (no probe): the volume the broker wrote in the
@@ -90,15 +95,7 @@ pub fn disk_rounds_volume(dir: &Path, files: usize, round_bytes: u64, total: u64
     let total = total.clamp(64 << 20, 4 << 30);
     crate::storage::settle()?;
     let (written, run_secs) = write_rounds(dir, files, per_file, total, false)?;
-    Ok(Limit {
-        mib_s: mib_per_sec(written, run_secs),
-        note: format!(
-            "{files} files side by side, fdatasync of each per {} KiB round ({} KiB per file), {} MiB",
-            (per_file * files as u64) >> 10,
-            per_file >> 10,
-            written >> 20
-        ),
-    })
+    Ok(rounds_limit(files, per_file, written, run_secs))
 }
 
 /// Writes about `total` bytes over `files` files in rounds of `per_file` bytes per file, then

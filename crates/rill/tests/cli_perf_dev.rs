@@ -107,8 +107,8 @@ fn perf_produce_figures_match_the_brokers_count() -> anyhow::Result<()> {
     );
     ensure!(end_total(&b, "load", 2)? - before == 23000);
 
-    let doc = json(&b.rill_ok(
-        &[
+    let consume = |extra: &[&str]| -> anyhow::Result<serde_json::Value> {
+        let mut args = vec![
             "perf",
             "consume",
             "load",
@@ -118,28 +118,15 @@ fn perf_produce_figures_match_the_brokers_count() -> anyhow::Result<()> {
             "2000",
             "-O",
             "json",
-        ],
-        b"",
-    )?)?;
+        ];
+        args.extend_from_slice(extra);
+        json(&b.rill_ok(&args, b"")?)
+    };
+    let doc = consume(&[])?;
     ensure!(doc["records"] == 23001, "{doc}");
     // Small fetches: hundreds of fetch answers pass through the fetch/decode pipeline, and the
     // figures must be the same.
-    let small = json(&b.rill_ok(
-        &[
-            "perf",
-            "consume",
-            "load",
-            "-n",
-            "23001",
-            "--fetch-size",
-            "8192",
-            "--timeout-ms",
-            "2000",
-            "-O",
-            "json",
-        ],
-        b"",
-    )?)?;
+    let small = consume(&["--fetch-size", "8192"])?;
     ensure!(small["records"] == 23001, "{small}");
     ensure!(small["bytes"] == doc["bytes"], "{small} vs {doc}");
     Ok(())
