@@ -303,22 +303,22 @@ fn append_one(target: Result<Arc<Partition>, i16>, records: Option<Bytes>, acks:
 /// Waits until the appended batches are durable (one group-commit round for all) and builds
 /// their answers, in order. Blocking.
 fn durable_all(waits: &[(Arc<Partition>, AppendInfo)]) -> Vec<PartitionProduceResponse> {
-    let ends: Vec<(&Partition, i64)> = waits
-        .iter()
-        .map(|(p, info)| (p.as_ref(), info.last_offset + 1))
-        .collect();
-    answers(Partition::wait_durable_all(&ends), waits)
+    answers(Partition::wait_durable_all(&ends(waits)), waits)
 }
 
 /// [`durable_all`]'s answers if none has to wait for an fsync; never blocks on I/O.
 fn durable_now_all(
     waits: &[(Arc<Partition>, AppendInfo)],
 ) -> Option<Vec<PartitionProduceResponse>> {
-    let ends: Vec<(&Partition, i64)> = waits
+    Partition::durable_now_all(&ends(waits)).map(|r| answers(r, waits))
+}
+
+/// Each appended batch's partition and the offset after it.
+fn ends(waits: &[(Arc<Partition>, AppendInfo)]) -> Vec<(&Partition, i64)> {
+    waits
         .iter()
         .map(|(p, info)| (p.as_ref(), info.last_offset + 1))
-        .collect();
-    Partition::durable_now_all(&ends).map(|r| answers(r, waits))
+        .collect()
 }
 
 /// The produce answers for the durability results of `waits`, in order.
