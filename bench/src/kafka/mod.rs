@@ -70,6 +70,11 @@ const FALLBACK_SYNC_BYTES: u64 = 256 << 10;
 /// Files fsynced per group-commit round in the run whose fsyncs are counted (its partitions).
 const ROUND_FILES: usize = 12;
 
+/// Where the volume-matched disk-limit files stay while the group-commit broker runs.
+fn volume_limit_dir(scratch: &Path) -> PathBuf {
+    scratch.join("volume-limit")
+}
+
 /// What the counted group-commit run wrote and how often the broker fsynced.
 #[derive(Debug, Clone, Copy)]
 struct Synced {
@@ -235,7 +240,7 @@ fn rill_group_commit(
     ));
     drop(broker);
     // The volume-matched disk-limit files were kept while this broker ran (see limits).
-    let kept = scratch.join("volume-limit");
+    let kept = volume_limit_dir(scratch);
     if kept.exists() {
         std::fs::remove_dir_all(&kept).with_context(|| format!("remove {}", kept.display()))?;
     }
@@ -322,7 +327,7 @@ fn group_commit_suite(
             )?;
             if let (Some(s), None) = (synced, &res.disk) {
                 progress("disk limit (the broker's pattern and volume)");
-                let kept = scratch.join("volume-limit");
+                let kept = volume_limit_dir(scratch);
                 std::fs::create_dir_all(&kept)?;
                 let mut d = limits::disk_rounds_volume(
                     &kept,

@@ -613,11 +613,7 @@ impl Partition {
             .iter()
             .map(|(p, end)| (p.durability.as_ref(), *end))
             .collect();
-        rill_log::flush::wait_durable_all(&pairs)
-            .into_iter()
-            .zip(waits)
-            .map(|(r, (p, end))| r.map(|()| p.now_durable(*end)))
-            .collect()
+        Self::publish_durable(rill_log::flush::wait_durable_all(&pairs), waits)
     }
 
     /// [`Partition::wait_durable_all`] without waiting: `Some` when every batch already has
@@ -629,13 +625,20 @@ impl Partition {
             .iter()
             .map(|(p, end)| p.durability.durable_now(*end))
             .collect::<Option<_>>()?;
-        Some(
-            results
-                .into_iter()
-                .zip(waits)
-                .map(|(r, (p, end))| r.map(|()| p.now_durable(*end)))
-                .collect(),
-        )
+        Some(Self::publish_durable(results, waits))
+    }
+
+    /// For each durable batch of `waits` (in order with `results`), raises its partition's
+    /// high watermark as far as the ISR allows; passes the results on.
+    fn publish_durable(
+        results: Vec<Result<(), LogError>>,
+        waits: &[(&Partition, i64)],
+    ) -> Vec<Result<(), LogError>> {
+        results
+            .into_iter()
+            .zip(waits)
+            .map(|(r, (p, end))| r.map(|()| p.now_durable(*end)))
+            .collect()
     }
 
     /// Offsets below `end_offset` are durable here: raise the high watermark if the ISR allows.

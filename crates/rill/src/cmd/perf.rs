@@ -292,7 +292,7 @@ async fn consume(
     let (tx, rx) = tokio::sync::mpsc::channel::<(Bytes, i64)>(2);
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let counter = tokio::spawn(count_records(rx, messages, done.clone()));
-    while !done.load(std::sync::atomic::Ordering::Relaxed)
+    'fetching: while !done.load(std::sync::atomic::Ordering::Relaxed)
         && last.elapsed() < Duration::from_millis(timeout_ms)
     {
         let list: Vec<(i32, i64)> = positions.iter().map(|(p, o)| (*p, *o)).collect();
@@ -307,8 +307,10 @@ async fn consume(
             if let Some(next) = part.next_offset {
                 positions.insert(part.partition, next);
                 last = Instant::now();
+                // The counting task ended (done, or a batch that does not decode, which its
+                // result reports): stop fetching.
                 if tx.send((part.records, part.fetch_offset)).await.is_err() {
-                    break;
+                    break 'fetching;
                 }
             }
         }
