@@ -8,15 +8,25 @@
 //! its partition's captured end only if the partition's generation is unchanged (truncation
 //! bumps it). See [`crate::flush`] for the waiting side.
 //!
+//! Async waiters ([`crate::flush::wait_durable_all_async`]) run no fsync themselves: they
+//! queue their partitions, kick the directory ([`DirSync::enqueue_and_kick`]: an idle helper
+//! thread, or a new one, leads the next round) and await a [`RoundEnd`]. Helper threads lead a
+//! round whenever none runs and the queue is not empty, and the thread that ends a round kicks
+//! the next one if partitions were queued meanwhile, so queued work never waits for a
+//! blocking caller to come along. A round's end wakes every registered async waiter.
+//!
 //! Lock order: a [`DirSync`]'s mutex before a partition's. Thread-safety: `Send + Sync`.
 
 use crate::error::{LogError, Result};
 use crate::file_cache::{FileCache, FileKey};
 use crate::flush::PartitionSync;
 use std::collections::HashMap;
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 /// The state of a log directory's rounds.
@@ -34,6 +44,10 @@ struct DirState {
     helpers: usize,
     /// Helper threads waiting for work.
     idle_helpers: usize,
+    /// Async waiters to wake when the running round ends: (waiter id, waker).
+    wakers: Vec<(u64, Waker)>,
+    /// Last waiter id handed out.
+    last_waiter: u64,
 }
 
 /// One partition's part of a round: fsync `key`, then publish `target` if the partition's
@@ -81,6 +95,11 @@ const MAX_HELPERS: usize = 16;
 /// A helper thread without work for this long exits.
 const HELPER_IDLE: Duration = Duration::from_secs(30);
 
+thread_local! {
+    /// Whether this thread is a directory's helper thread (it leads the next round itself).
+    static IS_HELPER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// Process-wide map from log directory to its [`DirSync`].
 fn registry() -> &'static Mutex<HashMap<PathBuf, Weak<DirSync>>> {
     static REGISTRY: OnceLock<Mutex<HashMap<PathBuf, Weak<DirSync>>>> = OnceLock::new();
@@ -113,6 +132,46 @@ impl DirSync {
     /// Puts `part` in the queue for the next round unless it is there already.
     pub(crate) fn enqueue(&self, part: &Arc<PartitionSync>) {
         Self::enqueue_locked(&mut self.lock(), part);
+    }
+
+    /// Puts `part` in the queue and makes sure a helper thread leads the next round if none
+    /// runs, for callers that will not run the round themselves (async waiters).
+    pub(crate) fn enqueue_and_kick(self: &Arc<Self>, part: &Arc<PartitionSync>) {
+        let mut d = self.lock();
+        Self::enqueue_locked(&mut d, part);
+        let spawn = self.kick_locked(&mut d);
+        drop(d);
+        if spawn {
+            self.spawn_helpers(1);
+        }
+    }
+
+    /// If no round runs and partitions are queued, wakes an idle helper to lead one; returns
+    /// whether a new helper thread must be started instead (the caller starts it unlocked).
+    fn kick_locked(&self, d: &mut DirState) -> bool {
+        if d.syncing || d.queue.is_empty() {
+            return false;
+        }
+        if d.idle_helpers > 0 {
+            self.work.notify_one();
+            return false;
+        }
+        if d.helpers < MAX_HELPERS {
+            d.helpers += 1;
+            return true;
+        }
+        // Every helper is busy; each looks at the queue when its job is done.
+        false
+    }
+
+    /// A future that is ready once a round ends after `rounds` rounds had completed (see
+    /// [`DirSync::rounds`]): read the count, check, queue, then await.
+    pub(crate) fn round_end(&self, rounds: u64) -> RoundEnd<'_> {
+        RoundEnd {
+            dir: self,
+            after: rounds,
+            id: None,
+        }
     }
 
     fn enqueue_locked(d: &mut DirState, part: &Arc<PartitionSync>) {
@@ -200,7 +259,13 @@ impl DirSync {
         let start = (extra - wake).min(MAX_HELPERS - d.helpers);
         d.helpers += start;
         drop(d);
-        for _ in 0..start {
+        self.spawn_helpers(start);
+        round
+    }
+
+    /// Starts `n` helper threads (already counted in `helpers`).
+    fn spawn_helpers(self: &Arc<Self>, n: usize) {
+        for _ in 0..n {
             let dir = Arc::downgrade(self);
             let spawned = std::thread::Builder::new()
                 .name("rill-fsync".into())
@@ -210,7 +275,6 @@ impl DirSync {
                 self.lock().helpers -= 1;
             }
         }
-        round
     }
 
     /// A round with jobs nobody took yet, if any.
@@ -222,7 +286,7 @@ impl DirSync {
     }
 
     /// Runs jobs of `round` until none is left; whoever finishes the last one ends the round.
-    fn help(&self, round: &Round) {
+    fn help(self: &Arc<Self>, round: &Round) {
         loop {
             let i = round.next.fetch_add(1, Ordering::AcqRel);
             let Some(job) = round.jobs.get(i) else { break };
@@ -255,24 +319,87 @@ impl DirSync {
         }
     }
 
-    fn end_round(&self) {
+    fn end_round(self: &Arc<Self>) {
         let mut d = self.lock();
         d.syncing = false;
         d.round = None;
         d.rounds += 1;
         self.changed.notify_all();
+        let wakers = std::mem::take(&mut d.wakers);
+        // Partitions queued during this round: the next one starts even if only async
+        // waiters are there to need it. A helper thread ending the round leads it itself.
+        let spawn = !IS_HELPER.get() && self.kick_locked(&mut d);
+        drop(d);
+        if spawn {
+            self.spawn_helpers(1);
+        }
+        for (_, w) in wakers {
+            w.wake();
+        }
+    }
+
+    /// Claims the next round (sets `syncing`) if none runs and partitions are queued; the
+    /// caller then starts it with [`DirSync::start_round`] after unlocking.
+    fn lead_if_queued(d: &mut DirState) -> bool {
+        if d.syncing || d.queue.is_empty() {
+            return false;
+        }
+        d.syncing = true;
+        true
     }
 }
 
-/// A helper thread of a log directory: takes round jobs as they come; exits after
+/// Ready once a round of its directory ends (see [`DirSync::round_end`]).
+#[derive(Debug)]
+pub(crate) struct RoundEnd<'a> {
+    /// The directory.
+    dir: &'a DirSync,
+    /// Rounds completed when the waiter last checked.
+    after: u64,
+    /// This waiter's id in the directory's waker list, once registered.
+    id: Option<u64>,
+}
+
+impl Future for RoundEnd<'_> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut d = self.dir.lock();
+        if d.rounds > self.after {
+            return Poll::Ready(());
+        }
+        // Re-polled: replace this waiter's waker instead of adding another.
+        if let Some(id) = self.id {
+            if let Some(slot) = d.wakers.iter_mut().find(|(i, _)| *i == id) {
+                slot.1.clone_from(cx.waker());
+                return Poll::Pending;
+            }
+        }
+        d.last_waiter += 1;
+        let id = d.last_waiter;
+        d.wakers.push((id, cx.waker().clone()));
+        drop(d);
+        self.id = Some(id);
+        Poll::Pending
+    }
+}
+
+/// A helper thread of a log directory: takes round jobs as they come, and leads a round when
+/// none runs and partitions are queued (async waiters run none themselves); exits after
 /// [`HELPER_IDLE`] without work or when the directory's [`DirSync`] is gone.
 fn helper_loop(dir: Weak<DirSync>) {
+    IS_HELPER.set(true);
     loop {
         let Some(dir) = dir.upgrade() else { return };
         let mut d = dir.lock();
         let round = loop {
             if let Some(round) = DirSync::open_round(&d) {
+                drop(d);
                 break round;
+            }
+            if DirSync::lead_if_queued(&mut d) {
+                drop(d);
+                break dir.start_round();
             }
             d.idle_helpers += 1;
             let (guard, waited) = dir
@@ -281,12 +408,13 @@ fn helper_loop(dir: Weak<DirSync>) {
                 .unwrap_or_else(|p| p.into_inner());
             d = guard;
             d.idle_helpers -= 1;
-            if waited.timed_out() && DirSync::open_round(&d).is_none() {
+            let work_left =
+                DirSync::open_round(&d).is_some() || (!d.syncing && !d.queue.is_empty());
+            if waited.timed_out() && !work_left {
                 d.helpers -= 1;
                 return;
             }
         };
-        drop(d);
         dir.help(&round);
     }
 }

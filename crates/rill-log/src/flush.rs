@@ -136,6 +136,24 @@ impl Durability {
         }
     }
 
+    /// [`Durability::wait_durable`] for async callers: queues the partition, has a helper
+    /// thread lead the round, and awaits its end; never blocks the caller's thread on I/O.
+    ///
+    /// # Errors
+    /// As [`Durability::wait_durable`].
+    pub async fn wait_durable_async(&self, end_offset: i64) -> Result<()> {
+        loop {
+            // Read the round count before checking, so a round ending in between still wakes
+            // this waiter.
+            let rounds = self.dir_sync.rounds();
+            if let Some(done) = self.durable_now(end_offset) {
+                return done;
+            }
+            self.dir_sync.enqueue_and_kick(&self.part);
+            self.dir_sync.round_end(rounds).await;
+        }
+    }
+
     /// What [`Durability::wait_durable`] would return without waiting, or `None` when it
     /// would have to wait for an fsync. Never blocks on I/O (only on this partition's lock).
     pub fn durable_now(&self, end_offset: i64) -> Option<Result<()>> {
@@ -196,6 +214,13 @@ impl Durability {
         &self.dir_sync
     }
 
+    /// Whether durability waits fsync (group commit) rather than return at once (the
+    /// interval policy, Kafka's page-cache mode). Under group commit the page cache holds at
+    /// most about one round of unsynced bytes, so an append never waits for writeback.
+    pub fn group_commit(&self) -> bool {
+        self.group_commit.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn set_group_commit(&self, on: bool) {
         self.group_commit.store(on, Ordering::Relaxed);
     }
@@ -223,6 +248,20 @@ impl Durability {
         st.durable = if durable { end } else { st.durable.min(end) };
         st.active = Some(active.clone());
     }
+}
+
+/// [`wait_durable_all`] for async callers: awaits instead of blocking and runs no fsync on
+/// the caller's thread (the log directory's helper threads lead the rounds), so a runtime
+/// worker may await it; it does not depend on any async runtime. Returns one result per pair.
+pub async fn wait_durable_all_async(waits: &[(&Durability, i64)]) -> Vec<Result<()>> {
+    for (d, end) in waits {
+        d.enqueue_if_behind(*end);
+    }
+    let mut results = Vec::with_capacity(waits.len());
+    for (d, end) in waits {
+        results.push(d.wait_durable_async(*end).await);
+    }
+    results
 }
 
 /// Waits until every `(durability, end offset)` is durable. All partitions are queued before

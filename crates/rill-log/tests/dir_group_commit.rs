@@ -202,3 +202,107 @@ fn a_partition_deleted_while_queued_does_not_fail_the_round() {
     db.wait_durable(ib.last_offset + 1).unwrap();
     assert!(db.durable_offset() > ib.last_offset);
 }
+
+/// Wakes a parked thread (a one-thread executor for the async waits below).
+struct Unpark(std::thread::Thread);
+
+impl std::task::Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+#[test]
+fn async_waiters_on_one_thread_are_covered_by_rounds_the_helpers_run() {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let root = tempfile::tempdir().unwrap();
+    let logs: Vec<_> = (0..4)
+        .map(|i| open(root.path(), &format!("async-{i}")))
+        .collect();
+    let dir_sync = logs[0].lock().unwrap().durability().dir_sync().clone();
+    let rounds_before = dir_sync.rounds();
+    // A blocking waiter on another partition of the same directory at the same time: rounds
+    // it leads and ends must still hand queued async work on.
+    let blocking = open(root.path(), "blocking-0");
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let blocking_thread = {
+        let (blocking, stop) = (blocking.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut i = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let (info, d) = {
+                    let mut l = blocking.lock().unwrap();
+                    let info = l.append(&mut simple_batch(2, 50, i), 0, 0).unwrap();
+                    (info, l.durability())
+                };
+                d.wait_durable(info.last_offset + 1).unwrap();
+                i += 1;
+            }
+        })
+    };
+    // Every wait is polled on this one thread, which never runs an fsync itself: the waits
+    // can only complete if the directory's helper threads run the rounds.
+    let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    type Wait = Pin<Box<dyn Future<Output = (usize, i64, Result<(), LogError>)>>>;
+    let mut pending: Vec<Wait> = Vec::new();
+    let mut done = 0;
+    const APPENDS: usize = 40;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    for i in 0..APPENDS {
+        for (t, log) in logs.iter().enumerate() {
+            let (info, d) = {
+                let mut l = log.lock().unwrap();
+                let info = l.append(&mut simple_batch(3, 100, i as i64), 0, 0).unwrap();
+                (info, l.durability())
+            };
+            let end = info.last_offset + 1;
+            pending.push(Box::pin(async move {
+                let r = d.wait_durable_async(end).await;
+                assert!(
+                    d.durable_offset() >= end,
+                    "partition {t}: async wait returned before offset {end} was durable"
+                );
+                (t, end, r)
+            }));
+        }
+        // Poll everything once between appends, so later appends land during rounds.
+        pending.retain_mut(|f| match f.as_mut().poll(&mut cx) {
+            Poll::Ready((t, end, r)) => {
+                r.unwrap_or_else(|e| panic!("partition {t} end {end}: {e}"));
+                done += 1;
+                false
+            }
+            Poll::Pending => true,
+        });
+    }
+    while !pending.is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} async waits never completed",
+            pending.len()
+        );
+        std::thread::park_timeout(std::time::Duration::from_millis(100));
+        pending.retain_mut(|f| match f.as_mut().poll(&mut cx) {
+            Poll::Ready((t, end, r)) => {
+                r.unwrap_or_else(|e| panic!("partition {t} end {end}: {e}"));
+                done += 1;
+                false
+            }
+            Poll::Pending => true,
+        });
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    blocking_thread.join().unwrap();
+    assert_eq!(done, APPENDS * logs.len());
+    for log in &logs {
+        let l = log.lock().unwrap();
+        assert_eq!(l.durability().durable_offset(), l.log_end_offset());
+    }
+    let rounds = dir_sync.rounds() - rounds_before;
+    println!("{done} async waits (and a blocking waiter) took {rounds} rounds");
+    assert!(rounds > 0);
+}

@@ -131,14 +131,26 @@ pub async fn append(
             });
         }
     }
+    let inline = work
+        .iter()
+        .all(|w| w.target.as_ref().map_or(true, |p| p.group_commit()));
     // Append every partition first, then wait for all of them to be durable at once: the
     // fsyncs of different partitions run side by side instead of one after another.
-    let appended = blocking(move || {
+    let append_all = move || {
         work.into_iter()
             .map(|w| (w.topic_idx, w.index, append_one(w.target, w.records, acks)))
             .collect::<Vec<_>>()
-    })
-    .await?;
+    };
+    // Under group commit the appends run right here: a page-cache write of one request
+    // (bounded by socket.request.max.bytes) with at most a round of unsynced bytes behind it,
+    // so it does not wait for writeback, and a hop to the blocking pool would cost more than
+    // the write. In page-cache mode dirty bytes pile up until the kernel throttles writers,
+    // and a roll fsyncs a whole segment, so there they go to the blocking pool.
+    let appended = if inline {
+        append_all()
+    } else {
+        blocking(append_all).await?
+    };
     Some(ProduceInFlight {
         response,
         appended,
@@ -176,12 +188,9 @@ impl ProduceInFlight {
             .iter()
             .map(|(_, p, info, _)| (p.clone(), info.clone()))
             .collect();
-        // Without an fsync to wait for (page-cache mode, or already durable), no hop to the
-        // blocking pool.
-        let locals = match durable_now_all(&waits) {
-            Some(answers) => Some(answers),
-            None => blocking(move || durable_all(&waits)).await,
-        };
+        // Awaited, not waited for on the blocking pool: the log directory's helper threads run
+        // the round's fsyncs, so many requests of a connection can wait at once for one round.
+        let locals = Some(durable_all(&waits).await);
         for (i, (slot, partition, info, epoch)) in ok.into_iter().enumerate() {
             let mut pr = match locals.as_ref().and_then(|l| l.get(i)) {
                 Some(pr) => pr.clone(),
@@ -300,17 +309,10 @@ fn append_one(target: Result<Arc<Partition>, i16>, records: Option<Bytes>, acks:
     Ok((partition, info, epoch))
 }
 
-/// Waits until the appended batches are durable (one group-commit round for all) and builds
-/// their answers, in order. Blocking.
-fn durable_all(waits: &[(Arc<Partition>, AppendInfo)]) -> Vec<PartitionProduceResponse> {
-    answers(Partition::wait_durable_all(&ends(waits)), waits)
-}
-
-/// [`durable_all`]'s answers if none has to wait for an fsync; never blocks on I/O.
-fn durable_now_all(
-    waits: &[(Arc<Partition>, AppendInfo)],
-) -> Option<Vec<PartitionProduceResponse>> {
-    Partition::durable_now_all(&ends(waits)).map(|r| answers(r, waits))
+/// Awaits until the appended batches are durable (one group-commit round for all) and builds
+/// their answers, in order.
+async fn durable_all(waits: &[(Arc<Partition>, AppendInfo)]) -> Vec<PartitionProduceResponse> {
+    answers(Partition::wait_durable_all_async(&ends(waits)).await, waits)
 }
 
 /// Each appended batch's partition and the offset after it.

@@ -7,8 +7,9 @@
 //! backpressure. The connection task handles each request in arrival order: everything that
 //! changes state (appends in particular) happens in that order, so one producer's batches keep
 //! their order; the budget is given back once the request is handled. A produce's wait for
-//! durability, though, completes in its own task while the next requests are read and
-//! appended, so one fsync can cover several requests of the same connection. A writer task
+//! durability, though, completes in its own task (awaiting the group-commit round, no thread
+//! held) while the next requests are read and appended, so one fsync can cover many requests
+//! of the same connection. A writer task
 //! writes the responses strictly in request order (vectored writes, `sendfile` for record
 //! data, see [`super::send`]); at most [`MAX_IN_FLIGHT`] are owed at a time.
 
@@ -29,8 +30,13 @@ use super::send::{write_response, SendStats};
 use crate::api::{self, RequestError, Responder};
 use crate::broker::Broker;
 
-/// Responses a connection may owe at once (Kafka clients default to 5 in flight).
-pub const MAX_IN_FLIGHT: usize = 16;
+/// Responses a connection may owe at once. The Java client sends at most 5 requests in
+/// flight, but librdkafka without idempotence up to a million: with linger.ms=0 it sends small
+/// produce requests back to back, and each waits for a group-commit round. An owed response
+/// holds no record bytes (produce answers are small, fetch answers are file ranges), so 128
+/// cost little memory and let that many requests share one round instead of queueing behind
+/// it (at 16, one connection did under 10k requests/s with 4 ms rounds).
+pub const MAX_IN_FLIGHT: usize = 128;
 
 /// Frames read ahead of the one being handled.
 const FRAMES_AHEAD: usize = 2;

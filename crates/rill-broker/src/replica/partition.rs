@@ -605,27 +605,22 @@ impl Partition {
         Ok(())
     }
 
-    /// [`Partition::wait_durable`] for several batches (of one or more partitions) at once:
-    /// they are queued together, so one group-commit round covers them all. Blocking. One
-    /// result per `(partition, end offset)`.
-    pub fn wait_durable_all(waits: &[(&Partition, i64)]) -> Vec<Result<(), LogError>> {
+    /// Whether the log fsyncs through group commit (see [`Durability::group_commit`]).
+    pub fn group_commit(&self) -> bool {
+        self.durability.group_commit()
+    }
+
+    /// [`Partition::wait_durable`] for several batches (of one or more partitions) at once,
+    /// for async callers: they are queued together, so one group-commit round covers them
+    /// all, and the wait holds no thread (the log directory's helper threads run the fsyncs).
+    /// A batch the log's policy does not fsync for (page-cache mode) or that is durable
+    /// already answers without waiting. One result per `(partition, end offset)`.
+    pub async fn wait_durable_all_async(waits: &[(&Partition, i64)]) -> Vec<Result<(), LogError>> {
         let pairs: Vec<(&Durability, i64)> = waits
             .iter()
             .map(|(p, end)| (p.durability.as_ref(), *end))
             .collect();
-        Self::publish_durable(rill_log::flush::wait_durable_all(&pairs), waits)
-    }
-
-    /// [`Partition::wait_durable_all`] without waiting: `Some` when every batch already has
-    /// its answer (durable, or the log's policy does not fsync on the append path, or a
-    /// failure), `None` when any would wait for an fsync. Never blocks on I/O, so a runtime
-    /// thread may call it.
-    pub fn durable_now_all(waits: &[(&Partition, i64)]) -> Option<Vec<Result<(), LogError>>> {
-        let results: Vec<Result<(), LogError>> = waits
-            .iter()
-            .map(|(p, end)| p.durability.durable_now(*end))
-            .collect::<Option<_>>()?;
-        Some(Self::publish_durable(results, waits))
+        Self::publish_durable(rill_log::flush::wait_durable_all_async(&pairs).await, waits)
     }
 
     /// For each durable batch of `waits` (in order with `results`), raises its partition's
