@@ -22,6 +22,18 @@ pub struct BrokerProc {
     _dir: tempfile::TempDir,
 }
 
+/// Retention that keeps every bench broker's disk use bounded: at most
+/// [`PARTITION_RETAINED_BYTES`] plus a segment per partition, checked every 2 s.
+fn disk_bound() -> [String; 2] {
+    [
+        format!("log.retention.bytes={PARTITION_RETAINED_BYTES}"),
+        "log.retention.check.interval.ms=2000".into(),
+    ]
+}
+
+/// Bytes a bench partition keeps (above the 4 GiB the consume measurement reads).
+pub const PARTITION_RETAINED_BYTES: u64 = 6 << 30;
+
 impl BrokerProc {
     /// Starts `rill serve` from `bin` with data under `base` and the given `key=value`
     /// overrides, and waits (up to 30 s) until it accepts connections.
@@ -84,6 +96,11 @@ impl BrokerProc {
             .arg(format!("log.dirs={}", dir.path().join("data").display()))
             .arg("--admin-listen")
             .arg("127.0.0.1:0");
+        // Bounded disk: a warm run (see --fill-page-cache) wrote 28 GiB to one partition and
+        // filled the disk; retention now deletes old segments within seconds.
+        for o in disk_bound() {
+            cmd.arg("--override").arg(o);
+        }
         for o in overrides {
             cmd.arg("--override").arg(o);
         }

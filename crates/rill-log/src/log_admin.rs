@@ -118,7 +118,8 @@ impl PartitionLog {
         if offset == log_end && self.active()?.size > 0 {
             self.roll(0)?;
         }
-        self.delete_oldest_while(|log, seg| {
+        let mut removed = RemovedSegments(Vec::new());
+        self.remove_oldest_while(&mut removed, |log, seg| {
             let next = log
                 .segments
                 .range(seg.base_offset + 1..)
@@ -126,6 +127,7 @@ impl PartitionLog {
                 .map(|(b, _)| *b);
             next.is_some_and(|n| n <= log.log_start_offset)
         })?;
+        removed.delete()?;
         Ok(self.log_start_offset)
     }
 
@@ -136,6 +138,21 @@ impl PartitionLog {
     /// # Errors
     /// I/O failures.
     pub fn enforce_retention(&mut self, now_ms: i64) -> Result<usize> {
+        let (n, removed) = self.enforce_retention_deferred(now_ms)?;
+        removed.delete()?;
+        Ok(n)
+    }
+
+    /// [`PartitionLog::enforce_retention`], except that the removed segments' files are
+    /// returned for the caller to delete *after* releasing its lock on the log: unlinking a
+    /// 1 GiB segment drops its page cache, which can take hundreds of milliseconds, and
+    /// appends should not wait for that. The segments are already out of the log and the
+    /// log start offset checkpointed; a crash before the files are deleted leaves them below
+    /// the log start offset, where reads do not reach and the next retention removes them.
+    ///
+    /// # Errors
+    /// I/O failures.
+    pub fn enforce_retention_deferred(&mut self, now_ms: i64) -> Result<(usize, RemovedSegments)> {
         self.dirty = true;
         let active = self.active()?;
         if let (Some(ms), Some(first)) = (self.config.segment_ms, active.first_batch_timestamp) {
@@ -143,20 +160,22 @@ impl PartitionLog {
                 self.roll(now_ms)?;
             }
         }
-        let mut deleted = 0;
+        let mut removed = RemovedSegments(Vec::new());
         if let Some(ms) = self.config.retention_ms {
             let limit = now_ms.saturating_sub(ms as i64);
-            deleted += self.delete_oldest_while(|_, seg| seg.max_timestamp < limit)?;
+            self.remove_oldest_while(&mut removed, |_, seg| seg.max_timestamp < limit)?;
         }
         if let Some(max) = self.config.retention_bytes {
-            deleted += self.delete_oldest_while(|log, seg| log.size_bytes() - seg.size >= max)?;
+            self.remove_oldest_while(&mut removed, |log, seg| log.size_bytes() - seg.size >= max)?;
         }
-        Ok(deleted)
+        Ok((removed.0.len(), removed))
     }
 
-    /// Deletes the oldest non-active segment while `pred` holds; moves the log start offset up.
-    fn delete_oldest_while(
+    /// Removes the oldest non-active segment while `pred` holds (into `removed`, files not yet
+    /// deleted); moves the log start offset up and checkpoints it.
+    fn remove_oldest_while(
         &mut self,
+        removed: &mut RemovedSegments,
         pred: impl Fn(&PartitionLog, &LogSegment) -> bool,
     ) -> Result<usize> {
         let mut n = 0;
@@ -168,7 +187,8 @@ impl PartitionLog {
                 break;
             }
             if let Some((_, seg)) = self.segments.pop_first() {
-                seg.delete_files()?;
+                seg.forget_handles();
+                removed.0.push(seg);
                 n += 1;
             }
         }
@@ -181,5 +201,27 @@ impl PartitionLog {
             checkpoint::write_single(&self.dir.join(LOG_START_OFFSET_FILE), self.log_start_offset)?;
         }
         Ok(n)
+    }
+}
+
+/// Segments retention took out of a log whose files are still to be deleted
+/// ([`PartitionLog::enforce_retention_deferred`]).
+#[derive(Debug)]
+#[must_use = "the removed segments' files stay on disk until `delete` is called"]
+pub struct RemovedSegments(Vec<LogSegment>);
+
+impl RemovedSegments {
+    /// Deletes the segments' files (log and both indexes).
+    ///
+    /// # Errors
+    /// I/O failures (the remaining files are still attempted).
+    pub fn delete(self) -> Result<()> {
+        let mut first_err = None;
+        for seg in self.0 {
+            if let Err(e) = seg.delete_files() {
+                first_err.get_or_insert(e);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
     }
 }

@@ -241,6 +241,43 @@ fn retention_by_bytes_and_time_and_delete_records_move_the_log_start() {
 }
 
 #[test]
+fn deferred_retention_moves_the_log_start_first_and_deletes_files_when_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), small_config());
+    append_n(&mut log, 30, 1, 1000);
+    let log_files = |d: &std::path::Path| {
+        std::fs::read_dir(d)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "log")
+            })
+            .count()
+    };
+    let files_before = log_files(dir.path());
+    log.set_config(LogConfig {
+        retention_ms: Some(100),
+        ..small_config()
+    });
+    let (n, removed) = log.enforce_retention_deferred(1112).unwrap();
+    assert!(n >= 1);
+    // Out of the log, log start moved and checkpointed, files still there.
+    let start = log.log_start_offset();
+    assert!(start >= 6, "{start}");
+    assert!(log.read(start - 1, 10, i64::MAX, true).is_err());
+    assert_eq!(log_files(dir.path()), files_before);
+    removed.delete().unwrap();
+    assert_eq!(log_files(dir.path()), files_before - n);
+    // A reopened log starts where retention left it.
+    drop(log);
+    let log = open(dir.path(), small_config());
+    assert_eq!(log.log_start_offset(), start);
+}
+
+#[test]
 fn segment_ms_rolls_the_active_segment() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = LogConfig {

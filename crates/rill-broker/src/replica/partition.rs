@@ -821,7 +821,11 @@ impl Partition {
     /// # Errors
     /// Storage errors.
     pub fn enforce_retention(&self, now_ms: i64) -> Result<usize, LogError> {
-        self.log()?.enforce_retention(now_ms)
+        // The files are deleted after the log's lock is released: appends (which run on the
+        // async workers under group commit) do not wait for the unlinks.
+        let (n, removed) = self.log()?.enforce_retention_deferred(now_ms)?;
+        removed.delete()?;
+        Ok(n)
     }
 
     /// Flushes the log and checkpoints the high watermark (shutdown, periodic flush).
