@@ -341,7 +341,21 @@ impl DirSync {
     /// Claims the next round (sets `syncing`) if none runs and partitions are queued; the
     /// caller then starts it with [`DirSync::start_round`] after unlocking.
     fn lead_if_queued(d: &mut DirState) -> bool {
-        if d.syncing || d.queue.is_empty() {
+        if d.syncing {
+            return false;
+        }
+        // A blocking waiter queues its partition again while it waits for the running round,
+        // which may well cover it: such entries have nothing left to sync and are no reason
+        // for a round.
+        d.queue.retain(|part| {
+            let mut st = part.lock();
+            let behind = st.failed.is_none() && st.durable < st.written_end;
+            if !behind {
+                st.queued = false;
+            }
+            behind
+        });
+        if d.queue.is_empty() {
             return false;
         }
         d.syncing = true;

@@ -212,11 +212,26 @@ impl std::task::Wake for Unpark {
     }
 }
 
+/// An async wait of the test below: (partition, end offset, result).
+type Wait =
+    std::pin::Pin<Box<dyn std::future::Future<Output = (usize, i64, Result<(), LogError>)>>>;
+
+/// Polls every pending wait once; drops and counts the completed ones (each must be Ok).
+fn poll_all(pending: &mut Vec<Wait>, cx: &mut std::task::Context<'_>) -> usize {
+    let before = pending.len();
+    pending.retain_mut(|f| match f.as_mut().poll(cx) {
+        std::task::Poll::Ready((t, end, r)) => {
+            r.unwrap_or_else(|e| panic!("partition {t} end {end}: {e}"));
+            false
+        }
+        std::task::Poll::Pending => true,
+    });
+    before - pending.len()
+}
+
 #[test]
 fn async_waiters_on_one_thread_are_covered_by_rounds_the_helpers_run() {
-    use std::future::Future;
-    use std::pin::Pin;
-    use std::task::{Context, Poll};
+    use std::task::Context;
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let root = tempfile::tempdir().unwrap();
     let logs: Vec<_> = (0..4)
@@ -247,7 +262,6 @@ fn async_waiters_on_one_thread_are_covered_by_rounds_the_helpers_run() {
     // can only complete if the directory's helper threads run the rounds.
     let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
     let mut cx = Context::from_waker(&waker);
-    type Wait = Pin<Box<dyn Future<Output = (usize, i64, Result<(), LogError>)>>>;
     let mut pending: Vec<Wait> = Vec::new();
     let mut done = 0;
     const APPENDS: usize = 40;
@@ -270,14 +284,7 @@ fn async_waiters_on_one_thread_are_covered_by_rounds_the_helpers_run() {
             }));
         }
         // Poll everything once between appends, so later appends land during rounds.
-        pending.retain_mut(|f| match f.as_mut().poll(&mut cx) {
-            Poll::Ready((t, end, r)) => {
-                r.unwrap_or_else(|e| panic!("partition {t} end {end}: {e}"));
-                done += 1;
-                false
-            }
-            Poll::Pending => true,
-        });
+        done += poll_all(&mut pending, &mut cx);
     }
     while !pending.is_empty() {
         assert!(
@@ -286,14 +293,7 @@ fn async_waiters_on_one_thread_are_covered_by_rounds_the_helpers_run() {
             pending.len()
         );
         std::thread::park_timeout(std::time::Duration::from_millis(100));
-        pending.retain_mut(|f| match f.as_mut().poll(&mut cx) {
-            Poll::Ready((t, end, r)) => {
-                r.unwrap_or_else(|e| panic!("partition {t} end {end}: {e}"));
-                done += 1;
-                false
-            }
-            Poll::Pending => true,
-        });
+        done += poll_all(&mut pending, &mut cx);
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     blocking_thread.join().unwrap();
