@@ -40,6 +40,9 @@ struct DirState {
     round: Option<Arc<Round>>,
     /// Rounds completed.
     rounds: u64,
+    /// Bumped at every round end and whenever queued partitions turn out to need no round:
+    /// what async waiters wait for (see [`RoundEnd`]).
+    epoch: u64,
     /// Helper threads alive.
     helpers: usize,
     /// Helper threads waiting for work.
@@ -164,12 +167,18 @@ impl DirSync {
         false
     }
 
-    /// A future that is ready once a round ends after `rounds` rounds had completed (see
-    /// [`DirSync::rounds`]): read the count, check, queue, then await.
-    pub(crate) fn round_end(&self, rounds: u64) -> RoundEnd<'_> {
+    /// The directory's epoch: bumped at every round end, and when queued partitions are
+    /// dropped from the queue because they need no round (durable already, or failed).
+    pub(crate) fn epoch(&self) -> u64 {
+        self.lock().epoch
+    }
+
+    /// A future that is ready once the epoch moves past `epoch` ([`DirSync::epoch`]): read
+    /// the epoch, check, queue, then await.
+    pub(crate) fn round_end(&self, epoch: u64) -> RoundEnd<'_> {
         RoundEnd {
             dir: self,
-            after: rounds,
+            after: epoch,
             id: None,
         }
     }
@@ -324,6 +333,7 @@ impl DirSync {
         d.syncing = false;
         d.round = None;
         d.rounds += 1;
+        d.epoch += 1;
         self.changed.notify_all();
         let wakers = std::mem::take(&mut d.wakers);
         // Partitions queued during this round: the next one starts even if only async
@@ -339,11 +349,15 @@ impl DirSync {
     }
 
     /// Claims the next round (sets `syncing`) if none runs and partitions are queued; the
-    /// caller then starts it with [`DirSync::start_round`] after unlocking.
-    fn lead_if_queued(d: &mut DirState) -> bool {
+    /// caller then starts it with [`DirSync::start_round`] after unlocking. Returns the async
+    /// waiters to wake (after unlocking) if queued partitions were dropped as needing no round:
+    /// a waiter whose partition became durable without a round (a roll) or failed must
+    /// re-check rather than wait for a round that may never come.
+    fn lead_if_queued(d: &mut DirState) -> (bool, Vec<(u64, Waker)>) {
         if d.syncing {
-            return false;
+            return (false, Vec::new());
         }
+        let queued = d.queue.len();
         // A blocking waiter queues its partition again while it waits for the running round,
         // which may well cover it: such entries have nothing left to sync and are no reason
         // for a round.
@@ -355,11 +369,17 @@ impl DirSync {
             }
             behind
         });
+        let wake = if d.queue.len() < queued {
+            d.epoch += 1;
+            std::mem::take(&mut d.wakers)
+        } else {
+            Vec::new()
+        };
         if d.queue.is_empty() {
-            return false;
+            return (false, wake);
         }
         d.syncing = true;
-        true
+        (true, wake)
     }
 }
 
@@ -368,7 +388,7 @@ impl DirSync {
 pub(crate) struct RoundEnd<'a> {
     /// The directory.
     dir: &'a DirSync,
-    /// Rounds completed when the waiter last checked.
+    /// The directory's epoch when the waiter last checked.
     after: u64,
     /// This waiter's id in the directory's waker list, once registered.
     id: Option<u64>,
@@ -379,7 +399,7 @@ impl Future for RoundEnd<'_> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let mut d = self.dir.lock();
-        if d.rounds > self.after {
+        if d.epoch > self.after {
             return Poll::Ready(());
         }
         // Re-polled: replace this waiter's waker instead of adding another.
@@ -411,9 +431,18 @@ fn helper_loop(dir: Weak<DirSync>) {
                 drop(d);
                 break round;
             }
-            if DirSync::lead_if_queued(&mut d) {
+            let (lead, wake) = DirSync::lead_if_queued(&mut d);
+            if lead || !wake.is_empty() {
                 drop(d);
-                break dir.start_round();
+                for (_, w) in wake {
+                    w.wake();
+                }
+                if lead {
+                    break dir.start_round();
+                }
+                // The queue may have changed while unlocked: look again.
+                d = dir.lock();
+                continue;
             }
             d.idle_helpers += 1;
             let (guard, waited) = dir

@@ -143,14 +143,14 @@ impl Durability {
     /// As [`Durability::wait_durable`].
     pub async fn wait_durable_async(&self, end_offset: i64) -> Result<()> {
         loop {
-            // Read the round count before checking, so a round ending in between still wakes
-            // this waiter.
-            let rounds = self.dir_sync.rounds();
+            // Read the epoch before checking, so a round ending in between still wakes this
+            // waiter.
+            let epoch = self.dir_sync.epoch();
             if let Some(done) = self.durable_now(end_offset) {
                 return done;
             }
             self.dir_sync.enqueue_and_kick(&self.part);
-            self.dir_sync.round_end(rounds).await;
+            self.dir_sync.round_end(epoch).await;
         }
     }
 
