@@ -190,9 +190,9 @@ impl ProduceInFlight {
             .collect();
         // Awaited, not waited for on the blocking pool: the log directory's helper threads run
         // the round's fsyncs, so many requests of a connection can wait at once for one round.
-        let locals = Some(durable_all(&waits).await);
+        let locals = durable_all(&waits).await;
         for (i, (slot, partition, info, epoch)) in ok.into_iter().enumerate() {
-            let mut pr = match locals.as_ref().and_then(|l| l.get(i)) {
+            let mut pr = match locals.get(i) {
                 Some(pr) => pr.clone(),
                 None => failed(ResponseError::UnknownServerError.code(), None),
             };
