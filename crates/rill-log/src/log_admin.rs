@@ -177,8 +177,8 @@ impl PartitionLog {
         &mut self,
         removed: &mut RemovedSegments,
         pred: impl Fn(&PartitionLog, &LogSegment) -> bool,
-    ) -> Result<usize> {
-        let mut n = 0;
+    ) -> Result<()> {
+        let before = removed.0.len();
         while self.segments.len() > 1 {
             let Some((_, first)) = self.segments.first_key_value() else {
                 break;
@@ -189,10 +189,9 @@ impl PartitionLog {
             if let Some((_, seg)) = self.segments.pop_first() {
                 seg.forget_handles();
                 removed.0.push(seg);
-                n += 1;
             }
         }
-        if n > 0 {
+        if removed.0.len() > before {
             let first_base = self.segments.keys().next().copied().unwrap_or(0);
             if first_base > self.log_start_offset {
                 self.log_start_offset = first_base;
@@ -200,7 +199,7 @@ impl PartitionLog {
             }
             checkpoint::write_single(&self.dir.join(LOG_START_OFFSET_FILE), self.log_start_offset)?;
         }
-        Ok(n)
+        Ok(())
     }
 }
 
