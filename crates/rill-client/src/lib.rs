@@ -14,6 +14,7 @@
 pub mod admin;
 mod client;
 pub mod connection;
+pub mod delivery;
 pub mod error;
 pub mod fetch;
 pub mod groups;

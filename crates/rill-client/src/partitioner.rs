@@ -54,15 +54,18 @@ impl StickyPartitioner {
     /// The partition for the next keyless record of `topic`.
     pub fn partition(&mut self, topic: &str, num_partitions: usize) -> i32 {
         let n = num_partitions.max(1) as i32;
-        let p = *self
-            .current
-            .entry(topic.to_string())
-            .or_insert_with(|| rand::random_range(0..n));
-        if p >= n {
-            self.current.insert(topic.to_string(), 0);
-            return 0;
+        match self.current.get_mut(topic) {
+            Some(p) if *p < n => *p,
+            Some(p) => {
+                *p = 0;
+                0
+            }
+            None => {
+                let p = rand::random_range(0..n);
+                self.current.insert(topic.to_string(), p);
+                p
+            }
         }
-        p
     }
 
     /// A batch of `topic` was sent from `partition`: move keyless records to another one.

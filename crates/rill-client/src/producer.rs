@@ -21,9 +21,10 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Compression;
-use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
+use crate::delivery::BatchDelivery;
 use crate::error::{ClientError, Result};
 use crate::partitioner::{partition_for_key, StickyPartitioner};
 use crate::records::{encode_batch, ProduceRecord, ProducerStamp};
@@ -62,33 +63,38 @@ impl Default for ProducerConfig {
     }
 }
 
-/// Where a record landed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Delivery {
-    /// Partition.
-    pub partition: i32,
-    /// Offset (-1 with acks=0).
-    pub offset: i64,
-    /// When the answer arrived (for latency figures).
-    pub acked_at: Instant,
-}
-
-/// The result of one record, shared by its batch.
-pub type DeliveryResult = std::result::Result<Delivery, Arc<ClientError>>;
-
-/// Resolves when the record's batch is acknowledged or failed.
-pub type DeliveryReceiver = oneshot::Receiver<DeliveryResult>;
+pub use crate::delivery::{Delivery, DeliveryClosed, DeliveryReceiver, DeliveryResult};
 
 /// Records waiting to be sent to one partition.
 struct Batch {
     /// The records.
     records: Vec<ProduceRecord>,
-    /// Their waiters.
-    waiters: Vec<oneshot::Sender<DeliveryResult>>,
+    /// The slot their receivers share.
+    delivery: BatchDelivery,
     /// Estimated encoded size.
     bytes: usize,
     /// When the first record arrived.
     created: Instant,
+}
+
+/// One topic's partition count and open batches.
+struct TopicState {
+    /// Partitions the topic has (as last looked up).
+    count: usize,
+    /// The open batch of each partition, by partition index.
+    batches: Vec<Option<Batch>>,
+    /// Next sequence of each partition (idempotence), by partition index.
+    sequences: Vec<i32>,
+}
+
+impl TopicState {
+    fn new(count: usize) -> TopicState {
+        TopicState {
+            count,
+            batches: Vec::new(),
+            sequences: Vec::new(),
+        }
+    }
 }
 
 /// A batching producer. Not shared: one task drives it (`send`, `flush_due`, `flush`).
@@ -97,16 +103,15 @@ pub struct Producer {
     client: Client,
     /// Settings.
     config: ProducerConfig,
-    /// Open batches by (topic, partition).
-    batches: HashMap<(String, i32), Batch>,
-    /// Partition counts by topic.
-    partitions: HashMap<String, usize>,
+    /// Partition counts and open batches by topic.
+    topics: HashMap<String, TopicState>,
     /// Keyless partition choice.
     sticky: StickyPartitioner,
     /// Producer id and epoch when idempotent.
     stamp: Option<(i64, i16)>,
-    /// Next sequence per partition (idempotence).
-    sequences: HashMap<(String, i32), i32>,
+    /// No open batch is due before this (it may be earlier than the real first due time,
+    /// never later); `None` when no batch is open.
+    next_due: Option<Instant>,
     /// Bounds batches in flight.
     in_flight: Arc<Semaphore>,
     /// Tasks waiting for answers.
@@ -128,11 +133,10 @@ impl Producer {
             in_flight: Arc::new(Semaphore::new(config.max_in_flight.max(1))),
             client,
             config,
-            batches: HashMap::new(),
-            partitions: HashMap::new(),
+            topics: HashMap::new(),
             sticky: StickyPartitioner::default(),
             stamp,
-            sequences: HashMap::new(),
+            next_due: None,
             tasks: JoinSet::new(),
         })
     }
@@ -142,11 +146,11 @@ impl Producer {
     /// # Errors
     /// Unknown topic.
     pub async fn partition_count(&mut self, topic: &str) -> Result<usize> {
-        if let Some(n) = self.partitions.get(topic) {
-            return Ok(*n);
+        if let Some(t) = self.topics.get(topic) {
+            return Ok(t.count);
         }
         let n = self.client.topic(topic, false).await?.partitions.len();
-        self.partitions.insert(topic.to_string(), n);
+        self.topics.insert(topic.to_string(), TopicState::new(n));
         Ok(n)
     }
 
@@ -184,34 +188,45 @@ impl Producer {
                 .iter()
                 .map(|(k, v)| k.len() + v.as_ref().map_or(0, Bytes::len) + 4)
                 .sum::<usize>();
-        let (tx, rx) = oneshot::channel();
-        let key = (topic.to_string(), partition);
-        let batch = self.batches.entry(key.clone()).or_insert_with(|| Batch {
-            records: Vec::new(),
-            waiters: Vec::new(),
-            bytes: 61,
-            created: Instant::now(),
+        let now = Instant::now();
+        let state = self
+            .topics
+            .get_mut(topic)
+            .ok_or_else(|| ClientError::Invalid(format!("topic {topic} forgotten")))?;
+        let index = partition as usize;
+        if state.batches.len() <= index {
+            state.batches.resize_with(index + 1, || None);
+        }
+        let batch = state.batches[index].get_or_insert_with(|| {
+            let due = now + self.config.linger;
+            self.next_due = Some(self.next_due.map_or(due, |d| d.min(due)));
+            Batch {
+                records: Vec::new(),
+                delivery: BatchDelivery::new(partition),
+                bytes: 61,
+                created: now,
+            }
         });
+        let rx = batch.delivery.receiver(batch.records.len());
         batch.records.push(record);
-        batch.waiters.push(tx);
         batch.bytes += size;
         if batch.bytes >= self.config.batch_size {
-            self.send_batch(key, count).await?;
+            self.send_batch(topic, partition).await?;
         }
-        self.send_due_while_slots_free().await?;
-        while self.tasks.try_join_next().is_some() {}
+        if self.next_due.is_some_and(|d| now >= d) && self.in_flight.available_permits() > 0 {
+            self.send_due_while_slots_free(now).await?;
+        }
         Ok(rx)
     }
 
     /// Sends batches past their linger while an in-flight slot is free; the others stay open
     /// and keep taking records until a slot frees (a later `send`, or [`Producer::flush_due`]).
-    async fn send_due_while_slots_free(&mut self) -> Result<()> {
-        for key in self.due_batches() {
+    async fn send_due_while_slots_free(&mut self, now: Instant) -> Result<()> {
+        for (topic, partition) in self.due_batches(now) {
             let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
                 break;
             };
-            let count = self.partitions.get(&key.0).copied().unwrap_or(1);
-            self.send_batch_in(key, count, permit).await?;
+            self.send_batch_in(&topic, partition, permit).await?;
         }
         Ok(())
     }
@@ -221,27 +236,39 @@ impl Producer {
     /// # Errors
     /// Send failures.
     pub async fn flush_due(&mut self) -> Result<()> {
-        for key in self.due_batches() {
-            let count = self.partitions.get(&key.0).copied().unwrap_or(1);
-            self.send_batch(key, count).await?;
+        for (topic, partition) in self.due_batches(Instant::now()) {
+            self.send_batch(&topic, partition).await?;
         }
         Ok(())
     }
 
-    /// The open batches that have waited `linger` or longer.
-    fn due_batches(&self) -> Vec<(String, i32)> {
-        let now = Instant::now();
-        self.batches
-            .iter()
-            .filter(|(_, b)| now.duration_since(b.created) >= self.config.linger)
-            .map(|(k, _)| k.clone())
-            .collect()
+    /// The open batches that have waited `linger` or longer at `now`; sets `next_due` to the
+    /// first due time of the others.
+    fn due_batches(&mut self, now: Instant) -> Vec<(String, i32)> {
+        let linger = self.config.linger;
+        let mut due = Vec::new();
+        let mut next: Option<Instant> = None;
+        for (topic, t) in &self.topics {
+            for (i, b) in t.batches.iter().enumerate() {
+                let Some(b) = b else { continue };
+                let at = b.created + linger;
+                if at <= now {
+                    due.push((topic.clone(), i as i32));
+                } else {
+                    next = Some(next.map_or(at, |n| n.min(at)));
+                }
+            }
+        }
+        // The due batches that stay open (no slot) are due again at once.
+        self.next_due = if due.is_empty() { next } else { Some(now) };
+        due
     }
 
     /// The earliest time a batch becomes due, if any is open.
     pub fn next_due(&self) -> Option<Instant> {
-        self.batches
+        self.topics
             .values()
+            .flat_map(|t| t.batches.iter().flatten())
             .map(|b| b.created + self.config.linger)
             .min()
     }
@@ -251,18 +278,28 @@ impl Producer {
     /// # Errors
     /// Send failures (per-record failures go to the receivers).
     pub async fn flush(&mut self) -> Result<()> {
-        let keys: Vec<(String, i32)> = self.batches.keys().cloned().collect();
-        for key in keys {
-            let count = self.partitions.get(&key.0).copied().unwrap_or(1);
-            self.send_batch(key, count).await?;
+        let open: Vec<(String, i32)> = self
+            .topics
+            .iter()
+            .flat_map(|(topic, t)| {
+                t.batches
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, b)| b.is_some())
+                    .map(|(i, _)| (topic.clone(), i as i32))
+            })
+            .collect();
+        for (topic, partition) in open {
+            self.send_batch(&topic, partition).await?;
         }
+        self.next_due = None;
         while self.tasks.join_next().await.is_some() {}
         Ok(())
     }
 
-    /// Sends the batch of `key`, waiting for a free in-flight slot.
-    async fn send_batch(&mut self, key: (String, i32), count: usize) -> Result<()> {
-        if !self.batches.contains_key(&key) {
+    /// Sends the open batch of `topic`-`partition`, waiting for a free in-flight slot.
+    async fn send_batch(&mut self, topic: &str, partition: i32) -> Result<()> {
+        if self.open_batch(topic, partition).is_none() {
             return Ok(());
         }
         let permit = self
@@ -271,35 +308,55 @@ impl Producer {
             .acquire_owned()
             .await
             .map_err(|_| ClientError::Invalid("producer closed".into()))?;
-        self.send_batch_in(key, count, permit).await
+        self.send_batch_in(topic, partition, permit).await
     }
 
-    /// Sends the batch of `key` in the in-flight slot `permit` (released with the answer).
+    /// The open batch of `topic`-`partition`, if any.
+    fn open_batch(&mut self, topic: &str, partition: i32) -> Option<&mut Option<Batch>> {
+        self.topics
+            .get_mut(topic)?
+            .batches
+            .get_mut(partition as usize)
+            .filter(|b| b.is_some())
+    }
+
+    /// Sends the open batch of `topic`-`partition` in the in-flight slot `permit` (released
+    /// with the answer).
     async fn send_batch_in(
         &mut self,
-        key: (String, i32),
-        count: usize,
+        topic: &str,
+        partition: i32,
         permit: OwnedSemaphorePermit,
     ) -> Result<()> {
-        let Some(batch) = self.batches.remove(&key) else {
+        let Some(batch) = self.open_batch(topic, partition).and_then(Option::take) else {
             return Ok(());
         };
-        let (topic, partition) = key.clone();
-        self.sticky.next_batch(&topic, partition, count);
         let mut stamp = ProducerStamp::default();
-        if let Some((id, epoch)) = self.stamp {
-            let seq = self.sequences.entry(key).or_insert(0);
-            stamp = ProducerStamp {
-                producer_id: id,
-                producer_epoch: epoch,
-                base_sequence: *seq,
-            };
-            *seq = seq.wrapping_add(batch.records.len() as i32) & i32::MAX;
-        }
+        let count = match self.topics.get_mut(topic) {
+            Some(t) => {
+                if let Some((id, epoch)) = self.stamp {
+                    let index = partition as usize;
+                    if t.sequences.len() <= index {
+                        t.sequences.resize(index + 1, 0);
+                    }
+                    let seq = &mut t.sequences[index];
+                    stamp = ProducerStamp {
+                        producer_id: id,
+                        producer_epoch: epoch,
+                        base_sequence: *seq,
+                    };
+                    *seq = seq.wrapping_add(batch.records.len() as i32) & i32::MAX;
+                }
+                t.count
+            }
+            None => 1,
+        };
+        self.sticky.next_batch(topic, partition, count);
         let records = encode_batch(&batch.records, self.config.compression, stamp)?;
+        let delivery = batch.delivery;
         let send = Send {
             client: self.client.clone(),
-            topic,
+            topic: topic.to_string(),
             partition,
             records,
             acks: self.config.acks,
@@ -308,41 +365,18 @@ impl Producer {
         if self.config.acks == 0 {
             let result = send.once_oneway().await;
             let now = Instant::now();
-            resolve(
-                batch.waiters,
-                partition,
-                result.map(|()| (-1, now)).map_err(Arc::new),
-            );
+            delivery.resolve(result.map(|()| (-1, now)).map_err(Arc::new));
             drop(permit);
             return Ok(());
         }
         // Write now (keeps per-partition order); wait for the answer in a task.
         let first = send.write().await;
         self.tasks.spawn(async move {
-            let result = send.finish(first).await.map_err(Arc::new);
-            resolve(batch.waiters, partition, result);
+            delivery.resolve(send.finish(first).await.map_err(Arc::new));
             drop(permit);
         });
+        while self.tasks.try_join_next().is_some() {}
         Ok(())
-    }
-}
-
-/// Hands each waiter its record's offset (base + index) or the batch's error.
-fn resolve(
-    waiters: Vec<oneshot::Sender<DeliveryResult>>,
-    partition: i32,
-    result: std::result::Result<(i64, Instant), Arc<ClientError>>,
-) {
-    for (i, w) in waiters.into_iter().enumerate() {
-        let r = match &result {
-            Ok((base, at)) => Ok(Delivery {
-                partition,
-                offset: if *base < 0 { -1 } else { base + i as i64 },
-                acked_at: *at,
-            }),
-            Err(e) => Err(e.clone()),
-        };
-        let _ = w.send(r);
     }
 }
 

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use clap::{Args, Subcommand};
 use rill_client::fetch::{FetchOptions, EARLIEST};
-use rill_client::producer::{DeliveryReceiver, Producer, ProducerConfig};
+use rill_client::producer::{
+    DeliveryClosed, DeliveryReceiver, DeliveryResult, Producer, ProducerConfig,
+};
 use rill_client::records::{decode_batches, parse_compression, ProduceRecord};
 use serde_json::json;
 
@@ -122,11 +124,7 @@ struct Stats {
 }
 
 impl Stats {
-    fn record(
-        &mut self,
-        sent_at: Instant,
-        r: Result<rill_client::producer::DeliveryResult, tokio::sync::oneshot::error::RecvError>,
-    ) {
+    fn record(&mut self, sent_at: Instant, r: Result<DeliveryResult, DeliveryClosed>) {
         match r {
             Ok(Ok(d)) => {
                 self.latencies_us
@@ -166,6 +164,8 @@ async fn produce(
     let mut pending: VecDeque<(Instant, DeliveryReceiver)> = VecDeque::new();
     let mut stats = Stats::default();
     let start = Instant::now();
+    // Record timestamps come from the one clock read per record (the latency's start).
+    let start_ms = now_ms();
     let mut last_report = start;
     let mut sent_bytes = 0u64;
     for i in 0..n {
@@ -177,27 +177,20 @@ async fn produce(
                 tokio::time::sleep(due - now).await;
             }
         }
+        let sent_at = Instant::now();
         let record = ProduceRecord {
             key: None,
             value: Some(pool[(i % 16) as usize].clone()),
             headers: Vec::new(),
-            timestamp_ms: now_ms(),
+            timestamp_ms: start_ms + sent_at.duration_since(start).as_millis() as i64,
         };
         let rx = producer.send(topic, None, record).await?;
         sent_bytes += size as u64;
-        pending.push_back((Instant::now(), rx));
-        while let Some((at, rx)) = pending.front_mut() {
-            match rx.try_recv() {
-                Ok(r) => {
-                    stats.record(*at, Ok(r));
-                    pending.pop_front();
-                }
-                Err(tokio::sync::oneshot::error::TryRecvError::Empty) => break,
-                Err(tokio::sync::oneshot::error::TryRecvError::Closed) => {
-                    stats.failed += 1;
-                    pending.pop_front();
-                }
-            }
+        pending.push_back((sent_at, rx));
+        while let Some((at, rx)) = pending.front() {
+            let Some(r) = rx.try_recv() else { break };
+            stats.record(*at, r);
+            pending.pop_front();
         }
         if last_report.elapsed() >= Duration::from_secs(1) {
             let secs = last_report.elapsed().as_secs_f64();
