@@ -266,7 +266,7 @@ fn rill_relaxed(
     let idle = broker.peak_rss_mib()?;
     let topic = topic_name("relaxed", 12);
     produce::create_topic(&broker.bootstrap, &topic, 12)?;
-    produce_pair(
+    let peak = produce_pair(
         res,
         plan,
         SINGLE,
@@ -276,6 +276,15 @@ fn rill_relaxed(
         "all",
         12,
     )?;
+    if let Some(bin) = perf_bin {
+        let load = PerfLoad {
+            fsync: "relaxed",
+            acks: "all",
+            parts: 12,
+            peak,
+        };
+        run_rill_perf(res, plan, bin, &broker.bootstrap, &topic, load);
+    }
     consume_suite(res, plan, &broker.bootstrap, perf_bin)?;
     res.rss.push(Rss {
         label: "relaxed broker",
@@ -340,7 +349,13 @@ fn group_commit_suite(
                 res.disk = Some(d);
             }
             if let Some(bin) = rill_perf_bin {
-                run_rill_perf(res, plan, bin, bootstrap, &topic, acks, parts, peak);
+                let load = PerfLoad {
+                    fsync: "group commit",
+                    acks,
+                    parts,
+                    peak,
+                };
+                run_rill_perf(res, plan, bin, bootstrap, &topic, load);
             }
         }
     }
@@ -456,19 +471,39 @@ fn produce_pair_with(
     Ok(default_peak)
 }
 
+/// What one series of `rill perf produce` runs loads a broker with.
+struct PerfLoad {
+    /// The broker's fsync mode, as the table labels it ("group commit" or "relaxed").
+    fsync: &'static str,
+    /// acks.
+    acks: &'static str,
+    /// Partitions of the topic.
+    parts: i32,
+    /// librdkafka's peak records/s on the same load (sizes the unlimited runs).
+    peak: f64,
+}
+
 /// `rill perf produce` on `topic`: unlimited with the default linger, then (for the latency
 /// targets) unlimited with linger.ms=0 and at half of that peak, as the librdkafka runs.
-#[allow(clippy::too_many_arguments)]
 fn run_rill_perf(
     res: &mut Results,
     plan: &Plan,
     bin: &Path,
     bootstrap: &str,
     topic: &str,
-    acks: &'static str,
-    parts: i32,
-    peak: f64,
+    load: PerfLoad,
 ) {
+    let PerfLoad {
+        fsync,
+        acks,
+        parts,
+        peak,
+    } = load;
+    let against = if fsync == "relaxed" {
+        Against::Loopback
+    } else {
+        Against::Disk
+    };
     let mut linger0_peak = None;
     for (linger_ms, half) in [(LINGER_MS, false), (0, false), (0, true)] {
         let rate = if half {
@@ -480,7 +515,7 @@ fn run_rill_perf(
             None
         };
         progress(&format!(
-            "rill perf produce acks={acks} {parts}p {} linger.ms={linger_ms}",
+            "rill perf produce {fsync} acks={acks} {parts}p {} linger.ms={linger_ms}",
             rate.map_or_else(|| "unlimited".to_string(), |r| format!("{r:.0} rec/s"))
         ));
         let per_sec = rate.unwrap_or(peak);
@@ -494,18 +529,18 @@ fn run_rill_perf(
                 res.produce.push(ProduceRow {
                     setup: SINGLE,
                     client: "rill perf",
-                    fsync: "group commit",
+                    fsync,
                     acks,
                     partitions: parts,
                     rate,
                     linger_ms,
                     outcome,
-                    against: Against::Disk,
+                    against,
                 });
             }
             Err(e) => {
                 res.skipped.push(format!(
-                    "rill perf acks={acks} {parts}p linger.ms={linger_ms}: {e:#}"
+                    "rill perf {fsync} acks={acks} {parts}p linger.ms={linger_ms}: {e:#}"
                 ));
                 break;
             }
