@@ -100,6 +100,21 @@ impl PartitionLog {
     /// # Errors
     /// [`LogError::OffsetOutOfRange`] if `offset` is above the log end offset; I/O failures.
     pub fn delete_records_before(&mut self, offset: i64) -> Result<i64> {
+        let (start, removed) = self.delete_records_before_deferred(offset)?;
+        removed.delete()?;
+        Ok(start)
+    }
+
+    /// [`PartitionLog::delete_records_before`], except that the segments taken out of the
+    /// log are returned for the caller to delete after releasing its lock on the log, as
+    /// [`PartitionLog::enforce_retention_deferred`] does.
+    ///
+    /// # Errors
+    /// As [`PartitionLog::delete_records_before`].
+    pub fn delete_records_before_deferred(
+        &mut self,
+        offset: i64,
+    ) -> Result<(i64, RemovedSegments)> {
         self.dirty = true;
         let log_end = self.log_end_offset();
         if offset > log_end || offset < 0 {
@@ -109,8 +124,9 @@ impl PartitionLog {
                 log_end,
             });
         }
+        let mut removed = RemovedSegments(Vec::new());
         if offset <= self.log_start_offset {
-            return Ok(self.log_start_offset);
+            return Ok((self.log_start_offset, removed));
         }
         self.log_start_offset = offset;
         checkpoint::write_single(&self.dir.join(LOG_START_OFFSET_FILE), offset)?;
@@ -118,7 +134,6 @@ impl PartitionLog {
         if offset == log_end && self.active()?.size > 0 {
             self.roll(0)?;
         }
-        let mut removed = RemovedSegments(Vec::new());
         self.remove_oldest_while(&mut removed, |log, seg| {
             let next = log
                 .segments
@@ -127,8 +142,7 @@ impl PartitionLog {
                 .map(|(b, _)| *b);
             next.is_some_and(|n| n <= log.log_start_offset)
         })?;
-        removed.delete()?;
-        Ok(self.log_start_offset)
+        Ok((self.log_start_offset, removed))
     }
 
     /// Retention: rolls an active segment older than `segment.ms`, then deletes old segments

@@ -240,23 +240,25 @@ fn retention_by_bytes_and_time_and_delete_records_move_the_log_start() {
     );
 }
 
+/// Segment (`.log`) files in `dir`.
+fn log_files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "log")
+        })
+        .count()
+}
+
 #[test]
 fn deferred_retention_moves_the_log_start_first_and_deletes_files_when_told() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = open(dir.path(), small_config());
     append_n(&mut log, 30, 1, 1000);
-    let log_files = |d: &std::path::Path| {
-        std::fs::read_dir(d)
-            .unwrap()
-            .filter(|e| {
-                e.as_ref()
-                    .unwrap()
-                    .path()
-                    .extension()
-                    .is_some_and(|x| x == "log")
-            })
-            .count()
-    };
     let files_before = log_files(dir.path());
     log.set_config(LogConfig {
         retention_ms: Some(100),
@@ -275,6 +277,41 @@ fn deferred_retention_moves_the_log_start_first_and_deletes_files_when_told() {
     drop(log);
     let log = open(dir.path(), small_config());
     assert_eq!(log.log_start_offset(), start);
+}
+
+#[test]
+fn deferred_delete_records_moves_the_log_start_first_and_deletes_files_when_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), small_config());
+    append_n(&mut log, 30, 1, 1000);
+    let files_before = log_files(dir.path());
+    let (start, removed) = log.delete_records_before_deferred(20).unwrap();
+    assert_eq!((start, log.log_start_offset()), (20, 20));
+    assert!(log.read(19, 10, i64::MAX, true).is_err());
+    assert_eq!(offsets(&read_all(&log, 20)).first(), Some(&(20, 20)));
+    assert!(
+        log.segment_count() < files_before,
+        "whole segments below 20 left the log"
+    );
+    assert_eq!(
+        log_files(dir.path()),
+        files_before,
+        "files wait for delete()"
+    );
+    removed.delete().unwrap();
+    assert_eq!(log_files(dir.path()), log.segment_count());
+    // Asking again for an offset at or below the start removes nothing.
+    let (start, removed) = log.delete_records_before_deferred(10).unwrap();
+    assert_eq!(start, 20);
+    removed.delete().unwrap();
+    assert_eq!(log_files(dir.path()), log.segment_count());
+    drop(log);
+    let log = open(dir.path(), small_config());
+    assert_eq!(
+        log.log_start_offset(),
+        20,
+        "log start offset is checkpointed"
+    );
 }
 
 #[test]

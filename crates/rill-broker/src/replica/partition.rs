@@ -794,15 +794,20 @@ impl Partition {
     pub fn delete_records(&self, offset: i64) -> Result<i64, LogError> {
         let hw = self.high_watermark();
         let target = if offset == -1 { hw } else { offset };
-        let mut log = self.log()?;
-        if target < 0 || target > hw {
-            return Err(LogError::OffsetOutOfRange {
-                requested: offset,
-                log_start: log.log_start_offset(),
-                log_end: hw,
-            });
-        }
-        log.delete_records_before(target)
+        let (start, removed) = {
+            let mut log = self.log()?;
+            if target < 0 || target > hw {
+                return Err(LogError::OffsetOutOfRange {
+                    requested: offset,
+                    log_start: log.log_start_offset(),
+                    log_end: hw,
+                });
+            }
+            log.delete_records_before_deferred(target)?
+        };
+        // Unlinked without the log's lock, as retention does (see `enforce_retention`).
+        removed.delete()?;
+        Ok(start)
     }
 
     /// Applies new topic configs.
