@@ -136,3 +136,61 @@ mod tests {
         assert!(!dir.path().join("cp.tmp").exists());
     }
 }
+
+/// The log start offset checkpoint of one partition, written in the order the log decided
+/// its values: each change takes a [`StartWrite`] ticket under the log's lock, and a write
+/// whose ticket is older than one already written is skipped. So retention and
+/// DeleteRecords can write (and fsync) it after releasing the log's lock, behind other
+/// fsyncs, without an older value ever overwriting a newer one.
+#[derive(Debug)]
+pub struct StartCheckpoint {
+    path: std::path::PathBuf,
+    next: std::sync::atomic::AtomicU64,
+    written: std::sync::Mutex<u64>,
+}
+
+/// One decided value of the log start offset, to write with [`StartCheckpoint::write`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StartWrite {
+    seq: u64,
+    value: i64,
+}
+
+impl StartCheckpoint {
+    /// The checkpoint in partition directory `dir`.
+    pub fn new(dir: &Path) -> StartCheckpoint {
+        StartCheckpoint {
+            path: dir.join(LOG_START_OFFSET_FILE),
+            next: std::sync::atomic::AtomicU64::new(0),
+            written: std::sync::Mutex::new(0),
+        }
+    }
+
+    /// A ticket for `value` (take it under the log's lock, where the value was decided).
+    pub fn ticket(&self, value: i64) -> StartWrite {
+        let seq = self.next.fetch_add(1, std::sync::atomic::Ordering::AcqRel) + 1;
+        StartWrite { seq, value }
+    }
+
+    /// Writes `w` unless a later ticket was written already.
+    ///
+    /// # Errors
+    /// I/O failures.
+    pub fn write(&self, w: StartWrite) -> Result<()> {
+        let mut last = self.written.lock().unwrap_or_else(|p| p.into_inner());
+        if w.seq <= *last {
+            return Ok(());
+        }
+        write_single(&self.path, w.value)?;
+        *last = w.seq;
+        Ok(())
+    }
+
+    /// Decides and writes `value` now (under the log's lock).
+    ///
+    /// # Errors
+    /// I/O failures.
+    pub fn write_now(&self, value: i64) -> Result<()> {
+        self.write(self.ticket(value))
+    }
+}

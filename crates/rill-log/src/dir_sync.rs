@@ -463,7 +463,11 @@ fn helper_loop(dir: Weak<DirSync>) {
 }
 
 fn sync_key(key: Option<&FileKey>) -> Result<()> {
-    let Some(key) = key else { return Ok(()) };
+    key.map_or(Ok(()), sync_file)
+}
+
+/// fsyncs (data) the file of `key`; a file deleted meanwhile is skipped.
+pub(crate) fn sync_file(key: &FileKey) -> Result<()> {
     let file = match FileCache::global().get(key) {
         Ok(f) => f,
         // Deleted by retention or truncation: the roll before it already fsynced the bytes,

@@ -234,6 +234,12 @@ impl Durability {
         }
     }
 
+    /// An fsync of the log's own failed: waits fail from now on (the bytes the kernel could
+    /// not write may be gone from the page cache, so a later fsync proves nothing).
+    pub(crate) fn fail(&self, e: &LogError) {
+        self.part.lock().failed = Some(e.to_string());
+    }
+
     /// Everything below `end` was fsynced by the log itself.
     pub(crate) fn mark_durable(&self, end: i64) {
         let mut st = self.part.lock();

@@ -148,6 +148,11 @@ impl<const W: usize> IndexFile<W> {
         Ok(())
     }
 
+    /// The file's key in the handle cache.
+    pub(crate) fn key(&self) -> &Arc<FileKey> {
+        &self.key
+    }
+
     /// fsyncs the file.
     pub(crate) fn sync(&self) -> Result<()> {
         let f = FileCache::global().get(&self.key)?;

@@ -18,6 +18,7 @@ use crate::checkpoint::{
 use crate::config::{FlushPolicy, LogConfig, TimestampType};
 use crate::epoch_cache::LeaderEpochCache;
 use crate::error::{LogError, Result};
+use crate::file_cache::FileKey;
 use crate::flush::Durability;
 use crate::io;
 use crate::producer_state::{ProducerStateManager, SeqCheck};
@@ -68,7 +69,51 @@ pub struct PartitionLog {
     pub(crate) last_flush_ms: Option<i64>,
     /// Something changed since the last `flush` (which is skipped when nothing did).
     pub(crate) dirty: bool,
+    /// The log start offset checkpoint (written in decision order, see [`StartCheckpoint`]).
+    pub(crate) start_checkpoint: Arc<checkpoint::StartCheckpoint>,
+    /// Segments rolled in page-cache mode whose fsync was left for later, oldest first (see
+    /// [`PartitionLog::pending_roll_syncs`]).
+    pub(crate) unsynced_rolls: Vec<UnsyncedRoll>,
 }
+
+/// A segment rolled without its fsync (page-cache mode): its files and the offset its data
+/// ends at (the base of the segment after it).
+#[derive(Debug, Clone)]
+pub(crate) struct UnsyncedRoll {
+    keys: [Arc<FileKey>; 3],
+    end: i64,
+}
+
+/// Rolled segments still to fsync, handed out by [`PartitionLog::pending_roll_syncs`] so the
+/// fsync can run without the log's lock.
+#[derive(Debug)]
+#[must_use = "the segments stay unsynced until `sync` runs and `roll_syncs_done` is told"]
+pub struct RollSyncs {
+    keys: Vec<Arc<FileKey>>,
+    end: i64,
+}
+
+impl RollSyncs {
+    /// The offset below which these fsyncs make the log durable.
+    pub fn end(&self) -> i64 {
+        self.end
+    }
+
+    /// fsyncs the segments' files (log and indexes). A file deleted meanwhile (retention,
+    /// truncation) is skipped: its bytes are no longer part of the log.
+    ///
+    /// # Errors
+    /// fsync failures.
+    pub fn sync(&self) -> Result<()> {
+        for key in &self.keys {
+            crate::dir_sync::sync_file(key)?;
+        }
+        Ok(())
+    }
+}
+
+/// Most rolled segments left unsynced at once; a roll past it fsyncs the older ones itself.
+pub(crate) const MAX_UNSYNCED_ROLLS: usize = 4;
 
 impl Drop for PartitionLog {
     /// Returns this log's cached file handles (no flush: a dropped log behaves like a crash;
@@ -159,6 +204,8 @@ impl PartitionLog {
             unflushed_messages: 0,
             last_flush_ms: None,
             dirty: true,
+            start_checkpoint: Arc::new(checkpoint::StartCheckpoint::new(dir)),
+            unsynced_rolls: Vec::new(),
         };
         log.rebuild_producer_state(&mut report.dropped)?;
         let active = log.active()?;
@@ -236,6 +283,14 @@ impl PartitionLog {
 
     /// Replaces the configuration; takes effect at the next operation.
     pub fn set_config(&mut self, c: LogConfig) {
+        if c.flush == FlushPolicy::GroupCommit {
+            // Group-commit rounds fsync the active segment only: older segments rolled
+            // without their fsync must be on disk before any offset counts as durable.
+            if let Err(e) = self.sync_unsynced_rolls() {
+                tracing::error!(dir = %self.dir.display(), error = %e, "fsync of rolled segments failed");
+                self.durability.fail(&e);
+            }
+        }
         self.durability
             .set_group_commit(c.flush == FlushPolicy::GroupCommit);
         self.config = c;
@@ -441,6 +496,7 @@ impl PartitionLog {
         let by_count = messages.is_some_and(|m| self.unflushed_messages >= m);
         let by_time = ms.is_some_and(|m| now_ms.saturating_sub(last) >= m as i64);
         if by_count || by_time {
+            self.sync_unsynced_rolls()?;
             self.active()?.sync()?;
             self.durability.mark_durable(self.log_end_offset());
             self.unflushed_messages = 0;
@@ -454,26 +510,107 @@ impl PartitionLog {
     ///
     /// # Errors
     /// I/O failures.
+    ///
+    /// In page-cache mode (the interval flush policy) the closed segment is not fsynced here:
+    /// with up to a segment of dirty bytes that took half a second, and every append to the
+    /// partition waited behind the lock. It joins [`PartitionLog::pending_roll_syncs`]
+    /// instead, and the recovery point stays where it was until that fsync is done, so a
+    /// crash before it rescans the segment on open.
     pub fn roll(&mut self, _now_ms: i64) -> Result<()> {
         let log_end = self.log_end_offset();
+        let deferred = matches!(self.config.flush, FlushPolicy::Interval { .. });
         let active = self.active_mut()?;
         if active.size == 0 {
             return Ok(());
         }
         active.seal_time_index()?;
-        active.sync()?;
+        let closed = UnsyncedRoll {
+            keys: [
+                active.log_key.clone(),
+                active.offset_index.file().key().clone(),
+                active.time_index.file().key().clone(),
+            ],
+            end: log_end,
+        };
+        if !deferred {
+            active.sync()?;
+        }
         self.dirty = true;
-        self.durability.mark_durable(log_end);
+        if deferred {
+            if self.unsynced_rolls.len() >= MAX_UNSYNCED_ROLLS {
+                self.sync_unsynced_rolls()?;
+            }
+            self.unsynced_rolls.push(closed);
+        } else {
+            self.durability.mark_durable(log_end);
+        }
         let seg = LogSegment::create(&self.dir, log_end)?;
         io::sync_dir(&self.dir)?;
         self.durability.note_written(log_end, &seg.log_key);
         self.segments.insert(log_end, seg);
-        tracing::info!(dir = %self.dir.display(), base_offset = log_end, segments = self.segments.len(), "rolled to a new segment");
+        tracing::info!(dir = %self.dir.display(), base_offset = log_end, segments = self.segments.len(), deferred_fsync = deferred, "rolled to a new segment");
         self.producers.write_snapshot(log_end)?;
+        if deferred {
+            return Ok(());
+        }
         self.write_recovery_point()
     }
 
-    pub(crate) fn write_recovery_point(&self) -> Result<()> {
+    /// Whether segments rolled in page-cache mode still wait for their fsync.
+    pub fn has_pending_roll_syncs(&self) -> bool {
+        !self.unsynced_rolls.is_empty()
+    }
+
+    /// The segments rolled in page-cache mode that still wait for their fsync, for the caller
+    /// to fsync ([`RollSyncs::sync`]) without holding the log's lock and then report with
+    /// [`PartitionLog::roll_syncs_done`]; `None` when none waits.
+    pub fn pending_roll_syncs(&self) -> Option<RollSyncs> {
+        let last = self.unsynced_rolls.last()?;
+        Some(RollSyncs {
+            keys: self
+                .unsynced_rolls
+                .iter()
+                .flat_map(|r| r.keys.iter().cloned())
+                .collect(),
+            end: last.end,
+        })
+    }
+
+    /// Records that `done` was fsynced: the rolls it covered leave the list, everything
+    /// below its end counts as durable and the recovery point moves there (unless a flush or
+    /// a truncation got there first).
+    ///
+    /// # Errors
+    /// I/O failures writing the recovery point.
+    pub fn roll_syncs_done(&mut self, done: &RollSyncs) -> Result<()> {
+        let before = self.unsynced_rolls.len();
+        self.unsynced_rolls.retain(|r| r.end > done.end);
+        if self.unsynced_rolls.len() == before || done.end > self.log_end_offset() {
+            return Ok(());
+        }
+        self.durability.mark_durable(done.end);
+        // Everything below `end` is on disk; the segment starting there is not vouched for
+        // (size 0 recorded), so recovery scans it and every later one.
+        checkpoint::write_rows(
+            &self.dir.join(RECOVERY_POINT_FILE),
+            &[vec![done.end, done.end, 0]],
+        )
+    }
+
+    /// fsyncs every segment rolled without its fsync, here and now.
+    fn sync_unsynced_rolls(&mut self) -> Result<()> {
+        if let Some(syncs) = self.pending_roll_syncs() {
+            syncs.sync()?;
+            self.unsynced_rolls.clear();
+            self.durability.mark_durable(syncs.end);
+        }
+        Ok(())
+    }
+
+    /// Writes the recovery point for the active segment; segments rolled without their fsync
+    /// are fsynced first, since the checkpoint vouches for everything before the active one.
+    pub(crate) fn write_recovery_point(&mut self) -> Result<()> {
+        self.sync_unsynced_rolls()?;
         let a = self.active()?;
         checkpoint::write_rows(
             &self.dir.join(RECOVERY_POINT_FILE),
@@ -490,6 +627,7 @@ impl PartitionLog {
         if !self.dirty {
             return Ok(());
         }
+        self.sync_unsynced_rolls()?;
         let log_end = self.log_end_offset();
         let active = self.active_mut()?;
         active.seal_time_index()?;
@@ -497,7 +635,7 @@ impl PartitionLog {
         self.durability.mark_durable(log_end);
         self.unflushed_messages = 0;
         self.producers.write_snapshot(log_end)?;
-        checkpoint::write_single(&self.dir.join(LOG_START_OFFSET_FILE), self.log_start_offset)?;
+        self.start_checkpoint.write_now(self.log_start_offset)?;
         self.write_recovery_point()?;
         self.dirty = false;
         Ok(())

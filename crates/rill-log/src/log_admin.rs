@@ -8,12 +8,13 @@
 //!
 //! Thread-safety: every method takes `&mut self` (the caller's lock).
 
-use crate::checkpoint::{self, LOG_START_OFFSET_FILE};
+use crate::checkpoint::{StartCheckpoint, StartWrite};
 use crate::error::{LogError, Result};
 use crate::io;
 use crate::log::PartitionLog;
 use crate::recovery;
 use crate::segment::LogSegment;
+use std::sync::Arc;
 
 impl PartitionLog {
     /// Drops everything at and above `offset` (replica divergence). A batch containing
@@ -61,7 +62,7 @@ impl PartitionLog {
         if new_end < self.log_start_offset {
             // The removed batch straddled the log start: nothing visible is left.
             self.log_start_offset = new_end;
-            checkpoint::write_single(&self.dir.join(LOG_START_OFFSET_FILE), new_end)?;
+            self.start_checkpoint.write_now(new_end)?;
         }
         self.epochs.truncate_from_end(new_end)?;
         self.producers.delete_snapshots_above(new_end)?;
@@ -88,7 +89,7 @@ impl PartitionLog {
         self.segments.insert(start, seg);
         io::sync_dir(&self.dir)?;
         self.log_start_offset = start;
-        checkpoint::write_single(&self.dir.join(LOG_START_OFFSET_FILE), start)?;
+        self.start_checkpoint.write_now(start)?;
         self.epochs.clear()?;
         self.durability.reset(start, &key, true);
         self.write_recovery_point()
@@ -124,12 +125,12 @@ impl PartitionLog {
                 log_end,
             });
         }
-        let mut removed = RemovedSegments(Vec::new());
+        let mut removed = self.removed_segments();
         if offset <= self.log_start_offset {
             return Ok((self.log_start_offset, removed));
         }
         self.log_start_offset = offset;
-        checkpoint::write_single(&self.dir.join(LOG_START_OFFSET_FILE), offset)?;
+        removed.start = Some(self.start_checkpoint.ticket(offset));
         self.epochs.truncate_from_start(offset)?;
         if offset == log_end && self.active()?.size > 0 {
             self.roll(0)?;
@@ -174,7 +175,7 @@ impl PartitionLog {
                 self.roll(now_ms)?;
             }
         }
-        let mut removed = RemovedSegments(Vec::new());
+        let mut removed = self.removed_segments();
         if let Some(ms) = self.config.retention_ms {
             let limit = now_ms.saturating_sub(ms as i64);
             self.remove_oldest_while(&mut removed, |_, seg| seg.max_timestamp < limit)?;
@@ -182,7 +183,7 @@ impl PartitionLog {
         if let Some(max) = self.config.retention_bytes {
             self.remove_oldest_while(&mut removed, |log, seg| log.size_bytes() - seg.size >= max)?;
         }
-        Ok((removed.0.len(), removed))
+        Ok((removed.segments.len(), removed))
     }
 
     /// Removes the oldest non-active segment while `pred` holds (into `removed`, files not yet
@@ -192,7 +193,7 @@ impl PartitionLog {
         removed: &mut RemovedSegments,
         pred: impl Fn(&PartitionLog, &LogSegment) -> bool,
     ) -> Result<()> {
-        let before = removed.0.len();
+        let before = removed.segments.len();
         while self.segments.len() > 1 {
             let Some((_, first)) = self.segments.first_key_value() else {
                 break;
@@ -202,35 +203,59 @@ impl PartitionLog {
             }
             if let Some((_, seg)) = self.segments.pop_first() {
                 seg.forget_handles();
-                removed.0.push(seg);
+                removed.segments.push(seg);
             }
         }
-        if removed.0.len() > before {
+        if removed.segments.len() > before {
             let first_base = self.segments.keys().next().copied().unwrap_or(0);
             if first_base > self.log_start_offset {
                 self.log_start_offset = first_base;
                 self.epochs.truncate_from_start(first_base)?;
             }
-            checkpoint::write_single(&self.dir.join(LOG_START_OFFSET_FILE), self.log_start_offset)?;
+            removed.start = Some(self.start_checkpoint.ticket(self.log_start_offset));
         }
         Ok(())
     }
+
+    /// An empty [`RemovedSegments`] for this log.
+    fn removed_segments(&self) -> RemovedSegments {
+        RemovedSegments {
+            segments: Vec::new(),
+            checkpoint: self.start_checkpoint.clone(),
+            start: None,
+        }
+    }
 }
 
-/// Segments retention took out of a log whose files are still to be deleted
-/// ([`PartitionLog::enforce_retention_deferred`]).
+/// What retention or DeleteRecords took out of a log and has still to persist: the new log
+/// start offset checkpoint, then the removed segments' files
+/// ([`PartitionLog::enforce_retention_deferred`]). Both wait for [`RemovedSegments::delete`],
+/// which the caller runs after releasing the log's lock: the checkpoint's fsync can wait
+/// behind other writes to the disk for long, and unlinking a big file drops its page cache.
+/// Until then a crash keeps the old log start and the files, which agree with each other.
 #[derive(Debug)]
-#[must_use = "the removed segments' files stay on disk until `delete` is called"]
-pub struct RemovedSegments(Vec<LogSegment>);
+#[must_use = "the log start checkpoint and the removed files wait for `delete`"]
+pub struct RemovedSegments {
+    segments: Vec<LogSegment>,
+    checkpoint: Arc<StartCheckpoint>,
+    /// The new log start offset to checkpoint, if it moved.
+    start: Option<StartWrite>,
+}
 
 impl RemovedSegments {
-    /// Deletes the segments' files (log and both indexes).
+    /// Writes the new log start offset checkpoint, then deletes the segments' files (log and
+    /// both indexes): in that order, so that a crash never leaves a checkpoint below deleted
+    /// files.
     ///
     /// # Errors
-    /// I/O failures (the remaining files are still attempted).
+    /// I/O failures (after a checkpoint failure nothing is deleted; after that, the remaining
+    /// files are still attempted).
     pub fn delete(self) -> Result<()> {
+        if let Some(w) = self.start {
+            self.checkpoint.write(w)?;
+        }
         let mut first_err = None;
-        for seg in self.0 {
+        for seg in self.segments {
             if let Err(e) = seg.delete_files() {
                 first_err.get_or_insert(e);
             }

@@ -264,9 +264,16 @@ fn deferred_retention_moves_the_log_start_first_and_deletes_files_when_told() {
         retention_ms: Some(100),
         ..small_config()
     });
+    let cp = dir.path().join(crate::checkpoint::LOG_START_OFFSET_FILE);
+    let cp_before = std::fs::read(&cp).ok();
     let (n, removed) = log.enforce_retention_deferred(1112).unwrap();
     assert!(n >= 1);
-    // Out of the log, log start moved and checkpointed, files still there.
+    assert_eq!(
+        std::fs::read(&cp).ok(),
+        cp_before,
+        "checkpoint written by delete()"
+    );
+    // Out of the log and the log start moved; checkpoint and files wait for delete().
     let start = log.log_start_offset();
     assert!(start >= 6, "{start}");
     assert!(log.read(start - 1, 10, i64::MAX, true).is_err());
@@ -612,4 +619,119 @@ fn public_types_are_send_and_sync() {
     assert_send_sync::<crate::ReadResult>();
     assert_send_sync::<crate::LogError>();
     assert_send_sync::<crate::FileCache>();
+}
+
+/// Kafka's page-cache mode: never fsync on the append path.
+fn page_cache_config() -> LogConfig {
+    LogConfig {
+        flush: FlushPolicy::Interval {
+            messages: None,
+            ms: None,
+        },
+        ..small_config()
+    }
+}
+
+/// The recovery point checkpoint as (offset, segment base, segment size).
+fn recovery_point(dir: &Path) -> (i64, i64, i64) {
+    let rows = crate::checkpoint::read_rows(&dir.join(crate::checkpoint::RECOVERY_POINT_FILE), 3)
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    (rows[0][0], rows[0][1], rows[0][2])
+}
+
+#[test]
+fn page_cache_mode_rolls_leave_the_fsync_and_the_recovery_point_for_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), page_cache_config());
+    log.flush().unwrap();
+    let before = recovery_point(dir.path());
+    append_n(&mut log, 12, 1, 1000); // 161 bytes each, 1024-byte segments: rolls
+    assert!(log.segment_count() >= 2);
+    assert!(log.has_pending_roll_syncs());
+    assert_eq!(
+        recovery_point(dir.path()),
+        before,
+        "not moved before the fsync"
+    );
+    let syncs = log.pending_roll_syncs().unwrap();
+    let active_base = *log.segments.keys().next_back().unwrap();
+    assert_eq!(syncs.end(), active_base, "covers every closed segment");
+    syncs.sync().unwrap();
+    log.roll_syncs_done(&syncs).unwrap();
+    assert!(!log.has_pending_roll_syncs());
+    assert_eq!(recovery_point(dir.path()), (active_base, active_base, 0));
+    assert!(log.durability().durable_offset() >= active_base);
+    // Reported twice (a flush got there first): nothing moves back.
+    log.flush().unwrap();
+    let flushed = recovery_point(dir.path());
+    log.roll_syncs_done(&syncs).unwrap();
+    assert_eq!(recovery_point(dir.path()), flushed);
+}
+
+#[test]
+fn a_crash_before_the_deferred_fsync_rescans_the_rolled_segments_and_keeps_every_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), page_cache_config());
+    log.flush().unwrap();
+    let appended = append_n(&mut log, 12, 1, 1000);
+    assert!(log.has_pending_roll_syncs());
+    drop(log); // no flush: as a crash (the bytes are in the page cache, not vouched for)
+    let (log, report) = PartitionLog::open(dir.path(), page_cache_config()).unwrap();
+    assert!(
+        report.batches_scanned >= 12,
+        "the rolled segments were scanned, not trusted: {report:?}"
+    );
+    assert_eq!(log.log_end_offset(), appended.last().unwrap().1 + 1);
+    assert_eq!(offsets(&read_all(&log, 0)), appended);
+}
+
+#[test]
+fn flush_config_change_and_many_rolls_fsync_the_rolled_segments_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), page_cache_config());
+    append_n(&mut log, 12, 1, 1000);
+    assert!(log.has_pending_roll_syncs());
+    log.flush().unwrap();
+    assert!(!log.has_pending_roll_syncs(), "flush fsyncs them");
+    let end = log.log_end_offset();
+    assert_eq!(recovery_point(dir.path()).0, end);
+
+    append_n(&mut log, 12, 1, 2000);
+    assert!(log.has_pending_roll_syncs());
+    // Group-commit rounds fsync the active segment only: switching to it fsyncs the rest.
+    log.set_config(small_config());
+    assert!(!log.has_pending_roll_syncs());
+    assert!(log.durability().durable_offset() >= *log.segments.keys().next_back().unwrap());
+
+    // Rolls left unsynced are bounded: past the bound a roll fsyncs the older ones itself.
+    log.set_config(page_cache_config());
+    append_n(&mut log, 60, 1, 3000);
+    assert!(log.segment_count() > super::log::MAX_UNSYNCED_ROLLS + 2);
+    assert!(log.unsynced_rolls.len() <= super::log::MAX_UNSYNCED_ROLLS);
+}
+
+#[test]
+fn group_commit_rolls_fsync_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), small_config());
+    append_n(&mut log, 12, 1, 1000);
+    assert!(log.segment_count() >= 2);
+    assert!(!log.has_pending_roll_syncs());
+    let active_base = *log.segments.keys().next_back().unwrap();
+    assert!(log.durability().durable_offset() >= active_base);
+}
+
+#[test]
+fn log_start_checkpoint_writes_land_in_decision_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let cp = crate::checkpoint::StartCheckpoint::new(dir.path());
+    let (older, newer) = (cp.ticket(10), cp.ticket(5)); // e.g. retention, then a truncation
+    cp.write(newer).unwrap();
+    cp.write(older).unwrap(); // late: skipped
+    let path = dir.path().join(crate::checkpoint::LOG_START_OFFSET_FILE);
+    assert_eq!(crate::checkpoint::read_single(&path).unwrap(), Some(Ok(5)));
+    cp.write_now(7).unwrap();
+    assert_eq!(crate::checkpoint::read_single(&path).unwrap(), Some(Ok(7)));
 }

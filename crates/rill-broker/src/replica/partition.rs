@@ -9,7 +9,7 @@
 //! the bytes below it are durable here and, on a leader, present on every ISR member.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use rill_log::{AppendInfo, Durability, FileSlice, LogConfig, LogError, PartitionLog, ValidBatch};
@@ -81,7 +81,10 @@ pub struct Partition {
     /// The partition's directory.
     dir: PathBuf,
     /// The log; the mutex is the single append lock.
-    log: Mutex<PartitionLog>,
+    log: Arc<Mutex<PartitionLog>>,
+    /// A background thread fsyncs segments rolled in page-cache mode now (see
+    /// [`Partition::sync_rolled_segments_later`]).
+    roll_sync_running: Arc<AtomicBool>,
     /// Durability waits without the log lock.
     durability: Arc<Durability>,
     /// Offsets below this are durable and visible to consumers.
@@ -153,7 +156,8 @@ impl Partition {
             index,
             dir: dir.to_path_buf(),
             durability: log.durability(),
-            log: Mutex::new(log),
+            log: Arc::new(Mutex::new(log)),
+            roll_sync_running: Arc::new(AtomicBool::new(false)),
             high_watermark: AtomicI64::new(hw),
             min_insync_replicas: AtomicI64::new(i64::from(min_insync_replicas)),
             last_flush_ms: AtomicI64::new(crate::clock::now_ms()),
@@ -377,11 +381,18 @@ impl Partition {
         leader_epoch: i32,
         batches: &[u8],
     ) -> Result<Option<AppendInfo>, LogError> {
-        let mut log = self.log()?;
-        if !self.follows(leader, leader_epoch) || self.needs_truncation() {
-            return Ok(None);
+        let (info, rolled) = {
+            let mut log = self.log()?;
+            if !self.follows(leader, leader_epoch) || self.needs_truncation() {
+                return Ok(None);
+            }
+            let info = log.append_replicated(batches)?;
+            (info, log.has_pending_roll_syncs())
+        };
+        if rolled {
+            self.sync_rolled_segments_later();
         }
-        log.append_replicated(batches)
+        Ok(info)
     }
 
     /// Follower: the fetched data did not fit this log (it holds what the leader does not):
@@ -573,8 +584,15 @@ impl Partition {
     /// Validation and storage errors; nothing is written then.
     pub fn append(&self, batch: &mut [u8], now_ms: i64) -> Result<AppendInfo, LogError> {
         let epoch = self.leader_epoch.load(Ordering::Acquire);
-        let info = self.log()?.append(batch, epoch, now_ms)?;
+        let (info, rolled) = {
+            let mut log = self.log()?;
+            let info = log.append(batch, epoch, now_ms)?;
+            (info, log.has_pending_roll_syncs())
+        };
         self.appended.notify_waiters();
+        if rolled {
+            self.sync_rolled_segments_later();
+        }
         Ok(info)
     }
 
@@ -589,9 +607,46 @@ impl Partition {
         now_ms: i64,
     ) -> Result<AppendInfo, LogError> {
         let epoch = self.leader_epoch.load(Ordering::Acquire);
-        let info = self.log()?.append_valid(batch, epoch, now_ms)?;
+        let (info, rolled) = {
+            let mut log = self.log()?;
+            let info = log.append_valid(batch, epoch, now_ms)?;
+            (info, log.has_pending_roll_syncs())
+        };
         self.appended.notify_waiters();
+        if rolled {
+            self.sync_rolled_segments_later();
+        }
         Ok(info)
+    }
+
+    /// Page-cache mode: fsyncs the segments the log rolled without their fsync on a thread of
+    /// its own, without the log's lock, so neither appends to this partition nor the request
+    /// that rolled wait for up to a segment of dirty bytes to reach the disk. One such thread
+    /// per partition at a time; rolls left over are taken by the next append's call.
+    fn sync_rolled_segments_later(&self) {
+        if self.roll_sync_running.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (log, running) = (self.log.clone(), self.roll_sync_running.clone());
+        let spawned = std::thread::Builder::new()
+            .name("rill-roll-sync".into())
+            .spawn(move || loop {
+                let ok = sync_rolled_segments(&log);
+                running.store(false, Ordering::Release);
+                // A roll that came after the last look, while this thread still counted as
+                // running, spawned no thread: take it here.
+                let more = log
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .has_pending_roll_syncs();
+                if !ok || !more || running.swap(true, Ordering::AcqRel) {
+                    break;
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "no thread for the rolled segments' fsync; next roll or flush does it");
+            self.roll_sync_running.store(false, Ordering::Release);
+        }
     }
 
     /// Waits until offsets below `end_offset` are durable here, then raises the high
@@ -865,8 +920,25 @@ impl Partition {
     /// # Errors
     /// Storage errors.
     pub fn delete(self) -> Result<(), LogError> {
-        let log = self.log.into_inner().unwrap_or_else(|p| p.into_inner());
-        log.delete()
+        // A rolled-segment fsync thread may still hold the log for a moment.
+        let mut shared = self.log;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let log = loop {
+            match Arc::try_unwrap(shared) {
+                Ok(log) => break log,
+                Err(back) if std::time::Instant::now() < deadline => {
+                    shared = back;
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(_) => {
+                    return Err(LogError::StorageOffline {
+                        path: self.dir,
+                        reason: "a rolled segment's fsync did not finish within 60 s".into(),
+                    })
+                }
+            }
+        };
+        log.into_inner().unwrap_or_else(|p| p.into_inner()).delete()
     }
 }
 
@@ -880,4 +952,25 @@ fn in_log(log: &PartitionLog, offset: i64) -> Result<(), LogError> {
         });
     }
     Ok(())
+}
+
+/// Fsyncs the segments `log` rolled without their fsync until none is left (the lock is held
+/// only to list them and to record the result). Returns false after a failure, which is
+/// logged and leaves them listed: the log's next flush or recovery-point write fsyncs them
+/// again and reports the error.
+fn sync_rolled_segments(log: &Mutex<PartitionLog>) -> bool {
+    let lock = || log.lock().unwrap_or_else(|p| p.into_inner());
+    loop {
+        let Some(syncs) = lock().pending_roll_syncs() else {
+            return true;
+        };
+        if let Err(e) = syncs.sync() {
+            tracing::error!(error = %e, "fsync of rolled segments failed");
+            return false;
+        }
+        if let Err(e) = lock().roll_syncs_done(&syncs) {
+            tracing::error!(error = %e, "recording the rolled segments' fsync failed");
+            return false;
+        }
+    }
 }
