@@ -137,60 +137,60 @@ mod tests {
     }
 }
 
-/// The log start offset checkpoint of one partition, written in the order the log decided
-/// its values: each change takes a [`StartWrite`] ticket under the log's lock, and a write
-/// whose ticket is older than one already written is skipped. So retention and
-/// DeleteRecords can write (and fsync) it after releasing the log's lock, behind other
-/// fsyncs, without an older value ever overwriting a newer one.
+/// A checkpoint file written in the order the log decided its contents: each change takes a
+/// [`CheckpointWrite`] ticket under the log's lock, and a write whose ticket is older than one
+/// already written is skipped. So retention and DeleteRecords can write (and fsync) the log
+/// start and leader epoch checkpoints after releasing the log's lock, behind other fsyncs,
+/// without an older content ever overwriting a newer one.
 #[derive(Debug)]
-pub struct StartCheckpoint {
+pub struct OrderedCheckpoint {
     path: std::path::PathBuf,
     next: std::sync::atomic::AtomicU64,
     written: std::sync::Mutex<u64>,
 }
 
-/// One decided value of the log start offset, to write with [`StartCheckpoint::write`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StartWrite {
+/// One decided content of an [`OrderedCheckpoint`], to write with [`OrderedCheckpoint::write`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointWrite {
     seq: u64,
-    value: i64,
+    rows: Vec<Vec<i64>>,
 }
 
-impl StartCheckpoint {
-    /// The checkpoint in partition directory `dir`.
-    pub fn new(dir: &Path) -> StartCheckpoint {
-        StartCheckpoint {
-            path: dir.join(LOG_START_OFFSET_FILE),
+impl OrderedCheckpoint {
+    /// The checkpoint file at `path`.
+    pub fn new(path: std::path::PathBuf) -> OrderedCheckpoint {
+        OrderedCheckpoint {
+            path,
             next: std::sync::atomic::AtomicU64::new(0),
             written: std::sync::Mutex::new(0),
         }
     }
 
-    /// A ticket for `value` (take it under the log's lock, where the value was decided).
-    pub fn ticket(&self, value: i64) -> StartWrite {
+    /// A ticket for `rows` (take it under the log's lock, where they were decided).
+    pub fn ticket(&self, rows: Vec<Vec<i64>>) -> CheckpointWrite {
         let seq = self.next.fetch_add(1, std::sync::atomic::Ordering::AcqRel) + 1;
-        StartWrite { seq, value }
+        CheckpointWrite { seq, rows }
     }
 
     /// Writes `w` unless a later ticket was written already.
     ///
     /// # Errors
     /// I/O failures.
-    pub fn write(&self, w: StartWrite) -> Result<()> {
+    pub fn write(&self, w: &CheckpointWrite) -> Result<()> {
         let mut last = self.written.lock().unwrap_or_else(|p| p.into_inner());
         if w.seq <= *last {
             return Ok(());
         }
-        write_single(&self.path, w.value)?;
+        write_rows(&self.path, &w.rows)?;
         *last = w.seq;
         Ok(())
     }
 
-    /// Decides and writes `value` now (under the log's lock).
+    /// Decides and writes `rows` now (under the log's lock).
     ///
     /// # Errors
     /// I/O failures.
-    pub fn write_now(&self, value: i64) -> Result<()> {
-        self.write(self.ticket(value))
+    pub fn write_now(&self, rows: Vec<Vec<i64>>) -> Result<()> {
+        self.write(&self.ticket(rows))
     }
 }

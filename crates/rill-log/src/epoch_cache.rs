@@ -4,9 +4,10 @@
 //! offsets. Persisted in `leader-epoch-checkpoint` (see `checkpoint`) after every change.
 //! Thread-safety: mutation takes `&mut self` (the log's lock).
 
-use crate::checkpoint;
+use crate::checkpoint::{self, CheckpointWrite, OrderedCheckpoint};
 use crate::error::Result;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Kafka's UNDEFINED_EPOCH / UNDEFINED_EPOCH_OFFSET.
 const UNDEFINED: i64 = -1;
@@ -14,7 +15,7 @@ const UNDEFINED: i64 = -1;
 /// The leader epoch → start offset map of one partition.
 #[derive(Debug)]
 pub struct LeaderEpochCache {
-    path: PathBuf,
+    file: Arc<OrderedCheckpoint>,
     entries: Vec<(i32, i64)>,
 }
 
@@ -44,16 +45,19 @@ impl LeaderEpochCache {
                 }
             }
         }
-        Ok((LeaderEpochCache { path, entries }, problem))
+        let file = Arc::new(OrderedCheckpoint::new(path));
+        Ok((LeaderEpochCache { file, entries }, problem))
+    }
+
+    fn rows(&self) -> Vec<Vec<i64>> {
+        self.entries
+            .iter()
+            .map(|&(e, o)| vec![i64::from(e), o])
+            .collect()
     }
 
     fn persist(&self) -> Result<()> {
-        let rows: Vec<Vec<i64>> = self
-            .entries
-            .iter()
-            .map(|&(e, o)| vec![i64::from(e), o])
-            .collect();
-        checkpoint::write_rows(&self.path, &rows)
+        self.file.write_now(self.rows())
     }
 
     /// The newest epoch, if any.
@@ -120,14 +124,27 @@ impl LeaderEpochCache {
     /// # Errors
     /// I/O failures writing the checkpoint.
     pub(crate) fn truncate_from_start(&mut self, start_offset: i64) -> Result<()> {
+        match self.truncate_from_start_deferred(start_offset) {
+            Some((file, w)) => file.write(&w),
+            None => Ok(()),
+        }
+    }
+
+    /// [`LeaderEpochCache::truncate_from_start`] in memory only: returns the checkpoint
+    /// write for the caller to do after releasing the log's lock (`None`: nothing changed).
+    /// Later changes take later tickets, so this write never overwrites them.
+    pub(crate) fn truncate_from_start_deferred(
+        &mut self,
+        start_offset: i64,
+    ) -> Option<(Arc<OrderedCheckpoint>, CheckpointWrite)> {
         let covering = self.entries.iter().rposition(|&(_, o)| o <= start_offset);
-        let Some(i) = covering else { return Ok(()) };
+        let i = covering?;
         if i == 0 && self.entries[0].1 == start_offset {
-            return Ok(());
+            return None;
         }
         self.entries.drain(..i);
         self.entries[0].1 = start_offset;
-        self.persist()
+        Some((self.file.clone(), self.file.ticket(self.rows())))
     }
 
     /// Forgets everything (full truncation).

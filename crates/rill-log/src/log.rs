@@ -69,8 +69,9 @@ pub struct PartitionLog {
     pub(crate) last_flush_ms: Option<i64>,
     /// Something changed since the last `flush` (which is skipped when nothing did).
     pub(crate) dirty: bool,
-    /// The log start offset checkpoint (written in decision order, see [`StartCheckpoint`]).
-    pub(crate) start_checkpoint: Arc<checkpoint::StartCheckpoint>,
+    /// The log start offset checkpoint (written in decision order, see
+    /// [`checkpoint::OrderedCheckpoint`]).
+    pub(crate) start_checkpoint: Arc<checkpoint::OrderedCheckpoint>,
     /// Segments rolled in page-cache mode whose fsync was left for later, oldest first (see
     /// [`PartitionLog::pending_roll_syncs`]).
     pub(crate) unsynced_rolls: Vec<UnsyncedRoll>,
@@ -191,6 +192,9 @@ impl PartitionLog {
         let (mut epochs, problem) = LeaderEpochCache::load(dir.join(LEADER_EPOCH_FILE))?;
         report.dropped.extend(problem);
         epochs.truncate_from_end(log_end)?;
+        // Retention writes this checkpoint after releasing the log's lock: a crash in between
+        // leaves entries below the log start, dropped here.
+        epochs.truncate_from_start(log_start_offset)?;
         let group = config.flush == FlushPolicy::GroupCommit;
         let mut log = PartitionLog {
             dir: dir.to_path_buf(),
@@ -204,7 +208,9 @@ impl PartitionLog {
             unflushed_messages: 0,
             last_flush_ms: None,
             dirty: true,
-            start_checkpoint: Arc::new(checkpoint::StartCheckpoint::new(dir)),
+            start_checkpoint: Arc::new(checkpoint::OrderedCheckpoint::new(
+                dir.join(LOG_START_OFFSET_FILE),
+            )),
             unsynced_rolls: Vec::new(),
         };
         log.rebuild_producer_state(&mut report.dropped)?;
@@ -635,7 +641,8 @@ impl PartitionLog {
         self.durability.mark_durable(log_end);
         self.unflushed_messages = 0;
         self.producers.write_snapshot(log_end)?;
-        self.start_checkpoint.write_now(self.log_start_offset)?;
+        self.start_checkpoint
+            .write_now(vec![vec![self.log_start_offset]])?;
         self.write_recovery_point()?;
         self.dirty = false;
         Ok(())

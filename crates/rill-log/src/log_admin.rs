@@ -8,7 +8,7 @@
 //!
 //! Thread-safety: every method takes `&mut self` (the caller's lock).
 
-use crate::checkpoint::{StartCheckpoint, StartWrite};
+use crate::checkpoint::{CheckpointWrite, OrderedCheckpoint};
 use crate::error::{LogError, Result};
 use crate::io;
 use crate::log::PartitionLog;
@@ -62,7 +62,7 @@ impl PartitionLog {
         if new_end < self.log_start_offset {
             // The removed batch straddled the log start: nothing visible is left.
             self.log_start_offset = new_end;
-            self.start_checkpoint.write_now(new_end)?;
+            self.start_checkpoint.write_now(vec![vec![new_end]])?;
         }
         self.epochs.truncate_from_end(new_end)?;
         self.producers.delete_snapshots_above(new_end)?;
@@ -89,7 +89,7 @@ impl PartitionLog {
         self.segments.insert(start, seg);
         io::sync_dir(&self.dir)?;
         self.log_start_offset = start;
-        self.start_checkpoint.write_now(start)?;
+        self.start_checkpoint.write_now(vec![vec![start]])?;
         self.epochs.clear()?;
         self.durability.reset(start, &key, true);
         self.write_recovery_point()
@@ -130,8 +130,13 @@ impl PartitionLog {
             return Ok((self.log_start_offset, removed));
         }
         self.log_start_offset = offset;
-        removed.start = Some(self.start_checkpoint.ticket(offset));
-        self.epochs.truncate_from_start(offset)?;
+        removed.writes.push((
+            self.start_checkpoint.clone(),
+            self.start_checkpoint.ticket(vec![vec![offset]]),
+        ));
+        removed
+            .writes
+            .extend(self.epochs.truncate_from_start_deferred(offset));
         if offset == log_end && self.active()?.size > 0 {
             self.roll(0)?;
         }
@@ -210,9 +215,15 @@ impl PartitionLog {
             let first_base = self.segments.keys().next().copied().unwrap_or(0);
             if first_base > self.log_start_offset {
                 self.log_start_offset = first_base;
-                self.epochs.truncate_from_start(first_base)?;
+                removed
+                    .writes
+                    .extend(self.epochs.truncate_from_start_deferred(first_base));
             }
-            removed.start = Some(self.start_checkpoint.ticket(self.log_start_offset));
+            let start = vec![vec![self.log_start_offset]];
+            removed.writes.push((
+                self.start_checkpoint.clone(),
+                self.start_checkpoint.ticket(start),
+            ));
         }
         Ok(())
     }
@@ -221,14 +232,13 @@ impl PartitionLog {
     fn removed_segments(&self) -> RemovedSegments {
         RemovedSegments {
             segments: Vec::new(),
-            checkpoint: self.start_checkpoint.clone(),
-            start: None,
+            writes: Vec::new(),
         }
     }
 }
 
 /// What retention or DeleteRecords took out of a log and has still to persist: the new log
-/// start offset checkpoint, then the removed segments' files
+/// start offset and leader epoch checkpoints, then the removed segments' files
 /// ([`PartitionLog::enforce_retention_deferred`]). Both wait for [`RemovedSegments::delete`],
 /// which the caller runs after releasing the log's lock: the checkpoint's fsync can wait
 /// behind other writes to the disk for long, and unlinking a big file drops its page cache.
@@ -237,22 +247,21 @@ impl PartitionLog {
 #[must_use = "the log start checkpoint and the removed files wait for `delete`"]
 pub struct RemovedSegments {
     segments: Vec<LogSegment>,
-    checkpoint: Arc<StartCheckpoint>,
-    /// The new log start offset to checkpoint, if it moved.
-    start: Option<StartWrite>,
+    /// Checkpoints to write first (log start offset, leader epochs), with their tickets.
+    writes: Vec<(Arc<OrderedCheckpoint>, CheckpointWrite)>,
 }
 
 impl RemovedSegments {
-    /// Writes the new log start offset checkpoint, then deletes the segments' files (log and
-    /// both indexes): in that order, so that a crash never leaves a checkpoint below deleted
-    /// files.
+    /// Writes the new log start offset and leader epoch checkpoints, then deletes the
+    /// segments' files (log and both indexes): in that order, so that a crash never leaves a
+    /// log start checkpoint below deleted files.
     ///
     /// # Errors
     /// I/O failures (after a checkpoint failure nothing is deleted; after that, the remaining
     /// files are still attempted).
     pub fn delete(self) -> Result<()> {
-        if let Some(w) = self.start {
-            self.checkpoint.write(w)?;
+        for (file, w) in &self.writes {
+            file.write(w)?;
         }
         let mut first_err = None;
         for seg in self.segments {

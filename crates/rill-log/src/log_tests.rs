@@ -724,14 +724,62 @@ fn group_commit_rolls_fsync_at_once() {
 }
 
 #[test]
-fn log_start_checkpoint_writes_land_in_decision_order() {
+fn checkpoint_writes_land_in_decision_order() {
     let dir = tempfile::tempdir().unwrap();
-    let cp = crate::checkpoint::StartCheckpoint::new(dir.path());
-    let (older, newer) = (cp.ticket(10), cp.ticket(5)); // e.g. retention, then a truncation
-    cp.write(newer).unwrap();
-    cp.write(older).unwrap(); // late: skipped
     let path = dir.path().join(crate::checkpoint::LOG_START_OFFSET_FILE);
+    let cp = crate::checkpoint::OrderedCheckpoint::new(path.clone());
+    let (older, newer) = (cp.ticket(vec![vec![10]]), cp.ticket(vec![vec![5]])); // e.g. retention, then a truncation
+    cp.write(&newer).unwrap();
+    cp.write(&older).unwrap(); // late: skipped
     assert_eq!(crate::checkpoint::read_single(&path).unwrap(), Some(Ok(5)));
-    cp.write_now(7).unwrap();
+    cp.write_now(vec![vec![7]]).unwrap();
     assert_eq!(crate::checkpoint::read_single(&path).unwrap(), Some(Ok(7)));
+}
+
+#[test]
+fn retention_defers_the_epoch_checkpoint_and_a_crash_before_it_is_repaired_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), small_config());
+    append_n(&mut log, 10, 1, 1000); // epoch 1 from offset 0
+    let mut b = simple_batch(1, 100, 2000);
+    log.append(&mut b, 2, 2000).unwrap(); // epoch 2 from offset 10
+    append_n(&mut log, 20, 1, 3000);
+    let epochs_file = dir.path().join(crate::checkpoint::LEADER_EPOCH_FILE);
+    let on_disk = std::fs::read(&epochs_file).unwrap();
+    log.set_config(LogConfig {
+        retention_bytes: Some(1500),
+        ..small_config()
+    });
+    let (n, removed) = log.enforce_retention_deferred(0).unwrap();
+    assert!(n >= 1);
+    let start = log.log_start_offset();
+    assert!(start > 10, "{start}");
+    assert_eq!(log.epochs.entries(), &[(2, start)], "in memory at once");
+    assert_eq!(
+        std::fs::read(&epochs_file).unwrap(),
+        on_disk,
+        "file waits for delete()"
+    );
+    // A crash now: files and both checkpoints still old.
+    drop(removed);
+    drop(log);
+    let log = open(dir.path(), small_config());
+    assert!(log.log_start_offset() < start);
+    assert_eq!(log.epochs.entries()[0].1, log.log_start_offset());
+    drop(log);
+    // And done properly.
+    let mut log = open(
+        dir.path(),
+        LogConfig {
+            retention_bytes: Some(1500),
+            ..small_config()
+        },
+    );
+    let (_, removed) = log.enforce_retention_deferred(0).unwrap();
+    removed.delete().unwrap();
+    let start = log.log_start_offset();
+    drop(log);
+    let log = open(dir.path(), small_config());
+    assert_eq!(log.log_start_offset(), start);
+    assert_eq!(log.epochs.entries(), &[(2, start)]);
 }
