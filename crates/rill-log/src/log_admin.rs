@@ -265,7 +265,7 @@ impl RemovedSegments {
         }
         let mut first_err = None;
         for seg in self.segments {
-            if let Err(e) = seg.delete_files() {
+            if let Err(e) = seg.delete_files_gently() {
                 first_err.get_or_insert(e);
             }
         }

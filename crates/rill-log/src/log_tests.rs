@@ -783,3 +783,32 @@ fn retention_defers_the_epoch_checkpoint_and_a_crash_before_it_is_repaired_on_op
     assert_eq!(log.log_start_offset(), start);
     assert_eq!(log.epochs.entries(), &[(2, start)]);
 }
+
+#[test]
+fn retention_deletes_a_segment_larger_than_one_cut_step_and_the_log_reads_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig {
+        segment_bytes: 40 << 20,
+        ..LogConfig::default()
+    };
+    let mut log = open(dir.path(), cfg.clone());
+    for i in 0..40 {
+        let mut b = simple_batch(1, 1_000_000, i); // ~1 MB per batch
+        log.append(&mut b, 1, i).unwrap();
+    }
+    log.roll(0).unwrap();
+    let first = dir.path().join(format!("{:020}.log", 0));
+    let size = std::fs::metadata(&first).unwrap().len();
+    assert!(size > 2 * crate::segment::GENTLE_DELETE_STEP, "{size}");
+    append_n(&mut log, 3, 1, 100);
+    log.set_config(LogConfig {
+        retention_bytes: Some(100),
+        ..cfg
+    });
+    let (n, removed) = log.enforce_retention_deferred(0).unwrap();
+    assert_eq!(n, 1);
+    removed.delete().unwrap();
+    assert!(!first.exists());
+    assert_eq!(log.log_start_offset(), 40);
+    assert_eq!(offsets(&read_all(&log, 40)).len(), 3);
+}
