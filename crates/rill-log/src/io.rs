@@ -172,3 +172,16 @@ pub(crate) fn remove_if_exists(path: &Path) -> Result<()> {
         Err(e) => Err(LogError::io("remove", path, e)),
     }
 }
+
+/// A directory told apart from one deleted and made again under the same name: device,
+/// inode (which the filesystem may hand out again at once) and birth time where the
+/// filesystem records one.
+pub(crate) type DirIdentity = (u64, u64, Option<std::time::SystemTime>);
+
+/// Which directory `path` is now, `None` if it does not exist.
+pub(crate) fn dir_identity(path: &Path) -> Option<DirIdentity> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path)
+        .ok()
+        .map(|m| (m.dev(), m.ino(), m.created().ok()))
+}

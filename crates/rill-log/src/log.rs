@@ -72,6 +72,10 @@ pub struct PartitionLog {
     /// The log start offset checkpoint (written in decision order, see
     /// [`checkpoint::OrderedCheckpoint`]).
     pub(crate) start_checkpoint: Arc<checkpoint::OrderedCheckpoint>,
+    /// The partition directory's identity at open ([`io::dir_identity`]): work finished after
+    /// the log's lock was released checks it, so it never writes into a directory that was
+    /// deleted and made again for a new partition of the same name.
+    pub(crate) dir_id: Option<io::DirIdentity>,
     /// Segments rolled in page-cache mode whose fsync was left for later, oldest first (see
     /// [`PartitionLog::pending_roll_syncs`]).
     pub(crate) unsynced_rolls: Vec<UnsyncedRoll>,
@@ -212,6 +216,7 @@ impl PartitionLog {
                 dir.join(LOG_START_OFFSET_FILE),
             )),
             unsynced_rolls: Vec::new(),
+            dir_id: io::dir_identity(dir),
         };
         log.rebuild_producer_state(&mut report.dropped)?;
         let active = log.active()?;
@@ -591,7 +596,10 @@ impl PartitionLog {
     pub fn roll_syncs_done(&mut self, done: &RollSyncs) -> Result<()> {
         let before = self.unsynced_rolls.len();
         self.unsynced_rolls.retain(|r| r.end > done.end);
-        if self.unsynced_rolls.len() == before || done.end > self.log_end_offset() {
+        if self.unsynced_rolls.len() == before
+            || done.end > self.log_end_offset()
+            || io::dir_identity(&self.dir) != self.dir_id
+        {
             return Ok(());
         }
         self.durability.mark_durable(done.end);

@@ -233,6 +233,8 @@ impl PartitionLog {
         RemovedSegments {
             segments: Vec::new(),
             writes: Vec::new(),
+            dir: self.dir.clone(),
+            dir_id: self.dir_id,
         }
     }
 }
@@ -249,6 +251,9 @@ pub struct RemovedSegments {
     segments: Vec<LogSegment>,
     /// Checkpoints to write first (log start offset, leader epochs), with their tickets.
     writes: Vec<(Arc<OrderedCheckpoint>, CheckpointWrite)>,
+    /// The partition directory and its identity when the log was opened.
+    dir: std::path::PathBuf,
+    dir_id: Option<io::DirIdentity>,
 }
 
 impl RemovedSegments {
@@ -260,6 +265,11 @@ impl RemovedSegments {
     /// I/O failures (after a checkpoint failure nothing is deleted; after that, the remaining
     /// files are still attempted).
     pub fn delete(self) -> Result<()> {
+        if io::dir_identity(&self.dir) != self.dir_id {
+            // The partition was deleted meanwhile (and maybe made again under the same
+            // name): these files and checkpoints are not the new partition's.
+            return Ok(());
+        }
         for (file, w) in &self.writes {
             file.write(w)?;
         }

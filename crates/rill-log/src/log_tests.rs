@@ -812,3 +812,26 @@ fn retention_deletes_a_segment_larger_than_one_cut_step_and_the_log_reads_on() {
     assert_eq!(log.log_start_offset(), 40);
     assert_eq!(offsets(&read_all(&log, 40)).len(), 3);
 }
+
+#[test]
+fn removed_segments_leave_a_directory_made_again_under_the_same_name_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let part = dir.path().join("t-0");
+    let mut log = open(&part, small_config());
+    append_n(&mut log, 30, 1, 1000);
+    log.set_config(LogConfig {
+        retention_ms: Some(100),
+        ..small_config()
+    });
+    let (n, removed) = log.enforce_retention_deferred(1112).unwrap();
+    assert!(n >= 1);
+    // The topic is deleted and made again before the retention thread finishes.
+    drop(log);
+    std::fs::remove_dir_all(&part).unwrap();
+    std::fs::create_dir(&part).unwrap();
+    let newcomer = part.join(format!("{:020}.log", 0));
+    std::fs::write(&newcomer, b"new partition").unwrap();
+    removed.delete().unwrap();
+    assert!(newcomer.exists(), "a new partition's file was deleted");
+    assert!(!part.join(crate::checkpoint::LOG_START_OFFSET_FILE).exists());
+}
