@@ -622,7 +622,7 @@ impl Partition {
     /// Page-cache mode: fsyncs the segments the log rolled without their fsync on a thread of
     /// its own, without the log's lock, so neither appends to this partition nor the request
     /// that rolled wait for up to a segment of dirty bytes to reach the disk. One such thread
-    /// per partition at a time; rolls left over are taken by the next append's call.
+    /// per partition at a time; after a failed fsync none again (the log's flush retries).
     fn sync_rolled_segments_later(&self) {
         if self.roll_sync_running.swap(true, Ordering::AcqRel) {
             return;
@@ -631,7 +631,11 @@ impl Partition {
         let spawned = std::thread::Builder::new()
             .name("rill-roll-sync".into())
             .spawn(move || loop {
-                let ok = sync_rolled_segments(&log);
+                if !sync_rolled_segments(&log) {
+                    // `running` stays set, so appends stop starting threads that would fail
+                    // the same way; the log's next flush fsyncs them again and reports it.
+                    break;
+                }
                 running.store(false, Ordering::Release);
                 // A roll that came after the last look, while this thread still counted as
                 // running, spawned no thread: take it here.
@@ -639,7 +643,7 @@ impl Partition {
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .has_pending_roll_syncs();
-                if !ok || !more || running.swap(true, Ordering::AcqRel) {
+                if !more || running.swap(true, Ordering::AcqRel) {
                     break;
                 }
             });
