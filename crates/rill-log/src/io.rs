@@ -149,6 +149,32 @@ pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
     }
 }
 
+/// Replaces `path` with `contents` through a temp file and a rename, with no fsync: readers
+/// never see a half-written file, but a crash may lose or tear it (callers check its content).
+///
+/// # Errors
+/// [`LogError::Io`] or [`LogError::NoSpace`]; the old file is untouched on failure.
+pub(crate) fn write_replace_unsynced(path: &Path, contents: &[u8]) -> Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    std::fs::write(&tmp, contents).map_err(|e| LogError::io("write", &tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| LogError::io("rename", path, e))
+}
+
+/// fsyncs the file or directory at `path`; one that no longer exists is skipped.
+///
+/// # Errors
+/// [`LogError::Io`] for failures other than not-found.
+pub(crate) fn sync_path_if_exists(path: &Path) -> Result<()> {
+    let f = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(LogError::io("open", path, e)),
+    };
+    f.sync_all().map_err(|e| LogError::io("sync", path, e))
+}
+
 /// Reads a whole small file; `Ok(None)` if it does not exist.
 ///
 /// # Errors

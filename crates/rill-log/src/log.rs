@@ -21,7 +21,7 @@ use crate::error::{LogError, Result};
 use crate::file_cache::FileKey;
 use crate::flush::Durability;
 use crate::io;
-use crate::producer_state::{ProducerStateManager, SeqCheck};
+use crate::producer_state::{self, ProducerStateManager, SeqCheck};
 use crate::recovery::{self, RecoveryPoint, RecoveryReport};
 use crate::segment::LogSegment;
 use std::collections::BTreeMap;
@@ -81,11 +81,14 @@ pub struct PartitionLog {
     pub(crate) unsynced_rolls: Vec<UnsyncedRoll>,
 }
 
-/// A segment rolled without its fsync (page-cache mode): its files and the offset its data
-/// ends at (the base of the segment after it).
+/// A segment rolled without its fsync (page-cache mode): its files, the producer snapshot
+/// written at the roll (also not yet fsynced) and the offset its data ends at (the base of the
+/// segment after it). The directory entries the roll made (the new segment, the snapshot) are
+/// not fsynced either: [`RollSyncs::sync`] fsyncs the directory after the files.
 #[derive(Debug, Clone)]
 pub(crate) struct UnsyncedRoll {
     keys: [Arc<FileKey>; 3],
+    snapshot: PathBuf,
     end: i64,
 }
 
@@ -95,6 +98,10 @@ pub(crate) struct UnsyncedRoll {
 #[must_use = "the segments stay unsynced until `sync` runs and `roll_syncs_done` is told"]
 pub struct RollSyncs {
     keys: Vec<Arc<FileKey>>,
+    /// The producer snapshots the rolls wrote (some may be deleted by newer ones since).
+    pub(crate) snapshots: Vec<PathBuf>,
+    /// The partition directory.
+    pub(crate) dir: PathBuf,
     end: i64,
 }
 
@@ -104,8 +111,11 @@ impl RollSyncs {
         self.end
     }
 
-    /// fsyncs the segments' files (log and indexes). A file deleted meanwhile (retention,
-    /// truncation) is skipped: its bytes are no longer part of the log.
+    /// fsyncs the segments' files (log and indexes), the producer snapshots written at the
+    /// rolls, then the partition directory (the entries of the segments and snapshots the
+    /// rolls created). A file deleted meanwhile (retention, truncation, a newer snapshot) is
+    /// skipped: its bytes are no longer part of the log; so is a directory deleted with its
+    /// partition.
     ///
     /// # Errors
     /// fsync failures.
@@ -113,7 +123,10 @@ impl RollSyncs {
         for key in &self.keys {
             crate::dir_sync::sync_file(key)?;
         }
-        Ok(())
+        for path in &self.snapshots {
+            io::sync_path_if_exists(path)?;
+        }
+        io::sync_path_if_exists(&self.dir)
     }
 }
 
@@ -530,6 +543,7 @@ impl PartitionLog {
     pub fn roll(&mut self, _now_ms: i64) -> Result<()> {
         let log_end = self.log_end_offset();
         let deferred = matches!(self.config.flush, FlushPolicy::Interval { .. });
+        let snapshot = producer_state::snapshot_path(&self.dir, log_end);
         let active = self.active_mut()?;
         if active.size == 0 {
             return Ok(());
@@ -541,6 +555,7 @@ impl PartitionLog {
                 active.offset_index.file().key().clone(),
                 active.time_index.file().key().clone(),
             ],
+            snapshot,
             end: log_end,
         };
         if !deferred {
@@ -556,14 +571,19 @@ impl PartitionLog {
             self.durability.mark_durable(log_end);
         }
         let seg = LogSegment::create(&self.dir, log_end)?;
-        io::sync_dir(&self.dir)?;
+        if !deferred {
+            io::sync_dir(&self.dir)?;
+        }
         self.durability.note_written(log_end, &seg.log_key);
         self.segments.insert(log_end, seg);
         tracing::info!(dir = %self.dir.display(), base_offset = log_end, segments = self.segments.len(), deferred_fsync = deferred, "rolled to a new segment");
-        self.producers.write_snapshot(log_end)?;
         if deferred {
-            return Ok(());
+            // Page-cache mode (as Kafka since KAFKA-15046): the snapshot, the new segment's
+            // directory entry and the closed segment are fsynced later, together, without the
+            // log's lock. A snapshot torn by a crash fails its CRC on open and is ignored.
+            return self.producers.write_snapshot_unsynced(log_end);
         }
+        self.producers.write_snapshot(log_end)?;
         self.write_recovery_point()
     }
 
@@ -583,6 +603,12 @@ impl PartitionLog {
                 .iter()
                 .flat_map(|r| r.keys.iter().cloned())
                 .collect(),
+            snapshots: self
+                .unsynced_rolls
+                .iter()
+                .map(|r| r.snapshot.clone())
+                .collect(),
+            dir: self.dir.clone(),
             end: last.end,
         })
     }

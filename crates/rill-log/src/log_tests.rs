@@ -835,3 +835,76 @@ fn removed_segments_leave_a_directory_made_again_under_the_same_name_alone() {
     assert!(newcomer.exists(), "a new partition's file was deleted");
     assert!(!part.join(crate::checkpoint::LOG_START_OFFSET_FILE).exists());
 }
+
+#[test]
+fn page_cache_rolls_leave_snapshots_to_the_deferred_fsync_and_survive_them_torn() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), page_cache_config());
+    let spec = |seq| BatchSpec {
+        records: 2,
+        record_bytes: 300,
+        producer_id: 7,
+        producer_epoch: 0,
+        base_sequence: seq,
+        ..BatchSpec::default()
+    };
+    for i in 0..12 {
+        log.append(&mut build_batch(&spec(2 * i)), 0, 0).unwrap();
+    }
+    assert!(
+        log.segment_count() >= 4,
+        "330-byte batches roll 1 KiB segments"
+    );
+    let syncs = log.pending_roll_syncs().unwrap();
+    // Each pending roll's snapshot is listed, the newest exists (older ones may be deleted by
+    // newer ones already: the fsync skips those).
+    assert_eq!(syncs.snapshots.len(), log.unsynced_rolls.len());
+    assert!(syncs.snapshots.last().unwrap().exists());
+    assert_eq!(syncs.dir, dir.path());
+    syncs.sync().unwrap();
+    log.roll_syncs_done(&syncs).unwrap();
+
+    // A crash before the snapshots' fsync can leave them empty: both are ignored on open and
+    // the producer's state is rebuilt from the batch headers.
+    log.append(&mut build_batch(&spec(24)), 0, 0).unwrap();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "snapshot") {
+            std::fs::write(path, b"").unwrap();
+        }
+    }
+    drop(log);
+    let (mut log, report) = PartitionLog::open(dir.path(), page_cache_config()).unwrap();
+    assert!(
+        report
+            .dropped
+            .iter()
+            .filter(|d| d.contains("snapshot"))
+            .count()
+            >= 2,
+        "{report:?}"
+    );
+    assert!(
+        log.append(&mut build_batch(&spec(24)), 0, 0)
+            .unwrap()
+            .duplicate,
+        "the last batch is still known"
+    );
+    log.append(&mut build_batch(&spec(26)), 0, 0).unwrap();
+    let err = log.append(&mut build_batch(&spec(40)), 0, 0).unwrap_err();
+    assert!(matches!(
+        err,
+        LogError::OutOfOrderSequence { expected: 28, .. }
+    ));
+}
+
+#[test]
+fn deferred_roll_fsync_of_a_deleted_partition_is_a_no_op() {
+    let dir = tempfile::tempdir().unwrap();
+    let part = dir.path().join("t-0");
+    let mut log = open(&part, page_cache_config());
+    append_n(&mut log, 12, 1, 1000);
+    let syncs = log.pending_roll_syncs().unwrap();
+    std::fs::remove_dir_all(&part).unwrap();
+    syncs.sync().unwrap();
+}

@@ -236,6 +236,23 @@ impl ProducerStateManager {
     /// I/O failures.
     pub(crate) fn write_snapshot(&self, offset: i64) -> Result<()> {
         io::write_atomic(&snapshot_path(&self.dir, offset), &self.encode())?;
+        self.keep_two_newest()
+    }
+
+    /// Writes the snapshot for `offset` (temp file and rename) without any fsync, and keeps
+    /// only the two newest snapshots; the caller fsyncs the file and the directory later. A
+    /// crash before that may leave the file empty or torn: its CRC check then drops it on
+    /// open, and the state is rebuilt from an older snapshot or the log.
+    ///
+    /// # Errors
+    /// I/O failures.
+    pub(crate) fn write_snapshot_unsynced(&self, offset: i64) -> Result<()> {
+        io::write_replace_unsynced(&snapshot_path(&self.dir, offset), &self.encode())?;
+        self.keep_two_newest()
+    }
+
+    /// Deletes every snapshot but the two newest.
+    fn keep_two_newest(&self) -> Result<()> {
         let snaps = list_snapshots(&self.dir)?;
         for &old in snaps.iter().rev().skip(2) {
             io::remove_if_exists(&snapshot_path(&self.dir, old))?;
