@@ -73,3 +73,28 @@ def test_retention_change_at_runtime(start_broker, topic_name):
     assert (hw - lw) * 2000 <= 3 * SEGMENT + 100_000
     got = ck_consume(b.bootstrap, topic_name, [0], hw - lw, start=lw)
     assert [r.value for r in got] == values[lw:]
+
+
+def segment_files(data_dir, topic: str) -> list[int]:
+    """Base offsets of the partition's `.log` files, sorted."""
+    part = data_dir / f"{topic}-0"
+    return sorted(int(p.name.split(".")[0]) for p in part.glob("*.log"))
+
+
+def test_delete_records_deletes_the_segment_files_below_the_new_start(start_broker, topic_name):
+    b = start_broker(**{"log.segment.bytes": SEGMENT})
+    create_topic(b.bootstrap, topic_name)
+    values = fill(b.bootstrap, topic_name)
+    before = segment_files(b.data_dir, topic_name)
+    assert len(before) >= 4, before
+    cut = before[2] + 10  # inside the third segment: the first two end below it
+    fs = admin(b.bootstrap).delete_records([TopicPartition(topic_name, 0, cut)], request_timeout=15)
+    assert list(fs.values())[0].result(timeout=15).low_watermark == cut
+    # The files go on a background thread after the answer.
+    deadline = time.monotonic() + 20
+    while segment_files(b.data_dir, topic_name) != before[2:]:
+        assert time.monotonic() < deadline, segment_files(b.data_dir, topic_name)
+        time.sleep(0.1)
+    assert low_watermark(b.bootstrap, topic_name) == (cut, len(values))
+    got = ck_consume(b.bootstrap, topic_name, [0], len(values) - cut, start=cut)
+    assert [r.value for r in got] == values[cut:]

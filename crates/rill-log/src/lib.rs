@@ -39,7 +39,7 @@ pub use error::{LogError, Result};
 pub use file_cache::FileCache;
 pub use flush::{Durability, SyncObserver};
 pub use log::{AppendInfo, PartitionLog, RollSyncs};
-pub use log_admin::RemovedSegments;
+pub use log_admin::{RemovedFiles, RemovedSegments};
 pub use log_read::{FileSlice, ReadResult};
 pub use producer_state::ProducerStateManager;
 pub use recovery::RecoveryReport;

@@ -206,6 +206,21 @@ impl PartitionLog {
             _ => (0, 0),
         };
         let log_start_offset = start_cp.unwrap_or(first_base).clamp(first_base, log_end);
+        // Retention and DeleteRecords checkpoint the log start before they delete the files
+        // below it (`RemovedSegments::write_log_start`): a crash in between leaves whole
+        // segments below the log start, deleted here.
+        while segments.len() > 1 {
+            match segments.first_key_value() {
+                Some((_, first)) if first.next_offset <= log_start_offset => {}
+                _ => break,
+            }
+            if let Some((base, seg)) = segments.pop_first() {
+                seg.delete_files()?;
+                report.dropped.push(format!(
+                    "segment {base} ends below the log start offset {log_start_offset}: deleted"
+                ));
+            }
+        }
         let (mut epochs, problem) = LeaderEpochCache::load(dir.join(LEADER_EPOCH_FILE))?;
         report.dropped.extend(problem);
         epochs.truncate_from_end(log_end)?;

@@ -265,13 +265,60 @@ impl RemovedSegments {
     /// I/O failures (after a checkpoint failure nothing is deleted; after that, the remaining
     /// files are still attempted).
     pub fn delete(self) -> Result<()> {
-        if io::dir_identity(&self.dir) != self.dir_id {
+        self.write_log_start()?.delete()
+    }
+
+    /// The first half of [`RemovedSegments::delete`]: writes the log start offset and leader
+    /// epoch checkpoints and hands back the files, still to delete. A caller that answers a
+    /// client (DeleteRecords) can do so now and delete the files later: a crash in between
+    /// leaves segments below the log start, which [`PartitionLog::open`] deletes.
+    ///
+    /// # Errors
+    /// I/O failures writing a checkpoint (the files are then left alone).
+    pub fn write_log_start(self) -> Result<RemovedFiles> {
+        let mut files = RemovedFiles {
+            segments: self.segments,
+            dir: self.dir,
+            dir_id: self.dir_id,
+        };
+        if io::dir_identity(&files.dir) != files.dir_id {
             // The partition was deleted meanwhile (and maybe made again under the same
             // name): these files and checkpoints are not the new partition's.
-            return Ok(());
+            files.segments.clear();
+            return Ok(files);
         }
         for (file, w) in &self.writes {
             file.write(w)?;
+        }
+        Ok(files)
+    }
+}
+
+/// Segment files taken out of a log whose new log start is already checkpointed
+/// ([`RemovedSegments::write_log_start`]), still to delete.
+#[derive(Debug)]
+#[must_use = "the files stay on disk until `delete` runs (or the log is opened again)"]
+pub struct RemovedFiles {
+    segments: Vec<LogSegment>,
+    dir: std::path::PathBuf,
+    dir_id: Option<io::DirIdentity>,
+}
+
+impl RemovedFiles {
+    /// Bytes of the `.log` files still to delete.
+    pub fn bytes(&self) -> u64 {
+        self.segments.iter().map(|s| s.size).sum()
+    }
+
+    /// Deletes the files, each `.log` cut down a few MiB at a time first
+    /// (`LogSegment::delete_files_gently`); nothing if the partition directory is no longer
+    /// the one the log opened.
+    ///
+    /// # Errors
+    /// I/O failures (the remaining files are still attempted).
+    pub fn delete(self) -> Result<()> {
+        if io::dir_identity(&self.dir) != self.dir_id {
+            return Ok(());
         }
         let mut first_err = None;
         for seg in self.segments {

@@ -908,3 +908,30 @@ fn deferred_roll_fsync_of_a_deleted_partition_is_a_no_op() {
     std::fs::remove_dir_all(&part).unwrap();
     syncs.sync().unwrap();
 }
+
+#[test]
+fn segments_a_crash_left_below_the_log_start_are_deleted_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), small_config());
+    append_n(&mut log, 30, 1, 1000);
+    let files_before = log_files(dir.path());
+    let (start, removed) = log.delete_records_before_deferred(20).unwrap();
+    let files = removed.write_log_start().unwrap();
+    assert!(files.bytes() > 0);
+    drop(files); // a crash after the checkpoint, before the files went
+    assert_eq!(log_files(dir.path()), files_before);
+    let kept = log.segment_count();
+    drop(log);
+    let (log, report) = PartitionLog::open(dir.path(), small_config()).unwrap();
+    assert_eq!(log.log_start_offset(), start);
+    assert_eq!(log_files(dir.path()), kept);
+    assert_eq!(log.segment_count(), kept);
+    assert!(
+        report
+            .dropped
+            .iter()
+            .any(|d| d.contains("below the log start")),
+        "{report:?}"
+    );
+    assert_eq!(offsets(&read_all(&log, start)).first(), Some(&(20, 20)));
+}

@@ -6,6 +6,7 @@
 //! changes ([`isr`]).
 
 pub mod fetcher;
+mod file_deleter;
 pub mod isr;
 mod manager;
 mod partition;

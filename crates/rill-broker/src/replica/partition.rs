@@ -864,8 +864,9 @@ impl Partition {
             }
             log.delete_records_before_deferred(target)?
         };
-        // Unlinked without the log's lock, as retention does (see `enforce_retention`).
-        removed.delete()?;
+        // The log start is checkpointed without the log's lock, as retention does (see
+        // `enforce_retention`); the files go on a background thread, after the answer.
+        super::file_deleter::delete_later(removed.write_log_start()?);
         Ok(start)
     }
 
