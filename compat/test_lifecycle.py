@@ -30,6 +30,35 @@ def test_recreated_topic_starts_empty(broker, topic_name):
     assert [r.value for r in ck_consume(broker.bootstrap, topic_name, [0], 1)] == [b"new"]
 
 
+def partition_dirs(data_dir, topic: str) -> list[str]:
+    """Names of the directories of `topic`'s partitions, renamed ones (`...-delete`) included."""
+    return sorted(p.name for p in data_dir.iterdir() if p.is_dir() and p.name.startswith(f"{topic}-"))
+
+
+def test_deleted_topic_directories_go_in_the_background_and_after_a_crash(broker, topic_name):
+    create_topic(broker.bootstrap, topic_name, partitions=2)
+    produce_all(producer(broker.bootstrap), topic_name, [{"value": b"v" * 1000, "partition": i % 2} for i in range(2000)])
+    assert partition_dirs(broker.data_dir, topic_name) == [f"{topic_name}-0", f"{topic_name}-1"]
+    delete_topic(broker.bootstrap, topic_name)
+    deadline = time.monotonic() + 20
+    while partition_dirs(broker.data_dir, topic_name):
+        assert time.monotonic() < deadline, partition_dirs(broker.data_dir, topic_name)
+        time.sleep(0.1)
+    # A crash between the rename and the deletion leaves a renamed directory: the next start
+    # deletes it, and a topic of the same name starts empty beside it.
+    create_topic(broker.bootstrap, topic_name, partitions=1)
+    produce_all(producer(broker.bootstrap), topic_name, [{"value": b"new"}])
+    left = broker.data_dir / f"{topic_name}-7.1a2b-delete"
+    left.mkdir()
+    (left / "00000000000000000000.log").write_bytes(b"x" * (9 << 20))
+    broker.restart(signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    while left.exists():
+        assert time.monotonic() < deadline, "the renamed directory was not deleted at start"
+        time.sleep(0.1)
+    assert [r.value for r in ck_consume(broker.bootstrap, topic_name, [0], 1)] == [b"new"]
+
+
 def test_deleted_topic_stays_deleted_after_kill9(broker, topic_name):
     create_topic(broker.bootstrap, topic_name, partitions=1)
     produce_all(producer(broker.bootstrap), topic_name, [{"value": b"x"}])

@@ -116,6 +116,11 @@ impl Broker {
     ) -> Result<Arc<Self>> {
         let dir = config.log_dir.clone();
         let props = identity(&config)?;
+        // Partitions deleted just before a crash may have left their renamed directories.
+        for trashed in rill_log::trash::trashed_dirs(&dir)? {
+            tracing::info!(dir = %trashed.display(), "deleting a deleted partition's directory");
+            crate::replica::delete_dir_later(trashed);
+        }
         metadata.catch_up(std::time::Duration::from_secs(120))?;
         let broker = Broker {
             cluster_id: props.cluster_id.clone(),

@@ -28,6 +28,7 @@ pub mod segment;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testutil;
 pub mod time_index;
+pub mod trash;
 
 pub use batch::{
     set_base_offset, set_log_append_time, set_partition_leader_epoch, split_batches,

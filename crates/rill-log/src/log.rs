@@ -707,4 +707,17 @@ impl PartitionLog {
         }
         std::fs::remove_dir_all(&self.dir).map_err(|e| LogError::io("remove dir", &self.dir, e))
     }
+
+    /// Moves the partition directory out of the way at once ([`crate::trash::trash_dir`]) and
+    /// returns where it went, for the caller to delete off the hot path with
+    /// [`crate::trash::delete_trashed_dir`]; `None` if the directory was gone already.
+    ///
+    /// # Errors
+    /// I/O failures renaming.
+    pub fn trash(self) -> Result<Option<PathBuf>> {
+        for seg in self.segments.values() {
+            seg.forget_handles();
+        }
+        crate::trash::trash_dir(&self.dir)
+    }
 }

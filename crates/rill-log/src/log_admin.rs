@@ -310,19 +310,37 @@ impl RemovedFiles {
         self.segments.iter().map(|s| s.size).sum()
     }
 
-    /// Deletes the files, each `.log` cut down a few MiB at a time first
-    /// (`LogSegment::delete_files_gently`); nothing if the partition directory is no longer
-    /// the one the log opened.
+    /// The cuts [`RemovedFiles::delete_paced`] makes in all (for
+    /// [`crate::segment::gentle_pause`]).
+    pub fn steps(&self) -> u64 {
+        self.segments
+            .iter()
+            .map(|s| crate::segment::gentle_steps(s.size))
+            .sum()
+    }
+
+    /// [`RemovedFiles::delete_paced`] at the full pause
+    /// ([`crate::segment::GENTLE_DELETE_PAUSE`]).
     ///
     /// # Errors
     /// I/O failures (the remaining files are still attempted).
     pub fn delete(self) -> Result<()> {
+        self.delete_paced(crate::segment::GENTLE_DELETE_PAUSE)
+    }
+
+    /// Deletes the files, each `.log` cut down a few MiB at a time first with `pause` between
+    /// cuts (`LogSegment::delete_files_gently`); nothing if the partition directory is no
+    /// longer the one the log opened.
+    ///
+    /// # Errors
+    /// I/O failures (the remaining files are still attempted).
+    pub fn delete_paced(self, pause: std::time::Duration) -> Result<()> {
         if io::dir_identity(&self.dir) != self.dir_id {
             return Ok(());
         }
         let mut first_err = None;
         for seg in self.segments {
-            if let Err(e) = seg.delete_files_gently() {
+            if let Err(e) = seg.delete_files_gently(pause) {
                 first_err.get_or_insert(e);
             }
         }

@@ -935,3 +935,26 @@ fn segments_a_crash_left_below_the_log_start_are_deleted_on_open() {
     );
     assert_eq!(offsets(&read_all(&log, start)).first(), Some(&(20, 20)));
 }
+
+#[test]
+fn deletion_pauses_shrink_so_a_pass_ends_within_its_budget() {
+    use crate::segment::{gentle_pause, gentle_steps, GENTLE_DELETE_PAUSE, GENTLE_DELETE_STEP};
+    use std::time::Duration;
+    assert_eq!(gentle_steps(GENTLE_DELETE_STEP), 0);
+    assert_eq!(gentle_steps(GENTLE_DELETE_STEP + 1), 1);
+    let gib = gentle_steps(1 << 30);
+    assert_eq!(gib, 255);
+    // Kafka's default check interval (5 min): the full pause.
+    assert_eq!(
+        gentle_pause(gib, Duration::from_secs(150)),
+        GENTLE_DELETE_PAUSE
+    );
+    assert_eq!(gentle_pause(0, Duration::ZERO), GENTLE_DELETE_PAUSE);
+    // A 2 s interval and 12 GiB due: pauses that fit half of one second.
+    let p = gentle_pause(12 * gib, Duration::from_secs(1));
+    assert!(p < GENTLE_DELETE_PAUSE && p * (12 * gib as u32) <= Duration::from_millis(500));
+    assert_eq!(
+        gentle_pause(u64::MAX, Duration::from_secs(1)),
+        Duration::ZERO
+    );
+}

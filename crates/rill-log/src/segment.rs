@@ -328,26 +328,54 @@ impl LogSegment {
     ///
     /// # Errors
     /// I/O failures.
-    pub(crate) fn delete_files_gently(&self) -> Result<()> {
+    pub(crate) fn delete_files_gently(&self, pause: std::time::Duration) -> Result<()> {
         self.forget_handles();
-        let path = self.log_key.path();
-        match std::fs::OpenOptions::new().write(true).open(path) {
-            Ok(f) => {
-                let mut len = f
-                    .metadata()
-                    .map_err(|e| LogError::io("stat", path, e))?
-                    .len();
-                while len > GENTLE_DELETE_STEP {
-                    len -= GENTLE_DELETE_STEP;
-                    f.set_len(len)
-                        .map_err(|e| LogError::io("truncate", path, e))?;
-                    std::thread::sleep(GENTLE_DELETE_PAUSE);
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(LogError::io("open", path, e)),
-        }
+        cut_down_gently(self.log_key.path(), pause)?;
         self.delete_files()
+    }
+}
+
+/// Cuts the file at `path` down to at most [`GENTLE_DELETE_STEP`] bytes, that many at a time
+/// with `pause` between cuts (see [`LogSegment::delete_files_gently`]); a missing file is
+/// skipped.
+///
+/// # Errors
+/// I/O failures.
+pub(crate) fn cut_down_gently(path: &Path, pause: std::time::Duration) -> Result<()> {
+    let f = match std::fs::OpenOptions::new().write(true).open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(LogError::io("open", path, e)),
+    };
+    let mut len = f
+        .metadata()
+        .map_err(|e| LogError::io("stat", path, e))?
+        .len();
+    while len > GENTLE_DELETE_STEP {
+        len -= GENTLE_DELETE_STEP;
+        f.set_len(len)
+            .map_err(|e| LogError::io("truncate", path, e))?;
+        if !pause.is_zero() {
+            std::thread::sleep(pause);
+        }
+    }
+    Ok(())
+}
+
+/// Cuts [`cut_down_gently`] makes in a file of `bytes`.
+pub(crate) fn gentle_steps(bytes: u64) -> u64 {
+    bytes.saturating_sub(1) / GENTLE_DELETE_STEP
+}
+
+/// The pause between cuts for deleting files that take `steps` cuts in all within `budget`:
+/// [`GENTLE_DELETE_PAUSE`] when that fits in half the budget (the cuts take time too),
+/// shorter otherwise, down to none. Deletion must keep up with the rate the log is written
+/// at: at the full pause a GiB takes about 1.5 s.
+pub fn gentle_pause(steps: u64, budget: std::time::Duration) -> std::time::Duration {
+    match u32::try_from(steps.saturating_mul(2)) {
+        Ok(0) => GENTLE_DELETE_PAUSE,
+        Ok(n) => (budget / n).min(GENTLE_DELETE_PAUSE),
+        Err(_) => std::time::Duration::ZERO,
     }
 }
 
@@ -355,4 +383,4 @@ impl LogSegment {
 pub(crate) const GENTLE_DELETE_STEP: u64 = 4 << 20;
 
 /// The pause between two cuts of [`LogSegment::delete_files_gently`].
-const GENTLE_DELETE_PAUSE: std::time::Duration = std::time::Duration::from_millis(5);
+pub const GENTLE_DELETE_PAUSE: std::time::Duration = std::time::Duration::from_millis(5);

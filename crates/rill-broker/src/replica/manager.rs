@@ -15,7 +15,7 @@ use super::partition::PartitionId;
 use super::Partition;
 use crate::clock::now_ms;
 use crate::config::BrokerConfig;
-use crate::error::{BrokerError, Result};
+use crate::error::Result;
 use crate::topic_config::TopicConfig;
 
 /// All hosted partitions.
@@ -87,8 +87,9 @@ impl ReplicaManager {
             tracing::info!(topic = %p.topic, partition = p.index, "deleting partition data");
             match Arc::try_unwrap(p) {
                 Ok(p) => p.delete()?,
-                // A request still holds it: remove the directory; open handles stay valid.
-                Err(p) => remove_dir(p.dir())?,
+                // A request still holds it: move the directory away; open handles stay valid
+                // until the background thread cuts the files.
+                Err(p) => trash_dir(p.dir())?,
             }
         }
         for topic in image.topics() {
@@ -138,14 +139,9 @@ impl ReplicaManager {
     }
 }
 
-fn remove_dir(dir: &Path) -> Result<()> {
-    match std::fs::remove_dir_all(dir) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(source) => Err(BrokerError::Io {
-            op: "remove partition dir",
-            path: dir.to_path_buf(),
-            source,
-        }),
+fn trash_dir(dir: &Path) -> Result<()> {
+    if let Some(trashed) = rill_log::trash::trash_dir(dir)? {
+        super::file_deleter::delete_dir_later(trashed);
     }
+    Ok(())
 }

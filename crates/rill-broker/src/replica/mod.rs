@@ -13,5 +13,6 @@ mod partition;
 pub mod state;
 mod timestamps;
 
+pub(crate) use file_deleter::delete_dir_later;
 pub use manager::ReplicaManager;
 pub use partition::{CommitError, FetchRead, FetchSlices, LogStats, Partition, PartitionId};

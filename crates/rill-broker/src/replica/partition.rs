@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use rill_log::{AppendInfo, Durability, FileSlice, LogConfig, LogError, PartitionLog, ValidBatch};
+use rill_log::{
+    AppendInfo, Durability, FileSlice, LogConfig, LogError, PartitionLog, RemovedFiles, ValidBatch,
+};
 use rill_meta::PartitionImage;
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -881,16 +883,17 @@ impl Partition {
         Ok(())
     }
 
-    /// Rolls and deletes segments by time and size.
+    /// Rolls and takes segments out by time and size, and checkpoints the new log start;
+    /// returns how many went and their files, for the caller to delete.
     ///
     /// # Errors
     /// Storage errors.
-    pub fn enforce_retention(&self, now_ms: i64) -> Result<usize, LogError> {
-        // The files are deleted after the log's lock is released: appends (which run on the
-        // async workers under group commit) do not wait for the unlinks.
+    pub fn enforce_retention(&self, now_ms: i64) -> Result<(usize, RemovedFiles), LogError> {
+        // The checkpoint and the files are written and deleted after the log's lock is
+        // released: appends (which run on the async workers under group commit) do not wait
+        // for them.
         let (n, removed) = self.log()?.enforce_retention_deferred(now_ms)?;
-        removed.delete()?;
-        Ok(n)
+        Ok((n, removed.write_log_start()?))
     }
 
     /// Flushes the log and checkpoints the high watermark (shutdown, periodic flush).
@@ -943,7 +946,16 @@ impl Partition {
                 }
             }
         };
-        log.into_inner().unwrap_or_else(|p| p.into_inner()).delete()
+        // Renamed out of the way at once (a topic of the same name may be made again right
+        // away); the files go gently on the background thread.
+        if let Some(trashed) = log
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner())
+            .trash()?
+        {
+            super::file_deleter::delete_dir_later(trashed);
+        }
+        Ok(())
     }
 }
 
