@@ -133,9 +133,7 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
 /// # Errors
 /// [`LogError::Io`] or [`LogError::NoSpace`]; the old file is untouched on failure.
 pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = std::path::PathBuf::from(tmp);
+    let tmp = tmp_path(path);
     {
         let mut f = File::create(&tmp).map_err(|e| LogError::io("create", &tmp, e))?;
         f.write_all(contents)
@@ -155,9 +153,7 @@ pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
 /// # Errors
 /// [`LogError::Io`] or [`LogError::NoSpace`]; the old file is untouched on failure.
 pub(crate) fn write_replace_unsynced(path: &Path, contents: &[u8]) -> Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = std::path::PathBuf::from(tmp);
+    let tmp = tmp_path(path);
     std::fs::write(&tmp, contents).map_err(|e| LogError::io("write", &tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| LogError::io("rename", path, e))
 }
@@ -173,6 +169,14 @@ pub(crate) fn sync_path_if_exists(path: &Path) -> Result<()> {
         Err(e) => return Err(LogError::io("open", path, e)),
     };
     f.sync_all().map_err(|e| LogError::io("sync", path, e))
+}
+
+/// The temp file beside `path` that a replacement is written to first (`<path>.tmp`; recovery
+/// removes leftovers).
+fn tmp_path(path: &Path) -> std::path::PathBuf {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    std::path::PathBuf::from(tmp)
 }
 
 /// Reads a whole small file; `Ok(None)` if it does not exist.
