@@ -306,7 +306,7 @@ impl Broker {
     /// Flushes every partition and checkpoints high watermarks (clean shutdown).
     pub fn flush_all(&self) {
         for p in self.replicas.all() {
-            if let Err(e) = p.flush() {
+            if let Err(e) = p.close() {
                 tracing::error!(topic = %p.topic, partition = p.index, error = %e, "flush failed");
             }
         }

@@ -226,6 +226,7 @@ impl TopicConfig {
                 TimestampType::CreateTime
             },
             flush,
+            recycle_segments: true,
         };
         Ok(TopicConfig {
             min_insync_replicas: long("min.insync.replicas")? as u32,

@@ -49,6 +49,9 @@ pub struct LogConfig {
     pub timestamp_type: TimestampType,
     /// Durability policy.
     pub flush: FlushPolicy,
+    /// Rolls write over a segment file retention retired instead of a new file (see
+    /// `recycle`). Not a Kafka setting.
+    pub recycle_segments: bool,
 }
 
 const DAY_MS: u64 = 24 * 60 * 60 * 1000;
@@ -65,6 +68,7 @@ impl Default for LogConfig {
             max_message_bytes: 1_048_588,
             timestamp_type: TimestampType::CreateTime,
             flush: FlushPolicy::GroupCommit,
+            recycle_segments: true,
         }
     }
 }

@@ -24,6 +24,7 @@ mod log_replicated;
 pub mod offset_index;
 pub mod producer_state;
 pub mod recovery;
+pub mod recycle;
 pub mod segment;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testutil;
@@ -46,3 +47,5 @@ pub use producer_state::ProducerStateManager;
 pub use recovery::RecoveryReport;
 #[cfg(test)]
 mod log_tests;
+#[cfg(test)]
+mod recycle_tests;

@@ -23,6 +23,7 @@ use crate::flush::Durability;
 use crate::io;
 use crate::producer_state::{self, ProducerStateManager, SeqCheck};
 use crate::recovery::{self, RecoveryPoint, RecoveryReport};
+use crate::recycle::Spare;
 use crate::segment::LogSegment;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -79,6 +80,8 @@ pub struct PartitionLog {
     /// Segments rolled in page-cache mode whose fsync was left for later, oldest first (see
     /// [`PartitionLog::pending_roll_syncs`]).
     pub(crate) unsynced_rolls: Vec<UnsyncedRoll>,
+    /// A retired segment the next roll may write over (see `recycle`).
+    pub(crate) spare: Option<Spare>,
 }
 
 /// A segment rolled without its fsync (page-cache mode): its files, the producer snapshot
@@ -140,6 +143,9 @@ impl Drop for PartitionLog {
         for seg in self.segments.values() {
             seg.forget_handles();
         }
+        if let Some(spare) = &self.spare {
+            spare.segment().forget_handles();
+        }
     }
 }
 
@@ -194,7 +200,7 @@ impl PartitionLog {
         let start_cp = read_checkpoint_single(&dir.join(LOG_START_OFFSET_FILE), &mut report)?;
         let hw = read_checkpoint_single(&dir.join(HIGH_WATERMARK_FILE), &mut report)?;
         let mut segments =
-            recovery::load_segments(dir, rp, config.index_interval_bytes, &mut report)?;
+            recovery::load_segments(dir, rp, start_cp, config.index_interval_bytes, &mut report)?;
         if segments.is_empty() {
             // No directory fsync: losing an empty segment to a power cut loses nothing.
             let base = start_cp.unwrap_or(0).clamp(0, recovery::MAX_BASE_OFFSET);
@@ -244,6 +250,7 @@ impl PartitionLog {
                 dir.join(LOG_START_OFFSET_FILE),
             )),
             unsynced_rolls: Vec::new(),
+            spare: None,
             dir_id: io::dir_identity(dir),
         };
         log.rebuild_producer_state(&mut report.dropped)?;
@@ -564,6 +571,9 @@ impl PartitionLog {
             return Ok(());
         }
         active.seal_time_index()?;
+        // A recycled file's leftover tail goes before the fsync that lets the recovery point
+        // pass this segment: recovery trusts a checkpointed segment's file length.
+        active.trim()?;
         let closed = UnsyncedRoll {
             keys: [
                 active.log_key.clone(),
@@ -585,7 +595,7 @@ impl PartitionLog {
         } else {
             self.durability.mark_durable(log_end);
         }
-        let seg = LogSegment::create(&self.dir, log_end)?;
+        let seg = self.new_segment(log_end)?;
         if !deferred {
             io::sync_dir(&self.dir)?;
         }
@@ -600,6 +610,46 @@ impl PartitionLog {
         }
         self.producers.write_snapshot(log_end)?;
         self.write_recovery_point()
+    }
+
+    /// The next segment's files: the spare written over when there is a usable one
+    /// (`recycle`), new ones otherwise.
+    fn new_segment(&mut self, base: i64) -> Result<LogSegment> {
+        if self.config.recycle_segments && self.spare.as_ref().is_some_and(Spare::usable) {
+            if let Some(spare) = self.spare.take() {
+                match LogSegment::recycle(spare.into_segment(), &self.dir, base) {
+                    Ok(seg) => {
+                        tracing::debug!(dir = %self.dir.display(), base_offset = base, "segment file recycled");
+                        return Ok(seg);
+                    }
+                    // The spare is below the log start under either name: the next open
+                    // deletes it, and `create` below empties it if it already has the new one.
+                    Err(e) => {
+                        tracing::warn!(dir = %self.dir.display(), error = %e, "recycling a segment file failed; making a new one")
+                    }
+                }
+            }
+        }
+        LogSegment::create(&self.dir, base)
+    }
+
+    /// Drops the spare: its files are deleted if its log start checkpoint is on disk, and
+    /// otherwise left for the next open, which deletes them once they are below the log
+    /// start or keeps them as the log's first segment.
+    pub(crate) fn drop_spare(&mut self) -> Result<()> {
+        match self.spare.take() {
+            Some(spare) if spare.is_ready() => spare.into_segment().delete_files(),
+            Some(spare) => {
+                spare.segment().forget_handles();
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Whether the log holds a retired segment for its next roll to write over.
+    pub fn has_spare(&self) -> bool {
+        self.spare.is_some()
     }
 
     /// Whether segments rolled in page-cache mode still wait for their fsync.
@@ -697,13 +747,31 @@ impl PartitionLog {
         Ok(())
     }
 
+    /// Clean shutdown: trims the active segment's file to its size (a recycled file's tail,
+    /// see `recycle`) and [`PartitionLog::flush`]es, so that reopening trusts the active
+    /// segment without a scan.
+    ///
+    /// # Errors
+    /// I/O failures.
+    pub fn close(&mut self) -> Result<()> {
+        let active = self.active_mut()?;
+        if active.file_len > active.size {
+            active.trim()?;
+            self.dirty = true;
+        }
+        self.flush()
+    }
+
     /// Removes the whole partition directory (DeleteTopics).
     ///
     /// # Errors
     /// I/O failures.
-    pub fn delete(self) -> Result<()> {
+    pub fn delete(mut self) -> Result<()> {
         for seg in self.segments.values() {
             seg.delete_files()?;
+        }
+        if let Some(spare) = self.spare.take() {
+            spare.into_segment().delete_files()?;
         }
         std::fs::remove_dir_all(&self.dir).map_err(|e| LogError::io("remove dir", &self.dir, e))
     }
@@ -717,6 +785,9 @@ impl PartitionLog {
     pub fn trash(self) -> Result<Option<PathBuf>> {
         for seg in self.segments.values() {
             seg.forget_handles();
+        }
+        if let Some(spare) = &self.spare {
+            spare.segment().forget_handles();
         }
         crate::trash::trash_dir(&self.dir)
     }

@@ -13,7 +13,9 @@ use crate::error::{LogError, Result};
 use crate::io;
 use crate::log::PartitionLog;
 use crate::recovery;
+use crate::recycle::Spare;
 use crate::segment::LogSegment;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 impl PartitionLog {
@@ -79,6 +81,8 @@ impl PartitionLog {
     pub fn truncate_fully_and_start_at(&mut self, new_start_offset: i64) -> Result<()> {
         self.dirty = true;
         let start = new_start_offset.clamp(0, crate::recovery::MAX_BASE_OFFSET);
+        // The new start may be below the spare's offsets (`recycle`, rule 1).
+        self.drop_spare()?;
         while let Some((_, seg)) = self.segments.pop_first() {
             seg.delete_files()?;
         }
@@ -181,6 +185,18 @@ impl PartitionLog {
             }
         }
         let mut removed = self.removed_segments();
+        if self
+            .spare
+            .as_ref()
+            .is_some_and(|s| s.expired(std::time::Instant::now()))
+        {
+            match self.spare.take() {
+                // Below the log start on disk: deleted with this pass's segments.
+                Some(spare) if spare.is_ready() => removed.segments.push(spare.into_segment()),
+                Some(spare) => spare.segment().forget_handles(),
+                None => {}
+            }
+        }
         if let Some(ms) = self.config.retention_ms {
             let limit = now_ms.saturating_sub(ms as i64);
             self.remove_oldest_while(&mut removed, |_, seg| seg.max_timestamp < limit)?;
@@ -188,7 +204,7 @@ impl PartitionLog {
         if let Some(max) = self.config.retention_bytes {
             self.remove_oldest_while(&mut removed, |log, seg| log.size_bytes() - seg.size >= max)?;
         }
-        Ok((removed.segments.len(), removed))
+        Ok((removed.taken, removed))
     }
 
     /// Removes the oldest non-active segment while `pred` holds (into `removed`, files not yet
@@ -209,9 +225,11 @@ impl PartitionLog {
             if let Some((_, seg)) = self.segments.pop_first() {
                 seg.forget_handles();
                 removed.segments.push(seg);
+                removed.taken += 1;
             }
         }
         if removed.segments.len() > before {
+            self.keep_spare(removed, before);
             let first_base = self.segments.keys().next().copied().unwrap_or(0);
             if first_base > self.log_start_offset {
                 self.log_start_offset = first_base;
@@ -228,11 +246,34 @@ impl PartitionLog {
         Ok(())
     }
 
+    /// Keeps the largest of the segments removed from index `from` on as the log's spare
+    /// (`recycle`), when recycling is on and there is none yet. It becomes usable once
+    /// `removed`'s log start checkpoint is written.
+    fn keep_spare(&mut self, removed: &mut RemovedSegments, from: usize) {
+        if !self.config.recycle_segments || self.spare.is_some() {
+            return;
+        }
+        let best = removed.segments[from..]
+            .iter()
+            .enumerate()
+            .max_by_key(|(_, s)| s.size)
+            .filter(|(_, s)| s.size >= crate::recycle::MIN_SPARE_BYTES)
+            .map(|(i, _)| from + i);
+        if let Some(i) = best {
+            let seg = removed.segments.remove(i);
+            let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            removed.ready.push(ready.clone());
+            self.spare = Some(Spare::new(seg, ready));
+        }
+    }
+
     /// An empty [`RemovedSegments`] for this log.
     fn removed_segments(&self) -> RemovedSegments {
         RemovedSegments {
             segments: Vec::new(),
             writes: Vec::new(),
+            ready: Vec::new(),
+            taken: 0,
             dir: self.dir.clone(),
             dir_id: self.dir_id,
         }
@@ -251,6 +292,10 @@ pub struct RemovedSegments {
     segments: Vec<LogSegment>,
     /// Checkpoints to write first (log start offset, leader epochs), with their tickets.
     writes: Vec<(Arc<OrderedCheckpoint>, CheckpointWrite)>,
+    /// Spares taken from these segments, ready once the checkpoints are written.
+    ready: Vec<Arc<AtomicBool>>,
+    /// Segments taken out of the log (a spare kept from them included).
+    taken: usize,
     /// The partition directory and its identity when the log was opened.
     dir: std::path::PathBuf,
     dir_id: Option<io::DirIdentity>,
@@ -290,6 +335,7 @@ impl RemovedSegments {
         for (file, w) in &self.writes {
             file.write(w)?;
         }
+        crate::recycle::mark_ready(&self.ready);
         Ok(files)
     }
 }

@@ -10,6 +10,7 @@
 
 use crate::batch::BatchHeader;
 use crate::error::{LogError, Result};
+use crate::file_cache::FileKey;
 use crate::io;
 use crate::log::PartitionLog;
 use std::fs::File;
@@ -24,6 +25,21 @@ pub struct FileSlice {
     pub position: u64,
     /// Number of bytes.
     pub len: u64,
+    /// The segment's file key while the slice lives: a roll does not write over (recycle) a
+    /// file a slice still reads.
+    _segment: Option<Arc<FileKey>>,
+}
+
+impl FileSlice {
+    /// `len` bytes of `file` from `position`, outside any log (tests, tools).
+    pub fn new(file: Arc<File>, position: u64, len: u64) -> FileSlice {
+        FileSlice {
+            file,
+            position,
+            len,
+            _segment: None,
+        }
+    }
 }
 
 /// Result of [`PartitionLog::read`].
@@ -96,6 +112,7 @@ impl PartitionLog {
                     file: file.clone(),
                     position: start_pos,
                     len: pos - start_pos,
+                    _segment: Some(seg.log_key.clone()),
                 });
             }
             if full {

@@ -789,6 +789,7 @@ fn retention_deletes_a_segment_larger_than_one_cut_step_and_the_log_reads_on() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = LogConfig {
         segment_bytes: 40 << 20,
+        recycle_segments: false,
         ..LogConfig::default()
     };
     let mut log = open(dir.path(), cfg.clone());

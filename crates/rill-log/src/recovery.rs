@@ -49,6 +49,28 @@ const CHUNK: usize = 1 << 20;
 /// low enough that offset arithmetic (base + u32 deltas) can never overflow.
 pub(crate) const MAX_BASE_OFFSET: i64 = i64::MAX / 4;
 
+/// Why a scan stopped before the end of a file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Problem {
+    /// What was found where.
+    pub(crate) what: String,
+    /// The bytes there are an older segment's batch (offsets below the segment's base): the
+    /// leftover tail of a recycled file (`recycle`), not damage.
+    pub(crate) stale: bool,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.what)
+    }
+}
+
+impl Problem {
+    fn damage(what: String) -> Problem {
+        Problem { what, stale: false }
+    }
+}
+
 /// Scans a whole segment from position 0, cutting at the first bad batch, and rebuilds its
 /// indexes and in-memory summary. Returns (batches, bytes cut, problem).
 ///
@@ -58,7 +80,7 @@ pub(crate) fn rescan(
     seg: &mut LogSegment,
     verify: bool,
     index_interval: u32,
-) -> Result<(u64, u64, Option<String>)> {
+) -> Result<(u64, u64, Option<Problem>)> {
     let file = seg.file()?;
     let path = seg.log_path().to_path_buf();
     let file_len = file
@@ -73,7 +95,9 @@ pub(crate) fn rescan(
     while pos < file_len {
         let need = (file_len - pos).min(BATCH_HEADER_LEN as u64) as usize;
         if need < BATCH_HEADER_LEN {
-            problem = Some(format!("torn batch header: {need} bytes at position {pos}"));
+            problem = Some(Problem::damage(format!(
+                "torn batch header: {need} bytes at position {pos}"
+            )));
             break;
         }
         let h = match BatchHeader::parse(fill(
@@ -87,13 +111,18 @@ pub(crate) fn rescan(
         )?) {
             Ok(h) => h,
             Err(e) => {
-                problem = Some(format!("bad batch header at position {pos}: {e}"));
+                problem = Some(Problem::damage(format!(
+                    "bad batch header at position {pos}: {e}"
+                )));
                 break;
             }
         };
         let len = h.total_len() as u64;
         if let Some(p) = header_problem(&h, pos, len, file_len, expected, seg.base_offset) {
-            problem = Some(p);
+            problem = Some(Problem {
+                what: p,
+                stale: h.magic == 2 && pos > 0 && h.base_offset < seg.base_offset,
+            });
             break;
         }
         if verify {
@@ -107,10 +136,10 @@ pub(crate) fn rescan(
                 file_len,
             )?;
             if let Err(e) = verify_integrity(bytes) {
-                problem = Some(format!(
+                problem = Some(Problem::damage(format!(
                     "batch at position {pos} (offset {}): {e}",
                     h.base_offset
-                ));
+                )));
                 break;
             }
         }
@@ -141,6 +170,7 @@ pub(crate) fn rescan(
     seg.offset_index.rewrite(&oi)?;
     seg.time_index.rewrite(&ti)?;
     seg.size = pos;
+    seg.file_len = pos;
     seg.next_offset = expected;
     seg.max_timestamp = max_ts;
     seg.offset_of_max_timestamp = max_ts_off;
@@ -304,13 +334,17 @@ pub(crate) fn list_segments(dir: &Path, report: &mut RecoveryReport) -> Result<V
     Ok(logs)
 }
 
-/// Opens and recovers every segment in `dir`.
+/// Opens and recovers every segment in `dir`. Segments wholly below `log_start` (the
+/// checkpointed log start offset: the next segment starts at or below it) are deleted
+/// unread: retention checkpoints the log start before it deletes or recycles them, and a
+/// recycled file whose rename a crash lost holds new bytes under its old name.
 ///
 /// # Errors
 /// I/O failures; corrupt bytes are cut and reported instead.
 pub(crate) fn load_segments(
     dir: &Path,
     rp: Option<RecoveryPoint>,
+    log_start: Option<i64>,
     index_interval: u32,
     report: &mut RecoveryReport,
 ) -> Result<BTreeMap<i64, LogSegment>> {
@@ -319,6 +353,15 @@ pub(crate) fn load_segments(
     let mut damaged = false;
     for (i, &base) in bases.iter().enumerate() {
         let (mut seg, missing_index) = LogSegment::open_files(dir, base)?;
+        let next_base = bases.get(i + 1).copied();
+        if out.is_empty() && next_base.zip(log_start).is_some_and(|(n, s)| n <= s) {
+            report.dropped.push(format!(
+                "segment {base} ends below the log start offset {}: deleted",
+                log_start.unwrap_or_default()
+            ));
+            seg.delete_files()?;
+            continue;
+        }
         let prev_end = out.values().next_back().map(|s| s.next_offset);
         if damaged || prev_end.is_some_and(|e| base < e) {
             let why = if damaged {
@@ -335,7 +378,6 @@ pub(crate) fn load_segments(
             damaged = true;
             continue;
         }
-        let next_base = bases.get(i + 1).copied();
         let trusted_end = match (rp, next_base) {
             (Some(rp), Some(nb)) if nb <= rp.offset => Some(nb),
             (Some(rp), _) if rp.segment_base == base && rp.segment_size == seg.size => {
@@ -352,14 +394,25 @@ pub(crate) fn load_segments(
             report.batches_scanned += batches;
             report.indexes_rebuilt += 1;
             report.truncated_bytes += cut;
-            if let Some(p) = problem {
-                tracing::warn!(segment = %seg.log_path().display(), cut_bytes = cut, "recovery cut: {p}");
-                report.dropped.push(format!(
-                    "{}: cut {cut} bytes at offset {}: {p}",
-                    seg.log_path().display(),
-                    seg.next_offset
-                ));
-                damaged = true;
+            match problem {
+                Some(p) if p.stale => {
+                    tracing::info!(segment = %seg.log_path().display(), cut_bytes = cut, "recovery cut a recycled file's old tail: {p}");
+                    report.dropped.push(format!(
+                        "{}: cut {cut} bytes of an older segment at offset {}: {p}",
+                        seg.log_path().display(),
+                        seg.next_offset
+                    ));
+                }
+                Some(p) => {
+                    tracing::warn!(segment = %seg.log_path().display(), cut_bytes = cut, "recovery cut: {p}");
+                    report.dropped.push(format!(
+                        "{}: cut {cut} bytes at offset {}: {p}",
+                        seg.log_path().display(),
+                        seg.next_offset
+                    ));
+                    damaged = true;
+                }
+                None => {}
             }
         }
         out.insert(base, seg);

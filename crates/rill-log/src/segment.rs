@@ -37,6 +37,9 @@ pub struct LogSegment {
     pub(crate) log_key: Arc<FileKey>,
     /// Bytes of whole batches in the file.
     pub(crate) size: u64,
+    /// Length of the file on disk, `>= size`: larger in a recycled file (see `recycle`),
+    /// whose bytes past `size` are a retired segment's, until the roll trims them.
+    pub(crate) file_len: u64,
     /// One past the last offset held.
     pub(crate) next_offset: i64,
     /// Sparse offset index.
@@ -71,10 +74,16 @@ impl LogSegment {
             .map_err(|e| LogError::io("truncate", &path, e))?;
         let log_key = FileKey::new(path);
         FileCache::global().insert(&log_key, Arc::new(file));
+        LogSegment::create_indexes(dir, base_offset, log_key)
+    }
+
+    /// An empty segment on the `.log` file `log_key` with new, empty indexes.
+    fn create_indexes(dir: &Path, base_offset: i64, log_key: Arc<FileKey>) -> Result<LogSegment> {
         Ok(LogSegment {
             base_offset,
             log_key,
             size: 0,
+            file_len: 0,
             next_offset: base_offset,
             offset_index: OffsetIndex::create(sibling(dir, base_offset, "index"), base_offset)?,
             time_index: TimeIndex::create(sibling(dir, base_offset, "timeindex"), base_offset)?,
@@ -83,6 +92,49 @@ impl LogSegment {
             first_batch_timestamp: None,
             bytes_since_index: 0,
         })
+    }
+
+    /// Makes the segment starting at `base_offset` from `spare`, a retired segment of the same
+    /// log (see `recycle`): its `.log` file is renamed to the new name and overwritten from
+    /// position 0, so appends land in blocks the filesystem has already allocated (and pages
+    /// the page cache may still hold) instead of new ones; its indexes are deleted and new
+    /// empty ones made. The caller makes the rename durable (a directory fsync) as for a new
+    /// file.
+    ///
+    /// # Errors
+    /// I/O failures; `spare`'s files may then be left under either name.
+    pub(crate) fn recycle(spare: LogSegment, dir: &Path, base_offset: i64) -> Result<LogSegment> {
+        spare.forget_handles();
+        let path = sibling(dir, base_offset, "log");
+        std::fs::rename(spare.log_path(), &path)
+            .map_err(|e| LogError::io("rename", spare.log_path(), e))?;
+        io::remove_if_exists(spare.offset_index.file().path())?;
+        io::remove_if_exists(spare.time_index.file().path())?;
+        let file = io::open_rw(&path)?;
+        let file_len = file
+            .metadata()
+            .map_err(|e| LogError::io("stat", &path, e))?
+            .len();
+        let mut seg = LogSegment::create_indexes(dir, base_offset, FileKey::new(path))?;
+        FileCache::global().insert(&seg.log_key, Arc::new(file));
+        seg.file_len = file_len;
+        Ok(seg)
+    }
+
+    /// Cuts the file to `size` when it is longer (a recycled file's leftover tail), so that
+    /// the file length is the segment's size again, as [`LogSegment::open_files`] assumes of
+    /// a closed segment. The cut reaches the disk with the segment's next fsync.
+    ///
+    /// # Errors
+    /// I/O failures.
+    pub(crate) fn trim(&mut self) -> Result<()> {
+        if self.file_len > self.size {
+            self.file()?
+                .set_len(self.size)
+                .map_err(|e| LogError::io("truncate", self.log_key.path(), e))?;
+            self.file_len = self.size;
+        }
+        Ok(())
     }
 
     /// Opens the files of an existing segment without scanning; the caller (recovery) fills in
@@ -117,6 +169,7 @@ impl LogSegment {
                 base_offset,
                 log_key: FileKey::new(path),
                 size,
+                file_len: size,
                 next_offset: base_offset,
                 offset_index: oi,
                 time_index: ti,
@@ -171,6 +224,7 @@ impl LogSegment {
         let len = (head.len() + body.len()) as u64;
         let position = self.size;
         self.size += len;
+        self.file_len = self.file_len.max(self.size);
         self.next_offset = h.last_offset() + 1;
         if self.first_batch_timestamp.is_none() {
             self.first_batch_timestamp = Some(h.max_timestamp);
@@ -294,6 +348,7 @@ impl LogSegment {
         file.set_len(position)
             .map_err(|e| LogError::io("truncate", self.log_key.path(), e))?;
         self.size = position;
+        self.file_len = position;
         self.offset_index
             .truncate_to_position(position.min(u64::from(u32::MAX)) as u32)?;
         Ok(())

@@ -66,11 +66,7 @@ fn slices_of(
     let file = Arc::new(std::fs::File::open(&path).unwrap());
     data.chunks(piece.max(1))
         .enumerate()
-        .map(|(i, c)| FileSlice {
-            file: file.clone(),
-            position: (pad + i * piece) as u64,
-            len: c.len() as u64,
-        })
+        .map(|(i, c)| FileSlice::new(file.clone(), (pad + i * piece) as u64, c.len() as u64))
         .collect()
 }
 

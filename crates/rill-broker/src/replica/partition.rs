@@ -907,6 +907,18 @@ impl Partition {
         log.checkpoint_high_watermark(hw)
     }
 
+    /// Clean shutdown: trims the active segment's file to its size and flushes
+    /// ([`PartitionLog::close`]), then checkpoints the high watermark.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn close(&self) -> Result<(), LogError> {
+        let hw = self.high_watermark();
+        let mut log = self.log()?;
+        log.close()?;
+        log.checkpoint_high_watermark(hw)
+    }
+
     /// Flushes when the topic relaxes fsync with `flush.ms` and that much time has passed.
     ///
     /// # Errors
