@@ -23,7 +23,7 @@ use crate::flush::Durability;
 use crate::io;
 use crate::producer_state::{self, ProducerStateManager, SeqCheck};
 use crate::recovery::{self, RecoveryPoint, RecoveryReport};
-use crate::recycle::Spare;
+use crate::recycle::Spares;
 use crate::segment::LogSegment;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -80,8 +80,8 @@ pub struct PartitionLog {
     /// Segments rolled in page-cache mode whose fsync was left for later, oldest first (see
     /// [`PartitionLog::pending_roll_syncs`]).
     pub(crate) unsynced_rolls: Vec<UnsyncedRoll>,
-    /// A retired segment the next roll may write over (see `recycle`).
-    pub(crate) spare: Option<Spare>,
+    /// Retired segments a roll may write over (see `recycle`).
+    pub(crate) spares: Spares,
 }
 
 /// A segment rolled without its fsync (page-cache mode): its files, the producer snapshot
@@ -143,9 +143,7 @@ impl Drop for PartitionLog {
         for seg in self.segments.values() {
             seg.forget_handles();
         }
-        if let Some(spare) = &self.spare {
-            spare.segment().forget_handles();
-        }
+        self.spares.forget_handles();
     }
 }
 
@@ -250,7 +248,7 @@ impl PartitionLog {
                 dir.join(LOG_START_OFFSET_FILE),
             )),
             unsynced_rolls: Vec::new(),
-            spare: None,
+            spares: Spares::default(),
             dir_id: io::dir_identity(dir),
         };
         log.rebuild_producer_state(&mut report.dropped)?;
@@ -612,18 +610,18 @@ impl PartitionLog {
         self.write_recovery_point()
     }
 
-    /// The next segment's files: the spare written over when there is a usable one
-    /// (`recycle`), new ones otherwise.
+    /// The next segment's files: a spare written over when one is usable (`recycle`), new
+    /// ones otherwise.
     fn new_segment(&mut self, base: i64) -> Result<LogSegment> {
-        if self.config.recycle_segments && self.spare.as_ref().is_some_and(Spare::usable) {
-            if let Some(spare) = self.spare.take() {
-                match LogSegment::recycle(spare.into_segment(), &self.dir, base) {
+        if self.config.recycle_segments {
+            if let Some(spare) = self.spares.take_usable() {
+                match LogSegment::recycle(spare, &self.dir, base) {
                     Ok(seg) => {
                         tracing::debug!(dir = %self.dir.display(), base_offset = base, "segment file recycled");
                         return Ok(seg);
                     }
                     // The spare is below the log start under either name: the next open
-                    // deletes it, and `create` below empties it if it already has the new one.
+                    // deletes it, and `create` below empties it if it has the new one.
                     Err(e) => {
                         tracing::warn!(dir = %self.dir.display(), error = %e, "recycling a segment file failed; making a new one")
                     }
@@ -633,23 +631,9 @@ impl PartitionLog {
         LogSegment::create(&self.dir, base)
     }
 
-    /// Drops the spare: its files are deleted if its log start checkpoint is on disk, and
-    /// otherwise left for the next open, which deletes them once they are below the log
-    /// start or keeps them as the log's first segment.
-    pub(crate) fn drop_spare(&mut self) -> Result<()> {
-        match self.spare.take() {
-            Some(spare) if spare.is_ready() => spare.into_segment().delete_files(),
-            Some(spare) => {
-                spare.segment().forget_handles();
-                Ok(())
-            }
-            None => Ok(()),
-        }
-    }
-
-    /// Whether the log holds a retired segment for its next roll to write over.
-    pub fn has_spare(&self) -> bool {
-        self.spare.is_some()
+    /// Retired segments held for later rolls to write over (`recycle`).
+    pub fn spare_count(&self) -> usize {
+        self.spares.len()
     }
 
     /// Whether segments rolled in page-cache mode still wait for their fsync.
@@ -770,9 +754,7 @@ impl PartitionLog {
         for seg in self.segments.values() {
             seg.delete_files()?;
         }
-        if let Some(spare) = self.spare.take() {
-            spare.into_segment().delete_files()?;
-        }
+        self.spares.delete_all()?;
         std::fs::remove_dir_all(&self.dir).map_err(|e| LogError::io("remove dir", &self.dir, e))
     }
 
@@ -786,9 +768,7 @@ impl PartitionLog {
         for seg in self.segments.values() {
             seg.forget_handles();
         }
-        if let Some(spare) = &self.spare {
-            spare.segment().forget_handles();
-        }
+        self.spares.forget_handles();
         crate::trash::trash_dir(&self.dir)
     }
 }

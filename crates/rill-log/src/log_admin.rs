@@ -13,7 +13,6 @@ use crate::error::{LogError, Result};
 use crate::io;
 use crate::log::PartitionLog;
 use crate::recovery;
-use crate::recycle::Spare;
 use crate::segment::LogSegment;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -81,8 +80,8 @@ impl PartitionLog {
     pub fn truncate_fully_and_start_at(&mut self, new_start_offset: i64) -> Result<()> {
         self.dirty = true;
         let start = new_start_offset.clamp(0, crate::recovery::MAX_BASE_OFFSET);
-        // The new start may be below the spare's offsets (`recycle`, rule 1).
-        self.drop_spare()?;
+        // The new start may be below the spares' offsets (`recycle`, rule 1).
+        self.spares.drop_all()?;
         while let Some((_, seg)) = self.segments.pop_first() {
             seg.delete_files()?;
         }
@@ -185,18 +184,10 @@ impl PartitionLog {
             }
         }
         let mut removed = self.removed_segments();
-        if self
-            .spare
-            .as_ref()
-            .is_some_and(|s| s.expired(std::time::Instant::now()))
-        {
-            match self.spare.take() {
-                // Below the log start on disk: deleted with this pass's segments.
-                Some(spare) if spare.is_ready() => removed.segments.push(spare.into_segment()),
-                Some(spare) => spare.segment().forget_handles(),
-                None => {}
-            }
-        }
+        // Spares no roll took in time: below the log start on disk, deleted with this
+        // pass's segments.
+        let expired = self.spares.take_expired(std::time::Instant::now());
+        removed.segments.extend(expired);
         if let Some(ms) = self.config.retention_ms {
             let limit = now_ms.saturating_sub(ms as i64);
             self.remove_oldest_while(&mut removed, |_, seg| seg.max_timestamp < limit)?;
@@ -229,7 +220,7 @@ impl PartitionLog {
             }
         }
         if removed.segments.len() > before {
-            self.keep_spare(removed, before);
+            self.keep_spares(removed, before);
             let first_base = self.segments.keys().next().copied().unwrap_or(0);
             if first_base > self.log_start_offset {
                 self.log_start_offset = first_base;
@@ -246,25 +237,17 @@ impl PartitionLog {
         Ok(())
     }
 
-    /// Keeps the largest of the segments removed from index `from` on as the log's spare
-    /// (`recycle`), when recycling is on and there is none yet. It becomes usable once
-    /// `removed`'s log start checkpoint is written.
-    fn keep_spare(&mut self, removed: &mut RemovedSegments, from: usize) {
-        if !self.config.recycle_segments || self.spare.is_some() {
+    /// Keeps segments removed from index `from` on as spares (`recycle`) when recycling is
+    /// on. They become usable once `removed`'s log start checkpoint is written.
+    fn keep_spares(&mut self, removed: &mut RemovedSegments, from: usize) {
+        if !self.config.recycle_segments {
             return;
         }
-        let best = removed.segments[from..]
-            .iter()
-            .enumerate()
-            .max_by_key(|(_, s)| s.size)
-            .filter(|(_, s)| s.size >= crate::recycle::MIN_SPARE_BYTES)
-            .map(|(i, _)| from + i);
-        if let Some(i) = best {
-            let seg = removed.segments.remove(i);
-            let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
-            removed.ready.push(ready.clone());
-            self.spare = Some(Spare::new(seg, ready));
-        }
+        let ready = Arc::new(AtomicBool::new(false));
+        let retired = removed.segments.split_off(from);
+        let rest = self.spares.keep(retired, &ready);
+        removed.segments.extend(rest);
+        removed.ready.push(ready);
     }
 
     /// An empty [`RemovedSegments`] for this log.
@@ -294,7 +277,7 @@ pub struct RemovedSegments {
     writes: Vec<(Arc<OrderedCheckpoint>, CheckpointWrite)>,
     /// Spares taken from these segments, ready once the checkpoints are written.
     ready: Vec<Arc<AtomicBool>>,
-    /// Segments taken out of the log (a spare kept from them included).
+    /// Segments taken out of the log (spares kept from them included).
     taken: usize,
     /// The partition directory and its identity when the log was opened.
     dir: std::path::PathBuf,

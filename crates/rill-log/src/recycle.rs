@@ -1,6 +1,7 @@
-//! Segment file recycling: retention keeps one retired segment's `.log` file per log as a
-//! spare, and the next roll renames it to the new segment's name and writes over it, as
-//! RocksDB's `recycle_log_file_num` and PostgreSQL's WAL segment recycling do.
+//! Segment file recycling: retention keeps the `.log` files of the segments it retires as
+//! spares (up to [`MAX_SPARES`] per log), and a later roll renames one to the new segment's
+//! name and writes over it, as RocksDB's `recycle_log_file_num` and PostgreSQL's WAL segment
+//! recycling do.
 //!
 //! Why: a new segment's appends need new page-cache pages (on a VM, memory new to the guest
 //! costs a host fault per page) and new blocks (ext4's delayed allocation, then a journal
@@ -10,7 +11,7 @@
 //!
 //! Why stale bytes never become log data:
 //! 1. A spare comes only from segments wholly below the log start, and is used only after the
-//!    log start checkpoint that retired it is on disk ([`Spare::usable`]). All its offsets are
+//!    log start checkpoint that retired it is on disk (`Spare::usable`). All its offsets are
 //!    below the log start, so below any offset the log writes later. The one exception,
 //!    `truncate_fully_and_start_at` (which may restart lower), drops the spare.
 //! 2. Past the segment's size a recycled file still holds the spare's batches. Reads stop at
@@ -27,25 +28,31 @@
 //!    keeps its segment's [`crate::file_cache::FileKey`], and a consumer mid-`sendfile` would otherwise send the
 //!    new bytes.
 //!
-//! A spare costs up to one segment of disk per log beyond retention. It is deleted when the
-//! log has not rolled for [`SPARE_KEEP`], so only logs that roll often hold one.
+//! Spares hold disk beyond retention, as Kafka's deleted segments do for
+//! `file.delete.delay.ms`: one not taken by a roll within [`SPARE_KEEP`] is deleted by the
+//! next retention pass, so only logs that roll often hold them for long.
 //!
 //! Thread-safety: owned by the log, mutated under its lock.
 
+use crate::error::Result;
 use crate::segment::LogSegment;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// How long a spare waits for a roll before retention deletes it.
+/// How long a spare waits for a roll before retention deletes it (Kafka keeps deleted
+/// segments on disk as long, `file.delete.delay.ms`).
 pub const SPARE_KEEP: Duration = Duration::from_secs(60);
 
 /// Smallest retired segment worth keeping as a spare.
 pub const MIN_SPARE_BYTES: u64 = 1 << 20;
 
-/// A retired segment kept for the next roll. See the module docs.
+/// Most spares one log keeps: a retention pass of a busy log retires several segments at once.
+pub const MAX_SPARES: usize = 8;
+
+/// A retired segment kept for a later roll. See the module docs.
 #[derive(Debug)]
-pub(crate) struct Spare {
+struct Spare {
     seg: LogSegment,
     /// Set once the log start checkpoint that retired the segment is on disk.
     ready: Arc<AtomicBool>,
@@ -53,45 +60,135 @@ pub(crate) struct Spare {
 }
 
 impl Spare {
-    /// Keeps `seg` (already out of the log) as a spare; `ready` is set by whoever writes the
-    /// log start checkpoint that retired it.
-    pub(crate) fn new(seg: LogSegment, ready: Arc<AtomicBool>) -> Spare {
-        Spare {
-            seg,
-            ready,
-            retired: Instant::now(),
-        }
-    }
-
-    /// Whether the log start checkpoint that retired the segment is on disk.
-    pub(crate) fn is_ready(&self) -> bool {
+    fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)
     }
 
     /// Whether a roll may take it now: ready, and no read holds its file.
-    pub(crate) fn usable(&self) -> bool {
+    fn usable(&self) -> bool {
         self.is_ready() && Arc::strong_count(&self.seg.log_key) == 1
     }
+}
 
-    /// Whether it has waited longer than [`SPARE_KEEP`].
-    pub(crate) fn expired(&self, now: Instant) -> bool {
-        now.saturating_duration_since(self.retired) > SPARE_KEEP
+/// A log's spares, oldest first. See the module docs.
+#[derive(Debug, Default)]
+pub(crate) struct Spares {
+    kept: Vec<Spare>,
+}
+
+impl Spares {
+    /// Number of spares held.
+    pub(crate) fn len(&self) -> usize {
+        self.kept.len()
     }
 
-    /// Makes the spare look retired `by` earlier (tests of expiry).
+    /// Keeps the newest of `segs` (already out of the log, oldest first) that are at least
+    /// [`MIN_SPARE_BYTES`], up to [`MAX_SPARES`] in all, and returns the others. Those kept
+    /// become usable once `ready` is set by whoever writes the log start checkpoint that
+    /// retired them.
+    pub(crate) fn keep(
+        &mut self,
+        segs: Vec<LogSegment>,
+        ready: &Arc<AtomicBool>,
+    ) -> Vec<LogSegment> {
+        let mut rest = Vec::new();
+        let retired = Instant::now();
+        for seg in segs.into_iter().rev() {
+            if self.kept.len() < MAX_SPARES && seg.size >= MIN_SPARE_BYTES {
+                self.kept.push(Spare {
+                    seg,
+                    ready: ready.clone(),
+                    retired,
+                });
+            } else {
+                rest.push(seg);
+            }
+        }
+        self.kept.sort_by_key(|s| s.seg.base_offset);
+        rest.reverse();
+        rest
+    }
+
+    /// Takes the newest usable spare (its pages are the likeliest to be cached still).
+    pub(crate) fn take_usable(&mut self) -> Option<LogSegment> {
+        let i = self.kept.iter().rposition(Spare::usable)?;
+        Some(self.kept.remove(i).seg)
+    }
+
+    /// Takes the spares older than [`SPARE_KEEP`] at `now`: those whose checkpoint is on disk
+    /// are returned for deletion; the others (their checkpoint failed) are forgotten, their
+    /// files left for the next open.
+    pub(crate) fn take_expired(&mut self, now: Instant) -> Vec<LogSegment> {
+        let (old, young): (Vec<Spare>, Vec<Spare>) = std::mem::take(&mut self.kept)
+            .into_iter()
+            .partition(|s| now.saturating_duration_since(s.retired) > SPARE_KEEP);
+        self.kept = young;
+        old.into_iter()
+            .filter_map(|s| {
+                if s.is_ready() {
+                    Some(s.seg)
+                } else {
+                    s.seg.forget_handles();
+                    None
+                }
+            })
+            .collect()
+    }
+
+    /// Drops every spare: files deleted where their checkpoint is on disk, and otherwise
+    /// left for the next open, which deletes them once below the log start.
+    ///
+    /// # Errors
+    /// I/O failures deleting (the others are still attempted).
+    pub(crate) fn drop_all(&mut self) -> Result<()> {
+        let mut first_err = None;
+        for s in self.kept.drain(..) {
+            let done = if s.is_ready() {
+                s.seg.delete_files()
+            } else {
+                s.seg.forget_handles();
+                Ok(())
+            };
+            if let Err(e) = done {
+                first_err.get_or_insert(e);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    /// Returns the spares' cached file handles (the log is dropped or moved away).
+    pub(crate) fn forget_handles(&self) {
+        for s in &self.kept {
+            s.seg.forget_handles();
+        }
+    }
+
+    /// Deletes every spare's files (the whole partition goes).
+    ///
+    /// # Errors
+    /// I/O failures.
+    pub(crate) fn delete_all(&mut self) -> Result<()> {
+        for s in self.kept.drain(..) {
+            s.seg.delete_files()?;
+        }
+        Ok(())
+    }
+
+    /// The spares' `.log` paths, oldest first (tests).
+    #[cfg(test)]
+    pub(crate) fn paths(&self) -> Vec<std::path::PathBuf> {
+        self.kept
+            .iter()
+            .map(|s| s.seg.log_path().to_path_buf())
+            .collect()
+    }
+
+    /// Makes every spare look retired `by` earlier (tests of expiry).
     #[cfg(test)]
     pub(crate) fn backdate(&mut self, by: Duration) {
-        self.retired = self.retired.checked_sub(by).unwrap_or(self.retired);
-    }
-
-    /// The retired segment.
-    pub(crate) fn segment(&self) -> &LogSegment {
-        &self.seg
-    }
-
-    /// The retired segment, for a roll or for deletion.
-    pub(crate) fn into_segment(self) -> LogSegment {
-        self.seg
+        for s in &mut self.kept {
+            s.retired = s.retired.checked_sub(by).unwrap_or(s.retired);
+        }
     }
 }
 

@@ -62,7 +62,7 @@ fn log_with_ready_spare(dir: &Path) -> PartitionLog {
     assert_eq!(log.segment_count(), 3);
     assert_eq!(retain_about_one_segment(&mut log), 1);
     assert_eq!(log.log_start_offset(), 4);
-    assert!(log.has_spare());
+    assert_eq!(log.spare_count(), 1);
     log
 }
 
@@ -91,7 +91,7 @@ fn the_next_roll_writes_over_the_retired_file_and_trims_it_when_it_closes() {
     assert!(!spare.exists() && !dir.path().join(format!("{:020}.index", 0)).exists());
     assert_eq!(inode(&new), spare_inode, "the roll renamed the spare");
     assert_eq!(file_len(&new), spare_len, "written over, not emptied");
-    assert!(!log.has_spare());
+    assert_eq!(log.spare_count(), 0);
     assert_reads_whole_log(&log);
 
     append(&mut log, 1); // offset 13
@@ -231,16 +231,14 @@ fn a_clean_close_trims_the_active_segment_so_reopening_scans_nothing() {
 }
 
 #[test]
-fn an_unused_spare_expires_and_a_full_truncation_drops_it() {
+fn unused_spares_expire_and_a_full_truncation_drops_them() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = log_with_ready_spare(dir.path());
     let spare = log_path(dir.path(), 0);
-    if let Some(s) = log.spare.as_mut() {
-        s.backdate(crate::recycle::SPARE_KEEP * 2);
-    }
+    log.spares.backdate(crate::recycle::SPARE_KEEP * 2);
     let (n, removed) = log.enforce_retention_deferred(0).unwrap();
     assert_eq!(n, 0, "nothing left the log");
-    assert!(!log.has_spare());
+    assert_eq!(log.spare_count(), 0);
     removed.delete().unwrap();
     assert!(!spare.exists());
     assert_reads_whole_log(&log);
@@ -248,16 +246,12 @@ fn an_unused_spare_expires_and_a_full_truncation_drops_it() {
     // A new spare; then the log restarts at a lower offset than its batches.
     append(&mut log, 8);
     assert_eq!(retain_about_one_segment(&mut log), 2);
-    let spare = log
-        .spare
-        .as_ref()
-        .unwrap()
-        .segment()
-        .log_path()
-        .to_path_buf();
-    assert!(spare.exists());
+    let spares = log.spares.paths();
+    assert_eq!(spares.len(), 2, "both retired segments are kept");
+    assert!(spares.iter().all(|p| p.exists()));
     log.truncate_fully_and_start_at(2).unwrap();
-    assert!(!log.has_spare() && !spare.exists());
+    assert_eq!(log.spare_count(), 0);
+    assert!(spares.iter().all(|p| !p.exists()));
     append(&mut log, 5);
     assert_reads_whole_log(&log);
 }
