@@ -121,7 +121,7 @@ pub(crate) fn rescan(
         if let Some(p) = header_problem(&h, pos, len, file_len, expected, seg.base_offset) {
             problem = Some(Problem {
                 what: p,
-                stale: h.magic == 2 && pos > 0 && h.base_offset < seg.base_offset,
+                stale: h.magic == 2 && h.base_offset < seg.base_offset,
             });
             break;
         }
