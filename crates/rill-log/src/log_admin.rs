@@ -188,6 +188,7 @@ impl PartitionLog {
         // pass's segments.
         let expired = self.spares.take_expired(std::time::Instant::now());
         removed.segments.extend(expired);
+        let retired_from = removed.segments.len();
         if let Some(ms) = self.config.retention_ms {
             let limit = now_ms.saturating_sub(ms as i64);
             self.remove_oldest_while(&mut removed, |_, seg| seg.max_timestamp < limit)?;
@@ -195,6 +196,7 @@ impl PartitionLog {
         if let Some(max) = self.config.retention_bytes {
             self.remove_oldest_while(&mut removed, |log, seg| log.size_bytes() - seg.size >= max)?;
         }
+        self.keep_spares(&mut removed, retired_from);
         Ok((removed.taken, removed))
     }
 
@@ -220,7 +222,6 @@ impl PartitionLog {
             }
         }
         if removed.segments.len() > before {
-            self.keep_spares(removed, before);
             let first_base = self.segments.keys().next().copied().unwrap_or(0);
             if first_base > self.log_start_offset {
                 self.log_start_offset = first_base;
@@ -238,9 +239,11 @@ impl PartitionLog {
     }
 
     /// Keeps segments removed from index `from` on as spares (`recycle`) when recycling is
-    /// on. They become usable once `removed`'s log start checkpoint is written.
+    /// on. They become usable once `removed`'s log start checkpoint is written. Only
+    /// retention keeps spares: it is what retires segments steadily; DeleteRecords frees
+    /// the space its caller asked to free.
     fn keep_spares(&mut self, removed: &mut RemovedSegments, from: usize) {
-        if !self.config.recycle_segments {
+        if !self.config.recycle_segments || removed.segments.len() <= from {
             return;
         }
         let ready = Arc::new(AtomicBool::new(false));

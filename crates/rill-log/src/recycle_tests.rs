@@ -269,3 +269,14 @@ fn truncating_a_recycled_active_segment_cuts_its_old_tail_too() {
     assert_eq!(log.log_end_offset(), 13, "{report:?}");
     assert_reads_whole_log(&log);
 }
+
+#[test]
+fn delete_records_frees_its_segments_instead_of_keeping_spares() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path());
+    append(&mut log, 10);
+    log.delete_records_before(8).unwrap();
+    assert_eq!(log.spare_count(), 0);
+    assert!(!log_path(dir.path(), 0).exists() && !log_path(dir.path(), 4).exists());
+    assert_reads_whole_log(&log);
+}
