@@ -82,6 +82,8 @@ pub struct PartitionLog {
     pub(crate) unsynced_rolls: Vec<UnsyncedRoll>,
     /// Retired segments a roll may write over (see `recycle`).
     pub(crate) spares: Spares,
+    /// Rolls that wrote over a spare since the log was opened.
+    pub(crate) recycled: u64,
 }
 
 /// A segment rolled without its fsync (page-cache mode): its files, the producer snapshot
@@ -249,6 +251,7 @@ impl PartitionLog {
             )),
             unsynced_rolls: Vec::new(),
             spares: Spares::default(),
+            recycled: 0,
             dir_id: io::dir_identity(dir),
         };
         log.rebuild_producer_state(&mut report.dropped)?;
@@ -617,6 +620,7 @@ impl PartitionLog {
             if let Some(spare) = self.spares.take_usable() {
                 match LogSegment::recycle(spare, &self.dir, base) {
                     Ok(seg) => {
+                        self.recycled += 1;
                         tracing::debug!(dir = %self.dir.display(), base_offset = base, "segment file recycled");
                         return Ok(seg);
                     }
@@ -629,6 +633,11 @@ impl PartitionLog {
             }
         }
         LogSegment::create(&self.dir, base)
+    }
+
+    /// Rolls that wrote over a retired segment's file since the log was opened.
+    pub fn recycled_count(&self) -> u64 {
+        self.recycled
     }
 
     /// Retired segments held for later rolls to write over (`recycle`).

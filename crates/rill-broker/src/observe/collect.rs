@@ -168,7 +168,7 @@ fn partitions(broker: &Broker, t: &mut PromText) {
         .iter()
         .filter_map(|p| p.local.map(|s| (p, s, p.partition.to_string())))
         .collect();
-    let families: [(&str, &str, StatFn); 5] = [
+    let families: [(&str, &str, StatFn); 7] = [
         (
             "rill_log_size_bytes",
             "Bytes of the partition's log on disk (Kafka: Log Size).",
@@ -193,6 +193,16 @@ fn partitions(broker: &Broker, t: &mut PromText) {
             "rill_log_high_watermark",
             "Offsets below this are committed and readable by consumers.",
             |s| s.high_watermark as f64,
+        ),
+        (
+            "rill_log_spare_segments",
+            "Segment files retention retired and kept for rolls to write over.",
+            |s| s.spare_segments as f64,
+        ),
+        (
+            "rill_log_segments_recycled",
+            "Rolls of the partition's log that wrote over a retired segment file since it was opened.",
+            |s| s.segments_recycled as f64,
         ),
     ];
     for (name, help, value) in families {

@@ -69,6 +69,10 @@ pub struct LogStats {
     pub size_bytes: u64,
     /// Number of segments.
     pub segments: usize,
+    /// Retired segment files held for rolls to write over (see `rill_log::recycle`).
+    pub spare_segments: usize,
+    /// Rolls that wrote over a retired segment file since the log was opened.
+    pub segments_recycled: u64,
 }
 
 /// A partition hosted by this broker.
@@ -750,6 +754,8 @@ impl Partition {
             high_watermark: self.high_watermark(),
             size_bytes: log.size_bytes(),
             segments: log.segment_count(),
+            spare_segments: log.spare_count(),
+            segments_recycled: log.recycled_count(),
         })
     }
 
