@@ -89,10 +89,17 @@ impl PartitionLog {
     }
 
     fn replace_empty_active(&mut self, base: i64) -> Result<()> {
-        if let Some((_, old)) = self.segments.pop_last() {
-            old.delete_files()?;
-        }
-        let seg = LogSegment::create(&self.dir, base)?;
+        let seg = match self.segments.pop_last() {
+            // A recycled file (`recycle`) is renamed again rather than unlinked at once under
+            // the lock: its old batches are below the new base too, and no read holds an
+            // empty segment.
+            Some((_, old)) if old.file_len > 0 => LogSegment::recycle(old, &self.dir, base)?,
+            Some((_, old)) => {
+                old.delete_files()?;
+                LogSegment::create(&self.dir, base)?
+            }
+            None => LogSegment::create(&self.dir, base)?,
+        };
         self.segments.insert(base, seg);
         let first_base = self.segments.keys().next().copied().unwrap_or(base);
         self.log_start_offset = self.log_start_offset.max(first_base);

@@ -48,7 +48,7 @@ pub const SPARE_KEEP: Duration = Duration::from_secs(60);
 pub const MIN_SPARE_BYTES: u64 = 1 << 20;
 
 /// Most spares one log keeps: a retention pass of a busy log retires several segments at once.
-pub const MAX_SPARES: usize = 8;
+pub const MAX_SPARES: usize = 4;
 
 /// A retired segment kept for a later roll. See the module docs.
 #[derive(Debug)]

@@ -280,3 +280,31 @@ fn delete_records_frees_its_segments_instead_of_keeping_spares() {
     assert!(!log_path(dir.path(), 0).exists() && !log_path(dir.path(), 4).exists());
     assert_reads_whole_log(&log);
 }
+
+#[test]
+fn a_replicated_gap_renames_an_empty_recycled_segment_instead_of_unlinking_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = log_with_ready_spare(dir.path());
+    let spare_inode = inode(&log_path(dir.path(), 0));
+    append(&mut log, 2); // 10, 11: the active segment is full
+    log.roll(0).unwrap(); // onto the spare, nothing written yet
+    assert_eq!(inode(&log_path(dir.path(), 12)), spare_inode);
+    // A follower gets a batch past a gap (a compacted leader): the empty segment moves.
+    let batch = crate::testutil::build_batch(&crate::testutil::BatchSpec {
+        base_offset: 20,
+        records: 1,
+        record_bytes: 100,
+        ..crate::testutil::BatchSpec::default()
+    });
+    log.append_replicated(&batch).unwrap();
+    assert!(!log_path(dir.path(), 12).exists());
+    assert_eq!(inode(&log_path(dir.path(), 20)), spare_inode);
+    assert_eq!(log.log_end_offset(), 21);
+    drop(log);
+    let (log, report) = PartitionLog::open(dir.path(), config()).unwrap();
+    assert_eq!(log.log_end_offset(), 21, "{report:?}");
+    let mut buf = Vec::new();
+    log.read_into(20, u64::MAX, i64::MAX, true, &mut buf)
+        .unwrap();
+    assert_eq!(buf, batch);
+}
