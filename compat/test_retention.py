@@ -145,3 +145,26 @@ def test_retention_recycles_segment_files_and_reads_never_see_their_old_bytes(st
     b.kill9()
     b.start()
     check_all()
+
+
+def test_segment_recycling_can_be_turned_off(start_broker, topic_name):
+    from adminhttp import scrape
+
+    seg = 2 * SEGMENT
+    b = start_broker(**{
+        "log.segment.bytes": seg,
+        "log.retention.bytes": 2 * seg,
+        "log.retention.check.interval.ms": 100,
+        "log.segment.recycle.enable": "false",
+    })
+    create_topic(b.bootstrap, topic_name)
+    p = producer(b.bootstrap, **{"batch.size": 200_000})
+    for _ in range(4):
+        produce_all(p, topic_name, [{"value": b"x" * 3000} for _ in range(1500)])
+        time.sleep(0.3)
+    wait_low_watermark_above(b.bootstrap, topic_name, 0)  # retention ran
+    s = scrape(b.admin_url)
+    assert s.value("rill_log_segments_recycled", topic=topic_name, partition="0") == 0
+    assert s.value("rill_log_spare_segments", topic=topic_name, partition="0") == 0
+    # Only the live segments are on disk: retired files went.
+    assert len(segment_files(b.data_dir, topic_name)) <= 5, segment_files(b.data_dir, topic_name)

@@ -74,6 +74,9 @@ pub struct BrokerConfig {
     pub fetch_max_bytes: u64,
     /// `log.retention.check.interval.ms`.
     pub retention_check_interval_ms: u64,
+    /// `log.segment.recycle.enable` (Rill's own): rolls write over segment files retention
+    /// retired instead of new files (`rill_log::recycle`).
+    pub segment_recycle: bool,
     /// Every known key with its effective value, for DescribeConfigs on the broker resource
     /// and for topic config defaults. Keys given explicitly are in `explicit`.
     pub values: BTreeMap<String, String>,
@@ -121,6 +124,7 @@ pub const BROKER_DEFAULTS: &[(&str, &str)] = &[
     ("log.message.timestamp.type", "CreateTime"),
     ("log.cleanup.policy", "delete"),
     ("log.retention.check.interval.ms", "300000"),
+    ("log.segment.recycle.enable", "true"),
     ("min.insync.replicas", "1"),
     ("compression.type", "producer"),
     ("unclean.leader.election.enable", "false"),
@@ -364,6 +368,10 @@ impl BrokerConfig {
                 1,
                 i64::MAX,
             )? as u64,
+            segment_recycle: parse_bool(
+                "log.segment.recycle.enable",
+                &get("log.segment.recycle.enable"),
+            )?,
             fetcher: crate::replica::fetcher::FetcherConfig {
                 partition_max_bytes: parse_int(
                     "replica.fetch.max.bytes",
@@ -464,6 +472,18 @@ mod tests {
         assert_eq!(c.listener.port, 19092);
         assert_eq!(c.log_dir, PathBuf::from("/tmp/x"));
         assert_eq!(c.value("log.retention.ms"), Some("7200000"));
+    }
+
+    #[test]
+    fn segment_recycling_is_on_by_default_and_reaches_topic_configs() {
+        let on = build(&[]).unwrap();
+        assert!(on.segment_recycle);
+        let t = crate::topic_config::TopicConfig::resolve(&BTreeMap::new(), &on).unwrap();
+        assert!(t.log.recycle_segments);
+        let off = build(&[("log.segment.recycle.enable", "false")]).unwrap();
+        let t = crate::topic_config::TopicConfig::resolve(&BTreeMap::new(), &off).unwrap();
+        assert!(!t.log.recycle_segments);
+        assert!(build(&[("log.segment.recycle.enable", "sometimes")]).is_err());
     }
 
     #[test]

@@ -226,7 +226,7 @@ impl TopicConfig {
                 TimestampType::CreateTime
             },
             flush,
-            recycle_segments: true,
+            recycle_segments: broker.segment_recycle,
         };
         Ok(TopicConfig {
             min_insync_replicas: long("min.insync.replicas")? as u32,
