@@ -54,6 +54,14 @@ fn assert_reads_whole_log(log: &PartitionLog) {
     assert_eq!(got, want);
 }
 
+/// Recovery reported something cut or dropped that mentions `what`.
+fn assert_dropped(report: &crate::RecoveryReport, what: &str) {
+    assert!(
+        report.dropped.iter().any(|d| d.contains(what)),
+        "{what:?} not in {report:?}"
+    );
+}
+
 /// Three segments (offsets 0-3, 4-7, active from 8), then retention down to ~one segment
 /// retires the first one as the spare, its checkpoint written.
 fn log_with_ready_spare(dir: &Path) -> PartitionLog {
@@ -112,10 +120,7 @@ fn a_crash_with_a_recycled_active_segment_recovers_exactly_what_was_written() {
 
     let (mut log, report) = PartitionLog::open(dir.path(), config()).unwrap();
     assert_eq!(log.log_end_offset(), 14);
-    assert!(
-        report.dropped.iter().any(|d| d.contains("older segment")),
-        "{report:?}"
-    );
+    assert_dropped(&report, "older segment");
     assert_eq!(
         file_len(&log_path(dir.path(), 12)),
         log.segments[&12].size,
@@ -146,10 +151,7 @@ fn a_stale_tail_a_crash_left_in_a_closed_segment_is_cut_and_later_segments_stay(
     std::fs::remove_file(dir.path().join(crate::checkpoint::RECOVERY_POINT_FILE)).unwrap();
 
     let (log, report) = PartitionLog::open(dir.path(), config()).unwrap();
-    assert!(
-        report.dropped.iter().any(|d| d.contains("older segment")),
-        "{report:?}"
-    );
+    assert_dropped(&report, "older segment");
     assert_eq!(log.segment_count(), 4, "{report:?}");
     assert_eq!(log.log_end_offset(), 19);
     assert_reads_whole_log(&log);
@@ -174,13 +176,7 @@ fn a_rename_lost_in_a_crash_leaves_new_bytes_under_the_old_name_and_open_deletes
 
     let (log, report) = PartitionLog::open(dir.path(), config()).unwrap();
     assert!(!spare.exists());
-    assert!(
-        report
-            .dropped
-            .iter()
-            .any(|d| d.contains("below the log start")),
-        "{report:?}"
-    );
+    assert_dropped(&report, "below the log start");
     assert_eq!((log.log_start_offset(), log.log_end_offset()), (4, 10));
     assert_eq!(log.segment_count(), 2, "{report:?}");
     assert_reads_whole_log(&log);
