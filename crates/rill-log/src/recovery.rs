@@ -8,7 +8,10 @@
 //! Every other segment is scanned batch by batch (header, length, offsets contiguous from the
 //! segment's base offset (the log never leaves gaps inside a segment), CRC-32C);
 //! the file is cut before the first bad batch and every later segment is deleted, so the log
-//! keeps exactly the intact prefix. Each cut is described in `RecoveryReport::dropped`.
+//! keeps exactly the intact prefix. One exception: a batch with offsets below the segment's
+//! base is an older segment's, the tail of a recycled file (`recycle`); the file is cut there
+//! and later segments stay. Segments wholly below the checkpointed log start are deleted
+//! before any scan. Each cut is described in `RecoveryReport::dropped`.
 //! Any byte pattern in any file gives a report entry, never a panic.
 //!
 //! Thread-safety: runs inside `PartitionLog::open` before the log is shared.
