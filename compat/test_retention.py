@@ -164,7 +164,9 @@ def test_segment_recycling_can_be_turned_off(start_broker, topic_name):
         time.sleep(0.3)
     wait_low_watermark_above(b.bootstrap, topic_name, 0)  # retention ran
     s = scrape(b.admin_url)
-    assert s.value("rill_log_segments_recycled", topic=topic_name, partition="0") == 0
-    assert s.value("rill_log_spare_segments", topic=topic_name, partition="0") == 0
+    labels = (("partition", "0"), ("topic", topic_name))
+    # Exported (a missing sample would read as 0) and zero.
+    assert s.samples[("rill_log_segments_recycled", labels)] == 0
+    assert s.samples[("rill_log_spare_segments", labels)] == 0
     # Only the live segments are on disk: retired files went.
     assert len(segment_files(b.data_dir, topic_name)) <= 5, segment_files(b.data_dir, topic_name)
