@@ -763,7 +763,7 @@ impl PartitionLog {
         for seg in self.segments.values() {
             seg.delete_files()?;
         }
-        self.spares.delete_all()?;
+        self.spares.drop_all()?;
         std::fs::remove_dir_all(&self.dir).map_err(|e| LogError::io("remove dir", &self.dir, e))
     }
 

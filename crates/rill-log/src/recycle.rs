@@ -163,17 +163,6 @@ impl Spares {
         }
     }
 
-    /// Deletes every spare's files (the whole partition goes).
-    ///
-    /// # Errors
-    /// I/O failures.
-    pub(crate) fn delete_all(&mut self) -> Result<()> {
-        for s in self.kept.drain(..) {
-            s.seg.delete_files()?;
-        }
-        Ok(())
-    }
-
     /// The spares' `.log` paths, oldest first (tests).
     #[cfg(test)]
     pub(crate) fn paths(&self) -> Vec<std::path::PathBuf> {
