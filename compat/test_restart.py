@@ -69,8 +69,13 @@ NEVER = str(2**63 - 1)
 
 def recovery_point_offset(partition_dir) -> int:
     """The offset the partition's recovery-point checkpoint vouches for (everything below it
-    was fsynced): line 3 of the file, first number."""
-    lines = (partition_dir / "recovery-point").read_text().splitlines()
+    was fsynced): line 3 of the file, first number. -1 before the first one is written: a
+    new partition's checkpoint appears only when the background thread has fsynced a rolled
+    segment (or at shutdown)."""
+    path = partition_dir / "recovery-point"
+    if not path.exists():
+        return -1
+    lines = path.read_text().splitlines()
     return int(lines[2].split()[0])
 
 
