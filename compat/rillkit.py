@@ -36,6 +36,17 @@ def free_port() -> int:
             return port
 
 
+def listens(port: int) -> bool:
+    """Whether something listens on 127.0.0.1:`port`. A connection to itself does not count:
+    while nothing listens on a port in the ephemeral range, a connect can pick that same port
+    as its source and "succeed" by TCP simultaneous open, before the broker has bound it."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+            return s.getsockname() != s.getpeername()
+    except OSError:
+        return False
+
+
 def rill_bin() -> Path:
     """The broker binary under test: $RILL_BIN, else the release build of this repository."""
     env = os.environ.get("RILL_BIN")
@@ -127,11 +138,9 @@ class RillBroker:
                     f"rill serve exited with code {self.proc.returncode} before accepting "
                     f"connections on {self.bootstrap}; stderr:\n{self.log_tail()}"
                 )
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return
-            except OSError:
-                time.sleep(0.05)
+            if listens(self.port):
+                return
+            time.sleep(0.05)
         raise AssertionError(
             f"rill serve did not accept connections on {self.bootstrap} within "
             f"{READY_TIMEOUT_S}s; stderr:\n{self.log_tail()}"
@@ -489,11 +498,8 @@ class ClusterKit:
                         f"node {i} exited with code {n.proc.returncode} while starting; "
                         f"stderr:\n{n.log_tail()}"
                     )
-                try:
-                    with socket.create_connection(("127.0.0.1", n.port), timeout=0.5):
-                        pending.discard(i)
-                except OSError:
-                    pass
+                if listens(n.port):
+                    pending.discard(i)
             if pending and time.monotonic() > deadline:
                 raise AssertionError(
                     f"nodes {sorted(pending)} did not listen within {2 * READY_TIMEOUT_S}s;\n"

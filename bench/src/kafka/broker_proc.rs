@@ -120,7 +120,7 @@ impl BrokerProc {
     }
 
     fn wait_listening(&mut self, deadline: Instant) -> Result<()> {
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        while !listens(self.port) {
             if let Some(status) = self.child.try_wait()? {
                 anyhow::bail!("rill serve exited with {status}: {}", self.log_tail());
             }
@@ -277,4 +277,11 @@ impl Drop for FsyncCounter {
             let _ = self.child.wait();
         }
     }
+}
+
+/// Whether something listens on 127.0.0.1:`port`. A connection to itself does not count: while
+/// nothing listens on a port in the ephemeral range, a connect can pick that same port as its
+/// source and "succeed" by TCP simultaneous open.
+fn listens(port: u16) -> bool {
+    TcpStream::connect(("127.0.0.1", port)).is_ok_and(|s| s.local_addr().ok() != s.peer_addr().ok())
 }

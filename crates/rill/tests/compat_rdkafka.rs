@@ -5,9 +5,11 @@
 //! Consumers use manual assignment only (no consumer groups yet). The broker's stderr goes to a
 //! file in the data directory and is printed when a test fails.
 
+mod cli_support;
+
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -74,7 +76,7 @@ impl Broker {
                     self.log_tail()
                 );
             }
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            if cli_support::listens(self.port) {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(50));

@@ -66,7 +66,7 @@ impl Broker {
             _dir: dir,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while !listens(port) {
             if let Some(status) = b.child.try_wait()? {
                 bail!("rill serve exited with {status}:\n{}", b.log_tail());
             }
@@ -184,6 +184,13 @@ impl Drop for Broker {
             eprintln!("---- rill serve stderr (tail) ----\n{}", self.log_tail());
         }
     }
+}
+
+/// Whether something listens on 127.0.0.1:`port`. A connection to itself does not count: while
+/// nothing listens on a port in the ephemeral range, a connect can pick that same port as its
+/// source and "succeed" by TCP simultaneous open, before the broker has bound it.
+pub fn listens(port: u16) -> bool {
+    TcpStream::connect(("127.0.0.1", port)).is_ok_and(|s| s.local_addr().ok() != s.peer_addr().ok())
 }
 
 /// Runs `rill ARGS` with `-b bootstrap`.
