@@ -27,6 +27,19 @@ enum Command {
     /// (internal) The receiving side of the TCP loopback limit.
     #[command(hide = true)]
     LoopbackSink,
+    /// (internal) The receiving side of the loopback-into-disk ceiling.
+    #[command(hide = true)]
+    LoopbackDiskSink {
+        /// Directory for the files.
+        #[arg(long)]
+        dir: std::path::PathBuf,
+        /// Files written round-robin.
+        #[arg(long)]
+        files: usize,
+        /// Bytes per fsync round over all files.
+        #[arg(long)]
+        round_bytes: u64,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -34,5 +47,10 @@ fn main() -> anyhow::Result<()> {
         Command::Storage(args) => storage::run(&args),
         Command::Kafka(args) => kafka::run(&args),
         Command::LoopbackSink => kafka::sink_main(),
+        Command::LoopbackDiskSink {
+            dir,
+            files,
+            round_bytes,
+        } => kafka::disk_sink_main(&dir, files, round_bytes),
     }
 }

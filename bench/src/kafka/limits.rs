@@ -7,6 +7,9 @@
 //!   acks=all 12-partition run).
 //! - Loopback: TCP throughput between two processes, like iperf3: this binary runs itself as a
 //!   child sink (`rill-bench loopback-sink`) on 127.0.0.1 and the parent sends 128 KiB writes.
+//! - Loopback into disk (not a target's base, a ceiling): the same TCP stream written into
+//!   fsync'd files by the sink (`rill-bench loopback-disk-sink`) in the broker's group-commit
+//!   rounds: what a broker that did nothing but receive and write would reach here.
 
 use super::stats::mib_per_sec;
 use anyhow::{Context, Result};
@@ -161,7 +164,7 @@ pub fn loopback(secs: f64) -> Result<Limit> {
         .stdout(Stdio::piped())
         .spawn()
         .context("spawn the loopback sink")?;
-    let result = drive_sink(&mut child, secs);
+    let result = drive_sink(&mut child, secs, 64 << 30);
     if result.is_err() {
         let _ = child.kill();
     }
@@ -169,7 +172,7 @@ pub fn loopback(secs: f64) -> Result<Limit> {
     result
 }
 
-fn drive_sink(child: &mut std::process::Child, secs: f64) -> Result<Limit> {
+fn drive_sink(child: &mut std::process::Child, secs: f64, max_bytes: u64) -> Result<Limit> {
     let stdout = child.stdout.take().context("sink stdout")?;
     let mut lines = BufReader::new(stdout).lines();
     let port: u16 = lines.next().context("sink gave no port")??.trim().parse()?;
@@ -177,7 +180,7 @@ fn drive_sink(child: &mut std::process::Child, secs: f64) -> Result<Limit> {
     let buf = vec![0x5au8; WRITE_BYTES];
     let (start, limit) = (Instant::now(), Duration::from_secs_f64(secs));
     let mut sent = 0u64;
-    while start.elapsed() < limit && sent < 64 << 30 {
+    while start.elapsed() < limit && sent < max_bytes {
         stream.write_all(&buf)?;
         sent += WRITE_BYTES as u64;
     }
@@ -218,6 +221,146 @@ pub fn sink_main() -> Result<()> {
     }
     let nanos = start.map_or(0, |s| s.elapsed().as_nanos());
     println!("{total} {nanos}");
+    Ok(())
+}
+
+/// Most bytes [`loopback_into_disk`] sends, so a fast machine cannot fill the disk.
+const PIPE_MAX_BYTES: u64 = 4 << 30;
+
+/// The ceiling of any broker's acks=all group-commit figure on this machine: TCP loopback into
+/// fsync'd files, with no protocol at all. A child `rill-bench loopback-disk-sink` receives
+/// 128 KiB writes from this process for about `secs` seconds (at most 4 GiB) and writes them
+/// round-robin into `files` files in `dir`, `round_bytes / files` bytes per file per round; a
+/// syncer fdatasyncs every file of a finished round at once (one thread per file) while the
+/// receiver goes on writing the next one, as the broker's group commit overlaps appends with
+/// its fsyncs. The figure runs from the first byte received to the last fsync; the files are
+/// removed.
+pub fn loopback_into_disk(dir: &Path, files: usize, round_bytes: u64, secs: f64) -> Result<Limit> {
+    let exe = std::env::current_exe().context("find rill-bench's own path")?;
+    let files = files.max(1);
+    let mut child = Command::new(exe)
+        .arg("loopback-disk-sink")
+        .arg("--dir")
+        .arg(dir)
+        .arg("--files")
+        .arg(files.to_string())
+        .arg("--round-bytes")
+        .arg(round_bytes.to_string())
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("spawn the loopback-into-disk sink")?;
+    let result = drive_sink(&mut child, secs, PIPE_MAX_BYTES);
+    if result.is_err() {
+        let _ = child.kill();
+    }
+    let _ = child.wait();
+    let mut limit = result?;
+    limit.note = format!(
+        "{}, into {files} files fdatasynced per {} KiB round",
+        limit.note,
+        round_bytes >> 10
+    );
+    Ok(limit)
+}
+
+/// The child side of [`loopback_into_disk`]: bind 127.0.0.1:0, print the port, read one
+/// connection to EOF and write it into `files` files in `dir` in rounds of `round_bytes`,
+/// fsyncing each finished round while the next is written; print `bytes nanos` (first byte to
+/// the last fsync) and remove the files.
+pub fn disk_sink_main(dir: &Path, files: usize, round_bytes: u64) -> Result<()> {
+    use std::os::unix::fs::FileExt;
+    let files = files.max(1);
+    let per_file = (round_bytes / files as u64).max(4096);
+    let paths: Vec<_> = (0..files)
+        .map(|i| dir.join(format!("raw-pipe-{i}")))
+        .collect();
+    let handles = paths
+        .iter()
+        .map(|p| std::fs::File::create(p).with_context(|| format!("create {}", p.display())))
+        .collect::<Result<Vec<_>>>()?;
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    println!("{}", listener.local_addr()?.port());
+    std::io::stdout().flush()?;
+    let (mut conn, _) = listener.accept()?;
+    let result = std::thread::scope(|s| -> Result<(u64, u128)> {
+        // One round may wait while the syncer works on the previous one: the receiver runs at
+        // most two rounds ahead of the disk, as acks=all producers wait for their fsync.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
+        let syncer = s.spawn(|| sync_rounds(&handles, rx));
+        let mut buf = vec![0u8; WRITE_BYTES];
+        let (mut total, mut start) = (0u64, None);
+        let (mut cur, mut pos, mut in_file) = (0usize, vec![0u64; files], 0u64);
+        loop {
+            let n = conn.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            start.get_or_insert_with(Instant::now);
+            let mut data = &buf[..n];
+            while !data.is_empty() {
+                let take = data.len().min((per_file - in_file) as usize);
+                handles[cur].write_all_at(&data[..take], pos[cur])?;
+                pos[cur] += take as u64;
+                in_file += take as u64;
+                data = &data[take..];
+                if in_file == per_file {
+                    in_file = 0;
+                    cur = (cur + 1) % files;
+                    if cur == 0 && tx.send(()).is_err() {
+                        break;
+                    }
+                }
+            }
+            total += n as u64;
+        }
+        // The last, partial round.
+        let _ = tx.send(());
+        drop(tx);
+        syncer
+            .join()
+            .map_err(|_| anyhow::anyhow!("loopback-into-disk syncer panicked"))??;
+        Ok((total, start.map_or(0, |s| s.elapsed().as_nanos())))
+    });
+    for p in &paths {
+        let _ = std::fs::remove_file(p);
+    }
+    let (total, nanos) = result?;
+    println!("{total} {nanos}");
+    Ok(())
+}
+
+/// The syncer of [`disk_sink_main`]: for each round asked for on `rounds`, fdatasyncs every
+/// file at once (a thread per file), returning when `rounds` closes.
+fn sync_rounds(handles: &[std::fs::File], rounds: std::sync::mpsc::Receiver<()>) -> Result<()> {
+    let go = std::sync::Barrier::new(handles.len() + 1);
+    let done = std::sync::Barrier::new(handles.len() + 1);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        for f in handles {
+            let (go, done, stop, failed) = (&go, &done, &stop, &failed);
+            s.spawn(move || loop {
+                go.wait();
+                if stop.load(std::sync::atomic::Ordering::Acquire) {
+                    return;
+                }
+                if f.sync_data().is_err() {
+                    failed.store(true, std::sync::atomic::Ordering::Release);
+                }
+                done.wait();
+            });
+        }
+        while rounds.recv().is_ok() {
+            go.wait();
+            done.wait();
+        }
+        stop.store(true, std::sync::atomic::Ordering::Release);
+        go.wait();
+    });
+    anyhow::ensure!(
+        !failed.load(std::sync::atomic::Ordering::Acquire),
+        "fdatasync failed in the loopback-into-disk sink"
+    );
     Ok(())
 }
 

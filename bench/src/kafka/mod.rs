@@ -4,7 +4,8 @@
 //! the same with `rill perf` when the binary has it; its fsyncs counted with `perf stat`); a
 //! relaxed-fsync broker (Kafka's page-cache mode: acks=all on 12 partitions, then a topic
 //! filled and read back by one consumer); three nodes with replication factor 3 (section 3,
-//! `cluster`); the disk limit with the group-commit broker's fsync pattern; the table.
+//! `cluster`); the disk limit with the group-commit broker's fsync pattern; the loopback-into-
+//! disk ceiling with the same pattern; the table.
 //!
 //! With `--bootstrap` the same client load runs against an already running broker instead
 //! (no relaxed broker, no RSS, disk limit with a fixed fsync pattern). All traffic is to
@@ -25,7 +26,7 @@ use report::{Against, ProduceRow, Results, Rss, LINGER_MS, SINGLE};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use limits::sink_main;
+pub use limits::{disk_sink_main, sink_main};
 
 /// Options of the Kafka benchmark.
 #[derive(clap::Args)]
@@ -184,6 +185,16 @@ pub fn run(args: &KafkaArgs) -> Result<()> {
     } else {
         res.disk_short = Some(short);
     }
+    progress("loopback into disk (a ceiling)");
+    let round = sync_bytes.map_or(FALLBACK_SYNC_BYTES * ROUND_FILES as u64, |per_fsync| {
+        per_fsync * ROUND_FILES as u64
+    });
+    res.pipe = Some(limits::loopback_into_disk(
+        scratch.path(),
+        ROUND_FILES,
+        round,
+        plan.limit_secs,
+    )?);
     res.print();
     Ok(())
 }
