@@ -227,13 +227,16 @@ pub fn sink_main() -> Result<()> {
 /// Most bytes [`loopback_into_disk`] sends, so a fast machine cannot fill the disk.
 const PIPE_MAX_BYTES: u64 = 4 << 30;
 
+/// Receive buffers between the sink's reader and writer threads (4 MiB in all).
+const PIPE_BUFFERS: usize = 32;
+
 /// The ceiling of any broker's acks=all group-commit figure on this machine: TCP loopback into
 /// fsync'd files, with no protocol at all. A child `rill-bench loopback-disk-sink` receives
 /// 128 KiB writes from this process for about `secs` seconds (at most 4 GiB) and writes them
-/// round-robin into `files` files in `dir`, `round_bytes / files` bytes per file per round; a
-/// syncer fdatasyncs every file of a finished round at once (one thread per file) while the
-/// receiver goes on writing the next one, as the broker's group commit overlaps appends with
-/// its fsyncs. The figure runs from the first byte received to the last fsync; the files are
+/// round-robin into `files` files in `dir`, `round_bytes / files` bytes per file per round (one
+/// thread reads the socket, another writes the files); a syncer fdatasyncs every file of a
+/// finished round at once (one thread per file) while the writer goes on with the next one, as
+/// the broker's group commit overlaps appends with its fsyncs. The figure runs from the first byte received to the last fsync; the files are
 /// removed.
 pub fn loopback_into_disk(dir: &Path, files: usize, round_bytes: u64, secs: f64) -> Result<Limit> {
     let exe = std::env::current_exe().context("find rill-bench's own path")?;
@@ -283,42 +286,66 @@ pub fn disk_sink_main(dir: &Path, files: usize, round_bytes: u64) -> Result<()> 
     std::io::stdout().flush()?;
     let (mut conn, _) = listener.accept()?;
     let result = std::thread::scope(|s| -> Result<(u64, u128)> {
-        // One round may wait while the syncer works on the previous one: the receiver runs at
+        // One round may wait while the syncer works on the previous one: the writer runs at
         // most two rounds ahead of the disk, as acks=all producers wait for their fsync.
-        let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
-        let syncer = s.spawn(|| sync_rounds(&handles, rx));
-        let mut buf = vec![0u8; WRITE_BYTES];
-        let (mut total, mut start) = (0u64, None);
-        let (mut cur, mut pos, mut in_file) = (0usize, vec![0u64; files], 0u64);
-        loop {
-            let n = conn.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            start.get_or_insert_with(Instant::now);
-            let mut data = &buf[..n];
-            while !data.is_empty() {
-                let take = data.len().min((per_file - in_file) as usize);
-                handles[cur].write_all_at(&data[..take], pos[cur])?;
-                pos[cur] += take as u64;
-                in_file += take as u64;
-                data = &data[take..];
-                if in_file == per_file {
-                    in_file = 0;
-                    cur = (cur + 1) % files;
-                    if cur == 0 && tx.send(()).is_err() {
-                        break;
-                    }
+        let (round_tx, round_rx) = std::sync::mpsc::sync_channel::<()>(1);
+        let handles = &handles;
+        let syncer = s.spawn(move || sync_rounds(handles, round_rx));
+        // A reader thread takes the socket and a writer (this thread) the files, so the
+        // receive copy and the page-cache copy can run on different cores, as a broker's
+        // network and append work can; PIPE_BUFFERS buffers of WRITE_BYTES go round.
+        let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<(Vec<u8>, usize)>(PIPE_BUFFERS);
+        let (free_tx, free_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(PIPE_BUFFERS);
+        for _ in 0..PIPE_BUFFERS {
+            free_tx.send(vec![0u8; WRITE_BYTES])?;
+        }
+        let reader = s.spawn(move || -> Result<(u64, Option<Instant>)> {
+            let (mut total, mut start) = (0u64, None);
+            while let Ok(mut buf) = free_rx.recv() {
+                let n = conn.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                start.get_or_insert_with(Instant::now);
+                total += n as u64;
+                if full_tx.send((buf, n)).is_err() {
+                    break;
                 }
             }
-            total += n as u64;
-        }
-        // The last, partial round.
-        let _ = tx.send(());
-        drop(tx);
+            Ok((total, start))
+        });
+        let write = move || -> Result<()> {
+            let (mut cur, mut pos, mut in_file) = (0usize, vec![0u64; files], 0u64);
+            for (buf, n) in full_rx {
+                let mut data = &buf[..n];
+                while !data.is_empty() {
+                    let take = data.len().min((per_file - in_file) as usize);
+                    handles[cur].write_all_at(&data[..take], pos[cur])?;
+                    pos[cur] += take as u64;
+                    in_file += take as u64;
+                    data = &data[take..];
+                    if in_file == per_file {
+                        in_file = 0;
+                        cur = (cur + 1) % files;
+                        if cur == 0 {
+                            round_tx.send(())?;
+                        }
+                    }
+                }
+                let _ = free_tx.send(buf);
+            }
+            // The last, partial round.
+            round_tx.send(())?;
+            Ok(())
+        };
+        let written = write();
+        let (total, start) = reader
+            .join()
+            .map_err(|_| anyhow::anyhow!("loopback-into-disk reader panicked"))??;
         syncer
             .join()
             .map_err(|_| anyhow::anyhow!("loopback-into-disk syncer panicked"))??;
+        written?;
         Ok((total, start.map_or(0, |s| s.elapsed().as_nanos())))
     });
     for p in &paths {
