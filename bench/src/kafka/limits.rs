@@ -399,11 +399,12 @@ fn sync_rounds(handles: &[std::fs::File], rounds: std::sync::mpsc::Receiver<()>)
 /// spares included) when the disk-limit files came on top; 40 GiB left under 3 GiB free.
 pub const RUN_DISK_BYTES: u64 = 44 << 30;
 
-/// A file that holds the page cache full for the whole run (see [`fill_page_cache`]); removed
+/// Files that hold the page cache full for the whole run (see [`fill_page_cache`]); removed
 /// when dropped.
 pub struct PageCacheFill {
-    path: std::path::PathBuf,
-    /// Bytes written.
+    dir: std::path::PathBuf,
+    paths: Vec<std::path::PathBuf>,
+    /// Bytes written by the first fill.
     pub bytes: u64,
     /// Seconds it took, fsync included.
     pub secs: f64,
@@ -411,52 +412,102 @@ pub struct PageCacheFill {
 
 impl Drop for PageCacheFill {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        for p in &self.paths {
+            let _ = std::fs::remove_file(p);
+        }
     }
 }
 
-/// Fills the page cache with one file in `dir` (MemAvailable less 1 GiB, leaving
-/// [`RUN_DISK_BYTES`] of `dir`'s filesystem free for the run; nothing when that is under
-/// 1 GiB), fsynced so its pages are clean. A machine that has run for a while has a full page cache and new writes recycle
-/// its pages; a fresh VM instead hands the guest memory it has never touched, each page at
-/// the price of a fault in the host, which would be measured as the broker's (or the raw
-/// writer's) cost. Keep the returned value alive while measuring.
-pub fn fill_page_cache(dir: &Path) -> Result<Option<PageCacheFill>> {
+/// A `/proc/meminfo` figure in bytes.
+fn meminfo_bytes(key: &str) -> Result<u64> {
     let meminfo = std::fs::read_to_string("/proc/meminfo").context("read /proc/meminfo")?;
-    let available = meminfo
+    meminfo
         .lines()
-        .find_map(|l| l.strip_prefix("MemAvailable:"))
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .map(|kib| kib << 10)
-        .context("MemAvailable not in /proc/meminfo")?;
+        .with_context(|| format!("{key} not in /proc/meminfo"))
+}
+
+/// Bytes of fill that take `memory` less 1 GiB while leaving [`RUN_DISK_BYTES`] of `dir`'s
+/// filesystem free, in whole chunks of `chunk`.
+fn fill_bytes(dir: &Path, memory: u64, chunk: u64) -> Result<u64> {
     let fs = rustix::fs::statvfs(dir).with_context(|| format!("statvfs {}", dir.display()))?;
     let free_disk = fs.f_bavail.saturating_mul(fs.f_frsize);
-    let chunk = 4usize << 20;
-    let want = available
+    Ok(memory
         .saturating_sub(1 << 30)
         .min(free_disk.saturating_sub(RUN_DISK_BYTES))
-        / chunk as u64
-        * chunk as u64;
+        / chunk
+        * chunk)
+}
+
+/// Writes `bytes` to a new file `path` and fsyncs it; returns the seconds it took. Removes the
+/// file if it fails.
+fn write_fill(path: &Path, bytes: u64, chunk: usize) -> Result<f64> {
+    let start = Instant::now();
+    let written = (|| -> Result<()> {
+        let mut file =
+            std::fs::File::create(path).with_context(|| format!("create {}", path.display()))?;
+        let buf = vec![0xa5u8; chunk];
+        for _ in 0..bytes / chunk as u64 {
+            file.write_all(&buf)
+                .with_context(|| format!("write {}", path.display()))?;
+        }
+        file.sync_data()
+            .with_context(|| format!("fsync {}", path.display()))
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(path);
+    }
+    written.map(|()| start.elapsed().as_secs_f64())
+}
+
+/// Size of each write of a fill.
+const FILL_CHUNK: usize = 4 << 20;
+
+/// Fills the page cache with one file in `dir` (MemAvailable less 1 GiB, leaving
+/// [`RUN_DISK_BYTES`] of `dir`'s filesystem free for the run; nothing when that is under
+/// 1 GiB), fsynced so its pages are clean. A machine that has run for a while has a full page
+/// cache and new writes recycle its pages; a fresh VM instead hands the guest memory it has
+/// never touched (or has taken back: see [`PageCacheFill::top_up`]), each page at the price of
+/// a fault in the host, which would be measured as the broker's (or the raw writer's) cost.
+/// Keep the returned value alive while measuring.
+pub fn fill_page_cache(dir: &Path) -> Result<Option<PageCacheFill>> {
+    let want = fill_bytes(dir, meminfo_bytes("MemAvailable")?, FILL_CHUNK as u64)?;
     if want < 1 << 30 {
         return Ok(None);
     }
     let path = dir.join("page-cache-fill");
-    let start = Instant::now();
-    let mut file =
-        std::fs::File::create(&path).with_context(|| format!("create {}", path.display()))?;
-    // Removes the file on every early return below.
-    let mut fill = PageCacheFill {
-        path,
+    let secs = write_fill(&path, want, FILL_CHUNK)?;
+    Ok(Some(PageCacheFill {
+        dir: dir.to_path_buf(),
+        paths: vec![path],
         bytes: want,
-        secs: 0.0,
-    };
-    let buf = vec![0xa5u8; chunk];
-    for _ in 0..want / chunk as u64 {
-        file.write_all(&buf)
-            .with_context(|| format!("write {}", fill.path.display()))?;
+        secs,
+    }))
+}
+
+impl PageCacheFill {
+    /// Takes the guest's free memory again with one more fill file (MemFree less 1 GiB, the
+    /// same disk rule as the first fill; nothing under 256 MiB); returns (bytes, seconds).
+    /// Free memory comes back during a run: a broker's data directory is deleted after its
+    /// phase, and a VM may page out cold page cache on its own (DAMON) and report free pages
+    /// to its host (virtio-balloon free page reporting), which takes them back. Writes then
+    /// land in free pages first, each a host fault: the same relaxed-fsync produce measured
+    /// 200-250 MiB/s with 12 GiB free and 486 MiB/s right after 10 GiB of fill took it.
+    ///
+    /// # Errors
+    /// I/O failures (the partial file is removed).
+    pub fn top_up(&mut self) -> Result<(u64, f64)> {
+        let want = fill_bytes(&self.dir, meminfo_bytes("MemFree")?, FILL_CHUNK as u64)?;
+        if want < 256 << 20 {
+            return Ok((0, 0.0));
+        }
+        let path = self
+            .dir
+            .join(format!("page-cache-fill-{}", self.paths.len()));
+        let secs = write_fill(&path, want, FILL_CHUNK)?;
+        self.paths.push(path);
+        Ok((want, secs))
     }
-    file.sync_data()
-        .with_context(|| format!("fsync {}", fill.path.display()))?;
-    fill.secs = start.elapsed().as_secs_f64();
-    Ok(Some(fill))
 }

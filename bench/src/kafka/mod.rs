@@ -43,8 +43,9 @@ pub struct KafkaArgs {
     quick: bool,
     /// Fill the page cache before measuring (see `limits::fill_page_cache`), so writes recycle
     /// page-cache pages as on a machine that has run for a while instead of landing in memory
-    /// a VM may never have given the guest before. Needs disk: the fill is kept beside the
-    /// broker data (up to ~45 GiB in a full run) until the end.
+    /// a VM may never have given the guest before (or has taken back); topped up before each
+    /// later phase. Needs disk: the fill is kept beside the broker data (up to ~45 GiB in a full
+    /// run) until the end.
     #[arg(long)]
     fill_page_cache: bool,
     /// The `rill` binary (default: `rill` beside this executable).
@@ -103,7 +104,7 @@ pub fn run(args: &KafkaArgs) -> Result<()> {
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         base.display()
     ));
-    let _fill = if !args.fill_page_cache {
+    let mut fill = if !args.fill_page_cache {
         res.notes.push(
             "page cache not filled first (see --fill-page-cache): on a VM, writes into memory \
              the guest has not touched lately pay a host fault per page, for the broker and \
@@ -151,7 +152,9 @@ pub fn run(args: &KafkaArgs) -> Result<()> {
             ));
             let perf = perf_ok.then_some(rill.as_path());
             let sync = rill_group_commit(&mut res, &plan, &rill, &base, perf, scratch.path())?;
+            top_up(&mut res, fill.as_mut(), "the relaxed broker")?;
             rill_relaxed(&mut res, &plan, &rill, &base, perf)?;
+            top_up(&mut res, fill.as_mut(), "the 3-node cluster")?;
             cluster::run(&mut res, &plan, &rill, &base)?;
             sync.map(|s| s.per_fsync)
         }
@@ -160,6 +163,7 @@ pub fn run(args: &KafkaArgs) -> Result<()> {
         res.skipped
             .push("rill perf: not run (`rill perf produce --help` does not work)".into());
     }
+    top_up(&mut res, fill.as_mut(), "the disk limit's short run")?;
     progress("disk limit (short run)");
     let short = match sync_bytes {
         // The broker fsyncs the 12 partitions' files together in each group-commit round.
@@ -196,6 +200,21 @@ pub fn run(args: &KafkaArgs) -> Result<()> {
         plan.limit_secs,
     )?);
     res.print();
+    Ok(())
+}
+
+/// Tops up the page-cache fill, if there is one, before `phase` (see
+/// `limits::PageCacheFill::top_up`), with a note of what it took.
+fn top_up(res: &mut Results, fill: Option<&mut limits::PageCacheFill>, phase: &str) -> Result<()> {
+    let Some(fill) = fill else {
+        return Ok(());
+    };
+    progress(&format!("topping up the page-cache fill before {phase}"));
+    let (bytes, secs) = fill.top_up()?;
+    res.notes.push(format!(
+        "page cache topped up before {phase}: {:.1} GiB ({secs:.0} s)",
+        bytes as f64 / (1u64 << 30) as f64
+    ));
     Ok(())
 }
 
