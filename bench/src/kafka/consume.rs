@@ -3,7 +3,7 @@
 //! overall time limit and an idle timeout. The topic is filled just before by the produce load,
 //! so the reads come from the page cache.
 
-use super::stats::mib_per_sec;
+use super::stats::{mib_per_sec, Steal};
 use anyhow::{Context, Result};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
@@ -23,6 +23,8 @@ pub struct ConsumeOutcome {
     pub records: u64,
     /// First record to the last, seconds.
     pub secs: f64,
+    /// Percent of CPU time the host took during the run.
+    pub steal_pct: Option<f64>,
 }
 
 impl ConsumeOutcome {
@@ -55,6 +57,7 @@ pub fn run(
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(topic, 0, Offset::Beginning)?;
     consumer.assign(&tpl)?;
+    let steal = Steal::start();
     let begin = Instant::now();
     let (mut out, mut first, mut last) = (ConsumeOutcome::default(), None, Instant::now());
     while out.bytes < want_bytes && begin.elapsed() < limit {
@@ -72,5 +75,6 @@ pub fn run(
         }
     }
     out.secs = first.map_or(0.0, |f| last.saturating_duration_since(f).as_secs_f64());
+    out.steal_pct = steal.and_then(|s| s.pct());
     Ok(out)
 }

@@ -128,7 +128,7 @@ pub fn run(args: &KafkaArgs) -> Result<()> {
         fill
     };
     progress("TCP loopback limit");
-    res.loopback = Some(limits::loopback(plan.limit_secs)?);
+    res.loopback = Some(with_steal(|| limits::loopback(plan.limit_secs))?);
     let rill = rill_bin(args)?;
     let perf_ok = args.bootstrap.is_none() && rill_perf::available(&rill);
     let sync_bytes = match &args.bootstrap {
@@ -168,18 +168,21 @@ pub fn run(args: &KafkaArgs) -> Result<()> {
     let short = match sync_bytes {
         // The broker fsyncs the 12 partitions' files together in each group-commit round.
         Some(per_fsync) => {
-            let mut d = limits::disk_rounds(
-                scratch.path(),
-                ROUND_FILES,
-                per_fsync * ROUND_FILES as u64,
-                plan.limit_secs,
-            )?;
+            let mut d = with_steal(|| {
+                limits::disk_rounds(
+                    scratch.path(),
+                    ROUND_FILES,
+                    per_fsync * ROUND_FILES as u64,
+                    plan.limit_secs,
+                )
+            })?;
             d.note += " (the broker's pattern, at the end of the run, into freed page cache)";
             d
         }
         None => {
             let sync = FALLBACK_SYNC_BYTES;
-            let mut d = limits::disk(scratch.path(), sync as usize, sync, plan.limit_secs)?;
+            let mut d =
+                with_steal(|| limits::disk(scratch.path(), sync as usize, sync, plan.limit_secs))?;
             d.note += " (fixed pattern: the broker's fsyncs were not counted)";
             d
         }
@@ -193,12 +196,9 @@ pub fn run(args: &KafkaArgs) -> Result<()> {
     let round = sync_bytes.map_or(FALLBACK_SYNC_BYTES * ROUND_FILES as u64, |per_fsync| {
         per_fsync * ROUND_FILES as u64
     });
-    res.pipe = Some(limits::loopback_into_disk(
-        scratch.path(),
-        ROUND_FILES,
-        round,
-        plan.limit_secs,
-    )?);
+    res.pipe = Some(with_steal(|| {
+        limits::loopback_into_disk(scratch.path(), ROUND_FILES, round, plan.limit_secs)
+    })?);
     res.print();
     Ok(())
 }
@@ -216,6 +216,17 @@ fn top_up(res: &mut Results, fill: Option<&mut limits::PageCacheFill>, phase: &s
         bytes as f64 / (1u64 << 30) as f64
     ));
     Ok(())
+}
+
+/// Measures a limit, adding the CPU time the host took meanwhile to its note.
+fn with_steal(measure: impl FnOnce() -> Result<limits::Limit>) -> Result<limits::Limit> {
+    let steal = stats::Steal::start();
+    let mut limit = measure()?;
+    limit.note += &format!(
+        ", host steal {}",
+        stats::fmt_pct(steal.and_then(|s| s.pct()))
+    );
+    Ok(limit)
 }
 
 pub(crate) fn progress(what: &str) {
@@ -368,12 +379,14 @@ fn group_commit_suite(
                 progress("disk limit (the broker's pattern and volume)");
                 let kept = volume_limit_dir(scratch);
                 std::fs::create_dir_all(&kept)?;
-                let mut d = limits::disk_rounds_volume(
-                    &kept,
-                    ROUND_FILES,
-                    s.per_fsync * ROUND_FILES as u64,
-                    s.bytes,
-                )?;
+                let mut d = with_steal(|| {
+                    limits::disk_rounds_volume(
+                        &kept,
+                        ROUND_FILES,
+                        s.per_fsync * ROUND_FILES as u64,
+                        s.bytes,
+                    )
+                })?;
                 d.note += " (the broker's pattern and volume in the acks=all 12-partition run, \
                            written right after it)";
                 res.disk = Some(d);

@@ -4,7 +4,7 @@
 //! delivery callback (on the producer's polling thread) records send-to-acknowledgement
 //! latency. Also creates the benchmark's topics with the admin API.
 
-use super::stats::{mib_per_sec, Latency};
+use super::stats::{mib_per_sec, Latency, Steal};
 use anyhow::{Context, Result};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -48,6 +48,8 @@ pub struct Outcome {
     pub latency: Latency,
     /// The first delivery error, if any failed.
     pub first_error: Option<String>,
+    /// Percent of CPU time the host took during the run.
+    pub steal_pct: Option<f64>,
 }
 
 impl Outcome {
@@ -119,6 +121,7 @@ pub fn run(bootstrap: &str, topic: &str, spec: &Spec) -> Result<Outcome> {
         .create_with_context(Timing::default())
         .context("create the librdkafka producer")?;
     let payload: Vec<u8> = (0..RECORD_BYTES).map(|i| b'a' + (i % 26) as u8).collect();
+    let steal = Steal::start();
     let start = Instant::now();
     let mut sent = 0u64;
     while sent < spec.max_records && start.elapsed() < spec.duration {
@@ -162,6 +165,7 @@ pub fn run(bootstrap: &str, topic: &str, spec: &Spec) -> Result<Outcome> {
         secs: last.saturating_duration_since(start).as_secs_f64(),
         latency: Latency::from_micros(&mut samples),
         first_error: ctx.first_error.lock().ok().and_then(|mut f| f.take()),
+        steal_pct: steal.and_then(|s| s.pct()),
     })
 }
 

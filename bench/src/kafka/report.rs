@@ -4,7 +4,7 @@
 use super::consume::ConsumeOutcome;
 use super::limits::Limit;
 use super::produce::Outcome;
-use super::stats::ratio;
+use super::stats::{fmt_pct, ratio};
 
 /// Which limit a produce row is compared with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,6 +218,10 @@ impl Results {
              group-commit rows also with linger.ms=0, unlimited and at half of that peak)"
         );
         self.print_rows(SINGLE);
+        println!(
+            "   (steal: the share of all CPU time the host took from this VM during the row, from \
+             /proc/stat; a shared VM runs slower by about as much)"
+        );
         for s in &self.skipped {
             println!("   {s}");
         }
@@ -249,7 +253,7 @@ impl Results {
 
     fn print_rows(&self, setup: &str) {
         println!(
-            "   {:<10} {:<12} {:>4} {:>5} {:>11} {:>6} {:>8} {:>9} {:>8} {:>8} {:>8} {:>7}  of",
+            "   {:<10} {:<12} {:>4} {:>5} {:>11} {:>6} {:>8} {:>9} {:>8} {:>8} {:>8} {:>7}  {:<8} {:>5}",
             "client",
             "fsync",
             "acks",
@@ -261,7 +265,9 @@ impl Results {
             "p50 ms",
             "p99 ms",
             "p999 ms",
-            "ratio"
+            "ratio",
+            "of",
+            "steal"
         );
         for r in self.produce.iter().filter(|r| r.setup == setup) {
             let o = &r.outcome;
@@ -282,10 +288,11 @@ impl Results {
                 String::new()
             };
             println!(
-                "   {:<10} {:<12} {:>4} {:>5} {:>11} {:>6} {:>8.1} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>7}  {of}{failed}",
+                "   {:<10} {:<12} {:>4} {:>5} {:>11} {:>6} {:>8.1} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>7}  {of:<8} {:>5}{failed}",
                 r.client, r.fsync, r.acks, r.partitions, rate, r.linger_ms, o.mib_s(), o.records_s(),
                 o.latency.p50_ms, o.latency.p99_ms, o.latency.p999_ms,
                 fmt_ratio(ratio(o.mib_s(), self.limit_of(r.against))),
+                fmt_pct(o.steal_pct),
             );
         }
     }
@@ -320,11 +327,12 @@ impl Results {
 
     fn print_consume(&self, client: &str, c: &ConsumeOutcome) {
         println!(
-            "   consume, 1 consumer ({client}, 16 MiB fetches), 1 partition, page cache: {:.0} MiB/s ({:.0} MiB, {:.0} rec/s)  {} of loopback",
+            "   consume, 1 consumer ({client}, 16 MiB fetches), 1 partition, page cache: {:.0} MiB/s ({:.0} MiB, {:.0} rec/s)  {} of loopback, host steal {}",
             c.mib_s(),
             c.bytes as f64 / (1u64 << 20) as f64,
             c.records as f64 / c.secs.max(1e-9),
-            fmt_ratio(ratio(c.mib_s(), self.limit_of(Against::Loopback)))
+            fmt_ratio(ratio(c.mib_s(), self.limit_of(Against::Loopback))),
+            fmt_pct(c.steal_pct)
         );
     }
 

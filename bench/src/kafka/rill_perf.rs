@@ -4,7 +4,7 @@
 
 use super::consume::{ConsumeOutcome, FETCH_PARTITION_BYTES};
 use super::produce::Outcome;
-use super::stats::Latency;
+use super::stats::{Latency, Steal};
 use anyhow::{Context, Result};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -30,6 +30,7 @@ pub fn consume(
     records: u64,
     limit: Duration,
 ) -> Result<ConsumeOutcome> {
+    let steal = Steal::start();
     let child = Command::new(bin)
         .args(["perf", "consume", topic, "-O", "json", "-b", bootstrap])
         .arg("--fetch-size")
@@ -50,6 +51,7 @@ pub fn consume(
         bytes: num("/bytes") as u64,
         records: num("/records") as u64,
         secs: num("/seconds"),
+        steal_pct: steal.and_then(|s| s.pct()),
     })
 }
 
@@ -87,6 +89,7 @@ pub fn run(
     limit: Duration,
 ) -> Result<Outcome> {
     let throughput = rate.map_or(-1, |r| r.round().max(1.0) as i64);
+    let steal = Steal::start();
     let child = Command::new(bin)
         .args([
             "perf", "produce", topic, "-O", "json", "-b", bootstrap, "--acks", acks,
@@ -117,5 +120,6 @@ pub fn run(
             p999_ms: num("/latency_ms/p999"),
         },
         first_error: None,
+        steal_pct: steal.and_then(|s| s.pct()),
     })
 }

@@ -1,5 +1,52 @@
 //! Figures shared by the Kafka benchmark: latency percentiles over recorded samples, throughput
-//! of a run, and the ratio of a figure to its limit. Pure functions, no I/O.
+//! of a run, the ratio of a figure to its limit, and the CPU time the host took from this VM
+//! during a measurement ([`Steal`], the only one that reads a file: `/proc/stat`).
+
+/// CPU time the host took from this machine (the `steal` column of `/proc/stat`): on a shared
+/// VM it makes the same run slower by as much, so the table prints it beside each figure.
+#[derive(Debug, Clone, Copy)]
+pub struct Steal {
+    steal: u64,
+    total: u64,
+}
+
+impl Steal {
+    /// The counters now; `None` where `/proc/stat` cannot be read.
+    pub fn start() -> Option<Steal> {
+        Steal::parse(&std::fs::read_to_string("/proc/stat").ok()?)
+    }
+
+    /// The counters in the text of `/proc/stat` (its first, all-CPU line).
+    fn parse(stat: &str) -> Option<Steal> {
+        let cpu: Vec<u64> = stat
+            .lines()
+            .next()?
+            .strip_prefix("cpu ")?
+            .split_whitespace()
+            .map(|v| v.parse().ok())
+            .collect::<Option<_>>()?;
+        // user nice system idle iowait irq softirq steal (guest time is inside user).
+        Some(Steal {
+            steal: *cpu.get(7)?,
+            total: cpu.iter().take(8).sum(),
+        })
+    }
+
+    /// Percent of all CPU time since `self` that the host took.
+    pub fn pct(&self) -> Option<f64> {
+        self.pct_at(Steal::start()?)
+    }
+
+    fn pct_at(&self, now: Steal) -> Option<f64> {
+        let total = now.total.checked_sub(self.total)?;
+        (total > 0).then(|| 100.0 * now.steal.saturating_sub(self.steal) as f64 / total as f64)
+    }
+}
+
+/// `N%` or `-`.
+pub fn fmt_pct(p: Option<f64>) -> String {
+    p.map_or_else(|| "-".into(), |p| format!("{p:.0}%"))
+}
 
 /// Latency percentiles of one run, in milliseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -50,6 +97,18 @@ pub fn ratio(figure: f64, limit: Option<f64>) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn steal_is_a_share_of_all_cpu_time_between_two_samples() {
+        let a = Steal::parse("cpu  100 0 50 800 10 0 5 35 0 0\ncpu0 1 2 3\n").unwrap();
+        let b = Steal::parse("cpu  160 0 70 880 10 0 5 75 99 0\n").unwrap();
+        // 200 ticks passed (guest time is already inside user), 40 of them stolen.
+        assert_eq!(a.pct_at(b), Some(20.0));
+        assert_eq!(b.pct_at(a), None, "counters never run backwards");
+        assert_eq!(a.pct_at(a), None, "no time passed");
+        assert!(Steal::parse("intr 1 2 3\n").is_none());
+        assert!(Steal::parse("cpu  1 2 x\n").is_none());
+    }
 
     #[test]
     fn nearest_rank_percentiles() {
