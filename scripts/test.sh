@@ -11,15 +11,17 @@ cd "$(dirname "$0")/.."
 echo "==> cargo build --release -p rill"
 cargo build --release -p rill
 
+# Before the Rust tests: some of them drive kcat, which this installs on a fresh machine.
+echo "==> compat setup"
+bash scripts/setup-compat.sh
+bash scripts/setup-console-test.sh
+
 echo "==> cargo test --release --workspace"
 cargo test --release --workspace
 
 echo "==> fuzz targets (briefly)"
 bash scripts/fuzz.sh
 
-echo "==> compat setup"
-bash scripts/setup-compat.sh
-bash scripts/setup-console-test.sh
 
 echo "==> compat suite (pytest)"
 RILL_BIN="$PWD/target/release/rill" .venv/bin/python -m pytest compat -ra -q -p no:cacheprovider "$@"
