@@ -22,6 +22,5 @@ cargo test --release --workspace
 echo "==> fuzz targets (briefly)"
 bash scripts/fuzz.sh
 
-
 echo "==> compat suite (pytest)"
 RILL_BIN="$PWD/target/release/rill" .venv/bin/python -m pytest compat -ra -q -p no:cacheprovider "$@"
