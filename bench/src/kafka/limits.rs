@@ -230,14 +230,15 @@ const PIPE_MAX_BYTES: u64 = 4 << 30;
 /// Receive buffers between the sink's reader and writer threads (4 MiB in all).
 const PIPE_BUFFERS: usize = 32;
 
-/// The ceiling of any broker's acks=all group-commit figure on this machine: TCP loopback into
-/// fsync'd files, with no protocol at all. A child `rill-bench loopback-disk-sink` receives
-/// 128 KiB writes from this process for about `secs` seconds (at most 4 GiB) and writes them
-/// round-robin into `files` files in `dir`, `round_bytes / files` bytes per file per round (one
-/// thread reads the socket, another writes the files); a syncer fdatasyncs every file of a
-/// finished round at once (one thread per file) while the writer goes on with the next one, as
-/// the broker's group commit overlaps appends with its fsyncs. The figure runs from the first byte received to the last fsync; the files are
-/// removed.
+/// A ceiling for the acks=all group-commit figures on this machine: TCP loopback into fsync'd
+/// files, with no protocol at all (what a process that only receives and writes reaches). A
+/// child `rill-bench loopback-disk-sink` receives 128 KiB writes from this process for about
+/// `secs` seconds (at most 4 GiB) and writes them round-robin into `files` files in `dir`,
+/// `round_bytes / files` bytes per file per round (one thread reads the socket, another writes
+/// the files); a syncer fdatasyncs every file of a finished round at once (one thread per file)
+/// while the writer goes on with the next one, as the broker's group commit overlaps appends
+/// with its fsyncs. The figure runs from the first byte received to the last fsync; the files
+/// are removed.
 pub fn loopback_into_disk(dir: &Path, files: usize, round_bytes: u64, secs: f64) -> Result<Limit> {
     let exe = std::env::current_exe().context("find rill-bench's own path")?;
     let files = files.max(1);
