@@ -3,7 +3,7 @@
 //! librdkafka at acks=1/all on 1 and 12 partitions, unlimited then at half the peak rate, and
 //! the same with `rill perf` when the binary has it; its fsyncs counted with `perf stat`); a
 //! relaxed-fsync broker (Kafka's page-cache mode: acks=all on 12 partitions, then a topic
-//! filled and read back by one consumer); three nodes with replication factor 3 (section 3,
+//! filled and read back by one consumer, the whole phase between two more loopback runs); three nodes with replication factor 3 (section 3,
 //! `cluster`); the disk limit with the group-commit broker's fsync pattern; the loopback-into-
 //! disk ceiling with the same pattern; the table.
 //!
@@ -305,6 +305,9 @@ fn rill_relaxed(
     let broker = BrokerProc::start(rill, base, &overrides)?;
     std::thread::sleep(Duration::from_secs(1));
     let idle = broker.peak_rss_mib()?;
+    progress("TCP loopback before the relaxed phase");
+    res.loopback_beside
+        .push(with_steal(|| limits::loopback(plan.limit_secs))?);
     let topic = topic_name("relaxed", 12);
     produce::create_topic(&broker.bootstrap, &topic, 12)?;
     let peak = produce_pair(
@@ -327,6 +330,9 @@ fn rill_relaxed(
         run_rill_perf(res, plan, bin, &broker.bootstrap, &topic, load);
     }
     consume_suite(res, plan, &broker.bootstrap, perf_bin)?;
+    progress("TCP loopback after the consumers");
+    res.loopback_beside
+        .push(with_steal(|| limits::loopback(plan.limit_secs))?);
     res.rss.push(Rss {
         label: "relaxed broker",
         idle_mib: idle,

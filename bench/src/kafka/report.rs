@@ -54,8 +54,12 @@ pub struct Rss {
 pub struct Results {
     /// Header lines (what ran where).
     pub notes: Vec<String>,
-    /// TCP loopback limit.
+    /// TCP loopback limit (the loopback ratios' base), measured first.
     pub loopback: Option<Limit>,
+    /// TCP loopback measured again right before the relaxed broker's produce runs and right
+    /// after its consumers: no target's base, it shows how far the machine moved between the
+    /// start of the run and the phase whose targets use loopback.
+    pub loopback_beside: Vec<Limit>,
     /// Fsync'd disk limit (the ratios' base): the broker's pattern and volume, measured right
     /// after the counted run; else the short run.
     pub disk: Option<Limit>,
@@ -108,6 +112,11 @@ fn print_rss(r: &Rss) {
 /// One of the issue's targets: (name, (figure, goal) when measured, whether figure >= goal
 /// passes (else figure <= goal)).
 type Target = (String, Option<(f64, f64)>, bool);
+
+/// The mean MiB/s of `limits`, `None` when there are none.
+fn mean_mib_s(limits: &[Limit]) -> Option<f64> {
+    (!limits.is_empty()).then(|| limits.iter().map(|l| l.mib_s).sum::<f64>() / limits.len() as f64)
+}
 
 fn fmt_ratio(r: Option<f64>) -> String {
     r.map_or_else(|| "-".into(), |r| format!("{:.2}x", r))
@@ -198,6 +207,18 @@ impl Results {
                 Some(l) => println!("   {name:<32} {:>8.0} MiB/s   {}", l.mib_s, l.note),
                 None => println!("   {name:<32} {:>8}         not measured", "-"),
             }
+        }
+        for (l, when) in self
+            .loopback_beside
+            .iter()
+            .zip(["before the relaxed phase", "after its consumers"])
+        {
+            println!(
+                "   {:<32} {:>8.0} MiB/s   {}",
+                format!("TCP loopback, {when}"),
+                l.mib_s,
+                l.note
+            );
         }
         if self.disk_short.is_some() {
             println!(
@@ -325,6 +346,32 @@ impl Results {
         );
     }
 
+    /// The loopback targets again, against the mean of the loopback runs measured beside the
+    /// relaxed phase instead of the one at the start of the run (a second view, not the
+    /// targets' base: on a shared VM the machine can move between the two).
+    fn print_beside(&self) {
+        let Some(beside) = mean_mib_s(&self.loopback_beside) else {
+            return;
+        };
+        let of = |v: Option<f64>| fmt_ratio(v.and_then(|x| ratio(x, Some(beside))));
+        let relaxed = |client| of(self.peak_row(client, "relaxed").map(|r| r.outcome.mib_s()));
+        let consume = |c: &Option<ConsumeOutcome>| of(c.as_ref().map(|c| c.mib_s()));
+        println!(
+            "   (against the loopback measured beside the relaxed phase, {beside:.0} MiB/s (mean of \
+             {}): relaxed acks=all 12 partitions {} (librdkafka) and {} (rill perf); one \
+             consumer {} (librdkafka) and {} (rill perf))",
+            self.loopback_beside
+                .iter()
+                .map(|l| format!("{:.0}", l.mib_s))
+                .collect::<Vec<_>>()
+                .join(" and "),
+            relaxed("librdkafka"),
+            relaxed("rill perf"),
+            consume(&self.consume),
+            consume(&self.consume_rill),
+        );
+    }
+
     fn print_consume(&self, client: &str, c: &ConsumeOutcome) {
         println!(
             "   consume, 1 consumer ({client}, 16 MiB fetches), 1 partition, page cache: {:.0} MiB/s ({:.0} MiB, {:.0} rec/s)  {} of loopback, host steal {}",
@@ -420,6 +467,7 @@ impl Results {
             println!("   {name:<58} {fig:>9}  {verdict}");
         }
         self.print_ceiling();
+        self.print_beside();
         println!(
             "   (latency = librdkafka send() to delivery callback. The latency targets use the \
              linger.ms=0 runs at half of the linger.ms=0 peak: with linger.ms=5 the record that opens a batch \
