@@ -211,7 +211,7 @@ impl Results {
         for (l, when) in self
             .loopback_beside
             .iter()
-            .zip(["before the relaxed phase", "after its consumers"])
+            .zip(["before relaxed", "after consumers"])
         {
             println!(
                 "   {:<32} {:>8.0} MiB/s   {}",

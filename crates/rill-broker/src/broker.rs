@@ -87,6 +87,8 @@ pub struct Broker {
     pub request_budget: Arc<crate::net::budget::RequestBudget>,
     /// Bytes the connection writers sent, by path (memory, sendfile, cold-read copy).
     pub send_stats: crate::net::send::SendStats,
+    /// Whether produce appends run on the async worker or the blocking pool.
+    pub append_routing: crate::api::append_route::AppendRouting,
     /// Logs and counts leader and ISR changes between the images applied here.
     pub observer: crate::observe::ImageObserver,
 }
@@ -134,6 +136,7 @@ impl Broker {
                 config.queued_max_request_bytes,
             )),
             send_stats: Default::default(),
+            append_routing: Default::default(),
             observer: crate::observe::ImageObserver::new(config.node_id),
             metadata,
             membership,

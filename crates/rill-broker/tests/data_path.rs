@@ -227,3 +227,100 @@ async fn page_cache_mode_answers_without_an_fsync_and_group_commit_after_one() {
         node.shutdown().await;
     }
 }
+
+/// What one pipelined request expects back.
+enum Expect {
+    /// A produce answer with this base offset.
+    Produce(i32, i64),
+    /// An ApiVersions answer.
+    Versions(i32),
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_requests_are_answered_in_order_in_both_flush_modes() {
+    use kafka_protocol::messages::{ApiVersionsRequest, ProduceRequest};
+    let never = "9223372036854775807";
+    for relaxed in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let extra: &[(&str, &str)] = if relaxed {
+            &[
+                ("log.flush.interval.messages", never),
+                ("log.flush.interval.ms", never),
+            ]
+        } else {
+            &[]
+        };
+        let node = start(dir.path(), extra).await;
+        let mut conn = Conn::open(node.addr).await;
+        create_topic(&mut conn, "pl", 3).await;
+        // 1500 requests written before any answer is read: far more than a connection may
+        // owe at once, answers of both kinds (done at once, and waiting for a round), acks=0
+        // produces that get no answer in between, ApiVersions among them.
+        let mut wire = Vec::new();
+        let mut expect = Vec::new();
+        let mut next_offset = [0i64; 3];
+        for i in 0..1500u32 {
+            if i % 97 == 0 {
+                let (id, f) = conn.frame(&ApiVersionsRequest::default(), 3);
+                wire.extend_from_slice(&f);
+                expect.push(Expect::Versions(id));
+                continue;
+            }
+            let p = (i % 3) as usize;
+            let mut req = produce_request("pl", p as i32, batch_of(2, 100, i as u8));
+            req.acks = match i % 5 {
+                0 => 0,
+                1 | 2 => 1,
+                _ => -1,
+            };
+            let (id, f) = conn.frame(&req, 9);
+            wire.extend_from_slice(&f);
+            if req.acks != 0 {
+                expect.push(Expect::Produce(id, next_offset[p]));
+            }
+            next_offset[p] += 2;
+        }
+        {
+            let stream = &mut conn.stream;
+            let (mut rd, mut wr) = stream.split();
+            let send = async { wr.write_all(&wire).await.unwrap() };
+            let check = async {
+                use tokio::io::AsyncReadExt;
+                for e in &expect {
+                    let mut len = [0u8; 4];
+                    tokio::time::timeout(Duration::from_secs(20), rd.read_exact(&mut len))
+                        .await
+                        .expect("an answer in time")
+                        .unwrap();
+                    let mut buf = vec![0u8; i32::from_be_bytes(len) as usize];
+                    rd.read_exact(&mut buf).await.unwrap();
+                    match *e {
+                        Expect::Versions(id) => {
+                            let r = Conn::decode::<ApiVersionsRequest>(buf.into(), id, 3);
+                            assert_eq!(r.error_code, 0);
+                        }
+                        Expect::Produce(id, base) => {
+                            let r = Conn::decode::<ProduceRequest>(buf.into(), id, 9);
+                            let pr = &r.responses[0].partition_responses[0];
+                            assert_eq!(
+                                (pr.error_code, pr.base_offset),
+                                (0, base),
+                                "relaxed={relaxed} id {id}"
+                            );
+                        }
+                    }
+                }
+            };
+            tokio::join!(send, check);
+        }
+        for (p, end) in next_offset.iter().enumerate() {
+            let pd = fetch(&mut conn, "pl", p as i32, 0, 1 << 20, 12).await;
+            assert_eq!(
+                (pd.error_code, pd.high_watermark),
+                (0, *end),
+                "relaxed={relaxed}"
+            );
+        }
+        node.shutdown().await;
+    }
+}

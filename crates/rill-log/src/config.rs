@@ -28,6 +28,15 @@ pub enum FlushPolicy {
     },
 }
 
+impl FlushPolicy {
+    /// Whether an append may fsync on its own: the interval policy with a message count or a
+    /// time set. Group commit fsyncs in rounds outside the append, and Kafka's page-cache
+    /// default (both thresholds never) not at all.
+    pub fn append_may_fsync(&self) -> bool {
+        matches!(self, FlushPolicy::Interval { messages, ms } if messages.is_some() || ms.is_some())
+    }
+}
+
 /// Topic-level settings that govern one partition log.
 #[derive(Clone, Debug)]
 pub struct LogConfig {

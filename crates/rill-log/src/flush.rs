@@ -24,6 +24,7 @@
 //! Lock order: a [`DirSync`]'s mutex before a partition's; the log's own lock is never held
 //! here. Thread-safety: `Send + Sync`, shared as `Arc<Durability>`.
 
+use crate::config::FlushPolicy;
 use crate::error::{LogError, Result};
 use crate::file_cache::FileKey;
 use std::path::PathBuf;
@@ -96,12 +97,14 @@ pub struct Durability {
     part: Arc<PartitionSync>,
     /// Whether waits fsync (group commit) or return at once (interval policy).
     group_commit: AtomicBool,
+    /// Whether an append may fsync inline (see [`FlushPolicy::append_may_fsync`]).
+    append_may_fsync: AtomicBool,
     /// The log directory's round coordinator.
     dir_sync: Arc<DirSync>,
 }
 
 impl Durability {
-    pub(crate) fn new(dir: PathBuf, end: i64, group_commit: bool) -> Durability {
+    pub(crate) fn new(dir: PathBuf, end: i64, policy: &FlushPolicy) -> Durability {
         let dir_sync = DirSync::for_dir(dir.parent().unwrap_or(&dir));
         Durability {
             part: Arc::new(PartitionSync {
@@ -117,7 +120,8 @@ impl Durability {
                 syncs: AtomicU64::new(0),
                 observer: OnceLock::new(),
             }),
-            group_commit: AtomicBool::new(group_commit),
+            group_commit: AtomicBool::new(*policy == FlushPolicy::GroupCommit),
+            append_may_fsync: AtomicBool::new(policy.append_may_fsync()),
             dir_sync,
         }
     }
@@ -221,8 +225,19 @@ impl Durability {
         self.group_commit.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn set_group_commit(&self, on: bool) {
-        self.group_commit.store(on, Ordering::Relaxed);
+    /// Whether an append to this log may fsync inline (see
+    /// [`FlushPolicy::append_may_fsync`]): a caller on an async worker then appends on a
+    /// blocking thread.
+    pub fn append_may_fsync(&self) -> bool {
+        self.append_may_fsync.load(Ordering::Relaxed)
+    }
+
+    /// Takes on a new flush policy (the log's configuration changed).
+    pub(crate) fn set_policy(&self, policy: &FlushPolicy) {
+        self.group_commit
+            .store(*policy == FlushPolicy::GroupCommit, Ordering::Relaxed);
+        self.append_may_fsync
+            .store(policy.append_may_fsync(), Ordering::Relaxed);
     }
 
     /// Bytes up to `end` were written to the file `active`.

@@ -233,7 +233,7 @@ impl PartitionLog {
         // Retention writes this checkpoint after releasing the log's lock: a crash in between
         // leaves entries below the log start, dropped here.
         epochs.truncate_from_start(log_start_offset)?;
-        let group = config.flush == FlushPolicy::GroupCommit;
+        let durability = Arc::new(Durability::new(dir.to_path_buf(), log_end, &config.flush));
         let mut log = PartitionLog {
             dir: dir.to_path_buf(),
             config,
@@ -242,7 +242,7 @@ impl PartitionLog {
             high_watermark: hw,
             epochs,
             producers: ProducerStateManager::new(dir.to_path_buf()),
-            durability: Arc::new(Durability::new(dir.to_path_buf(), log_end, group)),
+            durability,
             unflushed_messages: 0,
             last_flush_ms: None,
             dirty: true,
@@ -338,8 +338,7 @@ impl PartitionLog {
                 self.durability.fail(&e);
             }
         }
-        self.durability
-            .set_group_commit(c.flush == FlushPolicy::GroupCommit);
+        self.durability.set_policy(&c.flush);
         self.config = c;
     }
 

@@ -2,6 +2,7 @@
 //! the response. One module per Kafka API family; Kafka error codes come from [`errors`].
 
 pub mod api_versions;
+pub mod append_route;
 pub mod cluster;
 pub mod configs;
 pub mod errors;

@@ -8,6 +8,7 @@
 //! A batch is never decoded record by record.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
@@ -15,6 +16,7 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
 use kafka_protocol::ResponseError;
 use rill_log::{AppendInfo, BatchHeader, LogError, ValidBatch};
 
+use super::append_route::AppendNeeds;
 use super::errors::log_error_code;
 use super::{blocking, str_bytes, RequestContext};
 use crate::broker::Broker;
@@ -131,9 +133,18 @@ pub async fn append(
             });
         }
     }
-    let inline = work
-        .iter()
-        .all(|w| w.target.as_ref().map_or(true, |p| p.group_commit()));
+    let mut needs = AppendNeeds {
+        may_fsync: false,
+        page_cache: false,
+        bytes: 0,
+    };
+    for w in &work {
+        needs.bytes += w.records.as_ref().map_or(0, Bytes::len);
+        if let Ok(p) = &w.target {
+            needs.may_fsync |= p.append_may_fsync();
+            needs.page_cache |= !p.group_commit();
+        }
+    }
     // Append every partition first, then wait for all of them to be durable at once: the
     // fsyncs of different partitions run side by side instead of one after another.
     let append_all = move || {
@@ -141,12 +152,9 @@ pub async fn append(
             .map(|w| (w.topic_idx, w.index, append_one(w.target, w.records, acks)))
             .collect::<Vec<_>>()
     };
-    // Under group commit the appends run right here: a page-cache write of one request
-    // (bounded by socket.request.max.bytes) with at most a round of unsynced bytes behind it,
-    // so it does not wait for writeback, and a hop to the blocking pool would cost more than
-    // the write. In page-cache mode dirty bytes pile up until the kernel throttles writers,
-    // and a roll fsyncs a whole segment, so there they go to the blocking pool.
-    let appended = if inline {
+    // Inline unless the appends might block for long (see `append_route`): a hop to the
+    // blocking pool costs more than a page-cache write of a request.
+    let appended = if broker.append_routing.inline(needs, Instant::now()) {
         append_all()
     } else {
         blocking(append_all).await?

@@ -63,6 +63,11 @@ impl Response {
         self.chunks.is_empty()
     }
 
+    /// Whether every chunk is in memory (no file range).
+    pub fn in_memory(&self) -> bool {
+        self.chunks.iter().all(|c| matches!(c, Chunk::Bytes(_)))
+    }
+
     /// Bytes held in memory (the file ranges are not).
     pub fn memory_bytes(&self) -> u64 {
         self.chunks

@@ -97,6 +97,36 @@ pub async fn write_response(
     Ok(())
 }
 
+/// Writes responses that are wholly in memory (see [`Response::in_memory`]) back to back, with
+/// as few vectored `sendmsg`s as [`MAX_IOV`] allows; file ranges among them are an error
+/// (`InvalidInput`), nothing of them is sent.
+///
+/// # Errors
+/// Socket errors.
+pub async fn write_responses_in_memory(
+    stream: &TcpStream,
+    responses: &[Response],
+    stats: &SendStats,
+) -> io::Result<()> {
+    let mut bufs: Vec<&[u8]> = Vec::with_capacity(MAX_IOV);
+    for chunk in responses.iter().flat_map(|r| r.chunks()) {
+        match chunk {
+            Chunk::Bytes(b) => bufs.push(&b[..]),
+            Chunk::File(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "a file range among in-memory responses",
+                ))
+            }
+        }
+    }
+    for group in bufs.chunks(MAX_IOV) {
+        let n = write_memory(stream, group, false).await?;
+        stats.memory_bytes.fetch_add(n, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
 /// Sends all of `bufs` with vectored `sendmsg`s; returns the bytes sent.
 async fn write_memory(stream: &TcpStream, bufs: &[&[u8]], more: bool) -> io::Result<u64> {
     let total: usize = bufs.iter().map(|b| b.len()).sum();

@@ -675,6 +675,11 @@ impl Partition {
         self.durability.group_commit()
     }
 
+    /// Whether an append may fsync inline (see [`Durability::append_may_fsync`]).
+    pub fn append_may_fsync(&self) -> bool {
+        self.durability.append_may_fsync()
+    }
+
     /// [`Partition::wait_durable`] for several batches (of one or more partitions) at once,
     /// for async callers: they are queued together, so one group-commit round covers them
     /// all, and the wait holds no thread (the log directory's helper threads run the fsyncs).
