@@ -177,23 +177,28 @@ async fn requests_beyond_queued_max_request_bytes_wait_and_are_then_all_answered
     node.shutdown().await;
 }
 
+/// A node in Kafka's page-cache mode (`relaxed`: never fsync on append) or in group commit.
+async fn start_in_flush_mode(dir: &std::path::Path, relaxed: bool) -> Node {
+    let never = "9223372036854775807";
+    let extra: &[(&str, &str)] = if relaxed {
+        &[
+            ("log.flush.interval.messages", never),
+            ("log.flush.interval.ms", never),
+        ]
+    } else {
+        &[]
+    };
+    start(dir, extra).await
+}
+
 /// Page-cache mode (Kafka's default flush settings: never on the append path) answers acks=1
 /// and acks=all without any fsync round of the log directory; the default group commit
 /// answers each produce only after a round.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn page_cache_mode_answers_without_an_fsync_and_group_commit_after_one() {
-    let never = "9223372036854775807";
     for relaxed in [true, false] {
         let dir = tempfile::tempdir().unwrap();
-        let extra: &[(&str, &str)] = if relaxed {
-            &[
-                ("log.flush.interval.messages", never),
-                ("log.flush.interval.ms", never),
-            ]
-        } else {
-            &[]
-        };
-        let node = start(dir.path(), extra).await;
+        let node = start_in_flush_mode(dir.path(), relaxed).await;
         let mut conn = Conn::open(node.addr).await;
         create_topic(&mut conn, "pc", 1).await;
         let sync = rill_log::dir_sync::DirSync::for_dir(dir.path());
@@ -236,21 +241,15 @@ enum Expect {
     Versions(i32),
 }
 
+/// One connection's pipelined requests (more than it may owe at once, some answered at once,
+/// some after a round, some acks=0 with no answer) are all answered, in request order, with
+/// the offsets of the order they were sent in.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipelined_requests_are_answered_in_order_in_both_flush_modes() {
     use kafka_protocol::messages::{ApiVersionsRequest, ProduceRequest};
-    let never = "9223372036854775807";
     for relaxed in [true, false] {
         let dir = tempfile::tempdir().unwrap();
-        let extra: &[(&str, &str)] = if relaxed {
-            &[
-                ("log.flush.interval.messages", never),
-                ("log.flush.interval.ms", never),
-            ]
-        } else {
-            &[]
-        };
-        let node = start(dir.path(), extra).await;
+        let node = start_in_flush_mode(dir.path(), relaxed).await;
         let mut conn = Conn::open(node.addr).await;
         create_topic(&mut conn, "pl", 3).await;
         // 1500 requests written before any answer is read: far more than a connection may
