@@ -72,7 +72,8 @@ impl DirtyPages {
     }
 }
 
-/// Reads `/proc/vmstat`; `None` where it cannot be read (then only [`SLOW_APPEND`] guards).
+/// Reads `/proc/vmstat`; `None` where it cannot be read (then only the size limit sends
+/// page-cache-mode appends to the pool).
 fn read_dirty_pages() -> Option<DirtyPages> {
     std::fs::read_to_string("/proc/vmstat")
         .ok()

@@ -151,7 +151,7 @@ async fn read_frames(
 /// one vectored write of at most [`MAX_BATCH`] responses, so a burst of small answers costs
 /// one syscall instead of one each.
 async fn write_responses(
-    writer: OwnedWriteHalf,
+    mut writer: OwnedWriteHalf,
     mut owed: mpsc::Receiver<Owed>,
     peer: SocketAddr,
     broker: Arc<Broker>,
@@ -193,7 +193,6 @@ async fn write_responses(
             break;
         }
     }
-    let mut writer = writer;
     let _ = writer.shutdown().await;
 }
 

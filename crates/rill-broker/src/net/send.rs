@@ -98,8 +98,8 @@ pub async fn write_response(
 }
 
 /// Writes responses that are wholly in memory (see [`Response::in_memory`]) back to back, with
-/// as few vectored `sendmsg`s as [`MAX_IOV`] allows; file ranges among them are an error
-/// (`InvalidInput`), nothing of them is sent.
+/// as few vectored `sendmsg`s as 64 slices per call allow. A file range among them is an
+/// error (`InvalidInput`) and nothing is sent.
 ///
 /// # Errors
 /// Socket errors.
