@@ -2,25 +2,33 @@
 # The project's test command: build, Rust tests, then the compatibility suite with real
 # Kafka clients (confluent-kafka, kafka-python, kcat) against a real `rill serve`, including
 # the web console's browser test (headless chromium, compat/test_console.py).
-# Everything uses the release profile so heavy crates (librdkafka) compile once.
-# Exits non-zero on any failure.
+# Everything uses the release profile so heavy crates (librdkafka) compile once, and one
+# `cargo test --no-run` builds every crate, test and the `rill` binary with the same features
+# (a separate `cargo build -p rill` would compile tokio, kafka-protocol and the rest twice).
+# The parsers' never-panic checks run as property tests inside `cargo test`; the libFuzzer
+# targets (scripts/fuzz.sh) are the longer, on-demand version and are not part of this run.
+# Prints each phase's time. Exits non-zero on any failure.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
-echo "==> cargo build --release -p rill"
-cargo build --release -p rill
+phase_start=$SECONDS
+phase() {
+  echo "==> $1 (previous phase took $((SECONDS - phase_start)) s)"
+  phase_start=$SECONDS
+}
+
+phase "cargo test --release --workspace --no-run (builds target/release/rill too)"
+cargo test --release --workspace --no-run
 
 # Before the Rust tests: some of them drive kcat, which this installs on a fresh machine.
-echo "==> compat setup"
+phase "compat setup"
 bash scripts/setup-compat.sh
 bash scripts/setup-console-test.sh
 
-echo "==> cargo test --release --workspace"
+phase "cargo test --release --workspace"
 cargo test --release --workspace
 
-echo "==> fuzz targets (briefly)"
-bash scripts/fuzz.sh
-
-echo "==> compat suite (pytest)"
+phase "compat suite (pytest)"
 RILL_BIN="$PWD/target/release/rill" .venv/bin/python -m pytest compat -ra -q -p no:cacheprovider "$@"
+echo "==> compat suite took $((SECONDS - phase_start)) s; all phases $SECONDS s"

@@ -434,6 +434,34 @@ mod tests {
     }
 
     proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4_000))]
+
+        /// A real batch with bytes after the CRC field overwritten and the CRC made right
+        /// again, so the checks behind the CRC (counts, lengths, attributes) see lies.
+        #[test]
+        fn batches_with_a_correct_crc_and_lying_fields_never_panic(
+            records in 1i32..6,
+            edits in proptest::collection::vec(
+                (proptest::num::usize::ANY, proptest::num::u8::ANY), 1..6),
+            cut in proptest::option::of(proptest::num::usize::ANY),
+        ) {
+            let mut b = build_batch(&BatchSpec { records, ..BatchSpec::default() });
+            let span = b.len() - CRC_START;
+            for (at, byte) in edits {
+                b[CRC_START + at % span] = byte;
+            }
+            if let Some(cut) = cut {
+                b.truncate(CRC_START + cut % span);
+            }
+            let crc = compute_crc(&b);
+            b[CRC_START - 4..CRC_START].copy_from_slice(&crc.to_be_bytes());
+            let _ = validate_batch(&b);
+            let _ = split_batches(&b);
+            let mut two = b.clone();
+            two.extend_from_slice(&b);
+            let _ = split_batches(&two);
+        }
+
         #[test]
         fn parsing_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
             let _ = validate_batch(&bytes);

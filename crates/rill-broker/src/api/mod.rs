@@ -21,6 +21,9 @@ pub mod quorum;
 pub mod records;
 pub mod topics;
 
+#[cfg(test)]
+mod parse_fuzz_tests;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
