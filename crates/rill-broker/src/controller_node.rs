@@ -10,7 +10,7 @@ use tokio::sync::watch;
 
 use crate::config::BrokerConfig;
 use crate::error::{BrokerError, Result};
-use crate::server::{open_metadata, ClusterTasks};
+use crate::server::{open_metadata, BoxFuture, ClusterTasks};
 
 /// How often a controller-only node checks that its peers are of its cluster.
 const FOREIGN_CHECK: Duration = Duration::from_millis(500);
@@ -39,10 +39,18 @@ impl std::fmt::Debug for ControllerNode {
 impl ControllerNode {
     /// Opens the data directory and the quorum, and starts the controller loop.
     ///
+    /// Boxed in this crate, as [`crate::Server::bind`] is, so callers do not compile the
+    /// quorum's async code again.
+    ///
     /// # Errors
     /// Not a controller-only cluster node, a data directory of another node or cluster, bind
     /// or disk errors.
-    pub async fn start(config: BrokerConfig) -> Result<Self> {
+    pub fn start(config: BrokerConfig) -> BoxFuture<Result<Self>> {
+        Box::pin(Self::open(config))
+    }
+
+    /// [`ControllerNode::start`]'s work.
+    async fn open(config: BrokerConfig) -> Result<Self> {
         let roles = config.cluster.roles;
         if roles.broker || !roles.controller || !config.cluster.is_quorum() {
             return Err(BrokerError::Internal(
@@ -76,7 +84,12 @@ impl ControllerNode {
     /// # Errors
     /// A controller peer belongs to another cluster: this node's data is not of this
     /// cluster, so it stops rather than sit outside the quorum forever.
-    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<()> {
+    pub fn run(self, shutdown: watch::Receiver<bool>) -> BoxFuture<Result<()>> {
+        Box::pin(self.serve_until(shutdown))
+    }
+
+    /// [`ControllerNode::run`]'s work.
+    async fn serve_until(mut self, mut shutdown: watch::Receiver<bool>) -> Result<()> {
         let outcome = loop {
             tokio::select! {
                 _ = shutdown.wait_for(|s| *s) => break Ok(()),

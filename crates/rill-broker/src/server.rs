@@ -92,12 +92,25 @@ impl ClusterTasks {
     }
 }
 
+/// A boxed future made in this crate (see [`Server::bind`]).
+pub type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+
 impl Server {
     /// Opens the broker's data and binds its listener.
     ///
+    /// The future is boxed here, in this crate, so the whole server's async code (every API
+    /// handler, the quorum, openraft) is compiled once, in `rill-broker`: an `async fn` body
+    /// is compiled in each crate that polls its future, and each binary or test that started
+    /// a server spent about 50 s of a release build compiling the broker again.
+    ///
     /// # Errors
     /// Startup errors: config, data directory, bind.
-    pub async fn bind(config: BrokerConfig) -> Result<Self> {
+    pub fn bind(config: BrokerConfig) -> BoxFuture<Result<Self>> {
+        Box::pin(Self::open_and_bind(config))
+    }
+
+    /// [`Server::bind`]'s work.
+    async fn open_and_bind(config: BrokerConfig) -> Result<Self> {
         crate::observe::init();
         let addr = config.listener.bind_addr()?;
         let admin = crate::admin_http::AdminHttp::start_for(&config).await?;
@@ -160,8 +173,14 @@ impl Server {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown` becomes true, then stops cleanly.
-    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+    /// Serves until `shutdown` becomes true, then stops cleanly. Boxed for the reason given
+    /// at [`Server::bind`].
+    pub fn run(self, shutdown: watch::Receiver<bool>) -> BoxFuture<()> {
+        Box::pin(self.serve_until(shutdown))
+    }
+
+    /// [`Server::run`]'s work.
+    async fn serve_until(mut self, mut shutdown: watch::Receiver<bool>) {
         let mut tasks = JoinSet::new();
         tasks.spawn(crate::maintenance::run(
             self.broker.clone(),

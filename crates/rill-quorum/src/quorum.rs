@@ -114,6 +114,9 @@ pub struct RaftQuorum {
     lease_ms: u64,
 }
 
+/// A boxed future made in this crate (see [`RaftQuorum::start`]).
+pub type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+
 fn raft_err(e: impl std::fmt::Display) -> QuorumError {
     QuorumError::Raft {
         message: e.to_string(),
@@ -123,9 +126,17 @@ fn raft_err(e: impl std::fmt::Display) -> QuorumError {
 impl RaftQuorum {
     /// Starts this controller over `transport` (peers reach it through [`Self::rpc_handler`]).
     ///
+    /// The future is boxed here so that openraft's generic core is compiled once, in this
+    /// crate: an `async fn` body is compiled in every crate that polls its future.
+    ///
     /// # Errors
     /// `node_id` not a voter, I/O errors or corrupt files in `data_dir`, openraft start errors.
-    pub async fn start(config: QuorumConfig, transport: Arc<dyn Transport>) -> Result<Self> {
+    pub fn start(config: QuorumConfig, transport: Arc<dyn Transport>) -> BoxFuture<Result<Self>> {
+        Box::pin(Self::open(config, transport))
+    }
+
+    /// [`Self::start`]'s work.
+    async fn open(config: QuorumConfig, transport: Arc<dyn Transport>) -> Result<Self> {
         if !config.voters.contains_key(&config.node_id) {
             return Err(QuorumError::InvalidVoters {
                 input: crate::format_voters(&config.voters),
@@ -189,7 +200,15 @@ impl RaftQuorum {
     ///
     /// # Errors
     /// As [`Self::start`], plus failing to bind the listener.
-    pub async fn start_tcp(config: QuorumConfig, listener: Option<TcpListener>) -> Result<Self> {
+    pub fn start_tcp(
+        config: QuorumConfig,
+        listener: Option<TcpListener>,
+    ) -> BoxFuture<Result<Self>> {
+        Box::pin(Self::open_tcp(config, listener))
+    }
+
+    /// [`Self::start_tcp`]'s work.
+    async fn open_tcp(config: QuorumConfig, listener: Option<TcpListener>) -> Result<Self> {
         let listener = match listener {
             Some(l) => l,
             None => {
