@@ -191,11 +191,15 @@ class RillBroker:
 # ---- multi-node clusters ---------------------------------------------------------------------
 
 def new_cluster_id() -> str:
-    """A cluster id in Kafka's form: a random UUID as 22 characters of unpadded URL-safe base64."""
+    """A cluster id in Kafka's form: a random UUID as 22 characters of unpadded URL-safe base64,
+    never starting with '-' (as Kafka's Uuid.randomUuid; a command line takes it for an option)."""
     import base64
     import uuid
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
 
 
 @dataclass(frozen=True)

@@ -640,6 +640,19 @@ def test_broker_only_node_fenced_when_dead_unfenced_when_back(cluster):
 # ---- (j) rill format --------------------------------------------------------------------------
 
 
+def test_format_takes_a_cluster_id_that_starts_with_a_dash(tmp_path):
+    # One random id in 64 starts with '-' (ids made elsewhere, or by an older rill): the
+    # command line must take it as the option's value, not as another option.
+    cid = "-" + "A" * 21
+    done = subprocess.run([str(rill_bin()), "format", "--cluster-id", cid, "--node-id", "1",
+                           "--data-dir", str(tmp_path / "n1")], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert f"cluster.id={cid}" in (tmp_path / "n1" / "meta.properties").read_text()
+    made = [subprocess.run([str(rill_bin()), "format", "--random-uuid"], capture_output=True,
+                           text=True, timeout=30).stdout.strip() for _ in range(20)]
+    assert all(len(m) == 22 and not m.startswith("-") for m in made), made
+
+
 def test_format_then_start_without_cluster_id(cluster, tmp_path):
     cid = subprocess.run([str(rill_bin()), "format", "--random-uuid"], capture_output=True, text=True, timeout=30)
     assert cid.returncode == 0, cid.stderr

@@ -24,7 +24,8 @@ pub struct FormatArgs {
         long,
         short = 't',
         value_name = "ID",
-        required_unless_present = "random_uuid"
+        required_unless_present = "random_uuid",
+        allow_hyphen_values = true
     )]
     cluster_id: Option<String>,
     /// Print a new random cluster id and exit.

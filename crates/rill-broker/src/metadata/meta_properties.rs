@@ -17,10 +17,22 @@ pub struct MetaProperties {
     pub node_id: i32,
 }
 
-/// A new random cluster id in Kafka's form: a UUID v4 as unpadded URL-safe base64.
+/// A new random cluster id in Kafka's form: a UUID v4 as unpadded URL-safe base64. Like
+/// Kafka's `Uuid.randomUuid`, never one that starts with `-`, which a command line would take
+/// for an option (`rill format --cluster-id -x...` failed about once in 64 ids).
 pub fn new_cluster_id() -> String {
+    loop {
+        let id = encode_uuid(uuid::Uuid::new_v4());
+        if !id.starts_with('-') {
+            return id;
+        }
+    }
+}
+
+/// A UUID as 22 characters of unpadded URL-safe base64.
+fn encode_uuid(uuid: uuid::Uuid) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let bytes = uuid::Uuid::new_v4().into_bytes();
+    let bytes = uuid.into_bytes();
     let mut bits: u32 = 0;
     let mut nbits = 0;
     let mut out = String::with_capacity(22);
@@ -142,6 +154,10 @@ mod tests {
         let id = new_cluster_id();
         assert_eq!(id.len(), 22);
         assert_ne!(id, new_cluster_id());
+        // One UUID in 64 encodes to a leading '-': none is ever handed out.
+        assert!((0..2000).all(|_| !new_cluster_id().starts_with('-')));
+        let dash = uuid::Uuid::from_bytes([0xf8; 16]);
+        assert!(encode_uuid(dash).starts_with('-'));
     }
 
     #[test]
