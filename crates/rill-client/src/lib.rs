@@ -12,6 +12,7 @@
 //! Thread-safety: [`Client`] is cheap to clone and safe to share between tasks.
 
 pub mod admin;
+pub mod batch_view;
 mod client;
 pub mod connection;
 pub mod delivery;

@@ -5,13 +5,14 @@
 //! whenever `offset - sequence` changes between records, so sequences are set to
 //! `base_sequence + offset_delta` (base -1 when not idempotent).
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use indexmap::IndexMap;
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::{
     Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 
+use crate::batch_view;
 use crate::error::{ClientError, Result};
 
 /// A record to produce.
@@ -158,55 +159,75 @@ pub fn next_offset_after(data: &[u8]) -> Option<i64> {
 ///
 /// # Errors
 /// A batch that does not decode (corrupt, or an old message format).
-pub fn decode_batches(
-    mut data: Bytes,
-    from_offset: i64,
-) -> Result<(Vec<ConsumedRecord>, Option<i64>)> {
+pub fn decode_batches(data: Bytes, from_offset: i64) -> Result<(Vec<ConsumedRecord>, Option<i64>)> {
     let mut out = Vec::new();
     let mut next_offset = None;
-    while data.len() >= 17 {
-        let batch_len = i32::from_be_bytes([data[8], data[9], data[10], data[11]]);
-        if batch_len < 0 {
-            break;
+    for batch in batch_view::batches(&data) {
+        let batch = batch?;
+        next_offset = Some(batch.next_offset());
+        if batch.is_control() {
+            continue;
         }
-        let total = 12 + batch_len as usize;
-        if data.len() < total {
-            break;
+        if batch.compression() != 0 {
+            decode_compressed(data.slice_ref(batch.bytes()), from_offset, &mut out)?;
+            continue;
         }
-        let mut batch = data.split_to(total);
-        if batch[16] != 2 {
-            return Err(ClientError::Invalid(format!(
-                "message format v{} is not supported (only v2)",
-                batch[16]
-            )));
-        }
-        let set = RecordBatchDecoder::decode(&mut batch).map_err(|e| ClientError::Codec {
-            what: "decode",
-            api: "RecordBatch".into(),
-            version: 2,
-            reason: e.to_string(),
-        })?;
-        for r in set.records {
-            next_offset = Some(next_offset.unwrap_or(0).max(r.offset + 1));
-            if r.control || r.offset < from_offset {
+        for r in batch.records()? {
+            let r = r?;
+            if r.offset < from_offset {
                 continue;
             }
             out.push(ConsumedRecord {
                 offset: r.offset,
-                timestamp_ms: r.timestamp,
-                log_append_time: r.timestamp_type == TimestampType::LogAppend,
-                key: r.key,
-                value: r.value,
+                timestamp_ms: r.timestamp_ms,
+                log_append_time: r.log_append_time,
+                key: r.key.map(|k| data.slice_ref(k)),
+                value: r.value.map(|v| data.slice_ref(v)),
                 headers: r
-                    .headers
-                    .into_iter()
-                    .map(|(k, v)| (k.to_string(), v))
+                    .headers()
+                    .map(|(k, v)| {
+                        (
+                            String::from_utf8_lossy(k).into_owned(),
+                            v.map(|v| data.slice_ref(v)),
+                        )
+                    })
                     .collect(),
             });
         }
-        let _ = batch.remaining();
     }
     Ok((out, next_offset))
+}
+
+/// Decompresses and decodes one compressed batch with kafka-protocol's decoder.
+fn decode_compressed(
+    mut batch: Bytes,
+    from_offset: i64,
+    out: &mut Vec<ConsumedRecord>,
+) -> Result<()> {
+    let set = RecordBatchDecoder::decode(&mut batch).map_err(|e| ClientError::Codec {
+        what: "decode",
+        api: "RecordBatch".into(),
+        version: 2,
+        reason: e.to_string(),
+    })?;
+    for r in set.records {
+        if r.control || r.offset < from_offset {
+            continue;
+        }
+        out.push(ConsumedRecord {
+            offset: r.offset,
+            timestamp_ms: r.timestamp,
+            log_append_time: r.timestamp_type == TimestampType::LogAppend,
+            key: r.key,
+            value: r.value,
+            headers: r
+                .headers
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use clap::{Args, Subcommand};
+use rill_client::batch_view;
 use rill_client::fetch::{FetchOptions, EARLIEST};
 use rill_client::producer::{
     DeliveryClosed, DeliveryReceiver, DeliveryResult, Producer, ProducerConfig,
@@ -322,8 +323,9 @@ async fn consume(
     Ok(())
 }
 
-/// The decoding side of `perf consume`: decodes every fetched range, counts records and their
-/// key+value bytes up to `messages`, then sets `done`.
+/// The decoding side of `perf consume`: checks every fetched batch's CRC and reads its
+/// records in place (`batch_view`; compressed batches are decompressed and decoded), counting
+/// records and their key+value bytes up to `messages`, then sets `done`.
 async fn count_records(
     mut rx: tokio::sync::mpsc::Receiver<(Bytes, i64)>,
     messages: u64,
@@ -331,12 +333,34 @@ async fn count_records(
 ) -> anyhow::Result<(u64, u64)> {
     let (mut count, mut bytes) = (0u64, 0u64);
     while let Some((data, from)) = rx.recv().await {
-        let (records, _) = decode_batches(data, from)?;
-        let wanted = usize::try_from(messages - count).unwrap_or(usize::MAX);
-        for r in records.iter().take(wanted) {
-            count += 1;
-            bytes += r.value.as_ref().map_or(0, |v| v.len()) as u64
-                + r.key.as_ref().map_or(0, |k| k.len()) as u64;
+        for batch in batch_view::batches(&data) {
+            let batch = batch?;
+            if batch.is_control() || count >= messages {
+                continue;
+            }
+            if batch.compression() != 0 {
+                let (records, _) = decode_batches(data.slice_ref(batch.bytes()), from)?;
+                for r in records
+                    .iter()
+                    .take(usize::try_from(messages - count).unwrap_or(usize::MAX))
+                {
+                    count += 1;
+                    bytes += r.value.as_ref().map_or(0, |v| v.len()) as u64
+                        + r.key.as_ref().map_or(0, |k| k.len()) as u64;
+                }
+                continue;
+            }
+            for r in batch.records()? {
+                let r = r?;
+                if r.offset < from {
+                    continue;
+                }
+                count += 1;
+                bytes += (r.value.map_or(0, <[u8]>::len) + r.key.map_or(0, <[u8]>::len)) as u64;
+                if count >= messages {
+                    break;
+                }
+            }
         }
         if count >= messages {
             done.store(true, std::sync::atomic::Ordering::Relaxed);
