@@ -24,6 +24,19 @@ enum Command {
     Storage(storage::StorageArgs),
     /// A broker through librdkafka (produce, consume, latency, RSS) versus disk and loopback.
     Kafka(kafka::KafkaArgs),
+    /// One librdkafka consumer reading partition 0 of a topic of an already running broker
+    /// from the beginning (the consume measurement of `kafka`, alone: for profiling).
+    ConsumeOnce {
+        /// The broker.
+        #[arg(long, default_value = "127.0.0.1:9092")]
+        bootstrap: String,
+        /// The topic.
+        #[arg(long)]
+        topic: String,
+        /// MiB of record values to read.
+        #[arg(long, default_value_t = 4096)]
+        mib: u64,
+    },
     /// (internal) The receiving side of the TCP loopback limit.
     #[command(hide = true)]
     LoopbackSink,
@@ -46,6 +59,11 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Storage(args) => storage::run(&args),
         Command::Kafka(args) => kafka::run(&args),
+        Command::ConsumeOnce {
+            bootstrap,
+            topic,
+            mib,
+        } => kafka::consume_once(&bootstrap, &topic, mib),
         Command::LoopbackSink => kafka::sink_main(),
         Command::LoopbackDiskSink {
             dir,

@@ -203,6 +203,20 @@ pub fn run(args: &KafkaArgs) -> Result<()> {
     Ok(())
 }
 
+/// `rill-bench consume-once`: one librdkafka consumer reads `mib` MiB of `topic` partition 0
+/// from `bootstrap` and prints what it measured.
+pub fn consume_once(bootstrap: &str, topic: &str, mib: u64) -> Result<()> {
+    let read = consume::run(bootstrap, topic, mib << 20, Duration::from_secs(300))?;
+    println!(
+        "librdkafka consumer: {} records, {:.0} MiB/s, {:.0} records/s, host steal {}",
+        read.records,
+        read.mib_s(),
+        read.records as f64 / read.secs.max(1e-9),
+        stats::fmt_pct(read.steal_pct)
+    );
+    Ok(())
+}
+
 /// Tops up the page-cache fill, if there is one, before `phase` (see
 /// `limits::PageCacheFill::top_up`), with a note of what it took.
 fn top_up(res: &mut Results, fill: Option<&mut limits::PageCacheFill>, phase: &str) -> Result<()> {

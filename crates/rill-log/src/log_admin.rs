@@ -143,14 +143,7 @@ impl PartitionLog {
         if offset == log_end && self.active()?.size > 0 {
             self.roll(0)?;
         }
-        self.remove_oldest_while(&mut removed, |log, seg| {
-            let next = log
-                .segments
-                .range(seg.base_offset + 1..)
-                .next()
-                .map(|(b, _)| *b);
-            next.is_some_and(|n| n <= log.log_start_offset)
-        })?;
+        self.remove_oldest_while(&mut removed, wholly_below_log_start)?;
         Ok((self.log_start_offset, removed))
     }
 
@@ -189,6 +182,9 @@ impl PartitionLog {
         let expired = self.spares.take_expired(std::time::Instant::now());
         removed.segments.extend(expired);
         let retired_from = removed.segments.len();
+        // Kafka's log-start rule: segments that a truncation and a roll left wholly below the
+        // log start offset (DeleteRecords removes its own at once).
+        self.remove_oldest_while(&mut removed, wholly_below_log_start)?;
         if let Some(ms) = self.config.retention_ms {
             let limit = now_ms.saturating_sub(ms as i64);
             self.remove_oldest_while(&mut removed, |_, seg| seg.max_timestamp < limit)?;
@@ -378,4 +374,13 @@ impl RemovedFiles {
         }
         first_err.map_or(Ok(()), Err)
     }
+}
+
+/// Whether every record of `seg` is below the log start offset (the next segment starts at or
+/// below it).
+fn wholly_below_log_start(log: &PartitionLog, seg: &LogSegment) -> bool {
+    log.segments
+        .range(seg.base_offset + 1..)
+        .next()
+        .is_some_and(|(next, _)| *next <= log.log_start_offset)
 }

@@ -959,3 +959,81 @@ fn deletion_pauses_shrink_so_a_pass_ends_within_its_budget() {
         Duration::ZERO
     );
 }
+
+/// The file-range read jumps over indexed batches: for every start, byte budget and bound
+/// across two segments it returns exactly the whole batches the copying read (which walks every
+/// header) returns, the same records count, and never more than the budget.
+#[test]
+fn range_reads_that_jump_by_the_index_return_what_a_full_walk_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig {
+        segment_bytes: 2000,
+        index_interval_bytes: 1,
+        retention_ms: None,
+        ..LogConfig::default()
+    };
+    let mut log = open(dir.path(), cfg);
+    let batches = append_n(&mut log, 24, 2, 0);
+    assert!(
+        log.segment_count() >= 2,
+        "the reads cross a segment boundary"
+    );
+    let end = batches.last().unwrap().1 + 1;
+    for from in 0..end {
+        for max_bytes in (0..2600u64).step_by(37) {
+            for bound in [end, end - 5, from + 3] {
+                let mut copied = Vec::new();
+                log.read_into(from, max_bytes, bound, true, &mut copied)
+                    .unwrap();
+                let ranges = log.read(from, max_bytes, bound, true).unwrap();
+                let mut sent = Vec::new();
+                for s in &ranges.slices {
+                    let mut part = vec![0u8; s.len as usize];
+                    std::os::unix::fs::FileExt::read_exact_at(&*s.file, &mut part, s.position)
+                        .unwrap();
+                    sent.extend_from_slice(&part);
+                }
+                assert!(
+                    sent == copied,
+                    "from {from} max_bytes {max_bytes} bound {bound}: ranges hold batches {:?}, \
+                     the full walk {:?}",
+                    offsets(&sent),
+                    offsets(&copied)
+                );
+                let records: i64 = offsets(&copied).iter().map(|(b, l)| l - b + 1).sum();
+                assert_eq!(
+                    ranges.records, records as u64,
+                    "from {from} max_bytes {max_bytes}"
+                );
+                let one = offsets(&copied).len() == 1;
+                assert!(
+                    sent.len() as u64 <= max_bytes || one,
+                    "over budget from {from}"
+                );
+            }
+        }
+    }
+}
+
+/// A truncation and a roll can leave a segment wholly below the log start offset; retention
+/// removes it (Kafka's log-start rule), so it does not sit on disk until a restart.
+#[test]
+fn retention_removes_a_segment_left_wholly_below_the_log_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), small_config());
+    append_n(&mut log, 3, 3, 0); // 0..=8 in one segment
+    assert_eq!(log.delete_records_before(6).unwrap(), 6);
+    log.truncate_to(7).unwrap(); // the batch holding 7 starts at 6: the log ends at 6
+    assert_eq!((log.log_start_offset(), log.log_end_offset()), (6, 6));
+    log.roll(0).unwrap();
+    assert_eq!(
+        log.segment_count(),
+        2,
+        "segment 0 (0..=5) is now wholly below the start"
+    );
+    assert_eq!(log.enforce_retention(0).unwrap(), 1);
+    assert_eq!(log.segment_count(), 1);
+    assert!(!dir.path().join(crate::segment::log_file_name(0)).exists());
+    append_n(&mut log, 1, 1, 0);
+    assert_eq!(offsets(&read_all(&log, 6)), vec![(6, 6)]);
+}

@@ -91,6 +91,27 @@ impl OffsetIndex {
         Ok(found.map(|(r, p)| (self.base_offset + i64::from(r), p)))
     }
 
+    /// The entry with the largest position `<= max_position` whose offset is `< below_offset`,
+    /// as (absolute offset, position): both columns increase, so this is a binary search.
+    ///
+    /// # Errors
+    /// I/O failures or a file that shrank underneath.
+    pub fn last_at_or_before(
+        &self,
+        max_position: u64,
+        below_offset: i64,
+    ) -> Result<Option<(i64, u32)>> {
+        let base = self.base_offset;
+        let found = self
+            .file
+            .search(|e| {
+                let (rel, pos) = decode(e);
+                u64::from(pos) <= max_position && base + i64::from(rel) < below_offset
+            })?
+            .map(|(_, e)| decode(&e));
+        Ok(found.map(|(r, p)| (base + i64::from(r), p)))
+    }
+
     /// Adds an entry for the batch ending at `last_offset` that starts at `position`.
     ///
     /// # Errors

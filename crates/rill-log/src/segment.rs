@@ -265,6 +265,37 @@ impl LogSegment {
         }
     }
 
+    /// Where a read that has reached the batch boundary `from` can jump to without reading
+    /// the headers in between: the start of the last indexed batch that begins after `from`
+    /// and at or before `limit`, with its last offset below `below_offset`, and its header
+    /// (read and checked against the entry). Every batch between `from` and that position is
+    /// then whole, ends by `limit`, and has offsets below `below_offset`. `None` when no entry
+    /// qualifies or the entry does not match the log (the index is only a hint).
+    ///
+    /// # Errors
+    /// I/O failures.
+    pub(crate) fn indexed_batch_start(
+        &self,
+        file: &File,
+        from: u64,
+        limit: u64,
+        below_offset: i64,
+    ) -> Result<Option<(u64, BatchHeader)>> {
+        let Ok(Some((entry_offset, pos))) =
+            self.offset_index.last_at_or_before(limit, below_offset)
+        else {
+            return Ok(None);
+        };
+        let pos = u64::from(pos);
+        if pos <= from {
+            return Ok(None);
+        }
+        Ok(self
+            .header_at(file, pos)?
+            .filter(|h| h.last_offset() == entry_offset)
+            .map(|h| (pos, h)))
+    }
+
     /// The first batch whose last offset is `>= offset`, using the index as a hint and
     /// verifying it (a wrong index entry falls back to a scan from position 0).
     ///
