@@ -36,6 +36,10 @@ enum Command {
         /// MiB of record values to read.
         #[arg(long, default_value_t = 4096)]
         mib: u64,
+        /// First fill the topic (created with one partition) with this many MiB of 1 KiB
+        /// records from librdkafka, as the `kafka` run fills its consume topic.
+        #[arg(long)]
+        fill_mib: Option<u64>,
     },
     /// (internal) The receiving side of the TCP loopback limit.
     #[command(hide = true)]
@@ -63,7 +67,8 @@ fn main() -> anyhow::Result<()> {
             bootstrap,
             topic,
             mib,
-        } => kafka::consume_once(&bootstrap, &topic, mib),
+            fill_mib,
+        } => kafka::consume_once(&bootstrap, &topic, mib, fill_mib),
         Command::LoopbackSink => kafka::sink_main(),
         Command::LoopbackDiskSink {
             dir,

@@ -204,8 +204,22 @@ pub fn run(args: &KafkaArgs) -> Result<()> {
 }
 
 /// `rill-bench consume-once`: one librdkafka consumer reads `mib` MiB of `topic` partition 0
-/// from `bootstrap` and prints what it measured.
-pub fn consume_once(bootstrap: &str, topic: &str, mib: u64) -> Result<()> {
+/// from `bootstrap` and prints what it measured; with `fill_mib`, the topic is created and
+/// filled first as the `kafka` run fills its consume topic.
+pub fn consume_once(bootstrap: &str, topic: &str, mib: u64, fill_mib: Option<u64>) -> Result<()> {
+    if let Some(fill) = fill_mib {
+        produce::create_topic(bootstrap, topic, 1)?;
+        let spec = produce::Spec {
+            acks: "1",
+            partitions: 1,
+            rate: None,
+            duration: Duration::from_secs(300),
+            max_records: fill * 1024,
+            linger_ms: LINGER_MS,
+        };
+        let filled = produce::run(bootstrap, topic, &spec)?;
+        println!("filled: {} records, {:.0} MiB/s", filled.records, filled.mib_s());
+    }
     let read = consume::run(bootstrap, topic, mib << 20, Duration::from_secs(300))?;
     println!(
         "librdkafka consumer: {} records, {:.0} MiB/s, {:.0} records/s, host steal {}",
