@@ -66,7 +66,9 @@ pub fn run(res: &mut Results, plan: &Plan, rill: &Path, base: &Path) -> Result<(
     }
     let topic = topic_name("rf3-consume", 1);
     match produce::create_replicated_topic(&bootstrap, &topic, 1, NODES as i32) {
-        Ok(()) => res.cluster.consume = Some(fill_and_consume(res, plan, &bootstrap, &topic)?),
+        Ok(()) => {
+            res.cluster.consume = Some(fill_and_consume(res, plan, &bootstrap, &topic, true)?)
+        }
         Err(CreateError::ReplicationFactor(why)) => res.cluster.skipped = Some(why),
         Err(CreateError::Other(e)) => return Err(e),
     }

@@ -83,3 +83,25 @@ pub fn run(
     out.steal_pct = steal.and_then(|s| s.pct());
     Ok(out)
 }
+
+/// Waits until partition 0 of `topic` has its high watermark at `end` (at most 300 s) and
+/// returns the seconds waited.
+pub fn wait_high_watermark(bootstrap: &str, topic: &str, end: i64) -> Result<f64> {
+    let client: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .context("create a watermark client")?;
+    let begin = Instant::now();
+    loop {
+        if let Ok((_, high)) = client.fetch_watermarks(topic, 0, Duration::from_secs(5)) {
+            if high >= end {
+                return Ok(begin.elapsed().as_secs_f64());
+            }
+        }
+        anyhow::ensure!(
+            begin.elapsed() < Duration::from_secs(300),
+            "the high watermark of {topic} did not reach {end} in 300 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

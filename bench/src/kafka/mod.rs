@@ -218,7 +218,11 @@ pub fn consume_once(bootstrap: &str, topic: &str, mib: u64, fill_mib: Option<u64
             linger_ms: LINGER_MS,
         };
         let filled = produce::run(bootstrap, topic, &spec)?;
-        println!("filled: {} records, {:.0} MiB/s", filled.records, filled.mib_s());
+        println!(
+            "filled: {} records, {:.0} MiB/s",
+            filled.records,
+            filled.mib_s()
+        );
     }
     let read = consume::run(bootstrap, topic, mib << 20, Duration::from_secs(300))?;
     println!(
@@ -635,7 +639,7 @@ fn consume_suite(
 ) -> Result<()> {
     let topic = topic_name("consume", 1);
     produce::create_topic(bootstrap, &topic, 1)?;
-    let read = fill_and_consume(res, plan, bootstrap, &topic)?;
+    let read = fill_and_consume(res, plan, bootstrap, &topic, false)?;
     if let Some(bin) = perf_bin {
         progress("consume with rill perf");
         match rill_perf::consume(
@@ -654,12 +658,15 @@ fn consume_suite(
 }
 
 /// Fills `topic` (partition 0) with `consume_mib` MiB at acks=1, then reads it back with one
-/// consumer.
+/// consumer. With `replicated`, the read starts once the high watermark has reached the
+/// log end (the followers have caught up; a consumer reads only below the high watermark, so
+/// otherwise it would measure the followers' catch-up), and a note says how long that took.
 pub(crate) fn fill_and_consume(
     res: &mut Results,
     plan: &Plan,
     bootstrap: &str,
     topic: &str,
+    replicated: bool,
 ) -> Result<consume::ConsumeOutcome> {
     progress(&format!("fill {} MiB for the consumer", plan.consume_mib));
     let spec = produce::Spec {
@@ -676,6 +683,14 @@ pub(crate) fn fill_and_consume(
         filled.records >> 10,
         filled.mib_s()
     ));
+    if replicated {
+        progress("waiting for the followers to catch up");
+        let secs = consume::wait_high_watermark(bootstrap, topic, filled.records as i64)?;
+        res.notes.push(format!(
+            "replicated consume topic: the high watermark reached the log end {secs:.1} s \
+             after the fill ended (the followers' catch-up); the consumer started then"
+        ));
+    }
     progress("consume");
     let want = filled.records * produce::RECORD_BYTES as u64;
     consume::run(bootstrap, topic, want, Duration::from_secs(120))
