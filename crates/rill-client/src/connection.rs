@@ -26,6 +26,7 @@ use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
 use crate::error::{ClientError, Result};
+use crate::frame_buffers::FrameBuffers;
 use crate::versions::BrokerVersions;
 
 /// Largest response frame accepted (a fetch answer can be large, but not this large).
@@ -366,6 +367,7 @@ fn fail_all(shared: &Mutex<Shared>, reason: &str, addr: &str) {
 }
 
 async fn read_loop(mut half: OwnedReadHalf, shared: Arc<Mutex<Shared>>, addr: String) {
+    let mut buffers = FrameBuffers::default();
     let reason = loop {
         let mut len = [0u8; 4];
         if let Err(e) = half.read_exact(&mut len).await {
@@ -375,13 +377,15 @@ async fn read_loop(mut half: OwnedReadHalf, shared: Arc<Mutex<Shared>>, addr: St
         if size < 4 || size as usize > MAX_RESPONSE_BYTES {
             break format!("bad response frame size {size}");
         }
-        // Read into spare capacity: no zeroing of up to MAX_RESPONSE_BYTES per response.
+        // Read into spare capacity (no zeroing of up to MAX_RESPONSE_BYTES per response), of a
+        // reused buffer for large answers (`frame_buffers`).
         let size = size as usize;
-        let mut frame = BytesMut::with_capacity(size);
+        let mut target = buffers.target(size);
+        let frame = buffers.buffer(&mut target);
         let mut failed = None;
         while frame.len() < size {
             let left = size - frame.len();
-            let mut room = (&mut frame).limit(left);
+            let mut room = (&mut *frame).limit(left);
             match half.read_buf(&mut room).await {
                 Ok(0) => {
                     failed = Some("connection closed mid-response".to_string());
@@ -397,7 +401,7 @@ async fn read_loop(mut half: OwnedReadHalf, shared: Arc<Mutex<Shared>>, addr: St
         if let Some(reason) = failed {
             break reason;
         }
-        let mut body = frame.freeze();
+        let mut body = buffers.finish(target);
         let front = match shared.lock() {
             Ok(mut s) => s.pending.pop_front(),
             Err(_) => break "internal lock poisoned".into(),

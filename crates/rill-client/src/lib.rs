@@ -18,6 +18,7 @@ pub mod connection;
 pub mod delivery;
 pub mod error;
 pub mod fetch;
+pub mod frame_buffers;
 pub mod groups;
 pub mod member;
 pub mod metadata;
