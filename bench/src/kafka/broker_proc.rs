@@ -134,27 +134,6 @@ impl BrokerProc {
         Ok(())
     }
 
-    /// Waits (at most `limit`) until the broker has deleted the files of the topics deleted
-    /// before: no `*-delete` directory (`rill_log::trash`) is left in its data directory.
-    pub fn wait_trash_emptied(&self, limit: Duration) -> Result<()> {
-        let data = self._dir.path().join("data");
-        let deadline = Instant::now() + limit;
-        loop {
-            let pending = std::fs::read_dir(&data)
-                .with_context(|| format!("list {}", data.display()))?
-                .filter_map(|e| e.ok())
-                .any(|e| e.file_name().to_string_lossy().ends_with("-delete"));
-            if !pending {
-                return Ok(());
-            }
-            anyhow::ensure!(
-                Instant::now() < deadline,
-                "deleted topics still on disk after {limit:?}"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-
     /// Process id.
     pub fn pid(&self) -> u32 {
         self.child.id()

@@ -63,12 +63,6 @@ pub fn run(res: &mut Results, plan: &Plan, rill: &Path, base: &Path) -> Result<(
             "all",
             parts,
         )?;
-        // Three copies of every byte: the next load should not share the disk with them.
-        produce::delete_topic(&bootstrap, &topic)?;
-        std::thread::sleep(Duration::from_millis(500));
-        for node in &nodes {
-            node.wait_trash_emptied(Duration::from_secs(180))?;
-        }
     }
     let topic = topic_name("rf3-consume", 1);
     match produce::create_replicated_topic(&bootstrap, &topic, 1, NODES as i32) {

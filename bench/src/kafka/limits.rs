@@ -398,8 +398,6 @@ fn sync_rounds(handles: &[std::fs::File], rounds: std::sync::mpsc::Receiver<()>)
 /// for recycling (`rill_log::recycle`), plus the disk-limit files. The group-commit broker
 /// alone held 35 GiB at its peak (27 on the 12-partition topic, 8.4 on the 1-partition one,
 /// spares included) when the disk-limit files came on top; 40 GiB left under 3 GiB free.
-/// Since then every produce load has a topic of its own, deleted (and its files waited for)
-/// after its rows, so the brokers hold one load's data at a time; the budget stays as it was.
 pub const RUN_DISK_BYTES: u64 = 44 << 30;
 
 /// Files that hold the page cache full for the whole run (see [`fill_page_cache`]); removed

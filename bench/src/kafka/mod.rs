@@ -298,7 +298,7 @@ fn rill_group_commit(
         res,
         plan,
         &broker.bootstrap,
-        Some(&broker),
+        Some(broker.pid()),
         perf_bin,
         scratch,
     )?;
@@ -361,7 +361,6 @@ fn rill_relaxed(
         };
         run_rill_perf(res, plan, bin, &broker.bootstrap, &topic, load);
     }
-    drop_topic(&broker.bootstrap, &topic, Some(&broker))?;
     consume_suite(res, plan, &broker.bootstrap, perf_bin)?;
     progress("TCP loopback after the consumers");
     res.loopback_beside
@@ -390,18 +389,15 @@ fn group_commit_suite(
     res: &mut Results,
     plan: &Plan,
     bootstrap: &str,
-    broker: Option<&BrokerProc>,
+    pid: Option<u32>,
     rill_perf_bin: Option<&Path>,
     scratch: &Path,
 ) -> Result<Option<Synced>> {
     let mut synced = None;
-    let pid = broker.map(BrokerProc::pid);
     for parts in [1, 12] {
+        let topic = topic_name("gc", parts);
+        produce::create_topic(bootstrap, &topic, parts)?;
         for acks in ["1", "all"] {
-            // A topic per load, deleted after its rows: the disk holds one load's data at a
-            // time (one topic for all four loads once grew past the run's disk budget).
-            let topic = topic_name(&format!("gc-acks{acks}"), parts);
-            produce::create_topic(bootstrap, &topic, parts)?;
             let counter = pid
                 .filter(|_| acks == "all" && parts == 12)
                 .and_then(|p| FsyncCounter::attach(p, scratch));
@@ -442,25 +438,9 @@ fn group_commit_suite(
                 };
                 run_rill_perf(res, plan, bin, bootstrap, &topic, load);
             }
-            drop_topic(bootstrap, &topic, broker)?;
         }
     }
     Ok(synced)
-}
-
-/// Deletes a topic whose rows are done and, for a broker the bench started, waits until its
-/// files are gone (the broker deletes them in the background, gently; the next rows should
-/// not share the disk with that).
-pub(crate) fn drop_topic(bootstrap: &str, topic: &str, broker: Option<&BrokerProc>) -> Result<()> {
-    produce::delete_topic(bootstrap, topic)?;
-    if let Some(b) = broker {
-        progress(&format!("deleting {topic}"));
-        // The deletion reaches the broker through the metadata log: give it a moment to
-        // rename the directories before looking for them.
-        std::thread::sleep(Duration::from_millis(500));
-        b.wait_trash_emptied(Duration::from_secs(180))?;
-    }
-    Ok(())
 }
 
 /// An unlimited run then a run at half its rate; returns the peak records/s.

@@ -192,29 +192,6 @@ pub fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> Result<()>
     })
 }
 
-/// Deletes `topic` (its rows are done: a run keeps only the data it still reads).
-pub fn delete_topic(bootstrap: &str, topic: &str) -> Result<()> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()
-        .context("create the admin client")?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("admin runtime")?;
-    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-    let results = runtime
-        .block_on(admin.delete_topics(&[topic], &opts))
-        .context("delete topics")?;
-    for r in results {
-        match r {
-            Ok(_) | Err((_, RDKafkaErrorCode::UnknownTopicOrPartition)) => {}
-            Err((name, code)) => anyhow::bail!("delete topic {name}: {code}"),
-        }
-    }
-    Ok(())
-}
-
 /// Creates `topic` with `partitions` partitions of `replicas` replicas each.
 pub fn create_replicated_topic(
     bootstrap: &str,
