@@ -23,7 +23,8 @@ pub struct BrokerProc {
 }
 
 /// Retention that keeps every bench broker's disk use bounded: at most
-/// [`PARTITION_RETAINED_BYTES`] plus a segment per partition, checked every 2 s.
+/// [`PARTITION_RETAINED_BYTES`] plus a segment per partition (and the spare segment files
+/// retention keeps for recycling), checked every 2 s.
 fn disk_bound() -> [String; 2] {
     [
         format!("log.retention.bytes={PARTITION_RETAINED_BYTES}"),
@@ -31,8 +32,15 @@ fn disk_bound() -> [String; 2] {
     ]
 }
 
-/// Bytes a bench partition keeps (above the 4 GiB the consume measurement reads).
-pub const PARTITION_RETAINED_BYTES: u64 = 6 << 30;
+/// Bytes a bench partition keeps. At 6 GiB (all the consume topic needs) one 12-partition
+/// topic grew to 27 GiB and a later, faster run filled the disk: a `rill perf` row then
+/// waited on KAFKA_STORAGE_ERROR retries until the bench gave up on it. Produce rows only
+/// need the bytes they write now; with 1 GiB, retention deletes (and recycles) older
+/// segments as the run goes, as on a broker that has run for a while.
+pub const PARTITION_RETAINED_BYTES: u64 = 1 << 30;
+
+/// Bytes the consume topics keep (a topic config): above the 4 GiB one consumer reads.
+pub const CONSUME_RETAINED_BYTES: u64 = 6 << 30;
 
 impl BrokerProc {
     /// Starts `rill serve` from `bin` with data under `base` and the given `key=value`

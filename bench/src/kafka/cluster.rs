@@ -65,7 +65,7 @@ pub fn run(res: &mut Results, plan: &Plan, rill: &Path, base: &Path) -> Result<(
         )?;
     }
     let topic = topic_name("rf3-consume", 1);
-    match produce::create_replicated_topic(&bootstrap, &topic, 1, NODES as i32) {
+    match produce::create_consume_topic(&bootstrap, &topic, NODES as i32) {
         Ok(()) => {
             res.cluster.consume = Some(fill_and_consume(res, plan, &bootstrap, &topic, true)?)
         }

@@ -22,6 +22,7 @@ mod stats;
 
 use anyhow::{Context, Result};
 use broker_proc::{BrokerProc, FsyncCounter};
+use produce::CreateError;
 use report::{Against, ProduceRow, Results, Rss, LINGER_MS, SINGLE};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -208,7 +209,7 @@ pub fn run(args: &KafkaArgs) -> Result<()> {
 /// filled first as the `kafka` run fills its consume topic.
 pub fn consume_once(bootstrap: &str, topic: &str, mib: u64, fill_mib: Option<u64>) -> Result<()> {
     if let Some(fill) = fill_mib {
-        produce::create_topic(bootstrap, topic, 1)?;
+        produce::create_consume_topic(bootstrap, topic, 1).map_err(CreateError::into_anyhow)?;
         let spec = produce::Spec {
             acks: "1",
             partitions: 1,
@@ -638,7 +639,7 @@ fn consume_suite(
     perf_bin: Option<&Path>,
 ) -> Result<()> {
     let topic = topic_name("consume", 1);
-    produce::create_topic(bootstrap, &topic, 1)?;
+    produce::create_consume_topic(bootstrap, &topic, 1).map_err(CreateError::into_anyhow)?;
     let read = fill_and_consume(res, plan, bootstrap, &topic, false)?;
     if let Some(bin) = perf_bin {
         progress("consume with rill perf");

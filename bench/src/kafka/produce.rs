@@ -178,6 +178,16 @@ pub enum CreateError {
     Other(anyhow::Error),
 }
 
+impl CreateError {
+    /// As an `anyhow` error (where a refused replication factor is just a failure).
+    pub fn into_anyhow(self) -> anyhow::Error {
+        match self {
+            CreateError::ReplicationFactor(m) => anyhow::anyhow!(m),
+            CreateError::Other(e) => e,
+        }
+    }
+}
+
 impl From<anyhow::Error> for CreateError {
     fn from(e: anyhow::Error) -> Self {
         CreateError::Other(e)
@@ -186,10 +196,7 @@ impl From<anyhow::Error> for CreateError {
 
 /// Creates `topic` with `partitions` partitions (replication factor 1).
 pub fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> Result<()> {
-    create_replicated_topic(bootstrap, topic, partitions, 1).map_err(|e| match e {
-        CreateError::ReplicationFactor(m) => anyhow::anyhow!(m),
-        CreateError::Other(e) => e,
-    })
+    create_replicated_topic(bootstrap, topic, partitions, 1).map_err(CreateError::into_anyhow)
 }
 
 /// Creates `topic` with `partitions` partitions of `replicas` replicas each.
@@ -199,6 +206,36 @@ pub fn create_replicated_topic(
     partitions: i32,
     replicas: i32,
 ) -> std::result::Result<(), CreateError> {
+    create_topic_with(bootstrap, topic, partitions, replicas, &[])
+}
+
+/// Creates the one-partition topic a consumer reads back: it keeps
+/// [`super::broker_proc::CONSUME_RETAINED_BYTES`] (the bench brokers' default retention keeps
+/// less).
+pub fn create_consume_topic(
+    bootstrap: &str,
+    topic: &str,
+    replicas: i32,
+) -> std::result::Result<(), CreateError> {
+    let retained = super::broker_proc::CONSUME_RETAINED_BYTES.to_string();
+    create_topic_with(
+        bootstrap,
+        topic,
+        1,
+        replicas,
+        &[("retention.bytes", &retained)],
+    )
+}
+
+/// Creates `topic` with `partitions` partitions of `replicas` replicas each and the given
+/// topic configs.
+fn create_topic_with(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    replicas: i32,
+    configs: &[(&str, &str)],
+) -> std::result::Result<(), CreateError> {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .create()
@@ -207,7 +244,10 @@ pub fn create_replicated_topic(
         .enable_all()
         .build()
         .context("admin runtime")?;
-    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(replicas));
+    let new = configs.iter().fold(
+        NewTopic::new(topic, partitions, TopicReplication::Fixed(replicas)),
+        |t, (k, v)| t.set(k, v),
+    );
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
     let results = runtime
         .block_on(admin.create_topics([&new], &opts))
