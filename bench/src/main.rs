@@ -56,6 +56,9 @@ enum Command {
         /// Bytes per fsync round over all files.
         #[arg(long)]
         round_bytes: u64,
+        /// Write only: no fsync (the relaxed-fsync ceiling).
+        #[arg(long)]
+        no_sync: bool,
     },
 }
 
@@ -74,6 +77,7 @@ fn main() -> anyhow::Result<()> {
             dir,
             files,
             round_bytes,
-        } => kafka::disk_sink_main(&dir, files, round_bytes),
+            no_sync,
+        } => kafka::disk_sink_main(&dir, files, round_bytes, !no_sync),
     }
 }

@@ -240,25 +240,7 @@ const PIPE_BUFFERS: usize = 32;
 /// with its fsyncs. The figure runs from the first byte received to the last fsync; the files
 /// are removed.
 pub fn loopback_into_disk(dir: &Path, files: usize, round_bytes: u64, secs: f64) -> Result<Limit> {
-    let exe = std::env::current_exe().context("find rill-bench's own path")?;
-    let files = files.max(1);
-    let mut child = Command::new(exe)
-        .arg("loopback-disk-sink")
-        .arg("--dir")
-        .arg(dir)
-        .arg("--files")
-        .arg(files.to_string())
-        .arg("--round-bytes")
-        .arg(round_bytes.to_string())
-        .stdout(Stdio::piped())
-        .spawn()
-        .context("spawn the loopback-into-disk sink")?;
-    let result = drive_sink(&mut child, secs, PIPE_MAX_BYTES);
-    if result.is_err() {
-        let _ = child.kill();
-    }
-    let _ = child.wait();
-    let mut limit = result?;
+    let mut limit = loopback_into_files(dir, files, round_bytes, secs, true)?;
     limit.note = format!(
         "{}, into {files} files fdatasynced per {} KiB round",
         limit.note,
@@ -267,11 +249,66 @@ pub fn loopback_into_disk(dir: &Path, files: usize, round_bytes: u64, secs: f64)
     Ok(limit)
 }
 
-/// The child side of [`loopback_into_disk`]: bind 127.0.0.1:0, print the port, read one
-/// connection to EOF and write it into `files` files in `dir` in rounds of `round_bytes`,
-/// fsyncing each finished round while the next is written; print `bytes nanos` (first byte to
-/// the last fsync) and remove the files.
-pub fn disk_sink_main(dir: &Path, files: usize, round_bytes: u64) -> Result<()> {
+/// A ceiling for the relaxed-fsync (page-cache mode) figures on this machine: as
+/// [`loopback_into_disk`], but nothing is fsynced; the files take `round_bytes / files` bytes
+/// each in turn. What a process that only receives and copies into the page cache reaches,
+/// including what the page cache's new pages cost here (on a VM, a host fault for memory the
+/// guest has not touched lately).
+pub fn loopback_into_page_cache(
+    dir: &Path,
+    files: usize,
+    round_bytes: u64,
+    secs: f64,
+) -> Result<Limit> {
+    let mut limit = loopback_into_files(dir, files, round_bytes, secs, false)?;
+    limit.note = format!(
+        "{}, into {files} files in turn ({} KiB each), no fsync",
+        limit.note,
+        (round_bytes / files.max(1) as u64) >> 10
+    );
+    Ok(limit)
+}
+
+/// Runs the `loopback-disk-sink` child for [`loopback_into_disk`] (`sync`) or
+/// [`loopback_into_page_cache`].
+fn loopback_into_files(
+    dir: &Path,
+    files: usize,
+    round_bytes: u64,
+    secs: f64,
+    sync: bool,
+) -> Result<Limit> {
+    let exe = std::env::current_exe().context("find rill-bench's own path")?;
+    let files = files.max(1);
+    let mut cmd = Command::new(exe);
+    cmd.arg("loopback-disk-sink")
+        .arg("--dir")
+        .arg(dir)
+        .arg("--files")
+        .arg(files.to_string())
+        .arg("--round-bytes")
+        .arg(round_bytes.to_string());
+    if !sync {
+        cmd.arg("--no-sync");
+    }
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("spawn the loopback-into-disk sink")?;
+    let result = drive_sink(&mut child, secs, PIPE_MAX_BYTES);
+    if result.is_err() {
+        let _ = child.kill();
+    }
+    let _ = child.wait();
+    result
+}
+
+/// The child side of [`loopback_into_disk`] and [`loopback_into_page_cache`]: bind
+/// 127.0.0.1:0, print the port, read one connection to EOF and write it into `files` files in
+/// `dir` in rounds of `round_bytes`, with `sync` fsyncing each finished round while the next is
+/// written; print `bytes nanos` (first byte to the last fsync, or the last write) and remove
+/// the files.
+pub fn disk_sink_main(dir: &Path, files: usize, round_bytes: u64, sync: bool) -> Result<()> {
     use std::os::unix::fs::FileExt;
     let files = files.max(1);
     let per_file = (round_bytes / files as u64).max(4096);
@@ -291,7 +328,7 @@ pub fn disk_sink_main(dir: &Path, files: usize, round_bytes: u64) -> Result<()> 
         // most two rounds ahead of the disk, as acks=all producers wait for their fsync.
         let (round_tx, round_rx) = std::sync::mpsc::sync_channel::<()>(1);
         let handles = &handles;
-        let syncer = s.spawn(move || sync_rounds(handles, round_rx));
+        let syncer = s.spawn(move || sync_rounds(handles, round_rx, sync));
         // A reader thread takes the socket and a writer (this thread) the files, so the
         // receive copy and the page-cache copy can run on different cores, as a broker's
         // network and append work can; PIPE_BUFFERS buffers of WRITE_BYTES go round.
@@ -358,8 +395,17 @@ pub fn disk_sink_main(dir: &Path, files: usize, round_bytes: u64) -> Result<()> 
 }
 
 /// The syncer of [`disk_sink_main`]: for each round asked for on `rounds`, fdatasyncs every
-/// file at once (a thread per file), returning when `rounds` closes.
-fn sync_rounds(handles: &[std::fs::File], rounds: std::sync::mpsc::Receiver<()>) -> Result<()> {
+/// file at once (a thread per file; with `sync` false, only takes the round), returning when
+/// `rounds` closes.
+fn sync_rounds(
+    handles: &[std::fs::File],
+    rounds: std::sync::mpsc::Receiver<()>,
+    sync: bool,
+) -> Result<()> {
+    if !sync {
+        while rounds.recv().is_ok() {}
+        return Ok(());
+    }
     let go = std::sync::Barrier::new(handles.len() + 1);
     let done = std::sync::Barrier::new(handles.len() + 1);
     let stop = std::sync::atomic::AtomicBool::new(false);

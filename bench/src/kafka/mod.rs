@@ -362,6 +362,15 @@ fn rill_relaxed(
         };
         run_rill_perf(res, plan, bin, &broker.bootstrap, &topic, load);
     }
+    progress("loopback into page cache (the relaxed rows' ceiling)");
+    res.pipe_relaxed = Some(with_steal(|| {
+        limits::loopback_into_page_cache(
+            base,
+            ROUND_FILES,
+            FALLBACK_SYNC_BYTES * ROUND_FILES as u64,
+            plan.limit_secs,
+        )
+    })?);
     consume_suite(res, plan, &broker.bootstrap, perf_bin)?;
     progress("TCP loopback after the consumers");
     res.loopback_beside

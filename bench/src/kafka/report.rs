@@ -69,6 +69,9 @@ pub struct Results {
     /// TCP loopback into fsync'd files in the broker's rounds: no target's base, the ceiling
     /// of the group-commit rows on this machine.
     pub pipe: Option<Limit>,
+    /// TCP loopback into files with no fsync, measured right after the relaxed produce rows:
+    /// no target's base, the ceiling of the relaxed rows on this machine.
+    pub pipe_relaxed: Option<Limit>,
     /// Produce rows in run order.
     pub produce: Vec<ProduceRow>,
     /// Lines for measurements that did not run, and why.
@@ -198,6 +201,7 @@ impl Results {
             ("disk, short run (not a ratio base)", &self.disk_short),
             ("TCP loopback", &self.loopback),
             ("loopback into disk (a ceiling)", &self.pipe),
+            ("loopback into page cache (ceil.)", &self.pipe_relaxed),
         ] {
             if (name.starts_with("disk, short") || name.starts_with("loopback into")) && l.is_none()
             {
@@ -346,6 +350,29 @@ impl Results {
         );
     }
 
+    /// What the loopback-into-page-cache ceiling (measured right after the relaxed produce
+    /// rows) says about the relaxed throughput targets, set beside the loopback measured just
+    /// before those rows.
+    fn print_relaxed_ceiling(&self) {
+        let (Some(pipe), Some(before)) = (&self.pipe_relaxed, self.loopback_beside.first()) else {
+            return;
+        };
+        let of_pipe = |client| {
+            fmt_ratio(
+                self.peak_row(client, "relaxed")
+                    .and_then(|r| ratio(r.outcome.mib_s(), Some(pipe.mib_s))),
+            )
+        };
+        println!(
+            "   (ceiling of the relaxed rows: TCP loopback into files with no fsync, with no \
+             protocol, client or broker work, reaches {} of the loopback measured before those \
+             rows; acks=all 12 partitions is {} (librdkafka) and {} (rill perf) of that ceiling)",
+            fmt_ratio(ratio(pipe.mib_s, Some(before.mib_s))),
+            of_pipe("librdkafka"),
+            of_pipe("rill perf"),
+        );
+    }
+
     /// The loopback targets again, against the mean of the loopback runs measured beside the
     /// relaxed phase instead of the one at the start of the run (a second view, not the
     /// targets' base: on a shared VM the machine can move between the two).
@@ -467,6 +494,7 @@ impl Results {
             println!("   {name:<58} {fig:>9}  {verdict}");
         }
         self.print_ceiling();
+        self.print_relaxed_ceiling();
         self.print_beside();
         println!(
             "   (latency = librdkafka send() to delivery callback. The latency targets use the \

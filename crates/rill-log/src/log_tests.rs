@@ -986,13 +986,7 @@ fn range_reads_that_jump_by_the_index_return_what_a_full_walk_returns() {
                 log.read_into(from, max_bytes, bound, true, &mut copied)
                     .unwrap();
                 let ranges = log.read(from, max_bytes, bound, true).unwrap();
-                let mut sent = Vec::new();
-                for s in &ranges.slices {
-                    let mut part = vec![0u8; s.len as usize];
-                    std::os::unix::fs::FileExt::read_exact_at(&*s.file, &mut part, s.position)
-                        .unwrap();
-                    sent.extend_from_slice(&part);
-                }
+                let sent = crate::testutil::slice_bytes(&ranges.slices);
                 assert!(
                     sent == copied,
                     "from {from} max_bytes {max_bytes} bound {bound}: ranges hold batches {:?}, \

@@ -90,3 +90,19 @@ pub fn simple_batch(records: i32, record_bytes: usize, ts: i64) -> Vec<u8> {
         ..BatchSpec::default()
     })
 }
+
+/// The bytes `slices` (a [`crate::log_read::ReadResult`]'s file ranges) hold, in order, read
+/// from their files: what a `sendfile` of them would send.
+///
+/// # Panics
+/// When a range cannot be read (test helper).
+pub fn slice_bytes(slices: &[crate::log_read::FileSlice]) -> Vec<u8> {
+    let mut sent = Vec::new();
+    for s in slices {
+        let mut part = vec![0u8; s.len as usize];
+        std::os::unix::fs::FileExt::read_exact_at(&*s.file, &mut part, s.position)
+            .expect("read a file slice");
+        sent.extend_from_slice(&part);
+    }
+    sent
+}

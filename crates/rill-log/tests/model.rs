@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 use proptest::prelude::*;
-use rill_log::testutil::{build_batch, BatchSpec};
+use rill_log::testutil::{build_batch, slice_bytes, BatchSpec};
 use rill_log::{LogConfig, PartitionLog};
 use std::path::Path;
 
@@ -156,12 +156,7 @@ fn apply(log: &mut PartitionLog, m: &mut Model, op: &Op, dir: &Path) {
             assert_eq!(slices.slices.iter().map(|s| s.len).sum::<u64>(), n);
             // The file ranges hold exactly those bytes (the range read jumps over batches
             // by the offset index), and count the records of the batches they cover.
-            let mut sent = Vec::new();
-            for s in &slices.slices {
-                let mut part = vec![0u8; s.len as usize];
-                std::os::unix::fs::FileExt::read_exact_at(&*s.file, &mut part, s.position).unwrap();
-                sent.extend_from_slice(&part);
-            }
+            let sent = slice_bytes(&slices.slices);
             assert_eq!(
                 sent, want,
                 "file ranges from {from} max_offset {max_offset}"
