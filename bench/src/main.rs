@@ -40,6 +40,15 @@ enum Command {
         /// records from librdkafka, as the `kafka` run fills its consume topic.
         #[arg(long)]
         fill_mib: Option<u64>,
+        /// Bytes of record values to read (instead of `--mib`).
+        #[arg(long, hide = true)]
+        bytes: Option<u64>,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 300)]
+        limit_secs: u64,
+        /// Print the figures as one JSON object (what `kafka` reads from this as a child).
+        #[arg(long)]
+        json: bool,
     },
     /// (internal) The receiving side of the TCP loopback limit.
     #[command(hide = true)]
@@ -71,7 +80,17 @@ fn main() -> anyhow::Result<()> {
             topic,
             mib,
             fill_mib,
-        } => kafka::consume_once(&bootstrap, &topic, mib, fill_mib),
+            bytes,
+            limit_secs,
+            json,
+        } => kafka::consume_once(&kafka::ConsumeOnce {
+            bootstrap,
+            topic,
+            bytes: bytes.unwrap_or(mib << 20),
+            fill_mib,
+            limit: std::time::Duration::from_secs(limit_secs),
+            json,
+        }),
         Command::LoopbackSink => kafka::sink_main(),
         Command::LoopbackDiskSink {
             dir,

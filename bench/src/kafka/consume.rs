@@ -25,6 +25,9 @@ pub struct ConsumeOutcome {
     pub secs: f64,
     /// Percent of CPU time the host took during the run.
     pub steal_pct: Option<f64>,
+    /// Minor page faults of the consuming process during the run (`/proc/self/stat`), when
+    /// known.
+    pub faults: Option<u64>,
 }
 
 impl ConsumeOutcome {
@@ -58,6 +61,7 @@ pub fn run(
     tpl.add_partition_offset(topic, 0, Offset::Beginning)?;
     consumer.assign(&tpl)?;
     let steal = Steal::start();
+    let faults_before = minor_faults();
     let begin = Instant::now();
     let (mut out, mut first, mut last) = (ConsumeOutcome::default(), None, Instant::now());
     while out.bytes < want_bytes && begin.elapsed() < limit {
@@ -81,7 +85,81 @@ pub fn run(
     }
     out.secs = first.map_or(0.0, |f| last.saturating_duration_since(f).as_secs_f64());
     out.steal_pct = steal.and_then(|s| s.pct());
+    out.faults = minor_faults()
+        .zip(faults_before)
+        .map(|(after, before)| after.saturating_sub(before));
     Ok(out)
+}
+
+/// glibc malloc settings under which freed memory stays in the process: no `mmap` of its own
+/// for blocks under 64 MiB and no trimming of the heap's top under 1 GiB. With the defaults,
+/// librdkafka's fetch-answer buffers (megabytes each) go back to the kernel when freed and the
+/// next answer faults fresh pages in.
+pub const MALLOC_KEEPS_FREED: &str =
+    "glibc.malloc.mmap_threshold=67108864:glibc.malloc.trim_threshold=1073741824";
+
+/// [`run`] in a child process (`rill-bench consume-once --json`) started with
+/// `GLIBC_TUNABLES=`[`MALLOC_KEEPS_FREED`]: the same librdkafka consumer, with an allocator
+/// that keeps what it frees. Killed after `limit` (plus 30 s to start).
+pub fn run_malloc_keeps_freed(
+    bootstrap: &str,
+    topic: &str,
+    want_bytes: u64,
+    limit: Duration,
+) -> Result<ConsumeOutcome> {
+    let exe = std::env::current_exe().context("find rill-bench's own path")?;
+    let child = std::process::Command::new(exe)
+        .env("GLIBC_TUNABLES", MALLOC_KEEPS_FREED)
+        .args([
+            "consume-once",
+            "--json",
+            "--bootstrap",
+            bootstrap,
+            "--topic",
+            topic,
+        ])
+        .arg("--bytes")
+        .arg(want_bytes.to_string())
+        .arg("--limit-secs")
+        .arg(limit.as_secs().to_string())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .context("start rill-bench consume-once")?;
+    let v = super::rill_perf::json_of(
+        child,
+        limit + Duration::from_secs(30),
+        "rill-bench consume-once",
+    )?;
+    let num = |p: &str| v.pointer(p).and_then(serde_json::Value::as_f64);
+    Ok(ConsumeOutcome {
+        bytes: num("/bytes").unwrap_or(0.0) as u64,
+        records: num("/records").unwrap_or(0.0) as u64,
+        secs: num("/seconds").unwrap_or(0.0),
+        steal_pct: num("/steal_pct"),
+        faults: num("/faults").map(|f| f as u64),
+    })
+}
+
+impl ConsumeOutcome {
+    /// The figures as the JSON `consume-once --json` prints.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "bytes": self.bytes,
+            "records": self.records,
+            "seconds": self.secs,
+            "steal_pct": self.steal_pct,
+            "faults": self.faults,
+        })
+    }
+}
+
+/// This process's minor page faults so far (field 10 of `/proc/self/stat`).
+fn minor_faults() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces: count after it.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(7)?.parse().ok()
 }
 
 /// Waits until partition 0 of `topic` has its high watermark at `end` (at most 300 s) and

@@ -204,12 +204,30 @@ pub fn run(args: &KafkaArgs) -> Result<()> {
     Ok(())
 }
 
-/// `rill-bench consume-once`: one librdkafka consumer reads `mib` MiB of `topic` partition 0
-/// from `bootstrap` and prints what it measured; with `fill_mib`, the topic is created and
-/// filled first as the `kafka` run fills its consume topic.
-pub fn consume_once(bootstrap: &str, topic: &str, mib: u64, fill_mib: Option<u64>) -> Result<()> {
-    if let Some(fill) = fill_mib {
-        produce::create_consume_topic(bootstrap, topic, 1).map_err(CreateError::into_anyhow)?;
+/// What `rill-bench consume-once` is asked to do.
+#[derive(Debug, Clone)]
+pub struct ConsumeOnce {
+    /// The broker.
+    pub bootstrap: String,
+    /// The topic (partition 0 is read).
+    pub topic: String,
+    /// Bytes of record values to read.
+    pub bytes: u64,
+    /// Fill the topic with this many MiB first (created with one partition).
+    pub fill_mib: Option<u64>,
+    /// Give up after this long.
+    pub limit: Duration,
+    /// Print JSON (see [`consume::ConsumeOutcome::to_json`]) instead of a line of text.
+    pub json: bool,
+}
+
+/// `rill-bench consume-once`: one librdkafka consumer reads `bytes` of record values of
+/// `topic` partition 0 from `bootstrap` and prints what it measured; with `fill_mib`, the topic
+/// is created and filled first as the `kafka` run fills its consume topic.
+pub fn consume_once(job: &ConsumeOnce) -> Result<()> {
+    if let Some(fill) = job.fill_mib {
+        produce::create_consume_topic(&job.bootstrap, &job.topic, 1)
+            .map_err(CreateError::into_anyhow)?;
         let spec = produce::Spec {
             acks: "1",
             partitions: 1,
@@ -218,20 +236,27 @@ pub fn consume_once(bootstrap: &str, topic: &str, mib: u64, fill_mib: Option<u64
             max_records: fill * 1024,
             linger_ms: LINGER_MS,
         };
-        let filled = produce::run(bootstrap, topic, &spec)?;
-        println!(
-            "filled: {} records, {:.0} MiB/s",
-            filled.records,
-            filled.mib_s()
-        );
+        let filled = produce::run(&job.bootstrap, &job.topic, &spec)?;
+        if !job.json {
+            println!(
+                "filled: {} records, {:.0} MiB/s",
+                filled.records,
+                filled.mib_s()
+            );
+        }
     }
-    let read = consume::run(bootstrap, topic, mib << 20, Duration::from_secs(300))?;
+    let read = consume::run(&job.bootstrap, &job.topic, job.bytes, job.limit)?;
+    if job.json {
+        println!("{}", read.to_json());
+        return Ok(());
+    }
     println!(
-        "librdkafka consumer: {} records, {:.0} MiB/s, {:.0} records/s, host steal {}",
+        "librdkafka consumer: {} records, {:.0} MiB/s, {:.0} records/s, host steal {}, {} minor page faults",
         read.records,
         read.mib_s(),
         read.records as f64 / read.secs.max(1e-9),
-        stats::fmt_pct(read.steal_pct)
+        stats::fmt_pct(read.steal_pct),
+        read.faults.map_or("?".into(), |f| f.to_string()),
     );
     Ok(())
 }
@@ -662,6 +687,13 @@ fn consume_suite(
             Ok(c) => res.consume_rill = Some(c),
             Err(e) => res.skipped.push(format!("rill perf consume: {e:#}")),
         }
+    }
+    progress("consume with librdkafka, malloc keeping freed memory");
+    match consume::run_malloc_keeps_freed(bootstrap, &topic, read.bytes, Duration::from_secs(120)) {
+        Ok(c) => res.consume_kept = Some(c),
+        Err(e) => res.skipped.push(format!(
+            "librdkafka consume, malloc keeping freed memory: {e:#}"
+        )),
     }
     res.consume = Some(read);
     Ok(())

@@ -80,6 +80,9 @@ pub struct Results {
     pub consume: Option<ConsumeOutcome>,
     /// The same read by `rill perf consume`.
     pub consume_rill: Option<ConsumeOutcome>,
+    /// The same read by the librdkafka consumer in a child process whose glibc malloc keeps
+    /// freed memory (`consume::MALLOC_KEEPS_FREED`): no target's base.
+    pub consume_kept: Option<ConsumeOutcome>,
     /// Broker memory (only for brokers this run started).
     pub rss: Vec<Rss>,
     /// Section 3: the three-node cluster.
@@ -256,6 +259,9 @@ impl Results {
         if let Some(c) = &self.consume_rill {
             self.print_consume("rill perf", c);
         }
+        if let Some(c) = &self.consume_kept {
+            self.print_consume("librdkafka, malloc keeping freed memory", c);
+        }
         for r in &self.rss {
             print_rss(r);
         }
@@ -401,12 +407,36 @@ impl Results {
 
     fn print_consume(&self, client: &str, c: &ConsumeOutcome) {
         println!(
-            "   consume, 1 consumer ({client}, 16 MiB fetches), 1 partition, page cache: {:.0} MiB/s ({:.0} MiB, {:.0} rec/s)  {} of loopback, host steal {}",
+            "   consume, 1 consumer ({client}, 16 MiB fetches), 1 partition, page cache: {:.0} MiB/s ({:.0} MiB, {:.0} rec/s)  {} of loopback, host steal {}{}",
             c.mib_s(),
             c.bytes as f64 / (1u64 << 20) as f64,
             c.records as f64 / c.secs.max(1e-9),
             fmt_ratio(ratio(c.mib_s(), self.limit_of(Against::Loopback))),
-            fmt_pct(c.steal_pct)
+            fmt_pct(c.steal_pct),
+            c.faults
+                .map_or(String::new(), |f| format!(", {f} page faults in the consumer")),
+        );
+    }
+
+    /// The librdkafka consumer again with an allocator that keeps freed memory, beside the
+    /// default one: what librdkafka's own buffer handling costs (no target's figure).
+    fn print_consume_kept(&self) {
+        let (Some(kept), Some(default)) = (&self.consume_kept, &self.consume) else {
+            return;
+        };
+        let faults = |c: &ConsumeOutcome| c.faults.map_or("?".into(), |f| f.to_string());
+        println!(
+            "   (the librdkafka consumer in a process whose glibc malloc keeps freed memory \
+             (GLIBC_TUNABLES={}) read {:.0} MiB/s, {} of loopback, with {} page faults; with the \
+             default allocator {:.0} MiB/s with {}: there, each fetch answer's buffer goes back \
+             to the kernel when freed and the next answer's is faulted in again. Not a target's \
+             figure: the targets keep librdkafka's defaults)",
+            super::consume::MALLOC_KEEPS_FREED,
+            kept.mib_s(),
+            fmt_ratio(ratio(kept.mib_s(), self.limit_of(Against::Loopback))),
+            faults(kept),
+            default.mib_s(),
+            faults(default),
         );
     }
 
@@ -495,6 +525,7 @@ impl Results {
         }
         self.print_ceiling();
         self.print_relaxed_ceiling();
+        self.print_consume_kept();
         self.print_beside();
         println!(
             "   (latency = librdkafka send() to delivery callback. The latency targets use the \

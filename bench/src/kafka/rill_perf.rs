@@ -41,7 +41,7 @@ pub fn consume(
         .stderr(Stdio::null())
         .spawn()
         .context("start rill perf consume")?;
-    let v = json_of(child, limit, "consume")?;
+    let v = json_of(child, limit, "rill perf consume")?;
     let num = |p: &str| {
         v.pointer(p)
             .and_then(serde_json::Value::as_f64)
@@ -52,27 +52,25 @@ pub fn consume(
         records: num("/records") as u64,
         secs: num("/seconds"),
         steal_pct: steal.and_then(|s| s.pct()),
+        faults: None,
     })
 }
 
-/// Waits for `child` (killed after `limit`) and parses its JSON stdout.
-fn json_of(mut child: Child, limit: Duration, what: &str) -> Result<serde_json::Value> {
+/// Waits for `child` (killed after `limit`) and parses its JSON stdout; `what` names it in
+/// errors.
+pub(crate) fn json_of(mut child: Child, limit: Duration, what: &str) -> Result<serde_json::Value> {
     let deadline = Instant::now() + limit;
     while child.try_wait()?.is_none() {
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            anyhow::bail!("rill perf {what} took longer than {limit:?}");
+            anyhow::bail!("{what} took longer than {limit:?}");
         }
         std::thread::sleep(Duration::from_millis(50));
     }
     let out = child.wait_with_output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "rill perf {what} failed: {}",
-        out.status
-    );
-    serde_json::from_slice(&out.stdout).context("rill perf JSON")
+    anyhow::ensure!(out.status.success(), "{what} failed: {}", out.status);
+    serde_json::from_slice(&out.stdout).with_context(|| format!("{what}: its JSON"))
 }
 
 /// Produces `records` 1 KiB records to `topic` with `rill perf produce` (at `rate` records/s
@@ -104,7 +102,7 @@ pub fn run(
         .stderr(Stdio::null())
         .spawn()
         .context("start rill perf produce")?;
-    let v = json_of(child, limit, "produce")?;
+    let v = json_of(child, limit, "rill perf produce")?;
     let num = |p: &str| {
         v.pointer(p)
             .and_then(serde_json::Value::as_f64)
