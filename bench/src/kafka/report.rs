@@ -428,9 +428,10 @@ impl Results {
         println!(
             "   (the librdkafka consumer in a process whose glibc malloc keeps freed memory \
              (GLIBC_TUNABLES={}) read {:.0} MiB/s, {} of loopback, with {} page faults; with the \
-             default allocator {:.0} MiB/s with {}: there, each fetch answer's buffer goes back \
-             to the kernel when freed and the next answer's is faulted in again. Not a target's \
-             figure: the targets keep librdkafka's defaults)",
+             default allocator {:.0} MiB/s with {}. The default may give a freed fetch answer's \
+             buffer back to the kernel, and the next answer's is faulted in again; how often \
+             follows glibc's adaptive mmap threshold, so it varies from run to run. Not a \
+             target's figure: the targets keep librdkafka's defaults)",
             super::consume::MALLOC_KEEPS_FREED,
             kept.mib_s(),
             fmt_ratio(ratio(kept.mib_s(), self.limit_of(Against::Loopback))),
