@@ -97,6 +97,19 @@ pub enum ClientError {
         /// What was wrong.
         reason: String,
     },
+    /// A batch was not acknowledged within the producer's `delivery.timeout.ms` (retries
+    /// included); its records are not known to be written.
+    #[error("records for {topic}-{partition} were not acknowledged within delivery.timeout.ms ({timeout_ms} ms); {}", last_error.as_deref().map_or_else(|| "no answer came from the partition's leader".to_string(), |e| format!("the last attempt failed: {e}")))]
+    DeliveryTimeout {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// The delivery timeout.
+        timeout_ms: u64,
+        /// The last attempt's error, if an attempt failed.
+        last_error: Option<String>,
+    },
     /// A bad argument from the caller.
     #[error("{0}")]
     Invalid(String),

@@ -47,6 +47,9 @@ pub struct ProducerConfig {
     pub max_in_flight: usize,
     /// `request.timeout.ms` sent to the broker for acks.
     pub timeout_ms: i32,
+    /// `delivery.timeout.ms`: a batch not acknowledged this long after its first record was
+    /// added (retries included) fails with [`ClientError::DeliveryTimeout`].
+    pub delivery_timeout: Duration,
 }
 
 impl Default for ProducerConfig {
@@ -59,6 +62,7 @@ impl Default for ProducerConfig {
             idempotent: false,
             max_in_flight: 5,
             timeout_ms: 30_000,
+            delivery_timeout: Duration::from_secs(120),
         }
     }
 }
@@ -354,6 +358,7 @@ impl Producer {
         self.sticky.next_batch(topic, partition, count);
         let records = encode_batch(&batch.records, self.config.compression, stamp)?;
         let delivery = batch.delivery;
+        let deadline = batch.created + self.config.delivery_timeout;
         let send = Send {
             client: self.client.clone(),
             topic: topic.to_string(),
@@ -371,8 +376,23 @@ impl Producer {
         }
         // Write now (keeps per-partition order); wait for the answer in a task.
         let first = send.write().await;
+        let timeout_ms = self.config.delivery_timeout.as_millis() as u64;
         self.tasks.spawn(async move {
-            delivery.resolve(send.finish(first).await.map_err(Arc::new));
+            let last_error = std::sync::Mutex::new(None);
+            let result = tokio::time::timeout_at(
+                tokio::time::Instant::from_std(deadline),
+                send.finish(first, &last_error),
+            )
+            .await
+            .unwrap_or_else(|_| {
+                Err(ClientError::DeliveryTimeout {
+                    topic: send.topic.clone(),
+                    partition: send.partition,
+                    timeout_ms,
+                    last_error: last_error.lock().ok().and_then(|mut e| e.take()),
+                })
+            });
+            delivery.resolve(result.map_err(Arc::new));
             drop(permit);
         });
         while self.tasks.try_join_next().is_some() {}
@@ -451,21 +471,33 @@ impl Send {
         Ok((p.base_offset, at))
     }
 
-    /// Waits for the first attempt's answer, retrying retriable errors with fresh metadata.
-    async fn finish(&self, first: Pending) -> Result<(i64, Instant)> {
+    /// Waits for the first attempt's answer, retrying retriable errors with fresh metadata;
+    /// each failed attempt's error is kept in `last_error` (for a delivery timeout's message).
+    async fn finish(
+        &self,
+        first: Pending,
+        last_error: &std::sync::Mutex<Option<String>>,
+    ) -> Result<(i64, Instant)> {
         let mut first = Some(first);
         self.client
             .retry(|_| {
                 let pending = first.take();
                 async move {
-                    let pending = match pending {
-                        Some(p) => p,
-                        None => {
-                            self.client.topic(&self.topic, true).await?;
-                            self.write().await
-                        }
-                    };
-                    self.answer(pending).await
+                    let answer = async {
+                        let pending = match pending {
+                            Some(p) => p,
+                            None => {
+                                self.client.topic(&self.topic, true).await?;
+                                self.write().await
+                            }
+                        };
+                        self.answer(pending).await
+                    }
+                    .await;
+                    if let (Err(e), Ok(mut last)) = (&answer, last_error.lock()) {
+                        *last = Some(e.to_string());
+                    }
+                    answer
                 }
             })
             .await

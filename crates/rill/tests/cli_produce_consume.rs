@@ -330,3 +330,42 @@ async fn consume_starts_where_asked() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn produce_gives_up_at_the_delivery_timeout() -> anyhow::Result<()> {
+    // acks=all to a single-replica topic that asks for two in-sync replicas: every attempt
+    // gets NOT_ENOUGH_REPLICAS (retriable). The client's ten retries take about 7.5 s to run
+    // out; a delivery.timeout.ms of 1.5 s must end the record's delivery first, with the
+    // last attempt's error in the message, and nothing may be written.
+    let b = Broker::start()?;
+    b.rill_ok(
+        &["topics", "create", "two-isr", "-c", "min.insync.replicas=2"],
+        b"",
+    )?;
+    let started = std::time::Instant::now();
+    let out = b.rill(
+        &[
+            "produce",
+            "two-isr",
+            "--acks",
+            "all",
+            "--delivery-timeout-ms",
+            "1500",
+        ],
+        b"x\n",
+    )?;
+    let took = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(!out.status.success(), "produce succeeded: {stderr}");
+    ensure!(
+        stderr.contains("within delivery.timeout.ms (1500 ms)")
+            && stderr.contains("NOT_ENOUGH_REPLICAS"),
+        "{stderr}"
+    );
+    ensure!(
+        took >= std::time::Duration::from_millis(1400) && took < std::time::Duration::from_secs(5),
+        "gave up after {took:?}"
+    );
+    ensure!(b.watermarks("two-isr", 0)?.1 == 0, "a record was written");
+    Ok(())
+}

@@ -51,6 +51,10 @@ pub enum PerfCmd {
         /// Batches in flight at once.
         #[arg(long = "max-in-flight", default_value_t = 5)]
         max_in_flight: usize,
+        /// delivery.timeout.ms: a batch not acknowledged this long after its first record
+        /// (retries included) fails the run.
+        #[arg(long = "delivery-timeout-ms", default_value_t = 120_000)]
+        delivery_timeout_ms: u64,
     },
     /// Read a topic from the beginning and report throughput.
     Consume {
@@ -92,6 +96,7 @@ pub async fn run(args: PerfArgs, g: Global) -> anyhow::Result<()> {
             linger_ms,
             compression,
             max_in_flight,
+            delivery_timeout_ms,
         } => {
             let config = ProducerConfig {
                 acks: parse_acks(&acks)?,
@@ -101,6 +106,7 @@ pub async fn run(args: PerfArgs, g: Global) -> anyhow::Result<()> {
                 idempotent: false,
                 max_in_flight,
                 timeout_ms: 30_000,
+                delivery_timeout: Duration::from_millis(delivery_timeout_ms),
             };
             produce(&g, &topic, num_records, record_size, throughput, config).await
         }

@@ -50,6 +50,10 @@ pub struct ProduceArgs {
     /// batch.size in bytes.
     #[arg(long = "batch-size", default_value_t = 16_384)]
     pub batch_size: usize,
+    /// delivery.timeout.ms: a record not acknowledged this long after it was sent (retries
+    /// included) is reported as failed.
+    #[arg(long = "delivery-timeout-ms", default_value_t = 120_000)]
+    pub delivery_timeout_ms: u64,
 }
 
 /// Parses `--acks`.
@@ -87,6 +91,7 @@ pub async fn run(args: ProduceArgs, g: Global) -> anyhow::Result<()> {
         batch_size: args.batch_size,
         linger: Duration::from_millis(args.linger_ms),
         idempotent: args.idempotent,
+        delivery_timeout: Duration::from_millis(args.delivery_timeout_ms),
         ..ProducerConfig::default()
     };
     let mut producer = Producer::new(client, config).await?;
