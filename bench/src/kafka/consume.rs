@@ -35,6 +35,17 @@ impl ConsumeOutcome {
     pub fn mib_s(&self) -> f64 {
         mib_per_sec(self.bytes, self.secs)
     }
+
+    /// The figures as the JSON `consume-once --json` prints.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "bytes": self.bytes,
+            "records": self.records,
+            "seconds": self.secs,
+            "steal_pct": self.steal_pct,
+            "faults": self.faults,
+        })
+    }
 }
 
 /// Reads `want_bytes` of record values from `topic` partition 0, giving up after `limit` in
@@ -139,19 +150,6 @@ pub fn run_malloc_keeps_freed(
         steal_pct: num("/steal_pct"),
         faults: num("/faults").map(|f| f as u64),
     })
-}
-
-impl ConsumeOutcome {
-    /// The figures as the JSON `consume-once --json` prints.
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "bytes": self.bytes,
-            "records": self.records,
-            "seconds": self.secs,
-            "steal_pct": self.steal_pct,
-            "faults": self.faults,
-        })
-    }
 }
 
 /// This process's minor page faults so far (field 10 of `/proc/self/stat`).

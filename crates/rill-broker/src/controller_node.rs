@@ -10,7 +10,8 @@ use tokio::sync::watch;
 
 use crate::config::BrokerConfig;
 use crate::error::{BrokerError, Result};
-use crate::server::{open_metadata, BoxFuture, ClusterTasks};
+use crate::server::{open_metadata, ClusterTasks};
+use rill_quorum::network::BoxFuture;
 
 /// How often a controller-only node checks that its peers are of its cluster.
 const FOREIGN_CHECK: Duration = Duration::from_millis(500);

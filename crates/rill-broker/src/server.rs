@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use rill_quorum::network::BoxFuture;
 use rill_quorum::{ControllerClient, ObserverConfig, QuorumObserver, RaftQuorum};
 use tokio::task::JoinHandle;
 
@@ -91,9 +92,6 @@ impl ClusterTasks {
         }
     }
 }
-
-/// A boxed future made in this crate (see [`Server::bind`]).
-pub type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
 
 impl Server {
     /// Opens the broker's data and binds its listener.

@@ -165,37 +165,53 @@ pub fn decode_batches(data: Bytes, from_offset: i64) -> Result<(Vec<ConsumedReco
     for batch in batch_view::batches(&data) {
         let batch = batch?;
         next_offset = Some(batch.next_offset());
-        if batch.is_control() {
-            continue;
-        }
-        if batch.compression() != 0 {
-            decode_compressed(data.slice_ref(batch.bytes()), from_offset, &mut out)?;
-            continue;
-        }
-        for r in batch.records()? {
-            let r = r?;
-            if r.offset < from_offset {
-                continue;
-            }
-            out.push(ConsumedRecord {
-                offset: r.offset,
-                timestamp_ms: r.timestamp_ms,
-                log_append_time: r.log_append_time,
-                key: r.key.map(|k| data.slice_ref(k)),
-                value: r.value.map(|v| data.slice_ref(v)),
-                headers: r
-                    .headers()
-                    .map(|(k, v)| {
-                        (
-                            String::from_utf8_lossy(k).into_owned(),
-                            v.map(|v| data.slice_ref(v)),
-                        )
-                    })
-                    .collect(),
-            });
-        }
+        decode_batch(&data, batch, from_offset, &mut out)?;
     }
     Ok((out, next_offset))
+}
+
+/// Appends the records of `batch` (one whole batch of `data`, already checked by
+/// [`batch_view::batches`]) at or after `from_offset` to `out`, control batches skipped: an
+/// uncompressed batch read in place, a compressed one decompressed and decoded by
+/// kafka-protocol.
+///
+/// # Errors
+/// A record that does not parse, or a compressed batch that does not decode.
+pub fn decode_batch(
+    data: &Bytes,
+    batch: batch_view::BatchRef<'_>,
+    from_offset: i64,
+    out: &mut Vec<ConsumedRecord>,
+) -> Result<()> {
+    if batch.is_control() {
+        return Ok(());
+    }
+    if batch.compression() != 0 {
+        return decode_compressed(data.slice_ref(batch.bytes()), from_offset, out);
+    }
+    for r in batch.records()? {
+        let r = r?;
+        if r.offset < from_offset {
+            continue;
+        }
+        out.push(ConsumedRecord {
+            offset: r.offset,
+            timestamp_ms: r.timestamp_ms,
+            log_append_time: r.log_append_time,
+            key: r.key.map(|k| data.slice_ref(k)),
+            value: r.value.map(|v| data.slice_ref(v)),
+            headers: r
+                .headers()
+                .map(|(k, v)| {
+                    (
+                        String::from_utf8_lossy(k).into_owned(),
+                        v.map(|v| data.slice_ref(v)),
+                    )
+                })
+                .collect(),
+        });
+    }
+    Ok(())
 }
 
 /// Decompresses and decodes one compressed batch with kafka-protocol's decoder.

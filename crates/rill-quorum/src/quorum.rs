@@ -24,7 +24,7 @@ use crate::heartbeats::HeartbeatTable;
 use crate::log_store::LogStore;
 use crate::network::adapter::{AckTable, NetworkFactory};
 use crate::network::tcp::{serve, TcpTransport};
-use crate::network::{ForwardedOutcome, RaftReply, RaftRpc, RpcHandler, Transport};
+use crate::network::{BoxFuture, ForwardedOutcome, RaftReply, RaftRpc, RpcHandler, Transport};
 use crate::state_machine::StateMachine;
 use crate::types::{MetadataBatch, Raft};
 use crate::{CommittedOffset, NodeId, QuorumError, Result};
@@ -113,9 +113,6 @@ pub struct RaftQuorum {
     /// How long a leader may go without a majority's answer and still act as active.
     lease_ms: u64,
 }
-
-/// A boxed future made in this crate (see [`RaftQuorum::start`]).
-pub type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
 
 fn raft_err(e: impl std::fmt::Display) -> QuorumError {
     QuorumError::Raft {

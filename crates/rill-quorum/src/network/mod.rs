@@ -33,7 +33,9 @@ use crate::heartbeats::HeartbeatReply;
 use crate::types::TypeConfig;
 use crate::NodeId;
 
-/// A boxed, sendable future (keeps [`Transport`] object-safe).
+/// A boxed, sendable future: keeps [`Transport`] object-safe, and lets
+/// [`crate::RaftQuorum::start`] (and the broker's `Server::bind`) compile their async bodies
+/// once, in their own crate.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
 /// One request from a controller to a peer.

@@ -13,7 +13,7 @@ use rill_client::fetch::{FetchOptions, EARLIEST};
 use rill_client::producer::{
     DeliveryClosed, DeliveryReceiver, DeliveryResult, Producer, ProducerConfig,
 };
-use rill_client::records::{decode_batches, parse_compression, ProduceRecord};
+use rill_client::records::{decode_batch, parse_compression, ProduceRecord};
 use serde_json::json;
 
 use super::output::print_json;
@@ -345,7 +345,8 @@ async fn count_records(
                 continue;
             }
             if batch.compression() != 0 {
-                let (records, _) = decode_batches(data.slice_ref(batch.bytes()), from)?;
+                let mut records = Vec::new();
+                decode_batch(&data, batch, from, &mut records)?;
                 for r in records
                     .iter()
                     .take(usize::try_from(messages - count).unwrap_or(usize::MAX))
