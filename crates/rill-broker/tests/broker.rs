@@ -14,6 +14,7 @@ use kafka_protocol::records::{
 };
 
 mod support;
+mod versions;
 
 use support::{produce, start, Conn};
 

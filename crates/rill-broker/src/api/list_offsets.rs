@@ -1,6 +1,7 @@
 //! ListOffsets: earliest (-2), latest (-1), max timestamp (-3), earliest local (-4), or the
 //! first offset whose timestamp is at or after a given time.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use kafka_protocol::messages::list_offsets_response::{
@@ -28,6 +29,18 @@ pub async fn handle(
     let b = broker.clone();
     // leader_epoch exists from v4 on; older versions must leave it at its default.
     let with_epoch = ctx.version >= 4;
+    // A partition named more than once gets INVALID_REQUEST in every copy (as Kafka).
+    let mut seen = HashSet::new();
+    let duplicates: HashSet<(String, i32)> = req
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(|p| (t.name.0.to_string(), p.partition_index))
+        })
+        .filter(|key| !seen.insert(key.clone()))
+        .collect();
     blocking(move || {
         let mut r = ListOffsetsResponse::default();
         for t in req.topics {
@@ -40,6 +53,11 @@ pub async fn handle(
                 pr.offset = -1;
                 pr.leader_epoch = -1;
                 let name = t.name.0.as_str();
+                if duplicates.contains(&(name.to_string(), p.partition_index)) {
+                    pr.error_code = ResponseError::InvalidRequest.code();
+                    tr.partitions.push(pr);
+                    continue;
+                }
                 let target = b
                     .leader_partition(name, p.partition_index)
                     .and_then(|part| {

@@ -179,13 +179,17 @@ pub fn offset_fetch(
         return resp;
     }
     for g in &req.groups {
+        // v10 names topics by id; an id no topic has gets UNKNOWN_TOPIC_ID (as Kafka).
+        let mut unknown_ids = Vec::new();
         let wanted = g.topics.as_ref().map(|ts| {
             ts.iter()
-                .map(|t| {
-                    (
-                        topic_name(&image, &t.name, t.topic_id),
-                        t.partition_indexes.clone(),
-                    )
+                .filter_map(|t| {
+                    let name = topic_name(&image, &t.name, t.topic_id);
+                    if name.is_empty() && ctx.version >= 10 {
+                        unknown_ids.push((t.topic_id, t.partition_indexes.clone()));
+                        return None;
+                    }
+                    Some((name, t.partition_indexes.clone()))
                 })
                 .collect::<Vec<_>>()
         });
@@ -194,6 +198,22 @@ pub fn offset_fetch(
         match fetch_group(broker, &image, &g.group_id.0, wanted) {
             Err(e) => rg.error_code = group_error_code(&e),
             Ok(found) => {
+                for (topic_id, partitions) in unknown_ids {
+                    let mut t = OffsetFetchResponseTopics::default();
+                    t.topic_id = topic_id;
+                    t.partitions = partitions
+                        .into_iter()
+                        .map(|p| {
+                            let mut rp = OffsetFetchResponsePartitions::default();
+                            rp.partition_index = p;
+                            rp.committed_offset = -1;
+                            rp.committed_leader_epoch = -1;
+                            rp.error_code = ResponseError::UnknownTopicId.code();
+                            rp
+                        })
+                        .collect();
+                    rg.topics.push(t);
+                }
                 for (topic, partition, c) in found {
                     let mut p = OffsetFetchResponsePartitions::default();
                     p.partition_index = partition;

@@ -246,6 +246,10 @@ pub async fn serve_connection(
         let frame = match frame {
             Some(Ok(frame)) => frame,
             None => break,
+            Some(Err(e)) if e.is_client_gone() => {
+                tracing::debug!(%peer, reason = %e, "connection closed by the client");
+                break;
+            }
             Some(Err(e)) => {
                 tracing::warn!(%peer, reason = %e, "closing connection: bad frame");
                 break;

@@ -43,9 +43,30 @@ pub enum FrameError {
     /// The peer closed the connection in the middle of a frame.
     #[error("connection closed mid-frame")]
     Truncated,
+    /// The peer reset the connection between two requests: a client going away, not a bad
+    /// frame (librdkafka, for one, resets idle connections it closes with unread data).
+    #[error("connection reset by the peer between requests")]
+    ResetBetweenRequests,
     /// A socket error.
     #[error("socket error: {0}")]
     Io(#[from] std::io::Error),
+}
+
+impl FrameError {
+    /// Whether this is an ordinary end of the connection by the client rather than
+    /// something wrong with what it sent (logged at debug, not as a warning).
+    pub fn is_client_gone(&self) -> bool {
+        matches!(self, FrameError::ResetBetweenRequests)
+    }
+}
+
+/// Whether `e` says the peer dropped the connection (reset or aborted).
+fn is_reset(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    matches!(
+        e.kind(),
+        ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe
+    )
 }
 
 /// Reads frames from one connection into a buffer that is reused: bytes arrive in as few
@@ -82,7 +103,13 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// [`FrameError`] for a bad size, a torn prefix, or a socket error.
     pub async fn next_size(&mut self) -> Result<Option<usize>, FrameError> {
         while self.buf.len() < 4 {
-            if self.fill(4 - self.buf.len()).await? == 0 {
+            let read = match self.fill(4 - self.buf.len()).await {
+                Err(FrameError::Io(e)) if is_reset(&e) && self.buf.is_empty() => {
+                    return Err(FrameError::ResetBetweenRequests)
+                }
+                read => read?,
+            };
+            if read == 0 {
                 return if self.buf.is_empty() {
                     Ok(None)
                 } else {
@@ -168,6 +195,44 @@ mod tests {
             Err(FrameError::TooShort { .. })
         ));
         assert!(matches!(read(&ok[..10]).await, Err(FrameError::Truncated)));
+    }
+
+    /// Yields `data`, then fails with a connection reset.
+    struct ResetAfter(&'static [u8]);
+
+    impl AsyncRead for ResetAfter {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            _cx: &mut std::task::Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            if self.0.is_empty() {
+                let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+                return std::task::Poll::Ready(Err(reset));
+            }
+            let n = self.0.len().min(buf.remaining());
+            buf.put_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_reset_between_requests_is_the_client_leaving_and_mid_frame_is_not() {
+        const WHOLE: &[u8] = &[0, 0, 0, 10, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+        let mut frames = FrameReader::new(ResetAfter(WHOLE), 100);
+        let size = frames.next_size().await.unwrap().unwrap();
+        assert_eq!(frames.read_body(size).await.unwrap().len(), 10);
+        let gone = frames.next_size().await.unwrap_err();
+        assert!(gone.is_client_gone(), "{gone}");
+
+        let mut torn = FrameReader::new(ResetAfter(&WHOLE[..2]), 100);
+        let e = torn.next_size().await.unwrap_err();
+        assert!(matches!(e, FrameError::Io(_)) && !e.is_client_gone(), "{e}");
+        let mut torn = FrameReader::new(ResetAfter(&WHOLE[..6]), 100);
+        let size = torn.next_size().await.unwrap().unwrap();
+        let e = torn.read_body(size).await.unwrap_err();
+        assert!(!e.is_client_gone(), "{e}");
     }
 
     #[tokio::test]
