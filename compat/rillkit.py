@@ -325,12 +325,6 @@ def wait_until(what: str, check, timeout: float = 30.0, interval: float = 0.1):
         time.sleep(interval)
 
 
-# Broker bug #1 (notes/cluster-failures.md, fixed): nodes starting together raced to create
-# __consumer_offsets and the loser exited 1. Kept switchable; off so a regression fails.
-RETRY_OFFSETS_RACE = False
-OFFSETS_RACE = "topic '__consumer_offsets' already exists"
-
-
 class ClusterKit:
     """N `rill serve` nodes forming one cluster on 127.0.0.1, each with fixed ports and its own
     data dir under `root`, so a node can be killed, stopped and started again with its data.
@@ -480,24 +474,14 @@ class ClusterKit:
         self.wait_brokers(self.live_brokers(), timeout=timeout)
 
     def _await_listening(self, started: list[int]) -> None:
-        """Wait until every node of `started` accepts connections. A node that died of known
-        broker bug #1 is started again once (all such nodes together, since each needs a
-        quorum of the others); any other exit fails with that node's stderr tail."""
+        """Wait until every node of `started` accepts connections; a node that exits while
+        starting fails with its stderr tail."""
         deadline = time.monotonic() + 2 * READY_TIMEOUT_S
-        retried: set[int] = set()
         pending = set(started)
         while pending:
             for i in sorted(pending):
                 n = self.nodes[i]
                 if n.proc.poll() is not None:
-                    if RETRY_OFFSETS_RACE and i not in retried and OFFSETS_RACE in n.log_tail(5):
-                        print(
-                            f"KNOWN BROKER BUG #1 (notes/cluster-failures.md): node {i} died at "
-                            f"start with {OFFSETS_RACE!r}; starting it again"
-                        )
-                        retried.add(i)
-                        n.spawn()
-                        continue
                     raise AssertionError(
                         f"node {i} exited with code {n.proc.returncode} while starting; "
                         f"stderr:\n{n.log_tail()}"

@@ -7,6 +7,7 @@
 # (a separate `cargo build -p rill` would compile tokio, kafka-protocol and the rest twice).
 # The parsers' never-panic checks run as property tests inside `cargo test`; the libFuzzer
 # targets (scripts/fuzz.sh) are the longer, on-demand version and are not part of this run.
+# Format (cargo fmt --check) and lints (clippy -D warnings on every target) are checked too.
 # Prints each phase's time. Exits non-zero on any failure.
 set -euo pipefail
 
@@ -18,8 +19,16 @@ phase() {
   phase_start=$SECONDS
 }
 
+phase "cargo fmt --check"
+cargo fmt --all -- --check
+
 phase "cargo test --release --workspace --no-run (builds target/release/rill too)"
 cargo test --release --workspace --no-run
+
+# After the build: clippy checks every target (tests, bench) with the release profile, so the
+# build scripts and proc macros it needs are already there.
+phase "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --release --workspace --all-targets -- -D warnings
 
 # Before the Rust tests: some of them drive kcat, which this installs on a fresh machine.
 phase "compat setup"

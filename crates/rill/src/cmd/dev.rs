@@ -21,9 +21,6 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long stopped nodes get before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(15);
-/// Known broker bug (notes/cluster-failures.md #1): nodes starting together race to create
-/// `__consumer_offsets` and the loser exits. Such a node is started once more, with a notice.
-const OFFSETS_RACE: &str = "topic '__consumer_offsets' already exists";
 
 /// `rill dev` subcommands.
 #[derive(Debug, Subcommand)]
@@ -321,21 +318,11 @@ async fn serve_until_signal(
         node.spawn(exe)?;
     }
     let deadline = Instant::now() + START_TIMEOUT;
-    let mut retried = vec![false; n];
     let mut ready = vec![false; n];
     while ready.iter().any(|r| !r) {
         for (i, node) in nodes.iter_mut().enumerate() {
             if let Some(status) = node.exited()? {
                 let tail = node.log_tail(20);
-                if !retried[i] && tail.contains(OFFSETS_RACE) {
-                    eprintln!(
-                        "rill dev: node {} hit known broker bug #1 ({OFFSETS_RACE}); starting it again",
-                        node.id
-                    );
-                    retried[i] = true;
-                    node.spawn(exe)?;
-                    continue;
-                }
                 bail!(
                     "node {} ({}) exited with {status} while starting; its log ({}) ends:\n{tail}",
                     node.id,
