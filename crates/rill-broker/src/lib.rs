@@ -12,7 +12,6 @@ pub mod clock;
 pub mod cluster;
 pub mod cluster_config;
 pub mod config;
-pub mod controller_duties;
 pub mod controller_node;
 pub mod coordinator;
 pub mod error;

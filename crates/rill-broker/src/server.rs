@@ -11,12 +11,12 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use rill_quorum::controller::{self, ControllerSettings};
 use rill_quorum::network::BoxFuture;
 use rill_quorum::{ControllerClient, ObserverConfig, QuorumObserver, RaftQuorum};
 use tokio::task::JoinHandle;
 
 use crate::broker::Broker;
-use crate::cluster::{run_controller_loop, Controller};
 use crate::config::BrokerConfig;
 use crate::error::{BrokerError, Result};
 use crate::membership::Membership;
@@ -53,6 +53,21 @@ pub(crate) struct ClusterTasks {
     membership: Option<Arc<Membership>>,
 }
 
+/// The controller loops' settings from this node's configuration.
+fn controller_settings(config: &BrokerConfig) -> ControllerSettings {
+    let flag = |key: &str| config.value(key).is_some_and(|v| v == "true");
+    let check_secs = config
+        .value("leader.imbalance.check.interval.seconds")
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(300);
+    ControllerSettings {
+        auto_leader_rebalance: flag("auto.leader.rebalance.enable"),
+        unclean_leader_election_default: flag("unclean.leader.election.enable"),
+        leader_imbalance_check_interval: Duration::from_secs(check_secs),
+        ..ControllerSettings::with_session_timeout_ms(config.cluster.session_timeout_ms)
+    }
+}
+
 impl ClusterTasks {
     /// Starts the controller loop over `quorum`.
     pub(crate) fn start_controller(&mut self, config: &BrokerConfig, opened: &OpenedMetadata) {
@@ -60,16 +75,18 @@ impl ClusterTasks {
             return;
         };
         let (stop, rx) = watch::channel(false);
-        let ctrl = Arc::new(Controller {
-            node_id: config.node_id,
-            metadata: opened.backend.clone(),
-            quorum: quorum.clone(),
-            session_timeout_ms: config.cluster.session_timeout_ms,
-            config: config.clone(),
-        });
+        let settings = controller_settings(config);
         self.controller = vec![
-            tokio::spawn(run_controller_loop(ctrl.clone(), rx.clone())),
-            tokio::spawn(crate::controller_duties::run(ctrl, rx)),
+            tokio::spawn(controller::run_liveness_loop(
+                quorum.clone(),
+                settings.clone(),
+                rx.clone(),
+            )),
+            tokio::spawn(controller::run_partition_duties(
+                quorum.clone(),
+                settings,
+                rx,
+            )),
         ];
         self.stop = Some(stop);
     }

@@ -8,11 +8,13 @@
 //! Modules: `log_file`/`log_store` (durable Raft log and vote, CRC per entry, torn tail cut at
 //! open, fsync before acknowledging), `state_machine`/`snapshot` (the image, snapshots of it,
 //! installed on lagging nodes; the log is purged behind each snapshot), [`network`] (our
-//! transport seam, framed TCP with a version byte), `quorum` ([`RaftQuorum`]), [`voters`].
+//! transport seam, framed TCP with a version byte), `quorum` ([`RaftQuorum`]), [`voters`],
+//! [`controller`] (the active controller's loops, run by controller nodes and the simulation).
 //! On disk, in [`QuorumConfig::data_dir`]: `raft.log`, `vote`, `purged`, `snapshot`.
 
 mod api;
 mod client;
+pub mod controller;
 mod error;
 pub mod fetch;
 mod heartbeats;

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rill_meta::{MetadataRecord, Uuid};
+use rill_quorum::controller::{run_liveness_loop, ControllerSettings};
 use rill_quorum::{AppliedEvent, MetadataQuorum, NodeId, QuorumConfig, QuorumError, RaftQuorum};
 use tokio::sync::mpsc;
 
@@ -120,7 +121,18 @@ impl Cluster {
         let q = Arc::new(RaftQuorum::start(cfg, self.net.clone()).await.unwrap());
         self.net.register(id, q.rpc_handler());
         if let Some(session_ms) = self.controller_session_ms {
-            let driver = crate::sim_controller::drive(q.clone(), session_ms);
+            // The controller's real liveness loop; a shorter proposal wait than a node's
+            // (30 s), as the simulation always ran it.
+            let settings = ControllerSettings {
+                propose_timeout: Duration::from_secs(3),
+                ..ControllerSettings::with_session_timeout_ms(session_ms)
+            };
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            let q = q.clone();
+            let driver = async move {
+                let _stop = stop; // aborted with the task, never sent
+                run_liveness_loop(q, settings, stopped).await;
+            };
             self.drivers.insert(id, tokio::spawn(driver));
         }
         self.nodes.insert(id, q);

@@ -10,6 +10,5 @@ mod harness;
 mod sim;
 mod sim_brokers;
 mod sim_control;
-mod sim_controller;
 mod sim_net;
 mod tcp;

@@ -1,6 +1,6 @@
 //! Deterministic simulation of the controller logic on the quorum: three controllers run the
-//! controller loop (`sim_controller`, i.e. [`rill_meta::control::tick`]) over the simulated
-//! network, brokers heartbeat to the active controller and follow the log (broker-only nodes by
+//! controller's real liveness loop (`rill_quorum::controller::run_liveness_loop`, around
+//! [`rill_meta::control::tick`]) over the simulated network, brokers heartbeat to the active controller and follow the log (broker-only nodes by
 //! fetching it, `sim_brokers`), and topics are placed with the real placement code while
 //! nodes crash and restart, links are cut and messages are lost.
 //!
