@@ -98,7 +98,7 @@ pub const BROKER_DEFAULTS: &[(&str, &str)] = &[
     ("listeners", "PLAINTEXT://127.0.0.1:9092"),
     ("advertised.listeners", ""),
     ("controller.listener.names", "CONTROLLER"),
-    ("admin.listen", crate::admin_http::DEFAULT_LISTEN),
+    (ADMIN_LISTEN_KEY, ADMIN_LISTEN_DEFAULT),
     ("controller.quorum.voters", ""),
     ("broker.rack", ""),
     ("broker.heartbeat.interval.ms", "2000"),
@@ -212,6 +212,42 @@ pub fn parse_bool(key: &str, value: &str) -> Result<bool, ConfigError> {
     }
 }
 
+/// The config key of the admin HTTP listener (console, /metrics, /health, /api/v1).
+pub const ADMIN_LISTEN_KEY: &str = "admin.listen";
+/// Its default.
+pub const ADMIN_LISTEN_DEFAULT: &str = "127.0.0.1:9644";
+/// Parses `admin.listen`: `host:port` (an IP address or `localhost`), or empty / `none` to
+/// run no admin listener.
+///
+/// # Errors
+/// [`ConfigError::InvalidValue`] for anything else.
+pub fn parse_admin_listen(
+    value: &str,
+) -> std::result::Result<Option<std::net::SocketAddr>, ConfigError> {
+    let v = value.trim();
+    if v.is_empty() || v.eq_ignore_ascii_case("none") {
+        return Ok(None);
+    }
+    let invalid = |reason: &str| ConfigError::InvalidValue {
+        key: ADMIN_LISTEN_KEY.into(),
+        value: value.into(),
+        reason: reason.into(),
+    };
+    let v = v.strip_prefix("http://").unwrap_or(v);
+    let (host, port) = v
+        .rsplit_once(':')
+        .ok_or_else(|| invalid("expected host:port (or none)"))?;
+    let port: u16 = port.parse().map_err(|_| invalid("port must be 0-65535"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let ip = if host == "localhost" {
+        std::net::Ipv4Addr::LOCALHOST.into()
+    } else {
+        host.parse()
+            .map_err(|_| invalid("host must be an IP address or localhost"))?
+    };
+    Ok(Some(std::net::SocketAddr::new(ip, port)))
+}
+
 /// Parses every listener of a `NAME://host:port[,...]` list.
 ///
 /// # Errors
@@ -311,7 +347,7 @@ impl BrokerConfig {
             }
         };
         listener.bind_addr()?;
-        crate::admin_http::parse_listen(&get(crate::admin_http::LISTEN_KEY))?;
+        parse_admin_listen(&get(ADMIN_LISTEN_KEY))?;
         let advertised = match get("advertised.listeners").as_str() {
             "" => listener.clone(),
             v => parse_listener("advertised.listeners", v)?,
@@ -507,5 +543,26 @@ mod tests {
         .unwrap();
         assert_eq!(warned.len(), 1);
         assert!(parse_properties("just words").is_err());
+    }
+
+    #[test]
+    fn admin_listen_values() {
+        assert_eq!(
+            parse_admin_listen("127.0.0.1:9644").unwrap(),
+            Some("127.0.0.1:9644".parse().unwrap())
+        );
+        assert_eq!(
+            parse_admin_listen("localhost:0").unwrap(),
+            Some("127.0.0.1:0".parse().unwrap())
+        );
+        assert_eq!(
+            parse_admin_listen("[::1]:9644").unwrap(),
+            Some("[::1]:9644".parse().unwrap())
+        );
+        assert_eq!(parse_admin_listen("").unwrap(), None);
+        assert_eq!(parse_admin_listen("none").unwrap(), None);
+        assert!(parse_admin_listen("9644").is_err());
+        assert!(parse_admin_listen("example.com:9644").is_err());
+        assert!(parse_admin_listen("127.0.0.1:99999").is_err());
     }
 }

@@ -33,46 +33,12 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::broker::Broker;
-use crate::config::{BrokerConfig, ConfigError};
+use crate::config::{parse_admin_listen, BrokerConfig, ADMIN_LISTEN_DEFAULT, ADMIN_LISTEN_KEY};
 use crate::error::{BrokerError, Result};
 use state::AppState;
 
-/// The config key of the admin listener.
-pub const LISTEN_KEY: &str = "admin.listen";
-/// Its default.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:9644";
 /// How often throughput is sampled (and histogram upkeep runs).
 pub const SAMPLE_INTERVAL: Duration = Duration::from_secs(5);
-
-/// Parses `admin.listen`: `host:port` (an IP address or `localhost`), or empty / `none` to
-/// run no admin listener.
-///
-/// # Errors
-/// [`ConfigError::InvalidValue`] for anything else.
-pub fn parse_listen(value: &str) -> std::result::Result<Option<SocketAddr>, ConfigError> {
-    let v = value.trim();
-    if v.is_empty() || v.eq_ignore_ascii_case("none") {
-        return Ok(None);
-    }
-    let invalid = |reason: &str| ConfigError::InvalidValue {
-        key: LISTEN_KEY.into(),
-        value: value.into(),
-        reason: reason.into(),
-    };
-    let v = v.strip_prefix("http://").unwrap_or(v);
-    let (host, port) = v
-        .rsplit_once(':')
-        .ok_or_else(|| invalid("expected host:port (or none)"))?;
-    let port: u16 = port.parse().map_err(|_| invalid("port must be 0-65535"))?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let ip = if host == "localhost" {
-        std::net::Ipv4Addr::LOCALHOST.into()
-    } else {
-        host.parse()
-            .map_err(|_| invalid("host must be an IP address or localhost"))?
-    };
-    Ok(Some(SocketAddr::new(ip, port)))
-}
 
 /// The API and console routes.
 pub fn router(state: Arc<AppState>) -> Router {
@@ -123,8 +89,10 @@ impl AdminHttp {
     /// # Errors
     /// A bad `admin.listen`, or a bind failure of an explicitly configured address.
     pub async fn start_for(config: &BrokerConfig) -> Result<Option<AdminHttp>> {
-        let value = config.value(LISTEN_KEY).unwrap_or(DEFAULT_LISTEN);
-        let Some(addr) = parse_listen(value)? else {
+        let value = config
+            .value(ADMIN_LISTEN_KEY)
+            .unwrap_or(ADMIN_LISTEN_DEFAULT);
+        let Some(addr) = parse_admin_listen(value)? else {
             return Ok(None);
         };
         match Self::start(addr).await {
@@ -132,7 +100,7 @@ impl AdminHttp {
                 tracing::info!(addr = %a.addr, "admin HTTP listener: console, /metrics, /health, /api/v1");
                 Ok(Some(a))
             }
-            Err(source) if !config.explicit.contains_key(LISTEN_KEY) => {
+            Err(source) if !config.explicit.contains_key(ADMIN_LISTEN_KEY) => {
                 tracing::warn!(%addr, error = %source, "admin HTTP listener not started: its default address is taken; set admin.listen (or --admin-listen) to another address");
                 Ok(None)
             }
@@ -234,31 +202,5 @@ async fn upkeep(state: Arc<AppState>, mut stopped: watch::Receiver<bool>) {
         state
             .history
             .sample(crate::clock::now_ms(), totals, cluster_end);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn listen_values() {
-        assert_eq!(
-            parse_listen("127.0.0.1:9644").unwrap(),
-            Some("127.0.0.1:9644".parse().unwrap())
-        );
-        assert_eq!(
-            parse_listen("localhost:0").unwrap(),
-            Some("127.0.0.1:0".parse().unwrap())
-        );
-        assert_eq!(
-            parse_listen("[::1]:9644").unwrap(),
-            Some("[::1]:9644".parse().unwrap())
-        );
-        assert_eq!(parse_listen("").unwrap(), None);
-        assert_eq!(parse_listen("none").unwrap(), None);
-        assert!(parse_listen("9644").is_err());
-        assert!(parse_listen("example.com:9644").is_err());
-        assert!(parse_listen("127.0.0.1:99999").is_err());
     }
 }
