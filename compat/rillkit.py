@@ -20,20 +20,48 @@ READY_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 20.0
 
 
-_GIVEN_PORTS: set[int] = set()
+_HELD_PORTS: list = []  # lock files of the ports this process reserved, held until it exits
+_PORT_LOCK_DIR = Path(os.environ.get("TMPDIR", "/tmp")) / "rill-testkit-ports"
+
+
+def _port_range() -> tuple[int, int]:
+    """Ports below the kernel's ephemeral range (where it never picks source ports), as
+    rill-testkit's `ports` module takes them; above it when that leaves too little room."""
+    try:
+        low, high = (int(v) for v in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999
+    return (10000, low) if low >= 12000 else (max(high + 1, 1025), 65535)
 
 
 def free_port() -> int:
-    """A TCP port that was free a moment ago on 127.0.0.1 and that this test process has not
-    handed out before (a port picked but not yet bound is free again to the kernel, so two
-    calls could otherwise give the same port to a node's client and admin listeners)."""
-    while True:
+    """A TCP port on 127.0.0.1 reserved for this test process until it exits, without the
+    bind-then-drop race: it comes from outside the ephemeral range (no outgoing connection can
+    take it as its source port meanwhile), and an exclusive flock on a file shared with
+    rill-testkit (the Rust tests' kit) keeps every other test process from picking it."""
+    import fcntl
+
+    _PORT_LOCK_DIR.mkdir(parents=True, exist_ok=True)
+    low, high = _port_range()
+    span = high - low
+    start = (os.getpid() * 7919 + len(_HELD_PORTS) * 13) % span
+    for i in range(span):
+        port = low + (start + i) % span
+        f = open(_PORT_LOCK_DIR / f"{port}.lock", "a")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.close()
+            continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port not in _GIVEN_PORTS:
-            _GIVEN_PORTS.add(port)
-            return port
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                f.close()  # used by something outside the kit
+                continue
+        _HELD_PORTS.append(f)
+        return port
+    raise RuntimeError(f"no free port in {low}..{high}")
 
 
 def listens(port: int) -> bool:

@@ -1,11 +1,12 @@
-//! A `rill serve` child process for the benchmark: a free port on 127.0.0.1, a temporary data
+//! A `rill serve` child process for the benchmark: a port on 127.0.0.1 reserved by
+//! rill-testkit, a temporary data
 //! directory, Kafka config overrides (or N nodes of one cluster, every node a voter); its memory (VmHWM/VmRSS from `/proc/PID/status`); and
 //! an optional count of its fsync calls through `perf stat` on the syscall tracepoints.
 //! Dropping a [`BrokerProc`] stops the broker (SIGTERM, then SIGKILL after 10 s) and removes
 //! its data directory.
 
 use anyhow::{Context, Result};
-use std::net::{TcpListener, TcpStream};
+use rill_testkit::{listens, reserve_port, reserve_ports, PortReservation};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -20,6 +21,8 @@ pub struct BrokerProc {
     port: u16,
     /// Data directory, deleted on drop.
     _dir: tempfile::TempDir,
+    /// The ports it was started on (rill-testkit's reservations), held while it runs.
+    ports: Vec<PortReservation>,
 }
 
 /// Retention that keeps every bench broker's disk use bounded: at most
@@ -46,11 +49,13 @@ impl BrokerProc {
     /// Starts `rill serve` from `bin` with data under `base` and the given `key=value`
     /// overrides, and waits (up to 30 s) until it accepts connections.
     pub fn start(bin: &Path, base: &Path, overrides: &[&str]) -> Result<Self> {
-        let port = free_port()?;
+        let reserved = reserve_port()?;
+        let port = reserved.port();
         let listeners = format!("listeners=PLAINTEXT://127.0.0.1:{port}");
         let mut all = vec![listeners.as_str()];
         all.extend_from_slice(overrides);
         let mut me = Self::spawn(bin, base, port, &all)?;
+        me.ports.push(reserved);
         me.wait_listening(Instant::now() + Duration::from_secs(30))?;
         Ok(me)
     }
@@ -64,7 +69,8 @@ impl BrokerProc {
         n: usize,
         overrides: &[&str],
     ) -> Result<Vec<Self>> {
-        let ports: Vec<u16> = (0..2 * n).map(|_| free_port()).collect::<Result<_>>()?;
+        let mut reserved = reserve_ports(2 * n)?;
+        let ports: Vec<u16> = reserved.iter().map(PortReservation::port).collect();
         let voters = (0..n)
             .map(|i| format!("{}@127.0.0.1:{}", i + 1, ports[n + i]))
             .collect::<Vec<_>>()
@@ -84,7 +90,13 @@ impl BrokerProc {
             ];
             let mut all: Vec<&str> = settings.iter().map(String::as_str).collect();
             all.extend_from_slice(overrides);
-            nodes.push(Self::spawn(bin, base, ports[i], &all)?);
+            let mut node = Self::spawn(bin, base, ports[i], &all)?;
+            // Node i holds its client port; the first node also holds the controller ports.
+            node.ports.push(reserved.remove(0));
+            if i == 0 {
+                node.ports.extend(reserved.drain(n - 1..));
+            }
+            nodes.push(node);
         }
         let deadline = Instant::now() + Duration::from_secs(60);
         for node in &mut nodes {
@@ -124,6 +136,7 @@ impl BrokerProc {
             bootstrap: format!("127.0.0.1:{port}"),
             port,
             _dir: dir,
+            ports: Vec::new(),
         })
     }
 
@@ -177,11 +190,6 @@ impl Drop for BrokerProc {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A port that was free a moment ago.
-fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 /// A cluster id in Kafka's form (22 characters of URL-safe base64), from the process's random
@@ -285,11 +293,4 @@ impl Drop for FsyncCounter {
             let _ = self.child.wait();
         }
     }
-}
-
-/// Whether something listens on 127.0.0.1:`port`. A connection to itself does not count: while
-/// nothing listens on a port in the ephemeral range, a connect can pick that same port as its
-/// source and "succeed" by TCP simultaneous open.
-fn listens(port: u16) -> bool {
-    TcpStream::connect(("127.0.0.1", port)).is_ok_and(|s| s.local_addr().ok() != s.peer_addr().ok())
 }

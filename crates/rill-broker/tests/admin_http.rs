@@ -6,7 +6,7 @@
 
 use std::net::SocketAddr;
 
-use rill_broker::{BrokerConfig, Server};
+use rill_testkit::Node;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -49,21 +49,8 @@ async fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) ->
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_health_api_and_metrics_until_shutdown() {
     let dir = tempfile::tempdir().unwrap();
-    let pairs = [
-        ("listeners", "PLAINTEXT://127.0.0.1:0".to_string()),
-        ("log.dirs", dir.path().display().to_string()),
-        ("admin.listen", "127.0.0.1:0".to_string()),
-        ("offsets.topic.num.partitions", "2".to_string()),
-    ];
-    let config = BrokerConfig::from_pairs(
-        pairs.iter().map(|(k, v)| (k.to_string(), v.clone())),
-        |_| {},
-    )
-    .unwrap();
-    let server = Server::bind(config).await.unwrap();
-    let admin = server.admin_addr().expect("admin listener configured");
-    let (stop, rx) = tokio::sync::watch::channel(false);
-    let task = tokio::spawn(server.run(rx));
+    let node = Node::start(dir.path(), &[("offsets.topic.num.partitions", "2")]).await;
+    let admin = node.admin_addr.expect("admin listener configured");
 
     assert_eq!(
         http(admin, "GET", "/health/live", None).await,
@@ -117,8 +104,7 @@ async fn serves_health_api_and_metrics_until_shutdown() {
     let (status, _) = http(admin, "GET", "/", None).await;
     assert_eq!(status, 200);
 
-    stop.send(true).unwrap();
-    task.await.unwrap();
+    node.shutdown().await;
     assert!(
         TcpStream::connect(admin).await.is_err(),
         "the admin listener is closed after shutdown"

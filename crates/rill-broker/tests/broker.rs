@@ -9,46 +9,21 @@ use std::time::Duration;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, StrBytes};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use kafka_protocol::records::{Compression, RecordBatchDecoder};
 
 mod support;
 mod versions;
 
+use rill_testkit::BatchBuilder;
 use support::{produce, start, Conn};
 
 fn batch(records: &[(&[u8], &[u8])], ts: i64, compression: Compression) -> Bytes {
-    let recs: Vec<Record> = records
+    records
         .iter()
-        .enumerate()
-        .map(|(i, (k, v))| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: i as i32,
-            timestamp: ts + i as i64,
-            key: Some(Bytes::copy_from_slice(k)),
-            value: Some(Bytes::copy_from_slice(v)),
-            headers: Default::default(),
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &recs,
-        &RecordEncodeOptions {
-            version: 2,
-            compression,
-        },
-    )
-    .unwrap();
-    buf.freeze()
+        .fold(BatchBuilder::new(), |b, (k, v)| b.record(Some(k), Some(v)))
+        .compression(compression)
+        .timestamp(ts)
+        .build()
 }
 
 async fn create_topic(conn: &mut Conn, name: &str, partitions: i32) -> i16 {

@@ -144,10 +144,13 @@ fn errors_say_what_to_do_and_exit_codes_differ() -> anyhow::Result<()> {
     );
     ensure!(String::from_utf8_lossy(&missing.stderr).contains("rill topics create nope"));
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let down = rill_with(&format!("127.0.0.1:{port}"), &["topics", "list"], b"")?;
+    // A reserved port nothing listens on.
+    let port = rill_testkit::reserve_port()?;
+    let down = rill_with(
+        &format!("127.0.0.1:{}", port.port()),
+        &["topics", "list"],
+        b"",
+    )?;
     ensure!(
         down.status.code() == Some(3),
         "unreachable: {:?}",

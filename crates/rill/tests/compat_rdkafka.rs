@@ -1,5 +1,5 @@
 //! Compatibility with the `rdkafka` crate (librdkafka, built by the crate): each test starts a
-//! real `rill serve` child process on a free port with a temporary data directory, drives it
+//! real `rill serve` child process on a reserved port with a temporary data directory, drives it
 //! with rdkafka's admin client, FutureProducer and BaseConsumer, and checks byte-exact results.
 //!
 //! Consumers use manual assignment only (no consumer groups yet). The broker's stderr goes to a
@@ -8,10 +8,6 @@
 mod cli_support;
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context as _};
@@ -22,80 +18,27 @@ use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientConfig, Offset, Timestamp, TopicPartitionList};
+use rill_testkit::RillProcess;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 const BASE_TS: i64 = 1_700_000_000_000;
 
-/// A `rill serve` child process, killed when dropped.
+/// A `rill serve` child process (rill-testkit's), killed when dropped.
 struct Broker {
-    /// The broker process; killed in `Drop`.
-    child: Child,
-    /// The port of its PLAINTEXT listener on 127.0.0.1.
-    port: u16,
-    /// Where the broker's stderr goes, printed when a test panics.
-    log_path: PathBuf,
-    /// Holds the data directory (and the log) until the broker is gone.
-    _dir: tempfile::TempDir,
+    /// The process, its reserved port and data directory.
+    process: RillProcess,
 }
 
 impl Broker {
     fn start() -> anyhow::Result<Self> {
-        let dir = tempfile::tempdir()?;
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let log_path = dir.path().join("rill.stderr.log");
-        let log = File::create(&log_path)?;
-        let child = Command::new(env!("CARGO_BIN_EXE_rill"))
-            .arg("serve")
-            .arg("--override")
-            .arg(format!("listeners=PLAINTEXT://127.0.0.1:{port}"))
-            .arg("--override")
-            .arg(format!("log.dirs={}", dir.path().join("data").display()))
-            .arg("--admin-listen")
-            .arg("127.0.0.1:0")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .context("spawning rill serve")?;
-        let mut broker = Broker {
-            child,
-            port,
-            log_path,
-            _dir: dir,
-        };
-        broker.wait_ready()?;
-        Ok(broker)
-    }
-
-    fn wait_ready(&mut self) -> anyhow::Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait()? {
-                bail!(
-                    "rill serve exited with {status} before listening:\n{}",
-                    self.log_tail()
-                );
-            }
-            if cli_support::listens(self.port) {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        bail!(
-            "rill serve did not listen on port {} within 20s:\n{}",
-            self.port,
-            self.log_tail()
-        )
+        let process = RillProcess::builder(env!("CARGO_BIN_EXE_rill"))
+            .ready_timeout(Duration::from_secs(20))
+            .start()?;
+        Ok(Broker { process })
     }
 
     fn bootstrap(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log_path).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(60)..].join("\n")
+        self.process.bootstrap()
     }
 
     fn config(&self) -> ClientConfig {
@@ -117,16 +60,6 @@ impl Broker {
         match &results[0] {
             Ok(created) if created == name => Ok(()),
             other => bail!("create_topics({name}) = {other:?}"),
-        }
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("---- rill serve stderr (tail) ----\n{}", self.log_tail());
         }
     }
 }

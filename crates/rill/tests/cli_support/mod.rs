@@ -1,20 +1,18 @@
-//! Shared by the `cli_*` integration tests: a live `rill serve` child process on a free port
-//! with a temporary data directory, a runner for the `rill` binary's client subcommands, and
+//! Shared by the `cli_*` integration tests: a live `rill serve` child process on a reserved
+//! port with a temporary data directory (rill-testkit), a runner for the `rill` binary's client subcommands, and
 //! rdkafka (librdkafka) clients used as the independent witness of what the CLI did.
 
 #![allow(dead_code)]
 
-use std::fs::File;
 use std::io::Write;
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rill_testkit::RillProcess;
 
 /// Timeout for witness clients.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
@@ -27,66 +25,29 @@ pub type WitnessRecord = (
     Vec<(String, Vec<u8>)>,
 );
 
-/// A `rill serve` child process, killed when dropped.
+/// A `rill serve` child process (rill-testkit's), killed when dropped.
 pub struct Broker {
-    /// The broker process.
-    child: Child,
+    /// The process, its reserved port and data directory.
+    process: RillProcess,
     /// Its port on 127.0.0.1.
     pub port: u16,
-    /// Where its stderr goes (printed when a test panics).
-    log_path: PathBuf,
-    /// Holds the data directory until the broker is gone.
-    _dir: tempfile::TempDir,
 }
 
 impl Broker {
     /// Starts a broker and waits until it listens.
     pub fn start() -> anyhow::Result<Self> {
-        let dir = tempfile::tempdir()?;
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let log_path = dir.path().join("rill.stderr.log");
-        let log = File::create(&log_path)?;
-        let child = Command::new(env!("CARGO_BIN_EXE_rill"))
-            .arg("serve")
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .arg("--admin-listen")
-            .arg("127.0.0.1:0")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .context("spawning rill serve")?;
-        let mut b = Broker {
-            child,
-            port,
-            log_path,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !listens(port) {
-            if let Some(status) = b.child.try_wait()? {
-                bail!("rill serve exited with {status}:\n{}", b.log_tail());
-            }
-            if Instant::now() > deadline {
-                bail!("rill serve did not listen within 20s:\n{}", b.log_tail());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Ok(b)
+        let process = RillProcess::builder(env!("CARGO_BIN_EXE_rill"))
+            .ready_timeout(Duration::from_secs(20))
+            .start()?;
+        Ok(Broker {
+            port: process.port(),
+            process,
+        })
     }
 
     /// `127.0.0.1:PORT`.
     pub fn bootstrap(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log_path).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
+        self.process.bootstrap()
     }
 
     /// Runs `rill ARGS` against this broker with `stdin`; returns the output.
@@ -174,23 +135,6 @@ impl Broker {
             .filter(|t| t.error().is_none())
             .map(|t| t.partitions().len()))
     }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("---- rill serve stderr (tail) ----\n{}", self.log_tail());
-        }
-    }
-}
-
-/// Whether something listens on 127.0.0.1:`port`. A connection to itself does not count: while
-/// nothing listens on a port in the ephemeral range, a connect can pick that same port as its
-/// source and "succeed" by TCP simultaneous open, before the broker has bound it.
-pub fn listens(port: u16) -> bool {
-    TcpStream::connect(("127.0.0.1", port)).is_ok_and(|s| s.local_addr().ok() != s.peer_addr().ok())
 }
 
 /// Runs `rill ARGS` with `-b bootstrap`.
