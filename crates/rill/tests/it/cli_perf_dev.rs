@@ -2,12 +2,10 @@
 //! checked against an
 //! independent count: how far librdkafka sees the partitions' end offsets grow over the run.
 
-mod cli_support;
-
 use std::time::Instant;
 
+use crate::cli_support::{json, Broker};
 use anyhow::{ensure, Context as _};
-use cli_support::{json, Broker};
 
 fn end_total(b: &Broker, topic: &str, partitions: i32) -> anyhow::Result<i64> {
     (0..partitions)

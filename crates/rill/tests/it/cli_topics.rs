@@ -1,10 +1,8 @@
 //! `rill topics` against a live `rill serve`: every change the CLI makes is checked with
 //! librdkafka (rdkafka) as the independent client, and errors get the documented exit codes.
 
-mod cli_support;
-
+use crate::cli_support::{json, rill_with, Broker};
 use anyhow::ensure;
-use cli_support::{json, rill_with, Broker};
 use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -41,7 +39,7 @@ async fn create_describe_alter_grow_delete() -> anyhow::Result<()> {
                     FutureRecord::<(), _>::to("orders")
                         .partition(p)
                         .payload(&payload),
-                    cli_support::TIMEOUT,
+                    crate::cli_support::TIMEOUT,
                 )
                 .await
                 .map_err(|(e, _)| e)?;

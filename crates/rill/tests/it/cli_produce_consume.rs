@@ -2,14 +2,12 @@
 //! and kcat as the independent clients: keyed records land where librdkafka's murmur2
 //! partitioner puts them, consume returns kcat's bytes exactly, options have their effect.
 
-mod cli_support;
-
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
+use crate::cli_support::{json, Broker, TIMEOUT};
 use anyhow::{ensure, Context as _};
-use cli_support::{json, Broker, TIMEOUT};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
 const BASE_TS: i64 = 1_700_000_000_000;

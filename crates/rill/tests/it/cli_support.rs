@@ -2,8 +2,6 @@
 //! port with a temporary data directory (rill-testkit), a runner for the `rill` binary's client subcommands, and
 //! rdkafka (librdkafka) clients used as the independent witness of what the CLI did.
 
-#![allow(dead_code)]
-
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};

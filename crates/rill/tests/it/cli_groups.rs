@@ -2,13 +2,11 @@
 //! (rdkafka) as the witness: it reads the committed offsets the CLI wrote, and it is the live
 //! group member that `rill groups describe` must show.
 
-mod cli_support;
-
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use crate::cli_support::{json, Broker, TIMEOUT};
 use anyhow::{bail, ensure, Context as _};
-use cli_support::{json, Broker, TIMEOUT};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 

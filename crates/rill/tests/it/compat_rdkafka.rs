@@ -5,8 +5,6 @@
 //! Consumers use manual assignment only (no consumer groups yet). The broker's stderr goes to a
 //! file in the data directory and is printed when a test fails.
 
-mod cli_support;
-
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 

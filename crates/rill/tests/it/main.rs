@@ -1,0 +1,13 @@
+//! Integration tests of the `rill` binary, one test binary: the CLI's subcommands against live
+//! `rill serve` children (`cli_*`, with librdkafka as the independent witness), and
+//! compatibility with the `rdkafka` crate (`compat_rdkafka`). Brokers come from rill-testkit
+//! (`cli_support`).
+
+mod cli_dev_cluster;
+mod cli_groups;
+mod cli_perf_dev;
+mod cli_produce_consume;
+#[allow(dead_code)] // each test module uses a part of it
+mod cli_support;
+mod cli_topics;
+mod compat_rdkafka;
