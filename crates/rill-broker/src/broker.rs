@@ -83,10 +83,6 @@ pub struct Broker {
     reconcile_lock: std::sync::Mutex<()>,
     /// Set once shutdown begins: the node must not unfence itself any more.
     pub stopping: std::sync::atomic::AtomicBool,
-    /// `queued.max.request.bytes`: request bytes all connections may hold at once.
-    pub request_budget: Arc<crate::net::budget::RequestBudget>,
-    /// Bytes the connection writers sent, by path (memory, sendfile, cold-read copy).
-    pub send_stats: crate::net::send::SendStats,
     /// Whether produce appends run on the async worker or the blocking pool.
     pub append_routing: crate::api::append_route::AppendRouting,
     /// Logs and counts leader and ISR changes between the images applied here.
@@ -132,10 +128,6 @@ impl Broker {
             groups: GroupService::new(group_config(&config)?),
             reconcile_lock: std::sync::Mutex::new(()),
             stopping: std::sync::atomic::AtomicBool::new(false),
-            request_budget: Arc::new(crate::net::budget::RequestBudget::new(
-                config.queued_max_request_bytes,
-            )),
-            send_stats: Default::default(),
             append_routing: Default::default(),
             observer: crate::observe::ImageObserver::new(config.node_id),
             metadata,

@@ -16,12 +16,14 @@ use rill_quorum::network::BoxFuture;
 use rill_quorum::{ControllerClient, ObserverConfig, QuorumObserver, RaftQuorum};
 use tokio::task::JoinHandle;
 
+use crate::api::ApiHandler;
 use crate::broker::Broker;
 use crate::config::BrokerConfig;
 use crate::error::{BrokerError, Result};
 use crate::membership::Membership;
 use crate::metadata::{MetadataBackend, MetadataStore};
 use crate::net::connection::serve_connection;
+use crate::net::handler::NetShared;
 
 /// How long controlled shutdown may take before the node stops anyway.
 const CONTROLLED_SHUTDOWN_WAIT: Duration = Duration::from_secs(10);
@@ -31,6 +33,8 @@ const CONTROLLED_SHUTDOWN_WAIT: Duration = Duration::from_secs(10);
 pub struct Server {
     /// Shared broker state.
     pub broker: Arc<Broker>,
+    /// What the network edge owns across connections (limits, budget, send statistics).
+    pub net: Arc<NetShared>,
     /// The bound listener.
     listener: TcpListener,
     /// The admin HTTP listener (metrics, health, API, console), unless disabled.
@@ -167,8 +171,13 @@ impl Server {
         if let (Some(a), Ok(bound)) = (&admin, listener.local_addr()) {
             a.set_opened(broker.clone(), bound);
         }
+        let net = Arc::new(NetShared::new(
+            broker.config.socket_request_max_bytes as usize,
+            broker.config.queued_max_request_bytes,
+        ));
         Ok(Server {
             broker,
+            net,
             listener,
             admin,
             cluster,
@@ -216,13 +225,14 @@ impl Server {
             ));
             self.broker.fetchers.update(&self.broker);
         }
+        let handler = Arc::new(ApiHandler::new(self.broker.clone()));
         loop {
             tokio::select! {
                 _ = shutdown.changed() => break,
                 accepted = self.listener.accept() => match accepted {
                     Ok((stream, peer)) => {
                         tasks.spawn(serve_connection(
-                            self.broker.clone(), stream, peer, shutdown.clone(),
+                            handler.clone(), self.net.clone(), stream, peer, shutdown.clone(),
                         ));
                     }
                     Err(e) => {

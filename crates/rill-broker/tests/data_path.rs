@@ -36,7 +36,7 @@ async fn fetched_records_are_the_segment_bytes_sent_with_sendfile() {
     }
     let (_, on_disk) = segment_bytes(dir.path(), "zc");
     assert!(on_disk.len() > 3 << 20, "{}", on_disk.len());
-    let (_, sendfile_before, copied_before) = node.broker.send_stats.snapshot();
+    let (_, sendfile_before, copied_before) = node.net.send_stats.snapshot();
     // Non-flexible (v11) and flexible (v12) encodings, everything in one response.
     for version in [11, 12] {
         let pd = fetch(&mut conn, "zc", 0, 0, 16 << 20, version).await;
@@ -49,7 +49,7 @@ async fn fetched_records_are_the_segment_bytes_sent_with_sendfile() {
             "v{version}: bytes differ from the segment"
         );
     }
-    let (_, sendfile_after, copied_after) = node.broker.send_stats.snapshot();
+    let (_, sendfile_after, copied_after) = node.net.send_stats.snapshot();
     assert_eq!(
         (
             sendfile_after - sendfile_before,
@@ -96,11 +96,11 @@ async fn records_not_in_the_page_cache_are_read_off_the_workers_and_arrive_intac
         return;
     }
     rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed).unwrap();
-    let (_, sendfile_before, copied_before) = node.broker.send_stats.snapshot();
+    let (_, sendfile_before, copied_before) = node.net.send_stats.snapshot();
     let pd = fetch(&mut conn, "cold", 0, 0, 16 << 20, 12).await;
     let records = pd.records.unwrap();
     assert!(records[..] == on_disk[..], "cold read returned other bytes");
-    let (_, sendfile_after, copied_after) = node.broker.send_stats.snapshot();
+    let (_, sendfile_after, copied_after) = node.net.send_stats.snapshot();
     let copied = copied_after - copied_before;
     assert!(copied > 0, "cold pages were sent without the read fallback");
     assert_eq!(
@@ -129,7 +129,7 @@ async fn requests_beyond_queued_max_request_bytes_wait_and_are_then_all_answered
     b.stream.write_all(&b_frame).await.unwrap();
     let early = tokio::time::timeout(Duration::from_millis(700), b.read_frame()).await;
     assert!(early.is_err(), "B was read beyond the request budget");
-    assert!(node.broker.request_budget.held() <= BUDGET);
+    assert!(node.net.request_budget.held() <= BUDGET);
     // A sends the rest: A is answered, its bytes go back, then B gets in and is answered.
     a.stream.write_all(&a_frame[1000..]).await.unwrap();
     let ra = a.read_frame().await.unwrap();
@@ -166,14 +166,14 @@ async fn requests_beyond_queued_max_request_bytes_wait_and_are_then_all_answered
         assert_eq!(r.responses[0].partition_responses[0].error_code, 0);
     }
     writer.await.unwrap().unwrap();
-    let peak = node.broker.request_budget.peak();
+    let peak = node.net.request_budget.peak();
     assert!(
         peak <= BUDGET,
         "held {peak} bytes with a budget of {BUDGET}"
     );
     assert!(peak >= 700 << 10, "the budget was never used: {peak}");
-    assert_eq!(node.broker.request_budget.held(), 0);
-    assert!(node.broker.send_stats.memory_bytes.load(Ordering::Relaxed) > 0);
+    assert_eq!(node.net.request_budget.held(), 0);
+    assert!(node.net.send_stats.memory_bytes.load(Ordering::Relaxed) > 0);
     node.shutdown().await;
 }
 

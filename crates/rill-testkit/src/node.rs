@@ -9,6 +9,7 @@ use std::time::Duration;
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use rill_broker::net::handler::NetShared;
 use rill_broker::{Broker, BrokerConfig, Server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -21,6 +22,8 @@ pub struct Node {
     pub admin_addr: Option<SocketAddr>,
     /// The broker, for tests that look inside.
     pub broker: Arc<Broker>,
+    /// The network edge's shared state (request budget, send statistics).
+    pub net: Arc<NetShared>,
     /// Tells the server to stop.
     stop: tokio::sync::watch::Sender<bool>,
     /// The server task.
@@ -54,12 +57,14 @@ impl Node {
         let addr = server.local_addr().expect("listener address");
         let admin_addr = server.admin_addr();
         let broker = server.broker.clone();
+        let net = server.net.clone();
         let (stop, rx) = tokio::sync::watch::channel(false);
         let task = tokio::spawn(server.run(rx));
         Node {
             addr,
             admin_addr,
             broker,
+            net,
             stop,
             task,
         }

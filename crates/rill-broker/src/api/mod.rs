@@ -32,6 +32,7 @@ use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeade
 use kafka_protocol::protocol::{Decodable, Encodable};
 
 use crate::broker::Broker;
+use crate::net::handler::RequestHandler;
 use crate::net::response::Response;
 
 /// Why a request closes its connection instead of getting a response.
@@ -197,17 +198,33 @@ pub fn parse_request(frame: &Bytes) -> Result<ParsedRequest, RequestError> {
     })
 }
 
-/// The answer to one request: ready now, or a future that completes it (a produce waiting
-/// for durability) while the connection goes on reading.
-pub enum Responder {
-    /// The response (or none, for acks=0).
-    Done(Option<Response>),
-    /// Completes later; responses are still written in request order.
-    Pending(
-        std::pin::Pin<
-            Box<dyn std::future::Future<Output = Result<Option<Response>, RequestError>> + Send>,
-        >,
-    ),
+/// The answer to one request (see [`crate::net::handler::Responder`]).
+pub type Responder = crate::net::handler::Responder<RequestError>;
+
+/// The broker's [`RequestHandler`]: what `net` calls for every frame.
+#[derive(Debug)]
+pub struct ApiHandler {
+    /// The broker the requests act on.
+    broker: Arc<Broker>,
+}
+
+impl ApiHandler {
+    /// A handler over `broker`.
+    pub fn new(broker: Arc<Broker>) -> Self {
+        ApiHandler { broker }
+    }
+}
+
+impl RequestHandler for ApiHandler {
+    type Error = RequestError;
+
+    fn handle(
+        &self,
+        frame: Bytes,
+        peer: SocketAddr,
+    ) -> impl std::future::Future<Output = Result<Responder, RequestError>> + Send {
+        handle_request(&self.broker, frame, peer)
+    }
 }
 
 /// Handles one whole frame.

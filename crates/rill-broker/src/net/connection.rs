@@ -26,10 +26,9 @@ use tokio::task::JoinHandle;
 
 use super::budget::{BudgetPermit, RequestBudget};
 use super::frame::{FrameError, FrameReader};
+use super::handler::{NetShared, RequestHandler, Responder};
 use super::response::Response;
 use super::send::{write_response, write_responses_in_memory, SendStats};
-use crate::api::{self, RequestError, Responder};
-use crate::broker::Broker;
 
 /// Responses a connection may owe at once. The Java client sends at most 5 requests in
 /// flight, but librdkafka without idempotence up to a million: with linger.ms=0 it sends small
@@ -55,22 +54,22 @@ struct Frame {
 
 /// What answering one request came to: the response (`None`: no response, acks=0), or why
 /// the connection must close.
-type Answer = Result<Option<Response>, RequestError>;
+type Answer<E> = Result<Option<Response>, E>;
 
 /// A response owed to the client, in request order.
-enum Owed {
+enum Owed<E> {
     /// Known now.
-    Ready(Answer),
+    Ready(Answer<E>),
     /// Being completed in its own task.
-    Pending(JoinHandle<Answer>),
+    Pending(JoinHandle<Answer<E>>),
 }
 
-impl Owed {
+impl<E: std::fmt::Display + Send + 'static> Owed<E> {
     /// An owed response for `responder`. A pending one is polled once here first: one that
     /// completes at once (a produce in page-cache mode, a round that already covered it) is
     /// answered without a task of its own and the hops to and from it. If it is not done, its
     /// task polls it again with a real waker (a future must accept a new waker on every poll).
-    fn from_responder(responder: Responder) -> Owed {
+    fn from_responder(responder: Responder<E>) -> Owed<E> {
         match responder {
             Responder::Done(response) => Owed::Ready(Ok(response)),
             Responder::Pending(mut fut) => {
@@ -150,14 +149,14 @@ async fn read_frames(
 /// out with it: consecutive in-memory responses (produce answers, metadata) are gathered into
 /// one vectored write of at most [`MAX_BATCH`] responses, so a burst of small answers costs
 /// one syscall instead of one each.
-async fn write_responses(
+async fn write_responses<E: std::fmt::Display + Send + 'static>(
     mut writer: OwnedWriteHalf,
-    mut owed: mpsc::Receiver<Owed>,
+    mut owed: mpsc::Receiver<Owed<E>>,
     peer: SocketAddr,
-    broker: Arc<Broker>,
+    net: Arc<NetShared>,
 ) {
-    let stats: &SendStats = &broker.send_stats;
-    let mut carried: Option<Owed> = None;
+    let stats: &SendStats = &net.send_stats;
+    let mut carried: Option<Owed<E>> = None;
     let mut batch: Vec<Response> = Vec::with_capacity(MAX_BATCH);
     'writing: loop {
         let next = match carried.take() {
@@ -214,9 +213,11 @@ async fn write_batch(
     Ok(())
 }
 
-/// Serves one connection until the peer closes it, it misbehaves, or shutdown begins.
-pub async fn serve_connection(
-    broker: Arc<Broker>,
+/// Serves one connection until the peer closes it, it misbehaves, or shutdown begins: its
+/// frames are answered by `handler`, within `net`'s limits.
+pub async fn serve_connection<H: RequestHandler>(
+    handler: Arc<H>,
+    net: Arc<NetShared>,
     stream: TcpStream,
     peer: SocketAddr,
     mut shutdown: watch::Receiver<bool>,
@@ -226,15 +227,15 @@ pub async fn serve_connection(
         tracing::debug!(%peer, error = %e, "set_nodelay failed");
     }
     let (reader, writer) = stream.into_split();
-    let max = broker.config.socket_request_max_bytes as usize;
+    let max = net.max_frame_bytes;
     let own_budget = Arc::new(RequestBudget::new(Some(
-        (max as u64).min(broker.request_budget.capacity()),
+        (max as u64).min(net.request_budget.capacity()),
     )));
-    let budgets = (own_budget, broker.request_budget.clone());
+    let budgets = (own_budget, net.request_budget.clone());
     let (tx, mut frames) = mpsc::channel(FRAMES_AHEAD);
     let reader_task = tokio::spawn(read_frames(reader, max, budgets, tx));
     let (owed_tx, owed_rx) = mpsc::channel(MAX_IN_FLIGHT);
-    let writer_task = tokio::spawn(write_responses(writer, owed_rx, peer, broker.clone()));
+    let writer_task = tokio::spawn(write_responses(writer, owed_rx, peer, net.clone()));
     loop {
         let frame = tokio::select! {
             biased;
@@ -255,7 +256,7 @@ pub async fn serve_connection(
                 break;
             }
         };
-        let owed = match api::handle_request(&broker, frame.bytes.clone(), peer).await {
+        let owed = match handler.handle(frame.bytes.clone(), peer).await {
             Ok(responder) => Owed::from_responder(responder),
             Err(e) => {
                 tracing::warn!(%peer, reason = %e, "closing connection: bad request");
