@@ -85,7 +85,7 @@ pub struct BrokerConfig {
     /// Quorum membership, controller listener, rack, liveness timeouts.
     pub cluster: crate::cluster_config::ClusterConfig,
     /// Replica fetcher settings (`replica.fetch.*`).
-    pub fetcher: crate::replica::fetcher::FetcherConfig,
+    pub fetcher: FetcherConfig,
     /// `replica.lag.time.max.ms`: a follower not caught up for this long leaves the ISR.
     pub replica_lag_time_max_ms: i64,
 }
@@ -210,6 +210,19 @@ pub fn parse_bool(key: &str, value: &str) -> Result<bool, ConfigError> {
         "false" => Ok(false),
         _ => Err(invalid(key, value, "expected true or false")),
     }
+}
+
+/// Replica fetcher settings (Kafka's names).
+#[derive(Debug, Clone, Copy)]
+pub struct FetcherConfig {
+    /// `replica.fetch.max.bytes`: per partition.
+    pub partition_max_bytes: i32,
+    /// `replica.fetch.response.max.bytes`: per response.
+    pub response_max_bytes: i32,
+    /// `replica.fetch.wait.max.ms`: long-poll time.
+    pub max_wait_ms: i32,
+    /// `replica.fetch.backoff.ms`: pause after an error.
+    pub backoff_ms: u64,
 }
 
 /// The config key of the admin HTTP listener (console, /metrics, /health, /api/v1).
@@ -408,7 +421,7 @@ impl BrokerConfig {
                 "log.segment.recycle.enable",
                 &get("log.segment.recycle.enable"),
             )?,
-            fetcher: crate::replica::fetcher::FetcherConfig {
+            fetcher: FetcherConfig {
                 partition_max_bytes: parse_int(
                     "replica.fetch.max.bytes",
                     &get("replica.fetch.max.bytes"),

@@ -30,24 +30,12 @@ use tokio::task::JoinHandle;
 use super::state::divergence_offset;
 use super::Partition;
 use crate::broker::Broker;
+use crate::config::FetcherConfig;
 
 /// Fetch version used between brokers: topic names, leader epochs, replica id field.
 const FETCH_VERSION: i16 = 12;
 /// OffsetForLeaderEpoch version used between brokers.
 const EPOCH_VERSION: i16 = 4;
-
-/// Replica fetcher settings (Kafka's names).
-#[derive(Debug, Clone, Copy)]
-pub struct FetcherConfig {
-    /// `replica.fetch.max.bytes`: per partition.
-    pub partition_max_bytes: i32,
-    /// `replica.fetch.response.max.bytes`: per response.
-    pub response_max_bytes: i32,
-    /// `replica.fetch.wait.max.ms`: long-poll time.
-    pub max_wait_ms: i32,
-    /// `replica.fetch.backoff.ms`: pause after an error.
-    pub backoff_ms: u64,
-}
 
 /// Key of a followed partition.
 type Key = (String, i32);
