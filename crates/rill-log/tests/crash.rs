@@ -136,6 +136,10 @@ fn kill_rounds(recycle: bool) {
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
+        // The kill comes a random while after the child's first acknowledgement, not after
+        // its start: on a loaded machine the child can take longer than the whole window to
+        // open the log and acknowledge anything.
+        let (first_ack, first_acked) = std::sync::mpsc::channel::<()>();
         let reader = std::thread::spawn(move || {
             let mut lines = Vec::new();
             let mut r = std::io::BufReader::new(stdout);
@@ -145,6 +149,7 @@ fn kill_rounds(recycle: bool) {
                 if line.ends_with('\n') {
                     let f: Vec<&str> = line.split_whitespace().collect();
                     if f.len() == 4 && f[0] == "ack" {
+                        let _ = first_ack.send(());
                         lines.push((
                             f[1].parse().unwrap(),
                             f[2].parse().unwrap(),
@@ -156,7 +161,8 @@ fn kill_rounds(recycle: bool) {
             }
             lines
         });
-        std::thread::sleep(std::time::Duration::from_millis(rng.random_range(150..700)));
+        let _ = first_acked.recv_timeout(std::time::Duration::from_secs(30));
+        std::thread::sleep(std::time::Duration::from_millis(rng.random_range(50..600)));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         let round_acks: Vec<(i64, i64, u32)> = reader.join().unwrap();
