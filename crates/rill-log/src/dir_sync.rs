@@ -245,7 +245,7 @@ impl DirSync {
                 }
             })
             .collect();
-        #[cfg(feature = "test-util")]
+        #[cfg(feature = "fault-injection")]
         hooks::after_capture(
             &jobs
                 .iter()
@@ -477,12 +477,11 @@ pub(crate) fn sync_file(key: &FileKey) -> Result<()> {
         }
         Err(e) => return Err(e),
     };
-    file.sync_data()
-        .map_err(|e| LogError::io("sync", key.path(), e))
+    crate::io::sync_data(&file, key.path())
 }
 
-/// Test hooks into a round (feature `test-util`).
-#[cfg(feature = "test-util")]
+/// Test hooks into a round (feature `fault-injection`, never in the shipped binary).
+#[cfg(feature = "fault-injection")]
 pub mod hooks {
     use std::path::Path;
     use std::sync::Mutex;

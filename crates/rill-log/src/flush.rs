@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
-#[cfg(feature = "test-util")]
+#[cfg(feature = "fault-injection")]
 pub use crate::dir_sync::hooks;
 pub use crate::dir_sync::DirSync;
 

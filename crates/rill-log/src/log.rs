@@ -194,7 +194,7 @@ impl PartitionLog {
     /// # Errors
     /// I/O failures. Damaged bytes are not errors: they are cut and listed in the report.
     pub fn open(dir: &Path, config: LogConfig) -> Result<(PartitionLog, RecoveryReport)> {
-        std::fs::create_dir_all(dir).map_err(|e| LogError::io("create dir", dir, e))?;
+        io::create_dir_all(dir)?;
         let mut report = RecoveryReport::default();
         let rp = read_recovery_point(dir, &mut report)?;
         let start_cp = read_checkpoint_single(&dir.join(LOG_START_OFFSET_FILE), &mut report)?;
@@ -763,7 +763,7 @@ impl PartitionLog {
             seg.delete_files()?;
         }
         self.spares.drop_all()?;
-        std::fs::remove_dir_all(&self.dir).map_err(|e| LogError::io("remove dir", &self.dir, e))
+        io::remove_dir_all(&self.dir)
     }
 
     /// Moves the partition directory out of the way at once ([`crate::trash::trash_dir`]) and

@@ -179,7 +179,7 @@ impl PartitionLog {
         let mut removed = self.removed_segments();
         // Spares no roll took in time: below the log start on disk, deleted with this
         // pass's segments.
-        let expired = self.spares.take_expired(std::time::Instant::now());
+        let expired = self.spares.take_expired(now_ms);
         removed.segments.extend(expired);
         let retired_from = removed.segments.len();
         // Kafka's log-start rule: segments that a truncation and a roll left wholly below the
@@ -192,7 +192,7 @@ impl PartitionLog {
         if let Some(max) = self.config.retention_bytes {
             self.remove_oldest_while(&mut removed, |log, seg| log.size_bytes() - seg.size >= max)?;
         }
-        self.keep_spares(&mut removed, retired_from);
+        self.keep_spares(&mut removed, retired_from, now_ms);
         Ok((removed.taken, removed))
     }
 
@@ -237,14 +237,14 @@ impl PartitionLog {
     /// Keeps segments removed from index `from` on as spares (`recycle`) when recycling is
     /// on. They become usable once `removed`'s log start checkpoint is written. Only
     /// retention keeps spares: it is what retires segments steadily; DeleteRecords frees
-    /// the space its caller asked to free.
-    fn keep_spares(&mut self, removed: &mut RemovedSegments, from: usize) {
+    /// the space its caller asked to free. `now_ms` dates them (see `recycle::SPARE_KEEP`).
+    fn keep_spares(&mut self, removed: &mut RemovedSegments, from: usize, now_ms: i64) {
         if !self.config.recycle_segments || removed.segments.len() <= from {
             return;
         }
         let ready = Arc::new(AtomicBool::new(false));
         let retired = removed.segments.split_off(from);
-        let rest = self.spares.keep(retired, &ready);
+        let rest = self.spares.keep(retired, &ready, now_ms);
         removed.segments.extend(rest);
         removed.ready.push(ready);
     }
