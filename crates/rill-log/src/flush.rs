@@ -255,6 +255,17 @@ impl Durability {
         self.part.lock().failed = Some(e.to_string());
     }
 
+    /// [`LogError::StorageOffline`] once an fsync of this partition failed.
+    pub(crate) fn ensure_online(&self) -> Result<()> {
+        match &self.part.lock().failed {
+            Some(reason) => Err(LogError::StorageOffline {
+                path: self.part.dir.clone(),
+                reason: reason.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// Everything below `end` was fsynced by the log itself.
     pub(crate) fn mark_durable(&self, end: i64) {
         let mut st = self.part.lock();

@@ -7,6 +7,11 @@
 //! `[first segment base, log_end_offset]`; `log_end_offset` is the active segment's next offset.
 //! Reads live in `log_read`, truncation and retention in `log_admin`.
 //!
+//! Offline after a failed fsync: every mutating method (appends, rolls, truncation,
+//! DeleteRecords, retention, flush, close) fails with [`LogError::StorageOffline`] once an
+//! fsync of the log failed, anywhere (see `PartitionLog::guarded`); reads still work, and
+//! opening the log again brings it back. Time comes from the caller (`now_ms` arguments).
+//!
 //! Thread-safety: `Send + Sync`. Mutating methods take `&mut self`, so the caller wraps the
 //! log in a `Mutex`; `read` takes `&self` (an `RwLock` works too). Durability waits go through
 //! [`Durability`], which works without the log's lock.
@@ -108,6 +113,8 @@ pub struct RollSyncs {
     /// The partition directory.
     pub(crate) dir: PathBuf,
     end: i64,
+    /// Told of a failed fsync (the log goes offline).
+    durability: Arc<Durability>,
 }
 
 impl RollSyncs {
@@ -123,8 +130,16 @@ impl RollSyncs {
     /// partition.
     ///
     /// # Errors
-    /// fsync failures.
+    /// fsync failures, which also take the log offline (see [`PartitionLog`]).
     pub fn sync(&self) -> Result<()> {
+        let res = self.sync_all();
+        if let Err(e) = &res {
+            self.durability.fail(e);
+        }
+        res
+    }
+
+    fn sync_all(&self) -> Result<()> {
         for key in &self.keys {
             crate::dir_sync::sync_file(key)?;
         }
@@ -212,6 +227,15 @@ impl PartitionLog {
             _ => (0, 0),
         };
         let log_start_offset = start_cp.unwrap_or(first_base).clamp(first_base, log_end);
+        if let Some(cp) = start_cp.filter(|cp| *cp > log_start_offset) {
+            // DeleteRecords past offsets a power cut then lost: those offsets go to new
+            // records, which the old checkpoint must not hide at the next open (found by the
+            // power-loss test).
+            checkpoint::write_single(&dir.join(LOG_START_OFFSET_FILE), log_start_offset)?;
+            report.dropped.push(format!(
+                "log start checkpoint {cp} is past the log end: lowered to {log_start_offset}"
+            ));
+        }
         // Retention and DeleteRecords checkpoint the log start before they delete the files
         // below it (`RemovedSegments::write_log_start`): a crash in between leaves whole
         // segments below the log start, deleted here.
@@ -263,6 +287,24 @@ impl PartitionLog {
         log.durability.reset(log_end, &active.log_key, true);
         report.segments = log.segments.len();
         Ok((log, report))
+    }
+
+    /// Runs a mutating operation unless the log is offline: after a failed fsync (here, in a
+    /// group-commit round or in [`RollSyncs::sync`]) the kernel may have dropped unsynced
+    /// pages, and a later fsync that succeeds proves nothing about them, so the log refuses
+    /// every write, truncation, roll and checkpoint with [`LogError::StorageOffline`] until
+    /// it is opened again (as Kafka takes a failed log directory offline). An fsync failure
+    /// in `f` takes the log offline.
+    pub(crate) fn guarded<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        self.durability.ensure_online()?;
+        let res = f(self);
+        if let Err(e) = &res {
+            if e.is_sync_failure() {
+                tracing::error!(dir = %self.dir.display(), error = %e, "fsync failed: log offline");
+                self.durability.fail(e);
+            }
+        }
+        res
     }
 
     pub(crate) fn active(&self) -> Result<&LogSegment> {
@@ -464,6 +506,16 @@ impl PartitionLog {
         leader_epoch: i32,
         now_ms: i64,
     ) -> Result<(AppendInfo, Option<[u8; BATCH_HEADER_LEN]>)> {
+        self.guarded(|log| log.append_unguarded(batch, leader_epoch, now_ms))
+    }
+
+    /// [`PartitionLog::append_checked`] without the offline guard.
+    fn append_unguarded(
+        &mut self,
+        batch: &ValidBatch<'_>,
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<(AppendInfo, Option<[u8; BATCH_HEADER_LEN]>)> {
         let h = *batch.header();
         if let SeqCheck::Duplicate(m) = self.producers.check(&h)? {
             let info = AppendInfo {
@@ -562,7 +614,12 @@ impl PartitionLog {
     /// partition waited behind the lock. It joins [`PartitionLog::pending_roll_syncs`]
     /// instead, and the recovery point stays where it was until that fsync is done, so a
     /// crash before it rescans the segment on open.
-    pub fn roll(&mut self, _now_ms: i64) -> Result<()> {
+    pub fn roll(&mut self, now_ms: i64) -> Result<()> {
+        self.guarded(|log| log.roll_unguarded(now_ms))
+    }
+
+    /// [`PartitionLog::roll`] without the offline guard.
+    fn roll_unguarded(&mut self, _now_ms: i64) -> Result<()> {
         let log_end = self.log_end_offset();
         let deferred = matches!(self.config.flush, FlushPolicy::Interval { .. });
         let snapshot = producer_state::snapshot_path(&self.dir, log_end);
@@ -667,6 +724,7 @@ impl PartitionLog {
                 .collect(),
             dir: self.dir.clone(),
             end: last.end,
+            durability: self.durability.clone(),
         })
     }
 
@@ -677,6 +735,11 @@ impl PartitionLog {
     /// # Errors
     /// I/O failures writing the recovery point.
     pub fn roll_syncs_done(&mut self, done: &RollSyncs) -> Result<()> {
+        self.guarded(|log| log.roll_syncs_done_unguarded(done))
+    }
+
+    /// [`PartitionLog::roll_syncs_done`] without the offline guard.
+    fn roll_syncs_done_unguarded(&mut self, done: &RollSyncs) -> Result<()> {
         let before = self.unsynced_rolls.len();
         self.unsynced_rolls.retain(|r| r.end > done.end);
         if self.unsynced_rolls.len() == before
@@ -721,6 +784,11 @@ impl PartitionLog {
     /// # Errors
     /// I/O failures.
     pub fn flush(&mut self) -> Result<()> {
+        self.guarded(|log| log.flush_unguarded())
+    }
+
+    /// [`PartitionLog::flush`] without the offline guard.
+    fn flush_unguarded(&mut self) -> Result<()> {
         if !self.dirty {
             return Ok(());
         }
@@ -746,6 +814,11 @@ impl PartitionLog {
     /// # Errors
     /// I/O failures.
     pub fn close(&mut self) -> Result<()> {
+        self.guarded(|log| log.close_unguarded())
+    }
+
+    /// [`PartitionLog::close`] without the offline guard.
+    fn close_unguarded(&mut self) -> Result<()> {
         let active = self.active_mut()?;
         if active.file_len > active.size {
             active.trim()?;

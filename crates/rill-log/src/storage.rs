@@ -45,8 +45,14 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     ///
     /// # Errors
     /// As `pwritev(2)`; part of the bytes may have been written.
-    fn write_at(&self, file: &File, path: &Path, pos: u64, head: &[u8], body: &[u8])
-        -> io::Result<()>;
+    fn write_at(
+        &self,
+        file: &File,
+        path: &Path,
+        pos: u64,
+        head: &[u8],
+        body: &[u8],
+    ) -> io::Result<()>;
 
     /// Sets the file's length (cuts or extends with zeros).
     ///
