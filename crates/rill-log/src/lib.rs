@@ -26,6 +26,7 @@ pub mod offset_index;
 pub mod producer_state;
 pub mod recovery;
 pub mod recycle;
+mod roll_sync;
 pub mod segment;
 pub mod storage;
 #[cfg(feature = "fault-injection")]
@@ -44,11 +45,12 @@ pub use epoch_cache::LeaderEpochCache;
 pub use error::{LogError, Result};
 pub use file_cache::FileCache;
 pub use flush::{Durability, SyncObserver};
-pub use log::{AppendInfo, PartitionLog, RollSyncs};
+pub use log::{AppendInfo, PartitionLog};
 pub use log_admin::{RemovedFiles, RemovedSegments};
 pub use log_read::{FileSlice, ReadResult};
 pub use producer_state::ProducerStateManager;
 pub use recovery::RecoveryReport;
+pub use roll_sync::RollSyncs;
 #[cfg(test)]
 mod log_tests;
 #[cfg(test)]
