@@ -7,12 +7,13 @@
 //! DeleteRecords, size retention with recycling of segment files (segments over
 //! `MIN_SPARE_BYTES`), clean and unclean reopens (recovery), with the clock moving between
 //! steps. At random steps it cuts power (drops everything not synced, or tears the last
-//! write) or arms a failing fsync (`EIO`); after a cut it reopens through recovery and
-//! checks:
+//! write), crashes without a power cut, or arms a failing fsync (`EIO`: the log must claim
+//! nothing more; the power is cut before it is opened again, see `Case::reopen_and_check`).
+//! After each reopen through recovery it checks:
 //! - every batch the log reported durable (a `wait_durable` that returned `Ok`, a `close`
 //!   that returned `Ok`, its `durable_offset` while no fsync had failed, or the state a
-//!   reopen reported) at or above the log start offset
-//!   the log reported before the cut is read back byte-identical at its offset;
+//!   reopen reported) at or above the log start offset the log reported before the cut is
+//!   read back byte-identical at its offset;
 //! - every batch read back is byte-identical to one appended at that offset and not
 //!   removed since by a truncation that returned `Ok` (nothing else appears);
 //! - offsets are contiguous from the log start to the log end. Except in page-cache mode:
