@@ -27,7 +27,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The state of a log directory's rounds.
 #[derive(Debug, Default)]
@@ -245,7 +245,7 @@ impl DirSync {
                 }
             })
             .collect();
-        #[cfg(feature = "test-util")]
+        #[cfg(feature = "fault-injection")]
         hooks::after_capture(
             &jobs
                 .iter()
@@ -299,11 +299,11 @@ impl DirSync {
         loop {
             let i = round.next.fetch_add(1, Ordering::AcqRel);
             let Some(job) = round.jobs.get(i) else { break };
-            let started = job.part.observer.get().map(|_| Instant::now());
+            let started = job.part.observer.get().map(|o| (o.clock)());
             let res = sync_key(job.key.as_deref());
             if let (Some(o), Some(t)) = (job.part.observer.get(), started) {
                 if job.key.is_some() {
-                    (o.0)(t.elapsed());
+                    (o.record)((o.clock)().saturating_duration_since(t));
                 }
             }
             if job.key.is_some() {
@@ -316,7 +316,10 @@ impl DirSync {
                         st.durable = st.durable.max(job.target)
                     }
                     Ok(()) => {}
-                    Err(e) => st.failed = Some(e.to_string()),
+                    Err(e) => {
+                        st.failed = Some(e.to_string());
+                        job.part.offline.store(true, Ordering::Release);
+                    }
                 }
             }
             if round.finished.fetch_add(1, Ordering::AcqRel) + 1 == round.jobs.len() {
@@ -477,12 +480,11 @@ pub(crate) fn sync_file(key: &FileKey) -> Result<()> {
         }
         Err(e) => return Err(e),
     };
-    file.sync_data()
-        .map_err(|e| LogError::io("sync", key.path(), e))
+    crate::io::sync_data(&file, key.path())
 }
 
-/// Test hooks into a round (feature `test-util`).
-#[cfg(feature = "test-util")]
+/// Test hooks into a round (feature `fault-injection`, never in the shipped binary).
+#[cfg(feature = "fault-injection")]
 pub mod hooks {
     use std::path::Path;
     use std::sync::Mutex;

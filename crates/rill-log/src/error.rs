@@ -124,6 +124,21 @@ impl LogError {
         }
     }
 
+    /// Whether this is a failed fsync (of a file or a directory): afterwards the log goes
+    /// offline (see [`LogError::StorageOffline`]).
+    pub fn is_sync_failure(&self) -> bool {
+        matches!(
+            self,
+            LogError::Io {
+                op: "sync" | "sync dir",
+                ..
+            } | LogError::NoSpace {
+                op: "sync" | "sync dir",
+                ..
+            }
+        )
+    }
+
     /// Shorthand for [`LogError::InvalidBatch`].
     pub(crate) fn invalid(reason: impl Into<String>) -> LogError {
         LogError::InvalidBatch {

@@ -11,9 +11,9 @@
 //!
 //! Thread-safety: one `Mutex` around a map and an LRU order; opening a file happens outside it.
 
-use crate::error::{LogError, Result};
+use crate::error::Result;
 use std::collections::{BTreeMap, HashMap};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -111,11 +111,7 @@ impl FileCache {
                 return Ok(file);
             }
         }
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&key.path)
-            .map_err(|e| LogError::io("open", &key.path, e))?;
+        let file = crate::io::open_existing(&key.path)?;
         let file = Arc::new(file);
         self.insert(key, file.clone());
         Ok(file)

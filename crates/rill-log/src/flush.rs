@@ -19,7 +19,8 @@
 //! [`DirSync`] in a process-wide registry, so nothing has to be passed around.
 //!
 //! An optional [`SyncObserver`] (set once by the owner, e.g. for a metrics histogram) is told
-//! how long each of its partition's group-commit fsyncs took; without one no clock is read.
+//! how long each of its partition's group-commit fsyncs took, timed with the clock the owner
+//! gives it; without one no clock is read.
 //!
 //! Lock order: a [`DirSync`]'s mutex before a partition's; the log's own lock is never held
 //! here. Thread-safety: `Send + Sync`, shared as `Arc<Durability>`.
@@ -30,21 +31,30 @@ use crate::file_cache::FileKey;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-#[cfg(feature = "test-util")]
+#[cfg(feature = "fault-injection")]
 pub use crate::dir_sync::hooks;
 pub use crate::dir_sync::DirSync;
 
 /// Told the duration of every group-commit fsync of a partition (called on the syncing
-/// thread, outside every lock; keep it short).
+/// thread, outside every lock; keep it short), measured with the owner's clock (rill-log
+/// reads none of its own).
 #[derive(Clone)]
-pub struct SyncObserver(pub(crate) Arc<dyn Fn(Duration) + Send + Sync>);
+pub struct SyncObserver {
+    /// The clock the fsyncs are timed with (e.g. `Instant::now`).
+    pub(crate) clock: fn() -> Instant,
+    /// The callback.
+    pub(crate) record: Arc<dyn Fn(Duration) + Send + Sync>,
+}
 
 impl SyncObserver {
-    /// Wraps a callback.
-    pub fn new(f: impl Fn(Duration) + Send + Sync + 'static) -> Self {
-        SyncObserver(Arc::new(f))
+    /// Wraps a callback told each fsync's duration as measured with `clock`.
+    pub fn new(clock: fn() -> Instant, f: impl Fn(Duration) + Send + Sync + 'static) -> Self {
+        SyncObserver {
+            clock,
+            record: Arc::new(f),
+        }
     }
 }
 
@@ -80,6 +90,9 @@ pub(crate) struct PartitionSync {
     pub(crate) state: Mutex<State>,
     /// Group-commit fsyncs that covered this partition.
     pub(crate) syncs: AtomicU64,
+    /// Set with `State::failed`, read without the lock by every append
+    /// ([`Durability::ensure_online`]).
+    pub(crate) offline: AtomicBool,
     /// Told each fsync's duration, if set.
     pub(crate) observer: OnceLock<SyncObserver>,
 }
@@ -118,6 +131,7 @@ impl Durability {
                     queued: false,
                 }),
                 syncs: AtomicU64::new(0),
+                offline: AtomicBool::new(false),
                 observer: OnceLock::new(),
             }),
             group_commit: AtomicBool::new(*policy == FlushPolicy::GroupCommit),
@@ -253,6 +267,22 @@ impl Durability {
     /// not write may be gone from the page cache, so a later fsync proves nothing).
     pub(crate) fn fail(&self, e: &LogError) {
         self.part.lock().failed = Some(e.to_string());
+        self.part.offline.store(true, Ordering::Release);
+    }
+
+    /// [`LogError::StorageOffline`] once an fsync of this partition failed (one atomic load
+    /// while it has not: every append calls it).
+    pub(crate) fn ensure_online(&self) -> Result<()> {
+        if !self.part.offline.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        match &self.part.lock().failed {
+            Some(reason) => Err(LogError::StorageOffline {
+                path: self.part.dir.clone(),
+                reason: reason.clone(),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Everything below `end` was fsynced by the log itself.

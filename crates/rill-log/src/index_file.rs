@@ -27,8 +27,7 @@ impl<const W: usize> IndexFile<W> {
     /// Creates (or empties) the file.
     pub(crate) fn create(path: PathBuf) -> Result<Self> {
         let file = io::open_rw(&path)?;
-        file.set_len(0)
-            .map_err(|e| LogError::io("truncate", &path, e))?;
+        io::set_len(&file, &path, 0)?;
         let key = FileKey::new(path);
         FileCache::global().insert(&key, Arc::new(file));
         Ok(IndexFile {
@@ -53,8 +52,7 @@ impl<const W: usize> IndexFile<W> {
         };
         if len % W as u64 != 0 {
             let f = FileCache::global().get(&idx.key)?;
-            f.set_len(idx.count * W as u64)
-                .map_err(|e| LogError::io("truncate", idx.key.path(), e))?;
+            io::set_len(&f, idx.key.path(), idx.count * W as u64)?;
         }
         if idx.count > 0 {
             idx.last = Some(idx.read_entry(idx.count - 1)?);
@@ -125,8 +123,7 @@ impl<const W: usize> IndexFile<W> {
             return Ok(());
         }
         let f = FileCache::global().get(&self.key)?;
-        f.set_len(n * W as u64)
-            .map_err(|e| LogError::io("truncate", self.key.path(), e))?;
+        io::set_len(&f, self.key.path(), n * W as u64)?;
         self.count = n;
         self.last = if n > 0 {
             Some(self.read_entry(n - 1)?)
@@ -139,8 +136,7 @@ impl<const W: usize> IndexFile<W> {
     /// Replaces the whole content with `entries`.
     pub(crate) fn rewrite(&mut self, entries: &[[u8; W]]) -> Result<()> {
         let f = FileCache::global().get(&self.key)?;
-        f.set_len(0)
-            .map_err(|e| LogError::io("truncate", self.key.path(), e))?;
+        io::set_len(&f, self.key.path(), 0)?;
         let bytes: Vec<u8> = entries.iter().flatten().copied().collect();
         io::write_at(&f, self.key.path(), 0, &bytes)?;
         self.count = entries.len() as u64;
@@ -156,8 +152,7 @@ impl<const W: usize> IndexFile<W> {
     /// fsyncs the file.
     pub(crate) fn sync(&self) -> Result<()> {
         let f = FileCache::global().get(&self.key)?;
-        f.sync_data()
-            .map_err(|e| LogError::io("sync", self.key.path(), e))
+        io::sync_data(&f, self.key.path())
     }
 
     /// Forgets the cached handle (before deleting or renaming the file).

@@ -3,11 +3,16 @@
 //! Every helper maps `std::io::Error` to [`LogError`] naming the operation and path. Positioned
 //! I/O (`pread`/`pwrite`) never moves a shared cursor, so one `File` may serve many threads.
 //! Atomic replace: write `<name>.tmp`, fsync it, rename over `<name>`, fsync the directory.
-//! With feature `test-util`, [`fault`] is the seam crash tests use to make writes tear.
+//! Every helper that changes the disk goes through [`crate::storage`] (the storage seam);
+//! reads use the real handle directly. With feature `fault-injection`, [`fault`] makes the
+//! real file system's writes tear (crash tests that kill a process).
 
 use crate::error::{LogError, Result};
-use std::fs::{File, OpenOptions};
-use std::io::{IoSlice, Write};
+use crate::storage;
+// Needed where `storage::for_path` returns `&FileSystem` (builds without fault injection).
+#[cfg_attr(feature = "fault-injection", allow(unused_imports))]
+use crate::storage::Storage as _;
+use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
@@ -33,18 +38,7 @@ pub(crate) fn read_at(file: &File, path: &Path, pos: u64, buf: &mut [u8]) -> Res
 /// # Errors
 /// [`LogError::Io`] or [`LogError::NoSpace`].
 pub(crate) fn write_at(file: &File, path: &Path, pos: u64, buf: &[u8]) -> Result<()> {
-    #[cfg(feature = "test-util")]
-    if fault::torn_writes() && buf.len() > 1 {
-        let half = buf.len() / 2;
-        file.write_all_at(&buf[..half], pos)
-            .map_err(|e| LogError::io("write", path, e))?;
-        std::thread::sleep(std::time::Duration::from_millis(2));
-        return file
-            .write_all_at(&buf[half..], pos + half as u64)
-            .map_err(|e| LogError::io("write", path, e));
-    }
-    file.write_all_at(buf, pos)
-        .map_err(|e| LogError::io("write", path, e))
+    write_parts_at(file, path, pos, buf, &[])
 }
 
 /// Writes `head` then `body` contiguously at `pos` with vectored `pwritev`s (no copy joins
@@ -59,49 +53,104 @@ pub(crate) fn write_parts_at(
     head: &[u8],
     body: &[u8],
 ) -> Result<()> {
-    #[cfg(feature = "test-util")]
-    if fault::torn_writes() && head.len() + body.len() > 1 {
-        let mut joined = head.to_vec();
-        joined.extend_from_slice(body);
-        return write_at(file, path, pos, &joined);
-    }
-    let total = head.len() + body.len();
-    let mut done = 0usize;
-    while done < total {
-        let parts: [&[u8]; 2] = if done < head.len() {
-            [&head[done..], body]
-        } else {
-            [&[], &body[done - head.len()..]]
-        };
-        let iov = [IoSlice::new(parts[0]), IoSlice::new(parts[1])];
-        match rustix::io::pwritev(file, &iov, pos + done as u64) {
-            Ok(0) => {
-                let e = std::io::Error::from(std::io::ErrorKind::WriteZero);
-                return Err(LogError::io("write", path, e));
-            }
-            Ok(n) => done += n,
-            Err(rustix::io::Errno::INTR) => {}
-            Err(e) => return Err(LogError::io("write", path, e.into())),
-        }
-    }
-    Ok(())
+    storage::for_path(path)
+        .write_at(file, path, pos, head, body)
+        .map_err(|e| LogError::io("write", path, e))
 }
 
-/// Fault injection for crash tests (feature `test-util`): the I/O seam of this crate.
-#[cfg(feature = "test-util")]
+/// Sets the length of `file` (at `path`).
+///
+/// # Errors
+/// [`LogError::Io`] or [`LogError::NoSpace`].
+pub(crate) fn set_len(file: &File, path: &Path, len: u64) -> Result<()> {
+    storage::for_path(path)
+        .set_len(file, path, len)
+        .map_err(|e| LogError::io("truncate", path, e))
+}
+
+/// `fdatasync`s `file` (at `path`).
+///
+/// # Errors
+/// [`LogError::Io`] or [`LogError::NoSpace`].
+pub(crate) fn sync_data(file: &File, path: &Path) -> Result<()> {
+    storage::for_path(path)
+        .sync_data(file, path)
+        .map_err(|e| LogError::io("sync", path, e))
+}
+
+/// Renames a file or directory.
+///
+/// # Errors
+/// [`LogError::Io`] (`NotFound` included).
+pub(crate) fn rename(from: &Path, to: &Path) -> Result<()> {
+    storage::for_path(from)
+        .rename(from, to)
+        .map_err(|e| LogError::io("rename", from, e))
+}
+
+/// The names of the entries of `dir`.
+///
+/// # Errors
+/// [`LogError::Io`] (`NotFound` included).
+pub(crate) fn list(dir: &Path) -> Result<Vec<std::ffi::OsString>> {
+    storage::for_path(dir)
+        .list(dir)
+        .map_err(|e| LogError::io("list", dir, e))
+}
+
+/// Creates a directory and its missing parents.
+///
+/// # Errors
+/// [`LogError::Io`].
+pub(crate) fn create_dir_all(dir: &Path) -> Result<()> {
+    storage::for_path(dir)
+        .create_dir_all(dir)
+        .map_err(|e| LogError::io("create dir", dir, e))
+}
+
+/// Removes a directory with everything in it.
+///
+/// # Errors
+/// [`LogError::Io`] (`NotFound` included).
+pub(crate) fn remove_dir_all(dir: &Path) -> Result<()> {
+    storage::for_path(dir)
+        .remove_dir_all(dir)
+        .map_err(|e| LogError::io("remove dir", dir, e))
+}
+
+/// Fault injection for crash tests (feature `fault-injection`, never in the shipped binary).
+#[cfg(feature = "fault-injection")]
 pub mod fault {
+    use std::fs::File;
+    use std::os::unix::fs::FileExt;
     use std::sync::atomic::{AtomicBool, Ordering};
 
     static TORN_WRITES: AtomicBool = AtomicBool::new(false);
 
-    /// When on, every data write is split in two `pwrite`s with a 2 ms pause between them,
-    /// so a process killed at a random moment leaves torn batches on disk.
+    /// When on, every data write of the real file system is split in two `pwrite`s with a
+    /// 2 ms pause between them, so a process killed at a random moment leaves torn batches on
+    /// disk. (Power cuts with torn writes: [`crate::storage_sim`].)
     pub fn set_torn_writes(on: bool) {
         TORN_WRITES.store(on, Ordering::Relaxed);
     }
 
     pub(crate) fn torn_writes() -> bool {
         TORN_WRITES.load(Ordering::Relaxed)
+    }
+
+    /// Writes `head` + `body` at `pos` as two halves with a pause between them.
+    pub(crate) fn write_torn(
+        file: &File,
+        pos: u64,
+        head: &[u8],
+        body: &[u8],
+    ) -> std::io::Result<()> {
+        let mut joined = head.to_vec();
+        joined.extend_from_slice(body);
+        let half = joined.len() / 2;
+        file.write_all_at(&joined[..half], pos)?;
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        file.write_all_at(&joined[half..], pos + half as u64)
     }
 }
 
@@ -110,12 +159,18 @@ pub mod fault {
 /// # Errors
 /// [`LogError::Io`].
 pub(crate) fn open_rw(path: &Path) -> Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
+    storage::for_path(path)
+        .open(path, true)
+        .map_err(|e| LogError::io("open", path, e))
+}
+
+/// Opens an existing file for positioned reads and writes.
+///
+/// # Errors
+/// [`LogError::Io`] (`NotFound` included).
+pub(crate) fn open_existing(path: &Path) -> Result<File> {
+    storage::for_path(path)
+        .open(path, false)
         .map_err(|e| LogError::io("open", path, e))
 }
 
@@ -124,8 +179,9 @@ pub(crate) fn open_rw(path: &Path) -> Result<File> {
 /// # Errors
 /// [`LogError::Io`].
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    let d = File::open(dir).map_err(|e| LogError::io("open dir", dir, e))?;
-    d.sync_all().map_err(|e| LogError::io("sync dir", dir, e))
+    storage::for_path(dir)
+        .sync_dir(dir)
+        .map_err(|e| LogError::io("sync dir", dir, e))
 }
 
 /// Atomically replaces `path` with `contents` (temp file, fsync, rename, fsync dir).
@@ -135,12 +191,12 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
 pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
     let tmp = tmp_path(path);
     {
-        let mut f = File::create(&tmp).map_err(|e| LogError::io("create", &tmp, e))?;
-        f.write_all(contents)
-            .map_err(|e| LogError::io("write", &tmp, e))?;
-        f.sync_all().map_err(|e| LogError::io("sync", &tmp, e))?;
+        let f = write_new(&tmp, contents)?;
+        storage::for_path(&tmp)
+            .sync_all(&f, &tmp)
+            .map_err(|e| LogError::io("sync", &tmp, e))?;
     }
-    std::fs::rename(&tmp, path).map_err(|e| LogError::io("rename", path, e))?;
+    rename(&tmp, path)?;
     match path.parent() {
         Some(dir) => sync_dir(dir),
         None => Ok(()),
@@ -154,8 +210,16 @@ pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
 /// [`LogError::Io`] or [`LogError::NoSpace`]; the old file is untouched on failure.
 pub(crate) fn write_replace_unsynced(path: &Path, contents: &[u8]) -> Result<()> {
     let tmp = tmp_path(path);
-    std::fs::write(&tmp, contents).map_err(|e| LogError::io("write", &tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| LogError::io("rename", path, e))
+    write_new(&tmp, contents)?;
+    rename(&tmp, path)
+}
+
+/// Creates (or empties) the file at `path` and writes `contents` into it, with no fsync.
+fn write_new(path: &Path, contents: &[u8]) -> Result<File> {
+    let f = open_rw(path)?;
+    set_len(&f, path, 0)?;
+    write_at(&f, path, 0, contents)?;
+    Ok(f)
 }
 
 /// fsyncs the file or directory at `path`; one that no longer exists is skipped.
@@ -163,12 +227,11 @@ pub(crate) fn write_replace_unsynced(path: &Path, contents: &[u8]) -> Result<()>
 /// # Errors
 /// [`LogError::Io`] for failures other than not-found.
 pub(crate) fn sync_path_if_exists(path: &Path) -> Result<()> {
-    let f = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(LogError::io("open", path, e)),
-    };
-    f.sync_all().map_err(|e| LogError::io("sync", path, e))
+    match storage::for_path(path).sync_path(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(LogError::io("sync", path, e)),
+    }
 }
 
 /// The temp file beside `path` that a replacement is written to first (`<path>.tmp`; recovery
@@ -196,7 +259,7 @@ pub(crate) fn read_optional(path: &Path) -> Result<Option<Vec<u8>>> {
 /// # Errors
 /// [`LogError::Io`].
 pub(crate) fn remove_if_exists(path: &Path) -> Result<()> {
-    match std::fs::remove_file(path) {
+    match storage::for_path(path).remove_file(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(LogError::io("remove", path, e)),

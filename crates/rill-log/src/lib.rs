@@ -1,7 +1,8 @@
 //! Rill's storage engine: one partition's segmented RecordBatch v2 log on disk.
 //!
 //! A [`PartitionLog`] is a directory of segments (`.log` + `.index` + `.timeindex`), small
-//! atomic checkpoint files and producer snapshots. Sync `std::fs`, no tokio, no network.
+//! atomic checkpoint files and producer snapshots. Synchronous file I/O through the storage
+//! seam ([`storage`]), no tokio, no network; no clock either: callers pass the time in.
 //! See `/work/notes/rill-log-architecture.md` for formats, recovery and group commit.
 //! Thread-safety: every public type is `Send + Sync`; mutation needs `&mut PartitionLog`.
 
@@ -25,7 +26,11 @@ pub mod offset_index;
 pub mod producer_state;
 pub mod recovery;
 pub mod recycle;
+mod roll_sync;
 pub mod segment;
+pub mod storage;
+#[cfg(feature = "fault-injection")]
+pub mod storage_sim;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testutil;
 pub mod time_index;
@@ -40,11 +45,12 @@ pub use epoch_cache::LeaderEpochCache;
 pub use error::{LogError, Result};
 pub use file_cache::FileCache;
 pub use flush::{Durability, SyncObserver};
-pub use log::{AppendInfo, PartitionLog, RollSyncs};
+pub use log::{AppendInfo, PartitionLog};
 pub use log_admin::{RemovedFiles, RemovedSegments};
 pub use log_read::{FileSlice, ReadResult};
 pub use producer_state::ProducerStateManager;
 pub use recovery::RecoveryReport;
+pub use roll_sync::RollSyncs;
 #[cfg(test)]
 mod log_tests;
 #[cfg(test)]

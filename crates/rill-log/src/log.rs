@@ -7,6 +7,11 @@
 //! `[first segment base, log_end_offset]`; `log_end_offset` is the active segment's next offset.
 //! Reads live in `log_read`, truncation and retention in `log_admin`.
 //!
+//! Offline after a failed fsync: every mutating method (appends, rolls, truncation,
+//! DeleteRecords, retention, flush, close) fails with [`LogError::StorageOffline`] once an
+//! fsync of the log failed, anywhere (see `PartitionLog::guarded`); reads still work, and
+//! opening the log again brings it back. Time comes from the caller (`now_ms` arguments).
+//!
 //! Thread-safety: `Send + Sync`. Mutating methods take `&mut self`, so the caller wraps the
 //! log in a `Mutex`; `read` takes `&self` (an `RwLock` works too). Durability waits go through
 //! [`Durability`], which works without the log's lock.
@@ -18,7 +23,6 @@ use crate::checkpoint::{
 use crate::config::{FlushPolicy, LogConfig, TimestampType};
 use crate::epoch_cache::LeaderEpochCache;
 use crate::error::{LogError, Result};
-use crate::file_cache::FileKey;
 use crate::flush::Durability;
 use crate::io;
 use crate::producer_state::{self, ProducerStateManager, SeqCheck};
@@ -86,57 +90,7 @@ pub struct PartitionLog {
     pub(crate) recycled: u64,
 }
 
-/// A segment rolled without its fsync (page-cache mode): its files, the producer snapshot
-/// written at the roll (also not yet fsynced) and the offset its data ends at (the base of the
-/// segment after it). The directory entries the roll made (the new segment, the snapshot) are
-/// not fsynced either: [`RollSyncs::sync`] fsyncs the directory after the files.
-#[derive(Debug, Clone)]
-pub(crate) struct UnsyncedRoll {
-    keys: [Arc<FileKey>; 3],
-    snapshot: PathBuf,
-    end: i64,
-}
-
-/// Rolled segments still to fsync, handed out by [`PartitionLog::pending_roll_syncs`] so the
-/// fsync can run without the log's lock.
-#[derive(Debug)]
-#[must_use = "the segments stay unsynced until `sync` runs and `roll_syncs_done` is told"]
-pub struct RollSyncs {
-    keys: Vec<Arc<FileKey>>,
-    /// The producer snapshots the rolls wrote (some may be deleted by newer ones since).
-    pub(crate) snapshots: Vec<PathBuf>,
-    /// The partition directory.
-    pub(crate) dir: PathBuf,
-    end: i64,
-}
-
-impl RollSyncs {
-    /// The offset below which these fsyncs make the log durable.
-    pub fn end(&self) -> i64 {
-        self.end
-    }
-
-    /// fsyncs the segments' files (log and indexes), the producer snapshots written at the
-    /// rolls, then the partition directory (the entries of the segments and snapshots the
-    /// rolls created). A file deleted meanwhile (retention, truncation, a newer snapshot) is
-    /// skipped: its bytes are no longer part of the log; so is a directory deleted with its
-    /// partition.
-    ///
-    /// # Errors
-    /// fsync failures.
-    pub fn sync(&self) -> Result<()> {
-        for key in &self.keys {
-            crate::dir_sync::sync_file(key)?;
-        }
-        for path in &self.snapshots {
-            io::sync_path_if_exists(path)?;
-        }
-        io::sync_path_if_exists(&self.dir)
-    }
-}
-
-/// Most rolled segments left unsynced at once; a roll past it fsyncs the older ones itself.
-pub(crate) const MAX_UNSYNCED_ROLLS: usize = 4;
+pub(crate) use crate::roll_sync::{UnsyncedRoll, MAX_UNSYNCED_ROLLS};
 
 impl Drop for PartitionLog {
     /// Returns this log's cached file handles (no flush: a dropped log behaves like a crash;
@@ -194,7 +148,7 @@ impl PartitionLog {
     /// # Errors
     /// I/O failures. Damaged bytes are not errors: they are cut and listed in the report.
     pub fn open(dir: &Path, config: LogConfig) -> Result<(PartitionLog, RecoveryReport)> {
-        std::fs::create_dir_all(dir).map_err(|e| LogError::io("create dir", dir, e))?;
+        io::create_dir_all(dir)?;
         let mut report = RecoveryReport::default();
         let rp = read_recovery_point(dir, &mut report)?;
         let start_cp = read_checkpoint_single(&dir.join(LOG_START_OFFSET_FILE), &mut report)?;
@@ -212,6 +166,15 @@ impl PartitionLog {
             _ => (0, 0),
         };
         let log_start_offset = start_cp.unwrap_or(first_base).clamp(first_base, log_end);
+        if let Some(cp) = start_cp.filter(|cp| *cp > log_start_offset) {
+            // DeleteRecords past offsets a power cut then lost: those offsets go to new
+            // records, which the old checkpoint must not hide at the next open (found by the
+            // power-loss test).
+            checkpoint::write_single(&dir.join(LOG_START_OFFSET_FILE), log_start_offset)?;
+            report.dropped.push(format!(
+                "log start checkpoint {cp} is past the log end: lowered to {log_start_offset}"
+            ));
+        }
         // Retention and DeleteRecords checkpoint the log start before they delete the files
         // below it (`RemovedSegments::write_log_start`): a crash in between leaves whole
         // segments below the log start, deleted here.
@@ -255,14 +218,40 @@ impl PartitionLog {
             dir_id: io::dir_identity(dir),
         };
         log.rebuild_producer_state(&mut report.dropped)?;
-        let active = log.active()?;
-        // Bytes recovered from a crashed process may still be only in the page cache.
+        // Bytes recovered from a crashed process may still be only in the page cache: not
+        // only the active segment's, but (page-cache mode) those of segments rolled without
+        // their fsync and their directory entries. Every segment from the recovery point's on
+        // is fsynced, then the directory, before the log reports them durable (the power-loss
+        // test found rolled segments reported durable after a crash and lost to a power cut).
         if report.batches_scanned > 0 || report.truncated_bytes > 0 {
-            active.sync()?;
+            let from = rp.map_or(i64::MIN, |r| r.segment_base);
+            for seg in log.segments.range(from..).map(|(_, s)| s) {
+                seg.sync()?;
+            }
+            io::sync_dir(dir)?;
         }
+        let active = log.active()?;
         log.durability.reset(log_end, &active.log_key, true);
         report.segments = log.segments.len();
         Ok((log, report))
+    }
+
+    /// Runs a mutating operation unless the log is offline: after a failed fsync (here, in a
+    /// group-commit round or in [`RollSyncs::sync`]) the kernel may have dropped unsynced
+    /// pages, and a later fsync that succeeds proves nothing about them, so the log refuses
+    /// every write, truncation, roll and checkpoint with [`LogError::StorageOffline`] until
+    /// it is opened again (as Kafka takes a failed log directory offline). An fsync failure
+    /// in `f` takes the log offline.
+    pub(crate) fn guarded<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        self.durability.ensure_online()?;
+        let res = f(self);
+        if let Err(e) = &res {
+            if e.is_sync_failure() {
+                tracing::error!(dir = %self.dir.display(), error = %e, "fsync failed: log offline");
+                self.durability.fail(e);
+            }
+        }
+        res
     }
 
     pub(crate) fn active(&self) -> Result<&LogSegment> {
@@ -464,6 +453,16 @@ impl PartitionLog {
         leader_epoch: i32,
         now_ms: i64,
     ) -> Result<(AppendInfo, Option<[u8; BATCH_HEADER_LEN]>)> {
+        self.guarded(|log| log.append_unguarded(batch, leader_epoch, now_ms))
+    }
+
+    /// [`PartitionLog::append_checked`] without the offline guard.
+    fn append_unguarded(
+        &mut self,
+        batch: &ValidBatch<'_>,
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<(AppendInfo, Option<[u8; BATCH_HEADER_LEN]>)> {
         let h = *batch.header();
         if let SeqCheck::Duplicate(m) = self.producers.check(&h)? {
             let info = AppendInfo {
@@ -562,7 +561,12 @@ impl PartitionLog {
     /// partition waited behind the lock. It joins [`PartitionLog::pending_roll_syncs`]
     /// instead, and the recovery point stays where it was until that fsync is done, so a
     /// crash before it rescans the segment on open.
-    pub fn roll(&mut self, _now_ms: i64) -> Result<()> {
+    pub fn roll(&mut self, now_ms: i64) -> Result<()> {
+        self.guarded(|log| log.roll_unguarded(now_ms))
+    }
+
+    /// [`PartitionLog::roll`] without the offline guard.
+    fn roll_unguarded(&mut self, _now_ms: i64) -> Result<()> {
         let log_end = self.log_end_offset();
         let deferred = matches!(self.config.flush, FlushPolicy::Interval { .. });
         let snapshot = producer_state::snapshot_path(&self.dir, log_end);
@@ -644,66 +648,6 @@ impl PartitionLog {
         self.spares.len()
     }
 
-    /// Whether segments rolled in page-cache mode still wait for their fsync.
-    pub fn has_pending_roll_syncs(&self) -> bool {
-        !self.unsynced_rolls.is_empty()
-    }
-
-    /// The segments rolled in page-cache mode that still wait for their fsync, for the caller
-    /// to fsync ([`RollSyncs::sync`]) without holding the log's lock and then report with
-    /// [`PartitionLog::roll_syncs_done`]; `None` when none waits.
-    pub fn pending_roll_syncs(&self) -> Option<RollSyncs> {
-        let last = self.unsynced_rolls.last()?;
-        Some(RollSyncs {
-            keys: self
-                .unsynced_rolls
-                .iter()
-                .flat_map(|r| r.keys.iter().cloned())
-                .collect(),
-            snapshots: self
-                .unsynced_rolls
-                .iter()
-                .map(|r| r.snapshot.clone())
-                .collect(),
-            dir: self.dir.clone(),
-            end: last.end,
-        })
-    }
-
-    /// Records that `done` was fsynced: the rolls it covered leave the list, everything
-    /// below its end counts as durable and the recovery point moves there (unless a flush or
-    /// a truncation got there first).
-    ///
-    /// # Errors
-    /// I/O failures writing the recovery point.
-    pub fn roll_syncs_done(&mut self, done: &RollSyncs) -> Result<()> {
-        let before = self.unsynced_rolls.len();
-        self.unsynced_rolls.retain(|r| r.end > done.end);
-        if self.unsynced_rolls.len() == before
-            || done.end > self.log_end_offset()
-            || io::dir_identity(&self.dir) != self.dir_id
-        {
-            return Ok(());
-        }
-        self.durability.mark_durable(done.end);
-        // Everything below `end` is on disk; the segment starting there is not vouched for
-        // (size 0 recorded), so recovery scans it and every later one.
-        checkpoint::write_rows(
-            &self.dir.join(RECOVERY_POINT_FILE),
-            &[vec![done.end, done.end, 0]],
-        )
-    }
-
-    /// fsyncs every segment rolled without its fsync, here and now.
-    fn sync_unsynced_rolls(&mut self) -> Result<()> {
-        if let Some(syncs) = self.pending_roll_syncs() {
-            syncs.sync()?;
-            self.unsynced_rolls.clear();
-            self.durability.mark_durable(syncs.end);
-        }
-        Ok(())
-    }
-
     /// Writes the recovery point for the active segment; segments rolled without their fsync
     /// are fsynced first, since the checkpoint vouches for everything before the active one.
     pub(crate) fn write_recovery_point(&mut self) -> Result<()> {
@@ -721,6 +665,11 @@ impl PartitionLog {
     /// # Errors
     /// I/O failures.
     pub fn flush(&mut self) -> Result<()> {
+        self.guarded(|log| log.flush_unguarded())
+    }
+
+    /// [`PartitionLog::flush`] without the offline guard.
+    fn flush_unguarded(&mut self) -> Result<()> {
         if !self.dirty {
             return Ok(());
         }
@@ -746,6 +695,11 @@ impl PartitionLog {
     /// # Errors
     /// I/O failures.
     pub fn close(&mut self) -> Result<()> {
+        self.guarded(|log| log.close_unguarded())
+    }
+
+    /// [`PartitionLog::close`] without the offline guard.
+    fn close_unguarded(&mut self) -> Result<()> {
         let active = self.active_mut()?;
         if active.file_len > active.size {
             active.trim()?;
@@ -763,7 +717,7 @@ impl PartitionLog {
             seg.delete_files()?;
         }
         self.spares.drop_all()?;
-        std::fs::remove_dir_all(&self.dir).map_err(|e| LogError::io("remove dir", &self.dir, e))
+        io::remove_dir_all(&self.dir)
     }
 
     /// Moves the partition directory out of the way at once ([`crate::trash::trash_dir`]) and

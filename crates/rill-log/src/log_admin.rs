@@ -29,6 +29,11 @@ impl PartitionLog {
     /// # Errors
     /// I/O failures.
     pub fn truncate_to(&mut self, offset: i64) -> Result<()> {
+        self.guarded(|log| log.truncate_to_unguarded(offset))
+    }
+
+    /// [`PartitionLog::truncate_to`] without the offline guard.
+    fn truncate_to_unguarded(&mut self, offset: i64) -> Result<()> {
         self.dirty = true;
         if offset >= self.log_end_offset() {
             return self.epochs.truncate_from_end(self.log_end_offset());
@@ -78,6 +83,11 @@ impl PartitionLog {
     /// # Errors
     /// I/O failures.
     pub fn truncate_fully_and_start_at(&mut self, new_start_offset: i64) -> Result<()> {
+        self.guarded(|log| log.truncate_fully_and_start_at_unguarded(new_start_offset))
+    }
+
+    /// [`PartitionLog::truncate_fully_and_start_at`] without the offline guard.
+    fn truncate_fully_and_start_at_unguarded(&mut self, new_start_offset: i64) -> Result<()> {
         self.dirty = true;
         let start = new_start_offset.clamp(0, crate::recovery::MAX_BASE_OFFSET);
         // The new start may be below the spares' offsets (`recycle`, rule 1).
@@ -116,6 +126,14 @@ impl PartitionLog {
     /// # Errors
     /// As [`PartitionLog::delete_records_before`].
     pub fn delete_records_before_deferred(
+        &mut self,
+        offset: i64,
+    ) -> Result<(i64, RemovedSegments)> {
+        self.guarded(|log| log.delete_records_before_deferred_unguarded(offset))
+    }
+
+    /// [`PartitionLog::delete_records_before_deferred`] without the offline guard.
+    fn delete_records_before_deferred_unguarded(
         &mut self,
         offset: i64,
     ) -> Result<(i64, RemovedSegments)> {
@@ -169,6 +187,14 @@ impl PartitionLog {
     /// # Errors
     /// I/O failures.
     pub fn enforce_retention_deferred(&mut self, now_ms: i64) -> Result<(usize, RemovedSegments)> {
+        self.guarded(|log| log.enforce_retention_deferred_unguarded(now_ms))
+    }
+
+    /// [`PartitionLog::enforce_retention_deferred`] without the offline guard.
+    fn enforce_retention_deferred_unguarded(
+        &mut self,
+        now_ms: i64,
+    ) -> Result<(usize, RemovedSegments)> {
         self.dirty = true;
         let active = self.active()?;
         if let (Some(ms), Some(first)) = (self.config.segment_ms, active.first_batch_timestamp) {
@@ -179,7 +205,7 @@ impl PartitionLog {
         let mut removed = self.removed_segments();
         // Spares no roll took in time: below the log start on disk, deleted with this
         // pass's segments.
-        let expired = self.spares.take_expired(std::time::Instant::now());
+        let expired = self.spares.take_expired(now_ms);
         removed.segments.extend(expired);
         let retired_from = removed.segments.len();
         // Kafka's log-start rule: segments that a truncation and a roll left wholly below the
@@ -192,7 +218,7 @@ impl PartitionLog {
         if let Some(max) = self.config.retention_bytes {
             self.remove_oldest_while(&mut removed, |log, seg| log.size_bytes() - seg.size >= max)?;
         }
-        self.keep_spares(&mut removed, retired_from);
+        self.keep_spares(&mut removed, retired_from, now_ms);
         Ok((removed.taken, removed))
     }
 
@@ -237,14 +263,14 @@ impl PartitionLog {
     /// Keeps segments removed from index `from` on as spares (`recycle`) when recycling is
     /// on. They become usable once `removed`'s log start checkpoint is written. Only
     /// retention keeps spares: it is what retires segments steadily; DeleteRecords frees
-    /// the space its caller asked to free.
-    fn keep_spares(&mut self, removed: &mut RemovedSegments, from: usize) {
+    /// the space its caller asked to free. `now_ms` dates them (see `recycle::SPARE_KEEP`).
+    fn keep_spares(&mut self, removed: &mut RemovedSegments, from: usize, now_ms: i64) {
         if !self.config.recycle_segments || removed.segments.len() <= from {
             return;
         }
         let ready = Arc::new(AtomicBool::new(false));
         let retired = removed.segments.split_off(from);
-        let rest = self.spares.keep(retired, &ready);
+        let rest = self.spares.keep(retired, &ready, now_ms);
         removed.segments.extend(rest);
         removed.ready.push(ready);
     }

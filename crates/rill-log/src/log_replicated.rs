@@ -19,6 +19,11 @@ impl PartitionLog {
     /// # Errors
     /// [`LogError::CorruptBatch`], [`LogError::NonContiguousReplicatedBatch`], I/O failures.
     pub fn append_replicated(&mut self, batches: &[u8]) -> Result<Option<AppendInfo>> {
+        self.guarded(|log| log.append_replicated_unguarded(batches))
+    }
+
+    /// [`PartitionLog::append_replicated`] without the offline guard.
+    fn append_replicated_unguarded(&mut self, batches: &[u8]) -> Result<Option<AppendInfo>> {
         let mut parts = Vec::new();
         let (mut pos, mut expected) = (0usize, self.log_end_offset());
         while pos < batches.len() {

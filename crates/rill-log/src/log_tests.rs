@@ -476,11 +476,14 @@ fn sync_observer_is_told_each_group_commit_fsync() {
     let d = log.durability();
     let calls = Arc::new(AtomicU64::new(0));
     let seen = calls.clone();
-    assert!(d.set_sync_observer(crate::SyncObserver::new(move |_| {
-        seen.fetch_add(1, Ordering::Relaxed);
-    })));
+    assert!(d.set_sync_observer(crate::SyncObserver::new(
+        std::time::Instant::now,
+        move |_| {
+            seen.fetch_add(1, Ordering::Relaxed);
+        }
+    )));
     assert!(
-        !d.set_sync_observer(crate::SyncObserver::new(|_| {})),
+        !d.set_sync_observer(crate::SyncObserver::new(std::time::Instant::now, |_| {})),
         "first observer wins"
     );
     for i in 0..3 {

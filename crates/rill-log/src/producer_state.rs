@@ -312,11 +312,8 @@ impl ProducerStateManager {
 
 /// Offsets of the snapshot files in `dir`, ascending.
 pub(crate) fn list_snapshots(dir: &Path) -> Result<Vec<i64>> {
-    let rd = std::fs::read_dir(dir).map_err(|e| LogError::io("list", dir, e))?;
     let mut out = Vec::new();
-    for ent in rd {
-        let ent = ent.map_err(|e| LogError::io("list", dir, e))?;
-        let name = ent.file_name();
+    for name in io::list(dir)? {
         let Some(name) = name.to_str() else { continue };
         if let Some(stem) = name.strip_suffix(".snapshot") {
             if stem.len() == 20 {

@@ -164,8 +164,7 @@ pub(crate) fn rescan(
     }
     let cut = file_len - pos;
     if cut > 0 {
-        file.set_len(pos)
-            .map_err(|e| LogError::io("truncate", &path, e))?;
+        crate::io::set_len(&file, &path, pos)?;
     }
     if max_ts >= 0 && ti.last().is_none_or(|&(t, _)| t < max_ts) {
         ti.push((max_ts, max_ts_off));
@@ -294,14 +293,11 @@ pub(crate) fn try_trust(seg: &mut LogSegment, next_offset: i64) -> Result<bool> 
 
 /// Lists the segment base offsets in `dir` and removes leftovers (`*.tmp`, orphan indexes).
 pub(crate) fn list_segments(dir: &Path, report: &mut RecoveryReport) -> Result<Vec<i64>> {
-    let rd = std::fs::read_dir(dir).map_err(|e| LogError::io("list", dir, e))?;
     let (mut logs, mut indexes) = (Vec::new(), Vec::new());
-    for ent in rd {
-        let ent = ent.map_err(|e| LogError::io("list", dir, e))?;
-        let name = ent.file_name();
+    for name in crate::io::list(dir)? {
         let Some(name) = name.to_str() else { continue };
         if name.ends_with(".tmp") {
-            crate::io::remove_if_exists(&ent.path())?;
+            crate::io::remove_if_exists(&dir.join(name))?;
             continue;
         }
         let Some((stem, ext)) = name.split_once('.') else {
@@ -321,7 +317,7 @@ pub(crate) fn list_segments(dir: &Path, report: &mut RecoveryReport) -> Result<V
         }
         match ext {
             "log" => logs.push(base),
-            "index" | "timeindex" => indexes.push((base, ent.path())),
+            "index" | "timeindex" => indexes.push((base, dir.join(name))),
             _ => {}
         }
     }

@@ -38,7 +38,7 @@ use crate::error::Result;
 use crate::segment::LogSegment;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long a spare waits for a roll before retention deletes it (Kafka keeps deleted
 /// segments on disk as long, `file.delete.delay.ms`).
@@ -56,7 +56,8 @@ struct Spare {
     seg: LogSegment,
     /// Set once the log start checkpoint that retired the segment is on disk.
     ready: Arc<AtomicBool>,
-    retired: Instant,
+    /// When retention retired it (the caller's clock, milliseconds).
+    retired_ms: i64,
 }
 
 impl Spare {
@@ -85,20 +86,20 @@ impl Spares {
     /// Keeps the newest of `segs` (already out of the log, oldest first) that are at least
     /// [`MIN_SPARE_BYTES`], up to [`MAX_SPARES`] in all, and returns the others. Those kept
     /// become usable once `ready` is set by whoever writes the log start checkpoint that
-    /// retired them.
+    /// retired them. `now_ms` is the retention pass's time (the caller's clock).
     pub(crate) fn keep(
         &mut self,
         segs: Vec<LogSegment>,
         ready: &Arc<AtomicBool>,
+        now_ms: i64,
     ) -> Vec<LogSegment> {
         let mut rest = Vec::new();
-        let retired = Instant::now();
         for seg in segs.into_iter().rev() {
             if self.kept.len() < MAX_SPARES && seg.size >= MIN_SPARE_BYTES {
                 self.kept.push(Spare {
                     seg,
                     ready: ready.clone(),
-                    retired,
+                    retired_ms: now_ms,
                 });
             } else {
                 rest.push(seg);
@@ -115,13 +116,14 @@ impl Spares {
         Some(self.kept.remove(i).seg)
     }
 
-    /// Takes the spares older than [`SPARE_KEEP`] at `now`: those whose checkpoint is on disk
-    /// are returned for deletion; the others (their checkpoint failed) are forgotten, their
-    /// files left for the next open.
-    pub(crate) fn take_expired(&mut self, now: Instant) -> Vec<LogSegment> {
+    /// Takes the spares older than [`SPARE_KEEP`] at `now_ms` (the clock [`Spares::keep`]
+    /// was given): those whose checkpoint is on disk are returned for deletion; the others
+    /// (their checkpoint failed) are forgotten, their files left for the next open.
+    pub(crate) fn take_expired(&mut self, now_ms: i64) -> Vec<LogSegment> {
+        let keep_ms = SPARE_KEEP.as_millis() as i64;
         let (old, young): (Vec<Spare>, Vec<Spare>) = std::mem::take(&mut self.kept)
             .into_iter()
-            .partition(|s| now.saturating_duration_since(s.retired) > SPARE_KEEP);
+            .partition(|s| now_ms.saturating_sub(s.retired_ms) > keep_ms);
         self.kept = young;
         old.into_iter()
             .filter_map(|s| {
@@ -176,7 +178,7 @@ impl Spares {
     #[cfg(test)]
     pub(crate) fn backdate(&mut self, by: Duration) {
         for s in &mut self.kept {
-            s.retired = s.retired.checked_sub(by).unwrap_or(s.retired);
+            s.retired_ms = s.retired_ms.saturating_sub(by.as_millis() as i64);
         }
     }
 }

@@ -70,8 +70,7 @@ impl LogSegment {
     pub(crate) fn create(dir: &Path, base_offset: i64) -> Result<LogSegment> {
         let path = sibling(dir, base_offset, "log");
         let file = io::open_rw(&path)?;
-        file.set_len(0)
-            .map_err(|e| LogError::io("truncate", &path, e))?;
+        io::set_len(&file, &path, 0)?;
         let log_key = FileKey::new(path);
         FileCache::global().insert(&log_key, Arc::new(file));
         LogSegment::create_indexes(dir, base_offset, log_key)
@@ -106,8 +105,7 @@ impl LogSegment {
     pub(crate) fn recycle(spare: LogSegment, dir: &Path, base_offset: i64) -> Result<LogSegment> {
         spare.forget_handles();
         let path = sibling(dir, base_offset, "log");
-        std::fs::rename(spare.log_path(), &path)
-            .map_err(|e| LogError::io("rename", spare.log_path(), e))?;
+        io::rename(spare.log_path(), &path)?;
         io::remove_if_exists(spare.offset_index.file().path())?;
         io::remove_if_exists(spare.time_index.file().path())?;
         let file = io::open_rw(&path)?;
@@ -129,9 +127,7 @@ impl LogSegment {
     /// I/O failures.
     pub(crate) fn trim(&mut self) -> Result<()> {
         if self.file_len > self.size {
-            self.file()?
-                .set_len(self.size)
-                .map_err(|e| LogError::io("truncate", self.log_key.path(), e))?;
+            io::set_len(&*self.file()?, self.log_key.path(), self.size)?;
             self.file_len = self.size;
         }
         Ok(())
@@ -339,9 +335,7 @@ impl LogSegment {
     /// # Errors
     /// I/O failures.
     pub(crate) fn sync(&self) -> Result<()> {
-        self.file()?
-            .sync_data()
-            .map_err(|e| LogError::io("sync", self.log_key.path(), e))?;
+        io::sync_data(&*self.file()?, self.log_key.path())?;
         self.offset_index.file().sync()?;
         self.time_index.file().sync()
     }
@@ -376,8 +370,7 @@ impl LogSegment {
     /// I/O failures.
     pub(crate) fn cut_at(&mut self, position: u64) -> Result<()> {
         let file = self.file()?;
-        file.set_len(position)
-            .map_err(|e| LogError::io("truncate", self.log_key.path(), e))?;
+        io::set_len(&file, self.log_key.path(), position)?;
         self.size = position;
         self.file_len = position;
         self.offset_index
@@ -428,10 +421,12 @@ impl LogSegment {
 /// # Errors
 /// I/O failures.
 pub(crate) fn cut_down_gently(path: &Path, pause: std::time::Duration) -> Result<()> {
-    let f = match std::fs::OpenOptions::new().write(true).open(path) {
+    let f = match io::open_existing(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(LogError::io("open", path, e)),
+        Err(LogError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(())
+        }
+        Err(e) => return Err(e),
     };
     let mut len = f
         .metadata()
@@ -439,8 +434,7 @@ pub(crate) fn cut_down_gently(path: &Path, pause: std::time::Duration) -> Result
         .len();
     while len > GENTLE_DELETE_STEP {
         len -= GENTLE_DELETE_STEP;
-        f.set_len(len)
-            .map_err(|e| LogError::io("truncate", path, e))?;
+        io::set_len(&f, path, len)?;
         if !pause.is_zero() {
             std::thread::sleep(pause);
         }

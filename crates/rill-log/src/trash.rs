@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{LogError, Result};
 use crate::segment;
+#[cfg_attr(feature = "fault-injection", allow(unused_imports))]
+use crate::storage::Storage as _;
 
 /// The suffix of a renamed, to-be-deleted partition directory.
 pub const TRASH_SUFFIX: &str = "-delete";
@@ -30,7 +32,7 @@ pub fn trash_dir(dir: &Path) -> Result<Option<PathBuf>> {
         .map_or(0, |d| d.as_nanos());
     let id = format!("{nanos:x}{:x}", SEQ.fetch_add(1, Ordering::Relaxed));
     let to = dir.with_file_name(format!("{name}.{id}{TRASH_SUFFIX}"));
-    match std::fs::rename(dir, &to) {
+    match crate::storage::for_path(dir).rename(dir, &to) {
         Ok(()) => Ok(Some(to)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(LogError::io("rename for delete", dir, e)),
@@ -42,15 +44,14 @@ pub fn trash_dir(dir: &Path) -> Result<Option<PathBuf>> {
 /// # Errors
 /// I/O failures listing `data_dir` (a missing one has none).
 pub fn trashed_dirs(data_dir: &Path) -> Result<Vec<PathBuf>> {
-    let entries = match std::fs::read_dir(data_dir) {
+    let entries = match crate::storage::for_path(data_dir).list(data_dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(LogError::io("list", data_dir, e)),
     };
     let mut found = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| LogError::io("list", data_dir, e))?;
-        let path = entry.path();
+    for name in entries {
+        let path = data_dir.join(name);
         if path.is_dir()
             && path
                 .file_name()
@@ -68,18 +69,18 @@ pub fn trashed_dirs(data_dir: &Path) -> Result<Vec<PathBuf>> {
 /// # Errors
 /// I/O failures.
 pub fn delete_trashed_dir(dir: &Path) -> Result<()> {
-    let entries = match std::fs::read_dir(dir) {
+    let entries = match crate::storage::for_path(dir).list(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(LogError::io("list", dir, e)),
     };
-    for entry in entries {
-        let path = entry.map_err(|e| LogError::io("list", dir, e))?.path();
+    for name in entries {
+        let path = dir.join(name);
         if path.extension().is_some_and(|x| x == "log") {
             segment::cut_down_gently(&path, segment::GENTLE_DELETE_PAUSE)?;
         }
     }
-    match std::fs::remove_dir_all(dir) {
+    match crate::storage::for_path(dir).remove_dir_all(dir) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(LogError::io("remove dir", dir, e)),

@@ -2,6 +2,7 @@
 //! [`rill_log::SyncObserver`] hook (rill-log itself keeps no global state or metrics).
 
 use std::sync::LazyLock;
+use std::time::Instant;
 
 use metrics::{histogram, Histogram};
 use rill_log::{Durability, SyncObserver};
@@ -20,5 +21,7 @@ pub fn register() {
 
 /// Times every group-commit fsync of this log into `rill_log_flush_duration_seconds`.
 pub fn watch(durability: &Durability) {
-    durability.set_sync_observer(SyncObserver::new(|d| FLUSH.record(d.as_secs_f64())));
+    durability.set_sync_observer(SyncObserver::new(Instant::now, |d| {
+        FLUSH.record(d.as_secs_f64())
+    }));
 }
