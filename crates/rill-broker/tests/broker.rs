@@ -180,6 +180,8 @@ async fn bad_frames_close_only_their_connection() {
 #[tokio::test]
 async fn produce_fetch_restart_round_trip() {
     let dir = tempfile::tempdir().unwrap();
+    // Timestamps of now: 1970's would let retention delete the segments after the restart.
+    let now = rill_testkit::batch::now_ms();
     let node = start(dir.path(), &[]).await;
     let mut conn = Conn::open(node.addr).await;
     assert_eq!(create_topic(&mut conn, "orders", 2).await, 0);
@@ -197,7 +199,7 @@ async fn produce_fetch_restart_round_trip() {
         &mut conn,
         "orders",
         1,
-        batch(&[(b"k1", b"v1"), (b"k2", b"v2")], 1000, Compression::None),
+        batch(&[(b"k1", b"v1"), (b"k2", b"v2")], now, Compression::None),
     )
     .await;
     assert_eq!((err, base), (0, 0));
@@ -205,7 +207,7 @@ async fn produce_fetch_restart_round_trip() {
         &mut conn,
         "orders",
         1,
-        batch(&[(b"k3", b"v3")], 2000, Compression::Gzip),
+        batch(&[(b"k3", b"v3")], now + 1000, Compression::Gzip),
     )
     .await;
     assert_eq!((err, base), (0, 2));
@@ -225,11 +227,11 @@ async fn produce_fetch_restart_round_trip() {
         &mut conn,
         "nope",
         0,
-        batch(&[(b"k", b"v")], 1, Compression::None),
+        batch(&[(b"k", b"v")], now, Compression::None),
     )
     .await;
     assert_eq!(err, 3, "UNKNOWN_TOPIC_OR_PARTITION");
-    let mut corrupt = batch(&[(b"k", b"v")], 1, Compression::None).to_vec();
+    let mut corrupt = batch(&[(b"k", b"v")], now, Compression::None).to_vec();
     let last = corrupt.len() - 1;
     corrupt[last] ^= 0xff;
     let (err, _) = produce(&mut conn, "orders", 0, Bytes::from(corrupt)).await;
@@ -246,7 +248,7 @@ async fn produce_fetch_restart_round_trip() {
         &mut conn,
         "orders",
         1,
-        batch(&[(b"k4", b"v4")], 3000, Compression::None),
+        batch(&[(b"k4", b"v4")], now + 2000, Compression::None),
     )
     .await;
     assert_eq!((err, base), (0, 3));
