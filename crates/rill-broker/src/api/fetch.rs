@@ -23,7 +23,8 @@ use super::errors::log_error_code;
 use super::fetch_wire::FileRecords;
 use super::{blocking, str_bytes, RequestContext};
 use crate::broker::Broker;
-use crate::replica::Partition;
+use crate::replica::purgatory::FetchWatch;
+use crate::replica::{FetchSlices, Partition};
 
 /// One partition to read, resolved.
 struct Want {
@@ -113,27 +114,25 @@ pub async fn handle(broker: &Arc<Broker>, _ctx: &RequestContext, req: FetchReque
     if let Some(replica) = follower {
         let w = wants.clone();
         let now = crate::clock::now_ms();
-        let moved = blocking(move || {
+        // A high watermark this moves wakes the parked fetches and produces of its partition.
+        blocking(move || {
             let fetches = w
                 .iter()
                 .filter_map(|w| w.target.as_ref().ok().map(|p| (p.as_ref(), w.fetch_offset)));
             Partition::record_follower_fetches(fetches, replica, now)
         })
         .await;
-        if moved == Some(true) {
-            broker.replicas.data_arrived.notify_waiters();
-        }
     }
     loop {
-        let notified = match follower {
-            Some(_) => broker.replicas.appended.notified(),
-            None => broker.replicas.data_arrived.notified(),
-        };
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        let w = wants.clone();
+        // Registered before the read: an event on one of these partitions after it is seen.
+        let watch = FetchWatch::register(
+            wants
+                .iter()
+                .filter_map(|w| w.target.as_ref().ok().map(AsRef::as_ref)),
+            follower.is_some(),
+        );
         let Some((parts, total, any_error)) =
-            blocking(move || read_all(&w, max_bytes, read_committed, follower.is_some())).await
+            read_wanted(&wants, max_bytes, read_committed, follower.is_some()).await
         else {
             response.error_code = ResponseError::UnknownServerError.code();
             return FetchAnswer {
@@ -162,8 +161,45 @@ pub async fn handle(broker: &Arc<Broker>, _ctx: &RequestContext, req: FetchReque
             return FetchAnswer { response, files };
         }
         let _parked = crate::observe::gauges::parked(crate::observe::gauges::Purgatory::Fetch);
-        let _ = tokio::time::timeout_at(deadline, notified).await;
+        watch.wait(deadline).await;
     }
+}
+
+/// Reads every wanted partition: on the async worker when none has anything to read (an idle
+/// consumer's fetch touches no file), else on the blocking pool. `None` when the blocking
+/// task failed.
+async fn read_wanted(
+    wants: &Arc<Vec<Want>>,
+    max_bytes: u64,
+    read_committed: bool,
+    for_follower: bool,
+) -> Option<(Vec<PartitionAnswer>, u64, bool)> {
+    if !for_follower {
+        let now = read_all(wants, max_bytes, read_committed, |part, w, hw, _, _| {
+            part.read_nothing_now(w.fetch_offset, hw)
+        });
+        if now.is_some() {
+            return now;
+        }
+    }
+    let w = wants.clone();
+    blocking(move || {
+        read_all(
+            &w,
+            max_bytes,
+            read_committed,
+            |part, w, hw, budget, first| {
+                // Followers get at least one batch from every partition, as before.
+                let min_one = for_follower || first;
+                Some(
+                    read_bound(part, hw, for_follower)
+                        .and_then(|bound| part.read_slices(w.fetch_offset, bound, budget, min_one)),
+                )
+            },
+        )
+    })
+    .await
+    .flatten()
 }
 
 /// Where a fetch of `part` may read up to (exclusive), given its high watermark read just
@@ -194,13 +230,15 @@ struct SentSlices {
     records: u64,
 }
 
-/// Reads every wanted partition within the limits (file ranges, nothing copied). Blocking.
+/// Reads every wanted partition within the limits (file ranges, nothing copied) with `read`
+/// (given the partition, the want, the high watermark read just before, the byte budget and
+/// whether one batch is due even over it). `None` as soon as `read` gives `None`.
 fn read_all(
     wants: &[Want],
     max_bytes: u64,
     read_committed: bool,
-    for_follower: bool,
-) -> (Vec<PartitionAnswer>, u64, bool) {
+    read: impl Fn(&Partition, &Want, i64, u64, bool) -> Option<Result<FetchSlices, LogError>>,
+) -> Option<(Vec<PartitionAnswer>, u64, bool)> {
     let mut total: u64 = 0;
     let mut any_error = false;
     let mut out = Vec::with_capacity(wants.len());
@@ -222,11 +260,7 @@ fn read_all(
             Ok(part) => {
                 let budget = w.partition_max_bytes.min(max_bytes.saturating_sub(total));
                 let high_watermark = part.high_watermark();
-                // Followers get at least one batch from every partition, as before.
-                let min_one = for_follower || total == 0;
-                let read = read_bound(part, high_watermark, for_follower)
-                    .and_then(|bound| part.read_slices(w.fetch_offset, bound, budget, min_one));
-                match read {
+                match read(part, w, high_watermark, budget, total == 0)? {
                     Ok(read) => {
                         pd.high_watermark = high_watermark;
                         pd.last_stable_offset = high_watermark;
@@ -250,5 +284,5 @@ fn read_all(
         }
         out.push((w.topic_idx, pd, slices));
     }
-    (out, total, any_error)
+    Some((out, total, any_error))
 }

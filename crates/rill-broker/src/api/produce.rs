@@ -46,8 +46,6 @@ pub struct ProduceInFlight {
     appended: Vec<(usize, i32, Appended)>,
     /// The request's acks.
     acks: i16,
-    /// Whom to tell that data arrived.
-    broker: Arc<Broker>,
     /// When acks=all waits give up (the request's timeout).
     deadline: tokio::time::Instant,
 }
@@ -163,7 +161,6 @@ pub async fn append(
         response,
         appended,
         acks,
-        broker: broker.clone(),
         deadline,
     })
 }
@@ -176,7 +173,6 @@ impl ProduceInFlight {
             mut response,
             appended,
             acks,
-            broker,
             deadline,
         } = self;
         let mut results = Vec::with_capacity(appended.len());
@@ -214,15 +210,11 @@ impl ProduceInFlight {
             }
             results[slot].2 = pr;
         }
-        let mut advanced = false;
+        // Consumers parked on these partitions were woken when their high watermarks moved.
         for (topic_idx, index, pr) in results {
             let mut pr = pr;
             pr.index = index;
-            advanced |= pr.error_code == 0;
             response.responses[topic_idx].partition_responses.push(pr);
-        }
-        if advanced {
-            broker.replicas.data_arrived.notify_waiters();
         }
         (acks != 0).then_some(response)
     }

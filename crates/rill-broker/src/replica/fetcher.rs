@@ -227,13 +227,10 @@ async fn round(
             }
         }
     }
-    let b = broker.clone();
+    // A partition whose high watermark moved wakes its own parked fetches.
     let outcome = tokio::task::spawn_blocking(move || apply_fetch(leader, answers))
         .await
         .map_err(|e| RoundError::Leader(format!("applying a fetch failed: {e}")))?;
-    if outcome.high_watermark_moved {
-        b.replicas.data_arrived.notify_waiters();
-    }
     if outcome.retry_later {
         tokio::time::sleep(Duration::from_millis(cfg.backoff_ms.min(200))).await;
     }

@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use rill_meta::MetadataImage;
-use tokio::sync::Notify;
 
 use super::partition::PartitionId;
 use super::Partition;
@@ -25,10 +24,6 @@ pub struct ReplicaManager {
     data_dir: PathBuf,
     /// Partitions by (topic name, index).
     partitions: RwLock<HashMap<(String, i32), Arc<Partition>>>,
-    /// Woken whenever a high watermark advances: parked consumer fetches re-check.
-    pub data_arrived: Notify,
-    /// Woken whenever a leader appends: parked follower fetches re-check.
-    pub appended: Arc<Notify>,
 }
 
 impl ReplicaManager {
@@ -37,8 +32,6 @@ impl ReplicaManager {
         ReplicaManager {
             data_dir: data_dir.to_path_buf(),
             partitions: RwLock::new(HashMap::new()),
-            data_arrived: Notify::new(),
-            appended: Arc::new(Notify::new()),
         }
     }
 
@@ -84,6 +77,8 @@ impl ReplicaManager {
             keys.iter().filter_map(|k| map.remove(k)).collect()
         };
         for p in stale {
+            // Fetches parked on it read it once more (as after any metadata change).
+            p.watchers().committed.notify_waiters();
             tracing::info!(topic = %p.topic, partition = p.index, "deleting partition data");
             match Arc::try_unwrap(p) {
                 Ok(p) => p.delete()?,
@@ -124,17 +119,16 @@ impl ReplicaManager {
                             config.log.clone(),
                             config.min_insync_replicas,
                             broker.node_id,
-                            self.appended.clone(),
                         )?);
                         let mut map = self.partitions.write().unwrap_or_else(|p| p.into_inner());
                         map.insert((topic.name.clone(), index), p.clone());
                         p
                     }
                 };
+                // Wakes the partition's parked fetches and acks=all produces.
                 p.apply_image(&state, now_ms())?;
             }
         }
-        self.data_arrived.notify_waiters();
         Ok(())
     }
 }

@@ -3,13 +3,15 @@
 //! On a single node every partition is a leader with itself as the only replica. In a
 //! cluster a partition's followers pull from its leader ([`fetcher`]), the leader tracks
 //! their progress and the high watermark ([`state`]) and asks the controller for ISR
-//! changes ([`isr`]).
+//! changes ([`isr`]). Delayed produces and fetches wait on the partitions they touch
+//! ([`purgatory`]).
 
 pub mod fetcher;
 mod file_deleter;
 pub mod isr;
 mod manager;
 mod partition;
+pub mod purgatory;
 pub mod state;
 mod timestamps;
 
