@@ -10,6 +10,7 @@ use std::sync::{Arc, RwLock};
 
 use rill_meta::MetadataImage;
 
+use super::append_route::AppendRouting;
 use super::partition::PartitionId;
 use super::Partition;
 use crate::clock::now_ms;
@@ -24,15 +25,39 @@ pub struct ReplicaManager {
     data_dir: PathBuf,
     /// Partitions by (topic name, index).
     partitions: RwLock<HashMap<(String, i32), Arc<Partition>>>,
+    /// This broker's id (`node.id`): whether the image names it a partition's leader.
+    node_id: i32,
+    /// `fetch.max.bytes`: what one fetch response carries at most.
+    fetch_max_bytes: u64,
+    /// Whether produce appends run on the async worker or the blocking pool.
+    append_routing: AppendRouting,
 }
 
 impl ReplicaManager {
-    /// An empty manager over `data_dir`.
-    pub fn new(data_dir: &Path) -> Self {
+    /// An empty manager over `data_dir` for the broker configured by `config`.
+    pub fn new(data_dir: &Path, config: &BrokerConfig) -> Self {
         ReplicaManager {
             data_dir: data_dir.to_path_buf(),
             partitions: RwLock::new(HashMap::new()),
+            node_id: config.node_id,
+            fetch_max_bytes: config.fetch_max_bytes,
+            append_routing: AppendRouting::default(),
         }
+    }
+
+    /// This broker's id.
+    pub fn node_id(&self) -> i32 {
+        self.node_id
+    }
+
+    /// `fetch.max.bytes`.
+    pub fn fetch_max_bytes(&self) -> u64 {
+        self.fetch_max_bytes
+    }
+
+    /// Where produce appends run (see [`AppendRouting`]).
+    pub fn append_routing(&self) -> &AppendRouting {
+        &self.append_routing
     }
 
     /// The data directory.
