@@ -121,19 +121,7 @@ fn measure(build: &'static str, bin: &Path, base: &Path, n: usize, args: &IdleAr
     let idle_topic = "idle";
     produce::create_topic(&broker.bootstrap, idle_topic, n.max(1) as i32)?;
     produce::create_topic(&broker.bootstrap, "load", LOAD_PARTITIONS)?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let answered = Arc::new(AtomicU64::new(0));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()?;
-    let consumers = runtime.spawn(idle_consumers(
-        broker.bootstrap.clone(),
-        idle_topic,
-        n,
-        stop.clone(),
-        answered.clone(),
-    ));
+    let load = IdleLoad::start(&broker.bootstrap, idle_topic, n)?;
     // Every consumer connected and parked at least once before the measured run.
     std::thread::sleep(Duration::from_millis(2000 + n as u64 * 2));
     let rate = args.rate_mib * f64::from(1u32 << 20) / RECORD_BYTES as f64;
@@ -145,24 +133,15 @@ fn measure(build: &'static str, bin: &Path, base: &Path, n: usize, args: &IdleAr
         max_records: (rate * args.secs) as u64 + 1,
         linger_ms: super::report::LINGER_MS,
     };
-    let (cpu_before, fetched_before, t0) = (
-        cpu_secs(broker.pid())?,
-        answered.load(Ordering::Relaxed),
-        Instant::now(),
-    );
+    let (cpu_before, fetched_before, t0) =
+        (cpu_secs(broker.pid())?, load.answered(), Instant::now());
     let out = produce::run(&broker.bootstrap, "load", &spec)?;
     let (cpu, fetched, secs) = (
         cpu_secs(broker.pid())? - cpu_before,
-        answered.load(Ordering::Relaxed) - fetched_before,
+        load.answered() - fetched_before,
         t0.elapsed().as_secs_f64(),
     );
-    stop.store(true, Ordering::Relaxed);
-    let connected = runtime
-        .block_on(async { tokio::time::timeout(Duration::from_secs(10), consumers).await })
-        .ok()
-        .and_then(Result::ok)
-        .unwrap_or(0);
-    runtime.shutdown_timeout(Duration::from_secs(1));
+    let connected = load.stop();
     anyhow::ensure!(
         connected == n,
         "only {connected} of {n} idle consumers connected"
@@ -178,6 +157,63 @@ fn measure(build: &'static str, bin: &Path, base: &Path, n: usize, args: &IdleAr
         idle_fetches_s: fetched as f64 / secs.max(1e-9),
         failed: out.failed,
     })
+}
+
+/// The idle consumers of one row, on a runtime of their own.
+struct IdleLoad {
+    /// Runs the consumers.
+    runtime: tokio::runtime::Runtime,
+    /// Resolves to how many consumers connected, once they stopped.
+    consumers: tokio::task::JoinHandle<usize>,
+    /// Tells the consumers to stop.
+    stop: Arc<AtomicBool>,
+    /// Fetch answers received, all consumers together.
+    answered: Arc<AtomicU64>,
+}
+
+impl IdleLoad {
+    /// Starts `n` consumers of partitions `0..n` of `topic`.
+    fn start(bootstrap: &str, topic: &'static str, n: usize) -> Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let answered = Arc::new(AtomicU64::new(0));
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()?;
+        let consumers = runtime.spawn(idle_consumers(
+            bootstrap.to_string(),
+            topic,
+            n,
+            stop.clone(),
+            answered.clone(),
+        ));
+        Ok(IdleLoad {
+            runtime,
+            consumers,
+            stop,
+            answered,
+        })
+    }
+
+    /// Fetch answers received so far.
+    fn answered(&self) -> u64 {
+        self.answered.load(Ordering::Relaxed)
+    }
+
+    /// Stops the consumers (each after its fetch in flight, 10 s at most); returns how many
+    /// had connected and run until the stop.
+    fn stop(self) -> usize {
+        self.stop.store(true, Ordering::Relaxed);
+        let consumers = self.consumers;
+        let connected = self
+            .runtime
+            .block_on(async { tokio::time::timeout(Duration::from_secs(10), consumers).await })
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or(0);
+        self.runtime.shutdown_timeout(Duration::from_secs(1));
+        connected
+    }
 }
 
 /// Runs `n` idle consumers until `stop`; returns how many connected.

@@ -51,6 +51,36 @@ pub async fn handle(
         min_bytes: req.min_bytes,
         max_bytes: req.max_bytes,
     };
+    let (slots, inputs) = decode_partitions(image, &req, &mut response);
+    let Some(parts) = replicas.fetch_records(image, params, &inputs).await else {
+        response.error_code = ResponseError::UnknownServerError.code();
+        return FetchAnswer {
+            response,
+            files: FileRecords::new(),
+        };
+    };
+    let read_committed = req.isolation_level == 1;
+    let mut files = FileRecords::new();
+    for ((topic_idx, index), part) in slots.into_iter().zip(parts) {
+        let Some(topic) = response.responses.get_mut(topic_idx) else {
+            continue;
+        };
+        let (pd, slices) = encode_partition(index, part, read_committed);
+        if !slices.is_empty() {
+            files.insert((topic_idx, topic.partitions.len()), slices);
+        }
+        topic.partitions.push(pd);
+    }
+    FetchAnswer { response, files }
+}
+
+/// The service's inputs for every partition of `req`, in order, with each one's (topic slot
+/// in `response`, partition index); pushes one topic response per request topic.
+fn decode_partitions(
+    image: &MetadataImage,
+    req: &FetchRequest,
+    response: &mut FetchResponse,
+) -> (Vec<(usize, i32)>, Vec<FetchInput>) {
     let mut slots = Vec::new();
     let mut inputs = Vec::new();
     for topic in &req.topics {
@@ -76,26 +106,7 @@ pub async fn handle(
             });
         }
     }
-    let Some(parts) = replicas.fetch_records(image, params, &inputs).await else {
-        response.error_code = ResponseError::UnknownServerError.code();
-        return FetchAnswer {
-            response,
-            files: FileRecords::new(),
-        };
-    };
-    let read_committed = req.isolation_level == 1;
-    let mut files = FileRecords::new();
-    for ((topic_idx, index), part) in slots.into_iter().zip(parts) {
-        let Some(topic) = response.responses.get_mut(topic_idx) else {
-            continue;
-        };
-        let (pd, slices) = encode_partition(index, part, read_committed);
-        if !slices.is_empty() {
-            files.insert((topic_idx, topic.partitions.len()), slices);
-        }
-        topic.partitions.push(pd);
-    }
-    FetchAnswer { response, files }
+    (slots, inputs)
 }
 
 /// One partition's fields on the wire, and its file ranges.

@@ -92,6 +92,9 @@ impl AppendResult {
 /// appended in; or the refusal.
 pub type Appended = Result<(Arc<Partition>, AppendInfo, i32), AppendResult>;
 
+/// A partition to append to, or the error code to answer.
+type Target = Result<Arc<Partition>, i16>;
+
 /// A produce whose batches are appended and whose durability is still awaited.
 #[derive(Debug)]
 pub struct PendingAppend {
@@ -116,7 +119,7 @@ impl ReplicaManager {
     ) -> Option<PendingAppend> {
         let deadline = tokio::time::Instant::now()
             + std::time::Duration::from_millis(params.timeout_ms.max(0) as u64);
-        let work: Vec<(Result<Arc<Partition>, i16>, Option<Bytes>)> = inputs
+        let work: Vec<(Target, Option<Bytes>)> = inputs
             .into_iter()
             .map(|i| (self.append_target(image, params, &i), i.records))
             .collect();
@@ -161,7 +164,7 @@ impl ReplicaManager {
         image: &MetadataImage,
         params: AppendParams,
         input: &AppendInput,
-    ) -> Result<Arc<Partition>, i16> {
+    ) -> Target {
         if !matches!(params.acks, -1..=1) {
             return Err(ResponseError::InvalidRequiredAcks.code());
         }
@@ -253,12 +256,7 @@ fn refuse(code: i16, message: impl Into<String>) -> AppendResult {
 /// Checks and appends one partition's batch (durability is awaited separately): one magic-2
 /// batch, no transactional batch, `min.insync.replicas` for acks=all, a valid batch. Used by
 /// the replication simulation as the leader's append. Blocking.
-pub fn append_one(
-    target: Result<Arc<Partition>, i16>,
-    records: Option<Bytes>,
-    acks: i16,
-    now_ms: i64,
-) -> Appended {
+pub fn append_one(target: Target, records: Option<Bytes>, acks: i16, now_ms: i64) -> Appended {
     let partition = target.map_err(|code| AppendResult::failed(code, None))?;
     let invalid = ResponseError::InvalidRecord.code();
     // Java's ProduceRequest.validateRecords: v3+ carries exactly one magic-2 batch.

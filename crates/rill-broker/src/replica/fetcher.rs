@@ -285,7 +285,8 @@ fn fetch_request(
 /// What applying a fetch response did.
 #[derive(Debug, Default)]
 pub struct FetchOutcome {
-    /// Some partition's high watermark moved (parked consumer fetches may be answered).
+    /// Some partition's high watermark moved (that partition has woken its own parked
+    /// fetches already).
     pub high_watermark_moved: bool,
     /// Some partition got a retriable error: pause briefly before the next round.
     pub retry_later: bool,
