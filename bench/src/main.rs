@@ -1,6 +1,7 @@
 //! Rill benchmarks: each figure is printed beside the machine's own limit measured in the same
 //! run, with the ratio. `rill-bench storage` measures the storage engine (crate rill-log);
-//! `rill-bench kafka` measures a broker through Kafka clients (issue 9).
+//! `rill-bench kafka` measures a broker through Kafka clients (issue 9); `rill-bench
+//! idle-fetch` what idle long-polling consumers cost a broker taking writes (issue 21).
 
 mod kafka;
 mod storage;
@@ -24,6 +25,9 @@ enum Command {
     Storage(storage::StorageArgs),
     /// A broker through librdkafka (produce, consume, latency, RSS) versus disk and loopback.
     Kafka(kafka::KafkaArgs),
+    /// Idle long-polling consumers (1, 100, 1000 by default) beside one producer: the broker's
+    /// CPU per produced MiB and produce p99, optionally against a baseline `rill` binary.
+    IdleFetch(kafka::IdleArgs),
     /// One librdkafka consumer reading partition 0 of a topic of an already running broker
     /// from the beginning (the consume measurement of `kafka`, alone: for profiling).
     ConsumeOnce {
@@ -75,6 +79,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Storage(args) => storage::run(&args),
         Command::Kafka(args) => kafka::run(&args),
+        Command::IdleFetch(args) => kafka::idle_main(&args),
         Command::ConsumeOnce {
             bootstrap,
             topic,

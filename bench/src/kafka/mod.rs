@@ -14,6 +14,7 @@
 mod broker_proc;
 mod cluster;
 mod consume;
+mod idle;
 mod limits;
 mod produce;
 mod report;
@@ -27,6 +28,7 @@ use report::{Against, ProduceRow, Results, Rss, LINGER_MS, SINGLE};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use idle::{run as idle_main, IdleArgs};
 pub use limits::{disk_sink_main, sink_main};
 
 /// Options of the Kafka benchmark.

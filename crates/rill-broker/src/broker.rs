@@ -83,8 +83,6 @@ pub struct Broker {
     reconcile_lock: std::sync::Mutex<()>,
     /// Set once shutdown begins: the node must not unfence itself any more.
     pub stopping: std::sync::atomic::AtomicBool,
-    /// Whether produce appends run on the async worker or the blocking pool.
-    pub append_routing: crate::api::append_route::AppendRouting,
     /// Logs and counts leader and ISR changes between the images applied here.
     pub observer: crate::observe::ImageObserver,
 }
@@ -122,13 +120,12 @@ impl Broker {
         metadata.catch_up(std::time::Duration::from_secs(120))?;
         let broker = Broker {
             cluster_id: props.cluster_id.clone(),
-            replicas: ReplicaManager::new(&dir),
+            replicas: ReplicaManager::new(&dir, &config),
             fetchers: Default::default(),
             producer_ids: ProducerIdAllocator::default(),
             groups: GroupService::new(group_config(&config)?),
             reconcile_lock: std::sync::Mutex::new(()),
             stopping: std::sync::atomic::AtomicBool::new(false),
-            append_routing: Default::default(),
             observer: crate::observe::ImageObserver::new(config.node_id),
             metadata,
             membership,
@@ -234,9 +231,8 @@ impl Broker {
             .unwrap_or(self.config.node_id)
     }
 
-    /// The partition if this node leads it; otherwise the Kafka error a client must see:
-    /// UNKNOWN_TOPIC_OR_PARTITION when it does not exist, NOT_LEADER_OR_FOLLOWER when
-    /// another broker leads it (or it has no leader right now).
+    /// The partition if this node leads it; otherwise the Kafka error a client must see (see
+    /// [`ReplicaManager::leader_partition`]).
     ///
     /// # Errors
     /// The Kafka error as above.
@@ -245,57 +241,25 @@ impl Broker {
         topic: &str,
         index: i32,
     ) -> std::result::Result<Arc<crate::replica::Partition>, kafka_protocol::ResponseError> {
-        use kafka_protocol::ResponseError;
-        let image = self.image();
-        let t = image
-            .topic(topic)
-            .filter(|t| index >= 0 && (index as u32) < t.partitions)
-            .ok_or(ResponseError::UnknownTopicOrPartition)?;
-        let leads_here = t
-            .partition_states
-            .get(index as usize)
-            .is_none_or(|s| s.replicas.is_empty() || s.leader == self.config.node_id);
-        if !leads_here {
-            return Err(ResponseError::NotLeaderOrFollower);
-        }
-        self.replicas
-            .get(topic, index)
-            .ok_or(ResponseError::NotLeaderOrFollower)
+        self.replicas.leader_partition(&self.image(), topic, index)
     }
 
     /// The partition's current leader epoch (0 for a lone node's partitions).
     pub fn leader_epoch(&self, topic: &str, index: i32) -> i32 {
-        self.image()
-            .topic(topic)
-            .and_then(|t| {
-                t.partition_states
-                    .get(index as usize)
-                    .map(|s| s.leader_epoch)
-            })
-            .unwrap_or(0)
+        crate::replica::leader_epoch(&self.image(), topic, index)
     }
 
-    /// KIP-320 fencing: a client's `current_leader_epoch` newer than ours is
-    /// UNKNOWN_LEADER_EPOCH (we are behind), older is FENCED_LEADER_EPOCH (it is); -1 skips.
+    /// KIP-320 fencing (see [`crate::replica::check_leader_epoch`]).
     ///
     /// # Errors
-    /// The Kafka error as above.
+    /// UNKNOWN_LEADER_EPOCH or FENCED_LEADER_EPOCH.
     pub fn check_leader_epoch(
         &self,
         topic: &str,
         index: i32,
         requested: i32,
     ) -> std::result::Result<(), kafka_protocol::ResponseError> {
-        use kafka_protocol::ResponseError;
-        if requested < 0 {
-            return Ok(());
-        }
-        let ours = self.leader_epoch(topic, index);
-        match requested.cmp(&ours) {
-            std::cmp::Ordering::Greater => Err(ResponseError::UnknownLeaderEpoch),
-            std::cmp::Ordering::Less => Err(ResponseError::FencedLeaderEpoch),
-            std::cmp::Ordering::Equal => Ok(()),
-        }
+        crate::replica::check_leader_epoch(&self.image(), topic, index, requested)
     }
 
     /// Flushes every partition and checkpoints high watermarks (clean shutdown).

@@ -1,43 +1,22 @@
-//! Fetch: whole record batches up to the high watermark, with `min_bytes`/`max_wait_ms` long
-//! polling and `max_bytes`/`partition_max_bytes` limits (the first batch of the first
-//! non-empty partition is returned even when larger, as KIP-74 says).
-//!
-//! A fetch from a follower (replica id >= 0) reads up to the log end instead of the high
-//! watermark, tells the leader how far the follower has got (which may raise the high
-//! watermark and grow the ISR), and parks on appends rather than on the high watermark.
+//! Fetch: decode the request, call the partition service
+//! ([`ReplicaManager::fetch_records`](crate::replica::ReplicaManager::fetch_records): the
+//! isolation bound, follower progress, long polling in the purgatory of the fetched
+//! partitions) and build the response, whose record data stays file ranges (see
+//! [`super::fetch_wire`]).
 //!
 //! Fetch sessions (KIP-227): Rill answers with session id 0, i.e. no session was created,
 //! so clients keep sending full fetch requests, a behaviour every client supports.
-
-use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
 use kafka_protocol::ResponseError;
-use rill_log::{FileSlice, LogError};
-use tokio::time::Instant;
+use rill_meta::MetadataImage;
 
-use super::errors::log_error_code;
 use super::fetch_wire::FileRecords;
-use super::{blocking, str_bytes, RequestContext};
-use crate::broker::Broker;
-use crate::replica::Partition;
-
-/// One partition to read, resolved.
-struct Want {
-    /// Topic index in the response.
-    topic_idx: usize,
-    /// Partition index.
-    index: i32,
-    /// The partition, or the error to answer.
-    target: Result<Arc<Partition>, i16>,
-    /// Where to read from.
-    fetch_offset: i64,
-    /// Per-partition byte limit.
-    partition_max_bytes: u64,
-}
+use super::{str_bytes, RequestContext};
+use crate::replica::fetch_records::{unknown_topic, FetchInput, FetchParams, FetchedPartition};
+use crate::replica::ReplicaManager;
 
 /// A Fetch answer: the response with every partition's fields, and the record data of the
 /// partitions that have some, as file ranges (see [`super::fetch_wire`]).
@@ -50,7 +29,12 @@ pub struct FetchAnswer {
 }
 
 /// Answers Fetch, waiting up to `max_wait_ms` for `min_bytes`.
-pub async fn handle(broker: &Arc<Broker>, _ctx: &RequestContext, req: FetchRequest) -> FetchAnswer {
+pub async fn handle(
+    replicas: &ReplicaManager,
+    image: &MetadataImage,
+    _ctx: &RequestContext,
+    req: FetchRequest,
+) -> FetchAnswer {
     let mut response = FetchResponse::default();
     if req.session_id > 0 {
         response.error_code = ResponseError::FetchSessionIdNotFound.code();
@@ -61,9 +45,44 @@ pub async fn handle(broker: &Arc<Broker>, _ctx: &RequestContext, req: FetchReque
     }
     // v15+ carry the replica id in ReplicaState; older versions in replica_id.
     let replica_id = req.replica_id.0.max(req.replica_state.replica_id.0);
-    let follower = (replica_id >= 0).then_some(replica_id);
-    let image = broker.image();
-    let mut wants = Vec::new();
+    let params = FetchParams {
+        follower: (replica_id >= 0).then_some(replica_id),
+        max_wait_ms: req.max_wait_ms,
+        min_bytes: req.min_bytes,
+        max_bytes: req.max_bytes,
+    };
+    let (slots, inputs) = decode_partitions(image, &req, &mut response);
+    let Some(parts) = replicas.fetch_records(image, params, &inputs).await else {
+        response.error_code = ResponseError::UnknownServerError.code();
+        return FetchAnswer {
+            response,
+            files: FileRecords::new(),
+        };
+    };
+    let read_committed = req.isolation_level == 1;
+    let mut files = FileRecords::new();
+    for ((topic_idx, index), part) in slots.into_iter().zip(parts) {
+        let Some(topic) = response.responses.get_mut(topic_idx) else {
+            continue;
+        };
+        let (pd, slices) = encode_partition(index, part, read_committed);
+        if !slices.is_empty() {
+            files.insert((topic_idx, topic.partitions.len()), slices);
+        }
+        topic.partitions.push(pd);
+    }
+    FetchAnswer { response, files }
+}
+
+/// The service's inputs for every partition of `req`, in order, with each one's (topic slot
+/// in `response`, partition index); pushes one topic response per request topic.
+fn decode_partitions(
+    image: &MetadataImage,
+    req: &FetchRequest,
+    response: &mut FetchResponse,
+) -> (Vec<(usize, i32)>, Vec<FetchInput>) {
+    let mut slots = Vec::new();
+    let mut inputs = Vec::new();
     for topic in &req.topics {
         let by_id = topic.topic.0.is_empty();
         let name = if by_id {
@@ -71,184 +90,39 @@ pub async fn handle(broker: &Arc<Broker>, _ctx: &RequestContext, req: FetchReque
         } else {
             Some(topic.topic.0.to_string())
         };
-        let unknown = if by_id {
-            ResponseError::UnknownTopicId
-        } else {
-            ResponseError::UnknownTopicOrPartition
-        };
         let mut tr = FetchableTopicResponse::default();
         tr.topic = TopicName(str_bytes(topic.topic.0.as_str()));
         tr.topic_id = topic.topic_id;
         let topic_idx = response.responses.len();
         response.responses.push(tr);
         for p in &topic.partitions {
-            let target = match name.as_deref() {
-                None => Err(unknown.code()),
-                Some(n) => broker
-                    .leader_partition(n, p.partition)
-                    .and_then(|part| {
-                        broker.check_leader_epoch(n, p.partition, p.current_leader_epoch)?;
-                        if follower.is_some_and(|r| !part.replica_state().replicas.contains(&r)) {
-                            return Err(ResponseError::NotLeaderOrFollower);
-                        }
-                        Ok(part)
-                    })
-                    .map_err(|e| e.code()),
-            };
-            wants.push(Want {
-                topic_idx,
+            slots.push((topic_idx, p.partition));
+            inputs.push(FetchInput {
+                topic: name.clone().ok_or(unknown_topic(by_id)),
                 index: p.partition,
-                target,
                 fetch_offset: p.fetch_offset,
-                partition_max_bytes: p.partition_max_bytes.max(0) as u64,
+                partition_max_bytes: p.partition_max_bytes,
+                current_leader_epoch: p.current_leader_epoch,
             });
         }
     }
-    let wants = Arc::new(wants);
-    // Kafka's fetch.max.bytes caps what one response carries, whatever the request asks.
-    let max_bytes = (req.max_bytes.max(0) as u64).min(broker.config.fetch_max_bytes);
-    let min_bytes = req.min_bytes.max(0) as u64;
-    let read_committed = req.isolation_level == 1;
-    let deadline = Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
-    if let Some(replica) = follower {
-        let w = wants.clone();
-        let now = crate::clock::now_ms();
-        let moved = blocking(move || {
-            let fetches = w
-                .iter()
-                .filter_map(|w| w.target.as_ref().ok().map(|p| (p.as_ref(), w.fetch_offset)));
-            Partition::record_follower_fetches(fetches, replica, now)
-        })
-        .await;
-        if moved == Some(true) {
-            broker.replicas.data_arrived.notify_waiters();
-        }
-    }
-    loop {
-        let notified = match follower {
-            Some(_) => broker.replicas.appended.notified(),
-            None => broker.replicas.data_arrived.notified(),
-        };
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        let w = wants.clone();
-        let Some((parts, total, any_error)) =
-            blocking(move || read_all(&w, max_bytes, read_committed, follower.is_some())).await
-        else {
-            response.error_code = ResponseError::UnknownServerError.code();
-            return FetchAnswer {
-                response,
-                files: FileRecords::new(),
-            };
-        };
-        if total >= min_bytes.max(1) || any_error || Instant::now() >= deadline {
-            let mut files = FileRecords::new();
-            // `parts` has one answer per want, in order.
-            for (w, (topic_idx, pd, slices)) in wants.iter().zip(parts) {
-                if let Ok(p) = &w.target {
-                    crate::observe::topic::fetched(
-                        &p.topic,
-                        slices.len,
-                        slices.records,
-                        follower.is_some(),
-                    );
-                }
-                let partitions = &mut response.responses[topic_idx].partitions;
-                if !slices.slices.is_empty() {
-                    files.insert((topic_idx, partitions.len()), slices.slices);
-                }
-                partitions.push(pd);
-            }
-            return FetchAnswer { response, files };
-        }
-        let _parked = crate::observe::gauges::parked(crate::observe::gauges::Purgatory::Fetch);
-        let _ = tokio::time::timeout_at(deadline, notified).await;
-    }
+    (slots, inputs)
 }
 
-/// Where a fetch of `part` may read up to (exclusive), given its high watermark read just
-/// before: consumers read below the high watermark, so they never see a record that is not
-/// committed; followers read up to the log end (they replicate what is not committed yet).
-///
-/// # Errors
-/// A poisoned log lock.
-fn read_bound(part: &Partition, high_watermark: i64, for_follower: bool) -> Result<i64, LogError> {
-    if for_follower {
-        part.log_end_offset()
-    } else {
-        Ok(high_watermark)
-    }
-}
-
-/// One partition's answer: its response fields and its record data as file ranges.
-type PartitionAnswer = (usize, PartitionData, SentSlices);
-
-/// The file ranges of one partition's answer, with what the metrics count of them.
-#[derive(Debug, Default)]
-struct SentSlices {
-    /// The ranges.
-    slices: Vec<FileSlice>,
-    /// Their total length.
-    len: u64,
-    /// Records in them.
-    records: u64,
-}
-
-/// Reads every wanted partition within the limits (file ranges, nothing copied). Blocking.
-fn read_all(
-    wants: &[Want],
-    max_bytes: u64,
+/// One partition's fields on the wire, and its file ranges.
+fn encode_partition(
+    index: i32,
+    part: FetchedPartition,
     read_committed: bool,
-    for_follower: bool,
-) -> (Vec<PartitionAnswer>, u64, bool) {
-    let mut total: u64 = 0;
-    let mut any_error = false;
-    let mut out = Vec::with_capacity(wants.len());
-    for w in wants {
-        let mut pd = PartitionData::default();
-        pd.partition_index = w.index;
-        pd.high_watermark = -1;
-        pd.last_stable_offset = -1;
-        pd.log_start_offset = -1;
-        pd.preferred_read_replica = BrokerId(-1);
-        pd.aborted_transactions = read_committed.then(Vec::new);
-        pd.records = Some(Bytes::new());
-        let mut slices = SentSlices::default();
-        match &w.target {
-            Err(code) => {
-                pd.error_code = *code;
-                any_error = true;
-            }
-            Ok(part) => {
-                let budget = w.partition_max_bytes.min(max_bytes.saturating_sub(total));
-                let high_watermark = part.high_watermark();
-                // Followers get at least one batch from every partition, as before.
-                let min_one = for_follower || total == 0;
-                let read = read_bound(part, high_watermark, for_follower)
-                    .and_then(|bound| part.read_slices(w.fetch_offset, bound, budget, min_one));
-                match read {
-                    Ok(read) => {
-                        pd.high_watermark = high_watermark;
-                        pd.last_stable_offset = high_watermark;
-                        pd.log_start_offset = read.log_start_offset;
-                        total += read.len;
-                        slices = SentSlices {
-                            slices: read.slices,
-                            len: read.len,
-                            records: read.records,
-                        };
-                    }
-                    Err(e) => {
-                        pd.error_code = log_error_code(&e);
-                        pd.high_watermark = high_watermark;
-                        pd.last_stable_offset = pd.high_watermark;
-                        pd.log_start_offset = part.log_start_offset().unwrap_or(-1);
-                        any_error = true;
-                    }
-                }
-            }
-        }
-        out.push((w.topic_idx, pd, slices));
-    }
-    (out, total, any_error)
+) -> (PartitionData, Vec<rill_log::FileSlice>) {
+    let mut pd = PartitionData::default();
+    pd.partition_index = index;
+    pd.error_code = part.error_code;
+    pd.high_watermark = part.high_watermark;
+    pd.last_stable_offset = part.last_stable_offset;
+    pd.log_start_offset = part.log_start_offset;
+    pd.preferred_read_replica = BrokerId(-1);
+    pd.aborted_transactions = read_committed.then(Vec::new);
+    pd.records = Some(Bytes::new());
+    (pd, part.slices)
 }

@@ -2,7 +2,6 @@
 //! the response. One module per Kafka API family; Kafka error codes come from [`errors`].
 
 pub mod api_versions;
-pub mod append_route;
 pub mod cluster;
 pub mod configs;
 pub mod errors;
@@ -23,6 +22,8 @@ pub mod topics;
 
 #[cfg(test)]
 mod parse_fuzz_tests;
+#[cfg(test)]
+mod service_tests;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -259,7 +260,7 @@ pub async fn handle_request(
     };
     match *body {
         RequestKind::Produce(req) => {
-            let inflight = produce::append(broker, &ctx, req).await;
+            let inflight = produce::append(&broker.replicas, &broker.image(), &ctx, req).await;
             // Only what encoding needs goes along: the request's buffer is freed now.
             Ok(Responder::Pending(Box::pin(async move {
                 let _parked =
@@ -277,7 +278,7 @@ pub async fn handle_request(
             })))
         }
         RequestKind::Fetch(req) => {
-            let answer = fetch::handle(broker, &ctx, req).await;
+            let answer = fetch::handle(&broker.replicas, &broker.image(), &ctx, req).await;
             timer.finish_fetch(&answer.response);
             fetch_wire::encode_fetch_response(
                 correlation_id,
@@ -310,7 +311,7 @@ async fn dispatch(
             ResponseKind::Metadata(metadata::handle(broker, ctx, req).await)
         }
         RequestKind::Produce(req) => {
-            return produce::handle(broker, ctx, req)
+            return produce::handle(&broker.replicas, &broker.image(), ctx, req)
                 .await
                 .map(ResponseKind::Produce)
         }

@@ -215,13 +215,10 @@ async fn round(
             }
         }
     }
-    let b = broker.clone();
+    // A partition whose high watermark moved wakes its own parked fetches.
     let outcome = tokio::task::spawn_blocking(move || apply_fetch(leader, answers))
         .await
         .map_err(|e| RoundError::Leader(format!("applying a fetch failed: {e}")))?;
-    if outcome.high_watermark_moved {
-        b.replicas.data_arrived.notify_waiters();
-    }
     if outcome.retry_later {
         tokio::time::sleep(Duration::from_millis(cfg.backoff_ms.min(200))).await;
     }
@@ -276,7 +273,8 @@ fn fetch_request(
 /// What applying a fetch response did.
 #[derive(Debug, Default)]
 pub struct FetchOutcome {
-    /// Some partition's high watermark moved (parked consumer fetches may be answered).
+    /// Some partition's high watermark moved (that partition has woken its own parked
+    /// fetches already).
     pub high_watermark_moved: bool,
     /// Some partition got a retriable error: pause briefly before the next round.
     pub retry_later: bool,

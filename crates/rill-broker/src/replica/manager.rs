@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use rill_meta::MetadataImage;
-use tokio::sync::Notify;
 
+use super::append_route::AppendRouting;
 use super::partition::PartitionId;
 use super::Partition;
 use crate::clock::now_ms;
@@ -25,21 +25,39 @@ pub struct ReplicaManager {
     data_dir: PathBuf,
     /// Partitions by (topic name, index).
     partitions: RwLock<HashMap<(String, i32), Arc<Partition>>>,
-    /// Woken whenever a high watermark advances: parked consumer fetches re-check.
-    pub data_arrived: Notify,
-    /// Woken whenever a leader appends: parked follower fetches re-check.
-    pub appended: Arc<Notify>,
+    /// This broker's id (`node.id`): whether the image names it a partition's leader.
+    node_id: i32,
+    /// `fetch.max.bytes`: what one fetch response carries at most.
+    fetch_max_bytes: u64,
+    /// Whether produce appends run on the async worker or the blocking pool.
+    append_routing: AppendRouting,
 }
 
 impl ReplicaManager {
-    /// An empty manager over `data_dir`.
-    pub fn new(data_dir: &Path) -> Self {
+    /// An empty manager over `data_dir` for the broker configured by `config`.
+    pub fn new(data_dir: &Path, config: &BrokerConfig) -> Self {
         ReplicaManager {
             data_dir: data_dir.to_path_buf(),
             partitions: RwLock::new(HashMap::new()),
-            data_arrived: Notify::new(),
-            appended: Arc::new(Notify::new()),
+            node_id: config.node_id,
+            fetch_max_bytes: config.fetch_max_bytes,
+            append_routing: AppendRouting::default(),
         }
+    }
+
+    /// This broker's id.
+    pub fn node_id(&self) -> i32 {
+        self.node_id
+    }
+
+    /// `fetch.max.bytes`.
+    pub fn fetch_max_bytes(&self) -> u64 {
+        self.fetch_max_bytes
+    }
+
+    /// Where produce appends run (see [`AppendRouting`]).
+    pub fn append_routing(&self) -> &AppendRouting {
+        &self.append_routing
     }
 
     /// The data directory.
@@ -84,6 +102,8 @@ impl ReplicaManager {
             keys.iter().filter_map(|k| map.remove(k)).collect()
         };
         for p in stale {
+            // Fetches parked on it read it once more (as after any metadata change).
+            p.watchers().committed.notify_waiters();
             tracing::info!(topic = %p.topic, partition = p.index, "deleting partition data");
             match Arc::try_unwrap(p) {
                 Ok(p) => p.delete()?,
@@ -124,17 +144,16 @@ impl ReplicaManager {
                             config.log.clone(),
                             config.min_insync_replicas,
                             broker.node_id,
-                            self.appended.clone(),
                         )?);
                         let mut map = self.partitions.write().unwrap_or_else(|p| p.into_inner());
                         map.insert((topic.name.clone(), index), p.clone());
                         p
                     }
                 };
+                // Wakes the partition's parked fetches and acks=all produces.
                 p.apply_image(&state, now_ms())?;
             }
         }
-        self.data_arrived.notify_waiters();
         Ok(())
     }
 }

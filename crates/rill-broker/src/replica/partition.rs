@@ -16,9 +16,9 @@ use rill_log::{
     AppendInfo, Durability, FileSlice, LogConfig, LogError, PartitionLog, RemovedFiles, ValidBatch,
 };
 use rill_meta::PartitionImage;
-use tokio::sync::Notify;
 use uuid::Uuid;
 
+use super::purgatory::Watchers;
 use super::state::{ReplicaState, Transition};
 
 /// Why an acks=all produce was not acknowledged.
@@ -105,10 +105,8 @@ pub struct Partition {
     local_durable_end: AtomicI64,
     /// Role, ISR and follower progress.
     state: Mutex<ReplicaState>,
-    /// Woken whenever the high watermark, the ISR or the role changes.
-    changed: Notify,
-    /// Shared by all partitions: woken after every leader append (parked follower fetches).
-    appended: Arc<Notify>,
+    /// The delayed produces and fetches waiting on this partition (see [`super::purgatory`]).
+    watchers: Watchers,
 }
 
 /// Which partition to open and where it lives.
@@ -126,7 +124,7 @@ pub struct PartitionId<'a> {
 
 impl Partition {
     /// Opens (or creates) the partition's log, running recovery. `local_id` is this broker's
-    /// id; `appended` is woken after every leader append.
+    /// id.
     ///
     /// # Errors
     /// Storage errors from opening the log.
@@ -135,7 +133,6 @@ impl Partition {
         config: LogConfig,
         min_insync_replicas: u32,
         local_id: i32,
-        appended: Arc<Notify>,
     ) -> Result<Self, LogError> {
         let PartitionId {
             dir,
@@ -170,8 +167,7 @@ impl Partition {
             leader_epoch: std::sync::atomic::AtomicI32::new(0),
             local_durable_end: AtomicI64::new(end),
             state: Mutex::new(ReplicaState::new(local_id)),
-            changed: Notify::new(),
-            appended,
+            watchers: Watchers::default(),
         })
     }
 
@@ -207,8 +203,13 @@ impl Partition {
             );
         }
         self.advance_high_watermark();
-        self.changed.notify_waiters();
+        self.watchers.committed.notify_waiters();
         Ok(transition)
+    }
+
+    /// The delayed operations waiting on this partition.
+    pub fn watchers(&self) -> &Watchers {
+        &self.watchers
     }
 
     /// A copy of the replication state.
@@ -255,7 +256,7 @@ impl Partition {
         drop(state);
         let before = self.high_watermark.fetch_max(candidate, Ordering::AcqRel);
         if candidate > before {
-            self.changed.notify_waiters();
+            self.watchers.committed.notify_waiters();
             true
         } else {
             false
@@ -334,7 +335,7 @@ impl Partition {
         deadline: tokio::time::Instant,
     ) -> Result<(), CommitError> {
         loop {
-            let notified = self.changed.notified();
+            let notified = self.watchers.committed.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             if let Some(outcome) = self.commit_status(end_offset, leader_epoch) {
@@ -442,7 +443,11 @@ impl Partition {
         self.local_durable_end.fetch_max(end, Ordering::AcqRel);
         self.state().leader_high_watermark = leader_high_watermark;
         let candidate = leader_high_watermark.min(end);
-        self.high_watermark.fetch_max(candidate, Ordering::AcqRel) < candidate
+        let moved = self.high_watermark.fetch_max(candidate, Ordering::AcqRel) < candidate;
+        if moved {
+            self.watchers.committed.notify_waiters();
+        }
+        moved
     }
 
     /// The latest leader epoch in this log's epoch cache.
@@ -595,7 +600,7 @@ impl Partition {
             let info = log.append(batch, epoch, now_ms)?;
             (info, log.has_pending_roll_syncs())
         };
-        self.appended.notify_waiters();
+        self.watchers.appended.notify_waiters();
         if rolled {
             self.sync_rolled_segments_later();
         }
@@ -618,7 +623,7 @@ impl Partition {
             let info = log.append_valid(batch, epoch, now_ms)?;
             (info, log.has_pending_roll_syncs())
         };
-        self.appended.notify_waiters();
+        self.watchers.appended.notify_waiters();
         if rolled {
             self.sync_rolled_segments_later();
         }
@@ -815,6 +820,30 @@ impl Partition {
             records: read.records,
             log_start_offset,
         })
+    }
+
+    /// [`Partition::read_slices`] of a position with nothing below `bound` to read (an idle
+    /// consumer's fetch), cheap enough for an async worker: no file is touched. `None` when
+    /// there is data to read or the log's lock is busy (an append holds it): the caller then
+    /// reads on the blocking pool.
+    pub fn read_nothing_now(
+        &self,
+        offset: i64,
+        bound: i64,
+    ) -> Option<Result<FetchSlices, LogError>> {
+        if offset < bound {
+            return None;
+        }
+        let log = match self.log.try_lock() {
+            Ok(log) => log,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
+        let log_start_offset = log.log_start_offset();
+        Some(in_log(&log, offset).map(|()| FetchSlices {
+            log_start_offset,
+            ..FetchSlices::default()
+        }))
     }
 
     /// Copies the one batch that contains `offset`.

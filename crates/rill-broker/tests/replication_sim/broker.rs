@@ -17,7 +17,6 @@ use rill_broker::replica::state::Transition;
 use rill_broker::replica::{Partition, PartitionId};
 use rill_log::LogConfig;
 use rill_meta::{MetadataImage, MetadataRecord, PartitionImage};
-use tokio::sync::Notify;
 
 use crate::ctx::Ctx;
 use crate::follower::Link;
@@ -91,8 +90,6 @@ pub struct SimBroker {
     pub last_heartbeat: i64,
     /// When it last asked to be unfenced.
     pub last_unfence: i64,
-    /// Woken after every leader append (the real `ReplicaManager::appended`).
-    pub appended: Arc<Notify>,
     /// Request id counter.
     next_req: u64,
 }
@@ -116,7 +113,6 @@ impl SimBroker {
             isr_settled: false,
             last_heartbeat: 0,
             last_unfence: 0,
-            appended: Arc::new(Notify::new()),
             next_req: 0,
         }
     }
@@ -288,7 +284,6 @@ impl SimBroker {
                 config,
                 ctx.cfg.min_insync_replicas,
                 self.id,
-                self.appended.clone(),
             )
             .expect("open a partition log"),
         );

@@ -1,9 +1,12 @@
-//! The leader's side of a simulated broker, as `api/fetch.rs`, `api/leader_epoch.rs` and
-//! `api/produce.rs` drive the real `Partition`: the request guards (leader here, KIP-320
-//! epoch check, follower is a replica), then the partition's own calls
-//! (`record_follower_fetch`, `read_for_follower`, `end_offset_for_epoch`, `append`,
-//! `wait_durable`, `commit_status`). Follower fetches without data park until an append or
-//! `replica.fetch.wait.max.ms`.
+//! The leader's side of a simulated broker, through the partition service's own pieces: its
+//! guards (`replica::fetch_target_in`: leader here, KIP-320 epoch check, follower is a
+//! replica), its append (`replica::append::append_one`: batch checks, min.insync.replicas,
+//! the append), its completion rule for fetches (`replica::fetch_records::is_complete`) and
+//! its acks=all answer (`Partition::commit_status`, `replica::append::commit_error_code`),
+//! then the partition's own calls (`record_follower_fetches`, `read_for_follower`,
+//! `end_offset_for_epoch`, `wait_durable`). The sim keeps its own clock, so it parks
+//! follower fetches and acks=all produces itself (until an append, a follower's progress or
+//! their deadline) instead of awaiting the service's purgatory.
 
 use std::sync::Arc;
 
@@ -12,7 +15,9 @@ use kafka_protocol::messages::fetch_response::PartitionData;
 use kafka_protocol::messages::BrokerId;
 use kafka_protocol::ResponseError;
 use rill_broker::api::errors::log_error_code;
-use rill_broker::replica::{CommitError, Partition};
+use rill_broker::replica::append::{append_one, commit_error_code};
+use rill_broker::replica::fetch_records::is_complete;
+use rill_broker::replica::{fetch_target_in, CommitError, Partition};
 
 use crate::broker::SimBroker;
 use crate::ctx::Ctx;
@@ -63,41 +68,27 @@ pub struct PendingAck {
 }
 
 impl SimBroker {
-    /// `Broker::leader_partition` + `Broker::check_leader_epoch` + (for followers) the
-    /// replica check of `api/fetch.rs`: the partition if this broker leads it by its image.
+    /// The partition service's guards (`rill_broker::replica::fetch_target_in`, as
+    /// `ReplicaManager::fetch_target` runs them): the partition if this broker leads it by its
+    /// image, the client's leader epoch matches, and a fetching follower is a replica.
     fn target(
         &self,
         partition: u32,
         current_leader_epoch: i32,
         follower: Option<NodeId>,
     ) -> Result<Arc<Partition>, i16> {
-        let t = self
-            .image
-            .topic(TOPIC)
-            .filter(|t| partition < t.partitions)
-            .ok_or(ResponseError::UnknownTopicOrPartition.code())?;
-        let state = t.partition_states.get(partition as usize);
-        let leads_here = state.is_none_or(|s| s.replicas.is_empty() || s.leader == self.id);
-        if !leads_here {
-            return Err(ResponseError::NotLeaderOrFollower.code());
-        }
-        let p = self
-            .partitions
-            .get(&partition)
-            .cloned()
-            .ok_or(ResponseError::NotLeaderOrFollower.code())?;
-        let ours = state.map_or(0, |s| s.leader_epoch);
-        if current_leader_epoch >= 0 {
-            match current_leader_epoch.cmp(&ours) {
-                std::cmp::Ordering::Greater => return Err(ResponseError::UnknownLeaderEpoch.code()),
-                std::cmp::Ordering::Less => return Err(ResponseError::FencedLeaderEpoch.code()),
-                std::cmp::Ordering::Equal => {}
-            }
-        }
-        if follower.is_some_and(|r| !p.replica_state().replicas.contains(&r)) {
-            return Err(ResponseError::NotLeaderOrFollower.code());
-        }
-        Ok(p)
+        let hosted = || self.partitions.get(&partition).cloned();
+        let index = i32::try_from(partition).unwrap_or(i32::MAX);
+        fetch_target_in(
+            &self.image,
+            self.id,
+            TOPIC,
+            index,
+            current_leader_epoch,
+            follower,
+            hosted,
+        )
+        .map_err(|e| e.code())
     }
 
     /// A follower's Fetch: record its progress, answer with what it lacks, or park.
@@ -170,7 +161,8 @@ impl SimBroker {
             }
             out.push((w.partition, pd));
         }
-        if total == 0 && !any_error && !expired {
+        // The service's completion rule, with the followers' min_bytes of 1.
+        if !is_complete(total, 1, any_error, expired) {
             return Some(parked);
         }
         ctx.debug(self.id, || {
@@ -258,14 +250,15 @@ impl SimBroker {
         );
     }
 
-    /// Produce acks=all of one batch, as `api/produce.rs`: refuse below
-    /// `min.insync.replicas`, append, make durable, then wait for the ISR.
+    /// Produce acks=all of one batch through the partition service's append
+    /// (`rill_broker::replica::append::append_one`: guards, batch checks, refusal below
+    /// `min.insync.replicas`, the append), then durability, then the wait for the ISR.
     pub fn on_produce(
         &mut self,
         from: NodeId,
         req: u64,
         partition: u32,
-        mut batch: Vec<u8>,
+        batch: Vec<u8>,
         ctx: &mut Ctx,
     ) {
         let reply = |ctx: &mut Ctx, me: NodeId, error_code: i16, base_offset: i64| {
@@ -279,21 +272,20 @@ impl SimBroker {
                 },
             )
         };
-        let p = match self.target(partition, -1, None) {
-            Ok(p) => p,
-            Err(code) => {
-                ctx.count("produces refused: not the leader");
+        let target = self.target(partition, -1, None);
+        let (p, info, leader_epoch) = match append_one(target, Some(batch.into()), -1, ctx.now()) {
+            Ok(appended) => appended,
+            Err(refused) => {
+                let code = refused.error_code;
+                if code == ResponseError::NotLeaderOrFollower.code()
+                    || code == ResponseError::UnknownTopicOrPartition.code()
+                {
+                    ctx.count("produces refused: not the leader");
+                } else if code == ResponseError::NotEnoughReplicas.code() {
+                    ctx.count("produces refused: NOT_ENOUGH_REPLICAS");
+                }
                 return reply(ctx, self.id, code, -1);
             }
-        };
-        if (p.isr_len() as i64) < p.min_insync_replicas() {
-            ctx.count("produces refused: NOT_ENOUGH_REPLICAS");
-            return reply(ctx, self.id, ResponseError::NotEnoughReplicas.code(), -1);
-        }
-        let leader_epoch = p.leader_epoch();
-        let info = match p.append(&mut batch, ctx.now()) {
-            Ok(info) => info,
-            Err(e) => return reply(ctx, self.id, log_error_code(&e), -1),
         };
         ctx.debug(self.id, || {
             format!(
@@ -340,14 +332,7 @@ impl SimBroker {
                 }
                 Err(CommitError::TimedOut) => "produces failed: timed out",
             });
-            let error_code = match outcome {
-                Ok(()) => 0,
-                Err(CommitError::NotLeader) => ResponseError::NotLeaderOrFollower.code(),
-                Err(CommitError::NotEnoughReplicasAfterAppend) => {
-                    ResponseError::NotEnoughReplicasAfterAppend.code()
-                }
-                Err(CommitError::TimedOut) => ResponseError::RequestTimedOut.code(),
-            };
+            let error_code = outcome.map_or_else(commit_error_code, |()| 0);
             ctx.debug(self.id, || {
                 format!(
                     "p{} answers produce [{}, {}) epoch {}: {outcome:?}",

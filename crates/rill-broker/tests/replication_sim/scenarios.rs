@@ -12,7 +12,6 @@ use rill_broker::replica::{Partition, PartitionId};
 use rill_log::testutil::{build_batch, BatchSpec};
 use rill_log::{LogConfig, PartitionLog};
 use rill_meta::PartitionImage;
-use tokio::sync::Notify;
 
 use crate::world::{TOPIC, TOPIC_ID};
 
@@ -27,7 +26,7 @@ fn open_index(dir: &Path, id: i32, index: i32) -> Arc<Partition> {
         topic_id: TOPIC_ID,
         index,
     };
-    let p = Partition::open(part, LogConfig::default(), 1, id, Arc::new(Notify::new()));
+    let p = Partition::open(part, LogConfig::default(), 1, id);
     Arc::new(p.unwrap())
 }
 
