@@ -21,7 +21,7 @@ assert text.count(old) == 1, f"{path}: mutation anchor not found once"
 open(path, "w").write(text.replace(old, new))
 PY
     local out
-    out=$(cargo test -q -p rill-log --release --test power_loss power_loss_keeps 2>&1 |
+    out=$(cargo test -q -p rill-log --release --test it power_loss::power_loss_keeps 2>&1 |
         grep -E 'test result|case seed' | head -2 || true)
     git checkout -q -- "$file"
     echo "== $name"

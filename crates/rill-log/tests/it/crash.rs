@@ -126,7 +126,12 @@ fn kill_rounds(recycle: bool) {
             cmd.env("RILL_CRASH_RECYCLE", "1");
         }
         let mut child = cmd
-            .args(["crash_child", "--exact", "--nocapture", "--test-threads=1"])
+            .args([
+                "crash::crash_child",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env("RILL_CRASH_DIR", dir.path())
             .env(
                 "RILL_CRASH_SEED",
