@@ -15,9 +15,9 @@ use rand::{Rng, SeedableRng};
 use rill_meta::control::{on_broker_fenced, on_broker_unfenced, place_replicas};
 use rill_meta::{MetadataImage, MetadataRecord, Uuid};
 
-use crate::ctx::Ctx;
-use crate::msg::{Msg, NodeId, Timer, CONTROLLER};
-use crate::world::{TOPIC, TOPIC_ID};
+use crate::replication_sim::ctx::Ctx;
+use crate::replication_sim::msg::{Msg, NodeId, Timer, CONTROLLER};
+use crate::replication_sim::world::{TOPIC, TOPIC_ID};
 
 /// How often the controller checks sessions.
 const TICK_MS: i64 = 50;

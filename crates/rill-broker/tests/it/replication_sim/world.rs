@@ -10,16 +10,16 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use rill_meta::Uuid;
 
-use crate::broker::{Life, SimBroker};
-use crate::checker::Checker;
-use crate::client::SimClient;
-use crate::config::SimConfig;
-use crate::controller::SimController;
-use crate::ctx::{Ctx, T0};
-use crate::faults::Faults;
-use crate::msg::{Msg, NodeId, Timer, CLIENT, CONTROLLER};
-use crate::net::{Event, Net};
-use crate::trace::Trace;
+use crate::replication_sim::broker::{Life, SimBroker};
+use crate::replication_sim::checker::Checker;
+use crate::replication_sim::client::SimClient;
+use crate::replication_sim::config::SimConfig;
+use crate::replication_sim::controller::SimController;
+use crate::replication_sim::ctx::{Ctx, T0};
+use crate::replication_sim::faults::Faults;
+use crate::replication_sim::msg::{Msg, NodeId, Timer, CLIENT, CONTROLLER};
+use crate::replication_sim::net::{Event, Net};
+use crate::replication_sim::trace::Trace;
 
 /// The topic every run replicates.
 pub const TOPIC: &str = "sim";
@@ -119,7 +119,7 @@ fn data_dir() -> tempfile::TempDir {
 
 macro_rules! ctx {
     ($w:expr) => {
-        &mut $crate::ctx::Ctx {
+        &mut $crate::replication_sim::ctx::Ctx {
             net: &mut $w.net,
             trace: &mut $w.trace,
             cfg: &$w.cfg,
@@ -202,7 +202,7 @@ impl World {
             acked_calm = self.checker.acked.len() - acked_before;
             self.run_until(end);
             if self.checker.violations.is_empty() {
-                crate::convergence::check(self, acked_calm);
+                crate::replication_sim::convergence::check(self, acked_calm);
             }
         }
         Summary {
@@ -263,7 +263,7 @@ impl World {
             } => match node {
                 CONTROLLER => self.controller.on_tick(ctx!(self)),
                 CLIENT => self.client.on_tick(ctx!(self)),
-                FAULTS => crate::faults::on_timer(self, timer),
+                FAULTS => crate::replication_sim::faults::on_timer(self, timer),
                 b => {
                     let Some(broker) = self.brokers.get_mut(&b) else {
                         return;

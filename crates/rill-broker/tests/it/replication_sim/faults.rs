@@ -7,10 +7,10 @@
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::broker::Life;
-use crate::ctx::T0;
-use crate::msg::{NodeId, Timer, CLIENT, CONTROLLER};
-use crate::world::{ctx, Plan, World, FAULTS};
+use crate::replication_sim::broker::Life;
+use crate::replication_sim::ctx::T0;
+use crate::replication_sim::msg::{NodeId, Timer, CLIENT, CONTROLLER};
+use crate::replication_sim::world::{ctx, Plan, World, FAULTS};
 
 /// The fault injector's state.
 pub struct Faults {

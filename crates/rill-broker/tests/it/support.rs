@@ -1,7 +1,6 @@
 //! Helpers for the broker's integration tests on top of rill-testkit (a real server on
 //! 127.0.0.1:0 over a temporary data directory, a raw Kafka connection that encodes requests
 //! with kafka-protocol, record batches): topic creation, produce and fetch calls.
-#![allow(dead_code)]
 
 use bytes::Bytes;
 use kafka_protocol::messages::*;

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BinaryHeap};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::msg::{Msg, NodeId, Timer};
+use crate::replication_sim::msg::{Msg, NodeId, Timer};
 
 /// Something that happens at one instant.
 #[derive(Debug)]

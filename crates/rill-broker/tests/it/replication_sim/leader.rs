@@ -19,10 +19,10 @@ use rill_broker::replica::append::{append_one, commit_error_code};
 use rill_broker::replica::fetch_records::is_complete;
 use rill_broker::replica::{fetch_target_in, CommitError, Partition};
 
-use crate::broker::SimBroker;
-use crate::ctx::Ctx;
-use crate::msg::{EpochAnswer, EpochPart, FetchPart, Msg, NodeId};
-use crate::world::TOPIC;
+use crate::replication_sim::broker::SimBroker;
+use crate::replication_sim::ctx::Ctx;
+use crate::replication_sim::msg::{EpochAnswer, EpochPart, FetchPart, Msg, NodeId};
+use crate::replication_sim::world::TOPIC;
 
 /// One partition of a follower fetch, resolved when the request arrived.
 #[derive(Debug)]

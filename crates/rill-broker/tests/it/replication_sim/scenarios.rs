@@ -13,7 +13,7 @@ use rill_log::testutil::{build_batch, BatchSpec};
 use rill_log::{LogConfig, PartitionLog};
 use rill_meta::PartitionImage;
 
-use crate::world::{TOPIC, TOPIC_ID};
+use crate::replication_sim::world::{TOPIC, TOPIC_ID};
 
 fn open(dir: &Path, id: i32) -> Arc<Partition> {
     open_index(dir, id, 0)

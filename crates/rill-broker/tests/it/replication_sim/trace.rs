@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use crate::msg::NodeId;
+use crate::replication_sim::msg::NodeId;
 
 /// Lines kept (the oldest are dropped beyond this).
 const KEEP: usize = 200_000;
@@ -21,9 +21,9 @@ impl Trace {
     /// Records `text` as said by `node` at `now` (relative simulated ms).
     pub fn log(&mut self, now: i64, node: NodeId, text: impl AsRef<str>) {
         let who = match node {
-            crate::msg::CONTROLLER => "ctl".to_string(),
-            crate::msg::CLIENT => "cli".to_string(),
-            crate::world::FAULTS => "sim".to_string(),
+            crate::replication_sim::msg::CONTROLLER => "ctl".to_string(),
+            crate::replication_sim::msg::CLIENT => "cli".to_string(),
+            crate::replication_sim::world::FAULTS => "sim".to_string(),
             b => format!("b{b}"),
         };
         if self.lines.len() == KEEP {

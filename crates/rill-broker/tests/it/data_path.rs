@@ -5,12 +5,10 @@
 //! client feels backpressure) instead of the broker holding more, and all of them are
 //! answered once memory frees up.
 
-mod support;
-
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use support::*;
+use crate::support::*;
 use tokio::io::AsyncWriteExt;
 
 /// The bytes of partition 0's first segment file.

@@ -1,10 +1,10 @@
 //! What a node's handler gets: the network (to send and set timers), the trace and the
 //! settings.
 
-use crate::config::SimConfig;
-use crate::msg::{Msg, NodeId, Timer};
-use crate::net::Net;
-use crate::trace::Trace;
+use crate::replication_sim::config::SimConfig;
+use crate::replication_sim::msg::{Msg, NodeId, Timer};
+use crate::replication_sim::net::Net;
+use crate::replication_sim::trace::Trace;
 
 /// Simulated time starts here (a realistic wall-clock value: batches carry timestamps).
 pub const T0: i64 = 1_700_000_000_000;

@@ -11,11 +11,8 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, StrBytes};
 use kafka_protocol::records::{Compression, RecordBatchDecoder};
 
-mod support;
-mod versions;
-
+use crate::support::{produce, start, Conn};
 use rill_testkit::BatchBuilder;
-use support::{produce, start, Conn};
 
 fn batch(records: &[(&[u8], &[u8])], ts: i64, compression: Compression) -> Bytes {
     records

@@ -6,8 +6,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::checker::{batches, Checker};
-use crate::world::{World, TOPIC};
+use crate::replication_sim::checker::{batches, Checker};
+use crate::replication_sim::world::{World, TOPIC};
 
 /// Runs the checks; violations go to the checker.
 pub fn check(w: &mut World, acked_calm: usize) {

@@ -18,11 +18,11 @@ use std::collections::BTreeMap;
 use rill_broker::replica::Partition;
 use rill_log::BatchHeader;
 
-use crate::broker::SimBroker;
+use crate::replication_sim::broker::SimBroker;
 use kafka_protocol::ResponseError;
 
-use crate::client::{Ack, Read};
-use crate::msg::NodeId;
+use crate::replication_sim::client::{Ack, Read};
+use crate::replication_sim::msg::NodeId;
 
 /// Where the checksummed part of a batch starts (CRC, then attributes..records): equal for
 /// the client's bytes and the stored bytes, whose base offset and leader epoch were patched.

@@ -13,9 +13,9 @@ use kafka_protocol::messages::fetch_response::PartitionData;
 use rill_broker::replica::fetcher;
 use rill_broker::replica::Partition;
 
-use crate::broker::SimBroker;
-use crate::ctx::Ctx;
-use crate::msg::{EpochAnswer, EpochPart, FetchPart, Msg, NodeId, Timer};
+use crate::replication_sim::broker::SimBroker;
+use crate::replication_sim::ctx::Ctx;
+use crate::replication_sim::msg::{EpochAnswer, EpochPart, FetchPart, Msg, NodeId, Timer};
 
 /// Where a link's round is.
 #[derive(Debug)]

@@ -10,8 +10,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rill_log::testutil::{build_batch, BatchSpec};
 
-use crate::ctx::Ctx;
-use crate::msg::{Msg, NodeId, Timer, CLIENT};
+use crate::replication_sim::ctx::Ctx;
+use crate::replication_sim::msg::{Msg, NodeId, Timer, CLIENT};
 
 /// How often the client considers sending.
 const TICK_MS: i64 = 20;
@@ -236,7 +236,7 @@ impl SimClient {
                         base_offset,
                         batch: f.batch,
                         leader: from,
-                        at: ctx.now() - crate::ctx::T0,
+                        at: ctx.now() - crate::replication_sim::ctx::T0,
                     });
                 } else {
                     self.errors += 1;
@@ -258,7 +258,9 @@ impl SimClient {
                 self.fetching = None;
                 if error_code != 0 {
                     self.leaders[partition as usize] = -1;
-                } else if let Some((_, last, _)) = crate::checker::batches(&records).last() {
+                } else if let Some((_, last, _)) =
+                    crate::replication_sim::checker::batches(&records).last()
+                {
                     self.positions[partition as usize] = last + 1;
                 }
                 self.new_reads.push(Read {

@@ -18,11 +18,11 @@ use rill_broker::replica::{Partition, PartitionId};
 use rill_log::LogConfig;
 use rill_meta::{MetadataImage, MetadataRecord, PartitionImage};
 
-use crate::ctx::Ctx;
-use crate::follower::Link;
-use crate::leader::{Parked, PendingAck};
-use crate::msg::{Msg, NodeId, Timer, CONTROLLER};
-use crate::world::{TOPIC, TOPIC_ID};
+use crate::replication_sim::ctx::Ctx;
+use crate::replication_sim::follower::Link;
+use crate::replication_sim::leader::{Parked, PendingAck};
+use crate::replication_sim::msg::{Msg, NodeId, Timer, CONTROLLER};
+use crate::replication_sim::world::{TOPIC, TOPIC_ID};
 
 /// How often a broker's housekeeping tick runs.
 pub const TICK_MS: i64 = 50;

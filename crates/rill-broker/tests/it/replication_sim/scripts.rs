@@ -3,10 +3,10 @@
 
 use rill_meta::MetadataRecord;
 
-use crate::config::SimConfig;
-use crate::faults::both_ways;
-use crate::msg::{NodeId, CONTROLLER};
-use crate::world::{ctx, Script, World, FAULTS, TOPIC, TOPIC_ID};
+use crate::replication_sim::config::SimConfig;
+use crate::replication_sim::faults::both_ways;
+use crate::replication_sim::msg::{NodeId, CONTROLLER};
+use crate::replication_sim::world::{ctx, Script, World, FAULTS, TOPIC, TOPIC_ID};
 
 /// Partition 0's leader, then its other replicas in the order an election tries them.
 fn roles(w: &World) -> (NodeId, NodeId, NodeId) {
