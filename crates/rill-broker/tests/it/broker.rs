@@ -11,7 +11,7 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, StrBytes};
 use kafka_protocol::records::{Compression, RecordBatchDecoder};
 
-use crate::support::{produce, start, Conn};
+use crate::support::{produce, start, try_create_topic as create_topic, Conn};
 use rill_testkit::BatchBuilder;
 
 fn batch(records: &[(&[u8], &[u8])], ts: i64, compression: Compression) -> Bytes {
@@ -21,18 +21,6 @@ fn batch(records: &[(&[u8], &[u8])], ts: i64, compression: Compression) -> Bytes
         .compression(compression)
         .timestamp(ts)
         .build()
-}
-
-async fn create_topic(conn: &mut Conn, name: &str, partitions: i32) -> i16 {
-    let mut t = create_topics_request::CreatableTopic::default();
-    t.name = TopicName(StrBytes::from_string(name.into()));
-    t.num_partitions = partitions;
-    t.replication_factor = 1;
-    let mut req = CreateTopicsRequest::default();
-    req.topics = vec![t];
-    req.timeout_ms = 5000;
-    let resp = conn.call(&req, 7).await;
-    resp.topics[0].error_code
 }
 
 async fn fetch(conn: &mut Conn, topic: &str, partition: i32, offset: i64) -> (i16, i64, Bytes) {

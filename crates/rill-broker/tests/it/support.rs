@@ -19,7 +19,8 @@ pub fn batch_of(count: usize, value_len: usize, seed: u8) -> Bytes {
     BatchBuilder::new().filler(count, value_len, seed).build()
 }
 
-pub async fn create_topic(conn: &mut Conn, name: &str, partitions: i32) {
+/// Creates `name` (replication factor 1) with CreateTopics v7; returns the topic's error code.
+pub async fn try_create_topic(conn: &mut Conn, name: &str, partitions: i32) -> i16 {
     let mut t = create_topics_request::CreatableTopic::default();
     t.name = TopicName(StrBytes::from_string(name.into()));
     t.num_partitions = partitions;
@@ -28,7 +29,12 @@ pub async fn create_topic(conn: &mut Conn, name: &str, partitions: i32) {
     req.topics = vec![t];
     req.timeout_ms = 5000;
     let resp = conn.call(&req, 7).await;
-    assert_eq!(resp.topics[0].error_code, 0);
+    resp.topics[0].error_code
+}
+
+/// Creates `name`, which must succeed.
+pub async fn create_topic(conn: &mut Conn, name: &str, partitions: i32) {
+    assert_eq!(try_create_topic(conn, name, partitions).await, 0);
 }
 
 /// A produce request (acks=all) of one batch to `topic`/`partition`.
