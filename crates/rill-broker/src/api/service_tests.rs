@@ -174,21 +174,31 @@ async fn produce_guards_answer_per_partition() {
     assert_eq!(acks0, None, "acks=0 gets no response");
 }
 
-#[tokio::test]
-async fn a_parked_fetch_is_completed_by_data_on_its_own_partition() {
-    let f = fixture();
+/// A consumer fetch of `t`/`partition` from offset 0 with `max_wait_ms`, running in its own
+/// task (it parks: the partition is empty).
+fn park_fetch(
+    f: &Fixture,
+    partition: i32,
+    max_wait_ms: i32,
+) -> tokio::task::JoinHandle<fetch::FetchAnswer> {
     let replicas = f.replicas.clone();
     let image = f.image.clone();
-    let started = Instant::now();
-    let parked = tokio::spawn(async move {
+    tokio::spawn(async move {
         fetch::handle(
             &replicas,
             &image,
             &ctx(ApiKey::Fetch),
-            fetch_request("t", 0, 0, 10_000),
+            fetch_request("t", partition, 0, max_wait_ms),
         )
         .await
-    });
+    })
+}
+
+#[tokio::test]
+async fn a_parked_fetch_is_completed_by_data_on_its_own_partition() {
+    let f = fixture();
+    let started = Instant::now();
+    let parked = park_fetch(&f, 0, 10_000);
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(
         produce_one(&f, produce_request("t", 0, 1, Some(batch(1)))).await,
@@ -207,18 +217,8 @@ async fn a_parked_fetch_is_completed_by_data_on_its_own_partition() {
 #[tokio::test]
 async fn a_parked_fetch_waits_out_data_on_another_partition() {
     let f = fixture();
-    let replicas = f.replicas.clone();
-    let image = f.image.clone();
     let started = Instant::now();
-    let parked = tokio::spawn(async move {
-        fetch::handle(
-            &replicas,
-            &image,
-            &ctx(ApiKey::Fetch),
-            fetch_request("t", 1, 0, 400),
-        )
-        .await
-    });
+    let parked = park_fetch(&f, 1, 400);
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(
         produce_one(&f, produce_request("t", 0, 1, Some(batch(1)))).await,
