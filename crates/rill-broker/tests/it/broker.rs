@@ -23,27 +23,13 @@ fn batch(records: &[(&[u8], &[u8])], ts: i64, compression: Compression) -> Bytes
         .build()
 }
 
+/// Fetches `topic`/`partition` from `offset` (v12, 1 MiB): (error, high watermark, records).
 async fn fetch(conn: &mut Conn, topic: &str, partition: i32, offset: i64) -> (i16, i64, Bytes) {
-    let mut p = fetch_request::FetchPartition::default();
-    p.partition = partition;
-    p.fetch_offset = offset;
-    p.partition_max_bytes = 1 << 20;
-    p.current_leader_epoch = -1;
-    let mut t = fetch_request::FetchTopic::default();
-    t.topic = TopicName(StrBytes::from_string(topic.into()));
-    t.partitions = vec![p];
-    let mut req = FetchRequest::default();
-    req.replica_id = BrokerId(-1);
-    req.max_wait_ms = 100;
-    req.min_bytes = 1;
-    req.max_bytes = 1 << 20;
-    req.topics = vec![t];
-    let resp = conn.call(&req, 12).await;
-    let pd = &resp.responses[0].partitions[0];
+    let pd = crate::support::fetch(conn, topic, partition, offset, 1 << 20, 12).await;
     (
         pd.error_code,
         pd.high_watermark,
-        pd.records.clone().unwrap_or_default(),
+        pd.records.unwrap_or_default(),
     )
 }
 
