@@ -29,6 +29,8 @@ pub mod offset_map;
 pub mod plan;
 mod reader;
 pub mod swap;
+#[cfg(test)]
+mod tests;
 pub mod throttle;
 mod writer;
 
