@@ -227,6 +227,8 @@ impl TopicConfig {
             },
             flush,
             recycle_segments: broker.segment_recycle,
+            // Compaction settings are mapped by the topic-config work of the compaction issue.
+            ..LogConfig::default()
         };
         Ok(TopicConfig {
             min_insync_replicas: long("min.insync.replicas")? as u32,
