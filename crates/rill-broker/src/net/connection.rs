@@ -297,12 +297,25 @@ pub async fn serve_connection<H: RequestHandler>(
     // Close once the write in progress is done (an answer after it cannot be given).
     let mut close_after_write = false;
     let mut shutdown_seen = false;
+    // Polled once, so shutdown wakes this task; after that an atomic read of the version
+    // tells whether it began (polling a waiting `Notified` takes the lock of a `Notify`
+    // shared by every connection).
+    let probe = shutdown.clone();
     let mut changed = pin!(shutdown.changed());
+    let mut changed_polled = false;
 
     loop {
         let event = poll_fn(|cx| {
-            if !shutdown_seen && changed.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(Event::Shutdown);
+            if !shutdown_seen {
+                let began = if changed_polled {
+                    !matches!(probe.has_changed(), Ok(false))
+                } else {
+                    changed_polled = true;
+                    changed.as_mut().poll(cx).is_ready()
+                };
+                if began {
+                    return Poll::Ready(Event::Shutdown);
+                }
             }
             if let Some(w) = writing.as_mut().as_pin_mut() {
                 if let Poll::Ready((batch, written)) = w.poll(cx) {
