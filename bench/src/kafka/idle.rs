@@ -4,9 +4,10 @@
 //! `min_bytes` 1, one connection each) while one librdkafka producer writes 1 KiB records at a
 //! fixed rate to other partitions. Printed per N: the broker's CPU seconds (utime + stime of
 //! its process, `/proc/PID/stat`) per produced MiB over the produce run, produce p99, and the
-//! idle fetches answered per second, and, from a window before the producer starts, the broker's
-//! CPU per answered idle fetch (µs; with N=1 that is mostly the broker's own background). With `--baseline-bin` the same rows run against another
-//! `rill` binary (the build before the change) in the same run.
+//! idle fetches answered per second, and, from a window before the producer starts, the
+//! broker's CPU per answered idle fetch (µs; with N=1 that is mostly the broker's own
+//! background). With `--baseline-bin` the same rows run against another `rill` binary (the
+//! build before the change) in the same run.
 //!
 //! Traffic goes only to the broker the bench starts on 127.0.0.1; every loop stops at the end
 //! of its row.

@@ -65,8 +65,9 @@ pub fn encode_fetch_response(
     if files.is_empty() {
         // No file ranges (an empty long poll, errors): kafka-protocol's encoding is the frame.
         let mut frame = encode_frame(correlation_id, version, &response)?;
-        let size = i32::try_from(frame.len() - 4)
-            .map_err(|_| RequestError::Encode(format!("fetch response of {} bytes", frame.len())))?;
+        let size = i32::try_from(frame.len() - 4).map_err(|_| {
+            RequestError::Encode(format!("fetch response of {} bytes", frame.len()))
+        })?;
         frame[..4].copy_from_slice(&size.to_be_bytes());
         return Ok(Response::from_bytes(frame.freeze()));
     }

@@ -173,6 +173,10 @@ impl<E> OwedQueue<E> {
         self.items.len()
     }
 
+    fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
     fn clear(&mut self) {
         self.items.clear();
         self.ready = 0;
@@ -190,10 +194,7 @@ fn none_like<F>(_f: impl FnOnce() -> F) -> Option<F> {
 async fn read_frame<'a>(
     mut frames: FrameReader<ReadHalf<'a>>,
     budgets: &Budgets,
-) -> (
-    FrameReader<ReadHalf<'a>>,
-    Result<Option<Frame>, FrameError>,
-) {
+) -> (FrameReader<ReadHalf<'a>>, Result<Option<Frame>, FrameError>) {
     let read = async {
         let Some(size) = frames.next_size().await? else {
             return Ok(None);
@@ -462,7 +463,7 @@ pub async fn serve_connection<H: RequestHandler>(
             }
         }
         let reading_over = read_done && waiting.is_empty() || stop_handling;
-        if reading_over && handling.is_none() && owed.len() == 0 && writing.is_none() {
+        if reading_over && handling.is_none() && owed.is_empty() && writing.is_none() {
             break;
         }
     }
@@ -495,7 +496,11 @@ mod tests {
     impl RequestHandler for Fake {
         type Error = String;
 
-        async fn handle(&self, frame: Bytes, _peer: SocketAddr) -> Result<Responder<String>, String> {
+        async fn handle(
+            &self,
+            frame: Bytes,
+            _peer: SocketAddr,
+        ) -> Result<Responder<String>, String> {
             let (op, id) = (frame[0], frame[1]);
             match op {
                 0 => Ok(Responder::Done(answer(id))),
@@ -530,7 +535,13 @@ mod tests {
         let fake = Arc::new(Fake::default());
         let net = Arc::new(NetShared::new(1000, Some(1 << 20)));
         let (shutdown, rx) = watch::channel(false);
-        let served = tokio::spawn(serve_connection(fake.clone(), net.clone(), stream, peer, rx));
+        let served = tokio::spawn(serve_connection(
+            fake.clone(),
+            net.clone(),
+            stream,
+            peer,
+            rx,
+        ));
         Conn {
             client,
             fake,
@@ -571,7 +582,11 @@ mod tests {
     #[tokio::test]
     async fn answers_go_out_in_request_order_whatever_completes_first() {
         let mut c = connect().await;
-        send(&mut c.client, &[(1, 60), (0, 1), (1, 30), (4, 9), (1, 2), (0, 3)]).await;
+        send(
+            &mut c.client,
+            &[(1, 60), (0, 1), (1, 30), (4, 9), (1, 2), (0, 3)],
+        )
+        .await;
         assert_eq!(answers(&mut c.client, 5).await, [60, 1, 30, 2, 3]);
         // Many at once, pending and not, all in order.
         let reqs: Vec<(u8, u8)> = (0..200u8).map(|i| (i % 2, i % 7)).collect();
