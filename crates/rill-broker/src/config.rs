@@ -22,6 +22,9 @@ pub enum ConfigError {
         /// What a valid value looks like.
         reason: String,
     },
+    /// A topic config default (`log.retention.ms`, ...) that Kafka would refuse.
+    #[error("{0}")]
+    TopicDefault(#[from] crate::topic_config::TopicConfigError),
     /// A properties file line that is not `key=value`.
     #[error("line {line} of the properties file is not 'key=value': '{text}'")]
     BadLine {
@@ -123,10 +126,25 @@ pub const BROKER_DEFAULTS: &[(&str, &str)] = &[
     ("log.flush.interval.ms", "9223372036854775807"),
     ("log.message.timestamp.type", "CreateTime"),
     ("log.cleanup.policy", "delete"),
+    ("log.roll.jitter.ms", "0"),
+    ("log.segment.delete.delay.ms", "60000"),
+    ("log.preallocate", "false"),
+    ("log.cleaner.delete.retention.ms", "86400000"),
+    ("log.cleaner.min.compaction.lag.ms", "0"),
+    ("log.cleaner.max.compaction.lag.ms", "9223372036854775807"),
+    ("log.cleaner.min.cleanable.ratio", "0.5"),
+    ("log.message.timestamp.before.max.ms", "9223372036854775807"),
+    ("log.message.timestamp.after.max.ms", "3600000"),
+    ("log.message.downconversion.enable", "true"),
+    ("log.local.retention.ms", "-2"),
+    ("log.local.retention.bytes", "-2"),
     ("log.retention.check.interval.ms", "300000"),
     ("log.segment.recycle.enable", "true"),
     ("min.insync.replicas", "1"),
     ("compression.type", "producer"),
+    ("compression.gzip.level", "-1"),
+    ("compression.lz4.level", "9"),
+    ("compression.zstd.level", "3"),
     ("unclean.leader.election.enable", "false"),
     ("replica.lag.time.max.ms", "30000"),
     ("replica.fetch.max.bytes", "1048576"),
@@ -153,6 +171,7 @@ const ALIASES: &[(&str, &str)] = &[
     ("log.retention.hours", "log.retention.ms"),
     ("log.retention.minutes", "log.retention.ms"),
     ("log.roll.hours", "log.roll.ms"),
+    ("log.roll.jitter.hours", "log.roll.jitter.ms"),
 ];
 
 /// Parses `server.properties` text into key/value pairs.

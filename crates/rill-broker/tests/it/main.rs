@@ -1,6 +1,7 @@
 //! rill-broker's integration tests, one test binary: the broker over real sockets with
 //! hand-encoded requests (`broker`, `versions`, `data_path`), the admin HTTP listener
-//! (`admin_http`), the group coordinator over a real data directory (`groups`), and the
+//! (`admin_http`), topic configs and the produce rules they switch on (`topic_configs`), the
+//! group coordinator over a real data directory (`groups`), and the
 //! deterministic replication simulation (`replication_sim`). Brokers and connections come
 //! from rill-testkit (`support` adds the broker tests' request helpers).
 
@@ -11,4 +12,5 @@ mod groups;
 mod replication_sim;
 #[allow(dead_code)] // each test module uses a part of it
 mod support;
+mod topic_configs;
 mod versions;
