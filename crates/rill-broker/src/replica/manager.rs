@@ -136,7 +136,10 @@ impl ReplicaManager {
                     .unwrap_or_default();
                 let p = match self.get(&topic.name, index) {
                     Some(p) => {
-                        p.set_config(config.log.clone(), config.min_insync_replicas)?;
+                        p.set_config(
+                            config.log_for_partition(&topic.name, index),
+                            config.min_insync_replicas,
+                        )?;
                         p
                     }
                     None => {
@@ -149,7 +152,7 @@ impl ReplicaManager {
                                 topic_id: topic.topic_id,
                                 index,
                             },
-                            config.log.clone(),
+                            config.log_for_partition(&topic.name, index),
                             config.min_insync_replicas,
                             broker.node_id,
                         )?);

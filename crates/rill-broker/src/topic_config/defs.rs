@@ -204,7 +204,7 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         "Roll to a new segment file at this size."),
     def("segment.index.bytes", Some("log.index.size.max.bytes"), int(4), "10485760", Honoured,
         "Largest offset index file per segment; a full index rolls the segment."),
-    def("segment.jitter.ms", Some("log.roll.jitter.ms"), long(0), "0", NoEffect,
+    def("segment.jitter.ms", Some("log.roll.jitter.ms"), long(0), "0", Honoured,
         "Random time subtracted from segment.ms per segment so segments do not roll all at once."),
     def("segment.ms", Some("log.roll.ms"), long(1), "604800000", Honoured,
         "Roll to a new segment after this long even if not full."),

@@ -114,6 +114,8 @@ pub struct TopicConfig {
     pub produce: ProduceRules,
     /// `cleanup.policy`.
     pub cleanup: CleanupPolicy,
+    /// `segment.jitter.ms` (see [`TopicConfig::log_for_partition`]).
+    pub segment_jitter_ms: u64,
 }
 
 /// The effective value of one config for `overrides` on `broker`, and its source.
@@ -179,11 +181,31 @@ impl TopicConfig {
         let produce = tc.produce_rules(cleanup);
         Ok(TopicConfig {
             min_insync_replicas: tc.long("min.insync.replicas").max(1) as u32,
+            segment_jitter_ms: tc.limit("segment.jitter.ms").unwrap_or(0),
             entries,
             log,
             produce,
             cleanup,
         })
+    }
+
+    /// The log config of one partition: `segment.ms` less this partition's share of
+    /// `segment.jitter.ms`. Kafka draws a random jitter below `min(segment.jitter.ms,
+    /// segment.ms)` per segment; Rill draws it once per partition from a hash of topic and
+    /// index, which spreads time-based rolls of a topic's partitions the same way and keeps
+    /// the roll time predictable.
+    pub fn log_for_partition(&self, topic: &str, index: i32) -> LogConfig {
+        let mut log = self.log.clone();
+        if let (Some(ms), true) = (log.segment_ms, self.segment_jitter_ms > 0) {
+            let bound = self.segment_jitter_ms.min(ms).max(1);
+            // FNV-1a: stable across runs and versions, unlike std's hasher.
+            let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+            for b in topic.bytes().chain(index.to_be_bytes()) {
+                h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+            }
+            log.segment_ms = Some(ms - h % bound);
+        }
+        log
     }
 
     /// Resolves the overrides stored in the metadata image: an override this version refuses
@@ -236,8 +258,8 @@ struct Values<'a> {
     entries: &'a [ConfigEntry],
 }
 
-impl Values<'_> {
-    fn get(&self, name: &str) -> Option<&str> {
+impl<'a> Values<'a> {
+    fn get(&self, name: &str) -> Option<&'a str> {
         self.entries
             .iter()
             .find(|e| e.def.name == name)
@@ -283,9 +305,15 @@ impl Values<'_> {
         } else {
             (None, None)
         };
+        // Kafka's `LogConfig.maxSegmentMs`: a compacted log rolls by max.compaction.lag.ms
+        // too, so its records reach a cleanable segment in time.
+        let segment_ms = match (self.limit("segment.ms"), self.limit("max.compaction.lag.ms")) {
+            (Some(ms), Some(lag)) if cleanup.compact => Some(ms.min(lag)),
+            (ms, _) => ms,
+        };
         LogConfig {
             segment_bytes: segment_bytes.max(1) as u64,
-            segment_ms: self.limit("segment.ms"),
+            segment_ms,
             retention_ms,
             retention_bytes,
             index_interval_bytes: self.long("index.interval.bytes").max(0) as u32,

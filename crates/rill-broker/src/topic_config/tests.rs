@@ -247,3 +247,27 @@ fn internal_segment_bytes_overrides_segment_bytes() {
     assert_eq!(t.log.segment_bytes, 4096);
     assert_eq!(t.value("internal.segment.bytes"), Some("4096"));
 }
+
+#[test]
+fn segment_jitter_is_per_partition_and_below_its_bound() {
+    let b = broker(&[]);
+    let t = TopicConfig::resolve(&overrides(&[("segment.ms", "100000"), ("segment.jitter.ms", "5000")]), &b)
+        .unwrap();
+    let ms: Vec<u64> = (0..8)
+        .map(|i| t.log_for_partition("events", i).segment_ms.unwrap())
+        .collect();
+    assert!(ms.iter().all(|&m| m > 95_000 && m <= 100_000), "{ms:?}");
+    assert!(ms.windows(2).any(|w| w[0] != w[1]), "partitions roll at different times");
+    assert_eq!(ms[3], t.log_for_partition("events", 3).segment_ms.unwrap());
+    let none = TopicConfig::resolve(&overrides(&[("segment.ms", "100000")]), &b).unwrap();
+    assert_eq!(none.log_for_partition("events", 3).segment_ms, Some(100_000));
+}
+
+#[test]
+fn a_compacted_topic_rolls_by_max_compaction_lag() {
+    let b = broker(&[]);
+    let o = [("cleanup.policy", "compact"), ("max.compaction.lag.ms", "60000")];
+    assert_eq!(TopicConfig::resolve(&overrides(&o), &b).unwrap().log.segment_ms, Some(60_000));
+    let o = [("max.compaction.lag.ms", "60000")];
+    assert_eq!(TopicConfig::resolve(&overrides(&o), &b).unwrap().log.segment_ms, Some(604_800_000));
+}
