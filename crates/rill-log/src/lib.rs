@@ -9,7 +9,9 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod batch;
+pub mod batch_builder;
 pub mod checkpoint;
+pub mod compression;
 pub mod config;
 pub mod dir_sync;
 pub mod epoch_cache;
@@ -24,6 +26,7 @@ pub mod log_read;
 mod log_replicated;
 pub mod offset_index;
 pub mod producer_state;
+pub mod records;
 pub mod recovery;
 pub mod recycle;
 mod roll_sync;
@@ -35,11 +38,14 @@ pub mod storage_sim;
 pub mod testutil;
 pub mod time_index;
 pub mod trash;
+mod varint;
 
 pub use batch::{
     set_base_offset, set_log_append_time, set_partition_leader_epoch, split_batches,
     validate_batch, BatchHeader, ValidBatch, BATCH_HEADER_LEN,
 };
+pub use batch_builder::{recompress, BatchBuilder, BatchTemplate, NewRecord};
+pub use compression::Codec;
 pub use config::{FlushPolicy, LogConfig, TimestampType};
 pub use epoch_cache::LeaderEpochCache;
 pub use error::{LogError, Result};
@@ -49,9 +55,12 @@ pub use log::{AppendInfo, PartitionLog};
 pub use log_admin::{RemovedFiles, RemovedSegments};
 pub use log_read::{FileSlice, ReadResult};
 pub use producer_state::ProducerStateManager;
+pub use records::{Header, Headers, Record, Records};
 pub use recovery::RecoveryReport;
 pub use roll_sync::RollSyncs;
 #[cfg(test)]
 mod log_tests;
+#[cfg(test)]
+mod records_tests;
 #[cfg(test)]
 mod recycle_tests;
