@@ -68,9 +68,8 @@ fn topic_entry(
     c.read_only = false;
     c.is_sensitive = false;
     c.config_type = e.def.kind.type_code();
-    if wants.documentation {
-        c.documentation = Some(str_bytes(e.def.doc));
-    }
+    // Null unless asked for (the message's default is an empty string).
+    c.documentation = wants.documentation.then(|| str_bytes(e.def.doc));
     if wants.synonyms {
         c.synonyms = synonyms;
     }
@@ -148,11 +147,9 @@ fn describe_broker(broker: &Broker, res: &DescribeConfigsResource, wants: Wants,
                 c.synonyms.push(synonym(dk, dv, ConfigSource::Default));
             }
         }
-        if wants.documentation {
-            if let Some(d) = def_for_broker_key(k) {
-                c.documentation = Some(str_bytes(format!("Default of the topic config {}: {}", d.name, d.doc)));
-            }
-        }
+        c.documentation = def_for_broker_key(k)
+            .filter(|_| wants.documentation)
+            .map(|d| str_bytes(format!("Default of the topic config {}: {}", d.name, d.doc)));
         out.configs.push(c);
     }
 }

@@ -134,7 +134,7 @@ async fn every_kafka_topic_config_is_accepted_and_described_as_set() {
     assert_eq!(res.configs.len(), EVERY_CONFIG.len());
     for (k, v) in EVERY_CONFIG {
         let c = config(&res, k);
-        assert_eq!(c.value.as_deref().map(|v| v.as_str()), Some(*v), "{k}");
+        assert_eq!(c.value.as_ref().map(|v| v.to_string()).as_deref(), Some(*v), "{k}");
         assert_eq!(c.config_source, 1, "{k}: DYNAMIC_TOPIC_CONFIG");
         assert!(!c.read_only && !c.is_sensitive, "{k}");
         assert_eq!(c.synonyms[0].source, 1, "{k}: the override is the first synonym");
