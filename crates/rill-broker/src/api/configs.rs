@@ -11,10 +11,10 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use super::describe_configs::{BROKER, TOPIC};
 use super::{blocking, str_bytes, RequestContext};
 use crate::admin::{self, AdminError};
 use crate::broker::Broker;
-use super::describe_configs::{BROKER, TOPIC};
 use crate::topic_config::{topic_config_def, TopicConfig, TopicConfigError};
 
 /// The result of altering one resource: (type, name, error).

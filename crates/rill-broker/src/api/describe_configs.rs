@@ -84,7 +84,12 @@ fn wanted(res: &DescribeConfigsResource, name: &str) -> bool {
     }
 }
 
-fn describe_topic(broker: &Broker, res: &DescribeConfigsResource, wants: Wants, out: &mut DescribeConfigsResult) {
+fn describe_topic(
+    broker: &Broker,
+    res: &DescribeConfigsResource,
+    wants: Wants,
+    out: &mut DescribeConfigsResult,
+) {
     let image = broker.image();
     let Some(topic) = image.topic(res.resource_name.as_str()) else {
         out.error_code = ResponseError::UnknownTopicOrPartition.code();
@@ -104,7 +109,12 @@ fn describe_topic(broker: &Broker, res: &DescribeConfigsResource, wants: Wants, 
     }
 }
 
-fn describe_broker(broker: &Broker, res: &DescribeConfigsResource, wants: Wants, out: &mut DescribeConfigsResult) {
+fn describe_broker(
+    broker: &Broker,
+    res: &DescribeConfigsResource,
+    wants: Wants,
+    out: &mut DescribeConfigsResult,
+) {
     let name = res.resource_name.as_str();
     // An empty name asks for the cluster-wide dynamic defaults, which Rill does not have.
     if name.is_empty() {
@@ -174,9 +184,7 @@ pub fn describe_configs(
             BROKER => describe_broker(broker, &res, wants, &mut out),
             other => {
                 out.error_code = ResponseError::InvalidRequest.code();
-                out.error_message = Some(str_bytes(format!(
-                    "Unsupported resource type: {other}"
-                )));
+                out.error_message = Some(str_bytes(format!("Unsupported resource type: {other}")));
             }
         }
         r.results.push(out);

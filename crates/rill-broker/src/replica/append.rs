@@ -23,8 +23,8 @@ use rill_log::{AppendInfo, BatchHeader, LogError, ValidBatch};
 use rill_meta::MetadataImage;
 
 use super::append_route::AppendNeeds;
-use super::produce_checks::{self, Refusal};
 pub use super::produce_checks::RecordError;
+use super::produce_checks::{self, Refusal};
 use super::{CommitError, Partition, ReplicaManager};
 use crate::api::errors::log_error_code;
 use crate::clock::now_ms;
@@ -317,13 +317,14 @@ pub fn append_one(target: Target, records: Option<Bytes>, acks: i16, now_ms: i64
     let rules = partition.produce_rules();
     produce_checks::check_records(&records, &rules, now_ms, &partition.topic, partition.index)
         .map_err(AppendResult::refused)?;
-    let stored = produce_checks::recompress_for_topic(&records, &rules)
-        .map_err(AppendResult::refused)?;
+    let stored =
+        produce_checks::recompress_for_topic(&records, &rules).map_err(AppendResult::refused)?;
     let rewritten;
     let valid = match &stored {
         Cow::Borrowed(_) => valid,
         Cow::Owned(bytes) => {
-            rewritten = ValidBatch::new(bytes).map_err(|e| refuse(log_error_code(&e), e.to_string()))?;
+            rewritten =
+                ValidBatch::new(bytes).map_err(|e| refuse(log_error_code(&e), e.to_string()))?;
             rewritten
         }
     };

@@ -56,20 +56,26 @@ impl Refusal {
 /// `recordHasInvalidTimestamp`, without its overflow).
 fn out_of_range(ts: i64, now_ms: i64, rules: &ProduceRules) -> bool {
     let diff = i128::from(now_ms) - i128::from(ts);
-    diff > i128::from(rules.timestamp_before_max_ms) || -diff > i128::from(rules.timestamp_after_max_ms)
+    diff > i128::from(rules.timestamp_before_max_ms)
+        || -diff > i128::from(rules.timestamp_after_max_ms)
 }
 
 /// Which record-level checks this batch needs.
 fn needs_records(h: &BatchHeader, rules: &ProduceRules, now_ms: i64) -> (bool, bool) {
     let keys = rules.compacted && !h.is_control();
-    let create_time = !rules.log_append_time && !h.timestamp_type_is_log_append() && !h.is_control();
+    let create_time =
+        !rules.log_append_time && !h.timestamp_type_is_log_append() && !h.is_control();
     let timestamps = create_time
         && (rules.timestamp_before_max_ms != i64::MAX
             || (rules.timestamp_after_max_ms != i64::MAX
-                && out_of_range(h.max_timestamp, now_ms, &ProduceRules {
-                    timestamp_before_max_ms: i64::MAX,
-                    ..*rules
-                })));
+                && out_of_range(
+                    h.max_timestamp,
+                    now_ms,
+                    &ProduceRules {
+                        timestamp_before_max_ms: i64::MAX,
+                        ..*rules
+                    },
+                )));
     (keys, timestamps)
 }
 
@@ -131,7 +137,12 @@ pub fn check_records(
         let first: Vec<String> = errors
             .iter()
             .take(3)
-            .map(|e| format!("RecordError(batchIndex={}, message='{}')", e.batch_index, e.message))
+            .map(|e| {
+                format!(
+                    "RecordError(batchIndex={}, message='{}')",
+                    e.batch_index, e.message
+                )
+            })
             .collect();
         Refusal {
             code: ResponseError::InvalidRecord.code(),
@@ -164,7 +175,10 @@ pub fn target_codec(c: StoredCompression) -> Option<(Codec, Option<i32>)> {
 ///
 /// # Errors
 /// [`Refusal`] for records that cannot be decoded or encoded.
-pub fn recompress_for_topic<'a>(batch: &'a [u8], rules: &ProduceRules) -> Result<Cow<'a, [u8]>, Refusal> {
+pub fn recompress_for_topic<'a>(
+    batch: &'a [u8],
+    rules: &ProduceRules,
+) -> Result<Cow<'a, [u8]>, Refusal> {
     let Some((codec, level)) = target_codec(rules.compression) else {
         return Ok(Cow::Borrowed(batch));
     };

@@ -135,7 +135,8 @@ const fn int_between(min: i64, max: i64) -> ConfigKind {
 pub const LONG_MAX: &str = "9223372036854775807";
 
 /// The compression codecs `compression.type` accepts (Kafka's `BrokerCompressionType`).
-pub const COMPRESSION_TYPES: &[&str] = &["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"];
+pub const COMPRESSION_TYPES: &[&str] =
+    &["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"];
 
 use Effect::{Honoured, NoEffect};
 
@@ -228,9 +229,7 @@ pub fn topic_config_def(name: &str) -> Option<&'static TopicConfigDef> {
 
 /// The topic config whose default a broker key provides.
 pub fn def_for_broker_key(key: &str) -> Option<&'static TopicConfigDef> {
-    TOPIC_CONFIGS
-        .iter()
-        .find(|d| d.broker_synonym == Some(key))
+    TOPIC_CONFIGS.iter().find(|d| d.broker_synonym == Some(key))
 }
 
 /// True when `key` is a broker key that provides a topic config's default.

@@ -307,7 +307,10 @@ impl<'a> Values<'a> {
         };
         // Kafka's `LogConfig.maxSegmentMs`: a compacted log rolls by max.compaction.lag.ms
         // too, so its records reach a cleanable segment in time.
-        let segment_ms = match (self.limit("segment.ms"), self.limit("max.compaction.lag.ms")) {
+        let segment_ms = match (
+            self.limit("segment.ms"),
+            self.limit("max.compaction.lag.ms"),
+        ) {
             (Some(ms), Some(lag)) if cleanup.compact => Some(ms.min(lag)),
             (ms, _) => ms,
         };

@@ -102,7 +102,10 @@ fn good_values_pass() {
 fn checks_across_configs_and_null_values() {
     let b = broker(&[]);
     let e = TopicConfig::resolve(
-        &overrides(&[("min.compaction.lag.ms", "10"), ("max.compaction.lag.ms", "5")]),
+        &overrides(&[
+            ("min.compaction.lag.ms", "10"),
+            ("max.compaction.lag.ms", "5"),
+        ]),
         &b,
     )
     .unwrap_err();
@@ -128,7 +131,9 @@ fn checks_across_configs_and_null_values() {
 #[test]
 fn every_broker_synonym_has_kafkas_default() {
     for def in TOPIC_CONFIGS {
-        let Some(syn) = def.broker_synonym else { continue };
+        let Some(syn) = def.broker_synonym else {
+            continue;
+        };
         let v = crate::config::BROKER_DEFAULTS
             .iter()
             .find(|(k, _)| *k == syn)
@@ -145,7 +150,10 @@ fn every_broker_synonym_has_kafkas_default() {
 #[test]
 fn every_no_effect_config_is_listed_in_the_readme() {
     let readme = include_str!("../../../../README.md");
-    for def in TOPIC_CONFIGS.iter().filter(|d| d.effect == Effect::NoEffect) {
+    for def in TOPIC_CONFIGS
+        .iter()
+        .filter(|d| d.effect == Effect::NoEffect)
+    {
         assert!(
             readme.contains(&format!("`{}`", def.name)),
             "README.md does not list `{}` as accepted without effect",
@@ -177,7 +185,10 @@ fn overrides_win_over_broker_values_over_defaults() {
 #[test]
 fn a_bad_broker_default_names_the_broker_key() {
     let e = BrokerConfig::from_pairs(
-        [("log.cleaner.min.cleanable.ratio".to_string(), "2".to_string())],
+        [(
+            "log.cleaner.min.cleanable.ratio".to_string(),
+            "2".to_string(),
+        )],
         |_| {},
     )
     .unwrap_err();
@@ -195,7 +206,10 @@ fn cleanup_policy_decides_retention_and_keys() {
     assert!(t.produce.compacted);
     assert_eq!((t.log.retention_ms, t.log.retention_bytes), (None, None));
     let t = TopicConfig::resolve(
-        &overrides(&[("cleanup.policy", "compact,delete"), ("retention.bytes", "5000000")]),
+        &overrides(&[
+            ("cleanup.policy", "compact,delete"),
+            ("retention.bytes", "5000000"),
+        ]),
         &b,
     )
     .unwrap();
@@ -211,24 +225,43 @@ fn compression_and_timestamp_rules() {
     let b = broker(&[("compression.zstd.level", "7")]);
     let rules = |o: &[(&str, &str)]| TopicConfig::resolve(&overrides(o), &b).unwrap().produce;
     assert_eq!(rules(&[]).compression, StoredCompression::Producer);
-    assert_eq!(rules(&[("compression.type", "zstd")]).compression, StoredCompression::Zstd(7));
-    assert_eq!(rules(&[("compression.type", "gzip")]).compression, StoredCompression::Gzip(-1));
+    assert_eq!(
+        rules(&[("compression.type", "zstd")]).compression,
+        StoredCompression::Zstd(7)
+    );
+    assert_eq!(
+        rules(&[("compression.type", "gzip")]).compression,
+        StoredCompression::Gzip(-1)
+    );
     assert_eq!(
         rules(&[("compression.type", "lz4"), ("compression.lz4.level", "3")]).compression,
         StoredCompression::Lz4(3)
     );
-    assert_eq!(rules(&[("compression.type", "uncompressed")]).compression, StoredCompression::Uncompressed);
+    assert_eq!(
+        rules(&[("compression.type", "uncompressed")]).compression,
+        StoredCompression::Uncompressed
+    );
     let r = rules(&[]);
-    assert_eq!((r.timestamp_before_max_ms, r.timestamp_after_max_ms), (i64::MAX, 3_600_000));
+    assert_eq!(
+        (r.timestamp_before_max_ms, r.timestamp_after_max_ms),
+        (i64::MAX, 3_600_000)
+    );
     assert!(!r.log_append_time);
-    let r = rules(&[("message.timestamp.type", "LogAppendTime"), ("message.timestamp.before.max.ms", "5")]);
+    let r = rules(&[
+        ("message.timestamp.type", "LogAppendTime"),
+        ("message.timestamp.before.max.ms", "5"),
+    ]);
     assert!(r.log_append_time);
     assert_eq!(r.timestamp_before_max_ms, 5);
 }
 
 #[test]
 fn relaxed_flush_and_unlimited_retention() {
-    let o = overrides(&[("flush.messages", "10000"), ("flush.ms", "1000"), ("retention.ms", "-1")]);
+    let o = overrides(&[
+        ("flush.messages", "10000"),
+        ("flush.ms", "1000"),
+        ("retention.ms", "-1"),
+    ]);
     let t = TopicConfig::resolve(&o, &broker(&[])).unwrap();
     assert!(matches!(
         t.log.flush,
@@ -242,8 +275,11 @@ fn relaxed_flush_and_unlimited_retention() {
 
 #[test]
 fn internal_segment_bytes_overrides_segment_bytes() {
-    let t = TopicConfig::resolve(&overrides(&[("internal.segment.bytes", "4096")]), &broker(&[]))
-        .unwrap();
+    let t = TopicConfig::resolve(
+        &overrides(&[("internal.segment.bytes", "4096")]),
+        &broker(&[]),
+    )
+    .unwrap();
     assert_eq!(t.log.segment_bytes, 4096);
     assert_eq!(t.value("internal.segment.bytes"), Some("4096"));
 }
@@ -251,23 +287,47 @@ fn internal_segment_bytes_overrides_segment_bytes() {
 #[test]
 fn segment_jitter_is_per_partition_and_below_its_bound() {
     let b = broker(&[]);
-    let t = TopicConfig::resolve(&overrides(&[("segment.ms", "100000"), ("segment.jitter.ms", "5000")]), &b)
-        .unwrap();
+    let t = TopicConfig::resolve(
+        &overrides(&[("segment.ms", "100000"), ("segment.jitter.ms", "5000")]),
+        &b,
+    )
+    .unwrap();
     let ms: Vec<u64> = (0..8)
         .map(|i| t.log_for_partition("events", i).segment_ms.unwrap())
         .collect();
     assert!(ms.iter().all(|&m| m > 95_000 && m <= 100_000), "{ms:?}");
-    assert!(ms.windows(2).any(|w| w[0] != w[1]), "partitions roll at different times");
+    assert!(
+        ms.windows(2).any(|w| w[0] != w[1]),
+        "partitions roll at different times"
+    );
     assert_eq!(ms[3], t.log_for_partition("events", 3).segment_ms.unwrap());
     let none = TopicConfig::resolve(&overrides(&[("segment.ms", "100000")]), &b).unwrap();
-    assert_eq!(none.log_for_partition("events", 3).segment_ms, Some(100_000));
+    assert_eq!(
+        none.log_for_partition("events", 3).segment_ms,
+        Some(100_000)
+    );
 }
 
 #[test]
 fn a_compacted_topic_rolls_by_max_compaction_lag() {
     let b = broker(&[]);
-    let o = [("cleanup.policy", "compact"), ("max.compaction.lag.ms", "60000")];
-    assert_eq!(TopicConfig::resolve(&overrides(&o), &b).unwrap().log.segment_ms, Some(60_000));
+    let o = [
+        ("cleanup.policy", "compact"),
+        ("max.compaction.lag.ms", "60000"),
+    ];
+    assert_eq!(
+        TopicConfig::resolve(&overrides(&o), &b)
+            .unwrap()
+            .log
+            .segment_ms,
+        Some(60_000)
+    );
     let o = [("max.compaction.lag.ms", "60000")];
-    assert_eq!(TopicConfig::resolve(&overrides(&o), &b).unwrap().log.segment_ms, Some(604_800_000));
+    assert_eq!(
+        TopicConfig::resolve(&overrides(&o), &b)
+            .unwrap()
+            .log
+            .segment_ms,
+        Some(604_800_000)
+    );
 }

@@ -68,10 +68,18 @@ fn check_range(
     max: Option<i64>,
 ) -> Result<(), TopicConfigError> {
     if let Some(min) = min.filter(|&m| n < m) {
-        return Err(invalid(name, n.to_string(), format!("Value must be at least {min}")));
+        return Err(invalid(
+            name,
+            n.to_string(),
+            format!("Value must be at least {min}"),
+        ));
     }
     if let Some(max) = max.filter(|&m| n > m) {
-        return Err(invalid(name, n.to_string(), format!("Value must be no more than {max}")));
+        return Err(invalid(
+            name,
+            n.to_string(),
+            format!("Value must be no more than {max}"),
+        ));
     }
     Ok(())
 }
@@ -117,17 +125,27 @@ pub fn validate_value(def: &TopicConfigDef, value: &str) -> Result<(), TopicConf
     let trimmed = value.trim();
     match def.kind {
         ConfigKind::Long { min, max } => {
-            let n: i64 = trimmed.parse().map_err(|_| not_a_number(name, value, "LONG"))?;
+            let n: i64 = trimmed
+                .parse()
+                .map_err(|_| not_a_number(name, value, "LONG"))?;
             check_range(name, n, min, max)
         }
         ConfigKind::Int { min, max } => {
-            let n: i32 = trimmed.parse().map_err(|_| not_a_number(name, value, "INT"))?;
+            let n: i32 = trimmed
+                .parse()
+                .map_err(|_| not_a_number(name, value, "INT"))?;
             check_range(name, i64::from(n), min, max)
         }
         ConfigKind::GzipLevel => {
-            let n: i32 = trimmed.parse().map_err(|_| not_a_number(name, value, "INT"))?;
+            let n: i32 = trimmed
+                .parse()
+                .map_err(|_| not_a_number(name, value, "INT"))?;
             if n > 9 || (n < 1 && n != -1) {
-                return Err(invalid(name, n.to_string(), "Value must be between 1 and 9 or equal to -1"));
+                return Err(invalid(
+                    name,
+                    n.to_string(),
+                    "Value must be between 1 and 9 or equal to -1",
+                ));
             }
             Ok(())
         }
@@ -139,10 +157,18 @@ pub fn validate_value(def: &TopicConfigDef, value: &str) -> Result<(), TopicConf
                 .ok_or_else(|| not_a_number(name, value, "DOUBLE"))?;
             let bound = |b: f64| java_double(b).trim_end_matches(".0").to_string();
             if d < min {
-                return Err(invalid(name, java_double(d), format!("Value must be at least {}", bound(min))));
+                return Err(invalid(
+                    name,
+                    java_double(d),
+                    format!("Value must be at least {}", bound(min)),
+                ));
             }
             if d > max {
-                return Err(invalid(name, java_double(d), format!("Value must be no more than {}", bound(max))));
+                return Err(invalid(
+                    name,
+                    java_double(d),
+                    format!("Value must be no more than {}", bound(max)),
+                ));
             }
             Ok(())
         }
@@ -153,13 +179,21 @@ pub fn validate_value(def: &TopicConfigDef, value: &str) -> Result<(), TopicConf
             if allowed.contains(&trimmed) {
                 Ok(())
             } else {
-                Err(invalid(name, trimmed, format!("String must be one of: {}", allowed.join(", "))))
+                Err(invalid(
+                    name,
+                    trimmed,
+                    format!("String must be one of: {}", allowed.join(", ")),
+                ))
             }
         }
         ConfigKind::List(allowed) => {
             for item in list_items(value) {
                 if !allowed.contains(&item) {
-                    return Err(invalid(name, item, format!("String must be one of: {}", allowed.join(", "))));
+                    return Err(invalid(
+                        name,
+                        item,
+                        format!("String must be one of: {}", allowed.join(", ")),
+                    ));
                 }
             }
             Ok(())
@@ -258,7 +292,9 @@ pub fn display_value(def: &TopicConfigDef, value: &str) -> String {
         ConfigKind::Double { .. } => trimmed
             .parse::<f64>()
             .map_or_else(|_| trimmed.to_string(), java_double),
-        ConfigKind::Bool => parse_bool(value).map_or_else(|| trimmed.to_string(), |b| b.to_string()),
+        ConfigKind::Bool => {
+            parse_bool(value).map_or_else(|| trimmed.to_string(), |b| b.to_string())
+        }
         ConfigKind::Enum(_) => trimmed.to_string(),
         ConfigKind::List(_) | ConfigKind::ReplicaList => list_items(value).join(","),
     }

@@ -1,23 +1,15 @@
 #![allow(clippy::unwrap_used)]
 //! Topic configs over real sockets: CreateTopics (and validate_only) with every Kafka 4.1
 //! topic config, Kafka's INVALID_CONFIG messages from CreateTopics, AlterConfigs and
-//! IncrementalAlterConfigs, DescribeConfigs values, sources, types and synonyms; and the
-//! produce rules the configs switch on: recompression to `compression.type`, INVALID_TIMESTAMP
-//! outside the timestamp bounds, INVALID_RECORD for keyless records on compacted topics, each
-//! with Kafka's per-record errors.
+//! IncrementalAlterConfigs, DescribeConfigs values, sources, types and synonyms. The produce
+//! rules the configs switch on are in `produce_rules`.
 
-use bytes::{Buf, Bytes};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{Compression, RecordBatchDecoder};
-use rill_testkit::batch::now_ms;
-use rill_testkit::BatchBuilder;
 
 use crate::support::{start, Conn};
 
 const INVALID_CONFIG: i16 = 40;
-const INVALID_TIMESTAMP: i16 = 32;
-const INVALID_RECORD: i16 = 87;
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
 
@@ -26,7 +18,7 @@ fn s(v: &str) -> StrBytes {
 }
 
 /// CreateTopics v7 of one topic with `configs`; returns the topic's result.
-async fn create(
+pub async fn create(
     conn: &mut Conn,
     name: &str,
     configs: &[(&str, &str)],
@@ -126,7 +118,12 @@ async fn every_kafka_topic_config_is_accepted_and_described_as_set() {
     let mut conn = Conn::open(node.addr).await;
     let r = create(&mut conn, "every", EVERY_CONFIG, true).await;
     assert_eq!(r.error_code, 0, "{:?}", r.error_message);
-    assert_eq!(describe(&mut conn, TOPIC, "every", None, false).await.error_code, 3);
+    assert_eq!(
+        describe(&mut conn, TOPIC, "every", None, false)
+            .await
+            .error_code,
+        3
+    );
     let r = create(&mut conn, "every", EVERY_CONFIG, false).await;
     assert_eq!(r.error_code, 0, "{:?}", r.error_message);
     let res = describe(&mut conn, TOPIC, "every", None, true).await;
@@ -134,11 +131,21 @@ async fn every_kafka_topic_config_is_accepted_and_described_as_set() {
     assert_eq!(res.configs.len(), EVERY_CONFIG.len());
     for (k, v) in EVERY_CONFIG {
         let c = config(&res, k);
-        assert_eq!(c.value.as_ref().map(|v| v.to_string()).as_deref(), Some(*v), "{k}");
+        assert_eq!(
+            c.value.as_ref().map(|v| v.to_string()).as_deref(),
+            Some(*v),
+            "{k}"
+        );
         assert_eq!(c.config_source, 1, "{k}: DYNAMIC_TOPIC_CONFIG");
         assert!(!c.read_only && !c.is_sensitive, "{k}");
-        assert_eq!(c.synonyms[0].source, 1, "{k}: the override is the first synonym");
-        assert!(c.documentation.as_ref().is_some_and(|d| !d.is_empty()), "{k}");
+        assert_eq!(
+            c.synonyms[0].source, 1,
+            "{k}: the override is the first synonym"
+        );
+        assert!(
+            c.documentation.as_ref().is_some_and(|d| !d.is_empty()),
+            "{k}"
+        );
     }
     // Kafka's ConfigType codes.
     for (k, code) in [
@@ -163,7 +170,9 @@ async fn describe_configs_shows_sources_defaults_and_synonyms() {
     assert_eq!(r.error_code, 0);
     // CreateTopics v5+ answers with the topic's configs.
     let listed = r.configs.unwrap();
-    assert!(listed.iter().any(|c| c.name.as_str() == "segment.ms" && c.config_source == 1));
+    assert!(listed
+        .iter()
+        .any(|c| c.name.as_str() == "segment.ms" && c.config_source == 1));
 
     let res = describe(&mut conn, TOPIC, "plain", None, true).await;
     let want = [
@@ -187,7 +196,13 @@ async fn describe_configs_shows_sources_defaults_and_synonyms() {
     let syn: Vec<(String, String, i8)> = config(&res, "retention.ms")
         .synonyms
         .iter()
-        .map(|s| (s.name.to_string(), s.value.as_ref().unwrap().to_string(), s.source))
+        .map(|s| {
+            (
+                s.name.to_string(),
+                s.value.as_ref().unwrap().to_string(),
+                s.source,
+            )
+        })
         .collect();
     assert_eq!(
         syn,
@@ -199,21 +214,46 @@ async fn describe_configs_shows_sources_defaults_and_synonyms() {
     // A config without a broker synonym has none.
     assert!(config(&res, "remote.storage.enable").synonyms.is_empty());
     // Internal configs are not listed unless set.
-    assert!(res.configs.iter().all(|c| c.name.as_str() != "internal.segment.bytes"));
+    assert!(res
+        .configs
+        .iter()
+        .all(|c| c.name.as_str() != "internal.segment.bytes"));
 
     // Asked keys only; an empty list asks for all.
-    let some = describe(&mut conn, TOPIC, "plain", Some(&["cleanup.policy", "nope"]), false).await;
+    let some = describe(
+        &mut conn,
+        TOPIC,
+        "plain",
+        Some(&["cleanup.policy", "nope"]),
+        false,
+    )
+    .await;
     assert_eq!(some.configs.len(), 1);
     assert!(some.configs[0].synonyms.is_empty() && some.configs[0].documentation.is_none());
     let all = describe(&mut conn, TOPIC, "plain", Some(&[]), false).await;
     assert_eq!(all.configs.len(), res.configs.len());
 
     // Unknown topic; the broker resource still works (read-only static configs).
-    assert_eq!(describe(&mut conn, TOPIC, "missing", None, false).await.error_code, 3);
-    let b = describe(&mut conn, BROKER, "1", Some(&["log.retention.ms", "log.cleanup.policy"]), true).await;
+    assert_eq!(
+        describe(&mut conn, TOPIC, "missing", None, false)
+            .await
+            .error_code,
+        3
+    );
+    let b = describe(
+        &mut conn,
+        BROKER,
+        "1",
+        Some(&["log.retention.ms", "log.cleanup.policy"]),
+        true,
+    )
+    .await;
     assert_eq!(b.error_code, 0);
     let c = config(&b, "log.retention.ms");
-    assert_eq!((c.value.as_ref().unwrap().as_str(), c.config_source), ("3600000", 4));
+    assert_eq!(
+        (c.value.as_ref().unwrap().as_str(), c.config_source),
+        ("3600000", 4)
+    );
     assert!(c.read_only);
     assert_eq!(c.config_type, 5);
     assert_eq!(config(&b, "log.cleanup.policy").config_source, 5);
@@ -258,12 +298,22 @@ async fn create_topics_refuses_bad_configs_with_kafkas_messages() {
             assert_eq!(r.error_message.unwrap().as_str(), *message);
         }
     }
-    assert_eq!(describe(&mut conn, TOPIC, "bad", None, false).await.error_code, 3);
+    assert_eq!(
+        describe(&mut conn, TOPIC, "bad", None, false)
+            .await
+            .error_code,
+        3
+    );
     node.shutdown().await;
 }
 
 /// IncrementalAlterConfigs v1 of one op on a topic: (error code, message).
-async fn incremental(conn: &mut Conn, topic: &str, ops: &[(&str, i8, Option<&str>)], validate_only: bool) -> (i16, Option<String>) {
+async fn incremental(
+    conn: &mut Conn,
+    topic: &str,
+    ops: &[(&str, i8, Option<&str>)],
+    validate_only: bool,
+) -> (i16, Option<String>) {
     let mut r = incremental_alter_configs_request::AlterConfigsResource::default();
     r.resource_type = TOPIC;
     r.resource_name = s(topic);
@@ -282,7 +332,10 @@ async fn incremental(conn: &mut Conn, topic: &str, ops: &[(&str, i8, Option<&str
     req.validate_only = validate_only;
     let resp = conn.call(&req, 1).await;
     let x = &resp.responses[0];
-    (x.error_code, x.error_message.as_ref().map(|m| m.to_string()))
+    (
+        x.error_code,
+        x.error_message.as_ref().map(|m| m.to_string()),
+    )
 }
 
 /// AlterConfigs v2 (the whole set of overrides): (error code, message).
@@ -303,7 +356,10 @@ async fn alter(conn: &mut Conn, topic: &str, configs: &[(&str, &str)]) -> (i16, 
     req.resources = vec![r];
     let resp = conn.call(&req, 2).await;
     let x = &resp.responses[0];
-    (x.error_code, x.error_message.as_ref().map(|m| m.to_string()))
+    (
+        x.error_code,
+        x.error_message.as_ref().map(|m| m.to_string()),
+    )
 }
 
 #[tokio::test]
@@ -315,179 +371,121 @@ async fn alter_configs_validate_with_kafkas_messages() {
 
     let (code, msg) = alter(&mut conn, "alt", &[("retention.ms", "-5")]).await;
     assert_eq!(code, INVALID_CONFIG);
-    assert_eq!(msg.unwrap(), "Invalid value -5 for configuration retention.ms: Value must be at least -1");
+    assert_eq!(
+        msg.unwrap(),
+        "Invalid value -5 for configuration retention.ms: Value must be at least -1"
+    );
     let (code, msg) = alter(&mut conn, "alt", &[("no.such", "1")]).await;
-    assert_eq!((code, msg.unwrap().as_str()), (INVALID_CONFIG, "Unknown topic config name: no.such"));
-    assert_eq!(alter(&mut conn, "alt", &[("cleanup.policy", "compact")]).await.0, 0);
+    assert_eq!(
+        (code, msg.unwrap().as_str()),
+        (INVALID_CONFIG, "Unknown topic config name: no.such")
+    );
+    assert_eq!(
+        alter(&mut conn, "alt", &[("cleanup.policy", "compact")])
+            .await
+            .0,
+        0
+    );
 
     // SET, APPEND, SUBTRACT, DELETE.
     let (code, msg) = incremental(&mut conn, "alt", &[("retention.ms", 2, Some("5"))], false).await;
     assert_eq!(code, INVALID_CONFIG);
-    assert_eq!(msg.unwrap(), "Can't APPEND to key retention.ms because its type is not LIST.");
-    assert_eq!(incremental(&mut conn, "alt", &[("cleanup.policy", 2, Some("delete"))], false).await.0, 0);
-    let policy = |r: &describe_configs_response::DescribeConfigsResult| {
-        config(r, "cleanup.policy").value.as_ref().unwrap().to_string()
-    };
-    assert_eq!(policy(&describe(&mut conn, TOPIC, "alt", None, false).await), "compact,delete");
-    let (code, msg) = incremental(&mut conn, "alt", &[("min.insync.replicas", 0, Some("0"))], false).await;
-    assert_eq!(code, INVALID_CONFIG);
-    assert_eq!(msg.unwrap(), "Invalid value 0 for configuration min.insync.replicas: Value must be at least 1");
-    let (code, msg) = incremental(&mut conn, "alt", &[("compression.zstd.level", 0, None)], false).await;
-    assert_eq!((code, msg.unwrap().as_str()), (INVALID_CONFIG, "Null value not supported for topic configs: compression.zstd.level"));
-    // validate_only changes nothing.
-    assert_eq!(incremental(&mut conn, "alt", &[("cleanup.policy", 3, Some("compact"))], true).await.0, 0);
-    assert_eq!(policy(&describe(&mut conn, TOPIC, "alt", None, false).await), "compact,delete");
-    assert_eq!(incremental(&mut conn, "alt", &[("cleanup.policy", 3, Some("compact"))], false).await.0, 0);
-    assert_eq!(policy(&describe(&mut conn, TOPIC, "alt", None, false).await), "delete");
-    assert_eq!(incremental(&mut conn, "alt", &[("cleanup.policy", 1, None)], false).await.0, 0);
-    let res = describe(&mut conn, TOPIC, "alt", None, false).await;
-    assert_eq!((policy(&res).as_str(), config(&res, "cleanup.policy").config_source), ("delete", 5));
-    node.shutdown().await;
-}
-
-/// Produce v9 of one batch: the partition's answer.
-async fn produce(conn: &mut Conn, topic: &str, records: Bytes) -> produce_response::PartitionProduceResponse {
-    let req = crate::support::produce_request(topic, 0, records);
-    conn.call(&req, 9).await.responses.remove(0).partition_responses.remove(0)
-}
-
-/// The stored batches of partition 0 from offset 0: (codec bits, [(key, value, timestamp)]).
-async fn stored(conn: &mut Conn, topic: &str) -> Vec<(i16, Vec<(Option<Vec<u8>>, Vec<u8>, i64)>)> {
-    let pd = crate::support::fetch(conn, topic, 0, 0, 1 << 20, 12).await;
-    let mut bytes = pd.records.unwrap_or_default();
-    let mut out = Vec::new();
-    while bytes.has_remaining() {
-        let attributes = i16::from_be_bytes([bytes[21], bytes[22]]);
-        let set = RecordBatchDecoder::decode(&mut bytes).unwrap();
-        let records = set
-            .records
-            .into_iter()
-            .map(|r| (r.key.map(|k| k.to_vec()), r.value.unwrap().to_vec(), r.timestamp))
-            .collect();
-        out.push((attributes & 7, records));
-    }
-    out
-}
-
-#[tokio::test]
-async fn compression_type_recompresses_other_codecs_and_producer_keeps_them() {
-    let dir = tempfile::tempdir().unwrap();
-    let node = start(dir.path(), &[]).await;
-    let mut conn = Conn::open(node.addr).await;
-    for (topic, codec) in [("to-zstd", "zstd"), ("to-none", "uncompressed"), ("to-lz4", "lz4"), ("keep", "producer")] {
-        assert_eq!(create(&mut conn, topic, &[("compression.type", codec)], false).await.error_code, 0);
-        let ts = now_ms();
-        let gzip = BatchBuilder::new().filler(20, 300, 7).compression(Compression::Gzip).timestamp(ts).build();
-        let r = produce(&mut conn, topic, gzip).await;
-        assert_eq!((r.error_code, r.base_offset), (0, 0), "{topic}");
-        let plain = BatchBuilder::new().filler(5, 100, 9).timestamp(ts).build();
-        let r = produce(&mut conn, topic, plain).await;
-        assert_eq!((r.error_code, r.base_offset), (0, 20), "{topic}");
-        let batches = stored(&mut conn, topic).await;
-        let codecs: Vec<i16> = batches.iter().map(|(c, _)| *c).collect();
-        let want = match codec {
-            "zstd" => vec![4, 4],
-            "uncompressed" => vec![0, 0],
-            "lz4" => vec![3, 3],
-            _ => vec![1, 0],
-        };
-        assert_eq!(codecs, want, "{topic}");
-        // The records read back as produced: keys, values and timestamps.
-        let first = &batches[0].1;
-        assert_eq!(first.len(), 20);
-        for (i, (k, v, t)) in first.iter().enumerate() {
-            assert_eq!(k.as_deref(), Some(format!("k{i}").as_bytes()));
-            assert_eq!(v.len(), 300);
-            assert_eq!(v[0], 7);
-            assert_eq!(*t, ts + i as i64);
-        }
-        assert_eq!(batches[1].1.len(), 5);
-    }
-    node.shutdown().await;
-}
-
-#[tokio::test]
-async fn keyless_records_to_a_compacted_topic_get_invalid_record_with_record_errors() {
-    let dir = tempfile::tempdir().unwrap();
-    let node = start(dir.path(), &[]).await;
-    let mut conn = Conn::open(node.addr).await;
-    assert_eq!(create(&mut conn, "state", &[("cleanup.policy", "compact")], false).await.error_code, 0);
-    for compression in [Compression::None, Compression::Zstd] {
-        let batch = BatchBuilder::new()
-            .record(Some(b"a"), Some(b"1"))
-            .record(None, Some(b"2"))
-            .record(Some(b"c"), None)
-            .record(None, Some(b"4"))
-            .compression(compression)
-            .build();
-        let r = produce(&mut conn, "state", batch).await;
-        assert_eq!(r.error_code, INVALID_RECORD);
-        let why = "Compacted topic cannot accept message without key in topic partition state-0";
-        let errors: Vec<(i32, String)> = r
-            .record_errors
-            .iter()
-            .map(|e| (e.batch_index, e.batch_index_error_message.as_ref().unwrap().to_string()))
-            .collect();
-        assert_eq!(errors, vec![(1, why.to_string()), (3, why.to_string())]);
-        assert_eq!(
-            r.error_message.unwrap().as_str(),
-            format!(
-                "One or more records have been rejected due to 2 record errors in total, and only \
-                 showing the first three errors at most: [RecordError(batchIndex=1, message='{why}'), \
-                 RecordError(batchIndex=3, message='{why}')]"
-            )
-        );
-    }
-    // Nothing was appended; keyed records (and tombstones) are.
-    assert!(stored(&mut conn, "state").await.is_empty());
-    let keyed = BatchBuilder::new().record(Some(b"a"), Some(b"1")).record(Some(b"a"), None).build();
-    assert_eq!(produce(&mut conn, "state", keyed).await.error_code, 0);
-    // A topic that is not compacted takes keyless records.
-    assert_eq!(create(&mut conn, "events", &[], false).await.error_code, 0);
-    let keyless = BatchBuilder::new().record(None, Some(b"x")).build();
-    assert_eq!(produce(&mut conn, "events", keyless).await.error_code, 0);
-    node.shutdown().await;
-}
-
-#[tokio::test]
-async fn timestamps_outside_the_bounds_get_invalid_timestamp_with_record_errors() {
-    let dir = tempfile::tempdir().unwrap();
-    let node = start(dir.path(), &[]).await;
-    let mut conn = Conn::open(node.addr).await;
-    let hour = 3_600_000;
-    assert_eq!(create(&mut conn, "recent", &[("message.timestamp.before.max.ms", "60000")], false).await.error_code, 0);
-    // One hour old: refused, each record named.
-    let old = now_ms() - hour;
-    let r = produce(&mut conn, "recent", BatchBuilder::new().filler(3, 10, 1).timestamp(old).build()).await;
-    assert_eq!(r.error_code, INVALID_TIMESTAMP);
-    assert_eq!(r.error_message.unwrap().as_str(), "One or more records have been rejected due to invalid timestamp");
-    assert_eq!(r.record_errors.iter().map(|e| e.batch_index).collect::<Vec<_>>(), vec![0, 1, 2]);
-    let m = r.record_errors[0].batch_index_error_message.as_ref().unwrap().to_string();
-    assert!(
-        m.starts_with(&format!("Timestamp {old} of message with offset 0 is out of range. The timestamp should be within [")),
-        "{m}"
+    assert_eq!(
+        msg.unwrap(),
+        "Can't APPEND to key retention.ms because its type is not LIST."
     );
-    // Compressed batches are checked record by record as well.
-    let r = produce(&mut conn, "recent", BatchBuilder::new().filler(2, 10, 1).timestamp(old).compression(Compression::Lz4).build()).await;
-    assert_eq!(r.error_code, INVALID_TIMESTAMP);
-    assert_eq!(r.record_errors.len(), 2);
-    // Current records pass.
-    let r = produce(&mut conn, "recent", BatchBuilder::new().filler(2, 10, 1).build()).await;
-    assert_eq!(r.error_code, 0);
-
-    // Kafka 4's default message.timestamp.after.max.ms (one hour) on a default topic.
-    assert_eq!(create(&mut conn, "plain", &[], false).await.error_code, 0);
-    let future = now_ms() + 2 * hour;
-    let r = produce(&mut conn, "plain", BatchBuilder::new().filler(2, 10, 1).timestamp(future).build()).await;
-    assert_eq!(r.error_code, INVALID_TIMESTAMP);
-    assert_eq!(r.record_errors.len(), 2);
-    // Old records are fine by default (before.max.ms is Long.MAX).
-    let r = produce(&mut conn, "plain", BatchBuilder::new().filler(2, 10, 1).timestamp(1_000).build()).await;
-    assert_eq!(r.error_code, 0);
-    // LogAppendTime topics never check the producer's timestamps.
-    let cfg = [("message.timestamp.type", "LogAppendTime"), ("message.timestamp.before.max.ms", "0")];
-    assert_eq!(create(&mut conn, "stamped", &cfg, false).await.error_code, 0);
-    let r = produce(&mut conn, "stamped", BatchBuilder::new().filler(2, 10, 1).timestamp(future).build()).await;
-    assert_eq!(r.error_code, 0);
+    assert_eq!(
+        incremental(
+            &mut conn,
+            "alt",
+            &[("cleanup.policy", 2, Some("delete"))],
+            false
+        )
+        .await
+        .0,
+        0
+    );
+    let policy = |r: &describe_configs_response::DescribeConfigsResult| {
+        config(r, "cleanup.policy")
+            .value
+            .as_ref()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(
+        policy(&describe(&mut conn, TOPIC, "alt", None, false).await),
+        "compact,delete"
+    );
+    let (code, msg) = incremental(
+        &mut conn,
+        "alt",
+        &[("min.insync.replicas", 0, Some("0"))],
+        false,
+    )
+    .await;
+    assert_eq!(code, INVALID_CONFIG);
+    assert_eq!(
+        msg.unwrap(),
+        "Invalid value 0 for configuration min.insync.replicas: Value must be at least 1"
+    );
+    let (code, msg) = incremental(
+        &mut conn,
+        "alt",
+        &[("compression.zstd.level", 0, None)],
+        false,
+    )
+    .await;
+    assert_eq!(
+        (code, msg.unwrap().as_str()),
+        (
+            INVALID_CONFIG,
+            "Null value not supported for topic configs: compression.zstd.level"
+        )
+    );
+    // validate_only changes nothing.
+    assert_eq!(
+        incremental(
+            &mut conn,
+            "alt",
+            &[("cleanup.policy", 3, Some("compact"))],
+            true
+        )
+        .await
+        .0,
+        0
+    );
+    assert_eq!(
+        policy(&describe(&mut conn, TOPIC, "alt", None, false).await),
+        "compact,delete"
+    );
+    assert_eq!(
+        incremental(
+            &mut conn,
+            "alt",
+            &[("cleanup.policy", 3, Some("compact"))],
+            false
+        )
+        .await
+        .0,
+        0
+    );
+    assert_eq!(
+        policy(&describe(&mut conn, TOPIC, "alt", None, false).await),
+        "delete"
+    );
+    assert_eq!(
+        incremental(&mut conn, "alt", &[("cleanup.policy", 1, None)], false)
+            .await
+            .0,
+        0
+    );
+    let res = describe(&mut conn, TOPIC, "alt", None, false).await;
+    assert_eq!(
+        (
+            policy(&res).as_str(),
+            config(&res, "cleanup.policy").config_source
+        ),
+        ("delete", 5)
+    );
     node.shutdown().await;
 }

@@ -285,10 +285,12 @@ async fn describe(client: &Client, topics: Vec<String>, g: &Global) -> anyhow::R
 
 /// The configs `describe` shows: those set on the topic, and always the cleanup policy (with
 /// the dirty ratio that starts cleaning when the topic is compacted).
-fn shown_configs(all: Vec<rill_client::admin::ConfigEntry>) -> Vec<rill_client::admin::ConfigEntry> {
-    let compacted = all
-        .iter()
-        .any(|c| c.name == "cleanup.policy" && c.value.as_deref().is_some_and(|v| v.contains("compact")));
+fn shown_configs(
+    all: Vec<rill_client::admin::ConfigEntry>,
+) -> Vec<rill_client::admin::ConfigEntry> {
+    let compacted = all.iter().any(|c| {
+        c.name == "cleanup.policy" && c.value.as_deref().is_some_and(|v| v.contains("compact"))
+    });
     all.into_iter()
         .filter(|c| {
             c.source == "DYNAMIC_TOPIC_CONFIG"

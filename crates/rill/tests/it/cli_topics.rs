@@ -208,16 +208,20 @@ async fn compacted_topics_from_the_cli() -> anyhow::Result<()> {
     ensure!(
         matches!(
             keyless,
-            Err((rdkafka::error::KafkaError::MessageProduction(
-                rdkafka::types::RDKafkaErrorCode::InvalidRecord
-            ), _))
+            Err((
+                rdkafka::error::KafkaError::MessageProduction(
+                    rdkafka::types::RDKafkaErrorCode::InvalidRecord
+                ),
+                _
+            ))
         ),
         "keyless record to a compacted topic: {keyless:?}"
     );
 
     let human = String::from_utf8(b.rill_ok(&["topics", "describe", "state"], b"")?)?;
     ensure!(
-        human.contains("cleanup.policy=compact") && human.contains("min.cleanable.dirty.ratio=0.25"),
+        human.contains("cleanup.policy=compact")
+            && human.contains("min.cleanable.dirty.ratio=0.25"),
         "{human}"
     );
     b.rill_ok(&["topics", "create", "plain"], b"")?;

@@ -22,8 +22,8 @@ use rill_meta::PartitionImage;
 use uuid::Uuid;
 
 use super::purgatory::Watchers;
-use crate::topic_config::ProduceRules;
 use super::state::{ReplicaState, Transition};
+use crate::topic_config::ProduceRules;
 
 mod follower;
 mod leader;
