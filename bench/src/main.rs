@@ -1,8 +1,10 @@
 //! Rill benchmarks: each figure is printed beside the machine's own limit measured in the same
-//! run, with the ratio. `rill-bench storage` measures the storage engine (crate rill-log);
+//! run, with the ratio. `rill-bench storage` measures the storage engine (crate rill-log),
+//! `rill-bench cleaner` its log cleaner;
 //! `rill-bench kafka` measures a broker through Kafka clients (issue 9); `rill-bench
 //! idle-fetch` what idle long-polling consumers cost a broker taking writes (issue 21).
 
+mod cleaner;
 mod kafka;
 mod storage;
 
@@ -23,6 +25,8 @@ struct Cli {
 enum Command {
     /// Append and read throughput of rill-log versus raw sequential file I/O.
     Storage(storage::StorageArgs),
+    /// The log cleaner's MiB/s of dirty log versus the disk's sequential write rate.
+    Cleaner(cleaner::CleanerArgs),
     /// A broker through librdkafka (produce, consume, latency, RSS) versus disk and loopback.
     Kafka(kafka::KafkaArgs),
     /// Idle long-polling consumers (1, 100, 1000 by default) beside one producer: the broker's
@@ -78,6 +82,7 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Storage(args) => storage::run(&args),
+        Command::Cleaner(args) => cleaner::run(&args),
         Command::Kafka(args) => kafka::run(&args),
         Command::IdleFetch(args) => kafka::idle_main(&args),
         Command::ConsumeOnce {

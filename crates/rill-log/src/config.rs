@@ -61,6 +61,50 @@ pub struct LogConfig {
     /// Rolls write over a segment file retention retired instead of a new file (see
     /// `recycle`). Not a Kafka setting.
     pub recycle_segments: bool,
+    /// `cleanup.policy`: delete (retention), compact (the log cleaner), or both.
+    pub cleanup_policy: CleanupPolicy,
+    /// `min.cleanable.dirty.ratio`: clean once dirty bytes / total bytes reach this.
+    pub min_cleanable_dirty_ratio: f64,
+    /// `min.compaction.lag.ms`: a record stays uncompacted at least this long.
+    pub min_compaction_lag_ms: u64,
+    /// `max.compaction.lag.ms`: a record older than this makes its log due for cleaning
+    /// whatever the dirty ratio.
+    pub max_compaction_lag_ms: u64,
+    /// `delete.retention.ms`: how long tombstones stay after the cleaner first saw them
+    /// (the KIP-534 delete horizon written into their batch).
+    pub delete_retention_ms: u64,
+}
+
+/// `cleanup.policy`: `delete`, `compact` or `compact,delete`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CleanupPolicy {
+    /// Time and size retention (`retention.ms`, `retention.bytes`) delete old segments.
+    pub delete: bool,
+    /// The log cleaner keeps the latest record of each key.
+    pub compact: bool,
+}
+
+impl Default for CleanupPolicy {
+    /// Kafka's default, `delete`.
+    fn default() -> Self {
+        CleanupPolicy {
+            delete: true,
+            compact: false,
+        }
+    }
+}
+
+impl CleanupPolicy {
+    /// `compact` alone: no time or size retention.
+    pub const COMPACT: CleanupPolicy = CleanupPolicy {
+        delete: false,
+        compact: true,
+    };
+    /// `compact,delete`: both.
+    pub const COMPACT_DELETE: CleanupPolicy = CleanupPolicy {
+        delete: true,
+        compact: true,
+    };
 }
 
 const DAY_MS: u64 = 24 * 60 * 60 * 1000;
@@ -78,6 +122,11 @@ impl Default for LogConfig {
             timestamp_type: TimestampType::CreateTime,
             flush: FlushPolicy::GroupCommit,
             recycle_segments: true,
+            cleanup_policy: CleanupPolicy::default(),
+            min_cleanable_dirty_ratio: 0.5,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX as u64,
+            delete_retention_ms: DAY_MS,
         }
     }
 }

@@ -94,6 +94,18 @@ pub enum LogError {
         /// The first failure.
         reason: String,
     },
+    /// A cleaning pass was stopped by its caller (see `cleaner::Throttle`).
+    #[error("log cleaning aborted: {reason}")]
+    CleanerAborted {
+        /// Why.
+        reason: String,
+    },
+    /// A fault injected by a test (feature `fault-injection`): the process "crashed" here.
+    #[error("simulated crash at {point}")]
+    SimulatedCrash {
+        /// Where.
+        point: &'static str,
+    },
     /// Any other I/O failure.
     #[error("I/O error during {op} of {path}: {source}")]
     Io {

@@ -11,6 +11,7 @@
 pub mod batch;
 pub mod batch_builder;
 pub mod checkpoint;
+pub mod cleaner;
 pub mod compression;
 pub mod config;
 pub mod dir_sync;
@@ -18,6 +19,7 @@ pub mod epoch_cache;
 pub mod error;
 pub mod file_cache;
 pub mod flush;
+mod index_check;
 mod index_file;
 pub mod io;
 pub mod log;
@@ -45,8 +47,12 @@ pub use batch::{
     validate_batch, BatchHeader, ValidBatch, BATCH_HEADER_LEN,
 };
 pub use batch_builder::{recompress, BatchBuilder, BatchTemplate, NewRecord};
+pub use cleaner::{
+    CleanPlan, CleanStats, CleanableInfo, CleanedSegments, Cleaner, CleanerConfig, CommitOutcome,
+    ObsoleteFiles, Throttle, TokenBucket,
+};
 pub use compression::Codec;
-pub use config::{FlushPolicy, LogConfig, TimestampType};
+pub use config::{CleanupPolicy, FlushPolicy, LogConfig, TimestampType};
 pub use epoch_cache::LeaderEpochCache;
 pub use error::{LogError, Result};
 pub use file_cache::FileCache;

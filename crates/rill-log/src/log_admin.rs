@@ -52,12 +52,13 @@ impl PartitionLog {
             }
         }
         let interval = self.config.index_interval_bytes;
+        let gaps = recovery::Gaps::for_dir(&self.dir)?;
         let seg = self.active_mut()?;
         let file = seg.file()?;
         if let Some(loc) = seg.locate(&file, offset)? {
             seg.cut_at(loc.position)?;
         }
-        let (_, _, problem) = recovery::rescan(seg, false, interval)?;
+        let (_, _, problem) = recovery::rescan(seg, false, interval, gaps)?;
         if let Some(p) = problem {
             tracing::warn!(segment = %seg.log_path().display(), "after truncation: {p}");
         }
@@ -71,6 +72,7 @@ impl PartitionLog {
             self.start_checkpoint.write_now(vec![vec![new_end]])?;
         }
         self.epochs.truncate_from_end(new_end)?;
+        crate::cleaner::checkpoint::lower_to(&self.dir, new_end)?;
         self.producers.delete_snapshots_above(new_end)?;
         let mut dropped = Vec::new();
         self.rebuild_producer_state(&mut dropped)?;
@@ -103,6 +105,7 @@ impl PartitionLog {
         io::sync_dir(&self.dir)?;
         self.log_start_offset = start;
         self.start_checkpoint.write_now(vec![vec![start]])?;
+        crate::cleaner::checkpoint::lower_to(&self.dir, start)?;
         self.epochs.clear()?;
         self.durability.reset(start, &key, true);
         self.write_recovery_point()
@@ -211,11 +214,13 @@ impl PartitionLog {
         // Kafka's log-start rule: segments that a truncation and a roll left wholly below the
         // log start offset (DeleteRecords removes its own at once).
         self.remove_oldest_while(&mut removed, wholly_below_log_start)?;
-        if let Some(ms) = self.config.retention_ms {
+        // `cleanup.policy=compact` alone keeps every segment the cleaner leaves (Kafka).
+        let retain = self.config.cleanup_policy.delete;
+        if let Some(ms) = self.config.retention_ms.filter(|_| retain) {
             let limit = now_ms.saturating_sub(ms as i64);
             self.remove_oldest_while(&mut removed, |_, seg| seg.max_timestamp < limit)?;
         }
-        if let Some(max) = self.config.retention_bytes {
+        if let Some(max) = self.config.retention_bytes.filter(|_| retain) {
             self.remove_oldest_while(&mut removed, |log, seg| log.size_bytes() - seg.size >= max)?;
         }
         self.keep_spares(&mut removed, retired_from, now_ms);

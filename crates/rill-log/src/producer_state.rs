@@ -97,6 +97,15 @@ impl ProducerStateManager {
         self.producers.get(&producer_id)
     }
 
+    /// Each producer's last data batch's last offset (the batches the cleaner must keep, even
+    /// empty, so the producer's sequence survives; Kafka's `lastRecordsOfActiveProducers`).
+    pub(crate) fn last_batch_offsets(&self) -> HashMap<i64, i64> {
+        self.producers
+            .iter()
+            .filter_map(|(pid, e)| e.batches.back().map(|b| (*pid, b.last_offset)))
+            .collect()
+    }
+
     /// Checks an incoming leader batch.
     pub(crate) fn check(&self, h: &BatchHeader) -> Result<SeqCheck> {
         if h.producer_id < 0 || h.is_control() {

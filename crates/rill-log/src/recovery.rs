@@ -6,7 +6,8 @@
 //! at the file end with the expected offset; otherwise they are rescanned. The segment holding
 //! the recovery point is trusted only if the checkpoint also recorded its exact file size.
 //! Every other segment is scanned batch by batch (header, length, offsets contiguous from the
-//! segment's base offset (the log never leaves gaps inside a segment), CRC-32C);
+//! segment's base offset (the log never leaves gaps inside a segment, except where the
+//! cleaner removed records: below the cleaner checkpoint offsets only increase), CRC-32C);
 //! the file is cut before the first bad batch and every later segment is deleted, so the log
 //! keeps exactly the intact prefix. One exception: a batch with offsets below the segment's
 //! base is an older segment's, the tail of a recycled file (`recycle`); the file is cut there
@@ -52,6 +53,24 @@ const CHUNK: usize = 1 << 20;
 /// low enough that offset arithmetic (base + u32 deltas) can never overflow.
 pub(crate) const MAX_BASE_OFFSET: i64 = i64::MAX / 4;
 
+/// Where a scan accepts gaps between batches: in segments whose base is below `below` (the
+/// cleaner checkpoint; the cleaner rewrites only segments below it, and the log never leaves
+/// a gap inside any other segment).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Gaps {
+    /// Segments with a base offset below this may have gaps.
+    pub(crate) below: i64,
+}
+
+impl Gaps {
+    /// The rule for the log in `dir`, from its cleaner checkpoint.
+    pub(crate) fn for_dir(dir: &Path) -> Result<Gaps> {
+        Ok(Gaps {
+            below: crate::cleaner::checkpoint::read(dir)?.unwrap_or(i64::MIN),
+        })
+    }
+}
+
 /// Why a scan stopped before the end of a file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Problem {
@@ -83,7 +102,9 @@ pub(crate) fn rescan(
     seg: &mut LogSegment,
     verify: bool,
     index_interval: u32,
+    gaps: Gaps,
 ) -> Result<(u64, u64, Option<Problem>)> {
+    let gaps_allowed = seg.base_offset < gaps.below;
     let file = seg.file()?;
     let path = seg.log_path().to_path_buf();
     let file_len = file
@@ -121,7 +142,15 @@ pub(crate) fn rescan(
             }
         };
         let len = h.total_len() as u64;
-        if let Some(p) = header_problem(&h, pos, len, file_len, expected, seg.base_offset) {
+        if let Some(p) = header_problem(
+            &h,
+            pos,
+            len,
+            file_len,
+            expected,
+            seg.base_offset,
+            gaps_allowed,
+        ) {
             problem = Some(Problem {
                 what: p,
                 stale: h.magic == 2 && h.base_offset < seg.base_offset,
@@ -188,6 +217,7 @@ fn header_problem(
     file_len: u64,
     expected: i64,
     base: i64,
+    gaps_allowed: bool,
 ) -> Option<String> {
     if h.magic != 2 {
         return Some(format!("batch at position {pos} has magic {}", h.magic));
@@ -198,7 +228,14 @@ fn header_problem(
             file_len - pos
         ));
     }
-    if h.base_offset != expected || h.last_offset_delta < 0 {
+    // Offsets are contiguous, except in a cleaned segment (below the cleaner checkpoint),
+    // where removed records leave gaps: there a batch may start above the offset expected.
+    let misplaced = if gaps_allowed {
+        h.base_offset < expected
+    } else {
+        h.base_offset != expected
+    };
+    if misplaced || h.last_offset_delta < 0 {
         return Some(format!(
             "batch at position {pos} has offsets {}..={} but {expected} was expected next",
             h.base_offset,
@@ -243,7 +280,7 @@ fn fill<'a>(
 
 /// Trusts a checkpointed segment if its indexes look sane and a header walk from the last
 /// index entry ends exactly at the file end at `next_offset`. Fills the in-memory summary.
-pub(crate) fn try_trust(seg: &mut LogSegment, next_offset: i64) -> Result<bool> {
+pub(crate) fn try_trust(seg: &mut LogSegment, next_offset: i64, gaps: Gaps) -> Result<bool> {
     if next_offset < seg.base_offset
         || !seg.offset_index.looks_sane(seg.size, next_offset)
         || !seg.time_index.looks_sane(next_offset)
@@ -270,9 +307,11 @@ pub(crate) fn try_trust(seg: &mut LogSegment, next_offset: i64) -> Result<bool> 
         last = Some(h.last_offset());
         pos += h.total_len() as u64;
     }
+    // A cleaned segment's last batches may be gone: it ends at or below the next one.
+    let cleaned = seg.base_offset < gaps.below;
     let ends_right = match last {
-        Some(l) => l + 1 == next_offset,
-        None => seg.size == 0 && next_offset == seg.base_offset,
+        Some(l) => l + 1 == next_offset || (cleaned && l < next_offset),
+        None => seg.size == 0 && (next_offset == seg.base_offset || cleaned),
     };
     if pos != seg.size || !ends_right {
         return Ok(false);
@@ -347,6 +386,8 @@ pub(crate) fn load_segments(
     index_interval: u32,
     report: &mut RecoveryReport,
 ) -> Result<BTreeMap<i64, LogSegment>> {
+    crate::cleaner::swap::recover(dir, report)?;
+    let gaps = Gaps::for_dir(dir)?;
     let bases = list_segments(dir, report)?;
     let mut out: BTreeMap<i64, LogSegment> = BTreeMap::new();
     let mut damaged = false;
@@ -385,11 +426,11 @@ pub(crate) fn load_segments(
             _ => None,
         };
         let trusted = match trusted_end {
-            Some(end) if !missing_index => try_trust(&mut seg, end)?,
+            Some(end) if !missing_index => try_trust(&mut seg, end, gaps)?,
             _ => false,
         };
         if !trusted {
-            let (batches, cut, problem) = rescan(&mut seg, true, index_interval)?;
+            let (batches, cut, problem) = rescan(&mut seg, true, index_interval, gaps)?;
             report.batches_scanned += batches;
             report.indexes_rebuilt += 1;
             report.truncated_bytes += cut;
