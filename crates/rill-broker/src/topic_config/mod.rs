@@ -14,7 +14,7 @@ mod tests;
 
 use std::collections::BTreeMap;
 
-use rill_log::{FlushPolicy, LogConfig, TimestampType};
+use rill_log::{CleanupPolicy, FlushPolicy, LogConfig, TimestampType};
 
 use crate::config::BrokerConfig;
 
@@ -90,15 +90,6 @@ impl Default for ProduceRules {
             compacted: false,
         }
     }
-}
-
-/// `cleanup.policy`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CleanupPolicy {
-    /// `delete`: retention by time and size.
-    pub delete: bool,
-    /// `compact`: keep the latest record per key.
-    pub compact: bool,
 }
 
 /// A topic's effective configs.
@@ -298,13 +289,6 @@ impl<'a> Values<'a> {
             Some(_) => self.long("internal.segment.bytes"),
             None => self.long("segment.bytes"),
         };
-        // Without `delete` in cleanup.policy nothing is deleted by time or size (Kafka's
-        // `LogConfig.delete`).
-        let (retention_ms, retention_bytes) = if cleanup.delete {
-            (self.limit("retention.ms"), self.limit("retention.bytes"))
-        } else {
-            (None, None)
-        };
         // Kafka's `LogConfig.maxSegmentMs`: a compacted log rolls by max.compaction.lag.ms
         // too, so its records reach a cleanable segment in time.
         let segment_ms = match (
@@ -317,8 +301,10 @@ impl<'a> Values<'a> {
         LogConfig {
             segment_bytes: segment_bytes.max(1) as u64,
             segment_ms,
-            retention_ms,
-            retention_bytes,
+            // Without `delete` in cleanup.policy the log deletes nothing by time or size
+            // (Kafka's `LogConfig.delete`; `rill_log` checks `cleanup_policy`).
+            retention_ms: self.limit("retention.ms"),
+            retention_bytes: self.limit("retention.bytes"),
             index_interval_bytes: self.long("index.interval.bytes").max(0) as u32,
             segment_index_bytes: self.long("segment.index.bytes").max(0) as u32,
             max_message_bytes: self.long("max.message.bytes").max(0) as u32,
@@ -329,6 +315,14 @@ impl<'a> Values<'a> {
             },
             flush,
             recycle_segments,
+            cleanup_policy: cleanup,
+            min_cleanable_dirty_ratio: self
+                .get("min.cleanable.dirty.ratio")
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0.5),
+            min_compaction_lag_ms: self.limit("min.compaction.lag.ms").unwrap_or(0),
+            max_compaction_lag_ms: self.limit("max.compaction.lag.ms").unwrap_or(i64::MAX as u64),
+            delete_retention_ms: self.limit("delete.retention.ms").unwrap_or(86_400_000),
         }
     }
 

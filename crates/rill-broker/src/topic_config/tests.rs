@@ -204,7 +204,7 @@ fn cleanup_policy_decides_retention_and_keys() {
     let t = TopicConfig::resolve(&overrides(&[("cleanup.policy", "compact")]), &b).unwrap();
     assert!(t.cleanup.compact && !t.cleanup.delete);
     assert!(t.produce.compacted);
-    assert_eq!((t.log.retention_ms, t.log.retention_bytes), (None, None));
+    assert_eq!(t.log.cleanup_policy, rill_log::CleanupPolicy::COMPACT);
     let t = TopicConfig::resolve(
         &overrides(&[
             ("cleanup.policy", "compact,delete"),
@@ -214,6 +214,7 @@ fn cleanup_policy_decides_retention_and_keys() {
     )
     .unwrap();
     assert!(t.cleanup.compact && t.cleanup.delete);
+    assert_eq!(t.log.cleanup_policy, rill_log::CleanupPolicy::COMPACT_DELETE);
     assert_eq!(t.log.retention_bytes, Some(5_000_000));
     let t = TopicConfig::resolve(&overrides(&[]), &b).unwrap();
     assert!(!t.produce.compacted);
@@ -330,4 +331,26 @@ fn a_compacted_topic_rolls_by_max_compaction_lag() {
             .segment_ms,
         Some(604_800_000)
     );
+}
+
+#[test]
+fn cleaner_settings_reach_the_log_config() {
+    let o = [
+        ("cleanup.policy", "compact"),
+        ("min.cleanable.dirty.ratio", "0.25"),
+        ("min.compaction.lag.ms", "1000"),
+        ("max.compaction.lag.ms", "900000"),
+        ("delete.retention.ms", "5000"),
+    ];
+    let t = TopicConfig::resolve(&overrides(&o), &broker(&[])).unwrap();
+    assert_eq!(t.log.min_cleanable_dirty_ratio, 0.25);
+    assert_eq!(t.log.min_compaction_lag_ms, 1000);
+    assert_eq!(t.log.max_compaction_lag_ms, 900_000);
+    assert_eq!(t.log.delete_retention_ms, 5000);
+    let d = TopicConfig::resolve(&overrides(&[]), &broker(&[])).unwrap().log;
+    let kafka = LogConfig::default();
+    assert_eq!(d.cleanup_policy, kafka.cleanup_policy);
+    assert_eq!(d.min_cleanable_dirty_ratio, kafka.min_cleanable_dirty_ratio);
+    assert_eq!(d.max_compaction_lag_ms, kafka.max_compaction_lag_ms);
+    assert_eq!(d.delete_retention_ms, kafka.delete_retention_ms);
 }
