@@ -321,7 +321,9 @@ impl<'a> Values<'a> {
                 .and_then(|v| v.trim().parse().ok())
                 .unwrap_or(0.5),
             min_compaction_lag_ms: self.limit("min.compaction.lag.ms").unwrap_or(0),
-            max_compaction_lag_ms: self.limit("max.compaction.lag.ms").unwrap_or(i64::MAX as u64),
+            max_compaction_lag_ms: self
+                .limit("max.compaction.lag.ms")
+                .unwrap_or(i64::MAX as u64),
             delete_retention_ms: self.limit("delete.retention.ms").unwrap_or(86_400_000),
         }
     }

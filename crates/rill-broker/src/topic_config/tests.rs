@@ -214,7 +214,10 @@ fn cleanup_policy_decides_retention_and_keys() {
     )
     .unwrap();
     assert!(t.cleanup.compact && t.cleanup.delete);
-    assert_eq!(t.log.cleanup_policy, rill_log::CleanupPolicy::COMPACT_DELETE);
+    assert_eq!(
+        t.log.cleanup_policy,
+        rill_log::CleanupPolicy::COMPACT_DELETE
+    );
     assert_eq!(t.log.retention_bytes, Some(5_000_000));
     let t = TopicConfig::resolve(&overrides(&[]), &b).unwrap();
     assert!(!t.produce.compacted);
@@ -347,7 +350,9 @@ fn cleaner_settings_reach_the_log_config() {
     assert_eq!(t.log.min_compaction_lag_ms, 1000);
     assert_eq!(t.log.max_compaction_lag_ms, 900_000);
     assert_eq!(t.log.delete_retention_ms, 5000);
-    let d = TopicConfig::resolve(&overrides(&[]), &broker(&[])).unwrap().log;
+    let d = TopicConfig::resolve(&overrides(&[]), &broker(&[]))
+        .unwrap()
+        .log;
     let kafka = LogConfig::default();
     assert_eq!(d.cleanup_policy, kafka.cleanup_policy);
     assert_eq!(d.min_cleanable_dirty_ratio, kafka.min_cleanable_dirty_ratio);
