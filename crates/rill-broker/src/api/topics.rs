@@ -102,7 +102,11 @@ pub async fn create_topics(
                                 .map(|e| {
                                     let mut c = CreatableTopicConfigs::default();
                                     c.name = str_bytes(e.def.name);
-                                    c.value = Some(str_bytes(e.value.clone()));
+                                    c.value = Some(str_bytes(
+                                        crate::topic_config::validate::display_value(
+                                            e.def, &e.value,
+                                        ),
+                                    ));
                                     c.config_source = e.source as i8;
                                     c
                                 })

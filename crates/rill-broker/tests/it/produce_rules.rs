@@ -158,7 +158,19 @@ async fn keyless_records_to_a_compacted_topic_get_invalid_record_with_record_err
     // A topic that is not compacted takes keyless records.
     assert_eq!(create(&mut conn, "events", &[], false).await.error_code, 0);
     let keyless = BatchBuilder::new().record(None, Some(b"x")).build();
-    assert_eq!(produce(&mut conn, "events", keyless).await.error_code, 0);
+    assert_eq!(
+        produce(&mut conn, "events", keyless.clone())
+            .await
+            .error_code,
+        0
+    );
+    // Until it is made compacted: the rule follows a config change.
+    let (code, _) =
+        crate::topic_configs::alter(&mut conn, "events", &[("cleanup.policy", "compact,delete")])
+            .await;
+    assert_eq!(code, 0);
+    let r = produce(&mut conn, "events", keyless).await;
+    assert_eq!((r.error_code, r.record_errors.len()), (INVALID_RECORD, 1));
     node.shutdown().await;
 }
 

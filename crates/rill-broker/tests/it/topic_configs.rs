@@ -339,7 +339,11 @@ async fn incremental(
 }
 
 /// AlterConfigs v2 (the whole set of overrides): (error code, message).
-async fn alter(conn: &mut Conn, topic: &str, configs: &[(&str, &str)]) -> (i16, Option<String>) {
+pub async fn alter(
+    conn: &mut Conn,
+    topic: &str,
+    configs: &[(&str, &str)],
+) -> (i16, Option<String>) {
     let mut r = alter_configs_request::AlterConfigsResource::default();
     r.resource_type = TOPIC;
     r.resource_name = s(topic);
