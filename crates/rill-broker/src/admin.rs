@@ -13,6 +13,7 @@ use rill_meta::control::place_replicas;
 use rill_meta::{validate_topic_name, MetadataRecord, TopicImage, Uuid};
 
 use crate::broker::Broker;
+use crate::coordinator::OFFSETS_TOPIC as OFFSETS;
 use crate::error::BrokerError;
 use crate::topic_config::TopicConfig;
 
@@ -431,4 +432,68 @@ pub fn set_topic_configs(
         tracing::info!(topic = %name, "topic configs changed");
     }
     Ok(())
+}
+
+/// The replication factor `__consumer_offsets` gets: `offsets.topic.replication.factor`,
+/// but no more than the cluster can ever have (1 on a lone node, the number of voters or
+/// registered brokers in a cluster, whichever is larger).
+fn offsets_replication_factor(broker: &Broker) -> i16 {
+    let wanted = broker
+        .config
+        .value("offsets.topic.replication.factor")
+        .and_then(|v| v.parse::<i16>().ok())
+        .unwrap_or(3)
+        .max(1);
+    let possible = if broker.config.cluster.is_quorum() {
+        let voters = broker
+            .config
+            .cluster
+            .quorum_voters
+            .as_deref()
+            .map_or(1, |v| v.split(',').filter(|s| !s.trim().is_empty()).count());
+        voters.max(broker.image().brokers().count())
+    } else {
+        1
+    };
+    wanted.min(i16::try_from(possible).unwrap_or(i16::MAX))
+}
+
+/// Creates `__consumer_offsets` with `offsets.topic.num.partitions` partitions if missing
+/// and enough brokers are live for its replication factor (otherwise later: the
+/// coordinator's timer retries, and FindCoordinator answers COORDINATOR_NOT_AVAILABLE
+/// meanwhile). Kept forever (`retention.ms=-1`): Rill has no log compaction yet.
+///
+/// # Errors
+/// Metadata or storage errors.
+pub fn ensure_offsets_topic(broker: &Broker, partitions: i32) -> Result<(), BrokerError> {
+    if broker.image().topic(OFFSETS).is_some() {
+        return Ok(());
+    }
+    let replication_factor = offsets_replication_factor(broker);
+    let live = broker.live_brokers().len();
+    if live < replication_factor as usize {
+        tracing::debug!(
+            live,
+            replication_factor,
+            "waiting for brokers before creating {OFFSETS}"
+        );
+        return Ok(());
+    }
+    let mut configs = BTreeMap::new();
+    configs.insert("retention.ms".to_string(), "-1".to_string());
+    configs.insert("segment.bytes".to_string(), "104857600".to_string());
+    let topic = NewTopic {
+        name: OFFSETS.to_string(),
+        num_partitions: partitions,
+        replication_factor,
+        assignments: Vec::new(),
+        configs,
+    };
+    match create_topic(broker, topic, false) {
+        Ok(_) | Err(AdminError::TopicExists(_)) => Ok(()),
+        Err(AdminError::Storage(e)) => Err(e),
+        Err(e) => Err(BrokerError::Internal(format!(
+            "cannot create {OFFSETS}: {e}"
+        ))),
+    }
 }

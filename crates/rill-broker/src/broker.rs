@@ -121,7 +121,12 @@ impl Broker {
         let broker = Broker {
             cluster_id: props.cluster_id.clone(),
             replicas: ReplicaManager::new(&dir, &config),
-            fetchers: Default::default(),
+            fetchers: crate::replica::fetcher::FetcherManager::new(
+                crate::replica::fetcher::FetcherIdentity {
+                    node_id: config.node_id,
+                    config: config.fetcher,
+                },
+            ),
             producer_ids: ProducerIdAllocator::default(),
             groups: GroupService::new(group_config(&config)?),
             reconcile_lock: std::sync::Mutex::new(()),
@@ -148,7 +153,8 @@ impl Broker {
             m.wait_unfenced(REGISTER_TIMEOUT)?;
         }
         broker.reconcile()?;
-        broker.groups.start(&broker)?;
+        crate::admin::ensure_offsets_topic(&broker, broker.groups.offsets_partitions())?;
+        broker.groups.sync_ownership(&broker.replicas)?;
         Ok(Arc::new(broker))
     }
 
@@ -179,7 +185,7 @@ impl Broker {
         let image = self.metadata.image();
         self.observer.observe(&image);
         self.replicas.reconcile(&image, &self.config)?;
-        self.groups.sync_ownership(self)
+        self.groups.sync_ownership(&self.replicas)
     }
 
     /// Brokers clients may use: (id, host, port, rack) of every unfenced registered broker,
@@ -269,5 +275,45 @@ impl Broker {
                 tracing::error!(topic = %p.topic, partition = p.index, error = %e, "flush failed");
             }
         }
+    }
+}
+
+impl crate::replica::isr::IsrHost for Broker {
+    fn hosted_partitions(&self) -> Vec<Arc<crate::replica::Partition>> {
+        self.replicas.all()
+    }
+
+    fn commit_metadata(&self, records: Vec<MetadataRecord>) -> Result<()> {
+        self.commit(records)
+    }
+
+    fn reconcile_metadata(&self) -> Result<()> {
+        self.reconcile()
+    }
+}
+
+impl crate::coordinator::timer::CoordinatorHost for Broker {
+    fn groups(&self) -> &GroupService {
+        &self.groups
+    }
+
+    fn replicas(&self) -> &ReplicaManager {
+        &self.replicas
+    }
+
+    fn offsets_topic_exists(&self) -> bool {
+        self.image()
+            .topic(crate::coordinator::OFFSETS_TOPIC)
+            .is_some()
+    }
+
+    fn create_offsets_topic(&self, partitions: i32) -> Result<()> {
+        crate::admin::ensure_offsets_topic(self, partitions)
+    }
+}
+
+impl AsRef<ReplicaManager> for Broker {
+    fn as_ref(&self) -> &ReplicaManager {
+        &self.replicas
     }
 }

@@ -21,7 +21,7 @@ pub async fn run_reconcile_loop(broker: Arc<Broker>, mut shutdown: watch::Receiv
         }
         let b = broker.clone();
         match tokio::task::spawn_blocking(move || b.reconcile()).await {
-            Ok(Ok(())) => broker.fetchers.update(&broker),
+            Ok(Ok(())) => broker.fetchers.update(&broker.replicas, &broker.image()),
             Ok(Err(e)) => tracing::error!(error = %e, "applying metadata to partitions failed"),
             Err(e) => tracing::error!(error = %e, "reconcile task failed"),
         }

@@ -8,7 +8,7 @@
 //! clients and hosts partitions, follows the committed metadata log without voting), or
 //! `broker,controller` (both, the default).
 
-use crate::config::{parse_int, ConfigError, Listener};
+use crate::config_value::{parse_int, ConfigError, Listener};
 
 /// `process.roles`: what this node runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

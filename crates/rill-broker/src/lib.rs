@@ -12,6 +12,7 @@ pub mod clock;
 pub mod cluster;
 pub mod cluster_config;
 pub mod config;
+pub mod config_value;
 pub mod controller_node;
 pub mod coordinator;
 pub mod error;

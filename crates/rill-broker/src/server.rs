@@ -212,10 +212,18 @@ impl Server {
         let mut tasks = JoinSet::new();
         tasks.spawn(crate::maintenance::run(
             self.broker.clone(),
+            self.broker.config.retention_check_interval_ms,
             shutdown.clone(),
         ));
+        let expire_check_ms = self
+            .broker
+            .config
+            .value("offsets.retention.check.interval.ms")
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(600_000);
         tasks.spawn(crate::coordinator::timer::run(
             self.broker.clone(),
+            expire_check_ms,
             shutdown.clone(),
         ));
         if self.broker.config.cluster.is_quorum() {
@@ -225,9 +233,15 @@ impl Server {
             ));
             tasks.spawn(crate::replica::isr::run_isr_loop(
                 self.broker.clone(),
+                crate::replica::isr::IsrSettings {
+                    node_id: self.broker.config.node_id,
+                    lag_max_ms: self.broker.config.replica_lag_time_max_ms,
+                },
                 shutdown.clone(),
             ));
-            self.broker.fetchers.update(&self.broker);
+            self.broker
+                .fetchers
+                .update(&self.broker.replicas, &self.broker.image());
         }
         let handler = Arc::new(ApiHandler::new(self.broker.clone()));
         loop {

@@ -143,10 +143,8 @@ pub fn compress_into(
             r.map_err(fail)?;
         }
         Codec::Zstd => {
-            let lvl = level.clamp(zstd::compression_level_range().start().to_owned(), 22);
-            let mut enc = zstd::stream::write::Encoder::new(out, lvl).map_err(fail)?;
-            enc.write_all(input).map_err(fail)?;
-            enc.finish().map_err(fail)?;
+            let lvl = level.clamp(*zstd::compression_level_range().start(), 22);
+            zstd_contexts::compress(input, lvl, out).map_err(fail)?;
         }
     }
     Ok(())
@@ -199,11 +197,51 @@ pub fn decompress_into(
             let dec = lz4::Decoder::new(input).map_err(|e| codec_error(codec, &e))?;
             read_capped(dec, codec, out, max_bytes)
         }
-        Codec::Zstd => {
-            let dec = zstd::stream::read::Decoder::with_buffer(input)
-                .map_err(|e| codec_error(codec, &e))?;
-            read_capped(dec, codec, out, max_bytes)
-        }
+        Codec::Zstd => zstd_contexts::decompress(input, out, max_bytes),
+    }
+}
+
+/// zstd contexts kept per thread: making one per batch (hundreds of KiB each) cost more
+/// than the work on a small batch (the cleaner rewrites batch after batch).
+mod zstd_contexts {
+    use super::{read_capped, Codec};
+    use crate::error::Result;
+    use std::cell::RefCell;
+    use zstd::zstd_safe::{DCtx, ResetDirective};
+
+    thread_local! {
+        static DECODER: RefCell<Option<DCtx<'static>>> = const { RefCell::new(None) };
+        static ENCODER: RefCell<Option<(zstd::bulk::Compressor<'static>, Vec<u8>)>> = const { RefCell::new(None) };
+    }
+
+    /// Decompresses every frame of `input` into `out`, at most `max_bytes`.
+    pub(super) fn decompress(input: &[u8], out: &mut Vec<u8>, max_bytes: usize) -> Result<()> {
+        DECODER.with(|cell| {
+            let mut slot = cell.borrow_mut();
+            let ctx = slot.get_or_insert_with(DCtx::create);
+            let _ = ctx.reset(ResetDirective::SessionOnly);
+            let dec = zstd::stream::read::Decoder::with_context(input, ctx);
+            read_capped(dec, Codec::Zstd, out, max_bytes)
+        })
+    }
+
+    /// Appends `input` compressed at `level` as one frame to `out`.
+    pub(super) fn compress(input: &[u8], level: i32, out: &mut Vec<u8>) -> std::io::Result<()> {
+        ENCODER.with(|cell| {
+            let mut slot = cell.borrow_mut();
+            if slot.is_none() {
+                *slot = Some((zstd::bulk::Compressor::new(level)?, Vec::new()));
+            }
+            let Some((enc, buf)) = slot.as_mut() else {
+                return Err(std::io::Error::other("zstd context missing"));
+            };
+            enc.set_compression_level(level)?;
+            buf.clear();
+            buf.reserve(zstd::zstd_safe::compress_bound(input.len()));
+            enc.compress_to_buffer(input, buf)?;
+            out.extend_from_slice(buf);
+            Ok(())
+        })
     }
 }
 

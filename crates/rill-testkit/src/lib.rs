@@ -4,9 +4,11 @@
 //! - [`ports`]: ports on 127.0.0.1 reserved across processes without bind-then-drop races;
 //! - [`process`]: a `rill serve` child process on reserved ports with its own data directory;
 //! - [`node`]: a broker inside the test process, and a raw Kafka connection to it;
-//! - [`batch`]: RecordBatch v2 bytes with real records (kafka-protocol's encoder).
+//! - [`batch`]: RecordBatch v2 bytes with real records (kafka-protocol's encoder);
+//! - [`faults`]: freeze and thaw a process, and (feature `faults`) rill-log's storage faults.
 
 pub mod batch;
+pub mod faults;
 pub mod node;
 pub mod ports;
 pub mod process;

@@ -140,7 +140,11 @@ pub async fn join_group(
     };
     let (id, rx) = broker.groups.park();
     let b = broker.clone();
-    let ran = blocking(move || b.groups.run(&b, |c, now| ((), c.join(id, jr, now)))).await;
+    let ran = blocking(move || {
+        b.groups
+            .run(&b.replicas, |c, now| ((), c.join(id, jr, now)))
+    })
+    .await;
     let mut resp = JoinGroupResponse::default();
     resp.generation_id = -1;
     resp.member_id = req.member_id.clone();
@@ -204,7 +208,11 @@ pub async fn sync_group(
     };
     let (id, rx) = broker.groups.park();
     let b = broker.clone();
-    let ran = blocking(move || b.groups.run(&b, |c, now| ((), c.sync(id, sr, now)))).await;
+    let ran = blocking(move || {
+        b.groups
+            .run(&b.replicas, |c, now| ((), c.sync(id, sr, now)))
+    })
+    .await;
     let mut resp = SyncGroupResponse::default();
     if ran.is_none() {
         broker.groups.unpark(id);
@@ -239,7 +247,7 @@ pub async fn heartbeat(
     let generation = req.generation_id;
     let b = broker.clone();
     let result = blocking(move || {
-        b.groups.run(&b, |c, now| {
+        b.groups.run(&b.replicas, |c, now| {
             (
                 c.heartbeat(&group, generation, &member, now),
                 Default::default(),
@@ -279,7 +287,11 @@ pub async fn leave_group(
     let group = req.group_id.0.to_string();
     let b = broker.clone();
     let refs = members.clone();
-    let result = blocking(move || b.groups.run(&b, |c, now| c.leave(&group, &refs, now))).await;
+    let result = blocking(move || {
+        b.groups
+            .run(&b.replicas, |c, now| c.leave(&group, &refs, now))
+    })
+    .await;
     let mut resp = LeaveGroupResponse::default();
     let per_member: Vec<Result<(), GroupError>> = match result {
         Some(Ok(Ok(v))) => v,

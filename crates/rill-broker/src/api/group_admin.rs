@@ -123,10 +123,11 @@ pub async fn delete_groups(
         let name = id.0.to_string();
         let b = broker.clone();
         let result = blocking(move || {
-            b.groups.run(&b, |c, _now| match c.delete_group(&name) {
-                Ok(out) => (Ok(()), out),
-                Err(e) => (Err(e), Default::default()),
-            })
+            b.groups
+                .run(&b.replicas, |c, _now| match c.delete_group(&name) {
+                    Ok(out) => (Ok(()), out),
+                    Err(e) => (Err(e), Default::default()),
+                })
         })
         .await;
         let mut r = DeletableGroupResult::default();

@@ -89,7 +89,7 @@ pub async fn offset_commit(
         Some(Ok(Vec::new()))
     } else {
         blocking(move || {
-            b.groups.run(&b, |c, now| {
+            b.groups.run(&b.replicas, |c, now| {
                 c.commit_offsets(&group, generation, &member, &to_commit, now)
             })
         })
@@ -260,7 +260,7 @@ pub async fn offset_delete(
     let w = wanted.clone();
     let result = blocking(move || {
         b.groups
-            .run(&b, |c, _now| match c.delete_offsets(&group, &w) {
+            .run(&b.replicas, |c, _now| match c.delete_offsets(&group, &w) {
                 Ok((per, out)) => (Ok(per), out),
                 Err(e) => (Err(e), Default::default()),
             })

@@ -25,10 +25,10 @@ use std::sync::{Mutex, MutexGuard};
 use rill_group::{GroupConfig, GroupCoordinator, Output, Reply, RequestId};
 use tokio::sync::oneshot;
 
-use crate::broker::Broker;
 use crate::clock::now_ms;
 use crate::config::{parse_int, BrokerConfig};
 use crate::error::{BrokerError, Result};
+use crate::replica::ReplicaManager;
 
 pub use storage::OFFSETS_TOPIC;
 
@@ -93,15 +93,9 @@ impl GroupService {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Creates `__consumer_offsets` if missing and possible, and takes over the groups of
-    /// the partitions this node leads. Blocking; at startup.
-    ///
-    /// # Errors
-    /// Storage and metadata errors.
-    pub fn start(&self, broker: &Broker) -> Result<()> {
-        let partitions = self.lock().config.offsets_partitions;
-        storage::ensure_offsets_topic(broker, partitions)?;
-        self.sync_ownership(broker)
+    /// The number of `__consumer_offsets` partitions (`offsets.topic.num.partitions`).
+    pub fn offsets_partitions(&self) -> i32 {
+        self.lock().config.offsets_partitions
     }
 
     /// Loads the groups of offsets partitions this node now leads (in a new leader epoch)
@@ -110,12 +104,11 @@ impl GroupService {
     ///
     /// # Errors
     /// Storage errors reading a partition.
-    pub fn sync_ownership(&self, broker: &Broker) -> Result<()> {
+    pub fn sync_ownership(&self, replicas: &ReplicaManager) -> Result<()> {
         let partitions = self.lock().config.offsets_partitions;
         let mut owned = self.owned.lock().unwrap_or_else(|p| p.into_inner());
         for index in 0..partitions {
-            let leading = broker
-                .replicas
+            let leading = replicas
                 .get(OFFSETS_TOPIC, index)
                 .filter(|p| p.is_leader())
                 .map(|p| (p.leader_epoch(), p));
@@ -175,7 +168,7 @@ impl GroupService {
     /// Storage errors appending or syncing the records.
     pub fn run<T>(
         &self,
-        broker: &Broker,
+        replicas: &ReplicaManager,
         f: impl FnOnce(&mut GroupCoordinator, i64) -> (T, Output),
     ) -> Result<T> {
         let now = now_ms();
@@ -185,7 +178,7 @@ impl GroupService {
             let appended = if out.records.is_empty() {
                 Ok(Vec::new())
             } else {
-                storage::append(broker, &out.records, now)
+                storage::append(replicas, &out.records, now)
             };
             (value, out, appended)
         };

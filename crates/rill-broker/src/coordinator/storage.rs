@@ -1,4 +1,4 @@
-//! `__consumer_offsets` on disk: creating the topic, appending the coordinator's records as
+//! `__consumer_offsets` on disk: appending the coordinator's records as
 //! RecordBatch v2 through the ordinary `Partition` code, and reading them back on start.
 //!
 //! Batches are built with kafka-protocol's encoder: producer id -1 and sequences 0..n (the
@@ -13,77 +13,11 @@ use kafka_protocol::records::{
 };
 use rill_group::{CoordinatorRecord, GroupCoordinator};
 
-use crate::admin::{create_topic, AdminError, NewTopic};
-use crate::broker::Broker;
 use crate::error::{BrokerError, Result};
-use crate::replica::Partition;
+use crate::replica::{Partition, ReplicaManager};
 
 /// The internal topic's name.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
-
-/// The replication factor `__consumer_offsets` gets: `offsets.topic.replication.factor`,
-/// but no more than the cluster can ever have (1 on a lone node, the number of voters or
-/// registered brokers in a cluster, whichever is larger).
-fn offsets_replication_factor(broker: &Broker) -> i16 {
-    let wanted = broker
-        .config
-        .value("offsets.topic.replication.factor")
-        .and_then(|v| v.parse::<i16>().ok())
-        .unwrap_or(3)
-        .max(1);
-    let possible = if broker.config.cluster.is_quorum() {
-        let voters = broker
-            .config
-            .cluster
-            .quorum_voters
-            .as_deref()
-            .map_or(1, |v| v.split(',').filter(|s| !s.trim().is_empty()).count());
-        voters.max(broker.image().brokers().count())
-    } else {
-        1
-    };
-    wanted.min(i16::try_from(possible).unwrap_or(i16::MAX))
-}
-
-/// Creates `__consumer_offsets` with `offsets.topic.num.partitions` partitions if missing
-/// and enough brokers are live for its replication factor (otherwise later: the
-/// coordinator's timer retries, and FindCoordinator answers COORDINATOR_NOT_AVAILABLE
-/// meanwhile). Kept forever (`retention.ms=-1`): Rill has no log compaction yet.
-///
-/// # Errors
-/// Metadata or storage errors.
-pub fn ensure_offsets_topic(broker: &Broker, partitions: i32) -> Result<()> {
-    if broker.image().topic(OFFSETS_TOPIC).is_some() {
-        return Ok(());
-    }
-    let replication_factor = offsets_replication_factor(broker);
-    let live = broker.live_brokers().len();
-    if live < replication_factor as usize {
-        tracing::debug!(
-            live,
-            replication_factor,
-            "waiting for brokers before creating {OFFSETS_TOPIC}"
-        );
-        return Ok(());
-    }
-    let mut configs = BTreeMap::new();
-    configs.insert("retention.ms".to_string(), "-1".to_string());
-    configs.insert("segment.bytes".to_string(), "104857600".to_string());
-    let topic = NewTopic {
-        name: OFFSETS_TOPIC.to_string(),
-        num_partitions: partitions,
-        replication_factor,
-        assignments: Vec::new(),
-        configs,
-    };
-    match create_topic(broker, topic, false) {
-        Ok(_) | Err(AdminError::TopicExists(_)) => Ok(()),
-        Err(AdminError::Storage(e)) => Err(e),
-        Err(e) => Err(BrokerError::Internal(format!(
-            "cannot create {OFFSETS_TOPIC}: {e}"
-        ))),
-    }
-}
 
 /// Encodes records as one batch (several if the encoder splits).
 fn encode(records: &[&CoordinatorRecord], now_ms: i64) -> Result<Vec<u8>> {
@@ -122,7 +56,7 @@ fn encode(records: &[&CoordinatorRecord], now_ms: i64) -> Result<Vec<u8>> {
 /// # Errors
 /// Storage errors; nothing after the failing partition is written.
 pub fn append(
-    broker: &Broker,
+    replicas: &ReplicaManager,
     records: &[CoordinatorRecord],
     now_ms: i64,
 ) -> Result<Vec<(Arc<Partition>, i64)>> {
@@ -132,8 +66,7 @@ pub fn append(
     }
     let mut ends = Vec::new();
     for (index, recs) in by_partition {
-        let partition = broker
-            .replicas
+        let partition = replicas
             .get(OFFSETS_TOPIC, index)
             .filter(|p| p.is_leader())
             .ok_or_else(|| {

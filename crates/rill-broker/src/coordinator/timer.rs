@@ -1,49 +1,67 @@
 //! The coordinator's clock: fires the state machine's deadlines (rebalance phases, sessions)
-//! every 100 ms and expires old offsets every `offsets.retention.check.interval.ms`.
+//! every 100 ms, expires old offsets every `offsets.retention.check.interval.ms`, and creates
+//! `__consumer_offsets` once enough brokers are live for it.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::broker::Broker;
+use super::GroupService;
+use crate::error::Result;
+use crate::replica::ReplicaManager;
 
 /// How often deadlines are checked; session and rebalance timeouts are seconds long.
 const TICK: Duration = Duration::from_millis(100);
 
-/// Runs until shutdown.
-pub async fn run(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
-    let check_ms = broker
-        .config
-        .value("offsets.retention.check.interval.ms")
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(600_000)
-        .max(1);
+/// What the timer needs from the broker: the coordinator, the partitions it writes to, and
+/// a way to create the offsets topic. The timer's narrow handle.
+pub trait CoordinatorHost: Send + Sync + 'static {
+    /// The group coordinator service.
+    fn groups(&self) -> &GroupService;
+    /// The hosted partitions (the coordinator appends to `__consumer_offsets`).
+    fn replicas(&self) -> &ReplicaManager;
+    /// Whether the metadata image has `__consumer_offsets`.
+    fn offsets_topic_exists(&self) -> bool;
+    /// Creates `__consumer_offsets` with `partitions` partitions if missing and possible.
+    /// Blocking.
+    ///
+    /// # Errors
+    /// Metadata or storage errors.
+    fn create_offsets_topic(&self, partitions: i32) -> Result<()>;
+}
+
+/// Runs until shutdown; checks offset expiry every `expire_check_ms`.
+pub async fn run<H: CoordinatorHost>(
+    host: Arc<H>,
+    expire_check_ms: u64,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut tick = tokio::time::interval(TICK);
-    let mut expire = tokio::time::interval(Duration::from_millis(check_ms));
+    let mut expire = tokio::time::interval(Duration::from_millis(expire_check_ms.max(1)));
     let mut create = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
             _ = shutdown.changed() => return,
-            _ = create.tick(), if broker.image().topic(super::OFFSETS_TOPIC).is_none() => {
-                let b = broker.clone();
-                let partitions = broker.groups.read(|c| c.config.offsets_partitions);
-                let made = tokio::task::spawn_blocking(move || super::storage::ensure_offsets_topic(&b, partitions)).await;
+            _ = create.tick(), if !host.offsets_topic_exists() => {
+                let h = host.clone();
+                let partitions = host.groups().offsets_partitions();
+                let made = tokio::task::spawn_blocking(move || h.create_offsets_topic(partitions)).await;
                 if let Ok(Err(e)) = made {
                     tracing::debug!(error = %e, "cannot create the offsets topic yet");
                 }
             }
             _ = tick.tick() => {
                 let now = crate::clock::now_ms();
-                let due = broker.groups.read(|c| c.next_deadline().is_some_and(|d| d <= now));
+                let due = host.groups().read(|c| c.next_deadline().is_some_and(|d| d <= now));
                 if due {
-                    let b = broker.clone();
-                    let _ = tokio::task::spawn_blocking(move || b.groups.run(&b, |c, now| ((), c.tick(now)))).await;
+                    let h = host.clone();
+                    let _ = tokio::task::spawn_blocking(move || h.groups().run(h.replicas(), |c, now| ((), c.tick(now)))).await;
                 }
             }
             _ = expire.tick() => {
-                let b = broker.clone();
-                let _ = tokio::task::spawn_blocking(move || b.groups.run(&b, |c, now| ((), c.expire_offsets(now)))).await;
+                let h = host.clone();
+                let _ = tokio::task::spawn_blocking(move || h.groups().run(h.replicas(), |c, now| ((), c.expire_offsets(now)))).await;
             }
         }
     }

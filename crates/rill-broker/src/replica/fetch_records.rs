@@ -72,18 +72,116 @@ pub struct FetchedPartition {
 }
 
 /// One partition to read, resolved.
-struct Want {
+#[derive(Debug)]
+pub struct Want {
     /// The partition, or the error to answer.
-    target: Result<Arc<Partition>, i16>,
+    pub target: Result<Arc<Partition>, i16>,
     /// Where to read from.
-    fetch_offset: i64,
+    pub fetch_offset: i64,
     /// Per-partition byte limit.
-    partition_max_bytes: u64,
+    pub partition_max_bytes: u64,
 }
 
 /// What one read of every wanted partition gave: the answers, their total bytes, whether one
 /// is an error.
 type ReadAll = (Vec<FetchedPartition>, u64, bool);
+
+/// A fetch being answered (Kafka's `DelayedFetch`): its partitions resolved once, its limits,
+/// and the rule that says when it is answered. Synchronous and clock-free: the async
+/// [`ReplicaManager::fetch_records`] drives it with the purgatory and the wall clock, the
+/// replication simulation with its own clock and events.
+#[derive(Debug, Clone)]
+pub struct FetchOperation {
+    /// The partitions in request order.
+    wants: Arc<Vec<Want>>,
+    /// The fetching follower's broker id; `None` for a consumer.
+    follower: Option<i32>,
+    /// Bytes the response may carry.
+    max_bytes: u64,
+    /// Bytes to wait for.
+    min_bytes: u64,
+}
+
+impl FetchOperation {
+    /// A fetch of `wants` (targets already checked by the service's guards) with the
+    /// response limit `max_bytes` (already capped by `fetch.max.bytes`).
+    pub fn new(wants: Vec<Want>, follower: Option<i32>, min_bytes: i32, max_bytes: u64) -> Self {
+        FetchOperation {
+            wants: Arc::new(wants),
+            follower,
+            max_bytes,
+            min_bytes: min_bytes.max(0) as u64,
+        }
+    }
+
+    /// Leader: the follower fetched from each wanted partition's offset at `now_ms`. A high
+    /// watermark this moves wakes the waiting fetches and produces of its own partition.
+    /// Blocking (takes the partitions' locks). Nothing for a consumer's fetch.
+    pub fn record_follower_progress(&self, now_ms: i64) {
+        let Some(replica) = self.follower else {
+            return;
+        };
+        let fetches = self
+            .wants
+            .iter()
+            .filter_map(|w| w.target.as_deref().ok().map(|p| (p, w.fetch_offset)));
+        Partition::record_follower_fetches(fetches, replica, now_ms);
+    }
+
+    /// Registers with the purgatory of every partition it reads; register before a read, so
+    /// an event after the read is seen.
+    pub fn watch(&self) -> FetchWatch<'_> {
+        FetchWatch::register(
+            self.wants.iter().filter_map(|w| w.target.as_deref().ok()),
+            self.follower.is_some(),
+        )
+    }
+
+    /// Reads every partition (blocking: may touch files) and answers if the fetch is
+    /// complete now: it has `min_bytes`, a partition is in error, or `expired` (its wait is
+    /// over). `None`: not yet, wait for an event on one of its partitions.
+    pub fn try_complete(&self, expired: bool) -> Option<Vec<FetchedPartition>> {
+        let for_follower = self.follower.is_some();
+        let read = read_all(&self.wants, self.max_bytes, |part, w, hw, budget, first| {
+            // Followers get at least one batch from every partition.
+            let min_one = for_follower || first;
+            Some(
+                read_bound(part, hw, for_follower)
+                    .and_then(|bound| part.read_slices(w.fetch_offset, bound, budget, min_one)),
+            )
+        });
+        self.complete(read, expired)
+    }
+
+    /// As [`FetchOperation::try_complete`] but touching no file and taking no contended
+    /// lock: `None` also when any partition has something to read (then call
+    /// `try_complete` off the async worker). For consumers only; an idle consumer's fetch
+    /// is settled here.
+    fn try_complete_without_io(&self, expired: bool) -> Option<Option<Vec<FetchedPartition>>> {
+        if self.follower.is_some() {
+            return None;
+        }
+        let read = read_all(&self.wants, self.max_bytes, |part, w, hw, _, _| {
+            part.read_nothing_now(w.fetch_offset, hw)
+        })?;
+        Some(self.complete(Some(read), expired))
+    }
+
+    /// The completion rule applied to one read of every partition.
+    fn complete(&self, read: Option<ReadAll>, expired: bool) -> Option<Vec<FetchedPartition>> {
+        let (parts, total, any_error) = read?;
+        if !is_complete(total, self.min_bytes, any_error, expired) {
+            return None;
+        }
+        for (w, part) in self.wants.iter().zip(&parts) {
+            if let Ok(p) = &w.target {
+                let follower = self.follower.is_some();
+                crate::observe::topic::fetched(&p.topic, part.len, part.records, follower);
+            }
+        }
+        Some(parts)
+    }
+}
 
 impl ReplicaManager {
     /// Answers a fetch: one [`FetchedPartition`] per input, in order (see the module doc).
@@ -95,42 +193,38 @@ impl ReplicaManager {
         inputs: &[FetchInput],
     ) -> Option<Vec<FetchedPartition>> {
         let follower = params.follower;
-        let wants: Arc<Vec<Want>> = Arc::new(
-            inputs
-                .iter()
-                .map(|i| Want {
-                    target: i.topic.as_deref().map_err(|c| *c).and_then(|name| {
-                        self.fetch_target(image, name, i.index, i.current_leader_epoch, follower)
-                            .map_err(|e| e.code())
-                    }),
-                    fetch_offset: i.fetch_offset,
-                    partition_max_bytes: i.partition_max_bytes.max(0) as u64,
-                })
-                .collect(),
-        );
+        let wants = inputs
+            .iter()
+            .map(|i| Want {
+                target: i.topic.as_deref().map_err(|c| *c).and_then(|name| {
+                    self.fetch_target(image, name, i.index, i.current_leader_epoch, follower)
+                        .map_err(|e| e.code())
+                }),
+                fetch_offset: i.fetch_offset,
+                partition_max_bytes: i.partition_max_bytes.max(0) as u64,
+            })
+            .collect();
         // Kafka's fetch.max.bytes caps what one response carries, whatever the request asks.
         let max_bytes = (params.max_bytes.max(0) as u64).min(self.fetch_max_bytes());
-        let min_bytes = params.min_bytes.max(0) as u64;
+        let op = FetchOperation::new(wants, follower, params.min_bytes, max_bytes);
         let deadline = Instant::now() + Duration::from_millis(params.max_wait_ms.max(0) as u64);
-        if let Some(replica) = follower {
-            record_follower_progress(&wants, replica).await;
+        if follower.is_some() {
+            let o = op.clone();
+            let now = crate::clock::now_ms();
+            blocking(move || o.record_follower_progress(now)).await;
         }
         loop {
-            // Registered before the read: an event on one of these partitions after it is seen.
-            let watch = FetchWatch::register(
-                wants.iter().filter_map(|w| w.target.as_deref().ok()),
-                follower.is_some(),
-            );
-            let (parts, total, any_error) =
-                read_wanted(&wants, max_bytes, follower.is_some()).await?;
-            if is_complete(total, min_bytes, any_error, Instant::now() >= deadline) {
-                for (w, part) in wants.iter().zip(&parts) {
-                    if let Ok(p) = &w.target {
-                        let follower = follower.is_some();
-                        crate::observe::topic::fetched(&p.topic, part.len, part.records, follower);
-                    }
+            let watch = op.watch();
+            let expired = Instant::now() >= deadline;
+            let answer = match op.try_complete_without_io(expired) {
+                Some(answer) => answer,
+                None => {
+                    let o = op.clone();
+                    blocking(move || o.try_complete(expired)).await?
                 }
-                return Some(parts);
+            };
+            if answer.is_some() {
+                return answer;
             }
             let _parked = crate::observe::gauges::parked(crate::observe::gauges::Purgatory::Fetch);
             watch.wait(deadline).await;
@@ -142,51 +236,6 @@ impl ReplicaManager {
 /// byte in any case), a partition is in error, or its wait is over.
 pub fn is_complete(total: u64, min_bytes: u64, any_error: bool, expired: bool) -> bool {
     total >= min_bytes.max(1) || any_error || expired
-}
-
-/// Leader: a follower fetched from each wanted partition's offset. A high watermark this
-/// moves wakes the waiting fetches and produces of its own partition.
-async fn record_follower_progress(wants: &Arc<Vec<Want>>, replica: i32) {
-    let w = wants.clone();
-    let now = crate::clock::now_ms();
-    blocking(move || {
-        let fetches = w
-            .iter()
-            .filter_map(|w| w.target.as_deref().ok().map(|p| (p, w.fetch_offset)));
-        Partition::record_follower_fetches(fetches, replica, now)
-    })
-    .await;
-}
-
-/// Reads every wanted partition: on the async worker when none has anything to read (an idle
-/// consumer's fetch touches no file), else on the blocking pool. `None` when the blocking
-/// task failed.
-async fn read_wanted(
-    wants: &Arc<Vec<Want>>,
-    max_bytes: u64,
-    for_follower: bool,
-) -> Option<ReadAll> {
-    if !for_follower {
-        let now = read_all(wants, max_bytes, |part, w, hw, _, _| {
-            part.read_nothing_now(w.fetch_offset, hw)
-        });
-        if now.is_some() {
-            return now;
-        }
-    }
-    let w = wants.clone();
-    blocking(move || {
-        read_all(&w, max_bytes, |part, w, hw, budget, first| {
-            // Followers get at least one batch from every partition.
-            let min_one = for_follower || first;
-            Some(
-                read_bound(part, hw, for_follower)
-                    .and_then(|bound| part.read_slices(w.fetch_offset, bound, budget, min_one)),
-            )
-        })
-    })
-    .await
-    .flatten()
 }
 
 /// Where a fetch of `part` may read up to (exclusive), given its high watermark read just

@@ -28,8 +28,9 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use super::state::divergence_offset;
-use super::Partition;
-use crate::broker::Broker;
+use rill_meta::MetadataImage;
+
+use super::{Partition, ReplicaManager};
 use crate::config::FetcherConfig;
 
 /// Fetch version used between brokers: topic names, leader epochs, replica id field.
@@ -57,19 +58,39 @@ struct Fetcher {
     task: JoinHandle<()>,
 }
 
+/// What every fetcher task of this broker needs to know about it: its id and the fetch
+/// settings. The fetchers' narrow handle (they never see the whole broker).
+#[derive(Debug, Clone, Copy)]
+pub struct FetcherIdentity {
+    /// This broker's id, sent as the replica id.
+    pub node_id: i32,
+    /// `replica.fetch.*` settings.
+    pub config: FetcherConfig,
+}
+
 /// The replica fetchers of this broker, one per leader it follows.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct FetcherManager {
+    /// This broker's identity and settings, copied into each fetcher task.
+    me: FetcherIdentity,
+    /// The running fetcher of each leader.
     fetchers: Mutex<HashMap<i32, Fetcher>>,
 }
 
 impl FetcherManager {
+    /// No fetchers yet; tasks started by [`FetcherManager::update`] fetch as `me`.
+    pub fn new(me: FetcherIdentity) -> FetcherManager {
+        FetcherManager {
+            me,
+            fetchers: Mutex::new(HashMap::new()),
+        }
+    }
+
     /// Points every fetcher at the partitions this broker follows now (after the metadata
     /// image changed): starts fetchers for new leaders, stops those left without work.
-    pub fn update(&self, broker: &Arc<Broker>) {
-        let image = broker.image();
+    pub fn update(&self, replicas: &ReplicaManager, image: &MetadataImage) {
         let mut wanted: HashMap<i32, BTreeMap<Key, Arc<Partition>>> = HashMap::new();
-        for p in broker.replicas.all() {
+        for p in replicas.all() {
             let st = p.replica_state();
             if st.is_follower() {
                 wanted
@@ -93,7 +114,7 @@ impl FetcherManager {
                 .unwrap_or_default();
             let f = fetchers.entry(leader).or_insert_with(|| {
                 let assignment = Arc::new(Assignment::default());
-                let task = tokio::spawn(run(broker.clone(), leader, assignment.clone()));
+                let task = tokio::spawn(run(self.me, leader, assignment.clone()));
                 Fetcher { assignment, task }
             });
             *f.assignment
@@ -126,8 +147,8 @@ enum RoundError {
 }
 
 /// One fetcher task: follows `leader` for the partitions in `assignment` until aborted.
-async fn run(broker: Arc<Broker>, leader: i32, assignment: Arc<Assignment>) {
-    let cfg = broker.config.fetcher;
+async fn run(me: FetcherIdentity, leader: i32, assignment: Arc<Assignment>) {
+    let cfg = me.config;
     let mut conn: Option<Arc<Connection>> = None;
     loop {
         let partitions: Vec<Arc<Partition>> = assignment
@@ -141,7 +162,7 @@ async fn run(broker: Arc<Broker>, leader: i32, assignment: Arc<Assignment>) {
             assignment.changed.notified().await;
             continue;
         }
-        match round(&broker, leader, &assignment, &mut conn, &partitions, cfg).await {
+        match round(me.node_id, leader, &assignment, &mut conn, &partitions, cfg).await {
             Ok(()) => {}
             Err(e) => {
                 tracing::debug!(leader, error = %e, "replica fetch failed; backing off");
@@ -157,7 +178,7 @@ async fn run(broker: Arc<Broker>, leader: i32, assignment: Arc<Assignment>) {
 
 /// One round: connect if needed, truncate partitions that must, fetch once, apply.
 async fn round(
-    broker: &Arc<Broker>,
+    node_id: i32,
     leader: i32,
     assignment: &Assignment,
     conn: &mut Option<Arc<Connection>>,
@@ -176,7 +197,7 @@ async fn round(
                 return Err(RoundError::NoAddress);
             }
             let timeout = Duration::from_millis(cfg.max_wait_ms.max(0) as u64 + 10_000);
-            let client_id = format!("rill-replica-fetcher-{}", broker.config.node_id);
+            let client_id = format!("rill-replica-fetcher-{node_id}");
             let c = Connection::connect(&addr, &client_id, timeout).await?;
             *conn = Some(c.clone());
             c
@@ -188,7 +209,7 @@ async fn round(
         .cloned()
         .collect();
     if !diverged.is_empty() {
-        truncate(broker, leader, &c, &diverged).await?;
+        truncate(node_id, leader, &c, &diverged).await?;
     }
     let ready: Vec<Arc<Partition>> = partitions
         .iter()
@@ -198,7 +219,7 @@ async fn round(
     if ready.is_empty() {
         return Ok(());
     }
-    let (req, sent) = fetch_request(broker.config.node_id, &ready, cfg)?;
+    let (req, sent) = fetch_request(node_id, &ready, cfg)?;
     let resp = c.call(&req, FETCH_VERSION).await?;
     if resp.error_code != 0 {
         return Err(RoundError::Leader(format!(
@@ -342,7 +363,7 @@ pub fn apply_fetch(
 
 /// Finds each partition's divergence point with OffsetForLeaderEpoch and truncates to it.
 async fn truncate(
-    broker: &Arc<Broker>,
+    node_id: i32,
     leader: i32,
     conn: &Connection,
     partitions: &[Arc<Partition>],
@@ -370,7 +391,7 @@ async fn truncate(
         return Ok(());
     }
     let mut req = OffsetForLeaderEpochRequest::default();
-    req.replica_id = BrokerId(broker.config.node_id);
+    req.replica_id = BrokerId(node_id);
     req.topics = by_topic
         .into_iter()
         .map(|(name, partitions)| {

@@ -19,24 +19,54 @@ use rill_meta::MetadataRecord;
 use tokio::sync::watch;
 
 use super::Partition;
-use crate::broker::Broker;
 use crate::clock::now_ms;
 use crate::error::BrokerError;
+
+/// What the ISR task needs from the broker: the partitions it hosts and the metadata log to
+/// propose changes to. The task's narrow handle (it never sees the whole broker).
+pub trait IsrHost: Send + Sync + 'static {
+    /// Every partition hosted here (the task asks those it leads).
+    fn hosted_partitions(&self) -> Vec<Arc<Partition>>;
+    /// Commits records to the metadata log and applies the result. Blocking.
+    ///
+    /// # Errors
+    /// [`BrokerError::MetadataRejected`] / [`BrokerError::Meta`] when the log refused them
+    /// (a stale change); anything else when the outcome is unknown.
+    fn commit_metadata(&self, records: Vec<MetadataRecord>) -> Result<(), BrokerError>;
+    /// Makes the hosted partitions follow the newest metadata image. Blocking.
+    ///
+    /// # Errors
+    /// Storage errors while applying the image.
+    fn reconcile_metadata(&self) -> Result<(), BrokerError>;
+}
+
+/// The ISR task's settings.
+#[derive(Debug, Clone, Copy)]
+pub struct IsrSettings {
+    /// This broker's id, the leader named in the proposals.
+    pub node_id: i32,
+    /// `replica.lag.time.max.ms`: how long a follower may lag before it leaves the ISR.
+    pub lag_max_ms: i64,
+}
 
 /// How often leaders check their ISRs.
 const TICK: Duration = Duration::from_millis(250);
 
 /// Runs until shutdown: proposes the ISR changes partitions led here need.
-pub async fn run_isr_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+pub async fn run_isr_loop<H: IsrHost>(
+    host: Arc<H>,
+    settings: IsrSettings,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
         tokio::select! {
             _ = shutdown.changed() => return,
             _ = tokio::time::sleep(TICK) => {}
         }
-        let lag_max = broker.config.replica_lag_time_max_ms;
+        let lag_max = settings.lag_max_ms;
         let now = now_ms();
         let mut proposals: Vec<(Arc<Partition>, MetadataRecord)> = Vec::new();
-        for p in broker.replicas.all() {
+        for p in host.hosted_partitions() {
             let proposal = p
                 .isr_proposal(now, lag_max)
                 .or_else(|| p.pending_isr_proposal());
@@ -53,7 +83,7 @@ pub async fn run_isr_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<boo
                 MetadataRecord::IsrChanged {
                     topic_id: p.topic_id,
                     partition: p.index as u32,
-                    leader: broker.config.node_id,
+                    leader: settings.node_id,
                     leader_epoch,
                     partition_epoch,
                     isr,
@@ -63,8 +93,8 @@ pub async fn run_isr_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<boo
         if proposals.is_empty() {
             continue;
         }
-        let b = broker.clone();
-        let done = tokio::task::spawn_blocking(move || commit(&b, proposals)).await;
+        let h = host.clone();
+        let done = tokio::task::spawn_blocking(move || commit(&*h, proposals)).await;
         if let Err(e) = done {
             tracing::error!(error = %e, "ISR change task failed");
         }
@@ -74,9 +104,9 @@ pub async fn run_isr_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<boo
 /// Commits the changes together; when the batch fails (one of them went stale), each alone,
 /// so one stale change does not hold back the others. A refused change is forgotten once the
 /// partitions show the image that refused it; a change without answer stays pending. Blocking.
-fn commit(broker: &Broker, proposals: Vec<(Arc<Partition>, MetadataRecord)>) {
+fn commit<H: IsrHost>(host: &H, proposals: Vec<(Arc<Partition>, MetadataRecord)>) {
     let records: Vec<MetadataRecord> = proposals.iter().map(|(_, r)| r.clone()).collect();
-    match broker.commit(records) {
+    match host.commit_metadata(records) {
         Ok(()) => return,
         Err(BrokerError::MetadataRejected(_) | BrokerError::Meta(_)) => {}
         Err(e) => {
@@ -85,11 +115,11 @@ fn commit(broker: &Broker, proposals: Vec<(Arc<Partition>, MetadataRecord)>) {
         }
     }
     for (p, record) in proposals {
-        match broker.commit(vec![record]) {
+        match host.commit_metadata(vec![record]) {
             Ok(()) => {}
             Err(e @ (BrokerError::MetadataRejected(_) | BrokerError::Meta(_))) => {
                 tracing::info!(topic = %p.topic, partition = p.index, error = %e, "ISR change refused");
-                if let Err(e) = broker.reconcile() {
+                if let Err(e) = host.reconcile_metadata() {
                     tracing::warn!(error = %e, "applying the metadata that refused an ISR change failed");
                     continue;
                 }

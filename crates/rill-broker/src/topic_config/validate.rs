@@ -48,6 +48,12 @@ pub enum TopicConfigError {
     RemoteStorageDisabled,
 }
 
+impl From<TopicConfigError> for crate::config_value::ConfigError {
+    fn from(e: TopicConfigError) -> Self {
+        crate::config_value::ConfigError::TopicDefault(e.to_string())
+    }
+}
+
 fn invalid(name: &str, value: impl Into<String>, reason: impl Into<String>) -> TopicConfigError {
     TopicConfigError::InvalidValue {
         name: name.to_string(),

@@ -51,7 +51,7 @@ fn stable_member(b: &Broker, group: &str) -> (String, i32) {
             ..JoinRequest::default()
         };
         b.groups
-            .run(b, |c, now| ((), c.join(id, req, now)))
+            .run(&b.replicas, |c, now| ((), c.join(id, req, now)))
             .unwrap();
         match rx.try_recv().unwrap() {
             Reply::Join(_, r) => r,
@@ -69,7 +69,7 @@ fn stable_member(b: &Broker, group: &str) -> (String, i32) {
         ..SyncRequest::default()
     };
     b.groups
-        .run(b, |c, now| ((), c.sync(id, req, now)))
+        .run(&b.replicas, |c, now| ((), c.sync(id, req, now)))
         .unwrap();
     assert!(matches!(rx.try_recv().unwrap(), Reply::Sync(_, Ok(_))));
     (member, ok.generation_id)
@@ -88,7 +88,7 @@ fn acknowledged_commits_and_groups_survive_reopen() {
     for round in 0..20 {
         let res = b
             .groups
-            .run(&b, |c, now| {
+            .run(&b.replicas, |c, now| {
                 c.commit_offsets("g1", generation, &me, &offsets(round * 10), now)
             })
             .unwrap();
@@ -96,13 +96,13 @@ fn acknowledged_commits_and_groups_survive_reopen() {
     }
     let res = b
         .groups
-        .run(&b, |c, now| {
+        .run(&b.replicas, |c, now| {
             c.commit_offsets("simple", -1, &MemberRef::default(), &offsets(7), now)
         })
         .unwrap();
     assert!(res.iter().all(Result::is_ok));
     b.groups
-        .run(&b, |c, _| {
+        .run(&b.replicas, |c, _| {
             match c.delete_offsets("simple", &[("t".into(), 1)]) {
                 Ok((r, out)) => (r, out),
                 Err(e) => panic!("{e}"),
@@ -138,7 +138,7 @@ fn acknowledged_commits_and_groups_survive_reopen() {
     // The reloaded member still commits with its generation.
     let res = b
         .groups
-        .run(&b, |c, now| {
+        .run(&b.replicas, |c, now| {
             c.commit_offsets("g1", generation, &me, &offsets(500), now)
         })
         .unwrap();

@@ -3,10 +3,11 @@
 //! replica), its append (`replica::append::append_one`: batch checks, min.insync.replicas,
 //! the append), its completion rule for fetches (`replica::fetch_records::is_complete`) and
 //! its acks=all answer (`Partition::commit_status`, `replica::append::commit_error_code`),
-//! then the partition's own calls (`record_follower_fetches`, `read_for_follower`,
-//! `end_offset_for_epoch`, `wait_durable`). The sim keeps its own clock, so it parks
-//! follower fetches and acks=all produces itself (until an append, a follower's progress or
-//! their deadline) instead of awaiting the service's purgatory.
+//! and the service's fetch operation (`replica::fetch_records::FetchOperation`: the
+//! follower's progress, the reads up to the log end, the completion rule), then the
+//! partition's own calls (`end_offset_for_epoch`, `wait_durable`). The sim keeps its own
+//! clock, so it parks follower fetches and acks=all produces itself (until an append, a
+//! follower's progress or their deadline) instead of awaiting the service's purgatory.
 
 use std::sync::Arc;
 
@@ -16,24 +17,13 @@ use kafka_protocol::messages::BrokerId;
 use kafka_protocol::ResponseError;
 use rill_broker::api::errors::log_error_code;
 use rill_broker::replica::append::{append_one, commit_error_code};
-use rill_broker::replica::fetch_records::is_complete;
+use rill_broker::replica::fetch_records::{FetchOperation, FetchedPartition, Want};
 use rill_broker::replica::{fetch_target_in, CommitError, Partition};
 
 use crate::replication_sim::broker::SimBroker;
 use crate::replication_sim::ctx::Ctx;
 use crate::replication_sim::msg::{EpochAnswer, EpochPart, FetchPart, Msg, NodeId};
 use crate::replication_sim::world::TOPIC;
-
-/// One partition of a follower fetch, resolved when the request arrived.
-#[derive(Debug)]
-pub struct Want {
-    /// Partition index.
-    pub partition: u32,
-    /// The partition, or the error to answer.
-    pub target: Result<Arc<Partition>, i16>,
-    /// The follower's fetch offset.
-    pub fetch_offset: i64,
-}
 
 /// A follower fetch waiting for data.
 #[derive(Debug)]
@@ -42,8 +32,10 @@ pub struct Parked {
     pub from: NodeId,
     /// Its request id.
     pub req: u64,
-    /// What it asked for.
-    pub wants: Vec<Want>,
+    /// The partitions it asked for, in request order.
+    pub partitions: Vec<u32>,
+    /// The service's fetch operation.
+    pub op: FetchOperation,
     /// When it is answered, empty or not.
     pub deadline: i64,
 }
@@ -96,19 +88,19 @@ impl SimBroker {
         let wants: Vec<Want> = parts
             .iter()
             .map(|fp| Want {
-                partition: fp.partition,
                 target: self.target(fp.partition, fp.current_leader_epoch, Some(from)),
                 fetch_offset: fp.fetch_offset,
+                partition_max_bytes: ctx.cfg.partition_max_bytes,
             })
             .collect();
-        let fetches = wants
-            .iter()
-            .filter_map(|w| w.target.as_ref().ok().map(|p| (p.as_ref(), w.fetch_offset)));
-        Partition::record_follower_fetches(fetches, from, ctx.now());
+        // The followers' min_bytes of 1; no response cap beyond the partitions' own.
+        let op = FetchOperation::new(wants, Some(from), 1, u64::MAX);
+        op.record_follower_progress(ctx.now());
         let parked = Parked {
             from,
             req,
-            wants,
+            partitions: parts.iter().map(|fp| fp.partition).collect(),
+            op,
             deadline: ctx.now() + ctx.cfg.fetch_max_wait_ms,
         };
         // Whether the high watermark moved matters to the waiting acks=all produces.
@@ -118,53 +110,18 @@ impl SimBroker {
         }
     }
 
-    /// `read_all` of `api/fetch.rs` for a follower; answers when there is data, an error,
-    /// or the wait is over; otherwise hands the fetch back to be parked.
+    /// Answers a follower fetch when the service's operation completes (data, an error, or
+    /// the wait is over); otherwise hands the fetch back to be parked.
     fn answer_if_ready(&mut self, parked: Parked, expired: bool, ctx: &mut Ctx) -> Option<Parked> {
-        let mut total: u64 = 0;
-        let mut any_error = false;
-        let mut out = Vec::with_capacity(parked.wants.len());
-        for w in &parked.wants {
-            let mut pd = PartitionData::default();
-            pd.partition_index = w.partition as i32;
-            pd.high_watermark = -1;
-            pd.last_stable_offset = -1;
-            pd.log_start_offset = -1;
-            pd.preferred_read_replica = BrokerId(-1);
-            match &w.target {
-                Err(code) => {
-                    pd.error_code = *code;
-                    any_error = true;
-                }
-                Ok(part) => {
-                    let budget = ctx.cfg.partition_max_bytes;
-                    match part.read_for_follower(w.fetch_offset, budget) {
-                        Ok(read) => {
-                            pd.high_watermark = read.high_watermark;
-                            pd.last_stable_offset = read.high_watermark;
-                            pd.log_start_offset = read.log_start_offset;
-                            total += read.records.len() as u64;
-                            pd.records = Some(Bytes::from(read.records));
-                        }
-                        Err(e) => {
-                            pd.error_code = log_error_code(&e);
-                            pd.high_watermark = part.high_watermark();
-                            pd.last_stable_offset = pd.high_watermark;
-                            pd.log_start_offset = part.log_start_offset().unwrap_or(-1);
-                            any_error = true;
-                        }
-                    }
-                }
-            }
-            if pd.records.is_none() {
-                pd.records = Some(Bytes::new());
-            }
-            out.push((w.partition, pd));
-        }
-        // The service's completion rule, with the followers' min_bytes of 1.
-        if !is_complete(total, 1, any_error, expired) {
+        let Some(fetched) = parked.op.try_complete(expired) else {
             return Some(parked);
-        }
+        };
+        let out: Vec<(u32, PartitionData)> = parked
+            .partitions
+            .iter()
+            .zip(fetched)
+            .map(|(&i, f)| (i, partition_data(i, f)))
+            .collect();
         ctx.debug(self.id, || {
             let what: Vec<String> = out
                 .iter()
@@ -363,16 +320,24 @@ impl SimBroker {
         offset: i64,
         ctx: &mut Ctx,
     ) {
-        let (error_code, records, log_end) = match self.target(partition, -1, None) {
-            Err(code) => (code, Vec::new(), -1),
-            Ok(p) => {
-                let log_end = p.log_end_offset().expect("log end");
-                match p.read(offset, ctx.cfg.partition_max_bytes, true) {
-                    Ok(read) => (0, read.records, log_end),
-                    Err(e) => (log_error_code(&e), Vec::new(), log_end),
-                }
-            }
+        let target = self.target(partition, -1, None);
+        let log_end = target
+            .as_ref()
+            .map_or(-1, |p| p.log_end_offset().expect("log end"));
+        let want = Want {
+            target,
+            fetch_offset: offset,
+            partition_max_bytes: ctx.cfg.partition_max_bytes,
         };
+        // The service's consumer read (below the high watermark), answered at once.
+        let op = FetchOperation::new(vec![want], None, 1, u64::MAX);
+        let fetched = op.try_complete(true).expect("an expired fetch is answered");
+        let pd = partition_data(
+            partition,
+            fetched.into_iter().next().expect("one partition"),
+        );
+        let error_code = pd.error_code;
+        let records = pd.records.map(|b| b.to_vec()).unwrap_or_default();
         let msg = Msg::ConsumerFetchReply {
             req,
             error_code,
@@ -391,4 +356,28 @@ impl SimBroker {
             .unwrap_or_default();
         ctx.send(self.id, from, Msg::LeaderReply { req, leaders });
     }
+}
+
+/// The wire answer for one partition of a follower fetch: the service's fields, and its file
+/// ranges read into bytes (what sendfile would put on the socket).
+fn partition_data(index: u32, f: FetchedPartition) -> PartitionData {
+    use std::os::unix::fs::FileExt;
+    let mut pd = PartitionData::default();
+    pd.partition_index = index as i32;
+    pd.error_code = f.error_code;
+    pd.high_watermark = f.high_watermark;
+    pd.last_stable_offset = f.last_stable_offset;
+    pd.log_start_offset = f.log_start_offset;
+    pd.preferred_read_replica = BrokerId(-1);
+    let mut bytes = Vec::with_capacity(f.len as usize);
+    for slice in &f.slices {
+        let at = bytes.len();
+        bytes.resize(at + slice.len as usize, 0);
+        slice
+            .file
+            .read_exact_at(&mut bytes[at..], slice.position)
+            .expect("a fetched file range is readable");
+    }
+    pd.records = Some(Bytes::from(bytes));
+    pd
 }
