@@ -18,6 +18,9 @@ pub enum ConfigError {
         /// What a valid value looks like.
         reason: String,
     },
+    /// A topic config default (`log.retention.ms`, ...) that Kafka would refuse.
+    #[error("{0}")]
+    TopicDefault(#[from] crate::topic_config::TopicConfigError),
     /// A properties file line that is not `key=value`.
     #[error("line {line} of the properties file is not 'key=value': '{text}'")]
     BadLine {
