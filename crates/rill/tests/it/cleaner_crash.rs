@@ -39,7 +39,7 @@ async fn produce(bootstrap: &str, seed: u64) -> anyhow::Result<BTreeMap<String, 
         .set("internal.segment.bytes", "65536")
         .set("min.cleanable.dirty.ratio", "0.01");
     let r = admin.create_topics(&[topic], &AdminOptions::new()).await?;
-    ensure!(matches!(&r[0], Ok(_)), "create: {r:?}");
+    ensure!(r[0].is_ok(), "create: {r:?}");
     let producer: FutureProducer = client(bootstrap)
         .set("acks", "all")
         .set("linger.ms", "5")
@@ -52,7 +52,7 @@ async fn produce(bootstrap: &str, seed: u64) -> anyhow::Result<BTreeMap<String, 
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         let key = format!("key-{:04}", (x >> 33) % KEYS);
-        let value = ((x >> 20) % 10 != 0).then(|| format!("{i:08}-{}", "v".repeat(200)));
+        let value = (!(x >> 20).is_multiple_of(10)).then(|| format!("{i:08}-{}", "v".repeat(200)));
         let mut rec = FutureRecord::<str, str>::to(TOPIC).key(&key);
         if let Some(v) = &value {
             rec = rec.payload(v);
@@ -121,7 +121,6 @@ impl Drop for Restarted {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_during_cleaning_leaves_a_log_that_reads_correctly() -> anyhow::Result<()> {
-    let mut killed_mid_pass = 0;
     let mut killed_mid_pass = 0;
     for seed in [1u64, 7, 42] {
         let mut first = RillProcess::builder(env!("CARGO_BIN_EXE_rill"))
