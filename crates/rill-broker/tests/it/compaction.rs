@@ -157,3 +157,79 @@ async fn reqwest_metrics(addr: std::net::SocketAddr) -> String {
     s.read_to_end(&mut out).await.unwrap();
     String::from_utf8_lossy(&out).into_owned()
 }
+
+/// `.cleaned` / `.swap` files of a pass under the data directory.
+fn pass_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for part in std::fs::read_dir(dir).unwrap().flatten() {
+        if let Ok(files) = std::fs::read_dir(part.path()) {
+            for f in files.flatten() {
+                let n = f.file_name().to_string_lossy().into_owned();
+                if n.ends_with(".cleaned") || n.ends_with(".swap") {
+                    out.push(f.path());
+                }
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_aborts_a_throttled_pass_and_removes_its_files() {
+    let dir = tempfile::tempdir().unwrap();
+    // 20 KB/s: a pass over ~150 KB of dirty log would take several seconds.
+    let node = start(
+        dir.path(),
+        &[
+            ("log.cleaner.backoff.ms", "20"),
+            ("log.cleaner.io.max.bytes.per.second", "20000"),
+        ],
+    )
+    .await;
+    let mut conn = Conn::open(node.addr).await;
+    let r = create(
+        &mut conn,
+        "slow",
+        &[
+            ("cleanup.policy", "compact"),
+            ("internal.segment.bytes", "8192"),
+            ("min.cleanable.dirty.ratio", "0.01"),
+        ],
+        false,
+    )
+    .await;
+    assert_eq!(r.error_code, 0);
+    for round in 0..40u32 {
+        let mut b = BatchBuilder::new();
+        for k in 0..40u32 {
+            let v = format!("{round}-{}", "z".repeat(80));
+            b = b.record(Some(format!("k{k}").as_bytes()), Some(v.as_bytes()));
+        }
+        assert_eq!(
+            crate::support::produce(&mut conn, "slow", 0, b.build())
+                .await
+                .0,
+            0
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while pass_files(dir.path()).is_empty() {
+        assert!(Instant::now() < deadline, "no pass started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let broker = node.broker.clone();
+    let t = Instant::now();
+    node.shutdown().await;
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "shutdown took {:?}",
+        t.elapsed()
+    );
+    assert_eq!(
+        broker.cleaner.snapshot().passes,
+        0,
+        "the pass was not cut short"
+    );
+    assert!(broker.cleaner.snapshot().passes_abandoned >= 1);
+    assert_eq!(pass_files(dir.path()), Vec::<std::path::PathBuf>::new());
+}
