@@ -129,6 +129,8 @@ pub fn run(args: &CleanerLoadArgs) -> Result<()> {
     eprintln!("filled in {:.1} s", t.elapsed().as_secs_f64());
     // Waiting for a pass in the baseline would bias it: measure the baseline, then the run
     // with the cleaner, and say whether the cleaner ran during each.
+    // Let the fill's writeback settle so it does not weigh on the baseline alone.
+    std::thread::sleep(Duration::from_secs(4));
     let busy_before = cleaning(scratch.path(), 4);
     let baseline = produce::run(&bootstrap, "other", &spec)?;
     let deadline = Instant::now() + Duration::from_secs(60);
