@@ -12,7 +12,7 @@ use crate::clock::now_ms;
 use crate::replica::{Partition, ReplicaManager};
 
 /// Bytes of cleaner I/O between checks that the partition is still hosted here.
-const HOSTED_CHECK_BYTES: u64 = 4 << 20;
+const HOSTED_CHECK_BYTES: u64 = 1 << 20;
 /// Longest single sleep of the throttle (so a stop is noticed quickly).
 const MAX_THROTTLE_SLEEP: Duration = Duration::from_millis(100);
 /// Pause between cuts when deleting replaced segment files.

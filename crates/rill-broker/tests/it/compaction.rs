@@ -174,12 +174,11 @@ fn pass_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_aborts_a_throttled_pass_and_removes_its_files() {
-    let dir = tempfile::tempdir().unwrap();
-    // 20 KB/s: a pass over ~150 KB of dirty log would take several seconds.
+/// A broker whose throttled cleaner (20 KB/s) is in the middle of a pass over topic `slow`.
+async fn node_mid_pass(dir: &std::path::Path) -> (crate::support::Node, Conn) {
+    // A pass over ~150 KB of dirty log would take several seconds.
     let node = start(
-        dir.path(),
+        dir,
         &[
             ("log.cleaner.backoff.ms", "20"),
             ("log.cleaner.io.max.bytes.per.second", "20000"),
@@ -213,10 +212,17 @@ async fn shutdown_aborts_a_throttled_pass_and_removes_its_files() {
         );
     }
     let deadline = Instant::now() + Duration::from_secs(20);
-    while pass_files(dir.path()).is_empty() {
+    while pass_files(dir).is_empty() {
         assert!(Instant::now() < deadline, "no pass started");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    (node, conn)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_aborts_a_throttled_pass_and_removes_its_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let (node, _conn) = node_mid_pass(dir.path()).await;
     let broker = node.broker.clone();
     let t = Instant::now();
     node.shutdown().await;
@@ -232,4 +238,37 @@ async fn shutdown_aborts_a_throttled_pass_and_removes_its_files() {
     );
     assert!(broker.cleaner.snapshot().passes_abandoned >= 1);
     assert_eq!(pass_files(dir.path()), Vec::<std::path::PathBuf>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_the_topic_stops_its_pass_without_marking_it_uncleanable() {
+    use kafka_protocol::messages::{DeleteTopicsRequest, TopicName};
+    let dir = tempfile::tempdir().unwrap();
+    let (node, mut conn) = node_mid_pass(dir.path()).await;
+    let mut r = DeleteTopicsRequest::default();
+    r.topic_names = vec![TopicName(
+        kafka_protocol::protocol::StrBytes::from_static_str("slow"),
+    )];
+    r.timeout_ms = 5000;
+    let resp = conn.call(&r, 4).await;
+    assert_eq!(resp.responses[0].error_code, 0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while node.broker.cleaner.snapshot().passes_abandoned == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the pass went on: {:?}",
+            node.broker.cleaner.snapshot()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let s = node.broker.cleaner.snapshot();
+    assert_eq!(
+        (s.passes, s.uncleanable_partitions, s.dead_threads),
+        (0, 0, 0),
+        "{s:?}"
+    );
+    // The broker still serves, and a new topic of the same name is clean.
+    let r = create(&mut conn, "slow", &[("cleanup.policy", "compact")], false).await;
+    assert_eq!(r.error_code, 0);
+    node.shutdown().await;
 }
