@@ -27,6 +27,9 @@ enum Command {
     Storage(storage::StorageArgs),
     /// The log cleaner's MiB/s of dirty log versus the disk's sequential write rate.
     Cleaner(cleaner::CleanerArgs),
+    /// Produce throughput on another partition while the broker's log cleaner runs, versus
+    /// with the cleaner idle, in one run.
+    CleanerLoad(kafka::CleanerLoadArgs),
     /// A broker through librdkafka (produce, consume, latency, RSS) versus disk and loopback.
     Kafka(kafka::KafkaArgs),
     /// Idle long-polling consumers (1, 100, 1000 by default) beside one producer: the broker's
@@ -85,6 +88,7 @@ fn main() -> anyhow::Result<()> {
         Command::Cleaner(args) => cleaner::run(&args),
         Command::Kafka(args) => kafka::run(&args),
         Command::IdleFetch(args) => kafka::idle_main(&args),
+        Command::CleanerLoad(args) => kafka::cleaner_load_main(&args),
         Command::ConsumeOnce {
             bootstrap,
             topic,

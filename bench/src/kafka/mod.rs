@@ -12,6 +12,7 @@
 //! 127.0.0.1 or the given address; every measurement is bounded in records and in time.
 
 mod broker_proc;
+mod cleaner_load;
 mod cluster;
 mod consume;
 mod idle;
@@ -28,6 +29,7 @@ use report::{Against, ProduceRow, Results, Rss, LINGER_MS, SINGLE};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use cleaner_load::{run as cleaner_load_main, CleanerLoadArgs};
 pub use idle::{run as idle_main, IdleArgs};
 pub use limits::{disk_sink_main, sink_main};
 

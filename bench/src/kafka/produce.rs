@@ -229,7 +229,7 @@ pub fn create_consume_topic(
 
 /// Creates `topic` with `partitions` partitions of `replicas` replicas each and the given
 /// topic configs.
-fn create_topic_with(
+pub fn create_topic_with(
     bootstrap: &str,
     topic: &str,
     partitions: i32,

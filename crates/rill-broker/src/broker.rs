@@ -85,6 +85,8 @@ pub struct Broker {
     pub stopping: std::sync::atomic::AtomicBool,
     /// Logs and counts leader and ISR changes between the images applied here.
     pub observer: crate::observe::ImageObserver,
+    /// The log cleaner's figures (written by its threads, shown at `/metrics`).
+    pub cleaner: Arc<crate::cleaner::CleanerMetrics>,
 }
 
 impl Broker {
@@ -132,6 +134,7 @@ impl Broker {
             reconcile_lock: std::sync::Mutex::new(()),
             stopping: std::sync::atomic::AtomicBool::new(false),
             observer: crate::observe::ImageObserver::new(config.node_id),
+            cleaner: Arc::default(),
             metadata,
             membership,
             config,

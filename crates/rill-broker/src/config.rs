@@ -58,6 +58,8 @@ pub struct BrokerConfig {
     pub fetcher: FetcherConfig,
     /// `replica.lag.time.max.ms`: a follower not caught up for this long leaves the ISR.
     pub replica_lag_time_max_ms: i64,
+    /// The log cleaner's `log.cleaner.*` settings.
+    pub cleaner: crate::cleaner::CleanerSettings,
 }
 
 /// Broker-level keys we know, with Kafka's defaults (Rill's where they differ: `log.dirs`,
@@ -100,6 +102,17 @@ pub const BROKER_DEFAULTS: &[(&str, &str)] = &[
     ("log.cleaner.min.compaction.lag.ms", "0"),
     ("log.cleaner.max.compaction.lag.ms", "9223372036854775807"),
     ("log.cleaner.min.cleanable.ratio", "0.5"),
+    ("log.cleaner.enable", "true"),
+    ("log.cleaner.threads", "1"),
+    ("log.cleaner.backoff.ms", "15000"),
+    ("log.cleaner.dedupe.buffer.size", "134217728"),
+    // Kafka's Double.MAX_VALUE: no limit.
+    (
+        "log.cleaner.io.max.bytes.per.second",
+        "1.7976931348623157E308",
+    ),
+    ("log.cleaner.io.buffer.size", "524288"),
+    ("log.cleaner.io.buffer.load.factor", "0.9"),
     ("log.message.timestamp.before.max.ms", "9223372036854775807"),
     ("log.message.timestamp.after.max.ms", "3600000"),
     ("log.message.downconversion.enable", "true"),
@@ -351,6 +364,7 @@ impl BrokerConfig {
                 1,
                 i64::MAX / 4,
             )?,
+            cleaner: crate::cleaner::CleanerSettings::parse(get)?,
             values,
             explicit,
         };

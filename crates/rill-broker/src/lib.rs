@@ -8,6 +8,7 @@ pub mod admin;
 pub mod admin_http;
 pub mod api;
 pub mod broker;
+pub mod cleaner;
 pub mod clock;
 pub mod cluster;
 pub mod cluster_config;

@@ -243,6 +243,17 @@ impl Server {
                 .fetchers
                 .update(&self.broker.replicas, &self.broker.image());
         }
+        let cleaner = match crate::cleaner::CleanerService::start(
+            self.broker.clone(),
+            self.broker.config.cleaner.clone(),
+            self.broker.cleaner.clone(),
+        ) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::error!(error = %e, "the log cleaner could not start");
+                None
+            }
+        };
         let handler = Arc::new(ApiHandler::new(self.broker.clone()));
         loop {
             tokio::select! {
@@ -284,6 +295,10 @@ impl Server {
             tracing::warn!("connections did not finish in 10 s; aborting them");
         }
         self.broker.fetchers.shutdown();
+        if let Some(c) = cleaner {
+            // Aborts a pass in progress at its next I/O and joins the threads.
+            let _ = tokio::task::spawn_blocking(move || c.shutdown()).await;
+        }
         let broker = self.broker.clone();
         let _ = tokio::task::spawn_blocking(move || broker.flush_all()).await;
         if let Some(a) = self.admin.take() {

@@ -39,7 +39,56 @@ pub fn collect(broker: &Broker, remote_ends: &RemoteEnds) -> String {
     quorum(broker, &mut t);
     partitions(broker, &mut t);
     groups(broker, remote_ends, &mut t);
+    cleaner(&broker.cleaner.snapshot(), &mut t);
     t.finish()
+}
+
+/// The log cleaner's figures, named after Kafka's `kafka.log:type=LogCleaner` and
+/// `type=LogCleanerManager` metrics.
+pub fn cleaner(s: &crate::cleaner::CleanerSnapshot, t: &mut PromText) {
+    let gauges: [(&str, &str, f64); 8] = [
+        ("rill_log_cleaner_recopy_percent", "LogCleaner cleaner-recopy-percent: bytes written over bytes read of each thread's last pass, averaged over the threads.", s.recopy_percent),
+        ("rill_log_cleaner_max_buffer_utilization_percent", "LogCleaner max-buffer-utilization-percent: the fullest offset map of the threads' last passes.", s.max_buffer_utilization_percent),
+        ("rill_log_cleaner_max_clean_time_secs", "LogCleaner max-clean-time-secs: the longest of the threads' last passes.", s.max_clean_time_secs),
+        ("rill_log_cleaner_max_compaction_delay_secs", "LogCleaner max-compaction-delay-secs: the most a log's max.compaction.lag.ms is overrun.", s.max_compaction_delay_secs),
+        ("rill_log_cleaner_dead_thread_count", "LogCleaner DeadThreadCount: cleaner threads that died.", s.dead_threads as f64),
+        ("rill_log_cleaner_manager_max_dirty_percent", "LogCleanerManager max-dirty-percent: the dirtiest compacted log at the last check.", s.max_dirty_percent),
+        ("rill_log_cleaner_manager_time_since_last_run_ms", "LogCleanerManager time-since-last-run-ms: since a cleaner thread last looked for work.", s.time_since_last_run_ms),
+        ("rill_log_cleaner_manager_uncleanable_partitions_count", "LogCleanerManager uncleanable-partitions-count: partitions given up on after a cleaning error.", s.uncleanable_partitions as f64),
+    ];
+    for (name, help, v) in gauges {
+        t.single(name, "gauge", help, v);
+    }
+    let counters: [(&str, &str, u64); 5] = [
+        (
+            "rill_log_cleaner_bytes_read_total",
+            "Bytes the log cleaner read (offset map and rewrite).",
+            s.bytes_read,
+        ),
+        (
+            "rill_log_cleaner_bytes_written_total",
+            "Bytes the log cleaner wrote.",
+            s.bytes_written,
+        ),
+        (
+            "rill_log_cleaner_passes_total",
+            "Cleaning passes swapped in.",
+            s.passes,
+        ),
+        (
+            "rill_log_cleaner_passes_abandoned_total",
+            "Cleaning passes abandoned (log changed) or aborted (shutdown, partition removed).",
+            s.passes_abandoned,
+        ),
+        (
+            "rill_log_cleaner_records_removed_total",
+            "Records the log cleaner removed.",
+            s.records_removed,
+        ),
+    ];
+    for (name, help, v) in counters {
+        t.single(name, "counter", help, v as f64);
+    }
 }
 
 fn node(broker: &Broker, t: &mut PromText) {

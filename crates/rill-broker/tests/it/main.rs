@@ -1,12 +1,13 @@
 //! rill-broker's integration tests, one test binary: the broker over real sockets with
 //! hand-encoded requests (`broker`, `versions`, `data_path`), the admin HTTP listener
-//! (`admin_http`), topic configs (`topic_configs`) and the produce rules they switch on (`produce_rules`), the
+//! (`admin_http`), the log cleaner service (`compaction`), topic configs (`topic_configs`) and the produce rules they switch on (`produce_rules`), the
 //! group coordinator over a real data directory (`groups`), and the
 //! deterministic replication simulation (`replication_sim`). Brokers and connections come
 //! from rill-testkit (`support` adds the broker tests' request helpers).
 
 mod admin_http;
 mod broker;
+mod compaction;
 mod data_path;
 mod groups;
 mod produce_rules;

@@ -31,6 +31,9 @@ pub struct CleanableInfo {
     pub dirty_bytes: u64,
     /// `dirty_bytes / (clean_bytes + dirty_bytes)` (0 when both are 0).
     pub dirty_ratio: f64,
+    /// Timestamp of the first batch of the first dirty segment (for the broker's
+    /// `max-compaction-delay-secs`), if known.
+    pub first_dirty_timestamp: Option<i64>,
     /// `max.compaction.lag.ms` has passed for the first dirty segment.
     pub compaction_lag_due: bool,
     /// The log should be cleaned now.
@@ -115,6 +118,7 @@ impl PartitionLog {
             clean_bytes,
             dirty_bytes,
             dirty_ratio,
+            first_dirty_timestamp: first_dirty_ts,
             compaction_lag_due,
             cleanable,
         }

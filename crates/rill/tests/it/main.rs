@@ -1,8 +1,10 @@
 //! Integration tests of the `rill` binary, one test binary: the CLI's subcommands against live
 //! `rill serve` children (`cli_*`, with librdkafka as the independent witness), and
-//! compatibility with the `rdkafka` crate (`compat_rdkafka`). Brokers come from rill-testkit
+//! compatibility with the `rdkafka` crate (`compat_rdkafka`), kill -9 during log cleaning
+//! (`cleaner_crash`). Brokers come from rill-testkit
 //! (`cli_support`).
 
+mod cleaner_crash;
 mod cli_dev_cluster;
 mod cli_groups;
 mod cli_perf_dev;

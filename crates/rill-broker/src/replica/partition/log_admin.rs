@@ -4,7 +4,9 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use rill_log::{LogConfig, LogError, RemovedFiles};
+use rill_log::{
+    CleanPlan, CleanableInfo, CleanedSegments, CommitOutcome, LogConfig, LogError, RemovedFiles,
+};
 
 use crate::topic_config::ProduceRules;
 
@@ -67,6 +69,43 @@ impl Partition {
         // for them.
         let (n, removed) = self.log()?.enforce_retention_deferred(now_ms)?;
         Ok((n, removed.write_log_start()?))
+    }
+
+    /// The log cleaner's view of this log, bounded by the high watermark (every replica
+    /// cleans independently, never above what consumers may read): `None` when
+    /// `cleanup.policy` has no `compact`; else its state and its `max.compaction.lag.ms`.
+    ///
+    /// # Errors
+    /// Storage errors (reading the cleaner checkpoint).
+    pub fn cleaner_state(&self, now_ms: i64) -> Result<Option<(CleanableInfo, u64)>, LogError> {
+        let hw = self.high_watermark();
+        let log = self.log()?;
+        let cfg = log.config();
+        if !cfg.cleanup_policy.compact {
+            return Ok(None);
+        }
+        let lag = cfg.max_compaction_lag_ms;
+        Ok(Some((log.cleanable_info(now_ms, hw)?, lag)))
+    }
+
+    /// Step 1 of a cleaning pass, under the log's lock, bounded by the high watermark (see
+    /// `rill_log::cleaner`).
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn plan_clean(&self, now_ms: i64) -> Result<Option<CleanPlan>, LogError> {
+        let hw = self.high_watermark();
+        self.log()?.plan_clean(now_ms, hw)
+    }
+
+    /// Step 3 of a cleaning pass, under the log's lock: swaps the cleaned segments in, or
+    /// abandons them when the log changed meanwhile (truncation, retention, DeleteRecords).
+    /// The caller deletes the obsolete files after this returns (off the lock).
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn commit_clean(&self, cleaned: CleanedSegments) -> Result<CommitOutcome, LogError> {
+        self.log()?.commit_clean(cleaned)
     }
 
     /// Flushes the log and checkpoints the high watermark (shutdown, periodic flush).
