@@ -250,6 +250,8 @@ fn deleted_records_stay_deleted_after_a_leader_change() {
         let info = b[0].append(&mut batch(0, -1, 100 + i), 0).unwrap();
         b[0].wait_durable(info.last_offset + 1).unwrap();
     }
+    find_divergence(&b[1], &b[0], 1);
+    find_divergence(&b[2], &b[0], 1);
     for _ in 0..2 {
         fetch_all(&b[1], 2, &b[0], 1);
         fetch_all(&b[2], 3, &b[0], 1);
@@ -302,6 +304,7 @@ async fn delete_records_waits_for_the_low_watermark() {
         let info = leader.append(&mut batch(0, -1, i), 0).unwrap();
         leader.wait_durable(info.last_offset + 1).unwrap();
     }
+    find_divergence(&follower, &leader, 1);
     fetch_all(&follower, 2, &leader, 1);
     fetch_all(&follower, 2, &leader, 1);
     assert_eq!(leader.delete_records(3).unwrap(), 3);
