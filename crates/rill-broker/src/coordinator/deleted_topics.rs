@@ -54,12 +54,6 @@ impl DeletedTopics {
 
     /// Takes the deletions noted so far.
     pub fn take(&self) -> HashSet<String> {
-        std::mem::take(
-            &mut self
-                .state
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .pending,
-        )
+        std::mem::take(&mut self.state.lock().unwrap_or_else(|p| p.into_inner()).pending)
     }
 }

@@ -125,15 +125,12 @@ impl FetchOperation {
         let Some(replica) = self.follower else {
             return;
         };
-        let fetches = self
-            .wants
-            .iter()
-            .filter_map(|w| {
-                w.target
-                    .as_deref()
-                    .ok()
-                    .map(|p| (p, w.fetch_offset, w.log_start_offset))
-            });
+        let fetches = self.wants.iter().filter_map(|w| {
+            w.target
+                .as_deref()
+                .ok()
+                .map(|p| (p, w.fetch_offset, w.log_start_offset))
+        });
         Partition::record_follower_fetches(fetches, replica, now_ms);
     }
 

@@ -181,8 +181,15 @@ fn deleted_group_is_gone_after_restart() {
     let names: Vec<String> = b
         .groups
         .read(|c| c.list().into_iter().map(|(id, _, _)| id).collect());
-    assert_eq!(names, vec!["kept".to_string()], "the deleted group stays deleted");
-    assert_eq!(b.groups.read(|c| c.fetch_offsets("doomed", None)).unwrap(), vec![]);
+    assert_eq!(
+        names,
+        vec!["kept".to_string()],
+        "the deleted group stays deleted"
+    );
+    assert_eq!(
+        b.groups.read(|c| c.fetch_offsets("doomed", None)).unwrap(),
+        vec![]
+    );
     assert_eq!(b.groups.read(|c| c.offset_count()), 3);
 }
 
@@ -191,7 +198,10 @@ fn offsets_topic_is_created_as_kafka_creates_it() {
     let dir = tempfile::tempdir().unwrap();
     let b = open_with(dir.path(), &[("offsets.topic.segment.bytes", "1048576")]);
     let topic = b.image().topic("__consumer_offsets").cloned().unwrap();
-    assert_eq!(topic.configs.get("segment.bytes").map(String::as_str), Some("1048576"));
+    assert_eq!(
+        topic.configs.get("segment.bytes").map(String::as_str),
+        Some("1048576")
+    );
     assert_eq!(
         topic.configs.get("compression.type").map(String::as_str),
         Some("producer")
@@ -203,7 +213,10 @@ fn offsets_topic_is_created_as_kafka_creates_it() {
         assert_eq!(policy, Some("compact"));
     } else {
         // Until topic configs accept compaction: kept forever rather than not created.
-        assert_eq!(topic.configs.get("retention.ms").map(String::as_str), Some("-1"));
+        assert_eq!(
+            topic.configs.get("retention.ms").map(String::as_str),
+            Some("-1")
+        );
     }
 }
 
@@ -233,7 +246,13 @@ fn loaded_state_follows_the_live_offsets() {
     }
     let live = (GROUPS / 2) * 3;
     let partitions: Vec<std::path::PathBuf> = (0..5)
-        .map(|i| b.replicas.get("__consumer_offsets", i).unwrap().dir().to_path_buf())
+        .map(|i| {
+            b.replicas
+                .get("__consumer_offsets", i)
+                .unwrap()
+                .dir()
+                .to_path_buf()
+        })
         .collect();
     drop(b);
 
@@ -243,7 +262,9 @@ fn loaded_state_follows_the_live_offsets() {
         let elapsed = start.elapsed();
         let held = b.groups.read(|c| c.offset_count());
         let mut replayed = 0;
-        let mut c = rill_group::GroupCoordinator::new(rill_broker::coordinator::group_config(&b.config).unwrap());
+        let mut c = rill_group::GroupCoordinator::new(
+            rill_broker::coordinator::group_config(&b.config).unwrap(),
+        );
         for i in 0..5 {
             let p = b.replicas.get("__consumer_offsets", i).unwrap();
             replayed += rill_broker::coordinator::storage::load_partition(&p, &mut c).unwrap();
@@ -269,7 +290,9 @@ fn loaded_state_follows_the_live_offsets() {
         let (mut log, _) = rill_log::PartitionLog::open(path, config.clone()).unwrap();
         if let Some(plan) = log.plan_clean(now, i64::MAX).unwrap() {
             let mut cleaner = rill_log::cleaner::Cleaner::new(Default::default());
-            let cleaned = cleaner.clean(plan, &mut rill_log::cleaner::NoThrottle).unwrap();
+            let cleaned = cleaner
+                .clean(plan, &mut rill_log::cleaner::NoThrottle)
+                .unwrap();
             log.commit_clean(cleaned).unwrap();
         }
     }

@@ -162,7 +162,8 @@ fn deleted_topics_lose_their_offsets_in_every_group() {
         h.c.committed_topics(),
         HashSet::from(["gone".to_string(), "kept".to_string()])
     );
-    let out = h.c.delete_topic_offsets(&HashSet::from(["gone".to_string()]));
+    let out =
+        h.c.delete_topic_offsets(&HashSet::from(["gone".to_string()]));
     let mut keys = tombstones(&out);
     keys.sort();
     let mut want = vec![offset_key("g1", "gone", 0), offset_key("g2", "gone", 0)];

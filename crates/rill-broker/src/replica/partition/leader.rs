@@ -103,11 +103,13 @@ impl Partition {
         replica: i32,
         now_ms: i64,
     ) -> bool {
-        fetches.into_iter().fold(false, |moved, (p, offset, log_start)| {
-            p.record_follower_fetch(replica, offset, log_start, now_ms)
-                .unwrap_or(false)
-                || moved
-        })
+        fetches
+            .into_iter()
+            .fold(false, |moved, (p, offset, log_start)| {
+                p.record_follower_fetch(replica, offset, log_start, now_ms)
+                    .unwrap_or(false)
+                    || moved
+            })
     }
 
     /// Leader: the ISR change to ask the controller for now, with the epochs it is based

@@ -242,7 +242,9 @@ fn batches_from_start(p: &Partition) -> Vec<i64> {
 #[test]
 fn deleted_records_stay_deleted_after_a_leader_change() {
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let b: Vec<Arc<Partition>> = (1..=3).map(|id| open(dirs[id as usize - 1].path(), id)).collect();
+    let b: Vec<Arc<Partition>> = (1..=3)
+        .map(|id| open(dirs[id as usize - 1].path(), id))
+        .collect();
     for p in &b {
         p.apply_image(&image(1, 0, &[1, 2, 3]), 0).unwrap();
     }
@@ -272,7 +274,11 @@ fn deleted_records_stay_deleted_after_a_leader_change() {
     assert_eq!(b[2].log_start_offset().unwrap(), 6);
     assert_eq!(b[0].low_watermark().unwrap(), 0, "not reported yet");
     fetch_all(&b[1], 2, &b[0], 1);
-    assert_eq!(b[0].low_watermark().unwrap(), 0, "broker 3 has not reported");
+    assert_eq!(
+        b[0].low_watermark().unwrap(),
+        0,
+        "broker 3 has not reported"
+    );
     fetch_all(&b[2], 3, &b[0], 1);
     assert_eq!(b[0].low_watermark().unwrap(), 6);
 
@@ -284,10 +290,18 @@ fn deleted_records_stay_deleted_after_a_leader_change() {
     assert!(b[1].is_leader());
     assert!(b[1].log_start_offset().unwrap() >= 6);
     let seen = batches_from_start(&b[1]);
-    assert_eq!(seen, (6..10).collect::<Vec<i64>>(), "only records from 6 on");
+    assert_eq!(
+        seen,
+        (6..10).collect::<Vec<i64>>(),
+        "only records from 6 on"
+    );
     let b2 = open(dirs[1].path(), 2);
     b2.apply_image(&image(2, 1, &[2, 3]), 0).unwrap();
-    assert_eq!(b2.log_start_offset().unwrap(), 6, "the log start is checkpointed");
+    assert_eq!(
+        b2.log_start_offset().unwrap(),
+        6,
+        "the log start is checkpointed"
+    );
 }
 
 /// A DeleteRecords waits in the purgatory: it completes when the ISR's low watermark reaches
