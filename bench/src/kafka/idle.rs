@@ -4,8 +4,10 @@
 //! `min_bytes` 1, one connection each) while one librdkafka producer writes 1 KiB records at a
 //! fixed rate to other partitions. Printed per N: the broker's CPU seconds (utime + stime of
 //! its process, `/proc/PID/stat`) per produced MiB over the produce run, produce p99, and the
-//! idle fetches answered per second. With `--baseline-bin` the same rows run against another
-//! `rill` binary (the build before the change) in the same run.
+//! idle fetches answered per second, and, from a window before the producer starts, the
+//! broker's CPU per answered idle fetch (µs; with N=1 that is mostly the broker's own
+//! background). With `--baseline-bin` the same rows run against another `rill` binary (the
+//! build before the change) in the same run.
 //!
 //! Traffic goes only to the broker the bench starts on 127.0.0.1; every loop stops at the end
 //! of its row.
@@ -42,6 +44,10 @@ pub struct IdleArgs {
     /// Directory for broker data (default: the system temp dir).
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// Seconds with only the idle consumers (no producer) before each produce run, over which
+    /// the broker's CPU per answered idle fetch is measured.
+    #[arg(long, default_value_t = 4.0)]
+    idle_secs: f64,
     /// Run the brokers with Rill's default fsync per group-commit round; by default they run
     /// in Kafka's page-cache mode, so produce latency shows the broker's CPU and scheduling
     /// rather than the shared disk's fsync times.
@@ -78,6 +84,9 @@ struct Row {
     p50_ms: f64,
     /// Idle fetches answered per second over the produce run.
     idle_fetches_s: f64,
+    /// Broker CPU µs per answered idle fetch, measured with no producer running (everything
+    /// the broker did in that window, divided by the fetches answered in it).
+    idle_us_per_fetch: f64,
     /// Failed deliveries.
     failed: u64,
 }
@@ -124,6 +133,10 @@ fn measure(build: &'static str, bin: &Path, base: &Path, n: usize, args: &IdleAr
     let load = IdleLoad::start(&broker.bootstrap, idle_topic, n)?;
     // Every consumer connected and parked at least once before the measured run.
     std::thread::sleep(Duration::from_millis(2000 + n as u64 * 2));
+    let (idle_cpu0, idle_fetched0) = (cpu_secs(broker.pid())?, load.answered());
+    std::thread::sleep(Duration::from_secs_f64(args.idle_secs));
+    let idle_cpu = cpu_secs(broker.pid())? - idle_cpu0;
+    let idle_fetched = load.answered() - idle_fetched0;
     let rate = args.rate_mib * f64::from(1u32 << 20) / RECORD_BYTES as f64;
     let spec = Spec {
         acks: "1",
@@ -155,6 +168,7 @@ fn measure(build: &'static str, bin: &Path, base: &Path, n: usize, args: &IdleAr
         p99_ms: out.latency.p99_ms,
         p50_ms: out.latency.p50_ms,
         idle_fetches_s: fetched as f64 / secs.max(1e-9),
+        idle_us_per_fetch: idle_cpu * 1e6 / (idle_fetched as f64).max(1.0),
         failed: out.failed,
     })
 }
@@ -334,12 +348,20 @@ fn print_table(rows: &[Row], args: &IdleArgs) {
         }
     );
     println!(
-        "{:<9} {:>6} {:>12} {:>9} {:>9} {:>9} {:>12} {:>7}",
-        "build", "idle", "cpu s/MiB", "MiB", "p50 ms", "p99 ms", "idle fetch/s", "failed"
+        "{:<9} {:>6} {:>12} {:>9} {:>9} {:>9} {:>12} {:>7} {:>14}",
+        "build",
+        "idle",
+        "cpu s/MiB",
+        "MiB",
+        "p50 ms",
+        "p99 ms",
+        "idle fetch/s",
+        "failed",
+        "cpu us/idle f."
     );
     for r in rows {
         println!(
-            "{:<9} {:>6} {:>12.4} {:>9.1} {:>9.2} {:>9.2} {:>12.0} {:>7}",
+            "{:<9} {:>6} {:>12.4} {:>9.1} {:>9.2} {:>9.2} {:>12.0} {:>7} {:>14.1}",
             r.build,
             r.consumers,
             r.cpu_s_per_mib,
@@ -347,7 +369,8 @@ fn print_table(rows: &[Row], args: &IdleArgs) {
             r.p50_ms,
             r.p99_ms,
             r.idle_fetches_s,
-            r.failed
+            r.failed,
+            r.idle_us_per_fetch
         );
     }
     for build in ["new", "baseline"] {

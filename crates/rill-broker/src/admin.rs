@@ -15,7 +15,7 @@ use rill_meta::{validate_topic_name, MetadataRecord, TopicImage, Uuid};
 use crate::broker::Broker;
 use crate::coordinator::OFFSETS_TOPIC as OFFSETS;
 use crate::error::BrokerError;
-use crate::topic_config::{validate_topic_config, TopicConfig};
+use crate::topic_config::TopicConfig;
 
 /// Why an admin change was refused.
 #[derive(Debug, thiserror::Error)]
@@ -149,9 +149,6 @@ pub fn create_topic(
         return Err(AdminError::InvalidPartitions(format!(
             "{partitions} partitions is more than 100000"
         )));
-    }
-    for (k, v) in &t.configs {
-        validate_topic_config(k, v).map_err(|e| AdminError::InvalidConfig(e.to_string()))?;
     }
     TopicConfig::resolve(&t.configs, &broker.config)
         .map_err(|e| AdminError::InvalidConfig(e.to_string()))?;
@@ -407,9 +404,6 @@ pub fn set_topic_configs(
         .topic(name)
         .cloned()
         .ok_or_else(|| AdminError::UnknownTopic(name.to_string()))?;
-    for (k, v) in &new_overrides {
-        validate_topic_config(k, v).map_err(|e| AdminError::InvalidConfig(e.to_string()))?;
-    }
     TopicConfig::resolve(&new_overrides, &broker.config)
         .map_err(|e| AdminError::InvalidConfig(e.to_string()))?;
     let mut records = Vec::new();

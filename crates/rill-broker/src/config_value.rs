@@ -18,6 +18,11 @@ pub enum ConfigError {
         /// What a valid value looks like.
         reason: String,
     },
+    /// A topic config default (`log.retention.ms`, ...) that Kafka would refuse, with
+    /// Kafka's message (from [`crate::topic_config::TopicConfigError`]; a string here so this
+    /// module stays a leaf).
+    #[error("{0}")]
+    TopicDefault(String),
     /// A properties file line that is not `key=value`.
     #[error("line {line} of the properties file is not 'key=value': '{text}'")]
     BadLine {

@@ -59,7 +59,11 @@ pub(crate) struct ClusterTasks {
 
 /// The controller loops' settings from this node's configuration.
 fn controller_settings(config: &BrokerConfig) -> ControllerSettings {
-    let flag = |key: &str| config.value(key).is_some_and(|v| v == "true");
+    let flag = |key: &str| {
+        config
+            .value(key)
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+    };
     let check_secs = config
         .value("leader.imbalance.check.interval.seconds")
         .and_then(|v| v.parse::<u64>().ok())

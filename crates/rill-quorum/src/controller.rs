@@ -171,7 +171,7 @@ pub async fn run_partition_duties(
                 unclean_recovery(&image, |t| {
                     t.configs
                         .get("unclean.leader.election.enable")
-                        .map_or(unclean_default, |v| v == "true")
+                        .map_or(unclean_default, |v| v.trim().eq_ignore_ascii_case("true"))
                 }),
             ),
         ];

@@ -133,11 +133,11 @@ pub async fn describe(
         .topic(&name)
         .ok_or_else(|| unknown_topic(&name))?
         .clone();
-    let configs = TopicConfig::resolve(&t.configs, &broker.config)
-        .map(|c| {
+    let configs = TopicConfig::resolve_stored(&t.configs, &broker.config)
+        .map(|(c, _)| {
             c.entries
                 .into_iter()
-                .map(|(def, value, _)| (def.name.to_string(), value))
+                .map(|e| (e.def.name.to_string(), e.value))
                 .collect()
         })
         .unwrap_or_default();

@@ -1,139 +1,21 @@
-//! DescribeConfigs, AlterConfigs, IncrementalAlterConfigs for topics (and describing the
-//! broker's static configs).
+//! AlterConfigs and IncrementalAlterConfigs for topics, validated as Kafka's controller does
+//! (the whole resulting set of overrides, with Kafka's messages). Broker configs are static in
+//! Rill. DescribeConfigs is in [`super::describe_configs`].
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use kafka_protocol::messages::describe_configs_response::{
-    DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
-};
 use kafka_protocol::messages::{
-    AlterConfigsRequest, AlterConfigsResponse, DescribeConfigsRequest, DescribeConfigsResponse,
-    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
+    AlterConfigsRequest, AlterConfigsResponse, IncrementalAlterConfigsRequest,
+    IncrementalAlterConfigsResponse,
 };
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::ResponseError;
 
+use super::describe_configs::{BROKER, TOPIC};
 use super::{blocking, str_bytes, RequestContext};
 use crate::admin::{self, AdminError};
 use crate::broker::Broker;
-use crate::topic_config::{topic_config_def, ConfigKind, ConfigSource, TopicConfig};
-
-/// Kafka's resource type code for topics.
-const TOPIC: i8 = 2;
-/// Kafka's resource type code for brokers.
-const BROKER: i8 = 4;
-
-fn entry(name: &str, value: &str, source: i8, read_only: bool) -> DescribeConfigsResourceResult {
-    let mut c = DescribeConfigsResourceResult::default();
-    c.name = str_bytes(name);
-    c.value = Some(str_bytes(value));
-    c.config_source = source;
-    c.read_only = read_only;
-    c
-}
-
-fn synonym(name: &str, value: &str, source: i8) -> DescribeConfigsSynonym {
-    let mut s = DescribeConfigsSynonym::default();
-    s.name = str_bytes(name);
-    s.value = Some(str_bytes(value));
-    s.source = source;
-    s
-}
-
-/// Answers DescribeConfigs.
-pub fn describe_configs(
-    broker: &Arc<Broker>,
-    _ctx: &RequestContext,
-    req: DescribeConfigsRequest,
-) -> DescribeConfigsResponse {
-    let mut r = DescribeConfigsResponse::default();
-    for res in req.resources {
-        let mut out = DescribeConfigsResult::default();
-        out.resource_type = res.resource_type;
-        out.resource_name = res.resource_name.clone();
-        let wanted = |name: &str| {
-            res.configuration_keys
-                .as_ref()
-                .is_none_or(|keys| keys.iter().any(|k| k.as_str() == name))
-        };
-        match res.resource_type {
-            TOPIC => match broker.image().topic(res.resource_name.as_str()) {
-                None => {
-                    out.error_code = ResponseError::UnknownTopicOrPartition.code();
-                    out.error_message = Some(str_bytes(format!(
-                        "unknown topic '{}'",
-                        res.resource_name.as_str()
-                    )));
-                }
-                Some(topic) => match TopicConfig::resolve(&topic.configs, &broker.config) {
-                    Err(e) => {
-                        out.error_code = ResponseError::InvalidConfig.code();
-                        out.error_message = Some(str_bytes(e.to_string()));
-                    }
-                    Ok(tc) => {
-                        for (def, value, source) in
-                            tc.entries.iter().filter(|(d, _, _)| wanted(d.name))
-                        {
-                            let mut c = entry(def.name, value, *source as i8, false);
-                            c.config_type = def.kind.type_code();
-                            if req.include_documentation {
-                                c.documentation = Some(str_bytes(def.doc));
-                            }
-                            if req.include_synonyms {
-                                if let Some(v) = topic.configs.get(def.name) {
-                                    c.synonyms.push(synonym(
-                                        def.name,
-                                        v,
-                                        ConfigSource::Topic as i8,
-                                    ));
-                                }
-                                if let Some(v) = broker.config.explicit.get(def.broker_synonym) {
-                                    c.synonyms.push(synonym(
-                                        def.broker_synonym,
-                                        v,
-                                        ConfigSource::StaticBroker as i8,
-                                    ));
-                                }
-                                let default = crate::config::BROKER_DEFAULTS
-                                    .iter()
-                                    .find(|(k, _)| *k == def.broker_synonym);
-                                if let Some((k, v)) = default {
-                                    c.synonyms.push(synonym(k, v, ConfigSource::Default as i8));
-                                }
-                            }
-                            out.configs.push(c);
-                        }
-                    }
-                },
-            },
-            BROKER => {
-                let name = res.resource_name.as_str();
-                if !name.is_empty() && name != broker.config.node_id.to_string() {
-                    out.error_code = ResponseError::InvalidRequest.code();
-                    out.error_message = Some(str_bytes(format!("unknown broker '{name}'")));
-                } else {
-                    for (k, v) in broker.config.values.iter().filter(|(k, _)| wanted(k)) {
-                        let source = if broker.config.explicit.contains_key(k) {
-                            ConfigSource::StaticBroker
-                        } else {
-                            ConfigSource::Default
-                        };
-                        let mut c = entry(k, v, source as i8, true);
-                        c.config_type = topic_config_def(k).map_or(2, |d| d.kind.type_code());
-                        out.configs.push(c);
-                    }
-                }
-            }
-            other => {
-                out.error_code = ResponseError::InvalidRequest.code();
-                out.error_message = Some(str_bytes(format!("unsupported resource type {other}")));
-            }
-        }
-        r.results.push(out);
-    }
-    r
-}
+use crate::topic_config::{topic_config_def, TopicConfig, TopicConfigError};
 
 /// The result of altering one resource: (type, name, error).
 type AlterResult = (i8, StrBytes, Option<AdminError>);
@@ -186,11 +68,20 @@ pub async fn alter_configs(
         let name = res.resource_name.to_string();
         let outcome = check_resource(b, res.resource_type, &name).and_then(|_| {
             let mut overrides = BTreeMap::new();
+            let mut nulls = Vec::new();
             for c in res.configs {
-                let v = c.value.ok_or_else(|| {
-                    AdminError::InvalidConfig(format!("null value for '{}'", c.name.as_str()))
-                })?;
-                overrides.insert(c.name.to_string(), v.to_string());
+                match c.value {
+                    Some(v) => {
+                        overrides.insert(c.name.to_string(), v.to_string());
+                    }
+                    None => nulls.push(c.name.to_string()),
+                }
+            }
+            if !nulls.is_empty() {
+                let e = TopicConfigError::NullValue {
+                    names: nulls.join(","),
+                };
+                return Err(AdminError::InvalidConfig(e.to_string()));
             }
             admin::set_topic_configs(b, &name, overrides, validate_only)
         });
@@ -210,7 +101,8 @@ pub async fn alter_configs(
     r
 }
 
-/// Applies one IncrementalAlterConfigs operation to a topic's overrides.
+/// Applies one IncrementalAlterConfigs operation (0 SET, 1 DELETE, 2 APPEND, 3 SUBTRACT) to a
+/// topic's overrides; the result is validated as a whole afterwards.
 fn apply_op(
     overrides: &mut BTreeMap<String, String>,
     effective: &TopicConfig,
@@ -218,25 +110,13 @@ fn apply_op(
     op: i8,
     value: Option<&str>,
 ) -> Result<(), AdminError> {
-    let def = topic_config_def(name)
-        .ok_or_else(|| AdminError::InvalidConfig(format!("unknown topic config name '{name}'")))?;
     let need = || {
-        value
-            .map(str::to_string)
-            .ok_or_else(|| AdminError::InvalidConfig(format!("null value for '{name}'")))
-    };
-    let current_list = || -> Vec<String> {
-        effective
-            .entries
-            .iter()
-            .find(|(d, _, _)| d.name == name)
-            .map(|(_, v, _)| {
-                v.split(',')
-                    .map(|s| s.trim().to_string())
-                    .filter(|s| !s.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default()
+        value.map(str::to_string).ok_or_else(|| {
+            let e = TopicConfigError::NullValue {
+                names: name.to_string(),
+            };
+            AdminError::InvalidConfig(e.to_string())
+        })
     };
     match op {
         0 => {
@@ -246,12 +126,20 @@ fn apply_op(
             overrides.remove(name);
         }
         2 | 3 => {
-            if !matches!(def.kind, ConfigKind::List(_)) {
+            if !topic_config_def(name).is_some_and(|d| d.kind.is_list()) {
+                let verb = if op == 2 { "APPEND" } else { "SUBTRACT" };
                 return Err(AdminError::InvalidConfig(format!(
-                    "'{name}' is not a list config; APPEND and SUBTRACT need one"
+                    "Can't {verb} to key {name} because its type is not LIST."
                 )));
             }
-            let mut list = current_list();
+            let mut list: Vec<String> = effective
+                .value(name)
+                .map(crate::topic_config::validate::list_items)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect();
             for item in need()?.split(',').map(str::trim).filter(|s| !s.is_empty()) {
                 if op == 2 && !list.iter().any(|x| x == item) {
                     list.push(item.to_string());
@@ -280,7 +168,7 @@ pub async fn incremental_alter_configs(
     let results = alter_each(broker, req.resources, move |b, res| {
         let name = res.resource_name.to_string();
         let outcome = check_resource(b, res.resource_type, &name).and_then(|mut overrides| {
-            let effective = TopicConfig::resolve(&overrides, &b.config)
+            let (effective, _) = TopicConfig::resolve_stored(&overrides, &b.config)
                 .map_err(|e| AdminError::InvalidConfig(e.to_string()))?;
             for c in &res.configs {
                 apply_op(

@@ -81,8 +81,10 @@ fn decode_partitions(
     req: &FetchRequest,
     response: &mut FetchResponse,
 ) -> (Vec<(usize, i32)>, Vec<FetchInput>) {
-    let mut slots = Vec::new();
-    let mut inputs = Vec::new();
+    let n: usize = req.topics.iter().map(|t| t.partitions.len()).sum();
+    let mut slots = Vec::with_capacity(n);
+    let mut inputs = Vec::with_capacity(n);
+    response.responses.reserve(req.topics.len());
     for topic in &req.topics {
         let by_id = topic.topic.0.is_empty();
         let name = if by_id {

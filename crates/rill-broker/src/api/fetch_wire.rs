@@ -10,6 +10,8 @@
 //! encoding order. Each such spot becomes the real length prefix followed by the real
 //! records (file ranges, bytes, or nothing for null). The unit tests check the result byte
 //! for byte against kafka-protocol's encoding of the same response for every version.
+//!
+//! A response without file ranges (an empty long poll, an error) is encoded once, as is.
 
 use std::collections::BTreeMap;
 
@@ -60,6 +62,15 @@ pub fn encode_fetch_response(
     mut response: FetchResponse,
     files: FileRecords,
 ) -> Result<Response, RequestError> {
+    if files.is_empty() {
+        // No file ranges (an empty long poll, errors): kafka-protocol's encoding is the frame.
+        let mut frame = encode_frame(correlation_id, version, &response)?;
+        let size = i32::try_from(frame.len() - 4).map_err(|_| {
+            RequestError::Encode(format!("fetch response of {} bytes", frame.len()))
+        })?;
+        frame[..4].copy_from_slice(&size.to_be_bytes());
+        return Ok(Response::from_bytes(frame.freeze()));
+    }
     let mut files = files;
     let mut records = Vec::new();
     for (t, topic) in response.responses.iter_mut().enumerate() {

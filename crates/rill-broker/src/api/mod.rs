@@ -4,6 +4,7 @@
 pub mod api_versions;
 pub mod cluster;
 pub mod configs;
+pub mod describe_configs;
 pub mod errors;
 pub mod fetch;
 pub mod fetch_wire;
@@ -331,7 +332,7 @@ async fn dispatch(
             ResponseKind::CreatePartitions(topics::create_partitions(broker, ctx, req).await)
         }
         RequestKind::DescribeConfigs(req) => {
-            ResponseKind::DescribeConfigs(configs::describe_configs(broker, ctx, req))
+            ResponseKind::DescribeConfigs(describe_configs::describe_configs(broker, ctx, req))
         }
         RequestKind::AlterConfigs(req) => {
             ResponseKind::AlterConfigs(configs::alter_configs(broker, ctx, req).await)

@@ -6,7 +6,9 @@
 //! acks=0 gets no response; acks=1 answers once the batch is durable on the leader under the
 //! topic's flush policy; acks=all once every ISR member has it.
 
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
 use kafka_protocol::ResponseError;
 use rill_meta::MetadataImage;
@@ -116,5 +118,15 @@ fn encode_result(index: i32, r: AppendResult) -> PartitionProduceResponse {
     pr.log_append_time_ms = r.log_append_time_ms;
     pr.log_start_offset = r.log_start_offset;
     pr.error_message = r.error_message.map(str_bytes);
+    pr.record_errors = r
+        .record_errors
+        .into_iter()
+        .map(|e| {
+            let mut b = BatchIndexAndErrorMessage::default();
+            b.batch_index = e.batch_index;
+            b.batch_index_error_message = Some(str_bytes(e.message));
+            b
+        })
+        .collect();
     pr
 }

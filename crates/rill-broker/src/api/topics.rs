@@ -63,9 +63,9 @@ pub async fn create_topics(
                 }
             }
             let result = match null_config {
-                Some(k) => Err(AdminError::InvalidConfig(format!(
-                    "null value not supported for topic config '{k}'"
-                ))),
+                Some(k) => Err(AdminError::InvalidConfig(
+                    crate::topic_config::TopicConfigError::NullValue { names: k }.to_string(),
+                )),
                 None => admin::create_topic(
                     &b,
                     NewTopic {
@@ -99,11 +99,15 @@ pub async fn create_topics(
                         tr.configs = Some(
                             tc.entries
                                 .iter()
-                                .map(|(def, value, source)| {
+                                .map(|e| {
                                     let mut c = CreatableTopicConfigs::default();
-                                    c.name = str_bytes(def.name);
-                                    c.value = Some(str_bytes(value.clone()));
-                                    c.config_source = *source as i8;
+                                    c.name = str_bytes(e.def.name);
+                                    c.value = Some(str_bytes(
+                                        crate::topic_config::validate::display_value(
+                                            e.def, &e.value,
+                                        ),
+                                    ));
+                                    c.config_source = e.source as i8;
                                     c
                                 })
                                 .collect(),

@@ -1,32 +1,44 @@
 //! One client connection: frames in, responses out, in request order.
 //!
-//! Three parts. A reader task turns the socket into whole frames (a bad frame ends the
-//! connection with a logged reason); before it reads a frame's body it takes the frame's size
-//! from the connection's and the broker's request byte budgets (`queued.max.request.bytes`,
-//! see [`super::budget`]), so when they are spent it stops reading and the client feels TCP
-//! backpressure. The connection task handles each request in arrival order: everything that
-//! changes state (appends in particular) happens in that order, so one producer's batches keep
-//! their order; the budget is given back once the request is handled. A produce's wait for
-//! durability, though, completes in its own task (awaiting the group-commit round, no thread
-//! held) while the next requests are read and appended, so one fsync can cover many requests
-//! of the same connection. A writer task
-//! writes the responses strictly in request order (vectored writes, `sendfile` for record
-//! data, see [`super::send`]); at most [`MAX_IN_FLIGHT`] are owed at a time.
+//! The whole connection is one task, an event loop over four things that proceed at once:
+//!
+//! - **reading**: the next frame (see [`super::frame`]; a bad frame ends the connection with a
+//!   logged reason). Before a frame's body is read, its size is taken from the connection's and
+//!   the broker's request byte budgets (`queued.max.request.bytes`, see [`super::budget`]), so
+//!   when they are spent reading stops and the client feels TCP backpressure. At most
+//!   [`FRAMES_AHEAD`] frames are read ahead of the one being handled.
+//! - **handling**: one request at a time, in arrival order: everything that changes state
+//!   (appends in particular) happens in that order, so one producer's batches keep their order;
+//!   the budget is given back once the request is handled. A slow handler (a long poll) does
+//!   not stop the reading or the writing.
+//! - **owed responses**: a produce's wait for durability ([`Responder::Pending`]) is polled
+//!   here, in this task, while the next requests are read and appended, so one fsync can cover
+//!   many requests of the same connection. At most [`MAX_IN_FLIGHT`] responses are owed at once.
+//!   The oldest pending one is polled on every wake-up, a newer one once when it is queued
+//!   (most complete at once); it cannot be written before the ones ahead of it anyway.
+//! - **writing**: responses strictly in request order (vectored writes, `sendfile` for record
+//!   data, a cold file range read on the blocking pool, see [`super::send`]); consecutive
+//!   in-memory answers that are ready together go out in one `sendmsg`.
+//!
+//! One task instead of a reader, a dispatcher, a writer and a task per pending response: a
+//! request costs no channel hop, no spawn and no cross-task wake-up (an expiring long poll is
+//! one timer wake-up and one socket wake-up).
 
+use std::collections::VecDeque;
+use std::future::{poll_fn, Future};
+use std::io;
 use std::net::SocketAddr;
+use std::pin::pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use std::task::Poll;
 
-use bytes::Bytes;
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::tcp::ReadHalf;
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
+use tokio::sync::watch;
 
 use super::budget::{BudgetPermit, RequestBudget};
 use super::frame::{FrameError, FrameReader};
-use super::handler::{NetShared, RequestHandler, Responder};
+use super::handler::{NetShared, PendingAnswer, RequestHandler, Responder};
 use super::response::Response;
 use super::send::{write_response, write_responses_in_memory, SendStats};
 
@@ -42,14 +54,28 @@ use super::send::{write_response, write_responses_in_memory, SendStats};
 pub const MAX_IN_FLIGHT: usize = 1024;
 
 /// Frames read ahead of the one being handled.
-const FRAMES_AHEAD: usize = 2;
+pub const FRAMES_AHEAD: usize = 2;
+
+/// Answers gathered into one write at most.
+const MAX_BATCH: usize = 32;
+
+/// A frame's request budget, held until the request is handled.
+type Permits = (BudgetPermit, BudgetPermit);
 
 /// A frame with the request budget it holds until it is handled.
 struct Frame {
     /// The request bytes (after the size prefix).
-    bytes: Bytes,
+    bytes: bytes::Bytes,
     /// The connection's and the broker's budget.
-    _permits: (BudgetPermit, BudgetPermit),
+    permits: Permits,
+}
+
+/// The connection's own budget and the broker's.
+struct Budgets {
+    /// `min(queued.max.request.bytes, socket.request.max.bytes)` for this connection.
+    own: RequestBudget,
+    /// `queued.max.request.bytes` of the whole broker.
+    shared: Arc<RequestBudget>,
 }
 
 /// What answering one request came to: the response (`None`: no response, acks=0), or why
@@ -58,167 +84,182 @@ type Answer<E> = Result<Option<Response>, E>;
 
 /// A response owed to the client, in request order.
 enum Owed<E> {
-    /// Known now.
+    /// Known.
     Ready(Answer<E>),
-    /// Being completed in its own task.
-    Pending(JoinHandle<Answer<E>>),
+    /// Still being completed (a produce waiting for durability).
+    Pending(PendingAnswer<E>),
 }
 
-impl<E: std::fmt::Display + Send + 'static> Owed<E> {
-    /// An owed response for `responder`. A pending one is polled once here first: one that
-    /// completes at once (a produce in page-cache mode, a round that already covered it) is
-    /// answered without a task of its own and the hops to and from it. If it is not done, its
-    /// task polls it again with a real waker (a future must accept a new waker on every poll).
-    fn from_responder(responder: Responder<E>) -> Owed<E> {
-        match responder {
+/// The responses owed to the client, oldest first.
+struct OwedQueue<E> {
+    /// The responses.
+    items: VecDeque<Owed<E>>,
+    /// How many at the front are [`Owed::Ready`].
+    ready: usize,
+    /// How many at the front were polled at least once (the rest are new).
+    seen: usize,
+}
+
+impl<E> OwedQueue<E> {
+    fn new() -> Self {
+        OwedQueue {
+            items: VecDeque::new(),
+            ready: 0,
+            seen: 0,
+        }
+    }
+
+    fn push(&mut self, responder: Responder<E>) {
+        self.items.push_back(match responder {
             Responder::Done(response) => Owed::Ready(Ok(response)),
-            Responder::Pending(mut fut) => {
-                let mut cx = Context::from_waker(Waker::noop());
-                match fut.as_mut().poll(&mut cx) {
-                    Poll::Ready(answer) => Owed::Ready(answer),
-                    Poll::Pending => Owed::Pending(tokio::spawn(fut)),
-                }
-            }
+            Responder::Pending(fut) => Owed::Pending(fut),
+        });
+        self.advance_ready();
+    }
+
+    /// Counts the ready responses after the known ready front.
+    fn advance_ready(&mut self) {
+        while matches!(self.items.get(self.ready), Some(Owed::Ready(_))) {
+            self.ready += 1;
         }
     }
 
-    /// Whether the answer can be taken without waiting.
-    fn is_ready(&self) -> bool {
-        match self {
-            Owed::Ready(_) => true,
-            Owed::Pending(task) => task.is_finished(),
-        }
-    }
-
-    /// Waits for the answer: `Some(response)` (`None` inside: acks=0), or `None` when the
-    /// connection must close (the reason is logged here).
-    async fn answer(self, peer: SocketAddr) -> Option<Option<Response>> {
-        let answer = match self {
-            Owed::Ready(answer) => answer,
-            Owed::Pending(task) => match task.await {
-                Ok(answer) => answer,
-                Err(e) => {
-                    tracing::error!(%peer, error = %e, "response task failed; closing");
-                    return None;
-                }
-            },
-        };
-        answer
-            .map_err(|e| tracing::warn!(%peer, reason = %e, "closing connection: cannot answer"))
-            .ok()
-    }
-}
-
-/// Reads frames until the peer closes, errs, or the receiver is gone.
-async fn read_frames(
-    reader: OwnedReadHalf,
-    max: usize,
-    budgets: (Arc<RequestBudget>, Arc<RequestBudget>),
-    tx: mpsc::Sender<Result<Frame, FrameError>>,
-) {
-    let mut frames = FrameReader::new(reader, max);
-    loop {
-        let size = match frames.next_size().await {
-            Ok(Some(size)) => size,
-            Ok(None) => return,
-            Err(e) => {
-                let _ = tx.send(Err(e)).await;
-                return;
-            }
-        };
-        let mine = budgets.0.acquire(size).await;
-        let shared = budgets.1.acquire(size).await;
-        let frame = match frames.read_body(size).await {
-            Ok(bytes) => Frame {
-                bytes,
-                _permits: (mine, shared),
-            },
-            Err(e) => {
-                let _ = tx.send(Err(e)).await;
-                return;
-            }
-        };
-        if tx.send(Ok(frame)).await.is_err() {
-            return;
-        }
-    }
-}
-
-/// Writes owed responses in order until the connection task stops sending them or a write
-/// fails; then closes the write side. Answers that are already there when one is written go
-/// out with it: consecutive in-memory responses (produce answers, metadata) are gathered into
-/// one vectored write of at most [`MAX_BATCH`] responses, so a burst of small answers costs
-/// one syscall instead of one each.
-async fn write_responses<E: std::fmt::Display + Send + 'static>(
-    mut writer: OwnedWriteHalf,
-    mut owed: mpsc::Receiver<Owed<E>>,
-    peer: SocketAddr,
-    net: Arc<NetShared>,
-) {
-    let stats: &SendStats = &net.send_stats;
-    let mut carried: Option<Owed<E>> = None;
-    let mut batch: Vec<Response> = Vec::with_capacity(MAX_BATCH);
-    'writing: loop {
-        let next = match carried.take() {
-            Some(o) => o,
-            None => match owed.recv().await {
-                Some(o) => o,
-                None => break,
-            },
-        };
-        batch.clear();
-        let mut item = Some(next);
-        while let Some(o) = item.take() {
-            match o.answer(peer).await {
-                Some(Some(r)) => batch.push(r),
-                Some(None) => {}
-                None => {
-                    // What came before it is still owed to the client.
-                    let _ = write_batch(writer.as_ref(), &batch, stats).await;
-                    break 'writing;
-                }
-            }
-            if batch.len() >= MAX_BATCH {
+    /// Polls, with the connection task's waker, the oldest pending response (and the ones
+    /// behind it while they complete), then once each response never polled: most complete
+    /// at once; the others are polled again when their turn comes.
+    fn poll_pending(&mut self, cx: &mut std::task::Context<'_>) {
+        loop {
+            self.advance_ready();
+            let Some(Owed::Pending(fut)) = self.items.get_mut(self.ready) else {
                 break;
-            }
-            match owed.try_recv() {
-                Ok(o) if o.is_ready() => item = Some(o),
-                Ok(o) => carried = Some(o),
-                Err(_) => {}
+            };
+            match fut.as_mut().poll(cx) {
+                Poll::Ready(answer) => self.items[self.ready] = Owed::Ready(answer),
+                Poll::Pending => break,
             }
         }
-        if let Err(e) = write_batch(writer.as_ref(), &batch, stats).await {
-            tracing::debug!(%peer, error = %e, "write failed; closing");
-            break;
+        for owed in self.items.iter_mut().skip(self.seen.max(self.ready + 1)) {
+            if let Owed::Pending(fut) = owed {
+                if let Poll::Ready(answer) = fut.as_mut().poll(cx) {
+                    *owed = Owed::Ready(answer);
+                }
+            }
+        }
+        self.seen = self.items.len();
+    }
+
+    /// Takes the oldest answer if it is ready.
+    fn pop_ready(&mut self) -> Option<Answer<E>> {
+        if self.ready == 0 {
+            return None;
+        }
+        match self.items.pop_front() {
+            Some(Owed::Ready(answer)) => {
+                self.ready -= 1;
+                self.seen = self.seen.saturating_sub(1);
+                Some(answer)
+            }
+            Some(pending) => {
+                // Not reached: `ready` counts ready ones at the front.
+                self.items.push_front(pending);
+                self.ready = 0;
+                None
+            }
+            None => None,
         }
     }
-    let _ = writer.shutdown().await;
+
+    fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    fn clear(&mut self) {
+        self.items.clear();
+        self.ready = 0;
+        self.seen = 0;
+    }
 }
 
-/// Answers gathered into one write at most.
-const MAX_BATCH: usize = 32;
+/// `None` of the type `f` would return (never called): names a future type for a pinned slot.
+fn none_like<F>(_f: impl FnOnce() -> F) -> Option<F> {
+    None
+}
+
+/// Reads the next frame and takes its size from both budgets before its body. Owns the
+/// reader while it runs and hands it back, so the connection can start the next read later.
+async fn read_frame<'a>(
+    mut frames: FrameReader<ReadHalf<'a>>,
+    budgets: &Budgets,
+) -> (FrameReader<ReadHalf<'a>>, Result<Option<Frame>, FrameError>) {
+    let read = async {
+        let Some(size) = frames.next_size().await? else {
+            return Ok(None);
+        };
+        let own = budgets.own.acquire(size).await;
+        let shared = budgets.shared.acquire(size).await;
+        let bytes = frames.read_body(size).await?;
+        Ok(Some(Frame {
+            bytes,
+            permits: (own, shared),
+        }))
+    }
+    .await;
+    (frames, read)
+}
+
+/// Writes `batch` in order and hands the buffer back for the next batch.
+async fn write_owned(
+    stream: &TcpStream,
+    batch: Vec<Response>,
+    stats: &SendStats,
+) -> (Vec<Response>, io::Result<()>) {
+    let written = write_batch(stream, &batch, stats).await;
+    (batch, written)
+}
 
 /// Writes `batch` in order: all in-memory responses with one vectored write, else one by one.
-async fn write_batch(
-    stream: &TcpStream,
-    batch: &[Response],
-    stats: &SendStats,
-) -> std::io::Result<()> {
-    if batch.len() > 1 && batch.iter().all(Response::in_memory) {
-        return write_responses_in_memory(stream, batch, stats).await;
+async fn write_batch(stream: &TcpStream, batch: &[Response], stats: &SendStats) -> io::Result<()> {
+    match batch {
+        [] => Ok(()),
+        [one] => write_response(stream, one, stats).await,
+        _ if batch.iter().all(Response::in_memory) => {
+            write_responses_in_memory(stream, batch, stats).await
+        }
+        _ => {
+            for r in batch {
+                write_response(stream, r, stats).await?;
+            }
+            Ok(())
+        }
     }
-    for r in batch {
-        write_response(stream, r, stats).await?;
-    }
-    Ok(())
+}
+
+/// What woke the connection's loop.
+enum Event<E, R> {
+    /// Shutdown began (or its sender is gone).
+    Shutdown,
+    /// A write finished.
+    Wrote(Vec<Response>, io::Result<()>),
+    /// The request being handled has its answer.
+    Handled(Result<Responder<E>, E>),
+    /// A frame was read (`None`: the peer closed between frames), or reading failed.
+    Read(R, Result<Option<Frame>, FrameError>),
+    /// Owed responses are ready and nothing is being written.
+    CanWrite,
 }
 
 /// Serves one connection until the peer closes it, it misbehaves, or shutdown begins: its
-/// frames are answered by `handler`, within `net`'s limits.
+/// frames are answered by `handler`, within `net`'s limits. Once reading ends (the peer
+/// closed, a bad frame, shutdown) or a request is refused, the responses owed so far are
+/// still written before the socket is closed.
 pub async fn serve_connection<H: RequestHandler>(
     handler: Arc<H>,
     net: Arc<NetShared>,
-    stream: TcpStream,
+    mut stream: TcpStream,
     peer: SocketAddr,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -226,53 +267,427 @@ pub async fn serve_connection<H: RequestHandler>(
     if let Err(e) = stream.set_nodelay(true) {
         tracing::debug!(%peer, error = %e, "set_nodelay failed");
     }
-    let (reader, writer) = stream.into_split();
     let max = net.max_frame_bytes;
-    let own_budget = Arc::new(RequestBudget::new(Some(
-        (max as u64).min(net.request_budget.capacity()),
-    )));
-    let budgets = (own_budget, net.request_budget.clone());
-    let (tx, mut frames) = mpsc::channel(FRAMES_AHEAD);
-    let reader_task = tokio::spawn(read_frames(reader, max, budgets, tx));
-    let (owed_tx, owed_rx) = mpsc::channel(MAX_IN_FLIGHT);
-    let writer_task = tokio::spawn(write_responses(writer, owed_rx, peer, net.clone()));
+    let budgets = Budgets {
+        own: RequestBudget::new(Some((max as u64).min(net.request_budget.capacity()))),
+        shared: net.request_budget.clone(),
+    };
+    let stats: &SendStats = &net.send_stats;
+    let handler: &H = &handler;
+    let (reader, writer) = stream.split();
+    let socket: &TcpStream = writer.as_ref();
+
+    // Reading: the read in progress, or the reader while reading waits for the handler.
+    let mut reading = pin!(Some(read_frame(FrameReader::new(reader, max), &budgets)));
+    let mut idle_reader = None;
+    let mut read_done = false;
+    let mut waiting: VecDeque<Frame> = VecDeque::with_capacity(FRAMES_AHEAD);
+    // Handling: one request at a time, with its budget.
+    let mut handling = pin!(none_like(|| handler.handle(bytes::Bytes::new(), peer)));
+    let mut handling_permits: Option<Permits> = None;
+    // No more requests are handled (shutdown, a refused request).
+    let mut stop_handling = false;
+    // Owed responses and the write in progress (the batch it holds counts as owed).
+    let mut owed: OwedQueue<H::Error> = OwedQueue::new();
+    let mut writing = pin!(none_like(|| write_owned(socket, Vec::new(), stats)));
+    let mut in_write = 0usize;
+    let mut spare_batch: Vec<Response> = Vec::with_capacity(MAX_BATCH);
+    // Nothing more is written (a write failed, or an answer cannot be given); the connection
+    // closes once the request being handled is done.
+    let mut dead = false;
+    // Close once the write in progress is done (an answer after it cannot be given).
+    let mut close_after_write = false;
+    let mut shutdown_seen = false;
+    // Polled once, so shutdown wakes this task; after that an atomic read of the version
+    // tells whether it began (polling a waiting `Notified` takes the lock of a `Notify`
+    // shared by every connection).
+    let probe = shutdown.clone();
+    let mut changed = pin!(shutdown.changed());
+    let mut changed_polled = false;
+
     loop {
-        let frame = tokio::select! {
-            biased;
-            _ = shutdown.changed() => break,
-            // The writer stopped (a write failed): nothing more can be answered.
-            _ = owed_tx.closed() => break,
-            frame = frames.recv() => frame,
-        };
-        let frame = match frame {
-            Some(Ok(frame)) => frame,
-            None => break,
-            Some(Err(e)) if e.is_client_gone() => {
-                tracing::debug!(%peer, reason = %e, "connection closed by the client");
+        let event = poll_fn(|cx| {
+            if !shutdown_seen {
+                let began = if changed_polled {
+                    !matches!(probe.has_changed(), Ok(false))
+                } else {
+                    changed_polled = true;
+                    changed.as_mut().poll(cx).is_ready()
+                };
+                if began {
+                    return Poll::Ready(Event::Shutdown);
+                }
+            }
+            if let Some(w) = writing.as_mut().as_pin_mut() {
+                if let Poll::Ready((batch, written)) = w.poll(cx) {
+                    writing.set(None);
+                    return Poll::Ready(Event::Wrote(batch, written));
+                }
+            }
+            if let Some(h) = handling.as_mut().as_pin_mut() {
+                if let Poll::Ready(handled) = h.poll(cx) {
+                    handling.set(None);
+                    return Poll::Ready(Event::Handled(handled));
+                }
+            }
+            if let Some(r) = reading.as_mut().as_pin_mut() {
+                if let Poll::Ready((frames, read)) = r.poll(cx) {
+                    reading.set(None);
+                    return Poll::Ready(Event::Read(frames, read));
+                }
+            }
+            if !dead {
+                owed.poll_pending(cx);
+                if owed.ready > 0 && writing.is_none() {
+                    return Poll::Ready(Event::CanWrite);
+                }
+            }
+            Poll::Pending
+        })
+        .await;
+
+        match event {
+            Event::Shutdown => {
+                shutdown_seen = true;
+                // Stop reading; the request being handled is finished and what is owed is
+                // still written.
+                reading.set(None);
+                idle_reader = None;
+                read_done = true;
+                waiting.clear();
+                stop_handling = true;
+            }
+            Event::Wrote(mut batch, written) => {
+                in_write = 0;
+                if let Err(e) = written {
+                    tracing::debug!(%peer, error = %e, "write failed; closing");
+                    dead = true;
+                } else if close_after_write {
+                    dead = true;
+                }
+                batch.clear();
+                spare_batch = batch;
+            }
+            Event::Handled(handled) => {
+                // The request is handled: its bytes go back to the budgets.
+                handling_permits = None;
+                match handled {
+                    Ok(responder) => {
+                        if !dead {
+                            owed.push(responder);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(%peer, reason = %e, "closing connection: bad request");
+                        stop_handling = true;
+                        reading.set(None);
+                        idle_reader = None;
+                        read_done = true;
+                        waiting.clear();
+                    }
+                }
+            }
+            Event::Read(frames, read) => match read {
+                Ok(Some(frame)) => {
+                    waiting.push_back(frame);
+                    idle_reader = Some(frames);
+                }
+                Ok(None) => read_done = true,
+                Err(e) => {
+                    if e.is_client_gone() {
+                        tracing::debug!(%peer, reason = %e, "connection closed by the client");
+                    } else {
+                        tracing::warn!(%peer, reason = %e, "closing connection: bad frame");
+                    }
+                    read_done = true;
+                }
+            },
+            Event::CanWrite => {
+                let mut batch = std::mem::take(&mut spare_batch);
+                while batch.len() < MAX_BATCH {
+                    match owed.pop_ready() {
+                        Some(Ok(Some(response))) => batch.push(response),
+                        Some(Ok(None)) => {}
+                        Some(Err(e)) => {
+                            tracing::warn!(%peer, reason = %e, "closing connection: cannot answer");
+                            // What came before it is still owed to the client; nothing after.
+                            close_after_write = true;
+                            stop_handling = true;
+                            reading.set(None);
+                            idle_reader = None;
+                            read_done = true;
+                            waiting.clear();
+                            owed.clear();
+                            break;
+                        }
+                        None => break,
+                    }
+                }
+                if batch.is_empty() {
+                    spare_batch = batch;
+                    if close_after_write {
+                        dead = true;
+                    }
+                } else {
+                    in_write = batch.len();
+                    writing.set(Some(write_owned(socket, batch, stats)));
+                }
+            }
+        }
+
+        if dead {
+            // Nothing more is read or written; the request being handled runs to its end.
+            reading.set(None);
+            idle_reader = None;
+            read_done = true;
+            waiting.clear();
+            stop_handling = true;
+            owed.clear();
+            writing.set(None);
+            if handling.is_none() {
                 break;
             }
-            Some(Err(e)) => {
-                tracing::warn!(%peer, reason = %e, "closing connection: bad frame");
-                break;
+            continue;
+        }
+        // The next request, if one is read and the client is owed few enough answers.
+        if handling.is_none() && !stop_handling && owed.len() + in_write < MAX_IN_FLIGHT {
+            if let Some(frame) = waiting.pop_front() {
+                handling.set(Some(handler.handle(frame.bytes, peer)));
+                handling_permits = Some(frame.permits);
             }
-        };
-        let owed = match handler.handle(frame.bytes.clone(), peer).await {
-            Ok(responder) => Owed::from_responder(responder),
-            Err(e) => {
-                tracing::warn!(%peer, reason = %e, "closing connection: bad request");
-                break;
+        }
+        // Read on while few frames wait.
+        if !read_done && waiting.len() < FRAMES_AHEAD {
+            if let Some(frames) = idle_reader.take() {
+                reading.set(Some(read_frame(frames, &budgets)));
             }
-        };
-        // The request is handled: its bytes go back to the budgets.
-        drop(frame);
-        if owed_tx.send(owed).await.is_err() {
+        }
+        let reading_over = read_done && waiting.is_empty() || stop_handling;
+        if reading_over && handling.is_none() && owed.is_empty() && writing.is_none() {
             break;
         }
     }
-    reader_task.abort();
-    // The writer finishes what is owed, then closes the socket.
-    drop(owed_tx);
-    if let Err(e) = writer_task.await {
-        tracing::error!(%peer, error = %e, "connection writer failed");
+    drop(handling_permits);
+    // Like `shutdown()` on the write half: the client reads what was sent, then EOF.
+    let _ = rustix::net::shutdown(socket, rustix::net::Shutdown::Write);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+    use tokio::sync::Notify;
+
+    /// Answers frames `[op, id, 0 x 8]`: 0 at once; 1 pending for `id` ms; 2 after the handler
+    /// itself waited on `gate`; 3 refuses the request; 4 answers nothing; 5 a pending answer
+    /// that fails. The answer is a frame holding `id`.
+    #[derive(Default)]
+    struct Fake {
+        gate: Notify,
+    }
+
+    fn answer(id: u8) -> Option<Response> {
+        Some(Response::from_bytes(Bytes::from(vec![0, 0, 0, 1, id])))
+    }
+
+    impl RequestHandler for Fake {
+        type Error = String;
+
+        async fn handle(
+            &self,
+            frame: Bytes,
+            _peer: SocketAddr,
+        ) -> Result<Responder<String>, String> {
+            let (op, id) = (frame[0], frame[1]);
+            match op {
+                0 => Ok(Responder::Done(answer(id))),
+                1 => Ok(Responder::Pending(Box::pin(async move {
+                    tokio::time::sleep(Duration::from_millis(u64::from(id))).await;
+                    Ok(answer(id))
+                }))),
+                2 => {
+                    self.gate.notified().await;
+                    Ok(Responder::Done(answer(id)))
+                }
+                3 => Err(format!("refused {id}")),
+                4 => Ok(Responder::Done(None)),
+                _ => Ok(Responder::Pending(Box::pin(async { Err("failed".into()) }))),
+            }
+        }
+    }
+
+    struct Conn {
+        client: TcpStream,
+        fake: Arc<Fake>,
+        net: Arc<NetShared>,
+        shutdown: watch::Sender<bool>,
+        served: tokio::task::JoinHandle<()>,
+    }
+
+    async fn connect() -> Conn {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = TcpStream::connect(addr).await.unwrap();
+        let (stream, peer) = listener.accept().await.unwrap();
+        let fake = Arc::new(Fake::default());
+        let net = Arc::new(NetShared::new(1000, Some(1 << 20)));
+        let (shutdown, rx) = watch::channel(false);
+        let served = tokio::spawn(serve_connection(
+            fake.clone(),
+            net.clone(),
+            stream,
+            peer,
+            rx,
+        ));
+        Conn {
+            client,
+            fake,
+            net,
+            shutdown,
+            served,
+        }
+    }
+
+    async fn send(c: &mut TcpStream, reqs: &[(u8, u8)]) {
+        let mut wire = Vec::new();
+        for (op, id) in reqs {
+            wire.extend_from_slice(&10i32.to_be_bytes());
+            wire.extend_from_slice(&[*op, *id, 0, 0, 0, 0, 0, 0, 0, 0]);
+        }
+        c.write_all(&wire).await.unwrap();
+    }
+
+    /// The ids answered until the broker closes the connection.
+    async fn answers_until_eof(c: &mut TcpStream) -> Vec<u8> {
+        let mut all = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), c.read_to_end(&mut all))
+            .await
+            .expect("connection not closed")
+            .unwrap();
+        all.chunks(5).map(|a| a[4]).collect()
+    }
+
+    async fn answers(c: &mut TcpStream, n: usize) -> Vec<u8> {
+        let mut buf = vec![0u8; n * 5];
+        tokio::time::timeout(Duration::from_secs(10), c.read_exact(&mut buf))
+            .await
+            .expect("answers missing")
+            .unwrap();
+        buf.chunks(5).map(|a| a[4]).collect()
+    }
+
+    #[tokio::test]
+    async fn answers_go_out_in_request_order_whatever_completes_first() {
+        let mut c = connect().await;
+        send(
+            &mut c.client,
+            &[(1, 60), (0, 1), (1, 30), (4, 9), (1, 2), (0, 3)],
+        )
+        .await;
+        assert_eq!(answers(&mut c.client, 5).await, [60, 1, 30, 2, 3]);
+        // Many at once, pending and not, all in order.
+        let reqs: Vec<(u8, u8)> = (0..200u8).map(|i| (i % 2, i % 7)).collect();
+        send(&mut c.client, &reqs).await;
+        let want: Vec<u8> = reqs.iter().map(|r| r.1).collect();
+        assert_eq!(answers(&mut c.client, reqs.len()).await, want);
+        c.client.shutdown().await.unwrap();
+        assert!(answers_until_eof(&mut c.client).await.is_empty());
+        c.served.await.unwrap();
+        assert_eq!(c.net.request_budget.held(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_slow_handler_does_not_stop_reading_or_writing() {
+        let mut c = connect().await;
+        // A slow pending answer owed before, a handler that waits, frames behind it.
+        send(&mut c.client, &[(1, 50), (2, 7), (0, 8), (0, 9), (0, 10)]).await;
+        // The earlier answer is written while the handler waits.
+        assert_eq!(answers(&mut c.client, 1).await, [50]);
+        // The frames behind it were read ahead (their bytes held in the budget), no further.
+        let read_ahead = (FRAMES_AHEAD as u64 + 1) * 10;
+        for _ in 0..100 {
+            if c.net.request_budget.held() == read_ahead {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(c.net.request_budget.held(), read_ahead);
+        c.fake.gate.notify_one();
+        assert_eq!(answers(&mut c.client, 4).await, [7, 8, 9, 10]);
+        assert_eq!(c.net.request_budget.held(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_refused_request_closes_the_connection_after_what_is_owed() {
+        let mut c = connect().await;
+        send(&mut c.client, &[(1, 40), (0, 1), (3, 2), (0, 3)]).await;
+        assert_eq!(answers_until_eof(&mut c.client).await, [40, 1]);
+        c.served.await.unwrap();
+        assert_eq!(c.net.request_budget.held(), 0);
+
+        // An answer that fails: what came before it is sent, nothing after.
+        let mut c = connect().await;
+        send(&mut c.client, &[(0, 1), (1, 20), (5, 0), (0, 3)]).await;
+        assert_eq!(answers_until_eof(&mut c.client).await, [1, 20]);
+        c.served.await.unwrap();
+
+        // A bad frame: answered up to it.
+        let mut c = connect().await;
+        send(&mut c.client, &[(1, 30), (0, 1)]).await;
+        c.client.write_all(&(-5i32).to_be_bytes()).await.unwrap();
+        assert_eq!(answers_until_eof(&mut c.client).await, [30, 1]);
+        c.served.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn shutdown_finishes_the_request_in_hand_and_what_is_owed() {
+        let mut c = connect().await;
+        send(&mut c.client, &[(1, 80), (2, 5)]).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        c.shutdown.send(true).unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        c.fake.gate.notify_one();
+        // Frames sent after shutdown are not handled.
+        let late = [0, 0, 0, 10, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0];
+        let _ = c.client.write_all(&late).await;
+        assert_eq!(answers_until_eof(&mut c.client).await, [80, 5]);
+        c.served.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_client_that_stops_reading_holds_at_most_max_in_flight_answers() {
+        let c = connect().await;
+        let (mut rd, mut wr) = c.client.into_split();
+        // Far more requests than may be owed, and nobody reads the answers for a while.
+        let writer = tokio::spawn(async move {
+            for _ in 0..40 {
+                let reqs: Vec<(u8, u8)> = (0..1000).map(|i| (1, (i % 3) as u8)).collect();
+                let mut wire = Vec::new();
+                for (op, id) in &reqs {
+                    wire.extend_from_slice(&10i32.to_be_bytes());
+                    wire.extend_from_slice(&[*op, *id, 0, 0, 0, 0, 0, 0, 0, 0]);
+                }
+                wr.write_all(&wire).await.unwrap();
+            }
+            wr
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        // The broker holds no more than the frames read ahead in its budget.
+        assert!(c.net.request_budget.held() <= 10 * (FRAMES_AHEAD as u64 + 1));
+        let mut got = 0usize;
+        let mut buf = vec![0u8; 64 * 1024];
+        while got < 40_000 * 5 {
+            let n = tokio::time::timeout(Duration::from_secs(20), rd.read(&mut buf))
+                .await
+                .expect("answers stalled")
+                .unwrap();
+            assert!(n > 0);
+            got += n;
+        }
+        drop(writer.await.unwrap());
+        c.served.await.unwrap();
     }
 }

@@ -75,15 +75,14 @@ pub async fn write_response(
                     .take(MAX_IOV)
                     .take_while(|c| matches!(c, Chunk::Bytes(_)))
                     .count();
-                let bufs: Vec<&[u8]> = chunks[i..i + run]
-                    .iter()
-                    .filter_map(|c| match c {
-                        Chunk::Bytes(b) => Some(&b[..]),
-                        Chunk::File(_) => None,
-                    })
-                    .collect();
+                let mut bufs: [&[u8]; MAX_IOV] = [&[]; MAX_IOV];
+                for (slot, c) in bufs.iter_mut().zip(&chunks[i..i + run]) {
+                    if let Chunk::Bytes(b) = c {
+                        *slot = &b[..];
+                    }
+                }
                 let more = i + run < chunks.len();
-                let n = write_memory(stream, &bufs, more).await?;
+                let n = write_memory(stream, &bufs[..run], more).await?;
                 stats.memory_bytes.fetch_add(n, Ordering::Relaxed);
                 i += run;
             }
@@ -137,24 +136,27 @@ async fn write_memory(stream: &TcpStream, bufs: &[&[u8]], more: bool) -> io::Res
     };
     let mut sent = 0usize;
     while sent < total {
-        // The slices still to send, the first one cut by what was sent already.
+        // The slices still to send (at most MAX_IOV, on the stack), the first one cut by what
+        // was sent already.
         let mut skip = sent;
-        let iov: Vec<IoSlice<'_>> = bufs
-            .iter()
-            .filter_map(|b| {
-                if skip >= b.len() {
-                    skip -= b.len();
-                    None
-                } else {
-                    let s = IoSlice::new(&b[skip..]);
-                    skip = 0;
-                    Some(s)
-                }
-            })
-            .collect();
+        let mut iov = [IoSlice::new(&[]); MAX_IOV];
+        let mut n = 0;
+        for b in bufs {
+            if skip >= b.len() {
+                skip -= b.len();
+                continue;
+            }
+            if n == MAX_IOV {
+                break;
+            }
+            iov[n] = IoSlice::new(&b[skip..]);
+            skip = 0;
+            n += 1;
+        }
+        let iov = &iov[..n];
         stream.writable().await?;
         match stream.try_io(Interest::WRITABLE, || {
-            rustix::net::sendmsg(stream, &iov, &mut SendAncillaryBuffer::default(), flags)
+            rustix::net::sendmsg(stream, iov, &mut SendAncillaryBuffer::default(), flags)
                 .map_err(io::Error::from)
         }) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),

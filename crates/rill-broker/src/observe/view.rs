@@ -78,8 +78,8 @@ pub fn partition_state(t: &TopicImage, index: usize, node_id: i32) -> PartitionI
 
 /// `min.insync.replicas` of a topic (the broker default when its configs do not resolve).
 pub fn min_insync_replicas(broker: &Broker, t: &TopicImage) -> u32 {
-    TopicConfig::resolve(&t.configs, &broker.config)
-        .map(|c| c.min_insync_replicas)
+    TopicConfig::resolve_stored(&t.configs, &broker.config)
+        .map(|(c, _)| c.min_insync_replicas)
         .unwrap_or(1)
 }
 

@@ -9,8 +9,11 @@
 //! in the purgatory of each partition until its high watermark passes the batch
 //! ([`super::Partition::wait_committed`]): NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR shrank
 //! below the minimum meanwhile, NOT_LEADER_OR_FOLLOWER when leadership moved, REQUEST_TIMED_OUT
-//! at the request's timeout. A batch is never decoded record by record.
+//! at the request's timeout. A batch is decoded record by record only where the topic's
+//! rules need it ([`super::produce_checks`]: keys on compacted topics, timestamp bounds,
+//! recompression to the topic's `compression.type`).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -20,6 +23,8 @@ use rill_log::{AppendInfo, BatchHeader, LogError, ValidBatch};
 use rill_meta::MetadataImage;
 
 use super::append_route::AppendNeeds;
+pub use super::produce_checks::RecordError;
+use super::produce_checks::{self, Refusal};
 use super::{CommitError, Partition, ReplicaManager};
 use crate::api::errors::log_error_code;
 use crate::clock::now_ms;
@@ -63,6 +68,8 @@ pub struct AppendResult {
     pub log_append_time_ms: i64,
     /// The log start offset after the append (-1 when refused).
     pub log_start_offset: i64,
+    /// The records that made a batch fail (Kafka's `record_errors`, produce v8+).
+    pub record_errors: Vec<RecordError>,
 }
 
 impl AppendResult {
@@ -74,6 +81,15 @@ impl AppendResult {
             base_offset: -1,
             log_append_time_ms: -1,
             log_start_offset: -1,
+            record_errors: Vec::new(),
+        }
+    }
+
+    /// A refusal by the topic's record rules, with its record errors.
+    fn refused(r: Refusal) -> Self {
+        AppendResult {
+            record_errors: r.record_errors,
+            ..AppendResult::failed(r.code, Some(r.message))
         }
     }
 
@@ -84,6 +100,7 @@ impl AppendResult {
             base_offset: info.base_offset,
             log_append_time_ms: info.log_append_time_ms,
             log_start_offset: info.log_start_offset,
+            record_errors: Vec::new(),
         }
     }
 }
@@ -294,8 +311,23 @@ pub fn append_one(target: Target, records: Option<Bytes>, acks: i16, now_ms: i64
     }
     let epoch = partition.leader_epoch();
     // Validation (CRC-32C over the whole batch) runs before the append lock is taken; the
-    // append writes the client's bytes from the request buffer, not a copy.
+    // append writes the client's bytes from the request buffer, not a copy, unless the
+    // topic's compression.type rewrites the batch.
     let valid = ValidBatch::new(&records).map_err(|e| refuse(log_error_code(&e), e.to_string()))?;
+    let rules = partition.produce_rules();
+    produce_checks::check_records(&records, &rules, now_ms, &partition.topic, partition.index)
+        .map_err(AppendResult::refused)?;
+    let stored =
+        produce_checks::recompress_for_topic(&records, &rules).map_err(AppendResult::refused)?;
+    let rewritten;
+    let valid = match &stored {
+        Cow::Borrowed(_) => valid,
+        Cow::Owned(bytes) => {
+            rewritten =
+                ValidBatch::new(bytes).map_err(|e| refuse(log_error_code(&e), e.to_string()))?;
+            rewritten
+        }
+    };
     let info = partition.append_valid(&valid, now_ms).map_err(|e| {
         tracing::debug!(topic = %partition.topic, partition = partition.index, error = %e, "produce refused");
         refuse(log_error_code(&e), e.to_string())

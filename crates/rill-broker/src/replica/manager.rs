@@ -113,7 +113,14 @@ impl ReplicaManager {
             }
         }
         for topic in image.topics() {
-            let config = TopicConfig::resolve(&topic.configs, broker)?;
+            let (config, dropped) = TopicConfig::resolve_stored(&topic.configs, broker)
+                .map_err(crate::config::ConfigError::from)?;
+            // Said once per open partition, not at every metadata change.
+            let warn_dropped = || {
+                for e in &dropped {
+                    tracing::warn!(topic = %topic.name, error = %e, "stored topic config ignored");
+                }
+            };
             for index in 0..topic.partitions as i32 {
                 let hosted_here = topic
                     .partition_states
@@ -129,10 +136,14 @@ impl ReplicaManager {
                     .unwrap_or_default();
                 let p = match self.get(&topic.name, index) {
                     Some(p) => {
-                        p.set_config(config.log.clone(), config.min_insync_replicas)?;
+                        p.set_config(
+                            config.log_for_partition(&topic.name, index),
+                            config.min_insync_replicas,
+                        )?;
                         p
                     }
                     None => {
+                        warn_dropped();
                         let dir = self.data_dir.join(format!("{}-{}", topic.name, index));
                         let p = Arc::new(Partition::open(
                             PartitionId {
@@ -141,7 +152,7 @@ impl ReplicaManager {
                                 topic_id: topic.topic_id,
                                 index,
                             },
-                            config.log.clone(),
+                            config.log_for_partition(&topic.name, index),
                             config.min_insync_replicas,
                             broker.node_id,
                         )?);
@@ -150,6 +161,7 @@ impl ReplicaManager {
                         p
                     }
                 };
+                p.set_produce_rules(config.produce);
                 // Wakes the partition's parked fetches and acks=all produces.
                 p.apply_image(&state, now_ms())?;
             }

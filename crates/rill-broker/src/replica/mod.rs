@@ -21,6 +21,7 @@ mod guards;
 pub mod isr;
 mod manager;
 mod partition;
+pub mod produce_checks;
 pub mod purgatory;
 pub mod state;
 mod timestamps;

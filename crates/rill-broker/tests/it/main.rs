@@ -1,6 +1,7 @@
 //! rill-broker's integration tests, one test binary: the broker over real sockets with
 //! hand-encoded requests (`broker`, `versions`, `data_path`), the admin HTTP listener
-//! (`admin_http`), the group coordinator over a real data directory (`groups`), and the
+//! (`admin_http`), topic configs (`topic_configs`) and the produce rules they switch on (`produce_rules`), the
+//! group coordinator over a real data directory (`groups`), and the
 //! deterministic replication simulation (`replication_sim`). Brokers and connections come
 //! from rill-testkit (`support` adds the broker tests' request helpers).
 
@@ -8,7 +9,9 @@ mod admin_http;
 mod broker;
 mod data_path;
 mod groups;
+mod produce_rules;
 mod replication_sim;
 #[allow(dead_code)] // each test module uses a part of it
 mod support;
+mod topic_configs;
 mod versions;

@@ -230,12 +230,7 @@ async fn describe(client: &Client, topics: Vec<String>, g: &Global) -> anyhow::R
                 &parts.iter().map(|&p| (p, LATEST)).collect::<Vec<_>>(),
             )
             .await?;
-        let configs: Vec<_> = client
-            .describe_configs(RESOURCE_TOPIC, &name)
-            .await?
-            .into_iter()
-            .filter(|c| c.source == "DYNAMIC_TOPIC_CONFIG")
-            .collect();
+        let configs = shown_configs(client.describe_configs(RESOURCE_TOPIC, &name).await?);
         if g.json() {
             docs.push(json!({
                 "name": name,
@@ -286,4 +281,21 @@ async fn describe(client: &Client, topics: Vec<String>, g: &Global) -> anyhow::R
         print_json(&json!(docs));
     }
     Ok(())
+}
+
+/// The configs `describe` shows: those set on the topic, and always the cleanup policy (with
+/// the dirty ratio that starts cleaning when the topic is compacted).
+fn shown_configs(
+    all: Vec<rill_client::admin::ConfigEntry>,
+) -> Vec<rill_client::admin::ConfigEntry> {
+    let compacted = all.iter().any(|c| {
+        c.name == "cleanup.policy" && c.value.as_deref().is_some_and(|v| v.contains("compact"))
+    });
+    all.into_iter()
+        .filter(|c| {
+            c.source == "DYNAMIC_TOPIC_CONFIG"
+                || c.name == "cleanup.policy"
+                || (compacted && c.name == "min.cleanable.dirty.ratio")
+        })
+        .collect()
 }

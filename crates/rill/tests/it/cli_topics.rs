@@ -169,3 +169,75 @@ fn errors_say_what_to_do_and_exit_codes_differ() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// `rill topics create -c cleanup.policy=compact` makes a compacted topic (librdkafka's
+/// DescribeConfigs sees it, a keyless record is refused), describe shows the policy and the
+/// dirty ratio, and a bad config is refused with Kafka's message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compacted_topics_from_the_cli() -> anyhow::Result<()> {
+    let b = Broker::start()?;
+    b.rill_ok(
+        &[
+            "topics",
+            "create",
+            "state",
+            "-c",
+            "cleanup.policy=compact",
+            "-c",
+            "min.cleanable.dirty.ratio=0.25",
+        ],
+        b"",
+    )?;
+    let admin: AdminClient<DefaultClientContext> = b.config().create()?;
+    let res = admin
+        .describe_configs(&[ResourceSpecifier::Topic("state")], &AdminOptions::new())
+        .await?;
+    let cfg = res[0].as_ref().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    ensure!(
+        cfg.get("cleanup.policy").and_then(|e| e.value.as_deref()) == Some("compact"),
+        "cleanup.policy not set"
+    );
+
+    let producer: FutureProducer = b.config().create()?;
+    let keyless = producer
+        .send(
+            FutureRecord::<(), _>::to("state").payload("no key"),
+            crate::cli_support::TIMEOUT,
+        )
+        .await;
+    ensure!(
+        matches!(
+            keyless,
+            Err((
+                rdkafka::error::KafkaError::MessageProduction(
+                    rdkafka::types::RDKafkaErrorCode::InvalidRecord
+                ),
+                _
+            ))
+        ),
+        "keyless record to a compacted topic: {keyless:?}"
+    );
+
+    let human = String::from_utf8(b.rill_ok(&["topics", "describe", "state"], b"")?)?;
+    ensure!(
+        human.contains("cleanup.policy=compact")
+            && human.contains("min.cleanable.dirty.ratio=0.25"),
+        "{human}"
+    );
+    b.rill_ok(&["topics", "create", "plain"], b"")?;
+    let doc = json(&b.rill_ok(&["topics", "describe", "plain", "-O", "json"], b"")?)?;
+    let configs = &doc[0]["configs"];
+    ensure!(
+        configs["cleanup.policy"] == "delete" && configs.get("min.cleanable.dirty.ratio").is_none(),
+        "{doc}"
+    );
+
+    let bad = b.rill(&["topics", "create", "t", "-c", "segment.bytes=1000"], b"")?;
+    let err = String::from_utf8_lossy(&bad.stderr);
+    ensure!(
+        bad.status.code() == Some(1)
+            && err.contains("Invalid value 1000 for configuration segment.bytes: Value must be at least 1048576"),
+        "{err}"
+    );
+    Ok(())
+}

@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use rill_log::{LogConfig, LogError, RemovedFiles};
 
+use crate::topic_config::ProduceRules;
+
 use super::Partition;
 
 impl Partition {
@@ -42,6 +44,16 @@ impl Partition {
             .store(i64::from(min_insync_replicas), Ordering::Relaxed);
         self.log()?.set_config(config);
         Ok(())
+    }
+
+    /// Applies the topic's produce checks (see [`ProduceRules`]).
+    pub fn set_produce_rules(&self, rules: ProduceRules) {
+        *self.produce_rules.lock().unwrap_or_else(|p| p.into_inner()) = rules;
+    }
+
+    /// The topic's produce checks.
+    pub fn produce_rules(&self) -> ProduceRules {
+        *self.produce_rules.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Rolls and takes segments out by time and size, and checkpoints the new log start;

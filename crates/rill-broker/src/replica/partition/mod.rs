@@ -23,6 +23,7 @@ use uuid::Uuid;
 
 use super::purgatory::Watchers;
 use super::state::{ReplicaState, Transition};
+use crate::topic_config::ProduceRules;
 
 mod follower;
 mod leader;
@@ -105,6 +106,9 @@ pub struct Partition {
     high_watermark: AtomicI64,
     /// `min.insync.replicas` of the topic.
     min_insync_replicas: AtomicI64,
+    /// The topic's produce checks (`compression.type`, timestamp bounds, keys on compacted
+    /// topics); copied out per append.
+    produce_rules: Mutex<ProduceRules>,
     /// When the periodic flush last ran (for `flush.ms`).
     last_flush_ms: AtomicI64,
     /// The leader epoch appended batches are stamped with (from the metadata image).
@@ -171,6 +175,7 @@ impl Partition {
             roll_sync_running: Arc::new(AtomicBool::new(false)),
             high_watermark: AtomicI64::new(hw),
             min_insync_replicas: AtomicI64::new(i64::from(min_insync_replicas)),
+            produce_rules: Mutex::new(ProduceRules::default()),
             last_flush_ms: AtomicI64::new(crate::clock::now_ms()),
             leader_epoch: std::sync::atomic::AtomicI32::new(0),
             local_durable_end: AtomicI64::new(end),
