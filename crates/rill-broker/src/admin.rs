@@ -460,22 +460,24 @@ fn offsets_replication_factor(broker: &Broker) -> i16 {
 
 /// The configs of `__consumer_offsets`, as Kafka creates it: `cleanup.policy=compact`,
 /// `segment.bytes` from `offsets.topic.segment.bytes`, `compression.type=producer` (the
-/// coordinator compresses its batches with `offsets.topic.compression.codec`). While the
-/// topic-config layer does not accept compaction yet, the topic is kept forever instead
-/// (`retention.ms=-1`) so it can still be created.
+/// coordinator compresses its batches with `offsets.topic.compression.codec`).
 pub fn offsets_topic_configs(config: &crate::config::BrokerConfig) -> BTreeMap<String, String> {
     let mut configs = BTreeMap::new();
     let segment_bytes = config
         .value("offsets.topic.segment.bytes")
         .unwrap_or("104857600");
-    configs.insert("segment.bytes".to_string(), segment_bytes.to_string());
-    configs.insert("compression.type".to_string(), "producer".to_string());
-    if crate::topic_config::validate_topic_config("cleanup.policy", "compact").is_ok() {
-        configs.insert("cleanup.policy".to_string(), "compact".to_string());
-    } else {
-        tracing::warn!("topic configs do not accept cleanup.policy=compact yet: {OFFSETS} is kept with retention.ms=-1");
-        configs.insert("retention.ms".to_string(), "-1".to_string());
+    // Below segment.bytes' minimum (1 MiB) the size goes to Kafka's internal.segment.bytes,
+    // which overrides it (tests use small segments).
+    match segment_bytes.parse::<i64>() {
+        Ok(n) if n < 1_048_576 => {
+            configs.insert("internal.segment.bytes".to_string(), n.to_string());
+        }
+        _ => {
+            configs.insert("segment.bytes".to_string(), segment_bytes.to_string());
+        }
     }
+    configs.insert("compression.type".to_string(), "producer".to_string());
+    configs.insert("cleanup.policy".to_string(), "compact".to_string());
     configs
 }
 

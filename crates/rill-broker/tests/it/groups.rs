@@ -206,18 +206,11 @@ fn offsets_topic_is_created_as_kafka_creates_it() {
         topic.configs.get("compression.type").map(String::as_str),
         Some("producer")
     );
-    let compact_ok =
-        rill_broker::topic_config::validate_topic_config("cleanup.policy", "compact").is_ok();
-    let policy = topic.configs.get("cleanup.policy").map(String::as_str);
-    if compact_ok {
-        assert_eq!(policy, Some("compact"));
-    } else {
-        // Until topic configs accept compaction: kept forever rather than not created.
-        assert_eq!(
-            topic.configs.get("retention.ms").map(String::as_str),
-            Some("-1")
-        );
-    }
+    assert_eq!(
+        topic.configs.get("cleanup.policy").map(String::as_str),
+        Some("compact")
+    );
+    assert_eq!(topic.configs.get("retention.ms"), None, "not kept forever");
 }
 
 /// Many commits on few keys: after a restart the coordinator holds only the live offsets,
