@@ -560,3 +560,47 @@ def test_isolated_leader_acknowledges_nothing_that_is_lost(cluster):
             )
     kit.stop_all()
     same_logs(kit, topic, partitions=1)
+
+
+# ---- replicated DeleteRecords ------------------------------------------------------------------
+
+
+def test_delete_records_is_replicated_and_survives_a_leader_change(cluster):
+    """DeleteRecords answers once every in-sync replica moved its log start; after the leader
+    dies the new leader starts at the deleted offset and a consumer from the beginning never
+    sees a deleted record."""
+    from confluent_kafka.admin import AdminClient
+
+    kit = cluster(3)
+    topic = make_topic(kit, partitions=1)
+    prod = Producer({"bootstrap.servers": kit.bootstrap(), "acks": "all", "linger.ms": 5})
+    for i in range(200):
+        prod.produce(topic, value=f"v{i}".encode(), partition=0)
+    assert prod.flush(30) == 0
+    cut = 120
+    admin = AdminClient({"bootstrap.servers": kit.bootstrap()})
+    t0 = time.monotonic()
+    fs = admin.delete_records([TopicPartition(topic, 0, cut)], request_timeout=30)
+    deleted = list(fs.values())[0].result(timeout=30)
+    print(f"DeleteRecords answered after {time.monotonic() - t0:.2f}s, low watermark {deleted.low_watermark}")
+    assert deleted.low_watermark == cut, "every in-sync replica has moved its log start"
+    victim = leader_of(kit, topic, 0)
+    kit.kill9(victim)
+    up = [i for i in kit.nodes if i != victim]
+    wait_until(
+        "a live node leads",
+        lambda: partition_views(kit, topic, up[0])[0].leader in up or None,
+        30,
+    )
+    records = read_all(kit.bootstrap(up), topic, partitions=1)[0]
+    offsets = [o for o, _ in records]
+    assert offsets and offsets[0] == cut, offsets[:5]
+    assert offsets == list(range(cut, 200))
+    assert all(v == f"v{o}".encode() for o, v in records)
+    c = Consumer({"bootstrap.servers": kit.bootstrap(up), "group.id": f"lo-{uuid.uuid4().hex[:6]}"})
+    try:
+        lo, hi = c.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
+    finally:
+        c.close()
+    print(f"new leader {leader_of(kit, topic, 0)}: log start {lo}, end {hi}")
+    assert (lo, hi) == (cut, 200)

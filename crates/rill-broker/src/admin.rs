@@ -458,10 +458,33 @@ fn offsets_replication_factor(broker: &Broker) -> i16 {
     wanted.min(i16::try_from(possible).unwrap_or(i16::MAX))
 }
 
+/// The configs of `__consumer_offsets`, as Kafka creates it: `cleanup.policy=compact`,
+/// `segment.bytes` from `offsets.topic.segment.bytes`, `compression.type=producer` (the
+/// coordinator compresses its batches with `offsets.topic.compression.codec`).
+pub fn offsets_topic_configs(config: &crate::config::BrokerConfig) -> BTreeMap<String, String> {
+    let mut configs = BTreeMap::new();
+    let segment_bytes = config
+        .value("offsets.topic.segment.bytes")
+        .unwrap_or("104857600");
+    // Below segment.bytes' minimum (1 MiB) the size goes to Kafka's internal.segment.bytes,
+    // which overrides it (tests use small segments).
+    match segment_bytes.parse::<i64>() {
+        Ok(n) if n < 1_048_576 => {
+            configs.insert("internal.segment.bytes".to_string(), n.to_string());
+        }
+        _ => {
+            configs.insert("segment.bytes".to_string(), segment_bytes.to_string());
+        }
+    }
+    configs.insert("compression.type".to_string(), "producer".to_string());
+    configs.insert("cleanup.policy".to_string(), "compact".to_string());
+    configs
+}
+
 /// Creates `__consumer_offsets` with `offsets.topic.num.partitions` partitions if missing
 /// and enough brokers are live for its replication factor (otherwise later: the
 /// coordinator's timer retries, and FindCoordinator answers COORDINATOR_NOT_AVAILABLE
-/// meanwhile). Kept forever (`retention.ms=-1`): Rill has no log compaction yet.
+/// meanwhile), compacted ([`offsets_topic_configs`]).
 ///
 /// # Errors
 /// Metadata or storage errors.
@@ -479,15 +502,12 @@ pub fn ensure_offsets_topic(broker: &Broker, partitions: i32) -> Result<(), Brok
         );
         return Ok(());
     }
-    let mut configs = BTreeMap::new();
-    configs.insert("retention.ms".to_string(), "-1".to_string());
-    configs.insert("segment.bytes".to_string(), "104857600".to_string());
     let topic = NewTopic {
         name: OFFSETS.to_string(),
         num_partitions: partitions,
         replication_factor,
         assignments: Vec::new(),
-        configs,
+        configs: offsets_topic_configs(&broker.config),
     };
     match create_topic(broker, topic, false) {
         Ok(_) | Err(AdminError::TopicExists(_)) => Ok(()),

@@ -130,7 +130,8 @@ impl Broker {
                 },
             ),
             producer_ids: ProducerIdAllocator::default(),
-            groups: GroupService::new(group_config(&config)?),
+            groups: GroupService::new(group_config(&config)?)
+                .with_compression(crate::coordinator::offsets_compression(&config)?),
             reconcile_lock: std::sync::Mutex::new(()),
             stopping: std::sync::atomic::AtomicBool::new(false),
             observer: crate::observe::ImageObserver::new(config.node_id),
@@ -188,6 +189,7 @@ impl Broker {
         let image = self.metadata.image();
         self.observer.observe(&image);
         self.replicas.reconcile(&image, &self.config)?;
+        self.groups.observe_image(&image);
         self.groups.sync_ownership(&self.replicas)
     }
 

@@ -135,6 +135,8 @@ pub const BROKER_DEFAULTS: &[(&str, &str)] = &[
     ("leader.imbalance.check.interval.seconds", "300"),
     ("offsets.topic.num.partitions", "50"),
     ("offsets.topic.replication.factor", "3"),
+    ("offsets.topic.segment.bytes", "104857600"),
+    ("offsets.topic.compression.codec", "0"),
     ("group.initial.rebalance.delay.ms", "3000"),
     ("group.min.session.timeout.ms", "6000"),
     ("group.max.session.timeout.ms", "1800000"),

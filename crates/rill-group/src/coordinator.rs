@@ -214,47 +214,6 @@ impl GroupCoordinator {
         out
     }
 
-    /// Expires committed offsets of empty groups older than `offsets.retention.minutes`, and
-    /// removes empty groups left with no offsets. Returns the tombstones to write.
-    pub fn expire_offsets(&mut self, now_ms: i64) -> Output {
-        let retention = self.config.offsets_retention_ms;
-        let mut out = Output::default();
-        let mut dead = Vec::new();
-        for g in self.groups.values_mut() {
-            if g.state != GroupState::Empty {
-                continue;
-            }
-            let since = g.state_timestamp_ms;
-            let expired: Vec<(String, i32)> = g
-                .offsets
-                .iter()
-                .filter(|(_, o)| since.max(o.commit_timestamp).saturating_add(retention) <= now_ms)
-                .map(|(k, _)| k.clone())
-                .collect();
-            let partition = partition_for(&g.group_id, self.config.offsets_partitions);
-            for (topic, p) in expired {
-                g.offsets.remove(&(topic.clone(), p));
-                out.records.push(CoordinatorRecord {
-                    partition,
-                    key: crate::records::offset_key(&g.group_id, &topic, p),
-                    value: None,
-                });
-            }
-            if g.offsets.is_empty() {
-                dead.push((g.group_id.clone(), partition));
-            }
-        }
-        for (id, partition) in dead {
-            self.groups.remove(&id);
-            out.records.push(CoordinatorRecord {
-                partition,
-                key: group_key(&id),
-                value: None,
-            });
-        }
-        out
-    }
-
     /// Applies one stored record while loading (`value` `None` = tombstone).
     ///
     /// # Errors

@@ -15,6 +15,7 @@ pub mod error;
 pub mod join_types;
 pub mod offsets;
 pub mod records;
+pub mod retention;
 
 #[cfg(test)]
 mod tests;

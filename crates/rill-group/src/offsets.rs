@@ -225,18 +225,22 @@ fn subscribed_topics(g: &Group) -> Vec<String> {
 
 /// The topics of a `ConsumerProtocolSubscription` (version prefix + body); empty on garbage.
 pub fn decode_subscription_topics(metadata: &Bytes) -> Vec<String> {
+    subscription_topics(metadata).unwrap_or_default()
+}
+
+/// The topics of a `ConsumerProtocolSubscription`, `None` when it does not decode.
+pub fn subscription_topics(metadata: &Bytes) -> Option<Vec<String>> {
     use kafka_protocol::messages::ConsumerProtocolSubscription;
     use kafka_protocol::protocol::Decodable;
     let mut buf = metadata.clone();
     if buf.len() < 2 {
-        return Vec::new();
+        return None;
     }
     let version = i16::from_be_bytes([buf[0], buf[1]]);
     let _ = bytes::Buf::get_i16(&mut buf);
     // Newer subscription versions decode as the newest we know (fields are appended).
     let version = version.clamp(0, 3);
-    match ConsumerProtocolSubscription::decode(&mut buf, version) {
-        Ok(s) => s.topics.into_iter().map(|t| t.to_string()).collect(),
-        Err(_) => Vec::new(),
-    }
+    ConsumerProtocolSubscription::decode(&mut buf, version)
+        .ok()
+        .map(|s| s.topics.into_iter().map(|t| t.to_string()).collect())
 }

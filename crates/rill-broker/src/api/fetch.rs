@@ -105,6 +105,7 @@ fn decode_partitions(
                 fetch_offset: p.fetch_offset,
                 partition_max_bytes: p.partition_max_bytes,
                 current_leader_epoch: p.current_leader_epoch,
+                log_start_offset: p.log_start_offset,
             });
         }
     }

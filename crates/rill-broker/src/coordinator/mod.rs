@@ -15,6 +15,7 @@
 //! Thread-safety: the coordinator mutex is held for the handler and the page-cache append
 //! only, never for an fsync wait.
 
+pub mod deleted_topics;
 pub mod storage;
 pub mod timer;
 
@@ -44,11 +45,24 @@ pub struct GroupService {
     /// The `__consumer_offsets` partitions this node coordinates, with the leader epoch
     /// they were loaded in.
     owned: Mutex<HashMap<i32, i32>>,
+    /// Topic deletions seen in the metadata, whose offsets are still to be removed.
+    deleted_topics: deleted_topics::DeletedTopics,
+    /// `offsets.topic.compression.codec`.
+    compression: kafka_protocol::records::Compression,
 }
 
 /// How long a coordinator write waits for the offsets partition's ISR
 /// (Kafka's `offsets.commit.timeout.ms` default).
 const COMMIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The codec of the coordinator's batches (`offsets.topic.compression.codec`).
+///
+/// # Errors
+/// A bad value.
+pub fn offsets_compression(config: &BrokerConfig) -> Result<kafka_protocol::records::Compression> {
+    let key = "offsets.topic.compression.codec";
+    storage::compression_codec(parse_int(key, config.value(key).unwrap_or_default(), 0, 4)?)
+}
 
 /// Reads the coordinator's settings from the broker config.
 ///
@@ -86,7 +100,15 @@ impl GroupService {
             waiters: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             owned: Mutex::new(HashMap::new()),
+            deleted_topics: deleted_topics::DeletedTopics::default(),
+            compression: kafka_protocol::records::Compression::None,
         }
+    }
+
+    /// Sets the codec of the coordinator's batches (`offsets.topic.compression.codec`).
+    pub fn with_compression(mut self, compression: kafka_protocol::records::Compression) -> Self {
+        self.compression = compression;
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, GroupCoordinator> {
@@ -145,6 +167,33 @@ impl GroupService {
         Ok(())
     }
 
+    /// Notes the topics deleted since the previous metadata image (cheap; after every
+    /// metadata change). [`GroupService::forget_deleted_topics`] writes their tombstones.
+    pub fn observe_image(&self, image: &rill_meta::MetadataImage) {
+        self.deleted_topics.observe(image);
+    }
+
+    /// Whether deleted topics wait for their offsets to be removed.
+    pub fn has_deleted_topics(&self) -> bool {
+        self.deleted_topics.any()
+    }
+
+    /// Removes the committed offsets of topics deleted since the last call from every group
+    /// served here, writing a tombstone for each. Blocking.
+    ///
+    /// # Errors
+    /// Storage errors appending the tombstones.
+    pub fn forget_deleted_topics(&self, replicas: &ReplicaManager) -> Result<usize> {
+        let topics = self.deleted_topics.take();
+        if topics.is_empty() {
+            return Ok(0);
+        }
+        self.run(replicas, |c, _| {
+            let out = c.delete_topic_offsets(&topics);
+            (out.records.len(), out)
+        })
+    }
+
     /// Reads the state without changing it.
     pub fn read<T>(&self, f: impl FnOnce(&GroupCoordinator) -> T) -> T {
         f(&self.lock())
@@ -178,7 +227,7 @@ impl GroupService {
             let appended = if out.records.is_empty() {
                 Ok(Vec::new())
             } else {
-                storage::append(replicas, &out.records, now)
+                storage::append(replicas, &out.records, now, self.compression)
             };
             (value, out, appended)
         };

@@ -2,7 +2,8 @@
 //! RecordBatch v2 through the ordinary `Partition` code, and reading them back on start.
 //!
 //! Batches are built with kafka-protocol's encoder: producer id -1 and sequences 0..n (the
-//! encoder starts a new batch whenever `offset - sequence` changes), uncompressed, CreateTime.
+//! encoder starts a new batch whenever `offset - sequence` changes), compressed with
+//! `offsets.topic.compression.codec`, CreateTime.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -19,8 +20,32 @@ use crate::replica::{Partition, ReplicaManager};
 /// The internal topic's name.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
+/// The codec of `offsets.topic.compression.codec` (Kafka's ids: 0 none, 1 gzip, 2 snappy,
+/// 3 lz4, 4 zstd).
+///
+/// # Errors
+/// [`BrokerError::Config`]-style error for another id.
+pub fn compression_codec(id: i64) -> Result<Compression> {
+    Ok(match id {
+        0 => Compression::None,
+        1 => Compression::Gzip,
+        2 => Compression::Snappy,
+        3 => Compression::Lz4,
+        4 => Compression::Zstd,
+        other => {
+            return Err(BrokerError::Internal(format!(
+                "offsets.topic.compression.codec: unknown codec {other} (0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd)"
+            )))
+        }
+    })
+}
+
 /// Encodes records as one batch (several if the encoder splits).
-fn encode(records: &[&CoordinatorRecord], now_ms: i64) -> Result<Vec<u8>> {
+fn encode(
+    records: &[&CoordinatorRecord],
+    now_ms: i64,
+    compression: Compression,
+) -> Result<Vec<u8>> {
     let recs: Vec<Record> = records
         .iter()
         .enumerate()
@@ -43,7 +68,7 @@ fn encode(records: &[&CoordinatorRecord], now_ms: i64) -> Result<Vec<u8>> {
     let mut buf = BytesMut::new();
     let options = RecordEncodeOptions {
         version: 2,
-        compression: Compression::None,
+        compression,
     };
     RecordBatchEncoder::encode(&mut buf, recs.iter(), &options)
         .map_err(|e| BrokerError::Internal(format!("encode coordinator records: {e}")))?;
@@ -59,6 +84,7 @@ pub fn append(
     replicas: &ReplicaManager,
     records: &[CoordinatorRecord],
     now_ms: i64,
+    compression: Compression,
 ) -> Result<Vec<(Arc<Partition>, i64)>> {
     let mut by_partition: BTreeMap<i32, Vec<&CoordinatorRecord>> = BTreeMap::new();
     for r in records {
@@ -72,7 +98,7 @@ pub fn append(
             .ok_or_else(|| {
                 BrokerError::Internal(format!("{OFFSETS_TOPIC}-{index} is not led here"))
             })?;
-        let mut bytes = encode(&recs, now_ms)?;
+        let mut bytes = encode(&recs, now_ms, compression)?;
         let mut at = 0;
         let mut last = -1;
         // The encoder may have produced several batches: append each.

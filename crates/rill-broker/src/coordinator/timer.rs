@@ -54,6 +54,13 @@ pub async fn run<H: CoordinatorHost>(
             _ = tick.tick() => {
                 let now = crate::clock::now_ms();
                 let due = host.groups().read(|c| c.next_deadline().is_some_and(|d| d <= now));
+                if host.groups().has_deleted_topics() {
+                    let h = host.clone();
+                    let done = tokio::task::spawn_blocking(move || h.groups().forget_deleted_topics(h.replicas())).await;
+                    if let Ok(Err(e)) = done {
+                        tracing::warn!(error = %e, "cannot remove the offsets of deleted topics");
+                    }
+                }
                 if due {
                     let h = host.clone();
                     let _ = tokio::task::spawn_blocking(move || h.groups().run(h.replicas(), |c, now| ((), c.tick(now)))).await;

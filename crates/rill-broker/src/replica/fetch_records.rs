@@ -50,6 +50,8 @@ pub struct FetchInput {
     pub partition_max_bytes: i32,
     /// The client's leader epoch (KIP-320), -1 for none.
     pub current_leader_epoch: i32,
+    /// A follower's log start offset (Fetch v5+), -1 from consumers.
+    pub log_start_offset: i64,
 }
 
 /// One partition's fetch answer: its fields and its record data as file ranges.
@@ -80,6 +82,8 @@ pub struct Want {
     pub fetch_offset: i64,
     /// Per-partition byte limit.
     pub partition_max_bytes: u64,
+    /// A follower's log start offset, -1 when unknown (consumers).
+    pub log_start_offset: i64,
 }
 
 /// What one read of every wanted partition gave: the answers, their total bytes, whether one
@@ -121,10 +125,12 @@ impl FetchOperation {
         let Some(replica) = self.follower else {
             return;
         };
-        let fetches = self
-            .wants
-            .iter()
-            .filter_map(|w| w.target.as_deref().ok().map(|p| (p, w.fetch_offset)));
+        let fetches = self.wants.iter().filter_map(|w| {
+            w.target
+                .as_deref()
+                .ok()
+                .map(|p| (p, w.fetch_offset, w.log_start_offset))
+        });
         Partition::record_follower_fetches(fetches, replica, now_ms);
     }
 
@@ -202,6 +208,7 @@ impl ReplicaManager {
                 }),
                 fetch_offset: i.fetch_offset,
                 partition_max_bytes: i.partition_max_bytes.max(0) as u64,
+                log_start_offset: i.log_start_offset,
             })
             .collect();
         // Kafka's fetch.max.bytes caps what one response carries, whatever the request asks.

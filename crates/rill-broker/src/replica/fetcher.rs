@@ -312,6 +312,8 @@ pub fn apply_fetch(
     let mut out = FetchOutcome::default();
     // Partitions appended to (or with nothing new), synced together after the loop.
     let mut to_sync: Vec<(Arc<Partition>, i64)> = Vec::new();
+    // The leader's log start of each synced partition, taken once the data is durable.
+    let mut starts: Vec<(i32, i64)> = Vec::new();
     for (p, epoch, pd) in answers {
         match ResponseError::try_from_code(pd.error_code) {
             None => {
@@ -327,6 +329,7 @@ pub fn apply_fetch(
                     }
                 }
                 to_sync.push((p, pd.high_watermark));
+                starts.push((epoch, pd.log_start_offset));
             }
             Some(ResponseError::OffsetOutOfRange) => {
                 let end = p.log_end_offset().unwrap_or(-1);
@@ -349,9 +352,15 @@ pub fn apply_fetch(
     // One group-commit round for every partition of the answer: the next fetch (which tells
     // the leader these offsets are replicated) goes out only after all of them are durable.
     let syncs: Vec<(&Partition, i64)> = to_sync.iter().map(|(p, hw)| (p.as_ref(), *hw)).collect();
-    for ((p, _), synced) in syncs.iter().zip(Partition::follower_sync_all(&syncs)) {
+    let synced_all = Partition::follower_sync_all(&syncs);
+    for (((p, _), synced), (epoch, leader_start)) in syncs.iter().zip(synced_all).zip(starts) {
         match synced {
-            Ok(moved) => out.high_watermark_moved |= moved,
+            Ok(moved) => {
+                out.high_watermark_moved |= moved;
+                if let Err(e) = p.follow_leader_log_start(leader, epoch, leader_start) {
+                    tracing::warn!(topic = %p.topic, partition = p.index, error = %e, "following the leader's log start failed");
+                }
+            }
             Err(e) => {
                 tracing::error!(topic = %p.topic, partition = p.index, error = %e, "follower fsync failed");
                 out.retry_later = true;

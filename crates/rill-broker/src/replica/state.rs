@@ -20,6 +20,8 @@ pub struct FollowerProgress {
     last_fetch_leader_end: i64,
     /// When the follower previously fetched.
     last_fetch_ms: i64,
+    /// The follower's log start offset as its fetches report it; -1 until known.
+    pub log_start_offset: i64,
 }
 
 impl FollowerProgress {
@@ -29,6 +31,7 @@ impl FollowerProgress {
             last_caught_up_ms,
             last_fetch_leader_end: -1,
             last_fetch_ms: -1,
+            log_start_offset: -1,
         }
     }
 }
@@ -182,6 +185,31 @@ impl ReplicaState {
         p.last_fetch_leader_end = leader_end;
         p.last_fetch_ms = now_ms;
         p.log_end_offset = fetch_offset;
+    }
+
+    /// Leader: a follower's log start offset from its fetch (ignored when -1: not sent).
+    /// Returns whether it changed.
+    pub fn record_log_start(&mut self, replica: i32, log_start_offset: i64) -> bool {
+        if log_start_offset < 0 {
+            return false;
+        }
+        let p = self
+            .followers
+            .entry(replica)
+            .or_insert_with(|| FollowerProgress::unknown(-1));
+        let changed = p.log_start_offset != log_start_offset;
+        p.log_start_offset = log_start_offset;
+        changed
+    }
+
+    /// Leader: the low watermark given this broker's log start: the smallest log start
+    /// offset over the committed ISR (a follower that never reported one counts as -1).
+    pub fn low_watermark(&self, local_log_start: i64) -> i64 {
+        self.isr
+            .iter()
+            .filter(|r| **r != self.local)
+            .map(|r| self.followers.get(r).map_or(-1, |p| p.log_start_offset))
+            .fold(local_log_start, i64::min)
     }
 
     /// Members the high watermark waits for: the committed ISR plus a pending expansion

@@ -3,6 +3,7 @@
 
 mod membership;
 mod offsets;
+mod retention;
 
 use bytes::Bytes;
 

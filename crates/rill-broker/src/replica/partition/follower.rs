@@ -41,6 +41,33 @@ impl Partition {
         Ok(info)
     }
 
+    /// Follower: moves this log's start up to the leader's (Kafka's
+    /// `LeaderOffsetIncremented`), bounded by the high watermark, so records the leader
+    /// deleted (DeleteRecords, retention) go here too and never come back after a leader
+    /// change. Nothing happens when a metadata change overtook the fetch. Returns the log
+    /// start offset.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn follow_leader_log_start(
+        &self,
+        leader: i32,
+        leader_epoch: i32,
+        leader_log_start: i64,
+    ) -> Result<i64, LogError> {
+        let target = leader_log_start.min(self.high_watermark());
+        let (start, removed) = {
+            let mut log = self.log()?;
+            let current = log.log_start_offset();
+            if !self.follows(leader, leader_epoch) || target <= current {
+                return Ok(current);
+            }
+            log.delete_records_before_deferred(target)?
+        };
+        super::super::file_deleter::delete_later(removed.write_log_start()?);
+        Ok(start)
+    }
+
     /// Follower: the fetched data did not fit this log (it holds what the leader does not):
     /// find the divergence point again before the next fetch.
     pub fn mark_diverged(&self) {

@@ -35,6 +35,7 @@ impl Partition {
         &self,
         replica: i32,
         fetch_offset: i64,
+        log_start_offset: i64,
         now_ms: i64,
     ) -> Result<bool, LogError> {
         let end = self.log_end_offset()?;
@@ -42,9 +43,55 @@ impl Partition {
             // The follower has what this log does not: it must truncate first.
             return Ok(false);
         }
-        self.state()
-            .record_fetch(replica, fetch_offset, end, now_ms);
+        let start_moved = {
+            let mut state = self.state();
+            state.record_fetch(replica, fetch_offset, end, now_ms);
+            state.record_log_start(replica, log_start_offset)
+        };
+        if start_moved {
+            // DeleteRecords waits for the low watermark on this watcher.
+            self.watchers.committed.notify_waiters();
+        }
         Ok(self.advance_high_watermark())
+    }
+
+    /// Leader: the low watermark, the smallest log start offset of the ISR (Kafka's
+    /// `lowWatermarkIfLeader`; a member that never reported one counts as -1).
+    ///
+    /// # Errors
+    /// A poisoned lock.
+    pub fn low_watermark(&self) -> Result<i64, LogError> {
+        let local = self.log_start_offset()?;
+        Ok(self.state().low_watermark(local))
+    }
+
+    /// DeleteRecords' purgatory: waits until the low watermark reaches `offset` while this
+    /// broker leads in `leader_epoch`, or `deadline`. Returns the low watermark and whether
+    /// it reached `offset`.
+    ///
+    /// # Errors
+    /// A poisoned lock.
+    pub async fn wait_low_watermark(
+        &self,
+        offset: i64,
+        leader_epoch: i32,
+        deadline: tokio::time::Instant,
+    ) -> Result<(i64, bool), LogError> {
+        loop {
+            let notified = self.watchers.committed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let low = self.low_watermark()?;
+            if low >= offset {
+                return Ok((low, true));
+            }
+            if !self.is_leader() || self.leader_epoch() != leader_epoch {
+                return Ok((low, false));
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return Ok((self.low_watermark()?, false));
+            }
+        }
     }
 
     /// Leader: one follower fetch's progress on each of its partitions, every one recorded
@@ -52,15 +99,17 @@ impl Partition {
     /// `replica.fetch.wait.max.ms` later). Returns whether some high watermark moved.
     /// Partitions whose log cannot be read are skipped.
     pub fn record_follower_fetches<'a>(
-        fetches: impl IntoIterator<Item = (&'a Partition, i64)>,
+        fetches: impl IntoIterator<Item = (&'a Partition, i64, i64)>,
         replica: i32,
         now_ms: i64,
     ) -> bool {
-        fetches.into_iter().fold(false, |moved, (p, offset)| {
-            p.record_follower_fetch(replica, offset, now_ms)
-                .unwrap_or(false)
-                || moved
-        })
+        fetches
+            .into_iter()
+            .fold(false, |moved, (p, offset, log_start)| {
+                p.record_follower_fetch(replica, offset, log_start, now_ms)
+                    .unwrap_or(false)
+                    || moved
+            })
     }
 
     /// Leader: the ISR change to ask the controller for now, with the epochs it is based

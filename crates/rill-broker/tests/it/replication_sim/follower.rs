@@ -176,6 +176,7 @@ impl SimBroker {
                 partition: *i,
                 current_leader_epoch: epoch,
                 fetch_offset: p.log_end_offset().expect("log end"),
+                log_start_offset: p.log_start_offset().expect("log start"),
             });
             sent.insert(*i, (p.clone(), epoch));
         }

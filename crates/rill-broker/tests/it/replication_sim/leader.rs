@@ -91,6 +91,7 @@ impl SimBroker {
                 target: self.target(fp.partition, fp.current_leader_epoch, Some(from)),
                 fetch_offset: fp.fetch_offset,
                 partition_max_bytes: ctx.cfg.partition_max_bytes,
+                log_start_offset: fp.log_start_offset,
             })
             .collect();
         // The followers' min_bytes of 1; no response cap beyond the partitions' own.
@@ -328,6 +329,7 @@ impl SimBroker {
             target,
             fetch_offset: offset,
             partition_max_bytes: ctx.cfg.partition_max_bytes,
+            log_start_offset: -1,
         };
         // The service's consumer read (below the high watermark), answered at once.
         let op = FetchOperation::new(vec![want], None, 1, u64::MAX);

@@ -23,6 +23,8 @@ pub struct FetchPart {
     pub current_leader_epoch: i32,
     /// The follower's log end offset.
     pub fetch_offset: i64,
+    /// The follower's log start offset (Fetch v5+).
+    pub log_start_offset: i64,
 }
 
 /// A follower's OffsetForLeaderEpoch question about one partition.

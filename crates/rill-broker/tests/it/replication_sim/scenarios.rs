@@ -58,8 +58,9 @@ fn whole_log(p: &Partition) -> Vec<u8> {
 /// One follower fetch of everything `leader` has, applied by the real `apply_fetch`.
 fn fetch_all(follower: &Arc<Partition>, follower_id: i32, leader: &Partition, leader_id: i32) {
     let offset = follower.log_end_offset().unwrap();
+    let start = follower.log_start_offset().unwrap();
     leader
-        .record_follower_fetch(follower_id, offset, 0)
+        .record_follower_fetch(follower_id, offset, start, 0)
         .unwrap();
     let read = leader.read_for_follower(offset, u64::MAX).unwrap();
     let mut pd = PartitionData::default();
@@ -183,7 +184,7 @@ fn a_consumer_ahead_of_a_new_leaders_high_watermark_gets_nothing_not_out_of_rang
     assert_eq!(b2.log_end_offset().unwrap(), 10);
     // Broker 2's next fetch tells broker 1 it has everything; the answer (with the high
     // watermark) never arrives: broker 1 dies.
-    b1.record_follower_fetch(2, 10, 0).unwrap();
+    b1.record_follower_fetch(2, 10, 0, 0).unwrap();
     assert_eq!(b1.read(10, 1 << 20, true).unwrap().high_watermark, 10);
     b2.apply_image(&image(2, 1, &[2, 3]), 0).unwrap();
     assert!(b2.high_watermark() < 10);
@@ -211,7 +212,7 @@ fn one_follower_fetch_advances_the_high_watermark_of_every_partition_in_it() {
         p.wait_durable(info.last_offset + 1).unwrap();
         assert_eq!(p.high_watermark(), 0, "not replicated yet");
     }
-    let moved = Partition::record_follower_fetches(parts.iter().map(|p| (p.as_ref(), 1)), 2, 0);
+    let moved = Partition::record_follower_fetches(parts.iter().map(|p| (p.as_ref(), 1, 0)), 2, 0);
     assert!(moved);
     let hws: Vec<i64> = parts.iter().map(|p| p.high_watermark()).collect();
     assert_eq!(
@@ -219,4 +220,127 @@ fn one_follower_fetch_advances_the_high_watermark_of_every_partition_in_it() {
         vec![1, 1, 1, 1],
         "every partition's high watermark moved"
     );
+}
+
+/// Base offsets of the batches a consumer reads from `p`'s log start.
+fn batches_from_start(p: &Partition) -> Vec<i64> {
+    let start = p.log_start_offset().unwrap();
+    let records = p.read(start, u64::MAX, true).unwrap().records;
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < records.len() {
+        let h = rill_log::BatchHeader::parse(&records[at..]).unwrap();
+        out.push(h.base_offset);
+        at += h.total_len();
+    }
+    out
+}
+
+/// Replicated DeleteRecords: followers take the leader's log start from fetch answers and
+/// report theirs, the leader's low watermark (smallest log start of the ISR) reaches the
+/// deleted offset only then, and after the leader dies the new leader has no deleted record.
+#[test]
+fn deleted_records_stay_deleted_after_a_leader_change() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let b: Vec<Arc<Partition>> = (1..=3)
+        .map(|id| open(dirs[id as usize - 1].path(), id))
+        .collect();
+    for p in &b {
+        p.apply_image(&image(1, 0, &[1, 2, 3]), 0).unwrap();
+    }
+    for i in 0..10 {
+        let info = b[0].append(&mut batch(0, -1, 100 + i), 0).unwrap();
+        b[0].wait_durable(info.last_offset + 1).unwrap();
+    }
+    find_divergence(&b[1], &b[0], 1);
+    find_divergence(&b[2], &b[0], 1);
+    for _ in 0..2 {
+        fetch_all(&b[1], 2, &b[0], 1);
+        fetch_all(&b[2], 3, &b[0], 1);
+    }
+    assert_eq!(b[0].high_watermark(), 10);
+    assert_eq!(b[0].low_watermark().unwrap(), 0);
+
+    assert_eq!(b[0].delete_records(6).unwrap(), 6);
+    assert_eq!(
+        b[0].low_watermark().unwrap(),
+        0,
+        "the followers have not moved their log start yet"
+    );
+    // The next fetch answers carry log start 6; the fetch after reports the followers'.
+    fetch_all(&b[1], 2, &b[0], 1);
+    fetch_all(&b[2], 3, &b[0], 1);
+    assert_eq!(b[1].log_start_offset().unwrap(), 6);
+    assert_eq!(b[2].log_start_offset().unwrap(), 6);
+    assert_eq!(b[0].low_watermark().unwrap(), 0, "not reported yet");
+    fetch_all(&b[1], 2, &b[0], 1);
+    assert_eq!(
+        b[0].low_watermark().unwrap(),
+        0,
+        "broker 3 has not reported"
+    );
+    fetch_all(&b[2], 3, &b[0], 1);
+    assert_eq!(b[0].low_watermark().unwrap(), 6);
+
+    // Broker 1 dies; broker 2 leads. Its log starts at 6 and a consumer reading from the
+    // beginning never sees a deleted record, even after a restart of broker 2.
+    for p in &b[1..] {
+        p.apply_image(&image(2, 1, &[2, 3]), 0).unwrap();
+    }
+    assert!(b[1].is_leader());
+    assert!(b[1].log_start_offset().unwrap() >= 6);
+    let seen = batches_from_start(&b[1]);
+    assert_eq!(
+        seen,
+        (6..10).collect::<Vec<i64>>(),
+        "only records from 6 on"
+    );
+    let b2 = open(dirs[1].path(), 2);
+    b2.apply_image(&image(2, 1, &[2, 3]), 0).unwrap();
+    assert_eq!(
+        b2.log_start_offset().unwrap(),
+        6,
+        "the log start is checkpointed"
+    );
+}
+
+/// A DeleteRecords waits in the purgatory: it completes when the ISR's low watermark reaches
+/// the offset and times out otherwise.
+#[tokio::test]
+async fn delete_records_waits_for_the_low_watermark() {
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let leader = open(dirs[0].path(), 1);
+    let follower = open(dirs[1].path(), 2);
+    for p in [&leader, &follower] {
+        p.apply_image(&image(1, 0, &[1, 2]), 0).unwrap();
+    }
+    for i in 0..4 {
+        let info = leader.append(&mut batch(0, -1, i), 0).unwrap();
+        leader.wait_durable(info.last_offset + 1).unwrap();
+    }
+    find_divergence(&follower, &leader, 1);
+    fetch_all(&follower, 2, &leader, 1);
+    fetch_all(&follower, 2, &leader, 1);
+    assert_eq!(leader.delete_records(3).unwrap(), 3);
+    let soon = tokio::time::Instant::now() + std::time::Duration::from_millis(50);
+    assert_eq!(
+        leader.wait_low_watermark(3, 0, soon).await.unwrap(),
+        (0, false),
+        "times out while the follower has not moved"
+    );
+    let waiter = {
+        let leader = leader.clone();
+        tokio::spawn(async move {
+            let later = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+            leader.wait_low_watermark(3, 0, later).await.unwrap()
+        })
+    };
+    let (f, l) = (follower.clone(), leader.clone());
+    tokio::task::spawn_blocking(move || {
+        fetch_all(&f, 2, &l, 1);
+        fetch_all(&f, 2, &l, 1);
+    })
+    .await
+    .unwrap();
+    assert_eq!(waiter.await.unwrap(), (3, true));
 }
