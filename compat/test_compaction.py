@@ -9,6 +9,7 @@ import random
 import subprocess
 import time
 
+from adminhttp import get_json
 from clients import ck_consume, create_topic, kp_consume, produce_all, producer
 from confluent_kafka import Consumer, TopicPartition
 
@@ -105,3 +106,11 @@ def test_compacted_topic_keeps_latest_per_key_for_every_client(start_broker, top
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == [f"{o} {k.decode()}" for o, k, _ in recs]
+
+    # The admin API (and the console's topic page) shows the policy and each partition's dirty
+    # ratio: once cleaned, most of the log is clean, so the ratio is well under a half.
+
+    detail = get_json(f"{broker.admin_url}/api/v1/topics/{topic_name}")
+    assert detail["configs"]["cleanup.policy"] == "compact"
+    [part] = detail["partitions"]
+    assert part["dirty_ratio"] is not None and 0.0 <= part["dirty_ratio"] < 0.5, part

@@ -126,7 +126,21 @@ try {
     if (start !== "0") throw new Error(`log start of partition ${p} is ${start}`);
   }
   step("topic offsets shown");
+  const policy = await cellText(page, '[data-testid="cleanup-policy"]');
+  if (policy !== "delete") throw new Error(`cleanup policy shown as ${policy}`);
   await shot(page, "topic.png");
+
+  // A compacted topic made with the CLI: its page shows the policy and the dirty ratio of
+  // each partition (replicated on every node, so node 2 has it locally).
+  const compacted = `${TOPIC}-compacted`;
+  rill(["topics", "create", compacted, "-p", "1", "-r", process.env.BROKERS || "1", "-c", "cleanup.policy=compact"]);
+  rill(["produce", compacted, "-K", ":"], "k:v1\nk:v2\n");
+  await page.goto(`${BASE}/#/topics/${encodeURIComponent(compacted)}`);
+  await eventually("the compacted topic's dirty ratio", async () =>
+    /^\d+(\.\d)?%$/.test(await cellText(page, 'tr[data-partition="0"] td[data-field="dirty_ratio"]')));
+  const shownPolicy = await cellText(page, '[data-testid="cleanup-policy"]');
+  if (shownPolicy !== "compact") throw new Error(`compacted topic's policy shown as ${shownPolicy}`);
+  step("compacted topic: policy and dirty ratio shown");
 
   // Message browser: partition 1 from the beginning, as JSON, with the header.
   await page.goto(`${BASE}/#/messages?topic=${encodeURIComponent(TOPIC)}&partition=1`);

@@ -38,6 +38,8 @@ pub struct PartitionRow {
     pub size_bytes: Option<u64>,
     /// Segments (partitions hosted here).
     pub segments: Option<usize>,
+    /// Share of the cleanable log not yet compacted (hosted here, compacted topics only).
+    pub dirty_ratio: Option<f64>,
     /// Where the figures come from: `local`, `leader` (asked over the Kafka protocol) or
     /// `unknown`.
     pub offsets_from: &'static str,
@@ -115,6 +117,7 @@ fn row(view: PartitionView) -> PartitionRow {
         high_watermark: local.map(|s| s.high_watermark),
         size_bytes: local.map(|s| s.size_bytes),
         segments: local.map(|s| s.segments),
+        dirty_ratio: view.dirty_ratio,
         offsets_from: if local.is_some() { "local" } else { "unknown" },
         view,
     }

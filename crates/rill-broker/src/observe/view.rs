@@ -58,6 +58,10 @@ pub struct PartitionView {
     /// Log figures of the local replica, when hosted here.
     #[serde(skip)]
     pub local: Option<LogStats>,
+    /// The local replica's dirty ratio (bytes not yet cleaned over the cleanable log, as the
+    /// log cleaner computes it), when hosted here and `cleanup.policy` has `compact`.
+    #[serde(skip)]
+    pub dirty_ratio: Option<f64>,
 }
 
 /// The state of partition `index` of `t`; a lone node's partitions that predate replica
@@ -91,6 +95,7 @@ pub fn partitions(
     topics: Option<&[&str]>,
 ) -> Vec<PartitionView> {
     let node = broker.config.node_id;
+    let now = crate::clock::now_ms();
     let mut out = Vec::new();
     for t in image.topics() {
         if topics.is_some_and(|names| !names.contains(&t.name.as_str())) {
@@ -99,10 +104,12 @@ pub fn partitions(
         let min_isr = min_insync_replicas(broker, t);
         for index in 0..t.partitions as usize {
             let s = partition_state(t, index, node);
-            let local = broker
-                .replicas
-                .get(&t.name, index as i32)
-                .and_then(|p| p.log_stats().ok());
+            let replica = broker.replicas.get(&t.name, index as i32);
+            let local = replica.as_ref().and_then(|p| p.log_stats().ok());
+            let dirty_ratio = replica
+                .as_ref()
+                .and_then(|p| p.cleaner_state(now).ok().flatten())
+                .map(|(info, _)| info.dirty_ratio);
             out.push(PartitionView {
                 topic: t.name.clone(),
                 partition: index as i32,
@@ -113,6 +120,7 @@ pub fn partitions(
                 replicas: s.replicas,
                 isr: s.isr,
                 local,
+                dirty_ratio,
             });
         }
     }

@@ -334,6 +334,7 @@ async function topicDetail(token, name) {
       return;
     }
     if (token !== routeToken) return;
+    const compacted = String(t.configs["cleanup.policy"] || "").includes("compact");
     const rows = t.partitions.map((p) => `<tr data-partition="${p.partition}">
         <td class="num">${p.partition}</td><td>${p.leader >= 0 ? p.leader : "none"}</td>
         <td>${ids(p.replicas)}</td><td>${ids(p.isr)}</td>
@@ -341,6 +342,7 @@ async function topicDetail(token, name) {
         <td class="num" data-field="high_watermark">${num(p.high_watermark)}</td>
         <td class="num" data-field="log_end_offset">${num(p.log_end_offset)}</td>
         <td class="num">${bytes(p.size_bytes)}</td><td class="num">${num(p.segments)}</td>
+        ${compacted ? `<td class="num" data-field="dirty_ratio">${p.dirty_ratio == null ? "–" : (100 * p.dirty_ratio).toFixed(1) + "%"}</td>` : ""}
         <td>${healthTags(p)}</td><td class="muted">${esc(p.offsets_from)}</td>
         <td><a href="#/messages?topic=${encodeURIComponent(t.name)}&partition=${p.partition}">browse</a></td></tr>`).join("");
     const overrides = Object.keys(t.config_overrides);
@@ -348,11 +350,12 @@ async function topicDetail(token, name) {
       `<tr><td>${esc(k)}${overrides.includes(k) ? ' <span class="tag">set</span>' : ""}</td><td>${esc(v)}</td></tr>`).join("");
     document.getElementById("topic-body").innerHTML = `
       <div class="muted" style="margin-bottom:12px">id ${esc(t.topic_id)} · replication factor ${t.replication_factor} ·
+        cleanup policy <span data-testid="cleanup-policy">${esc(t.configs["cleanup.policy"] || "delete")}</span> ·
         <a href="#/messages?topic=${encodeURIComponent(t.name)}">browse messages</a></div>
       <div class="panel"><h2>Partitions</h2>
         <table data-testid="partitions"><thead><tr><th class="num">Partition</th><th>Leader</th><th>Replicas</th><th>ISR</th>
           <th class="num">Log start</th><th class="num">High watermark</th><th class="num">Log end</th>
-          <th class="num">Size</th><th class="num">Segments</th><th>Health</th><th>Offsets from</th><th></th></tr></thead>
+          <th class="num">Size</th><th class="num">Segments</th>${compacted ? '<th class="num" title="Share of the cleanable log not yet compacted">Dirty</th>' : ""}<th>Health</th><th>Offsets from</th><th></th></tr></thead>
         <tbody>${rows}</tbody></table></div>
       <div class="panel"><h2>Configs</h2><table><tbody>${configs}</tbody></table></div>`;
   };
