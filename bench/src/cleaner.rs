@@ -107,6 +107,39 @@ fn fill(dir: &std::path::Path, total: u64, keys: u64, codec: Codec) -> Result<Pa
     Ok(log)
 }
 
+/// Seconds one core spends on the least codec work a pass over compressed batches does:
+/// compress `retained` bytes (16-record batches of the same random-pool values, at the
+/// codec's default level) and decompress `dirty` bytes of such batches. The cleaner cannot be
+/// faster than this on one thread; for gzip it is the limit, not the disk.
+fn codec_work(codec: Codec, dirty: u64, retained: u64) -> Result<f64> {
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let body: Vec<u8> = (0..RECORDS_PER_BATCH * (RECORD_VALUE + 24))
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let mut packed = Vec::new();
+    rill_log::compression::compress_into(codec, None, &body, &mut packed)?;
+    let mut out = Vec::with_capacity(packed.len() * 2);
+    let start = Instant::now();
+    let mut done = 0u64;
+    while done < retained {
+        out.clear();
+        rill_log::compression::compress_into(codec, None, &body, &mut out)?;
+        done += out.len() as u64;
+    }
+    let mut plain = Vec::with_capacity(body.len());
+    done = 0;
+    while done < dirty {
+        rill_log::compression::decompress_into(codec, &packed, &mut plain, body.len() * 2)?;
+        done += packed.len() as u64;
+    }
+    Ok(start.elapsed().as_secs_f64())
+}
+
 /// Runs the cleaner benchmark and prints the figures.
 pub fn run(args: &CleanerArgs) -> Result<()> {
     let codec = Codec::from_name(&args.codec).context("unknown codec")?;
@@ -173,6 +206,16 @@ pub fn run(args: &CleanerArgs) -> Result<()> {
         "cleaner / disk: {:.2}x (target >= 0.5x)",
         clean_rate / disk_rate
     );
+    if codec != Codec::None {
+        let codec_secs = codec_work(codec, dirty, written)?;
+        println!(
+            "{} codec work alone (decompress {:.0} MiB of dirty batches, compress {:.0} MiB retained, one core): {codec_secs:.2} s; cleaner / codec: {:.2}x",
+            codec.name(),
+            dirty as f64 / MIB,
+            written as f64 / MIB,
+            codec_secs / secs
+        );
+    }
     println!(
         "offset map: budget {} MiB, allocated {:.1} MiB, at most {max_entries} keys ({:.0}% of slots)",
         args.dedupe_mib,
