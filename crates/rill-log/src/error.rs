@@ -62,6 +62,28 @@ pub enum LogError {
         /// The epoch the batch carries.
         got: i16,
     },
+    /// A batch does not fit the producer's transaction state (Kafka's INVALID_TXN_STATE): a
+    /// non-transactional batch while the producer's transaction is open.
+    #[error("invalid transaction state for producer {producer_id}: {reason}")]
+    InvalidTxnState {
+        /// The producer.
+        producer_id: i64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A transaction marker from a coordinator epoch older than the last marker's (a
+    /// coordinator that lost its partition; TRANSACTION_COORDINATOR_FENCED).
+    #[error(
+        "marker for producer {producer_id} from coordinator epoch {got}, older than {current}"
+    )]
+    TransactionCoordinatorFenced {
+        /// The producer.
+        producer_id: i64,
+        /// The coordinator epoch of the last marker.
+        current: i32,
+        /// The marker's coordinator epoch.
+        got: i32,
+    },
     /// A replicated append did not start at the log end offset or went backwards.
     #[error("replicated batch at offset {got} does not follow log end offset {expected}")]
     NonContiguousReplicatedBatch {

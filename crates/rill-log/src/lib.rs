@@ -14,6 +14,7 @@ pub mod checkpoint;
 pub mod cleaner;
 pub mod compression;
 pub mod config;
+pub mod control;
 pub mod dir_sync;
 pub mod epoch_cache;
 pub mod error;
@@ -40,6 +41,7 @@ pub mod storage_sim;
 pub mod testutil;
 pub mod time_index;
 pub mod trash;
+pub mod txn_index;
 mod varint;
 
 pub use batch::{
@@ -53,6 +55,7 @@ pub use cleaner::{
 };
 pub use compression::Codec;
 pub use config::{CleanupPolicy, FlushPolicy, LogConfig, TimestampType};
+pub use control::{build_marker, read_control, ControlKind, MarkerSpec, TxnOutcome};
 pub use epoch_cache::LeaderEpochCache;
 pub use error::{LogError, Result};
 pub use file_cache::FileCache;
@@ -60,10 +63,11 @@ pub use flush::{Durability, SyncObserver};
 pub use log::{AppendInfo, PartitionLog};
 pub use log_admin::{RemovedFiles, RemovedSegments};
 pub use log_read::{FileSlice, ReadResult};
-pub use producer_state::ProducerStateManager;
+pub use producer_state::{CompletedTxn, ProducerStateManager, ProducerView};
 pub use records::{Header, Headers, Record, Records};
 pub use recovery::RecoveryReport;
 pub use roll_sync::RollSyncs;
+pub use txn_index::AbortedTxn;
 #[cfg(test)]
 mod log_tests;
 #[cfg(test)]

@@ -21,14 +21,16 @@ use crate::checkpoint::{
     self, HIGH_WATERMARK_FILE, LEADER_EPOCH_FILE, LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE,
 };
 use crate::config::{FlushPolicy, LogConfig, TimestampType};
+use crate::control::{ControlKind, MarkerSpec, TxnOutcome};
 use crate::epoch_cache::LeaderEpochCache;
 use crate::error::{LogError, Result};
 use crate::flush::Durability;
 use crate::io;
-use crate::producer_state::{self, ProducerStateManager, SeqCheck};
+use crate::producer_state::{self, CompletedTxn, ProducerStateManager, SeqCheck};
 use crate::recovery::{self, RecoveryPoint, RecoveryReport};
 use crate::recycle::Spares;
 use crate::segment::LogSegment;
+use crate::txn_index::{self, AbortedTxn};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -268,7 +270,10 @@ impl PartitionLog {
             .ok_or_else(|| LogError::invalid("log has no segment"))
     }
 
-    /// Rebuilds producer state from the newest snapshot plus the batch headers after it.
+    /// Rebuilds producer state from the newest snapshot plus the batches after it (headers,
+    /// and the control record of each marker). Aborted-transaction index entries past the
+    /// end of their segment (a crash cut the log) are dropped, and those the replayed aborts
+    /// need are written if missing.
     pub(crate) fn rebuild_producer_state(&mut self, dropped: &mut Vec<String>) -> Result<()> {
         let log_end = self.log_end_offset();
         let from = self
@@ -276,12 +281,198 @@ impl PartitionLog {
             .load_latest(log_end, dropped)?
             .unwrap_or(self.log_start_offset)
             .max(self.log_start_offset);
-        let mut headers = Vec::new();
-        self.for_each_header_from(from, |h| headers.push(*h))?;
-        for h in &headers {
-            self.producers.update(h);
+        for seg in self.segments.values().filter(|s| s.next_offset >= from) {
+            txn_index::truncate_from(
+                &txn_index::path_for(&self.dir, seg.base_offset),
+                seg.next_offset,
+            )?;
+        }
+        let mut batches = Vec::new();
+        self.for_each_header_from(from, |h| batches.push(*h))?;
+        for h in &batches {
+            if !h.is_control() {
+                self.producers.update(h);
+                continue;
+            }
+            let bytes = self.read_batch_bytes(h)?;
+            match crate::control::read_control(&bytes) {
+                Ok(ControlKind::Marker {
+                    outcome,
+                    coordinator_epoch,
+                }) => {
+                    if let Some(done) = self.producers.update_marker(h, outcome, coordinator_epoch)
+                    {
+                        self.index_if_aborted(&done, true)?;
+                    }
+                }
+                Ok(ControlKind::Other) => {}
+                Err(e) => dropped.push(format!(
+                    "control batch at offset {} unreadable ({e}); its transaction stays open",
+                    h.base_offset
+                )),
+            }
         }
         Ok(())
+    }
+
+    /// The whole bytes of the batch `h` of this log (found by its base offset).
+    fn read_batch_bytes(&self, h: &BatchHeader) -> Result<Vec<u8>> {
+        let seg = self
+            .segments
+            .range(..=h.base_offset)
+            .next_back()
+            .map(|(_, s)| s)
+            .ok_or_else(|| {
+                LogError::invalid(format!("no segment holds offset {}", h.base_offset))
+            })?;
+        let file = seg.file()?;
+        let loc = seg
+            .locate(&file, h.base_offset)?
+            .ok_or_else(|| LogError::invalid(format!("batch at {} not found", h.base_offset)))?;
+        let mut buf = vec![0u8; h.total_len()];
+        let n = io::read_at(&file, seg.log_path(), loc.position, &mut buf)?;
+        if n < buf.len() {
+            return Err(LogError::corrupt(format!(
+                "batch at offset {} is cut short",
+                h.base_offset
+            )));
+        }
+        Ok(buf)
+    }
+
+    /// A marker was written: updates the producer state and, for an abort, the index of
+    /// aborted transactions.
+    fn apply_control(&mut self, head: &[u8], body: &[u8], h: &BatchHeader) -> Result<()> {
+        let mut bytes = Vec::with_capacity(head.len() + body.len());
+        bytes.extend_from_slice(head);
+        bytes.extend_from_slice(body);
+        if let ControlKind::Marker {
+            outcome,
+            coordinator_epoch,
+        } = crate::control::read_control(&bytes)?
+        {
+            if let Some(done) = self.producers.update_marker(h, outcome, coordinator_epoch) {
+                self.index_if_aborted(&done, false)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the index entry of an aborted transaction to its marker's segment; with
+    /// `if_missing`, only when the entry is not there already (replay at open).
+    fn index_if_aborted(&mut self, done: &CompletedTxn, if_missing: bool) -> Result<()> {
+        if done.outcome != TxnOutcome::Abort {
+            return Ok(());
+        }
+        let Some((base, _)) = self.segments.range(..=done.last_offset).next_back() else {
+            return Ok(());
+        };
+        let path = txn_index::path_for(&self.dir, *base);
+        let entry = AbortedTxn {
+            producer_id: done.producer_id,
+            first_offset: done.first_offset,
+            last_offset: done.last_offset,
+            last_stable_offset: self
+                .producers
+                .first_unstable_offset()
+                .unwrap_or(done.last_offset + 1)
+                .min(done.last_offset + 1),
+        };
+        if if_missing
+            && txn_index::read_all(&path)?
+                .iter()
+                .any(|e| e.producer_id == entry.producer_id && e.last_offset == entry.last_offset)
+        {
+            return Ok(());
+        }
+        txn_index::append(&path, &entry)
+    }
+
+    /// Leader append of a transaction marker the coordinator asked for (WriteTxnMarkers):
+    /// checks the producer and coordinator epochs, writes a control batch at the log end and
+    /// ends the producer's transaction here (an abort gets its index entry).
+    ///
+    /// # Errors
+    /// [`LogError::InvalidProducerEpoch`], [`LogError::TransactionCoordinatorFenced`], I/O
+    /// failures.
+    pub fn append_marker(
+        &mut self,
+        spec: &MarkerSpec,
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo> {
+        self.producers.check_marker(
+            spec.producer_id,
+            spec.producer_epoch,
+            spec.coordinator_epoch,
+        )?;
+        let mut bytes = crate::control::build_marker(spec)?;
+        let valid = ValidBatch::new(&bytes)?;
+        let (info, head) = self.guarded(|log| {
+            let h = *valid.header();
+            let base = log.log_end_offset();
+            if log
+                .active()?
+                .must_roll(valid.bytes().len(), base, &log.config, now_ms)
+            {
+                log.roll(now_ms)?;
+            }
+            let head = valid.patched_header(base, leader_epoch, None);
+            let ph = BatchHeader::parse(&head)?;
+            log.write_batch_parts(&head, &valid.bytes()[BATCH_HEADER_LEN..], &ph, now_ms)?;
+            if leader_epoch >= 0 && log.epochs.latest_epoch().is_none_or(|e| e < leader_epoch) {
+                log.epochs.assign(leader_epoch, base)?;
+            }
+            Ok((
+                AppendInfo {
+                    base_offset: base,
+                    last_offset: base,
+                    log_append_time_ms: -1,
+                    max_timestamp: h.max_timestamp,
+                    offset_of_max_timestamp: base,
+                    log_start_offset: log.log_start_offset,
+                    duplicate: false,
+                    record_count: 1,
+                    bytes: valid.bytes().len(),
+                },
+                head,
+            ))
+        })?;
+        bytes[..BATCH_HEADER_LEN].copy_from_slice(&head);
+        Ok(info)
+    }
+
+    /// The first offset of any ongoing transaction: read_committed consumers see nothing at
+    /// or above it (the last stable offset is the smaller of it and the high watermark).
+    pub fn first_unstable_offset(&self) -> Option<i64> {
+        self.producers.first_unstable_offset()
+    }
+
+    /// The aborted transactions a read_committed consumer must know of to read `[from,
+    /// upper)`: those with a record below `upper` and a marker at or after `from`, from the
+    /// index of every segment from the one holding `from` on (stopping once an entry shows
+    /// every transaction overlapping the range was complete).
+    ///
+    /// # Errors
+    /// I/O failures reading an index.
+    pub fn aborted_transactions(&self, from: i64, upper: i64) -> Result<Vec<AbortedTxn>> {
+        let mut out = Vec::new();
+        let start = self
+            .segments
+            .range(..=from)
+            .next_back()
+            .map_or(i64::MIN, |(b, _)| *b);
+        for base in self.segments.range(start..).map(|(b, _)| *b) {
+            for e in txn_index::read_all(&txn_index::path_for(&self.dir, base))? {
+                if e.last_offset >= from && e.first_offset < upper {
+                    out.push(e);
+                }
+                if e.last_stable_offset >= upper {
+                    return Ok(out);
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Calls `f` on every batch header whose last offset is `>= from`, in order.
@@ -464,6 +655,13 @@ impl PartitionLog {
         now_ms: i64,
     ) -> Result<(AppendInfo, Option<[u8; BATCH_HEADER_LEN]>)> {
         let h = *batch.header();
+        if h.is_control() {
+            // Markers come from the transaction coordinator (`append_marker`), never from a
+            // client (Kafka's LogValidator refuses them too).
+            return Err(LogError::invalid(
+                "clients may not write control batches (transaction markers)",
+            ));
+        }
         if let SeqCheck::Duplicate(m) = self.producers.check(&h)? {
             let info = AppendInfo {
                 base_offset: m.base_offset,
@@ -527,7 +725,11 @@ impl PartitionLog {
         let seg = self.active_mut()?;
         seg.append(head, body, h, interval)?;
         let key = seg.log_key.clone();
-        self.producers.update(h);
+        if h.is_control() {
+            self.apply_control(head, body, h)?;
+        } else {
+            self.producers.update(h);
+        }
         self.durability.note_written(h.last_offset() + 1, &key);
         self.maybe_interval_flush(h.record_count, now_ms)
     }

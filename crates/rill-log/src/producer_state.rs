@@ -1,28 +1,40 @@
-//! Idempotent producer state (KIP-98) from batch headers only.
+//! Idempotent and transactional producer state (KIP-98) from batch headers and markers.
 //!
-//! Per producer id: the current epoch and the last 5 batches' (first seq, last seq, base
-//! offset, last offset, timestamp). Rules, as Kafka's ProducerStateManager for non-transactional
+//! Per producer id: the current epoch, the last 5 batches' (first seq, last seq, base
+//! offset, last offset, timestamp), the coordinator epoch of its last marker and the first
+//! offset of its ongoing transaction, if any. Transactions: a transactional data batch of a
+//! producer without one starts one at its base offset; a marker (see `control`) ends it
+//! (returned as a [`CompletedTxn`]), takes the marker's epoch (a newer epoch resets the
+//! sequence) and coordinator epoch. A non-transactional batch from a producer inside a
+//! transaction is refused ([`LogError::InvalidTxnState`]); a marker from an older producer
+//! epoch ([`LogError::InvalidProducerEpoch`]) or coordinator epoch
+//! ([`LogError::TransactionCoordinatorFenced`]) too. The first unstable offset (the smallest
+//! first offset of an ongoing transaction) bounds what read_committed consumers see. Rules, as Kafka's ProducerStateManager for non-transactional
 //! idempotent batches: producer id -1 is not checked; an older epoch is fenced
 //! ([`LogError::InvalidProducerEpoch`]); a newer epoch must start at sequence 0; an unknown
 //! producer may start at any sequence; a batch equal (first and last seq) to one of the last 5
 //! is a duplicate and returns the original offsets; otherwise the first sequence must follow
 //! the last one (wrapping at `i32::MAX`), else [`LogError::OutOfOrderSequence`].
 //!
-//! Snapshot file `<offset, 20 digits>.snapshot`: magic `RPS1`, CRC-32C (u32 BE) of the rest,
-//! count u32, then per producer: id i64, epoch i16, n u8, n × (first_seq i32, last_seq i32,
-//! base_offset i64, last_offset i64, timestamp i64). It describes the state after every batch
+//! Snapshot file `<offset, 20 digits>.snapshot`: magic `RPS2`, CRC-32C (u32 BE) of the rest,
+//! count u32, then per producer: id i64, epoch i16, coordinator epoch i32, ongoing
+//! transaction's first offset i64 (-1: none), n u8, n × (first_seq i32, last_seq i32,
+//! base_offset i64, last_offset i64, timestamp i64). `RPS1` snapshots (no coordinator epoch
+//! or transaction fields) of earlier versions are still read. It describes the state after every batch
 //! below `offset`; on open the log loads the newest usable snapshot and replays headers after it.
 //! Thread-safety: mutation takes `&mut self` (the log's lock).
 
 use crate::batch::BatchHeader;
+use crate::control::TxnOutcome;
 use crate::error::{LogError, Result};
 use crate::io;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 
 /// Batches remembered per producer for duplicate detection.
 const CACHED_BATCHES: usize = 5;
-const MAGIC: &[u8; 4] = b"RPS1";
+const MAGIC: &[u8; 4] = b"RPS2";
+const MAGIC_V1: &[u8; 4] = b"RPS1";
 const BATCH_META_LEN: usize = 4 + 4 + 8 + 8 + 8;
 
 /// One remembered batch of a producer.
@@ -41,14 +53,58 @@ pub struct BatchMetadata {
 }
 
 /// State of one producer id.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProducerEntry {
     /// Current epoch.
     pub epoch: i16,
     /// Last batches, oldest first.
     pub batches: VecDeque<BatchMetadata>,
+    /// Coordinator epoch of the last marker (-1 before any).
+    pub coordinator_epoch: i32,
+    /// First offset of the ongoing transaction, if one is open.
+    pub current_txn_first_offset: Option<i64>,
 }
 
+impl Default for ProducerEntry {
+    fn default() -> Self {
+        ProducerEntry {
+            epoch: 0,
+            batches: VecDeque::new(),
+            coordinator_epoch: -1,
+            current_txn_first_offset: None,
+        }
+    }
+}
+
+/// A transaction a marker ended in this partition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CompletedTxn {
+    /// Its producer id.
+    pub producer_id: i64,
+    /// Offset of its first record here.
+    pub first_offset: i64,
+    /// Offset of the marker.
+    pub last_offset: i64,
+    /// Commit or abort.
+    pub outcome: TxnOutcome,
+}
+
+/// An ongoing transaction, as DescribeProducers shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProducerView {
+    /// Producer id.
+    pub producer_id: i64,
+    /// Current epoch.
+    pub epoch: i16,
+    /// Last sequence written (-1 if none).
+    pub last_sequence: i32,
+    /// Timestamp of its last batch (-1 if none).
+    pub last_timestamp: i64,
+    /// Coordinator epoch of its last marker (-1 if none).
+    pub coordinator_epoch: i32,
+    /// First offset of its ongoing transaction (-1 if none).
+    pub current_txn_start_offset: i64,
+}
 /// Outcome of checking a batch against the producer state.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum SeqCheck {
@@ -63,6 +119,8 @@ pub(crate) enum SeqCheck {
 pub struct ProducerStateManager {
     dir: PathBuf,
     producers: HashMap<i64, ProducerEntry>,
+    /// Ongoing transactions: first offset -> producer id.
+    ongoing: BTreeMap<i64, i64>,
 }
 
 fn next_seq(seq: i32) -> i32 {
@@ -84,7 +142,104 @@ impl ProducerStateManager {
         ProducerStateManager {
             dir,
             producers: HashMap::new(),
+            ongoing: BTreeMap::new(),
         }
+    }
+
+    /// The smallest first offset of an ongoing transaction: read_committed consumers read
+    /// below it (and below the high watermark) only.
+    pub fn first_unstable_offset(&self) -> Option<i64> {
+        self.ongoing.keys().next().copied()
+    }
+
+    /// Ongoing transactions: (first offset, producer id), by first offset.
+    pub fn ongoing_transactions(&self) -> impl Iterator<Item = (i64, i64)> + '_ {
+        self.ongoing.iter().map(|(o, p)| (*o, *p))
+    }
+
+    /// Every producer, by id (DescribeProducers).
+    pub fn producers_view(&self) -> Vec<ProducerView> {
+        let mut v: Vec<ProducerView> = self
+            .producers
+            .iter()
+            .map(|(id, e)| ProducerView {
+                producer_id: *id,
+                epoch: e.epoch,
+                last_sequence: e.batches.back().map_or(-1, |b| b.last_seq),
+                last_timestamp: e.batches.back().map_or(-1, |b| b.timestamp),
+                coordinator_epoch: e.coordinator_epoch,
+                current_txn_start_offset: e.current_txn_first_offset.unwrap_or(-1),
+            })
+            .collect();
+        v.sort_unstable_by_key(|p| p.producer_id);
+        v
+    }
+
+    /// Rebuilds the ongoing-transaction map from the entries.
+    fn reindex_ongoing(&mut self) {
+        self.ongoing = self
+            .producers
+            .iter()
+            .filter_map(|(id, e)| e.current_txn_first_offset.map(|o| (o, *id)))
+            .collect();
+    }
+
+    /// Checks a marker the coordinator asks this leader to write: its producer epoch must not
+    /// be older than the producer's, nor its coordinator epoch older than the last marker's.
+    ///
+    /// # Errors
+    /// [`LogError::InvalidProducerEpoch`], [`LogError::TransactionCoordinatorFenced`].
+    pub(crate) fn check_marker(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+        coordinator_epoch: i32,
+    ) -> Result<()> {
+        let Some(entry) = self.producers.get(&producer_id) else {
+            return Ok(());
+        };
+        if producer_epoch < entry.epoch {
+            return Err(LogError::InvalidProducerEpoch {
+                producer_id,
+                current: entry.epoch,
+                got: producer_epoch,
+            });
+        }
+        if coordinator_epoch < entry.coordinator_epoch {
+            return Err(LogError::TransactionCoordinatorFenced {
+                producer_id,
+                current: entry.coordinator_epoch,
+                got: coordinator_epoch,
+            });
+        }
+        Ok(())
+    }
+
+    /// Records a marker now in the log (`h` with its assigned offset); returns the
+    /// transaction it ended, if the producer had one open. No checks.
+    pub(crate) fn update_marker(
+        &mut self,
+        h: &BatchHeader,
+        outcome: TxnOutcome,
+        coordinator_epoch: i32,
+    ) -> Option<CompletedTxn> {
+        if h.producer_id < 0 {
+            return None;
+        }
+        let entry = self.producers.entry(h.producer_id).or_default();
+        if h.producer_epoch != entry.epoch {
+            entry.batches.clear();
+            entry.epoch = h.producer_epoch;
+        }
+        entry.coordinator_epoch = coordinator_epoch;
+        let first = entry.current_txn_first_offset.take()?;
+        self.ongoing.remove(&first);
+        Some(CompletedTxn {
+            producer_id: h.producer_id,
+            first_offset: first,
+            last_offset: h.base_offset,
+            outcome,
+        })
     }
 
     /// Number of producer ids tracked.
@@ -114,6 +269,12 @@ impl ProducerStateManager {
         let Some(entry) = self.producers.get(&h.producer_id) else {
             return Ok(SeqCheck::Append);
         };
+        if !h.is_transactional() && entry.current_txn_first_offset.is_some() {
+            return Err(LogError::InvalidTxnState {
+                producer_id: h.producer_id,
+                reason: "a non-transactional batch while its transaction is open".into(),
+            });
+        }
         if h.producer_epoch < entry.epoch {
             return Err(LogError::InvalidProducerEpoch {
                 producer_id: h.producer_id,
@@ -151,9 +312,10 @@ impl ProducerStateManager {
         }
     }
 
-    /// Records a batch now in the log (header with assigned offsets). No checks.
+    /// Records a data batch now in the log (header with assigned offsets; markers go to
+    /// [`ProducerStateManager::update_marker`]). No checks.
     pub(crate) fn update(&mut self, h: &BatchHeader) {
-        if h.producer_id < 0 {
+        if h.producer_id < 0 || h.is_control() {
             return;
         }
         let entry = self.producers.entry(h.producer_id).or_default();
@@ -161,7 +323,11 @@ impl ProducerStateManager {
             entry.batches.clear();
             entry.epoch = h.producer_epoch;
         }
-        if h.is_control() || h.base_sequence < 0 {
+        if h.is_transactional() && entry.current_txn_first_offset.is_none() {
+            entry.current_txn_first_offset = Some(h.base_offset);
+            self.ongoing.insert(h.base_offset, h.producer_id);
+        }
+        if h.base_sequence < 0 {
             return;
         }
         if entry.batches.len() == CACHED_BATCHES {
@@ -179,6 +345,7 @@ impl ProducerStateManager {
     /// Forgets every producer.
     pub(crate) fn clear(&mut self) {
         self.producers.clear();
+        self.ongoing.clear();
     }
 
     fn encode(&self) -> Vec<u8> {
@@ -192,6 +359,8 @@ impl ProducerStateManager {
             };
             body.extend_from_slice(&id.to_be_bytes());
             body.extend_from_slice(&e.epoch.to_be_bytes());
+            body.extend_from_slice(&e.coordinator_epoch.to_be_bytes());
+            body.extend_from_slice(&e.current_txn_first_offset.unwrap_or(-1).to_be_bytes());
             body.push(e.batches.len() as u8);
             for b in &e.batches {
                 body.extend_from_slice(&b.first_seq.to_be_bytes());
@@ -209,9 +378,11 @@ impl ProducerStateManager {
 
     fn decode(bytes: &[u8]) -> std::result::Result<HashMap<i64, ProducerEntry>, String> {
         let mut r = Reader { b: bytes, at: 0 };
-        if r.take(4)? != MAGIC {
-            return Err("bad magic".into());
-        }
+        let v2 = match r.take(4)? {
+            m if m == MAGIC => true,
+            m if m == MAGIC_V1 => false,
+            _ => return Err("bad magic".into()),
+        };
         let crc = u32::from_be_bytes(r.arr()?);
         if crc32c::crc32c(&bytes[8..]) != crc {
             return Err("CRC mismatch".into());
@@ -221,6 +392,11 @@ impl ProducerStateManager {
         for _ in 0..n {
             let id = i64::from_be_bytes(r.arr()?);
             let epoch = i16::from_be_bytes(r.arr()?);
+            let (coordinator_epoch, txn_first) = if v2 {
+                (i32::from_be_bytes(r.arr()?), i64::from_be_bytes(r.arr()?))
+            } else {
+                (-1, -1)
+            };
             let k = r.take(1)?[0] as usize;
             let mut batches = VecDeque::with_capacity(k.min(CACHED_BATCHES));
             for _ in 0..k {
@@ -234,7 +410,15 @@ impl ProducerStateManager {
                     timestamp: i64::from_be_bytes(r2.arr()?),
                 });
             }
-            map.insert(id, ProducerEntry { epoch, batches });
+            map.insert(
+                id,
+                ProducerEntry {
+                    epoch,
+                    batches,
+                    coordinator_epoch,
+                    current_txn_first_offset: (txn_first >= 0).then_some(txn_first),
+                },
+            );
         }
         Ok(map)
     }
@@ -279,7 +463,7 @@ impl ProducerStateManager {
         max_offset: i64,
         dropped: &mut Vec<String>,
     ) -> Result<Option<i64>> {
-        self.producers.clear();
+        self.clear();
         for off in list_snapshots(&self.dir)?.into_iter().rev() {
             if off > max_offset {
                 continue;
@@ -291,6 +475,7 @@ impl ProducerStateManager {
             match Self::decode(&bytes) {
                 Ok(map) => {
                     self.producers = map;
+                    self.reindex_ongoing();
                     return Ok(Some(off));
                 }
                 Err(reason) => {

@@ -356,7 +356,7 @@ pub(crate) fn list_segments(dir: &Path, report: &mut RecoveryReport) -> Result<V
         }
         match ext {
             "log" => logs.push(base),
-            "index" | "timeindex" => indexes.push((base, dir.join(name))),
+            "index" | "timeindex" | "txnindex" => indexes.push((base, dir.join(name))),
             _ => {}
         }
     }

@@ -68,6 +68,8 @@ impl LogSegment {
     /// # Errors
     /// I/O failures.
     pub(crate) fn create(dir: &Path, base_offset: i64) -> Result<LogSegment> {
+        // An aborted-transaction index left at this base (by a log that was cut) is stale.
+        io::remove_if_exists(&sibling(dir, base_offset, "txnindex"))?;
         let path = sibling(dir, base_offset, "log");
         let file = io::open_rw(&path)?;
         io::set_len(&file, &path, 0)?;
@@ -108,6 +110,8 @@ impl LogSegment {
         io::rename(spare.log_path(), &path)?;
         io::remove_if_exists(spare.offset_index.file().path())?;
         io::remove_if_exists(spare.time_index.file().path())?;
+        io::remove_if_exists(&sibling(dir, spare.base_offset, "txnindex"))?;
+        io::remove_if_exists(&sibling(dir, base_offset, "txnindex"))?;
         let file = io::open_rw(&path)?;
         let file_len = file
             .metadata()
@@ -385,7 +389,7 @@ impl LogSegment {
         self.time_index.file().forget();
     }
 
-    /// Removes the three files.
+    /// Removes the segment's files.
     ///
     /// # Errors
     /// I/O failures.
@@ -393,7 +397,14 @@ impl LogSegment {
         self.forget_handles();
         io::remove_if_exists(self.log_key.path())?;
         io::remove_if_exists(self.offset_index.file().path())?;
-        io::remove_if_exists(self.time_index.file().path())
+        io::remove_if_exists(self.time_index.file().path())?;
+        io::remove_if_exists(&self.txn_index_path())
+    }
+
+    /// The segment's aborted-transaction index file (it may not exist).
+    pub(crate) fn txn_index_path(&self) -> PathBuf {
+        let dir = self.log_key.path().parent().unwrap_or(Path::new("."));
+        sibling(dir, self.base_offset, "txnindex")
     }
 
     /// [`LogSegment::delete_files`] for callers that do not hold the log's lock: the `.log`

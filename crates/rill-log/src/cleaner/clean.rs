@@ -257,7 +257,11 @@ impl Cleaner {
             while let Some((bytes, h, read)) = reader.next_batch()? {
                 stats.map_bytes_read += read;
                 throttle.on_io(read)?;
-                if h.is_control() || h.last_offset() < first_dirty || h.record_count == 0 {
+                if h.is_control()
+                    || h.last_offset() < first_dirty
+                    || h.record_count == 0
+                    || plan.is_aborted(&h)
+                {
                     continue;
                 }
                 let records = Records::decode(bytes, &mut self.scratch, max)?;
@@ -316,6 +320,7 @@ impl Cleaner {
                     let ctx = BatchCtx {
                         map,
                         plan,
+                        aborted: plan.is_aborted(&h),
                         end,
                         max: config.max_decompressed_bytes,
                         level: config.rewrite_level,
@@ -361,6 +366,8 @@ struct BatchCtx<'a> {
     map: &'a OffsetMap,
     /// The plan (time, retention, producers).
     plan: &'a CleanPlan,
+    /// The batch belongs to an aborted transaction: every record below `end` goes.
+    aborted: bool,
     /// The pass's end: records at or above are kept.
     end: i64,
     /// Decompression cap.
@@ -373,6 +380,9 @@ impl BatchCtx<'_> {
     fn fate(&self, r: &crate::records::Record<'_>, horizon: Option<i64>) -> RecordFate {
         if r.offset >= self.end {
             return RecordFate::Keep;
+        }
+        if self.aborted {
+            return RecordFate::Aborted;
         }
         filter::record_fate(r, self.map, horizon, self.plan.now_ms)
     }
@@ -399,7 +409,7 @@ impl BatchCtx<'_> {
                 }
                 RecordFate::Keyless => stats.keyless_removed += 1,
                 RecordFate::ExpiredTombstone => stats.tombstones_removed += 1,
-                RecordFate::Superseded => {}
+                RecordFate::Superseded | RecordFate::Aborted => {}
             }
         }
         stats.records_removed += u64::from(t.total - t.kept);

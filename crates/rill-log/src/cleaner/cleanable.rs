@@ -67,6 +67,8 @@ impl PartitionLog {
         bound: i64,
     ) -> CleanableInfo {
         let cfg = &self.config;
+        // Never above an open transaction: its outcome decides which records survive.
+        let bound = bound.min(self.first_unstable_offset().unwrap_or(i64::MAX));
         let first_dirty =
             checkpoint::effective_first_dirty(cp, self.log_start_offset, self.log_end_offset());
         let active_base = self.segments.keys().next_back().copied().unwrap_or(0);

@@ -4,8 +4,10 @@
 //! use for it; Kafka's cleaner drops it too); a record whose key the offset map holds at a
 //! later offset is removed (superseded); a tombstone (null value) is removed once its
 //! batch's delete horizon has passed, and kept until then; everything else is kept.
-//! Per batch: a control batch is kept as it is ([`control_batch_fate`], where the
-//! transaction rules will go: markers of transactions with no data left, aborted data);
+//! A data batch of an aborted transaction loses every record (Kafka's cleaner discards
+//! aborted data, so an aborted value never hides the committed one of its key).
+//! Per batch: a control batch is kept as it is ([`control_batch_fate`]: markers are never
+//! removed, so the aborted-transaction index of the cleaned segment stays true);
 //! a data batch that keeps every record and needs no new delete horizon is copied as it is;
 //! one that keeps nothing is dropped unless it is the last batch of its producer, which is
 //! kept empty (Kafka's `RETAIN_EMPTY`) so the producer's last sequence survives; anything
@@ -28,6 +30,8 @@ pub enum RecordFate {
     Superseded,
     /// Removed: a tombstone past its batch's delete horizon.
     ExpiredTombstone,
+    /// Removed: its transaction was aborted.
+    Aborted,
 }
 
 /// The fate of `r` in a batch whose delete horizon is `horizon`, at `now_ms`.

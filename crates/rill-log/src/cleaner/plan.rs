@@ -49,6 +49,10 @@ pub struct CleanPlan {
     pub segments: Vec<PlannedSegment>,
     /// Producer id -> last offset of its last batch (kept, even emptied).
     pub(crate) producer_last_offsets: HashMap<i64, i64>,
+    /// Producer id -> the offset ranges `[first, marker)` of its aborted transactions
+    /// below the first uncleanable offset: their data batches are removed (Kafka's cleaner
+    /// discards aborted records, so they never hide a committed value of their key).
+    pub(crate) aborted: HashMap<i64, Vec<(i64, i64)>>,
     /// `segment.bytes` (cleaned groups stay within it).
     pub(crate) segment_bytes: u64,
     /// `index.interval.bytes` for the cleaned segments' indexes.
@@ -57,6 +61,19 @@ pub struct CleanPlan {
     pub(crate) delete_retention_ms: u64,
     /// The time the pass runs at (delete horizons are set from it and checked against it).
     pub now_ms: i64,
+}
+
+impl CleanPlan {
+    /// Whether `h` is a data batch of an aborted transaction.
+    pub(crate) fn is_aborted(&self, h: &crate::batch::BatchHeader) -> bool {
+        h.is_transactional()
+            && !h.is_control()
+            && self.aborted.get(&h.producer_id).is_some_and(|ranges| {
+                ranges
+                    .iter()
+                    .any(|(first, marker)| *first <= h.base_offset && h.base_offset < *marker)
+            })
+    }
 }
 
 impl PartitionLog {
@@ -95,12 +112,20 @@ impl PartitionLog {
                 s.next_offset = s.next_offset.max(*next);
             }
         }
+        let mut aborted: HashMap<i64, Vec<(i64, i64)>> = HashMap::new();
+        for a in self.aborted_transactions(self.log_start_offset, info.first_uncleanable_offset)? {
+            aborted
+                .entry(a.producer_id)
+                .or_default()
+                .push((a.first_offset, a.last_offset));
+        }
         Ok(Some(CleanPlan {
             dir: self.dir.clone(),
             log_start_offset: self.log_start_offset,
             info,
             segments,
             producer_last_offsets: self.producers.last_batch_offsets(),
+            aborted,
             segment_bytes: self.config.effective_segment_bytes(),
             index_interval_bytes: self.config.index_interval_bytes,
             delete_retention_ms: self.config.delete_retention_ms,

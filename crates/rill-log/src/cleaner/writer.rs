@@ -1,4 +1,5 @@
-//! Writes one cleaned segment: `<base>.log.cleaned` and its two indexes beside it.
+//! Writes one cleaned segment: `<base>.log.cleaned` and its three indexes beside it (the
+//! aborted-transaction index carries the replaced segments' entries).
 //!
 //! Batches are buffered up to `FLUSH_BYTES` and written with positioned writes through the
 //! storage seam; the index entries follow the log's rules (an offset index entry every
@@ -21,8 +22,9 @@ pub const CLEANED_SUFFIX: &str = "cleaned";
 pub const SWAP_SUFFIX: &str = "swap";
 /// Suffix of replaced files waiting for deletion.
 pub const DELETED_SUFFIX: &str = "deleted";
-/// The extensions of a segment's three files.
-pub const SEGMENT_EXTS: [&str; 3] = ["log", "index", "timeindex"];
+/// The extensions of a segment's files (a cleaned segment always has all four; a segment
+/// written by appends has a `.txnindex` only once a transaction was aborted in it).
+pub const SEGMENT_EXTS: [&str; 4] = ["log", "index", "timeindex", "txnindex"];
 
 /// `<dir>/<base, 20 digits>.<ext>[.<suffix>]`.
 pub fn segment_file(dir: &Path, base: i64, ext: &str, suffix: Option<&str>) -> PathBuf {
@@ -69,6 +71,8 @@ pub(crate) struct SegmentWriter {
     time_index: Vec<u8>,
     /// Largest timestamp of the last time index entry.
     last_indexed_ts: i64,
+    /// The aborted-transaction entries of the segments replaced, in marker order.
+    aborted: Vec<crate::txn_index::AbortedTxn>,
     /// `index.interval.bytes`.
     interval: u32,
     /// The summary so far.
@@ -90,6 +94,14 @@ impl SegmentWriter {
         let path = segment_file(dir, base, "log", Some(CLEANED_SUFFIX));
         let file = io::open_rw(&path)?;
         io::set_len(&file, &path, 0)?;
+        // Markers are never removed, so every aborted transaction of the replaced segments
+        // still has its marker in the cleaned one, and read_committed readers its entry.
+        let mut aborted = Vec::new();
+        for b in &replaces {
+            aborted.extend(crate::txn_index::read_all(&crate::txn_index::path_for(
+                dir, *b,
+            ))?);
+        }
         Ok(SegmentWriter {
             dir: dir.to_path_buf(),
             file,
@@ -98,6 +110,7 @@ impl SegmentWriter {
             index: Vec::new(),
             time_index: Vec::new(),
             last_indexed_ts: -1,
+            aborted,
             interval,
             out: CleanedSegment {
                 base_offset: base,
@@ -165,7 +178,7 @@ impl SegmentWriter {
         Ok(n)
     }
 
-    /// Writes what is buffered and the two indexes, fsyncs the three files, and returns the
+    /// Writes what is buffered and the three indexes, fsyncs the four files, and returns the
     /// summary and the bytes written by this call.
     ///
     /// # Errors
@@ -175,7 +188,12 @@ impl SegmentWriter {
         self.push_time_entry();
         io::sync_data(&self.file, &self.path)?;
         let base = self.out.base_offset;
-        for (ext, bytes) in [("index", &self.index), ("timeindex", &self.time_index)] {
+        let txn = crate::txn_index::encode_all(&self.aborted);
+        for (ext, bytes) in [
+            ("index", &self.index),
+            ("timeindex", &self.time_index),
+            ("txnindex", &txn),
+        ] {
             let p = segment_file(&self.dir, base, ext, Some(CLEANED_SUFFIX));
             let f = io::open_rw(&p)?;
             io::set_len(&f, &p, 0)?;
