@@ -24,6 +24,10 @@ pub struct TxnConfig {
     /// 0 (what Kafka writes with `transaction.version` 0, readable by Kafka before 4.0).
     /// Both are read.
     pub log_value_version: i16,
+    /// How long after a failed CompleteCommit/CompleteAbort record
+    /// [`crate::TxnCoordinator::tick`] writes it again (Rill's; Kafka's marker channel
+    /// retries on its next poll). Default 100.
+    pub append_retry_backoff_ms: i64,
 }
 
 impl Default for TxnConfig {
@@ -35,6 +39,7 @@ impl Default for TxnConfig {
             abort_timed_out_interval_ms: 10_000,
             remove_expired_interval_ms: 3_600_000,
             log_value_version: 1,
+            append_retry_backoff_ms: 100,
         }
     }
 }

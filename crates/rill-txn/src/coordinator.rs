@@ -54,6 +54,8 @@ pub struct TxnCoordinator {
     pub(crate) next_abort_check_ms: Option<i64>,
     /// When the next expiry scan is due.
     pub(crate) next_expire_check_ms: Option<i64>,
+    /// When stalled work (a failed Complete record) is retried.
+    pub(crate) next_retry_ms: Option<i64>,
 }
 
 /// Checks a transactional id is usable: not empty (INVALID_REQUEST, as Kafka) and short
@@ -85,6 +87,7 @@ impl TxnCoordinator {
             next_write_id: 1,
             next_abort_check_ms: None,
             next_expire_check_ms: None,
+            next_retry_ms: None,
         }
     }
 
@@ -221,10 +224,11 @@ impl TxnCoordinator {
     /// The record of write `write_id` could not be appended or did not become durable
     /// (`error` as [`TxnError::from_append_error_code`] maps the log's error): the change
     /// does not happen; the request that waited for it gets `error`. A failed Complete
-    /// record is retried by [`TxnCoordinator::tick`]; a failed fence keeps its bumped epoch
+    /// record is retried by [`TxnCoordinator::tick`] `append_retry_backoff_ms` later; a failed
+    /// fence (retried by the next timeout scan or InitProducerId) keeps its bumped epoch
     /// in memory (Kafka's `hasFailedEpochFence`) so the old producer stays fenced and the
     /// next fence reuses the epoch.
-    pub fn on_append_failed(&mut self, write_id: WriteId, error: TxnError) -> Output {
+    pub fn on_append_failed(&mut self, write_id: WriteId, error: TxnError, now_ms: i64) -> Output {
         let mut out = Output::default();
         let Some((partition, id, _transit, then)) = self.take_write(write_id) else {
             return out;
@@ -244,6 +248,8 @@ impl TxnCoordinator {
                     result: result_of(meta.state),
                     remaining: Default::default(),
                 });
+                let retry = now_ms.saturating_add(self.config.append_retry_backoff_ms.max(0));
+                self.next_retry_ms = Some(self.next_retry_ms.map_or(retry, |t| t.min(retry)));
             }
             Then::Expire => {}
         }

@@ -81,7 +81,7 @@ pub enum TxnError {
 /// The transaction APIs whose answers depend on the request version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TxnApi {
-    /// InitProducerId (PRODUCER_FENCED from v4).
+    /// InitProducerId (PRODUCER_FENCED from v4, TRANSACTION_ABORTABLE from v5).
     InitProducerId,
     /// AddPartitionsToTxn (PRODUCER_FENCED from v2, TRANSACTION_ABORTABLE from v5).
     AddPartitionsToTxn,
@@ -103,8 +103,7 @@ impl TxnApi {
     /// The first version that understands TRANSACTION_ABORTABLE (KIP-890).
     fn transaction_abortable_since(self) -> i16 {
         match self {
-            TxnApi::InitProducerId => i16::MAX,
-            TxnApi::AddPartitionsToTxn => 5,
+            TxnApi::InitProducerId | TxnApi::AddPartitionsToTxn => 5,
             TxnApi::AddOffsetsToTxn | TxnApi::EndTxn => 4,
         }
     }

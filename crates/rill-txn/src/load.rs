@@ -81,6 +81,10 @@ impl TxnCoordinator {
             return out;
         };
         p.loading = false;
+        self.schedule_scans(now_ms);
+        let Some(p) = self.partitions.get(&partition) else {
+            return out;
+        };
         let mut unfinished: Vec<(String, TxnState)> = p
             .txns
             .values()
@@ -130,6 +134,7 @@ impl TxnCoordinator {
         self.writes.retain(|_, (part, _)| *part != partition);
         parked.sort_by_key(|r| r.request);
         out.replies = parked;
+        self.unschedule_if_idle();
         out
     }
 }

@@ -250,6 +250,10 @@ impl TxnMetadata {
     /// With a KIP-360 expected epoch: the current epoch (or none yet) bumps and remembers the
     /// last one; the last epoch is a retry of a bump already done and returns it unchanged;
     /// anything else is fenced.
+    ///
+    /// An exhausted epoch cannot be bumped (the caller rotates the producer id instead when
+    /// it may): a bump is then PRODUCER_FENCED where Kafka throws (UNKNOWN_SERVER_ERROR);
+    /// a retry of the bump that reached it is still answered with it, as any other retry.
     pub(crate) fn prepare_increment_epoch(
         &self,
         timeout_ms: i32,
@@ -261,10 +265,16 @@ impl TxnMetadata {
             sent_epoch: expected_epoch.unwrap_or(NO_PRODUCER_EPOCH),
             current_epoch: current,
         };
+        let bump = || {
+            if is_epoch_exhausted(current) {
+                Err(fenced())
+            } else {
+                Ok(current + 1)
+            }
+        };
         let (epoch, last) = match expected_epoch {
-            _ if is_epoch_exhausted(current) => return Err(fenced()),
-            None => (current + 1, NO_PRODUCER_EPOCH),
-            Some(e) if current == NO_PRODUCER_EPOCH || e == current => (current + 1, current),
+            None => (bump()?, NO_PRODUCER_EPOCH),
+            Some(e) if current == NO_PRODUCER_EPOCH || e == current => (bump()?, current),
             Some(e) if e == self.last_producer_epoch => (current, self.last_producer_epoch),
             Some(_) => return Err(fenced()),
         };

@@ -6,44 +6,73 @@
 //! - every `transaction.remove.expired.transaction.cleanup.interval.ms`, ids idle in Empty,
 //!   CompleteCommit or CompleteAbort for `transactional.id.expiration.ms` are expired: a
 //!   tombstone is written and, once durable, the id is forgotten;
-//! - on every tick, work that a failed write left behind is retried: a Complete record, or
-//!   the abort of a PrepareEpochFence found on load.
+//!   The same scan retries the abort of a PrepareEpochFence found on load whose record
+//!   failed;
+//! - `append_retry_backoff_ms` after a Complete record failed, it is written again.
 //!
-//! The first scans run one interval after the first tick, as Kafka schedules them.
+//! The scans are scheduled when the first partition is loaded (one interval later, as Kafka
+//! schedules them) and stop when none is owned; [`TxnCoordinator::next_deadline`] is `None`
+//! then.
 
 use crate::coordinator::TxnCoordinator;
 use crate::metadata::{Pending, Then};
 use crate::output::Output;
 use crate::state::TxnState;
 
+/// Whether `due` has come at `now`.
+fn is_due(due: Option<i64>, now: i64) -> bool {
+    due.is_some_and(|t| now >= t)
+}
+
 impl TxnCoordinator {
     /// Runs whatever is due at `now_ms`. Call it at or after [`TxnCoordinator::next_deadline`]
-    /// (calling it more often is harmless).
+    /// (calling it more often, or late, is harmless).
     pub fn tick(&mut self, now_ms: i64) -> Output {
         let mut out = Output::default();
-        let abort_every = self.config.abort_timed_out_interval_ms.max(1);
-        let expire_every = self.config.remove_expired_interval_ms.max(1);
-        let abort_due = *self.next_abort_check_ms.get_or_insert(now_ms + abort_every);
-        if now_ms >= abort_due {
+        if is_due(self.next_abort_check_ms, now_ms) {
             out.extend(self.abort_timed_out(now_ms));
-            self.next_abort_check_ms = Some(now_ms + abort_every);
+            self.next_abort_check_ms =
+                Some(now_ms.saturating_add(self.config.abort_timed_out_interval_ms.max(1)));
         }
-        let expire_due = *self
-            .next_expire_check_ms
-            .get_or_insert(now_ms + expire_every);
-        if now_ms >= expire_due {
+        if is_due(self.next_expire_check_ms, now_ms) {
             out.extend(self.expire_transactional_ids(now_ms));
-            self.next_expire_check_ms = Some(now_ms + expire_every);
+            self.next_expire_check_ms =
+                Some(now_ms.saturating_add(self.config.remove_expired_interval_ms.max(1)));
         }
-        out.extend(self.retry_stalled(now_ms));
+        if is_due(self.next_retry_ms, now_ms) {
+            self.next_retry_ms = None;
+            out.extend(self.retry_stalled(now_ms));
+        }
         out
     }
 
-    /// When [`TxnCoordinator::tick`] has work next (`None` before the first tick).
+    /// When [`TxnCoordinator::tick`] has work next: the earliest of the two scans and of a
+    /// retry; `None` while no partition is owned and nothing waits for a retry.
     pub fn next_deadline(&self) -> Option<i64> {
-        match (self.next_abort_check_ms, self.next_expire_check_ms) {
-            (Some(a), Some(e)) => Some(a.min(e)),
-            (a, e) => a.or(e),
+        [
+            self.next_abort_check_ms,
+            self.next_expire_check_ms,
+            self.next_retry_ms,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Schedules the periodic scans from `now` if they are not (a partition was loaded).
+    pub(crate) fn schedule_scans(&mut self, now: i64) {
+        let abort = now.saturating_add(self.config.abort_timed_out_interval_ms.max(1));
+        let expire = now.saturating_add(self.config.remove_expired_interval_ms.max(1));
+        self.next_abort_check_ms.get_or_insert(abort);
+        self.next_expire_check_ms.get_or_insert(expire);
+    }
+
+    /// Stops the periodic scans when no partition is left.
+    pub(crate) fn unschedule_if_idle(&mut self) {
+        if self.partitions.is_empty() {
+            self.next_abort_check_ms = None;
+            self.next_expire_check_ms = None;
+            self.next_retry_ms = None;
         }
     }
 
@@ -65,14 +94,17 @@ impl TxnCoordinator {
     }
 
     /// Aborts every transaction open longer than its timeout (start + timeout < now),
-    /// bumping its epoch to fence its producer. Transactions with a change in flight wait
-    /// for the next scan.
+    /// bumping its epoch to fence its producer, and every PrepareEpochFence left by a load.
+    /// Transactions with a change in flight wait for the next scan.
     pub fn abort_timed_out(&mut self, now_ms: i64) -> Output {
         let mut out = Output::default();
         let due = self.owned_ids(|m| {
-            m.state == TxnState::Ongoing
-                && !m.is_pending()
-                && m.txn_start_timestamp_ms + i64::from(m.txn_timeout_ms) < now_ms
+            !m.is_pending()
+                && (m.state == TxnState::PrepareEpochFence
+                    || (m.state == TxnState::Ongoing
+                        && m.txn_start_timestamp_ms
+                            .saturating_add(i64::from(m.txn_timeout_ms))
+                            < now_ms))
         });
         for (partition, id) in due {
             // A fence that cannot be prepared (epoch overflow) is left to the next scan.
@@ -102,23 +134,15 @@ impl TxnCoordinator {
         out
     }
 
-    /// Retries what a failed write left: the Complete record of a transaction whose
-    /// markers are all written, and the abort of a PrepareEpochFence found on load.
-    fn retry_stalled(&mut self, now_ms: i64) -> Output {
+    /// Retries the Complete record of every transaction whose markers are all written but
+    /// whose Complete record failed.
+    pub(crate) fn retry_stalled(&mut self, now_ms: i64) -> Output {
         let mut out = Output::default();
-        let stalled = self.owned_ids(|m| {
-            matches!(&m.pending, Some(Pending::Markers { remaining, .. }) if remaining.is_empty())
-                || (m.state == TxnState::PrepareEpochFence && !m.is_pending())
-        });
+        let stalled = self.owned_ids(
+            |m| matches!(&m.pending, Some(Pending::Markers { remaining, .. }) if remaining.is_empty()),
+        );
         for (partition, id) in stalled {
-            let fence = self
-                .meta(partition, &id)
-                .is_some_and(|m| m.state == TxnState::PrepareEpochFence);
-            if fence {
-                let _ = self.begin_fence(partition, &id, None, now_ms, &mut out);
-            } else {
-                self.begin_complete(partition, &id, now_ms, &mut out);
-            }
+            self.begin_complete(partition, &id, now_ms, &mut out);
         }
         out
     }
