@@ -228,6 +228,10 @@ impl TxnCoordinator {
     /// fence (retried by the next timeout scan or InitProducerId) keeps its bumped epoch
     /// in memory (Kafka's `hasFailedEpochFence`) so the old producer stays fenced and the
     /// next fence reuses the epoch.
+    ///
+    /// As in Kafka, a record whose fate is unknown (a replication timeout) is reported
+    /// failed; should it become durable after all, it is the same change the request will be
+    /// retried with, and the next load of the partition reads it.
     pub fn on_append_failed(&mut self, write_id: WriteId, error: TxnError, now_ms: i64) -> Output {
         let mut out = Output::default();
         let Some((partition, id, _transit, then)) = self.take_write(write_id) else {

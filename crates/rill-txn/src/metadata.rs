@@ -4,8 +4,8 @@
 //! Invariants:
 //! - the durable fields (everything [`TxnMetadata::stored`] returns) equal the last record of
 //!   the id that the shell reported durable (or replayed): a transition is prepared as a
-//!   [`Transit`], written, and applied only by `on_append_complete`;
-//! - at most one change is in flight per id ([`Pending`]); while one is, requests that would
+//!   `Transit`, written, and applied only by `on_append_complete`;
+//! - at most one change is in flight per id (`Pending`); while one is, requests that would
 //!   change the id get CONCURRENT_TRANSACTIONS (Kafka's `pendingState`);
 //! - PrepareCommit and PrepareAbort always have a pending change (markers being written, or
 //!   the Complete record), so a prepared transaction always moves on;

@@ -12,6 +12,10 @@
 //!   `ClientTransactionVersion` (int16, default 0). A tagged field is written only when it
 //!   differs from its default; unknown tags are skipped when reading.
 //!
+//! Rill writes `PreviousProducerId` whenever it is not -1, so that a KIP-360 retry of a
+//! producer-id rotation is still recognized after the coordinator moved; Kafka's coordinator
+//! (4.x) reads that tag but does not write it, so the two read each other's records alike.
+//!
 //! The partition array is null in state Empty. A null value is a tombstone: the id expired.
 //! Classic strings are int16 length + UTF-8, arrays int32 count (-1 = null); compact ones
 //! unsigned-varint length + 1 (0 = null). Decoding never panics and never allocates more

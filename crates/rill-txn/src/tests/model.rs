@@ -547,7 +547,18 @@ impl Model {
                 }
             }
             assert_eq!(mine, replayed, "{id}: memory differs from the replayed log");
+            // The admin views agree with the metadata.
+            let described = self.c.describe_transaction(id).ok().map(|d| d.state);
+            assert_eq!(described, self.c.get(id).map(|m| m.state));
         }
+        let listed = self
+            .c
+            .list_transactions(&crate::admin::ListTransactionsFilter::all(), self.now)
+            .expect("nothing loads between steps");
+        assert_eq!(
+            listed.transactions.len(),
+            IDS.iter().filter(|id| self.c.get(id).is_some()).count()
+        );
     }
 
     /// Drives everything to its end: records acked, markers written, retries ticked.
@@ -609,7 +620,7 @@ fn run(version: i16, ops: &[Op]) {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: 512,
+        cases: 1_000,
         rng_seed: RngSeed::Fixed(SEED),
         failure_persistence: None,
         ..ProptestConfig::default()
