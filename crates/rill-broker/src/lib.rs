@@ -27,6 +27,7 @@ pub mod producer_ids;
 pub mod replica;
 pub mod server;
 pub mod topic_config;
+pub mod txn;
 
 pub use broker::Broker;
 pub use config::BrokerConfig;
