@@ -21,6 +21,7 @@ mod produce;
 mod report;
 mod rill_perf;
 mod stats;
+mod txn;
 
 use anyhow::{Context, Result};
 use broker_proc::{BrokerProc, FsyncCounter};
@@ -30,6 +31,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use cleaner_load::{run as cleaner_load_main, CleanerLoadArgs};
+pub use txn::{run as txn_main, TxnArgs};
 pub use idle::{run as idle_main, IdleArgs};
 pub use limits::{disk_sink_main, sink_main};
 

@@ -36,6 +36,9 @@ use crate::clock::now_ms;
 
 /// How long a request waits for the coordinator's answer (its record replicated).
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long EndTxn waits for the transaction's markers after its Prepare record
+/// ([`crate::txn::TxnService::wait_ended`]); past it, the answer goes anyway.
+const END_WAIT: Duration = Duration::from_secs(10);
 
 /// Runs `f` on the coordinator with a parked request id and waits for its answer.
 async fn ask<F>(broker: &Arc<Broker>, f: F) -> Answer
@@ -300,11 +303,15 @@ pub async fn end_txn(
     } else {
         TxnResult::Abort
     };
+    let txn_id = producer.transactional_id.clone();
     let answer = ask(broker, move |c, id, now| {
         c.end_txn(id, &producer, result, now)
     })
     .await;
     r.error_code = done_code(answer, TxnApi::EndTxn, ctx.version);
+    if r.error_code == 0 {
+        broker.txns.wait_ended(&txn_id, END_WAIT).await;
+    }
     r
 }
 

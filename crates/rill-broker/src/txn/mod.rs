@@ -100,6 +100,8 @@ pub struct TxnService {
     peers: markers::Peers,
     /// `transaction.partition.verification.enable`.
     verification: bool,
+    /// Signalled after every coordinator step (for EndTxn, which waits for its markers).
+    stepped: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for Written {
@@ -126,6 +128,7 @@ impl TxnService {
             loaded_writes: Mutex::new(Vec::new()),
             peers: markers::Peers::default(),
             verification: true,
+            stepped: tokio::sync::Notify::new(),
         }
     }
 
@@ -269,6 +272,33 @@ impl TxnService {
             self.persist(&mut c, replicas, out, now)
         };
         self.finish(replicas, written);
+        self.stepped.notify_waiters();
+    }
+
+    /// Waits (at most `limit`) until the transaction of `transactional_id` has ended: its
+    /// markers written and its Complete record durable. EndTxn answers after this, as
+    /// Redpanda does, rather than right after the Prepare record as Kafka does: a producer
+    /// that begins its next transaction at once would otherwise get CONCURRENT_TRANSACTIONS
+    /// and wait out its retry backoff (100 ms in librdkafka) for every transaction.
+    pub async fn wait_ended(&self, transactional_id: &str, limit: std::time::Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let stepped = self.stepped.notified();
+            tokio::pin!(stepped);
+            stepped.as_mut().enable();
+            let ended = self.read(|c| {
+                c.get(transactional_id).is_none_or(|m| {
+                    !m.is_pending()
+                        && !matches!(
+                            m.state,
+                            rill_txn::TxnState::PrepareCommit | rill_txn::TxnState::PrepareAbort
+                        )
+                })
+            });
+            if ended || tokio::time::timeout_at(deadline, stepped).await.is_err() {
+                return;
+            }
+        }
     }
 
     /// Appends an output's records (under the coordinator lock), feeding immediate failures
