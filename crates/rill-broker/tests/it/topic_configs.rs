@@ -542,7 +542,8 @@ async fn dynamic_broker_configs_default_topics_as_kafkas_do() {
     const SUBTRACT: i8 = 3;
 
     // Kafka's refusals.
-    let cases: &[(&str, (&str, i8, Option<&str>), &str)] = &[
+    type Op<'a> = (&'a str, i8, Option<&'a str>);
+    let cases: &[(&str, Op, &str)] = &[
         (
             "1",
             ("background.threads", SET, Some("9")),
