@@ -62,6 +62,10 @@ build() {
   out="$(find_out_dir)"
   tests="$out/tests"
   mkdir -p "$CACHE/obj"
+  # Runs started together (compat/test_librdkafka.py starts two) build one at a time; the
+  # lock goes with the subshell `run` calls this in.
+  exec 9>"$CACHE/lock"
+  flock 9
 
   sources=("$tests/test.c" "$tests/rusage.c" "$tests/sockem.c" "$tests/sockem_ctrl.c"
            "$out/src/tinycthread.c" "$out/src/tinycthread_extra.c" "$out/src/rdlist.c")
