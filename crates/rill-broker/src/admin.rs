@@ -150,7 +150,7 @@ pub fn create_topic(
             "{partitions} partitions is more than 100000"
         )));
     }
-    TopicConfig::resolve(&t.configs, &broker.config)
+    TopicConfig::resolve(&t.configs, &broker.config.with_dynamic(&broker.image()))
         .map_err(|e| AdminError::InvalidConfig(e.to_string()))?;
     let replica_lists: Vec<Vec<i32>> = if t.assignments.is_empty() {
         let start = rand_start(live.len());
@@ -404,7 +404,7 @@ pub fn set_topic_configs(
         .topic(name)
         .cloned()
         .ok_or_else(|| AdminError::UnknownTopic(name.to_string()))?;
-    TopicConfig::resolve(&new_overrides, &broker.config)
+    TopicConfig::resolve(&new_overrides, &broker.config.with_dynamic(&broker.image()))
         .map_err(|e| AdminError::InvalidConfig(e.to_string()))?;
     let mut records = Vec::new();
     for k in topic

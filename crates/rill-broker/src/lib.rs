@@ -16,6 +16,7 @@ pub mod config;
 pub mod config_value;
 pub mod controller_node;
 pub mod coordinator;
+pub mod dynamic_config;
 pub mod error;
 pub mod fsutil;
 pub mod maintenance;
