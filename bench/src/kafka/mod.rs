@@ -31,9 +31,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use cleaner_load::{run as cleaner_load_main, CleanerLoadArgs};
-pub use txn::{run as txn_main, TxnArgs};
 pub use idle::{run as idle_main, IdleArgs};
 pub use limits::{disk_sink_main, sink_main};
+pub use txn::{run as txn_main, TxnArgs};
 
 /// Options of the Kafka benchmark.
 #[derive(clap::Args)]

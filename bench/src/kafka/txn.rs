@@ -48,16 +48,15 @@ fn producer(bootstrap: &str, txn_id: Option<&str>) -> Result<BaseProducer> {
     if let Some(id) = txn_id {
         c.set("transactional.id", id);
     }
-    if let Ok(d) = std::env::var("RILL_BENCH_RDKAFKA_DEBUG") {
-        c.set("debug", d);
-    }
     c.create().context("create the librdkafka producer")
 }
 
 fn send_n(p: &BaseProducer, topic: &str, n: u64, payload: &[u8]) -> Result<()> {
     let mut sent = 0;
     while sent < n {
-        let rec = BaseRecord::<(), [u8]>::to(topic).payload(payload).partition(0);
+        let rec = BaseRecord::<(), [u8]>::to(topic)
+            .payload(payload)
+            .partition(0);
         match p.send(rec) {
             Ok(()) => {
                 sent += 1;
@@ -96,10 +95,18 @@ fn produce_row(bootstrap: &str, topic: &str, records: u64, per_txn: Option<u64>)
                 let t0 = Instant::now();
                 p.begin_transaction().context("begin_transaction")?;
                 send_n(&p, topic, k, &payload)?;
+                // Delivery reports are served here, by the crate's flush (librdkafka's own,
+                // inside commit_transaction, waits for them in 100 ms steps).
+                p.flush(timeout).context("flush")?;
                 let t1 = Instant::now();
-                p.commit_transaction(timeout).context("commit_transaction")?;
+                p.commit_transaction(timeout)
+                    .context("commit_transaction")?;
                 if std::env::var("RILL_BENCH_TRACE").is_ok() && sent < 5 * n {
-                    eprintln!("txn: send {:?} commit {:?}", t1 - t0, t1.elapsed());
+                    eprintln!(
+                        "transaction: begin+send+flush {:?}, commit {:?}",
+                        t1 - t0,
+                        t1.elapsed()
+                    );
                 }
                 sent += k;
             }
@@ -140,7 +147,10 @@ fn consume_row(bootstrap: &str, topic: &str, records: u64, isolation: &str) -> R
             None => {}
         }
     }
-    anyhow::ensure!(got >= records, "{isolation}: read {got} of {records} records");
+    anyhow::ensure!(
+        got >= records,
+        "{isolation}: read {got} of {records} records"
+    );
     Ok(first.map_or(0.0, |f| last.saturating_duration_since(f).as_secs_f64()))
 }
 
@@ -165,7 +175,10 @@ pub fn run(args: &TxnArgs) -> Result<()> {
     let plain = mib(produce_row(&bootstrap, "plain", n, None)?);
     let t100 = mib(produce_row(&bootstrap, "txn100", n, Some(100))?);
     let t10k = mib(produce_row(&bootstrap, "txn10k", n, Some(10_000))?);
-    println!("{:<44} {plain:>9.1} MiB/s", "produce, idempotent (baseline)");
+    println!(
+        "{:<44} {plain:>9.1} MiB/s",
+        "produce, idempotent (baseline)"
+    );
     println!(
         "{:<44} {t100:>9.1} MiB/s  {:.2}x",
         "produce, transactions of 100 records",
@@ -178,7 +191,10 @@ pub fn run(args: &TxnArgs) -> Result<()> {
     );
     let unc = mib(consume_row(&bootstrap, "txn100", n, "read_uncommitted")?);
     let com = mib(consume_row(&bootstrap, "txn100", n, "read_committed")?);
-    println!("{:<44} {unc:>9.1} MiB/s", "consume, read_uncommitted (baseline)");
+    println!(
+        "{:<44} {unc:>9.1} MiB/s",
+        "consume, read_uncommitted (baseline)"
+    );
     println!(
         "{:<44} {com:>9.1} MiB/s  {:.2}x (target >= 0.9x)",
         "consume, read_committed",
