@@ -241,6 +241,7 @@ async fn read_remote(
         min_bytes: 0,
         max_bytes: READ_BYTES as i32,
         partition_max_bytes: READ_BYTES as i32,
+        isolation_level: 0,
     };
     let mut records = Vec::new();
     let mut offset = first;
