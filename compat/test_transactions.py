@@ -251,3 +251,29 @@ def test_cli_lists_describes_and_reads_committed(broker, topic_name):
     assert consumed.stdout.split() == ["ok-0", "ok-1", "ok-2", "open-0"]
     unknown = subprocess.run(rill + ["transactions", "describe", "no-such-id"], capture_output=True, text=True, timeout=30)
     assert unknown.returncode != 0 and "TRANSACTIONAL_ID_NOT_FOUND" in unknown.stderr
+
+
+def test_metrics_and_admin_api_show_transactions(start_broker, topic_name):
+    from adminhttp import get_json, scrape
+
+    b = start_broker(**{"transaction.state.log.num.partitions": "5"})
+    create_topic(b.bootstrap, topic_name, partitions=1)
+    txn_id = f"metrics-{uuid.uuid4().hex[:8]}"
+    p = txn_producer(b.bootstrap, txn_id)
+    p.init_transactions(30)
+    p.begin_transaction()
+    p.produce(topic_name, value=b"x")
+    p.flush(30)
+    s = scrape(b.admin_url)
+    assert s.value("rill_transaction_coordinator_partitions") == 5
+    assert s.value("rill_transactions", state="Ongoing") == 1
+    rows = {r["transactional_id"]: r for r in get_json(b.admin_url + "/api/v1/transactions")}
+    assert rows[txn_id]["state"] == "Ongoing"
+    assert rows[txn_id]["partitions"] == [f"{topic_name}-0"]
+    assert rows[txn_id]["start_time_ms"] > 0
+    p.commit_transaction(30)
+    s = scrape(b.admin_url)
+    assert s.value("rill_transactions", state="Ongoing") == 0
+    assert s.value("rill_transactions", state="CompleteCommit") == 1
+    rows = {r["transactional_id"]: r for r in get_json(b.admin_url + "/api/v1/transactions")}
+    assert rows[txn_id]["state"] == "CompleteCommit" and rows[txn_id]["partitions"] is None

@@ -39,8 +39,52 @@ pub fn collect(broker: &Broker, remote_ends: &RemoteEnds) -> String {
     quorum(broker, &mut t);
     partitions(broker, &mut t);
     groups(broker, remote_ends, &mut t);
+    transactions(broker, &mut t);
     cleaner(&broker.cleaner.snapshot(), &mut t);
     t.finish()
+}
+
+/// The transaction coordinator of this node: the `__transaction_state` partitions it owns
+/// and its transactional ids by state (Kafka has no per-state gauge; these are what
+/// `kafka-transactions.sh list` would count).
+fn transactions(broker: &Broker, t: &mut PromText) {
+    let (owned, listing) = broker.txns.read(|c| {
+        (
+            c.owned_partitions().len(),
+            c.list_transactions(
+                &rill_txn::ListTransactionsFilter::all(),
+                crate::clock::now_ms(),
+            ),
+        )
+    });
+    t.single(
+        "rill_transaction_coordinator_partitions",
+        "gauge",
+        "__transaction_state partitions this node coordinates.",
+        owned as f64,
+    );
+    let mut by_state: std::collections::BTreeMap<&'static str, usize> = [
+        "Empty",
+        "Ongoing",
+        "PrepareCommit",
+        "PrepareAbort",
+        "CompleteCommit",
+        "CompleteAbort",
+    ]
+    .into_iter()
+    .map(|s| (s, 0))
+    .collect();
+    for txn in listing.map(|l| l.transactions).unwrap_or_default() {
+        *by_state.entry(txn.state.name()).or_default() += 1;
+    }
+    t.family(
+        "rill_transactions",
+        "gauge",
+        "Transactional ids this node coordinates, by state.",
+    );
+    for (state, n) in by_state {
+        t.sample("rill_transactions", &[("state", state)], n as f64);
+    }
 }
 
 /// The log cleaner's figures, named after Kafka's `kafka.log:type=LogCleaner` and
