@@ -113,7 +113,21 @@ impl Client {
         topic: &str,
         specs: &[(i32, i64)],
     ) -> Result<BTreeMap<i32, i64>> {
-        self.retry(|n| async move { self.list_offsets_once(topic, specs, n > 0).await })
+        self.retry(|n| async move { self.list_offsets_once(topic, specs, n > 0, 0).await })
+            .await
+    }
+
+    /// [`Client::list_offsets`] with `isolation_level` read_committed: [`LATEST`] is the last
+    /// stable offset (no open transaction below it) and times find only offsets below it.
+    ///
+    /// # Errors
+    /// As [`Client::list_offsets`].
+    pub async fn list_offsets_committed(
+        &self,
+        topic: &str,
+        specs: &[(i32, i64)],
+    ) -> Result<BTreeMap<i32, i64>> {
+        self.retry(|n| async move { self.list_offsets_once(topic, specs, n > 0, 1).await })
             .await
     }
 
@@ -122,6 +136,7 @@ impl Client {
         topic: &str,
         specs: &[(i32, i64)],
         refresh: bool,
+        isolation_level: i8,
     ) -> Result<BTreeMap<i32, i64>> {
         if refresh {
             self.topic(topic, true).await?;
@@ -133,6 +148,9 @@ impl Client {
             let version = conn.version(ApiKey::ListOffsets)?;
             let mut req = ListOffsetsRequest::default();
             req.replica_id = BrokerId(-1);
+            if version >= 2 {
+                req.isolation_level = isolation_level;
+            }
             let mut t = ListOffsetsTopic::default();
             t.name = topic_name(topic);
             t.partitions = parts

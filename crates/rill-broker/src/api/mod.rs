@@ -5,6 +5,7 @@ pub mod api_versions;
 pub mod cluster;
 pub mod configs;
 pub mod describe_configs;
+pub mod describe_producers;
 pub mod errors;
 pub mod fetch;
 pub mod fetch_wire;
@@ -123,6 +124,7 @@ const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ListGroups, 0, 5),
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::OffsetDelete, 0, 0),
+    (ApiKey::DescribeProducers, 0, 0),
 ];
 
 /// The APIs Rill serves, with the version ranges it accepts: `(api, min, max)`.
@@ -396,6 +398,9 @@ async fn dispatch(
         }
         RequestKind::DeleteGroups(req) => {
             ResponseKind::DeleteGroups(group_admin::delete_groups(broker, ctx, req).await)
+        }
+        RequestKind::DescribeProducers(req) => {
+            ResponseKind::DescribeProducers(describe_producers::handle(broker, ctx, req).await)
         }
         other => {
             // version_range() admits only the APIs above; reaching here is a routing bug.
