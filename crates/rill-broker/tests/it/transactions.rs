@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)]
 //! The read side of transactions over real sockets: the last stable offset (LSO),
 //! read_committed Fetch (v4, v12 by name, v16 by topic id) with its aborted transactions,
 //! ListOffsets with isolation levels, a parked read_committed fetch woken by a marker, and
