@@ -5,10 +5,10 @@
 //!
 //! A consumer reads below the high watermark, so it never sees a record that is not
 //! committed; a read_committed consumer (`isolation_level` 1) reads below the last stable
-//! offset and gets the aborted transactions of what it read (KIP-98). A follower's fetch (a replica id >= 0) reads up to the log end, first tells each
-//! partition how far the follower has got (which may raise the high watermark, grow the ISR
-//! and complete that partition's waiting produces), and waits on appends rather than on the
-//! high watermark. A fetch that cannot be answered yet waits in the purgatory of its own
+//! offset and gets the aborted transactions of what it read (KIP-98). A follower's fetch (a
+//! replica id >= 0) reads up to the log end, first tells each partition how far the follower
+//! has got (which may raise the high watermark, grow the ISR and complete that partition's
+//! waiting produces), and waits on appends rather than on the high watermark. A fetch that cannot be answered yet waits in the purgatory of its own
 //! partitions ([`super::purgatory::FetchWatch`]): it is read again when one of them signals
 //! (a read_committed one also when the last stable offset moves without the high
 //! watermark: a marker ends a transaction whose data is committed), and answered once it

@@ -1,5 +1,6 @@
 //! A partition's transactions (KIP-98): the last stable offset read_committed consumers read
-//! up to, transaction markers, and the producer state DescribeProducers shows.
+//! up to, and the producer state DescribeProducers shows (markers are appended by
+//! `Partition::append_txn_marker`, with the leader's appends).
 //!
 //! The last stable offset (LSO) is the smaller of the high watermark and the log's first
 //! unstable offset (the first offset of its oldest open transaction), as Kafka's
@@ -9,7 +10,7 @@
 
 use std::sync::atomic::Ordering;
 
-use rill_log::{AppendInfo, LogError, MarkerSpec, ProducerView};
+use rill_log::{LogError, ProducerView};
 
 use super::{Isolation, Partition};
 
@@ -37,36 +38,6 @@ impl Partition {
             Isolation::ReadUncommitted => hw,
             Isolation::ReadCommitted => lso,
         }
-    }
-
-    /// Leader: appends the transaction marker `spec` (WriteTxnMarkers: the coordinator ends
-    /// the producer's transaction in this partition), stamped with the current leader
-    /// epoch. The caller has checked leadership (as for [`Partition::append_valid`]) and
-    /// waits for durability and the ISR the same way (`wait_durable`,
-    /// `wait_durable_all_async`, `wait_committed` with `info.last_offset + 1`). Followers
-    /// are woken to replicate it; read_committed fetches parked on this partition are woken
-    /// when the last stable offset may have moved (when the lock is released).
-    ///
-    /// # Errors
-    /// [`LogError::InvalidProducerEpoch`] (an older producer epoch than the log's),
-    /// [`LogError::TransactionCoordinatorFenced`] (an older coordinator epoch), storage
-    /// errors; nothing is written then.
-    pub fn append_txn_marker(
-        &self,
-        spec: &MarkerSpec,
-        now_ms: i64,
-    ) -> Result<AppendInfo, LogError> {
-        let epoch = self.leader_epoch.load(Ordering::Acquire);
-        let (info, rolled) = {
-            let mut log = self.log()?;
-            let info = log.append_marker(spec, epoch, now_ms)?;
-            (info, log.has_pending_roll_syncs())
-        };
-        self.watchers.appended.notify_waiters();
-        if rolled {
-            self.sync_rolled_segments_later();
-        }
-        Ok(info)
     }
 
     /// Every producer id of the log's producer state (DescribeProducers), by id: epoch,
