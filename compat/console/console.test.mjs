@@ -126,6 +126,9 @@ try {
       (await cellText(page, `tr[data-partition="${p}"] td[data-field="high_watermark"]`)) === hw);
     const start = await cellText(page, `tr[data-partition="${p}"] td[data-field="log_start_offset"]`);
     if (start !== "0") throw new Error(`log start of partition ${p} is ${start}`);
+    // No transactions: the last stable offset is the high watermark.
+    const lso = await cellText(page, `tr[data-partition="${p}"] td[data-field="last_stable_offset"]`);
+    if (lso !== hw) throw new Error(`last stable offset of partition ${p} is ${lso}, want ${hw}`);
   }
   step("topic offsets shown");
   const policy = await cellText(page, '[data-testid="cleanup-policy"]');

@@ -144,6 +144,19 @@ impl Client {
         .await
     }
 
+    /// [`Client::list_offsets`] with `isolation_level` read_committed: [`LATEST`] is the last
+    /// stable offset (no open transaction below it) and times find only offsets below it.
+    ///
+    /// # Errors
+    /// As [`Client::list_offsets`].
+    pub async fn list_offsets_committed(
+        &self,
+        topic: &str,
+        specs: &[(i32, i64)],
+    ) -> Result<BTreeMap<i32, i64>> {
+        self.list_offsets_isolated(topic, specs, 1).await
+    }
+
     async fn list_offsets_once(
         &self,
         topic: &str,

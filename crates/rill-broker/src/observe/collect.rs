@@ -261,7 +261,7 @@ fn partitions(broker: &Broker, t: &mut PromText) {
         .iter()
         .filter_map(|p| p.local.map(|s| (p, s, p.partition.to_string())))
         .collect();
-    let families: [(&str, &str, StatFn); 7] = [
+    let families: [(&str, &str, StatFn); 8] = [
         (
             "rill_log_size_bytes",
             "Bytes of the partition's log on disk (Kafka: Log Size).",
@@ -288,6 +288,11 @@ fn partitions(broker: &Broker, t: &mut PromText) {
             |s| s.high_watermark as f64,
         ),
         (
+            "rill_log_last_stable_offset",
+            "Offsets below this hold no open transaction: what read_committed consumers read up to.",
+            |s| s.last_stable_offset as f64,
+        ),
+        (
             "rill_log_spare_segments",
             "Segment files retention retired and kept for rolls to write over.",
             |s| s.spare_segments as f64,
@@ -303,6 +308,25 @@ fn partitions(broker: &Broker, t: &mut PromText) {
         for (p, s, index) in &locals {
             t.sample(name, &[("topic", &p.topic), ("partition", index)], value(s));
         }
+    }
+    // Kafka reports it on the leader and 0 elsewhere.
+    let lag = "rill_partition_last_stable_offset_lag";
+    t.family(
+        lag,
+        "gauge",
+        "High watermark minus last stable offset on partitions led here, 0 elsewhere: offsets held back from read_committed consumers by open transactions (Kafka: Partition LastStableOffsetLag).",
+    );
+    for (p, s, index) in &locals {
+        let value = if p.leader == node {
+            (s.high_watermark - s.last_stable_offset).max(0)
+        } else {
+            0
+        };
+        t.sample(
+            lag,
+            &[("topic", &p.topic), ("partition", index)],
+            value as f64,
+        );
     }
 }
 

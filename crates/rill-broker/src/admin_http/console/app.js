@@ -340,6 +340,7 @@ async function topicDetail(token, name) {
         <td>${ids(p.replicas)}</td><td>${ids(p.isr)}</td>
         <td class="num" data-field="log_start_offset">${num(p.log_start_offset)}</td>
         <td class="num" data-field="high_watermark">${num(p.high_watermark)}</td>
+        <td class="num" data-field="last_stable_offset">${num(p.last_stable_offset)}</td>
         <td class="num" data-field="log_end_offset">${num(p.log_end_offset)}</td>
         <td class="num">${bytes(p.size_bytes)}</td><td class="num">${num(p.segments)}</td>
         ${compacted ? `<td class="num" data-field="dirty_ratio">${p.dirty_ratio == null ? "–" : (100 * p.dirty_ratio).toFixed(1) + "%"}</td>` : ""}
@@ -354,7 +355,8 @@ async function topicDetail(token, name) {
         <a href="#/messages?topic=${encodeURIComponent(t.name)}">browse messages</a></div>
       <div class="panel"><h2>Partitions</h2>
         <table data-testid="partitions"><thead><tr><th class="num">Partition</th><th>Leader</th><th>Replicas</th><th>ISR</th>
-          <th class="num">Log start</th><th class="num">High watermark</th><th class="num">Log end</th>
+          <th class="num">Log start</th><th class="num">High watermark</th>
+          <th class="num" title="Last stable offset: read_committed consumers read below it (open transactions hold it back)">Last stable</th><th class="num">Log end</th>
           <th class="num">Size</th><th class="num">Segments</th>${compacted ? '<th class="num" title="Share of the cleanable log not yet compacted">Dirty</th>' : ""}<th>Health</th><th>Offsets from</th><th></th></tr></thead>
         <tbody>${rows}</tbody></table></div>
       <div class="panel"><h2>Configs</h2><table><tbody>${configs}</tbody></table></div>`;
