@@ -4,6 +4,7 @@
 mod membership;
 mod offsets;
 mod retention;
+mod txn;
 
 use bytes::Bytes;
 
