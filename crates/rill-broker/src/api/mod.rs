@@ -20,6 +20,7 @@ pub mod producer_id;
 pub mod quorum;
 pub mod records;
 pub mod topics;
+pub mod txn_offsets;
 
 #[cfg(test)]
 mod parse_fuzz_tests;
@@ -123,6 +124,8 @@ const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ListGroups, 0, 5),
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::OffsetDelete, 0, 0),
+    // v5 is KIP-890 part 2 (the commit also adds the offsets partition to the transaction).
+    (ApiKey::TxnOffsetCommit, 0, 4),
 ];
 
 /// The APIs Rill serves, with the version ranges it accepts: `(api, min, max)`.
@@ -387,6 +390,9 @@ async fn dispatch(
         }
         RequestKind::OffsetDelete(req) => {
             ResponseKind::OffsetDelete(offsets::offset_delete(broker, ctx, req).await)
+        }
+        RequestKind::TxnOffsetCommit(req) => {
+            ResponseKind::TxnOffsetCommit(txn_offsets::txn_offset_commit(broker, ctx, req).await)
         }
         RequestKind::DescribeGroups(req) => {
             ResponseKind::DescribeGroups(group_admin::describe_groups(broker, ctx, req))

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::Ordering;
 
-use rill_log::{AppendInfo, Durability, LogError, ValidBatch};
+use rill_log::{AppendInfo, Durability, LogError, MarkerSpec, ValidBatch};
 
 use super::{sync_rolled_segments, CommitError, Partition};
 
@@ -213,6 +213,26 @@ impl Partition {
         let (info, rolled) = {
             let mut log = self.log()?;
             let info = log.append_valid(batch, epoch, now_ms)?;
+            (info, log.has_pending_roll_syncs())
+        };
+        self.watchers.appended.notify_waiters();
+        if rolled {
+            self.sync_rolled_segments_later();
+        }
+        Ok(info)
+    }
+
+    /// Appends a transaction marker (WriteTxnMarkers) as leader, in this replica's leader
+    /// epoch. Does not wait for durability (as [`Partition::append`]).
+    ///
+    /// # Errors
+    /// The log's marker checks (an older producer epoch, a fenced coordinator epoch) and
+    /// storage errors; nothing is written then.
+    pub fn append_txn_marker(&self, spec: &MarkerSpec, now_ms: i64) -> Result<AppendInfo, LogError> {
+        let epoch = self.leader_epoch.load(Ordering::Acquire);
+        let (info, rolled) = {
+            let mut log = self.log()?;
+            let info = log.append_marker(spec, epoch, now_ms)?;
             (info, log.has_pending_roll_syncs())
         };
         self.watchers.appended.notify_waiters();
