@@ -135,11 +135,8 @@ fn fetch_group(
         if require_stable {
             c.fetch_offsets_stable(group, wanted.as_deref())
         } else {
-            c.fetch_offsets(group, wanted.as_deref()).map(|v| {
-                v.into_iter()
-                    .map(|(t, p, c)| (t, p, Ok(c)))
-                    .collect()
-            })
+            c.fetch_offsets(group, wanted.as_deref())
+                .map(|v| v.into_iter().map(|(t, p, c)| (t, p, Ok(c))).collect())
         }
     })?;
     // Offsets of deleted topics are not returned when all are asked for (as Kafka).

@@ -162,7 +162,11 @@ pub fn append_txn(
     let transactional = write.is_transactional();
     let template = BatchTemplate {
         producer_id: if transactional { write.producer_id } else { -1 },
-        producer_epoch: if transactional { write.producer_epoch } else { -1 },
+        producer_epoch: if transactional {
+            write.producer_epoch
+        } else {
+            -1
+        },
         base_sequence: -1,
         transactional,
         empty_timestamp_ms: now_ms,

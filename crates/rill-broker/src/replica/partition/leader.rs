@@ -228,7 +228,11 @@ impl Partition {
     /// # Errors
     /// The log's marker checks (an older producer epoch, a fenced coordinator epoch) and
     /// storage errors; nothing is written then.
-    pub fn append_txn_marker(&self, spec: &MarkerSpec, now_ms: i64) -> Result<AppendInfo, LogError> {
+    pub fn append_txn_marker(
+        &self,
+        spec: &MarkerSpec,
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
         let epoch = self.leader_epoch.load(Ordering::Acquire);
         let (info, rolled) = {
             let mut log = self.log()?;
