@@ -34,4 +34,4 @@ pub use join_types::{
 };
 pub use offsets::{CommittedOffset, OffsetToCommit};
 pub use records::{partition_for, CoordinatorRecord};
-pub use txn_offsets::{PendingTxnOffset, TxnOffsetCommit, TxnOffsetWrite};
+pub use txn_offsets::{FetchedOffset, PendingTxnOffset, TxnOffsetCommit, TxnOffsetWrite};

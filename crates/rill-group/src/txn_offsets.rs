@@ -40,6 +40,10 @@ use crate::records::{offset_key, offset_value, partition_for, CoordinatorRecord,
 /// A (topic, partition) of a group's offsets.
 pub type OffsetKey = (String, i32);
 
+/// One partition's answer to an OffsetFetch that requires stable offsets: (topic,
+/// partition, the committed offset or UNSTABLE_OFFSET_COMMIT).
+pub type FetchedOffset = (String, i32, Result<CommittedOffset, GroupError>);
+
 /// One pending transactional offset.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingTxnOffset {
@@ -223,12 +227,11 @@ impl GroupCoordinator {
     ///
     /// # Errors
     /// INVALID_GROUP_ID, NOT_COORDINATOR; per partition UNSTABLE_OFFSET_COMMIT.
-    #[allow(clippy::type_complexity)]
     pub fn fetch_offsets_stable(
         &self,
         group_id: &str,
         partitions: Option<&[(String, Vec<i32>)]>,
-    ) -> Result<Vec<(String, i32, Result<CommittedOffset, GroupError>)>, GroupError> {
+    ) -> Result<Vec<FetchedOffset>, GroupError> {
         let found = self.fetch_offsets(group_id, partitions)?;
         let g = self.group(group_id);
         Ok(found

@@ -20,7 +20,7 @@ use kafka_protocol::messages::{
     OffsetFetchRequest, OffsetFetchResponse, TopicName,
 };
 use kafka_protocol::ResponseError;
-use rill_group::{CommittedOffset, GroupError, MemberRef, OffsetToCommit};
+use rill_group::{CommittedOffset, FetchedOffset, GroupError, MemberRef, OffsetToCommit};
 use rill_meta::{MetadataImage, Uuid};
 
 use super::errors::group_error_code;
@@ -120,9 +120,6 @@ pub async fn offset_commit(
     resp
 }
 
-/// One partition's answer to OffsetFetch: the committed offset, or a partition error.
-type Fetched = (String, i32, Result<CommittedOffset, GroupError>);
-
 /// One group's committed offsets for OffsetFetch (`require_stable`: KIP-447).
 fn fetch_group(
     broker: &Broker,
@@ -130,7 +127,7 @@ fn fetch_group(
     group: &str,
     wanted: Option<Vec<(String, Vec<i32>)>>,
     require_stable: bool,
-) -> Result<Vec<Fetched>, GroupError> {
+) -> Result<Vec<FetchedOffset>, GroupError> {
     let found = broker.groups.read(|c| {
         if require_stable {
             c.fetch_offsets_stable(group, wanted.as_deref())

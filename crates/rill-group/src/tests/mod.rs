@@ -5,6 +5,7 @@ mod membership;
 mod offsets;
 mod retention;
 mod txn;
+mod txn_model;
 
 use bytes::Bytes;
 
