@@ -211,10 +211,11 @@ async fn pending_until_completed_over_a_socket() {
     node.shutdown().await;
 }
 
-fn open(dir: &std::path::Path) -> Arc<Broker> {
+fn open(dir: &std::path::Path, codec: i32) -> Arc<Broker> {
     let pairs = [
         ("log.dirs", dir.display().to_string()),
         ("offsets.topic.num.partitions", PARTITIONS.to_string()),
+        ("offsets.topic.compression.codec", codec.to_string()),
     ];
     let config = BrokerConfig::from_pairs(
         pairs.iter().map(|(k, v)| (k.to_string(), v.clone())),
@@ -293,10 +294,17 @@ fn offset(b: &Broker, group: &str, topic: &str) -> i64 {
         .offset
 }
 
+/// Uncompressed and zstd batches (`offsets.topic.compression.codec` 0 and 4).
 #[test]
 fn transactions_survive_a_restart_as_their_markers_say() {
+    for codec in [0, 4] {
+        restart_with_codec(codec);
+    }
+}
+
+fn restart_with_codec(codec: i32) {
     let dir = tempfile::tempdir().unwrap();
-    let b = open(dir.path());
+    let b = open(dir.path(), codec);
     // "committed": a transaction committed; a plain commit of `late` after its record wins.
     commit(&b, "committed", "early", 1);
     txn(&b, "committed", 1, &[("early", 0, 10), ("late", 0, 10)]);
@@ -324,7 +332,7 @@ fn transactions_survive_a_restart_as_their_markers_say() {
     assert_eq!(offset(&b, "open", "a"), 4);
     drop(b);
 
-    let b = open(dir.path());
+    let b = open(dir.path(), codec);
     let after: Vec<_> = ["committed", "aborted", "open"]
         .iter()
         .map(|g| b.groups.read(|c| c.fetch_offsets_stable(g, None)).unwrap())
@@ -345,7 +353,7 @@ fn transactions_survive_a_restart_as_their_markers_say() {
     marker(&b, "open", 3, true);
     assert_eq!((offset(&b, "open", "a"), offset(&b, "open", "b")), (40, 41));
     drop(b);
-    let b = open(dir.path());
+    let b = open(dir.path(), codec);
     assert_eq!((offset(&b, "open", "a"), offset(&b, "open", "b")), (40, 41));
     assert!(b.groups.read(|c| c.open_txn_producers("open")).is_empty());
 }
