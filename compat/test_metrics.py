@@ -56,6 +56,8 @@ def test_health_endpoints_and_exposition(start_broker):
         ("rill_log_size_bytes", "gauge"),
         ("rill_log_segments", "gauge"),
         ("rill_consumer_group_lag", "gauge"),
+        ("rill_group_coordinator_partition_load_seconds", "histogram"),
+        ("rill_group_coordinator_load_records", "counter"),
     ]:
         assert s.families.get(name) == kind, (name, s.families.get(name))
     # A lone node is its own active controller and hosts every __consumer_offsets partition.
@@ -64,6 +66,9 @@ def test_health_endpoints_and_exposition(start_broker):
     assert s.value("rill_leader_partitions") == 3
     assert s.value("rill_offline_partitions_count") == 0
     assert s.value("rill_brokers", state="active") == 1
+    # The group coordinator loaded its three (empty) offsets partitions at start.
+    assert s.value("rill_group_coordinator_partition_load_seconds_count") == 3
+    assert s.value("rill_group_coordinator_load_records_total") == 0
     info = s.series("rill_broker_info")
     assert len(info) == 1 and dict(next(iter(info)))["node_id"] == "1"
     # The console is served by the same listener, assets embedded.

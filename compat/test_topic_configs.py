@@ -96,3 +96,51 @@ def test_produce_and_consume_on_an_lz4_topic(broker, topic_name, client_codec):
     assert [(r.offset, r.key, r.value, r.headers) for r in got] == [
         (i, m["key"], m["value"], (("h", b"x"),)) for i, m in enumerate(msgs)
     ]
+
+
+def test_dynamic_broker_defaults_reach_topics_and_keyless_records_are_refused(broker, topic_name):
+    """A cluster-wide dynamic log.cleanup.policy=compact (AlterConfigs on the BROKER resource "",
+    from kafka-python: confluent-kafka refuses an empty resource name) becomes the topic's
+    cleanup.policy, shown as DYNAMIC_DEFAULT_BROKER_CONFIG, and the partition acts on it; this
+    broker's own value (IncrementalAlterConfigs from confluent-kafka) wins over it."""
+    from kafka.admin import ConfigResource as KpConfigResource
+    from kafka.admin import ConfigResourceType as KpConfigResourceType
+    from kafka.admin import KafkaAdminClient
+
+    create_topic(broker.bootstrap, topic_name)
+    kp = KafkaAdminClient(bootstrap_servers=broker.bootstrap, request_timeout_ms=15000)
+    try:
+        resp = kp.alter_configs(
+            [KpConfigResource(KpConfigResourceType.BROKER, "", configs={"log.cleanup.policy": "compact"})]
+        )
+        assert [r[0] for r in resp.resources] == [0], resp
+    finally:
+        kp.close()
+    policy = describe(broker.bootstrap, topic_name)["cleanup.policy"]
+    assert (policy.value, policy.source) == ("compact", ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG.value)
+    p = producer(broker.bootstrap, **{"retries": 0})
+    errors: list = []
+    p.produce(topic_name, value=b"no key", on_delivery=lambda err, msg: errors.append(err))
+    assert p.flush(30) == 0
+    assert [e.code() for e in errors] == [KafkaError.INVALID_RECORD]
+
+    a = admin(broker.bootstrap)
+
+    def alter_broker(key: str, value: str | None, op: AlterConfigOpType):
+        res = ConfigResource(
+            ConfigResource.Type.BROKER, "1", incremental_configs=[ConfigEntry(key, value, incremental_operation=op)]
+        )
+        a.incremental_alter_configs([res])[res].result(timeout=15)
+
+    alter_broker("log.cleanup.policy", "delete", AlterConfigOpType.SET)
+    policy = describe(broker.bootstrap, topic_name)["cleanup.policy"]
+    assert (policy.value, policy.source) == ("delete", ConfigSource.DYNAMIC_BROKER_CONFIG.value)
+    alter_broker("log.cleanup.policy", None, AlterConfigOpType.DELETE)
+    policy = describe(broker.bootstrap, topic_name)["cleanup.policy"]
+    assert (policy.value, policy.source) == ("compact", ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG.value)
+
+    # Kafka's refusal of a key it cannot change while running.
+    with pytest.raises(KafkaException) as e:
+        alter_broker("num.partitions", "3", AlterConfigOpType.SET)
+    assert error_code(e.value) == 42
+    assert "Cannot update these configs dynamically: [num.partitions]" in str(e.value)

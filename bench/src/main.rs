@@ -30,6 +30,9 @@ enum Command {
     /// Produce throughput on another partition while the broker's log cleaner runs, versus
     /// with the cleaner idle, in one run.
     CleanerLoad(kafka::CleanerLoadArgs),
+    /// Transactional produce (100 and 10,000 records per transaction) and read_committed
+    /// consume, each against the non-transactional row of the same run.
+    Txn(kafka::TxnArgs),
     /// A broker through librdkafka (produce, consume, latency, RSS) versus disk and loopback.
     Kafka(kafka::KafkaArgs),
     /// Idle long-polling consumers (1, 100, 1000 by default) beside one producer: the broker's
@@ -89,6 +92,7 @@ fn main() -> anyhow::Result<()> {
         Command::Kafka(args) => kafka::run(&args),
         Command::IdleFetch(args) => kafka::idle_main(&args),
         Command::CleanerLoad(args) => kafka::cleaner_load_main(&args),
+        Command::Txn(args) => kafka::txn_main(&args),
         Command::ConsumeOnce {
             bootstrap,
             topic,

@@ -21,6 +21,7 @@ mod produce;
 mod report;
 mod rill_perf;
 mod stats;
+mod txn;
 
 use anyhow::{Context, Result};
 use broker_proc::{BrokerProc, FsyncCounter};
@@ -32,6 +33,7 @@ use std::time::Duration;
 pub use cleaner_load::{run as cleaner_load_main, CleanerLoadArgs};
 pub use idle::{run as idle_main, IdleArgs};
 pub use limits::{disk_sink_main, sink_main};
+pub use txn::{run as txn_main, TxnArgs};
 
 /// Options of the Kafka benchmark.
 #[derive(clap::Args)]

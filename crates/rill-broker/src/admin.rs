@@ -150,7 +150,7 @@ pub fn create_topic(
             "{partitions} partitions is more than 100000"
         )));
     }
-    TopicConfig::resolve(&t.configs, &broker.config)
+    TopicConfig::resolve(&t.configs, &broker.config.with_dynamic(&broker.image()))
         .map_err(|e| AdminError::InvalidConfig(e.to_string()))?;
     let replica_lists: Vec<Vec<i32>> = if t.assignments.is_empty() {
         let start = rand_start(live.len());
@@ -404,7 +404,7 @@ pub fn set_topic_configs(
         .topic(name)
         .cloned()
         .ok_or_else(|| AdminError::UnknownTopic(name.to_string()))?;
-    TopicConfig::resolve(&new_overrides, &broker.config)
+    TopicConfig::resolve(&new_overrides, &broker.config.with_dynamic(&broker.image()))
         .map_err(|e| AdminError::InvalidConfig(e.to_string()))?;
     let mut records = Vec::new();
     for k in topic
@@ -438,9 +438,15 @@ pub fn set_topic_configs(
 /// but no more than the cluster can ever have (1 on a lone node, the number of voters or
 /// registered brokers in a cluster, whichever is larger).
 fn offsets_replication_factor(broker: &Broker) -> i16 {
+    internal_replication_factor(broker, "offsets.topic.replication.factor")
+}
+
+/// An internal topic's replication factor: the setting `key`, capped as
+/// [`offsets_replication_factor`] says.
+fn internal_replication_factor(broker: &Broker, key: &str) -> i16 {
     let wanted = broker
         .config
-        .value("offsets.topic.replication.factor")
+        .value(key)
         .and_then(|v| v.parse::<i16>().ok())
         .unwrap_or(3)
         .max(1);
@@ -515,5 +521,71 @@ pub fn ensure_offsets_topic(broker: &Broker, partitions: i32) -> Result<(), Brok
         Err(e) => Err(BrokerError::Internal(format!(
             "cannot create {OFFSETS}: {e}"
         ))),
+    }
+}
+
+/// The configs of `__transaction_state`, as Kafka creates it: compacted, uncompressed,
+/// `segment.bytes` from `transaction.state.log.segment.bytes`, `min.insync.replicas` from
+/// `transaction.state.log.min.isr` (at most the replication factor, so a lone node can run
+/// transactions with the defaults), no unclean election.
+pub fn txn_topic_configs(
+    config: &crate::config::BrokerConfig,
+    replication_factor: i16,
+) -> BTreeMap<String, String> {
+    let mut configs = BTreeMap::new();
+    let segment_bytes = config
+        .value("transaction.state.log.segment.bytes")
+        .unwrap_or("104857600");
+    match segment_bytes.parse::<i64>() {
+        Ok(n) if n < 1_048_576 => {
+            configs.insert("internal.segment.bytes".to_string(), n.to_string());
+        }
+        _ => {
+            configs.insert("segment.bytes".to_string(), segment_bytes.to_string());
+        }
+    }
+    let min_isr = config
+        .value("transaction.state.log.min.isr")
+        .and_then(|v| v.parse::<i16>().ok())
+        .unwrap_or(2)
+        .clamp(1, replication_factor.max(1));
+    configs.insert("min.insync.replicas".to_string(), min_isr.to_string());
+    configs.insert("compression.type".to_string(), "uncompressed".to_string());
+    configs.insert("cleanup.policy".to_string(), "compact".to_string());
+    configs.insert(
+        "unclean.leader.election.enable".to_string(),
+        "false".to_string(),
+    );
+    configs
+}
+
+/// Creates `__transaction_state` with `transaction.state.log.num.partitions` partitions if
+/// missing and enough brokers are live for its replication factor (as Kafka, on the first
+/// FindCoordinator for a transactional id; until then that answers
+/// COORDINATOR_NOT_AVAILABLE).
+///
+/// # Errors
+/// Metadata or storage errors.
+pub fn ensure_txn_topic(broker: &Broker, partitions: i32) -> Result<(), BrokerError> {
+    let name = rill_txn::TRANSACTION_STATE_TOPIC;
+    if broker.image().topic(name).is_some() {
+        return Ok(());
+    }
+    let replication_factor =
+        internal_replication_factor(broker, "transaction.state.log.replication.factor");
+    if broker.live_brokers().len() < replication_factor as usize {
+        return Ok(());
+    }
+    let topic = NewTopic {
+        name: name.to_string(),
+        num_partitions: partitions,
+        replication_factor,
+        assignments: Vec::new(),
+        configs: txn_topic_configs(&broker.config, replication_factor),
+    };
+    match create_topic(broker, topic, false) {
+        Ok(_) | Err(AdminError::TopicExists(_)) => Ok(()),
+        Err(AdminError::Storage(e)) => Err(e),
+        Err(e) => Err(BrokerError::Internal(format!("cannot create {name}: {e}"))),
     }
 }

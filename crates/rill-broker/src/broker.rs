@@ -78,6 +78,8 @@ pub struct Broker {
     pub producer_ids: ProducerIdAllocator,
     /// The group coordinator (consumer groups, committed offsets).
     pub groups: GroupService,
+    /// The transaction coordinator (transactional ids, `__transaction_state`).
+    pub txns: crate::txn::TxnService,
     /// Serializes reconciliation so partitions always follow the newest image, never an
     /// older one that a slower concurrent commit still holds.
     reconcile_lock: std::sync::Mutex<()>,
@@ -132,6 +134,14 @@ impl Broker {
             producer_ids: ProducerIdAllocator::default(),
             groups: GroupService::new(group_config(&config)?)
                 .with_compression(crate::coordinator::offsets_compression(&config)?),
+            txns: crate::txn::TxnService::new(crate::txn::txn_config(&config)?).with_verification(
+                crate::config_value::parse_bool(
+                    "transaction.partition.verification.enable",
+                    config
+                        .value("transaction.partition.verification.enable")
+                        .unwrap_or("true"),
+                )?,
+            ),
             reconcile_lock: std::sync::Mutex::new(()),
             stopping: std::sync::atomic::AtomicBool::new(false),
             observer: crate::observe::ImageObserver::new(config.node_id),
@@ -159,6 +169,7 @@ impl Broker {
         broker.reconcile()?;
         crate::admin::ensure_offsets_topic(&broker, broker.groups.offsets_partitions())?;
         broker.groups.sync_ownership(&broker.replicas)?;
+        broker.txns.sync_ownership(&broker.replicas)?;
         Ok(Arc::new(broker))
     }
 
@@ -190,7 +201,8 @@ impl Broker {
         self.observer.observe(&image);
         self.replicas.reconcile(&image, &self.config)?;
         self.groups.observe_image(&image);
-        self.groups.sync_ownership(&self.replicas)
+        self.groups.sync_ownership(&self.replicas)?;
+        self.txns.sync_ownership(&self.replicas)
     }
 
     /// Brokers clients may use: (id, host, port, rack) of every unfenced registered broker,
@@ -314,6 +326,41 @@ impl crate::coordinator::timer::CoordinatorHost for Broker {
 
     fn create_offsets_topic(&self, partitions: i32) -> Result<()> {
         crate::admin::ensure_offsets_topic(self, partitions)
+    }
+}
+
+impl crate::txn::markers::TxnHost for Broker {
+    fn txns(&self) -> &crate::txn::TxnService {
+        &self.txns
+    }
+
+    fn replicas(&self) -> &ReplicaManager {
+        &self.replicas
+    }
+
+    fn image(&self) -> Arc<MetadataImage> {
+        self.metadata.image()
+    }
+
+    fn node_id(&self) -> i32 {
+        self.config.node_id
+    }
+
+    fn broker_address(&self, id: i32) -> Option<String> {
+        self.live_brokers()
+            .into_iter()
+            .find(|(b, ..)| *b == id)
+            .map(|(_, host, port, _)| format!("{host}:{port}"))
+    }
+
+    fn offsets_marker_written(&self, partition: i32, producer_id: i64, commit: bool) {
+        tracing::debug!(
+            partition,
+            producer_id,
+            commit,
+            "marker written to __consumer_offsets"
+        );
+        self.groups.complete_txn(partition, producer_id, commit);
     }
 }
 

@@ -52,6 +52,11 @@ pub struct BrokerConfig {
     pub values: BTreeMap<String, String>,
     /// Keys that came from the file or an override (shown as STATIC_BROKER_CONFIG).
     pub explicit: BTreeMap<String, String>,
+    /// Dynamic broker configs (AlterConfigs on the BROKER resource, kept in the metadata log)
+    /// that provide topic config defaults, with their source (this broker's own or the
+    /// cluster-wide default). Empty in the static config; filled by
+    /// [`BrokerConfig::with_dynamic`], and ahead of `explicit` for topic defaults.
+    pub dynamic: BTreeMap<String, (String, crate::topic_config::ConfigSource)>,
     /// Quorum membership, controller listener, rack, liveness timeouts.
     pub cluster: crate::cluster_config::ClusterConfig,
     /// Replica fetcher settings (`replica.fetch.*`).
@@ -144,6 +149,21 @@ pub const BROKER_DEFAULTS: &[(&str, &str)] = &[
     ("offsets.retention.minutes", "10080"),
     ("offsets.retention.check.interval.ms", "600000"),
     ("offset.metadata.max.bytes", "4096"),
+    ("transaction.state.log.num.partitions", "50"),
+    ("transaction.state.log.replication.factor", "3"),
+    ("transaction.state.log.min.isr", "2"),
+    ("transaction.state.log.segment.bytes", "104857600"),
+    ("transaction.max.timeout.ms", "900000"),
+    ("transactional.id.expiration.ms", "604800000"),
+    (
+        "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+        "10000",
+    ),
+    (
+        "transaction.remove.expired.transaction.cleanup.interval.ms",
+        "3600000",
+    ),
+    ("transaction.partition.verification.enable", "true"),
 ];
 
 /// Keys Kafka spells in more than one way, mapped to the one we keep.
@@ -279,6 +299,7 @@ impl BrokerConfig {
             v => parse_listener("advertised.listeners", v)?,
         };
         let config = BrokerConfig {
+            dynamic: BTreeMap::new(),
             cluster,
             node_id: parse_int("node.id", &get("node.id"), 0, i64::from(i32::MAX))? as i32,
             listener,
@@ -381,6 +402,19 @@ impl BrokerConfig {
     /// The effective value of a broker key.
     pub fn value(&self, key: &str) -> Option<&str> {
         self.values.get(key).map(String::as_str)
+    }
+
+    /// This config with the dynamic broker configs of `image` that provide topic defaults
+    /// (this node's own over the cluster-wide ones), or itself when there are none.
+    pub fn with_dynamic(&self, image: &rill_meta::MetadataImage) -> std::borrow::Cow<'_, Self> {
+        let dynamic = crate::dynamic_config::topic_defaults(image, self.node_id);
+        if dynamic.is_empty() {
+            std::borrow::Cow::Borrowed(self)
+        } else {
+            let mut c = self.clone();
+            c.dynamic = dynamic;
+            std::borrow::Cow::Owned(c)
+        }
     }
 }
 

@@ -16,6 +16,7 @@ pub mod config;
 pub mod config_value;
 pub mod controller_node;
 pub mod coordinator;
+pub mod dynamic_config;
 pub mod error;
 pub mod fsutil;
 pub mod maintenance;
@@ -27,6 +28,7 @@ pub mod producer_ids;
 pub mod replica;
 pub mod server;
 pub mod topic_config;
+pub mod txn;
 
 pub use broker::Broker;
 pub use config::BrokerConfig;

@@ -226,6 +226,14 @@ impl Server {
             expire_check_ms,
             shutdown.clone(),
         ));
+        tasks.spawn(crate::txn::timer::run(
+            self.broker.clone(),
+            shutdown.clone(),
+        ));
+        tasks.spawn(crate::txn::markers::run(
+            self.broker.clone(),
+            shutdown.clone(),
+        ));
         if self.broker.config.cluster.is_quorum() {
             tasks.spawn(crate::cluster::run_reconcile_loop(
                 self.broker.clone(),

@@ -77,6 +77,9 @@ pub struct MetadataImage {
     pub next_producer_id: i64,
     /// Registered brokers by id.
     brokers: BTreeMap<i32, BrokerImage>,
+    /// Dynamic configs of brokers and groups by (resource type, resource name); never holds
+    /// an empty map.
+    resource_configs: BTreeMap<(i8, String), BTreeMap<String, String>>,
 }
 
 impl MetadataImage {
@@ -100,6 +103,24 @@ impl MetadataImage {
     /// All topics in name order.
     pub fn topics(&self) -> impl Iterator<Item = &TopicImage> {
         self.topics.values()
+    }
+
+    /// The dynamic configs of a broker (`resource_type` 4; "" is the cluster default) or a
+    /// group (32), if any are set.
+    pub fn resource_configs(
+        &self,
+        resource_type: i8,
+        resource_name: &str,
+    ) -> Option<&BTreeMap<String, String>> {
+        self.resource_configs
+            .get(&(resource_type, resource_name.to_string()))
+    }
+
+    /// Every resource with dynamic configs: ((type, name), configs), in order.
+    pub fn all_resource_configs(
+        &self,
+    ) -> impl Iterator<Item = (&(i8, String), &BTreeMap<String, String>)> {
+        self.resource_configs.iter()
     }
 
     /// The broker of that id.
@@ -371,6 +392,30 @@ impl MetadataImage {
                 p.adding_replicas.clear();
                 p.removing_replicas.clear();
                 p.change(Some(replicas), Some(isr), Some(*leader));
+            }
+            MetadataRecord::ResourceConfigChanged {
+                resource_type,
+                resource_name,
+                key,
+                value,
+            } => {
+                let id = (*resource_type, resource_name.clone());
+                match value {
+                    Some(v) => {
+                        self.resource_configs
+                            .entry(id)
+                            .or_default()
+                            .insert(key.clone(), v.clone());
+                    }
+                    None => {
+                        if let Some(configs) = self.resource_configs.get_mut(&id) {
+                            configs.remove(key);
+                            if configs.is_empty() {
+                                self.resource_configs.remove(&id);
+                            }
+                        }
+                    }
+                }
             }
             MetadataRecord::ProducerIdsAllocated { next_producer_id } => {
                 self.next_producer_id = self.next_producer_id.max(*next_producer_id);

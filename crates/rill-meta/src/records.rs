@@ -174,6 +174,19 @@ pub enum MetadataRecord {
         /// The leader (-1 none).
         leader: i32,
     },
+    /// A dynamic config of a resource other than a topic was set (`Some`) or removed
+    /// (`None`): a broker's (`resource_type` 4, `resource_name` its node id, or empty for the
+    /// cluster-wide default) or a group's (32, the group id). Kafka's `ConfigRecord`.
+    ResourceConfigChanged {
+        /// Kafka's `ConfigResource.Type` code (4 BROKER, 32 GROUP).
+        resource_type: i8,
+        /// The broker id, "" for the cluster default, or the group id.
+        resource_name: String,
+        /// The config name (Kafka's).
+        key: String,
+        /// The new value, or `None` to remove it.
+        value: Option<String>,
+    },
     /// Producer ids below `next_producer_id` are taken (a block was handed out).
     ProducerIdsAllocated {
         /// First producer id not yet handed out.

@@ -53,6 +53,16 @@ impl MetadataImage {
                 });
             }
         }
+        for ((resource_type, resource_name), configs) in self.all_resource_configs() {
+            for (key, value) in configs {
+                out.push(MetadataRecord::ResourceConfigChanged {
+                    resource_type: *resource_type,
+                    resource_name: resource_name.clone(),
+                    key: key.clone(),
+                    value: Some(value.clone()),
+                });
+            }
+        }
         if self.next_producer_id > 0 {
             out.push(MetadataRecord::ProducerIdsAllocated {
                 next_producer_id: self.next_producer_id,
@@ -115,6 +125,30 @@ mod tests {
             MetadataRecord::ProducerIdsAllocated {
                 next_producer_id: 3000,
             },
+            MetadataRecord::ResourceConfigChanged {
+                resource_type: 4,
+                resource_name: "".into(),
+                key: "log.retention.ms".into(),
+                value: Some("7".into()),
+            },
+            MetadataRecord::ResourceConfigChanged {
+                resource_type: 32,
+                resource_name: "g".into(),
+                key: "consumer.session.timeout.ms".into(),
+                value: Some("50000".into()),
+            },
+            MetadataRecord::ResourceConfigChanged {
+                resource_type: 32,
+                resource_name: "g2".into(),
+                key: "consumer.session.timeout.ms".into(),
+                value: Some("50000".into()),
+            },
+            MetadataRecord::ResourceConfigChanged {
+                resource_type: 32,
+                resource_name: "g2".into(),
+                key: "consumer.session.timeout.ms".into(),
+                value: None,
+            },
         ];
         for r in &recs {
             image.apply(r).unwrap();
@@ -122,6 +156,14 @@ mod tests {
         assert_eq!(
             image.topic("t").unwrap().partition_states[0].leader_epoch,
             1
+        );
+        assert_eq!(
+            image.resource_configs(4, "").unwrap()["log.retention.ms"],
+            "7"
+        );
+        assert!(
+            image.resource_configs(32, "g2").is_none(),
+            "emptied maps go away"
         );
         let mut rebuilt = MetadataImage::new();
         for r in image.to_records() {

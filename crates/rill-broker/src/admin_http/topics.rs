@@ -133,7 +133,7 @@ pub async fn describe(
         .topic(&name)
         .ok_or_else(|| unknown_topic(&name))?
         .clone();
-    let configs = TopicConfig::resolve_stored(&t.configs, &broker.config)
+    let configs = TopicConfig::resolve_stored(&t.configs, &broker.config.with_dynamic(&image))
         .map(|(c, _)| {
             c.entries
                 .into_iter()

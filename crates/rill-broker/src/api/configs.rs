@@ -1,6 +1,6 @@
 //! AlterConfigs and IncrementalAlterConfigs for topics, validated as Kafka's controller does
-//! (the whole resulting set of overrides, with Kafka's messages). Broker configs are static in
-//! Rill. DescribeConfigs is in [`super::describe_configs`].
+//! (the whole resulting set of overrides, with Kafka's messages), and for brokers and groups
+//! ([`crate::dynamic_config`]). DescribeConfigs is in [`super::describe_configs`].
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,10 +11,11 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use super::describe_configs::{BROKER, TOPIC};
+use super::describe_configs::TOPIC;
 use super::{blocking, str_bytes, RequestContext};
 use crate::admin::{self, AdminError};
 use crate::broker::Broker;
+use crate::dynamic_config::{self, BROKER, GROUP};
 use crate::topic_config::{topic_config_def, TopicConfig, TopicConfigError};
 
 /// The result of altering one resource: (type, name, error).
@@ -37,7 +38,8 @@ fn error_fields(e: Option<AdminError>) -> (i16, Option<StrBytes>) {
     e.map_or((0, None), |e| (e.code(), Some(str_bytes(e.to_string()))))
 }
 
-fn check_resource(
+/// A resource's current dynamic configs (a topic's overrides), or why it cannot be altered.
+fn current_configs(
     broker: &Broker,
     resource_type: i8,
     name: &str,
@@ -48,12 +50,34 @@ fn check_resource(
             .topic(name)
             .map(|t| t.configs.clone())
             .ok_or_else(|| AdminError::UnknownTopic(name.to_string())),
-        BROKER => Err(AdminError::InvalidRequest(
-            "broker configs are static in Rill: change server.properties and restart".into(),
-        )),
+        BROKER | GROUP => {
+            if resource_type == BROKER {
+                dynamic_config::check_broker_name(&broker.config, name)?;
+            }
+            Ok(broker
+                .image()
+                .resource_configs(resource_type, name)
+                .cloned()
+                .unwrap_or_default())
+        }
         other => Err(AdminError::InvalidRequest(format!(
-            "unsupported resource type {other}"
+            "Unknown resource type {other}"
         ))),
+    }
+}
+
+/// Makes `configs` the whole set of a resource's dynamic configs (validated first).
+fn set_configs(
+    broker: &Broker,
+    resource_type: i8,
+    name: &str,
+    configs: BTreeMap<String, String>,
+    validate_only: bool,
+) -> Result<(), AdminError> {
+    match resource_type {
+        TOPIC => admin::set_topic_configs(broker, name, configs, validate_only),
+        BROKER => dynamic_config::set_broker_configs(broker, name, configs, validate_only),
+        _ => dynamic_config::set_group_configs(broker, name, configs, validate_only),
     }
 }
 
@@ -66,7 +90,8 @@ pub async fn alter_configs(
     let validate_only = req.validate_only;
     let results = alter_each(broker, req.resources, move |b, res| {
         let name = res.resource_name.to_string();
-        let outcome = check_resource(b, res.resource_type, &name).and_then(|_| {
+        let rtype = res.resource_type;
+        let outcome = current_configs(b, rtype, &name).and_then(|_| {
             let mut overrides = BTreeMap::new();
             let mut nulls = Vec::new();
             for c in res.configs {
@@ -77,13 +102,19 @@ pub async fn alter_configs(
                     None => nulls.push(c.name.to_string()),
                 }
             }
-            if !nulls.is_empty() {
+            if !nulls.is_empty() && rtype == TOPIC {
                 let e = TopicConfigError::NullValue {
                     names: nulls.join(","),
                 };
                 return Err(AdminError::InvalidConfig(e.to_string()));
             }
-            admin::set_topic_configs(b, &name, overrides, validate_only)
+            if !nulls.is_empty() {
+                return Err(AdminError::InvalidRequest(format!(
+                    "Null value not supported for : {}",
+                    nulls.join(", ")
+                )));
+            }
+            set_configs(b, rtype, &name, overrides, validate_only)
         });
         (res.resource_type, res.resource_name, outcome.err())
     })
@@ -101,14 +132,44 @@ pub async fn alter_configs(
     r
 }
 
+/// How IncrementalAlterConfigs may change one key of a resource.
+struct KeyRules {
+    /// Its type is LIST (APPEND and SUBTRACT allowed).
+    is_list: bool,
+    /// Its current effective value (what APPEND and SUBTRACT start from when the resource
+    /// has no value of its own).
+    current: Option<String>,
+    /// The refusal of APPEND / SUBTRACT on a key that is not a list.
+    not_a_list: fn(verb: &str, name: &str) -> AdminError,
+}
+
+/// The controller's refusal (topics, groups).
+fn not_a_list_config(verb: &str, name: &str) -> AdminError {
+    AdminError::InvalidConfig(format!(
+        "Can't {verb} to key {name} because its type is not LIST."
+    ))
+}
+
+/// The broker-side preprocessing's refusal (brokers).
+fn not_a_list_request(verb: &str, name: &str) -> AdminError {
+    let what = if verb == "APPEND" {
+        "append"
+    } else {
+        "subtract"
+    };
+    AdminError::InvalidRequest(format!(
+        "Config value {what} is not allowed for config key: {name}"
+    ))
+}
+
 /// Applies one IncrementalAlterConfigs operation (0 SET, 1 DELETE, 2 APPEND, 3 SUBTRACT) to a
-/// topic's overrides; the result is validated as a whole afterwards.
+/// resource's configs; the result is validated as a whole afterwards.
 fn apply_op(
     overrides: &mut BTreeMap<String, String>,
-    effective: &TopicConfig,
     name: &str,
     op: i8,
     value: Option<&str>,
+    rules: KeyRules,
 ) -> Result<(), AdminError> {
     let need = || {
         value.map(str::to_string).ok_or_else(|| {
@@ -126,14 +187,13 @@ fn apply_op(
             overrides.remove(name);
         }
         2 | 3 => {
-            if !topic_config_def(name).is_some_and(|d| d.kind.is_list()) {
+            if !rules.is_list {
                 let verb = if op == 2 { "APPEND" } else { "SUBTRACT" };
-                return Err(AdminError::InvalidConfig(format!(
-                    "Can't {verb} to key {name} because its type is not LIST."
-                )));
+                return Err((rules.not_a_list)(verb, name));
             }
-            let mut list: Vec<String> = effective
-                .value(name)
+            let start = overrides.get(name).cloned().or(rules.current);
+            let mut list: Vec<String> = start
+                .as_deref()
                 .map(crate::topic_config::validate::list_items)
                 .unwrap_or_default()
                 .into_iter()
@@ -158,6 +218,41 @@ fn apply_op(
     Ok(())
 }
 
+/// What IncrementalAlterConfigs may do with key `name` of a resource of type `rtype`.
+fn key_rules(
+    broker: &Broker,
+    rtype: i8,
+    name: &str,
+    effective_topic: Option<&TopicConfig>,
+) -> KeyRules {
+    match rtype {
+        TOPIC => KeyRules {
+            is_list: topic_config_def(name).is_some_and(|d| d.kind.is_list()),
+            current: effective_topic
+                .and_then(|t| t.value(name))
+                .map(str::to_string),
+            not_a_list: not_a_list_config,
+        },
+        BROKER => {
+            let def = dynamic_config::broker_key_def(name);
+            KeyRules {
+                is_list: def.is_some_and(|d| d.kind.is_list()),
+                current: broker
+                    .config
+                    .value(name)
+                    .map(str::to_string)
+                    .or_else(|| def.map(|d| d.default.to_string())),
+                not_a_list: not_a_list_request,
+            }
+        }
+        _ => KeyRules {
+            is_list: false,
+            current: None,
+            not_a_list: not_a_list_config,
+        },
+    }
+}
+
 /// Answers IncrementalAlterConfigs.
 pub async fn incremental_alter_configs(
     broker: &Arc<Broker>,
@@ -167,19 +262,27 @@ pub async fn incremental_alter_configs(
     let validate_only = req.validate_only;
     let results = alter_each(broker, req.resources, move |b, res| {
         let name = res.resource_name.to_string();
-        let outcome = check_resource(b, res.resource_type, &name).and_then(|mut overrides| {
-            let (effective, _) = TopicConfig::resolve_stored(&overrides, &b.config)
-                .map_err(|e| AdminError::InvalidConfig(e.to_string()))?;
+        let rtype = res.resource_type;
+        let outcome = current_configs(b, rtype, &name).and_then(|mut overrides| {
+            let effective = if rtype == TOPIC {
+                let defaults = b.config.with_dynamic(&b.image()).into_owned();
+                let (tc, _) = TopicConfig::resolve_stored(&overrides, &defaults)
+                    .map_err(|e| AdminError::InvalidConfig(e.to_string()))?;
+                Some(tc)
+            } else {
+                None
+            };
             for c in &res.configs {
+                let key = c.name.as_str();
                 apply_op(
                     &mut overrides,
-                    &effective,
-                    c.name.as_str(),
+                    key,
                     c.config_operation,
                     c.value.as_ref().map(|v| v.as_str()),
+                    key_rules(b, rtype, key, effective.as_ref()),
                 )?;
             }
-            admin::set_topic_configs(b, &name, overrides, validate_only)
+            set_configs(b, rtype, &name, overrides, validate_only)
         });
         (res.resource_type, res.resource_name, outcome.err())
     })

@@ -12,6 +12,10 @@ pub fn log_error_code(e: &LogError) -> i16 {
         LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
         LogError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
         LogError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
+        LogError::InvalidTxnState { .. } => ResponseError::InvalidTxnState,
+        LogError::TransactionCoordinatorFenced { .. } => {
+            ResponseError::TransactionCoordinatorFenced
+        }
         _ => ResponseError::KafkaStorageError,
     };
     err.code()

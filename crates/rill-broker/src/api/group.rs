@@ -41,20 +41,45 @@ fn coordinator_of(broker: &Broker, group_id: &str) -> Option<(i32, String, i32)>
         .map(|(id, host, port, _)| (id, host, i32::from(port)))
 }
 
-/// FindCoordinator: the leader of the group's `__consumer_offsets` partition (this node on a
-/// single node). Transactional ids (key type 1) are answered with this node for now.
+/// The transaction coordinator of `transactional_id`: the leader of its
+/// `__transaction_state` partition. Creates the topic (in the background) on first use, as
+/// Kafka does; `None` until it has a leader.
+fn txn_coordinator_of(broker: &Arc<Broker>, transactional_id: &str) -> Option<(i32, String, i32)> {
+    let image = broker.image();
+    let Some(topic) = image.topic(rill_txn::TRANSACTION_STATE_TOPIC) else {
+        let b = broker.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = crate::admin::ensure_txn_topic(&b, b.txns.num_partitions()) {
+                tracing::warn!(error = %e, "cannot create __transaction_state");
+            }
+        });
+        return None;
+    };
+    let index = rill_txn::partition_for(transactional_id, topic.partitions as i32);
+    let leader = topic.partition_states.get(index as usize)?.leader;
+    broker
+        .live_brokers()
+        .into_iter()
+        .find(|(id, ..)| *id == leader)
+        .map(|(id, host, port, _)| (id, host, i32::from(port)))
+}
+
+/// FindCoordinator: the leader of the group's `__consumer_offsets` partition (key type 0) or
+/// of the transactional id's `__transaction_state` partition (key type 1).
 pub fn find_coordinator(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
     req: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
-    let adv = &broker.config.advertised_listener;
-    let me = (broker.config.node_id, adv.host.clone(), i32::from(adv.port));
     let answer = |key: &StrBytes| -> (i16, Option<String>) {
         match req.key_type {
             0 if key.is_empty() => (
                 ResponseError::InvalidRequest.code(),
                 Some("empty group id".into()),
+            ),
+            1 if key.is_empty() => (
+                ResponseError::InvalidRequest.code(),
+                Some("empty transactional id".into()),
             ),
             0 | 1 => (0, None),
             t => (
@@ -81,7 +106,14 @@ pub fn find_coordinator(
             }
             found
         } else {
-            Some(me.clone())
+            let found = txn_coordinator_of(broker, key.as_str());
+            if found.is_none() {
+                code = ResponseError::CoordinatorNotAvailable.code();
+                message = Some(
+                    "the transactional id's __transaction_state partition has no leader yet".into(),
+                );
+            }
+            found
         };
         let (node, host, port) = match target {
             Some((id, host, port)) => (BrokerId(id), str_bytes(host), port),

@@ -20,6 +20,7 @@ pub mod producer_id;
 pub mod quorum;
 pub mod records;
 pub mod topics;
+pub mod txn;
 pub mod txn_offsets;
 
 #[cfg(test)]
@@ -124,6 +125,15 @@ const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ListGroups, 0, 5),
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::OffsetDelete, 0, 0),
+    // Transactions V1 (KIP-98 with KIP-360 and KIP-890 part 1). EndTxn v5 and
+    // AddPartitionsToTxn... v5 belong to transactions V2 (KIP-890 part 2, an epoch bump per
+    // transaction), which Rill does not run: clients then keep to V1.
+    (ApiKey::AddPartitionsToTxn, 0, 4),
+    (ApiKey::AddOffsetsToTxn, 0, 3),
+    (ApiKey::EndTxn, 0, 3),
+    (ApiKey::WriteTxnMarkers, 0, 1),
+    (ApiKey::DescribeTransactions, 0, 0),
+    (ApiKey::ListTransactions, 0, 1),
     // v5 is KIP-890 part 2 (the commit also adds the offsets partition to the transaction).
     (ApiKey::TxnOffsetCommit, 0, 4),
 ];
@@ -264,7 +274,14 @@ pub async fn handle_request(
     };
     match *body {
         RequestKind::Produce(req) => {
-            let inflight = produce::append(&broker.replicas, &broker.image(), &ctx, req).await;
+            let refused = if req.transactional_id.is_some() && broker.txns.verification_enabled() {
+                crate::txn::verify::verify_produce(broker.as_ref(), broker.txns.peers(), &req).await
+            } else {
+                Default::default()
+            };
+            let inflight =
+                produce::append_refusing(&broker.replicas, &broker.image(), &ctx, req, &refused)
+                    .await;
             // Only what encoding needs goes along: the request's buffer is freed now.
             Ok(Responder::Pending(Box::pin(async move {
                 let _parked =
@@ -402,6 +419,22 @@ async fn dispatch(
         }
         RequestKind::DeleteGroups(req) => {
             ResponseKind::DeleteGroups(group_admin::delete_groups(broker, ctx, req).await)
+        }
+        RequestKind::AddPartitionsToTxn(req) => {
+            ResponseKind::AddPartitionsToTxn(txn::add_partitions_to_txn(broker, ctx, req).await)
+        }
+        RequestKind::AddOffsetsToTxn(req) => {
+            ResponseKind::AddOffsetsToTxn(txn::add_offsets_to_txn(broker, ctx, req).await)
+        }
+        RequestKind::EndTxn(req) => ResponseKind::EndTxn(txn::end_txn(broker, ctx, req).await),
+        RequestKind::WriteTxnMarkers(req) => {
+            ResponseKind::WriteTxnMarkers(txn::write_txn_markers(broker, ctx, req).await)
+        }
+        RequestKind::DescribeTransactions(req) => {
+            ResponseKind::DescribeTransactions(txn::describe_transactions(broker, ctx, req))
+        }
+        RequestKind::ListTransactions(req) => {
+            ResponseKind::ListTransactions(txn::list_transactions(broker, ctx, req))
         }
         other => {
             // version_range() admits only the APIs above; reaching here is a routing bug.

@@ -9,6 +9,8 @@
 use kafka_protocol::messages::produce_response::{
     BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
 };
+use std::collections::HashMap;
+
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
 use kafka_protocol::ResponseError;
 use rill_meta::MetadataImage;
@@ -43,8 +45,20 @@ pub async fn handle(
 pub async fn append(
     replicas: &ReplicaManager,
     image: &MetadataImage,
+    ctx: &RequestContext,
+    req: ProduceRequest,
+) -> Option<ProduceInFlight> {
+    append_refusing(replicas, image, ctx, req, &HashMap::new()).await
+}
+
+/// [`append`], with partitions refused beforehand (topic, partition) -> error code: the
+/// transactional batches the coordinator did not verify (KIP-890, `crate::txn::verify`).
+pub async fn append_refusing(
+    replicas: &ReplicaManager,
+    image: &MetadataImage,
     _ctx: &RequestContext,
     req: ProduceRequest,
+    refused: &HashMap<(String, i32), i16>,
 ) -> Option<ProduceInFlight> {
     let params = AppendParams {
         acks: req.acks,
@@ -74,8 +88,14 @@ pub async fn append(
         response.responses.push(tr);
         for p in topic.partition_data {
             slots.push((topic_idx, p.index));
+            let refusal = name
+                .as_ref()
+                .and_then(|n| refused.get(&(n.clone(), p.index)).copied());
             inputs.push(AppendInput {
-                topic: name.clone().ok_or(unknown.code()),
+                topic: match refusal {
+                    Some(code) => Err(code),
+                    None => name.clone().ok_or(unknown.code()),
+                },
                 index: p.index,
                 records: p.records,
             });

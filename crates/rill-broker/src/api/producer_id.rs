@@ -1,6 +1,6 @@
 //! InitProducerId for idempotent producers: a fresh producer id at epoch 0, or (KIP-360) the
 //! same id with its epoch bumped when the client asks to continue with its current id.
-//! Transactional ids are refused until transactions exist.
+//! With a transactional id, the transaction coordinator answers (`api::txn`).
 
 use std::sync::Arc;
 
@@ -22,8 +22,7 @@ pub async fn handle(
     r.ongoing_txn_producer_id = ProducerId(-1);
     r.ongoing_txn_producer_epoch = -1;
     if req.transactional_id.is_some() {
-        r.error_code = ResponseError::TransactionalIdAuthorizationFailed.code();
-        return r;
+        return super::txn::init_producer_id(broker, _ctx, req).await;
     }
     if req.producer_id.0 >= 0 && req.producer_epoch >= 0 && req.producer_epoch < i16::MAX - 1 {
         r.producer_id = req.producer_id;

@@ -94,7 +94,7 @@ pub async fn create_topics(
                     tr.replication_factor = topic.replication_factor as i16;
                     if let (true, Ok(tc)) = (
                         with_configs,
-                        TopicConfig::resolve(&topic.configs, &b.config),
+                        TopicConfig::resolve(&topic.configs, &b.config.with_dynamic(&b.image())),
                     ) {
                         tr.configs = Some(
                             tc.entries

@@ -136,6 +136,8 @@ impl GroupService {
     pub fn sync_ownership(&self, replicas: &ReplicaManager) -> Result<()> {
         let partitions = self.lock().config.offsets_partitions;
         let mut owned = self.owned.lock().unwrap_or_else(|p| p.into_inner());
+        let started = std::time::Instant::now();
+        let (mut loaded, mut replayed) = (0usize, 0usize);
         for index in 0..partitions {
             let leading = replicas
                 .get(OFFSETS_TOPIC, index)
@@ -144,10 +146,16 @@ impl GroupService {
             match (leading, owned.get(&index).copied()) {
                 (Some((epoch, _)), Some(loaded)) if loaded == epoch => {}
                 (Some((epoch, p)), _) => {
+                    let load_started = std::time::Instant::now();
                     let mut c = self.lock();
                     c.unload_partition(index);
                     let n = storage::load_partition(&p, &mut c)?;
                     c.finish_load_partition(index, now_ms());
+                    drop(c);
+                    let took = load_started.elapsed();
+                    crate::observe::group_load::partition_loaded(n, took);
+                    loaded += 1;
+                    replayed += n;
                     owned.insert(index, epoch);
                     // A lone node's fresh partitions are not news; a takeover is.
                     if n > 0 || p.replica_state().replicas.len() > 1 {
@@ -155,6 +163,7 @@ impl GroupService {
                             partition = index,
                             leader_epoch = epoch,
                             records = n,
+                            load_ms = took.as_millis() as u64,
                             "coordinating the groups of {OFFSETS_TOPIC}-{index}"
                         );
                     }
@@ -171,6 +180,14 @@ impl GroupService {
             }
         }
         self.lock().set_owned(Some(owned.keys().copied().collect()));
+        if replayed > 0 {
+            tracing::info!(
+                partitions = loaded,
+                records = replayed,
+                load_ms = started.elapsed().as_millis() as u64,
+                "loaded groups from {OFFSETS_TOPIC}"
+            );
+        }
         Ok(())
     }
 

@@ -5,7 +5,8 @@
 //! - event metrics (counters and histograms) recorded where things happen, through the small
 //!   functions of this module so hot files keep one-line call sites: [`topic`] (bytes and
 //!   records in/out per topic), [`requests`] (requests, errors, latency per API),
-//!   [`gauges`] (connections, purgatories), [`log_flush`] (fsync latency), [`events`]
+//!   [`gauges`] (connections, purgatories), [`log_flush`] (fsync latency), [`group_load`]
+//!   (the group coordinator's loads of `__consumer_offsets`), [`events`]
 //!   (leader elections, ISR changes, observed from the metadata image);
 //! - state metrics computed at scrape time from the broker ([`collect`]: partition health,
 //!   log sizes, the Raft quorum, consumer group lag), written as Prometheus text by
@@ -20,6 +21,7 @@
 pub mod collect;
 pub mod events;
 pub mod gauges;
+pub mod group_load;
 pub mod log_flush;
 pub mod names;
 pub mod prom_text;
@@ -34,10 +36,11 @@ pub use recorder::{install, render};
 
 /// Installs the recorder and registers the metrics that must be exported from the start
 /// (at zero) even before anything happens: connections, purgatories, ISR and election
-/// counters, the fsync histogram.
+/// counters, the fsync histogram, the group coordinator's load figures.
 pub fn init() {
     install();
     gauges::register();
     events::register();
     log_flush::register();
+    group_load::register();
 }

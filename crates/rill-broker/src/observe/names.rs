@@ -35,6 +35,11 @@ pub const ISR_EXPANDS: &str = "rill_isr_expands_total";
 pub const LEADER_ELECTIONS: &str = "rill_leader_elections_total";
 /// Duration of the log's group-commit fsyncs (Kafka: LogFlushStats LogFlushRateAndTimeMs).
 pub const LOG_FLUSH_DURATION: &str = "rill_log_flush_duration_seconds";
+/// Time to load one `__consumer_offsets` partition into the group coordinator (on start and
+/// on every leadership gained; Kafka: group-coordinator-metrics partition-load-time-max/avg).
+pub const GROUP_LOAD_DURATION: &str = "rill_group_coordinator_partition_load_seconds";
+/// Records of `__consumer_offsets` replayed by those loads.
+pub const GROUP_LOAD_RECORDS: &str = "rill_group_coordinator_load_records_total";
 
 /// Registers help text and units for every recorder metric.
 pub fn describe_all() {
@@ -91,5 +96,14 @@ pub fn describe_all() {
         LOG_FLUSH_DURATION,
         Unit::Seconds,
         "Duration of the partition logs' group-commit fsyncs."
+    );
+    describe_histogram!(
+        GROUP_LOAD_DURATION,
+        Unit::Seconds,
+        "Time the group coordinator took to load one __consumer_offsets partition."
+    );
+    describe_counter!(
+        GROUP_LOAD_RECORDS,
+        "Records of __consumer_offsets the group coordinator replayed loading partitions."
     );
 }

@@ -82,7 +82,7 @@ pub fn partition_state(t: &TopicImage, index: usize, node_id: i32) -> PartitionI
 
 /// `min.insync.replicas` of a topic (the broker default when its configs do not resolve).
 pub fn min_insync_replicas(broker: &Broker, t: &TopicImage) -> u32 {
-    TopicConfig::resolve_stored(&t.configs, &broker.config)
+    TopicConfig::resolve_stored(&t.configs, &broker.config.with_dynamic(&broker.image()))
         .map(|(c, _)| c.min_insync_replicas)
         .unwrap_or(1)
 }

@@ -39,7 +39,8 @@ pub struct AppendParams {
     pub acks: i16,
     /// How long acks=all waits for the ISR, ms.
     pub timeout_ms: i32,
-    /// The request names a transactional id (not supported yet: refused).
+    /// The request names a transactional id (its transactional batches were verified with
+    /// the coordinator before, `crate::txn::verify`).
     pub transactional: bool,
 }
 
@@ -188,8 +189,6 @@ impl ReplicaManager {
         let name = input.topic.as_deref().map_err(|code| *code)?;
         if name == crate::coordinator::OFFSETS_TOPIC {
             Err(ResponseError::InvalidTopicException.code())
-        } else if params.transactional {
-            Err(ResponseError::TransactionalIdAuthorizationFailed.code())
         } else {
             self.leader_partition(image, name, input.index)
                 .map_err(|e| e.code())
@@ -295,10 +294,6 @@ pub fn append_one(target: Target, records: Option<Bytes>, acks: i16, now_ms: i64
         Ok(h) if h.total_len() < records.len() => {
             let why = "produce requests must carry exactly one record batch per partition";
             return Err(refuse(invalid, why));
-        }
-        Ok(h) if h.is_transactional() => {
-            let code = ResponseError::TransactionalIdAuthorizationFailed.code();
-            return Err(refuse(code, "transactions are not supported yet"));
         }
         _ => {}
     }

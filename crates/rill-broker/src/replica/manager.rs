@@ -112,8 +112,10 @@ impl ReplicaManager {
                 Err(p) => trash_dir(p.dir())?,
             }
         }
+        // Topic defaults include the dynamic broker configs.
+        let defaults = broker.with_dynamic(image);
         for topic in image.topics() {
-            let (config, dropped) = TopicConfig::resolve_stored(&topic.configs, broker)
+            let (config, dropped) = TopicConfig::resolve_stored(&topic.configs, &defaults)
                 .map_err(crate::config::ConfigError::from)?;
             // Said once per open partition, not at every metadata change.
             let warn_dropped = || {

@@ -29,10 +29,16 @@ pub use validate::{validate_overrides, validate_topic_config, TopicConfigError};
 pub enum ConfigSource {
     /// A topic override (DYNAMIC_TOPIC_CONFIG = 1).
     Topic = 1,
+    /// A dynamic config of this broker (DYNAMIC_BROKER_CONFIG = 2).
+    DynamicBroker = 2,
+    /// A dynamic cluster-wide broker default (DYNAMIC_DEFAULT_BROKER_CONFIG = 3).
+    DynamicDefaultBroker = 3,
     /// The broker's config file or flags (STATIC_BROKER_CONFIG = 4).
     StaticBroker = 4,
     /// The built-in default (DEFAULT_CONFIG = 5).
     Default = 5,
+    /// A group's dynamic config (GROUP_CONFIG = 8).
+    Group = 8,
 }
 
 /// One effective topic config.
@@ -121,7 +127,9 @@ fn effective_value(
     let Some(syn) = def.broker_synonym else {
         return (def.default.to_string(), ConfigSource::Default);
     };
-    if let Some(v) = broker.explicit.get(syn) {
+    if let Some((v, source)) = broker.dynamic.get(syn) {
+        (v.clone(), *source)
+    } else if let Some(v) = broker.explicit.get(syn) {
         (v.clone(), ConfigSource::StaticBroker)
     } else {
         let v = broker.value(syn).unwrap_or(def.default);

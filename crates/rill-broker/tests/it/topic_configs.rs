@@ -12,6 +12,8 @@ use crate::support::{start, Conn};
 const INVALID_CONFIG: i16 = 40;
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
+const GROUP: i8 = 32;
+const INVALID_REQUEST: i16 = 42;
 
 fn s(v: &str) -> StrBytes {
     StrBytes::from_string(v.to_string())
@@ -254,7 +256,8 @@ async fn describe_configs_shows_sources_defaults_and_synonyms() {
         (c.value.as_ref().unwrap().as_str(), c.config_source),
         ("3600000", 4)
     );
-    assert!(c.read_only);
+    // Kafka updates the topic defaults dynamically (cluster-wide or per broker).
+    assert!(!c.read_only);
     assert_eq!(c.config_type, 5);
     assert_eq!(config(&b, "log.cleanup.policy").config_source, 5);
     let wrong = describe(&mut conn, BROKER, "7", None, false).await;
@@ -314,9 +317,20 @@ async fn incremental(
     ops: &[(&str, i8, Option<&str>)],
     validate_only: bool,
 ) -> (i16, Option<String>) {
+    incremental_on(conn, TOPIC, topic, ops, validate_only).await
+}
+
+/// IncrementalAlterConfigs v1 on any resource: (error code, message).
+async fn incremental_on(
+    conn: &mut Conn,
+    resource_type: i8,
+    name: &str,
+    ops: &[(&str, i8, Option<&str>)],
+    validate_only: bool,
+) -> (i16, Option<String>) {
     let mut r = incremental_alter_configs_request::AlterConfigsResource::default();
-    r.resource_type = TOPIC;
-    r.resource_name = s(topic);
+    r.resource_type = resource_type;
+    r.resource_name = s(name);
     r.configs = ops
         .iter()
         .map(|(k, op, v)| {
@@ -344,9 +358,19 @@ pub async fn alter(
     topic: &str,
     configs: &[(&str, &str)],
 ) -> (i16, Option<String>) {
+    alter_on(conn, TOPIC, topic, configs).await
+}
+
+/// AlterConfigs v2 on any resource: (error code, message).
+async fn alter_on(
+    conn: &mut Conn,
+    resource_type: i8,
+    name: &str,
+    configs: &[(&str, &str)],
+) -> (i16, Option<String>) {
     let mut r = alter_configs_request::AlterConfigsResource::default();
-    r.resource_type = TOPIC;
-    r.resource_name = s(topic);
+    r.resource_type = resource_type;
+    r.resource_name = s(name);
     r.configs = configs
         .iter()
         .map(|(k, v)| {
@@ -490,6 +514,369 @@ async fn alter_configs_validate_with_kafkas_messages() {
             config(&res, "cleanup.policy").config_source
         ),
         ("delete", 5)
+    );
+    node.shutdown().await;
+}
+
+/// (value, source) of config `k` in a DescribeConfigs result.
+fn value_source(r: &describe_configs_response::DescribeConfigsResult, k: &str) -> (String, i8) {
+    let c = config(r, k);
+    (c.value.as_ref().unwrap().to_string(), c.config_source)
+}
+
+#[tokio::test]
+async fn dynamic_broker_configs_default_topics_as_kafkas_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(dir.path(), &[]).await;
+    let mut conn = Conn::open(node.addr).await;
+    assert_eq!(create(&mut conn, "dyn", &[], false).await.error_code, 0);
+    assert_eq!(
+        create(&mut conn, "own", &[("retention.ms", "77")], false)
+            .await
+            .error_code,
+        0
+    );
+    const SET: i8 = 0;
+    const DELETE: i8 = 1;
+    const APPEND: i8 = 2;
+    const SUBTRACT: i8 = 3;
+
+    // Kafka's refusals.
+    type Op<'a> = (&'a str, i8, Option<&'a str>);
+    let cases: &[(&str, Op, &str)] = &[
+        (
+            "1",
+            ("background.threads", SET, Some("9")),
+            "Cannot update these configs dynamically: [background.threads]",
+        ),
+        (
+            "",
+            ("sasl.kerberos.min.time.before.relogin", SET, Some("58000")),
+            "Cannot update these configs at default cluster level, broker id must be specified: \
+             [sasl.kerberos.min.time.before.relogin]",
+        ),
+        (
+            "7",
+            ("log.retention.ms", SET, Some("1")),
+            "Unexpected broker id, expected 1, but received 7",
+        ),
+        (
+            "one",
+            ("log.retention.ms", SET, Some("1")),
+            "Node id must be an integer, but it is: one",
+        ),
+        (
+            "1",
+            ("log.retention.ms", APPEND, Some("1")),
+            "Config value append is not allowed for config key: log.retention.ms",
+        ),
+        (
+            "",
+            ("log.cleanup.policy", SET, Some("shred")),
+            "Invalid value shred for configuration log.cleanup.policy: String must be one of: \
+             compact, delete",
+        ),
+    ];
+    for (name, op, message) in cases {
+        let (code, msg) = incremental_on(&mut conn, BROKER, name, &[*op], false).await;
+        assert_eq!(
+            (code, msg.unwrap().as_str()),
+            (INVALID_REQUEST, *message),
+            "{name} {op:?}"
+        );
+    }
+
+    // A cluster-wide default, then this broker's own value over it; a topic override wins.
+    let set = |k, v| [(k, SET, Some(v))];
+    assert_eq!(
+        incremental_on(
+            &mut conn,
+            BROKER,
+            "",
+            &set("log.retention.ms", "1234"),
+            false
+        )
+        .await
+        .0,
+        0
+    );
+    let d = describe(&mut conn, TOPIC, "dyn", Some(&["retention.ms"]), true).await;
+    assert_eq!(value_source(&d, "retention.ms"), ("1234".into(), 3));
+    let syn: Vec<(String, i8)> = config(&d, "retention.ms")
+        .synonyms
+        .iter()
+        .map(|s| (s.name.to_string(), s.source))
+        .collect();
+    assert_eq!(
+        syn,
+        [
+            ("log.retention.ms".to_string(), 3),
+            ("log.retention.ms".to_string(), 5)
+        ]
+    );
+    assert_eq!(
+        incremental_on(
+            &mut conn,
+            BROKER,
+            "1",
+            &set("log.retention.ms", "999"),
+            false
+        )
+        .await
+        .0,
+        0
+    );
+    let d = describe(&mut conn, TOPIC, "dyn", Some(&["retention.ms"]), false).await;
+    assert_eq!(value_source(&d, "retention.ms"), ("999".into(), 2));
+    let d = describe(&mut conn, TOPIC, "own", Some(&["retention.ms"]), false).await;
+    assert_eq!(value_source(&d, "retention.ms"), ("77".into(), 1));
+    let b = describe(&mut conn, BROKER, "1", Some(&["log.retention.ms"]), true).await;
+    assert_eq!(value_source(&b, "log.retention.ms"), ("999".into(), 2));
+    let sources: Vec<i8> = config(&b, "log.retention.ms")
+        .synonyms
+        .iter()
+        .map(|s| s.source)
+        .collect();
+    assert_eq!(sources, [2, 3, 5]);
+    let b = describe(&mut conn, BROKER, "", None, false).await;
+    assert_eq!(b.error_code, 0);
+    assert_eq!(b.configs.len(), 1);
+    assert_eq!(value_source(&b, "log.retention.ms"), ("1234".into(), 3));
+
+    // A list key: APPEND and SUBTRACT start from the effective value.
+    let op = |k, o, v| [(k, o, Some(v))];
+    assert_eq!(
+        incremental_on(
+            &mut conn,
+            BROKER,
+            "1",
+            &op("log.cleanup.policy", APPEND, "compact"),
+            false
+        )
+        .await
+        .0,
+        0
+    );
+    let d = describe(&mut conn, TOPIC, "dyn", Some(&["cleanup.policy"]), false).await;
+    assert_eq!(
+        value_source(&d, "cleanup.policy"),
+        ("delete,compact".into(), 2)
+    );
+    // The hosted partition took the new default (a compacted topic's produce rules).
+    let p = node.broker.replicas.get("dyn", 0).unwrap();
+    assert!(
+        p.produce_rules().compacted,
+        "the partition follows the default"
+    );
+    assert_eq!(
+        incremental_on(
+            &mut conn,
+            BROKER,
+            "1",
+            &op("log.cleanup.policy", SUBTRACT, "compact"),
+            false
+        )
+        .await
+        .0,
+        0
+    );
+    let d = describe(&mut conn, TOPIC, "dyn", Some(&["cleanup.policy"]), false).await;
+    assert_eq!(value_source(&d, "cleanup.policy"), ("delete".into(), 2));
+    assert_eq!(
+        incremental_on(
+            &mut conn,
+            BROKER,
+            "1",
+            &[("log.cleanup.policy", DELETE, None)],
+            false
+        )
+        .await
+        .0,
+        0
+    );
+    let d = describe(&mut conn, TOPIC, "dyn", Some(&["cleanup.policy"]), false).await;
+    assert_eq!(value_source(&d, "cleanup.policy"), ("delete".into(), 5));
+
+    // A default that would break a topic's stored config is refused.
+    assert_eq!(
+        create(
+            &mut conn,
+            "lag",
+            &[("max.compaction.lag.ms", "1000")],
+            false
+        )
+        .await
+        .error_code,
+        0
+    );
+    let (code, msg) = incremental_on(
+        &mut conn,
+        BROKER,
+        "",
+        &set("log.cleaner.min.compaction.lag.ms", "5000"),
+        false,
+    )
+    .await;
+    assert_eq!(code, INVALID_REQUEST);
+    assert!(msg.unwrap().contains("(the config of topic lag)"));
+
+    // The per-broker SASL settings are kept and shown; legacy AlterConfigs replaces the set.
+    assert_eq!(
+        alter_on(
+            &mut conn,
+            BROKER,
+            "1",
+            &[("sasl.kerberos.min.time.before.relogin", "58000")]
+        )
+        .await
+        .0,
+        0
+    );
+    let b = describe(&mut conn, BROKER, "1", None, false).await;
+    let c = config(&b, "sasl.kerberos.min.time.before.relogin");
+    assert_eq!(
+        (
+            c.value.as_ref().unwrap().as_str(),
+            c.config_source,
+            c.read_only
+        ),
+        ("58000", 2, false)
+    );
+    assert_eq!(value_source(&b, "log.retention.ms"), ("1234".into(), 3));
+    assert!(config(&b, "num.partitions").read_only);
+
+    // Dynamic configs survive a restart (they are in the metadata log).
+    node.shutdown().await;
+    let node = start(dir.path(), &[]).await;
+    let mut conn = Conn::open(node.addr).await;
+    let d = describe(&mut conn, TOPIC, "dyn", Some(&["retention.ms"]), false).await;
+    assert_eq!(value_source(&d, "retention.ms"), ("1234".into(), 3));
+    let b = describe(
+        &mut conn,
+        BROKER,
+        "1",
+        Some(&["sasl.kerberos.min.time.before.relogin"]),
+        false,
+    )
+    .await;
+    assert_eq!(
+        value_source(&b, "sasl.kerberos.min.time.before.relogin"),
+        ("58000".into(), 2)
+    );
+    node.shutdown().await;
+}
+
+#[tokio::test]
+async fn group_configs_validate_and_describe_as_kafkas_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(dir.path(), &[]).await;
+    let mut conn = Conn::open(node.addr).await;
+    let ops = [("consumer.session.timeout.ms", 0, Some("50000"))];
+    assert_eq!(
+        incremental_on(&mut conn, GROUP, "my-group", &ops, false)
+            .await
+            .0,
+        0
+    );
+    let d = describe(&mut conn, GROUP, "my-group", None, true).await;
+    assert_eq!(d.error_code, 0);
+    assert_eq!(d.configs.len(), 6);
+    assert_eq!(
+        value_source(&d, "consumer.session.timeout.ms"),
+        ("50000".into(), 8)
+    );
+    assert_eq!(
+        value_source(&d, "consumer.heartbeat.interval.ms"),
+        ("5000".into(), 5)
+    );
+    let syn: Vec<(String, i8)> = config(&d, "consumer.session.timeout.ms")
+        .synonyms
+        .iter()
+        .map(|s| (s.name.to_string(), s.source))
+        .collect();
+    assert_eq!(
+        syn,
+        [
+            ("consumer.session.timeout.ms".to_string(), 8),
+            ("group.consumer.session.timeout.ms".to_string(), 5)
+        ]
+    );
+    // Any group has the defaults, existing or not.
+    let other = describe(&mut conn, GROUP, "no-such-group", None, false).await;
+    assert_eq!(
+        (
+            other.error_code,
+            value_source(&other, "consumer.session.timeout.ms")
+        ),
+        (0, ("45000".into(), 5))
+    );
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "session.timeout.ms",
+            "1",
+            "Unknown group config name: session.timeout.ms",
+        ),
+        (
+            "consumer.session.timeout.ms",
+            "70000",
+            "consumer.session.timeout.ms must be less than or equal to \
+             group.consumer.max.session.timeout.ms",
+        ),
+        (
+            "consumer.heartbeat.interval.ms",
+            "fast",
+            "Invalid value fast for configuration consumer.heartbeat.interval.ms: Not a number \
+             of type INT",
+        ),
+        (
+            "share.auto.offset.reset",
+            "none",
+            "Invalid value none for configuration share.auto.offset.reset: String must be one \
+             of: latest, earliest",
+        ),
+    ];
+    for (k, v, message) in cases {
+        let (code, msg) =
+            incremental_on(&mut conn, GROUP, "my-group", &[(k, 0, Some(v))], false).await;
+        assert_eq!(
+            (code, msg.unwrap().as_str()),
+            (INVALID_CONFIG, *message),
+            "{k}"
+        );
+    }
+    // DELETE goes back to the default; legacy AlterConfigs replaces the whole set.
+    let del = [("consumer.session.timeout.ms", 1, None)];
+    assert_eq!(
+        incremental_on(&mut conn, GROUP, "my-group", &del, false)
+            .await
+            .0,
+        0
+    );
+    let d = describe(&mut conn, GROUP, "my-group", None, false).await;
+    assert_eq!(
+        value_source(&d, "consumer.session.timeout.ms"),
+        ("45000".into(), 5)
+    );
+    assert_eq!(
+        alter_on(
+            &mut conn,
+            GROUP,
+            "my-group",
+            &[("share.auto.offset.reset", "earliest")]
+        )
+        .await
+        .0,
+        0
+    );
+    let d = describe(&mut conn, GROUP, "my-group", None, false).await;
+    assert_eq!(
+        value_source(&d, "share.auto.offset.reset"),
+        ("earliest".into(), 8)
+    );
+    let empty = describe(&mut conn, GROUP, "", None, false).await;
+    assert_eq!(
+        (empty.error_code, empty.error_message.unwrap().as_str()),
+        (INVALID_REQUEST, "Group name must not be empty")
     );
     node.shutdown().await;
 }

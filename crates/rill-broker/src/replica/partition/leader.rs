@@ -3,7 +3,7 @@
 
 use std::sync::atomic::Ordering;
 
-use rill_log::{AppendInfo, Durability, LogError, MarkerSpec, ValidBatch};
+use rill_log::{AppendInfo, Durability, LogError, ValidBatch};
 
 use super::{sync_rolled_segments, CommitError, Partition};
 
@@ -199,6 +199,43 @@ impl Partition {
         Ok(info)
     }
 
+    /// Appends a transaction marker as leader (WriteTxnMarkers; see
+    /// `rill_log::PartitionLog::append_marker` for the epoch checks). Does not wait for
+    /// durability: the caller waits as for acks=all.
+    ///
+    /// # Errors
+    /// INVALID_PRODUCER_EPOCH / TRANSACTION_COORDINATOR_FENCED cases and storage errors.
+    pub fn append_txn_marker(
+        &self,
+        spec: &rill_log::MarkerSpec,
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
+        let epoch = self.leader_epoch.load(Ordering::Acquire);
+        let (info, rolled) = {
+            let mut log = self.log()?;
+            let info = log.append_marker(spec, epoch, now_ms)?;
+            (info, log.has_pending_roll_syncs())
+        };
+        self.watchers.appended.notify_waiters();
+        if rolled {
+            self.sync_rolled_segments_later();
+        }
+        Ok(info)
+    }
+
+    /// Whether `producer_id` has a transaction open in this partition (its first
+    /// transactional batch here was appended and no marker ended it yet).
+    ///
+    /// # Errors
+    /// A poisoned lock.
+    pub fn has_open_txn(&self, producer_id: i64) -> Result<bool, LogError> {
+        Ok(self
+            .log()?
+            .producer_state()
+            .producer(producer_id)
+            .is_some_and(|e| e.current_txn_first_offset.is_some()))
+    }
+
     /// Appends one batch validated beforehand (outside the lock), as leader: the lock is held
     /// only for the offset assignment and the write. Does not wait for durability.
     ///
@@ -213,30 +250,6 @@ impl Partition {
         let (info, rolled) = {
             let mut log = self.log()?;
             let info = log.append_valid(batch, epoch, now_ms)?;
-            (info, log.has_pending_roll_syncs())
-        };
-        self.watchers.appended.notify_waiters();
-        if rolled {
-            self.sync_rolled_segments_later();
-        }
-        Ok(info)
-    }
-
-    /// Appends a transaction marker (WriteTxnMarkers) as leader, in this replica's leader
-    /// epoch. Does not wait for durability (as [`Partition::append`]).
-    ///
-    /// # Errors
-    /// The log's marker checks (an older producer epoch, a fenced coordinator epoch) and
-    /// storage errors; nothing is written then.
-    pub fn append_txn_marker(
-        &self,
-        spec: &MarkerSpec,
-        now_ms: i64,
-    ) -> Result<AppendInfo, LogError> {
-        let epoch = self.leader_epoch.load(Ordering::Acquire);
-        let (info, rolled) = {
-            let mut log = self.log()?;
-            let info = log.append_marker(spec, epoch, now_ms)?;
             (info, log.has_pending_roll_syncs())
         };
         self.watchers.appended.notify_waiters();
