@@ -42,6 +42,19 @@ impl DeletedTopics {
         s.known = Some(now);
     }
 
+    /// Notes, among `topics` (those a just-loaded offsets partition has offsets for), the
+    /// ones the last image does not have: deleted while another node coordinated these
+    /// groups (or while this one was down), so no deletion was seen for them here.
+    pub fn note_unknown(&self, topics: HashSet<String>) {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(known) = &s.known else { return };
+        let gone: Vec<String> = topics
+            .into_iter()
+            .filter(|t| !known.contains_key(t))
+            .collect();
+        s.pending.extend(gone);
+    }
+
     /// Whether deletions wait to be handled.
     pub fn any(&self) -> bool {
         !self
@@ -55,5 +68,22 @@ impl DeletedTopics {
     /// Takes the deletions noted so far.
     pub fn take(&self) -> HashSet<String> {
         std::mem::take(&mut self.state.lock().unwrap_or_else(|p| p.into_inner()).pending)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_of_topics_missing_from_the_image_count_as_deleted() {
+        let d = DeletedTopics::default();
+        // Before any image nothing can be judged.
+        d.note_unknown(HashSet::from(["gone".to_string()]));
+        assert!(!d.any());
+        d.observe(&MetadataImage::default());
+        d.note_unknown(HashSet::from(["gone".to_string()]));
+        assert_eq!(d.take(), HashSet::from(["gone".to_string()]));
+        assert!(!d.any());
     }
 }

@@ -151,6 +151,9 @@ impl GroupService {
                     c.unload_partition(index);
                     let n = storage::load_partition(&p, &mut c)?;
                     c.finish_load_partition(index, now_ms());
+                    // Offsets of topics deleted while another node (or none) coordinated
+                    // these groups: tombstoned by the timer as for a deletion seen here.
+                    self.deleted_topics.note_unknown(c.committed_topics());
                     drop(c);
                     let took = load_started.elapsed();
                     crate::observe::group_load::partition_loaded(n, took);
