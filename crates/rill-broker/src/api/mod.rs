@@ -131,7 +131,8 @@ const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::AddPartitionsToTxn, 0, 4),
     (ApiKey::AddOffsetsToTxn, 0, 3),
     (ApiKey::EndTxn, 0, 3),
-    (ApiKey::WriteTxnMarkers, 0, 1),
+    // v0 is gone since Kafka 4.0 (KIP-896); kafka-protocol decodes v1 only.
+    (ApiKey::WriteTxnMarkers, 1, 1),
     (ApiKey::DescribeTransactions, 0, 0),
     (ApiKey::ListTransactions, 0, 1),
     // v5 is KIP-890 part 2 (the commit also adds the offsets partition to the transaction).
