@@ -75,3 +75,27 @@ pub fn coordinator_write_error_code(e: &crate::error::BrokerError) -> i16 {
     };
     err.code()
 }
+
+/// The code a TxnOffsetCommit of `version` gets when the transaction coordinator's
+/// verification (KIP-890 part 1) of the group's offsets partition answered `code`: Kafka's
+/// `AddPartitionsToTxnManager` mapping (a fenced producer INVALID_PRODUCER_EPOCH; a partition
+/// not in the transaction INVALID_TXN_STATE, or TRANSACTION_ABORTABLE from v4 on; coordinator
+/// trouble NOT_ENOUGH_REPLICAS), then `GroupMetadataManager.maybeConvertOffsetCommitError`
+/// (NOT_ENOUGH_REPLICAS becomes COORDINATOR_NOT_AVAILABLE).
+pub fn txn_offset_verify_code(code: i16, version: i16) -> i16 {
+    use kafka_protocol::error::ParseResponseErrorCode;
+    let err = match code.err() {
+        None => return 0,
+        Some(ResponseError::InvalidTxnState) => ResponseError::InvalidTxnState,
+        Some(ResponseError::InvalidProducerEpoch | ResponseError::ProducerFenced) => {
+            ResponseError::InvalidProducerEpoch
+        }
+        Some(ResponseError::InvalidProducerIdMapping) => ResponseError::InvalidProducerIdMapping,
+        Some(ResponseError::TransactionAbortable) if version >= 4 => {
+            ResponseError::TransactionAbortable
+        }
+        Some(ResponseError::TransactionAbortable) => ResponseError::InvalidTxnState,
+        Some(_) => ResponseError::CoordinatorNotAvailable,
+    };
+    err.code()
+}

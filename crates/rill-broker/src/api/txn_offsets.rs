@@ -6,9 +6,17 @@
 //! beyond a topic's partition count, get UNKNOWN_TOPIC_OR_PARTITION and the rest goes to the
 //! coordinator (nothing to commit: no coordinator call); a failed write answers every
 //! partition sent to the coordinator with the mapped write error; v0-v1 clients get
-//! COORDINATOR_NOT_AVAILABLE for COORDINATOR_LOAD_IN_PROGRESS (KAFKA-7296). v4 only adds
-//! TRANSACTION_ABORTABLE, which Kafka sends for failed KIP-890 verification, not done here
-//! (see `GroupService::commit_txn_offsets`). v5 (KIP-890 part 2) is not served.
+//! COORDINATOR_NOT_AVAILABLE for COORDINATOR_LOAD_IN_PROGRESS (KAFKA-7296).
+//!
+//! KIP-890 part 1 (`transaction.partition.verification.enable`, as Kafka 3.6+): when the
+//! group's offsets partition has no open transaction of the producer yet, the transaction
+//! coordinator is asked (AddPartitionsToTxn VerifyOnly, `crate::txn::verify`) whether
+//! AddOffsetsToTxn added that partition to the producer's transaction, after the group is
+//! known to be coordinated here and before anything is written; a refusal answers every
+//! partition (`errors::txn_offset_verify_code`: INVALID_TXN_STATE, TRANSACTION_ABORTABLE from
+//! v4, the only difference of v4; INVALID_PRODUCER_EPOCH). Like the produce path there is no
+//! verification guard: a marker between the answer and the append is not noticed. v5
+//! (KIP-890 part 2) is not served.
 
 use std::sync::Arc;
 
@@ -18,10 +26,12 @@ use kafka_protocol::messages::txn_offset_commit_response::{
 use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 use kafka_protocol::ResponseError;
 use rill_group::{MemberRef, OffsetToCommit, TxnOffsetCommit};
+use rill_txn::{TopicPartition, TxnProducer};
 
-use super::errors::{coordinator_write_error_code, group_error_code};
+use super::errors::{coordinator_write_error_code, group_error_code, txn_offset_verify_code};
 use super::{blocking, RequestContext};
 use crate::broker::Broker;
+use crate::coordinator::OFFSETS_TOPIC;
 
 /// TxnOffsetCommit.
 pub async fn txn_offset_commit(
@@ -74,15 +84,21 @@ pub async fn txn_offset_commit(
             offsets,
         };
         let n = commit.offsets.len();
-        let b = broker.clone();
-        let result = blocking(move || b.groups.commit_txn_offsets(&b.replicas, &commit)).await;
-        match result {
-            Some(Ok(per)) => per
-                .iter()
-                .map(|r| r.as_ref().err().map_or(0, group_error_code))
-                .collect(),
-            Some(Err(e)) => vec![coordinator_write_error_code(&e); n],
-            None => vec![ResponseError::CoordinatorNotAvailable.code(); n],
+        match verify(broker, &commit, ctx.version).await {
+            0 => {
+                let b = broker.clone();
+                let result =
+                    blocking(move || b.groups.commit_txn_offsets(&b.replicas, &commit)).await;
+                match result {
+                    Some(Ok(per)) => per
+                        .iter()
+                        .map(|r| r.as_ref().err().map_or(0, group_error_code))
+                        .collect(),
+                    Some(Err(e)) => vec![coordinator_write_error_code(&e); n],
+                    None => vec![ResponseError::CoordinatorNotAvailable.code(); n],
+                }
+            }
+            refused => vec![refused; n],
         }
     };
     for (ti, partition_index, slot) in slots {
@@ -102,4 +118,38 @@ pub async fn txn_offset_commit(
         resp.topics[ti].partitions.push(rp);
     }
     resp
+}
+
+/// KIP-890 part 1 for the group's offsets partition (see the module doc): 0 to go on, else
+/// the code every partition gets. A group not coordinated here gets its group error first,
+/// as Kafka's coordinator lookup precedes the verification.
+async fn verify(broker: &Arc<Broker>, commit: &TxnOffsetCommit, version: i16) -> i16 {
+    if !broker.txns.verification_enabled() || commit.producer_id < 0 {
+        return 0;
+    }
+    if let Err(e) = broker.groups.read(|c| c.check_group(&commit.group_id)) {
+        return group_error_code(&e);
+    }
+    let index = broker.groups.read(|c| c.partition_for(&commit.group_id));
+    let open = broker
+        .replicas
+        .get(OFFSETS_TOPIC, index)
+        .and_then(|p| p.has_open_txn(commit.producer_id).ok())
+        .unwrap_or(false);
+    if open {
+        return 0;
+    }
+    let producer = TxnProducer::new(
+        commit.transactional_id.clone(),
+        commit.producer_id,
+        commit.producer_epoch,
+    );
+    let tps = [TopicPartition::new(OFFSETS_TOPIC.to_string(), index)];
+    let answers =
+        crate::txn::verify::verify(broker.as_ref(), broker.txns.peers(), &producer, &tps).await;
+    answers
+        .first()
+        .map_or(ResponseError::UnknownServerError.code(), |(_, code)| {
+            txn_offset_verify_code(*code, version)
+        })
 }

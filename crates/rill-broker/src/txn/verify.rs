@@ -96,7 +96,7 @@ pub async fn verify_produce<H: TxnHost + ?Sized>(
 
 /// Asks the coordinator of `producer`'s transactional id whether `tps` are in its
 /// transaction; a Kafka error code per partition (0: yes).
-async fn verify<H: TxnHost + ?Sized>(
+pub(crate) async fn verify<H: TxnHost + ?Sized>(
     host: &H,
     peers: &Peers,
     producer: &TxnProducer,

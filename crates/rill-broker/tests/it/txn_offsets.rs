@@ -5,7 +5,10 @@
 //! WriteTxnMarkers path calls; a fenced producer epoch is refused by the log and leaves no
 //! trace. Across a restart, the transaction markers in `__consumer_offsets` decide: a
 //! committed transaction's offsets are back as committed, an aborted one's are gone, an open
-//! one's are pending again and commit after the restart.
+//! one's are pending again and commit after the restart. And the whole way with the
+//! transaction coordinator: InitProducerId, AddOffsetsToTxn, TxnOffsetCommit, EndTxn, whose
+//! markers make the offsets visible; KIP-890 verification refuses offsets of a partition not
+//! added to the transaction and a fenced epoch.
 
 use std::sync::Arc;
 
@@ -108,7 +111,15 @@ async fn call_until_coordinated(
 #[tokio::test]
 async fn pending_until_completed_over_a_socket() {
     let dir = tempfile::tempdir().unwrap();
-    let node = start(dir.path(), &[("offsets.topic.num.partitions", "5")]).await;
+    // No transaction coordinator involved: its verification (KIP-890) is off here.
+    let node = start(
+        dir.path(),
+        &[
+            ("offsets.topic.num.partitions", "5"),
+            ("transaction.partition.verification.enable", "false"),
+        ],
+    )
+    .await;
     let mut conn = Conn::open(node.addr).await;
     create_topic(&mut conn, "t", 3).await;
     let group = "eos";
@@ -208,6 +219,149 @@ async fn pending_until_completed_over_a_socket() {
     // v0 (no member fields) is answered too.
     let r = conn.call(&txn_commit(group, 8, 0, &[("t", 0, 1)]), 0).await;
     assert_eq!(codes(&r)[0].2, 0);
+    node.shutdown().await;
+}
+
+/// Whether a code is a coordinator's "try again".
+fn transient(code: i16) -> bool {
+    [
+        ResponseError::CoordinatorNotAvailable.code(),
+        ResponseError::NotCoordinator.code(),
+        ResponseError::CoordinatorLoadInProgress.code(),
+        ResponseError::ConcurrentTransactions.code(),
+    ]
+    .contains(&code)
+}
+
+/// Evaluates a call (an error code) again while it answers a transient error (10 s at most).
+macro_rules! retry_transient {
+    ($call:expr) => {{
+        let mut code = $call;
+        for _ in 0..100 {
+            if !transient(code) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            code = $call;
+        }
+        code
+    }};
+}
+
+/// InitProducerId for `txn_id` (the first call has the coordinator's topic created).
+async fn init_producer(addr: std::net::SocketAddr, txn_id: &str) -> (i64, i16) {
+    let mut conn = Conn::open(addr).await;
+    let find = FindCoordinatorRequest::default()
+        .with_key(s(txn_id))
+        .with_key_type(1);
+    let req = InitProducerIdRequest::default()
+        .with_transactional_id(Some(TransactionalId(s(txn_id))))
+        .with_transaction_timeout_ms(60_000)
+        .with_producer_id(ProducerId(-1))
+        .with_producer_epoch(-1);
+    for _ in 0..100 {
+        let _ = conn.call(&find, 3).await;
+        let r = conn.call(&req, 3).await;
+        if !transient(r.error_code) {
+            assert_eq!(r.error_code, 0, "InitProducerId");
+            return (r.producer_id.0, r.producer_epoch);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("InitProducerId never answered");
+}
+
+async fn add_offsets(conn: &mut Conn, txn_id: &str, pid: i64, epoch: i16, group: &str) -> i16 {
+    let req = AddOffsetsToTxnRequest::default()
+        .with_transactional_id(TransactionalId(s(txn_id)))
+        .with_producer_id(ProducerId(pid))
+        .with_producer_epoch(epoch)
+        .with_group_id(GroupId(s(group)));
+    conn.call(&req, 3).await.error_code
+}
+
+async fn end_txn(conn: &mut Conn, txn_id: &str, pid: i64, epoch: i16, commit: bool) -> i16 {
+    let req = EndTxnRequest::default()
+        .with_transactional_id(TransactionalId(s(txn_id)))
+        .with_producer_id(ProducerId(pid))
+        .with_producer_epoch(epoch)
+        .with_committed(commit);
+    conn.call(&req, 3).await.error_code
+}
+
+/// Polls OffsetFetch (require_stable) until partition 0 of `t` answers `want`.
+async fn wait_stable(conn: &mut Conn, group: &str, want: (i64, i16)) {
+    for _ in 0..50 {
+        if fetch(conn, group, true).await[0] == want {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(fetch(conn, group, true).await[0], want);
+}
+
+#[tokio::test]
+async fn send_offsets_to_transaction_the_whole_way() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(
+        dir.path(),
+        &[
+            ("offsets.topic.num.partitions", "5"),
+            ("transaction.state.log.num.partitions", "3"),
+        ],
+    )
+    .await;
+    let mut conn = Conn::open(node.addr).await;
+    create_topic(&mut conn, "t", 3).await;
+    let (txn_id, group) = ("eos-tx", "eos-group");
+    let (pid, epoch) = init_producer(node.addr, txn_id).await;
+    let unstable = ResponseError::UnstableOffsetCommit.code();
+
+    // Committed: pending (UNSTABLE_OFFSET_COMMIT) until EndTxn's marker, then visible.
+    let code = retry_transient!(add_offsets(&mut conn, txn_id, pid, epoch, group).await);
+    assert_eq!(code, 0, "AddOffsetsToTxn");
+    let mut conn2 = Conn::open(node.addr).await;
+    let commit = txn_commit(group, pid, epoch, &[("t", 0, 10)])
+        .with_transactional_id(TransactionalId(s(txn_id)));
+    let r = call_until_coordinated(&mut conn2, &commit).await;
+    assert_eq!(codes(&r)[0].2, 0);
+    assert_eq!(fetch(&mut conn, group, true).await[0], (-1, unstable));
+    assert_eq!(fetch(&mut conn, group, false).await[0], (-1, 0));
+    let code = retry_transient!(end_txn(&mut conn2, txn_id, pid, epoch, true).await);
+    assert_eq!(code, 0, "EndTxn commit");
+    wait_stable(&mut conn, group, (10, 0)).await;
+
+    // Aborted: dropped.
+    let code = retry_transient!(add_offsets(&mut conn2, txn_id, pid, epoch, group).await);
+    assert_eq!(code, 0);
+    let r = conn2
+        .call(
+            &txn_commit(group, pid, epoch, &[("t", 0, 20)])
+                .with_transactional_id(TransactionalId(s(txn_id))),
+            3,
+        )
+        .await;
+    assert_eq!(codes(&r)[0].2, 0);
+    assert_eq!(fetch(&mut conn, group, true).await[0], (-1, unstable));
+    let code = retry_transient!(end_txn(&mut conn2, txn_id, pid, epoch, false).await);
+    assert_eq!(code, 0, "EndTxn abort");
+    wait_stable(&mut conn, group, (10, 0)).await;
+
+    // Without AddOffsetsToTxn the coordinator does not know the partition: refused before
+    // anything is written (INVALID_TXN_STATE; TRANSACTION_ABORTABLE from v4).
+    let late = txn_commit(group, pid, epoch, &[("t", 0, 30)])
+        .with_transactional_id(TransactionalId(s(txn_id)));
+    let r = conn2.call(&late, 3).await;
+    assert_eq!(codes(&r)[0].2, ResponseError::InvalidTxnState.code());
+    let r = conn2.call(&late, 4).await;
+    assert_eq!(codes(&r)[0].2, ResponseError::TransactionAbortable.code());
+    assert_eq!(fetch(&mut conn, group, true).await[0], (10, 0));
+
+    // A new producer instance bumps the epoch: the old one is fenced.
+    let (pid2, epoch2) = init_producer(node.addr, txn_id).await;
+    assert_eq!((pid2, epoch2), (pid, epoch + 1));
+    let r = conn2.call(&late, 3).await;
+    assert_eq!(codes(&r)[0].2, ResponseError::InvalidProducerEpoch.code());
     node.shutdown().await;
 }
 
