@@ -5,6 +5,7 @@ pub mod api_versions;
 pub mod cluster;
 pub mod configs;
 pub mod describe_configs;
+pub mod describe_producers;
 pub mod errors;
 pub mod fetch;
 pub mod fetch_wire;
@@ -133,6 +134,7 @@ const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::WriteTxnMarkers, 0, 1),
     (ApiKey::DescribeTransactions, 0, 0),
     (ApiKey::ListTransactions, 0, 1),
+    (ApiKey::DescribeProducers, 0, 0),
 ];
 
 /// The APIs Rill serves, with the version ranges it accepts: `(api, min, max)`.
@@ -429,6 +431,9 @@ async fn dispatch(
         }
         RequestKind::ListTransactions(req) => {
             ResponseKind::ListTransactions(txn::list_transactions(broker, ctx, req))
+        }
+        RequestKind::DescribeProducers(req) => {
+            ResponseKind::DescribeProducers(describe_producers::handle(broker, ctx, req).await)
         }
         other => {
             // version_range() admits only the APIs above; reaching here is a routing bug.

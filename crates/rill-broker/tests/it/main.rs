@@ -1,5 +1,6 @@
 //! rill-broker's integration tests, one test binary: the broker over real sockets with
-//! hand-encoded requests (`broker`, `versions`, `data_path`), the admin HTTP listener
+//! hand-encoded requests (`broker`, `versions`, `data_path`, `transactions`: the read side of
+//! transactions), the admin HTTP listener
 //! (`admin_http`), the log cleaner service (`compaction`), topic configs (`topic_configs`) and the produce rules they switch on (`produce_rules`), the
 //! group coordinator over a real data directory (`groups`), and the
 //! deterministic replication simulation (`replication_sim`). Brokers and connections come
@@ -15,4 +16,5 @@ mod replication_sim;
 #[allow(dead_code)] // each test module uses a part of it
 mod support;
 mod topic_configs;
+mod transactions;
 mod versions;

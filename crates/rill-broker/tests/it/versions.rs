@@ -398,6 +398,14 @@ fn request_for(api: ApiKey, version: i16, n: &Names) -> Option<RequestKind> {
             r.topics = vec![t];
             RequestKind::OffsetDelete(r)
         }
+        ApiKey::DescribeProducers => {
+            let mut t = describe_producers_request::TopicRequest::default();
+            t.name = topic_name(&n.topic);
+            t.partition_indexes = vec![0];
+            let mut r = DescribeProducersRequest::default();
+            r.topics = vec![t];
+            RequestKind::DescribeProducers(r)
+        }
         _ => return None,
     })
 }
