@@ -13,8 +13,8 @@ and passed.
 What does not run, and why:
 - 0098's first half: it produces with Kafka's Java client (java/TransactionProducerCli.java,
   started through $KAFKA_PATH/bin/kafka-run-class.sh), which needs a Kafka distribution (the
-  kafka-clients jar) and a JVM. The project's machines have neither a Kafka distribution nor a
-  registry that serves one, and the project uses no JVM. The script compiles 0098 so that this
+  kafka-clients jar) and a JVM. No package registry the project reaches serves a Kafka
+  distribution, and the project uses no JVM. The script compiles 0098 so that this
   half runs only when KAFKA_PATH is set and otherwise prints "RILL-SKIP: ..."; the second half,
   the same 16 scenarios (Test 0 to Test 6) produced by librdkafka's transactional producer and
   read by read_committed/read_uncommitted consumers, runs unchanged.

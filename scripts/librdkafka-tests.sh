@@ -29,10 +29,11 @@
 # them 0098 only reports "RapidJSON >=1.1.0 not available". 0098 runs twice, once producing
 # with Kafka's Java client (java/TransactionProducerCli.java, started through
 # $KAFKA_PATH/bin/kafka-run-class.sh) and once with librdkafka's transactional producer. The
-# Java half needs a Kafka distribution and a JVM, which this project's machines do not have:
-# the runner compiles a copy of 0098 in which that half runs only when KAFKA_PATH is set, and
-# otherwise says "RILL-SKIP: ..." (unchanged, it would fail on test_run_java()'s -1 pid and
-# then on the missing messages). The librdkafka half is compiled as it is.
+# Java half needs a Kafka distribution (its kafka-clients jar, which no package registry this
+# project reaches serves) and a JVM, which the project does not use: the runner compiles a copy
+# of 0098 in which that half runs only when KAFKA_PATH is set, and otherwise says
+# "RILL-SKIP: ..." (unchanged, it would fail on test_run_java()'s -1 pid and then on the
+# missing messages). The librdkafka half is compiled as it is.
 #
 # 0129 creates its topic with segment.bytes=20000, which Kafka 4.1 refuses as Rill does
 # ("Value must be at least 1048576": KIP-1030 raised the minimum to 1 MiB, enforced for topic
@@ -194,7 +195,7 @@ C
             print indent "  " call
             print indent "else"
             print indent "  Test::Say(\"RILL-SKIP: consumer transaction tests using the java " \
-                  "producer: KAFKA_PATH is not set (no Kafka distribution or JVM here)\\n\");"
+                  "producer: KAFKA_PATH is not set (no Kafka distribution here)\\n\");"
           }' "${sources[$i]}" >"$CACHE/obj/$(basename "${sources[$i]}")"
         grep -q "RILL-SKIP" "$CACHE/obj/$(basename "${sources[$i]}")" || die "patching 0098 failed"
         sources[$i]="$CACHE/obj/$(basename "${sources[$i]}")"
