@@ -277,3 +277,58 @@ def test_metrics_and_admin_api_show_transactions(start_broker, topic_name):
     assert s.value("rill_transactions", state="CompleteCommit") == 1
     rows = {r["transactional_id"]: r for r in get_json(b.admin_url + "/api/v1/transactions")}
     assert rows[txn_id]["state"] == "CompleteCommit" and rows[txn_id]["partitions"] is None
+
+
+def test_consume_transform_produce_with_send_offsets(broker, topic_name):
+    """The exactly-once loop: read input (read_committed), write output and the consumed
+    offsets in one transaction (send_offsets_to_transaction -> AddOffsetsToTxn and
+    TxnOffsetCommit). One round is aborted: its output is never visible, its offsets are not
+    committed, so the next round reads the same input again. Every input ends up in the
+    output exactly once, and the group's committed offset is the end of the input."""
+    src, dst = topic_name + "-in", topic_name + "-out"
+    create_topic(broker.bootstrap, src, partitions=1)
+    create_topic(broker.bootstrap, dst, partitions=1)
+    feeder = txn_producer(broker.bootstrap)
+    feeder.init_transactions(30)
+    produce_txn(feeder, src, "in", 200, 1, commit=True)
+
+    group = f"eos-{uuid.uuid4().hex[:8]}"
+    consumer = Consumer(
+        {
+            "bootstrap.servers": broker.bootstrap,
+            "group.id": group,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+        }
+    )
+    consumer.subscribe([src])
+    p = txn_producer(broker.bootstrap)
+    p.init_transactions(30)
+    rounds, aborted_once = 0, False
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        msgs = consumer.consume(50, timeout=1.0)
+        msgs = [m for m in msgs if not m.error()]
+        if not msgs:
+            committed = consumer.committed([TopicPartition(src, 0)], timeout=10)[0].offset
+            if committed == 200:
+                break
+            continue
+        p.begin_transaction()
+        for m in msgs:
+            p.produce(dst, value=b"out-" + m.value())
+        p.send_offsets_to_transaction(consumer.position(consumer.assignment()), consumer.consumer_group_metadata(), 30)
+        rounds += 1
+        if rounds == 2 and not aborted_once:
+            aborted_once = True
+            p.abort_transaction(30)
+            # Rewind to the committed offsets, as an EOS application does after an abort.
+            for tp in consumer.committed(consumer.assignment(), timeout=10):
+                consumer.seek(TopicPartition(src, 0, tp.offset if tp.offset >= 0 else 0))
+            continue
+        p.commit_transaction(30)
+    consumer.close()
+    assert aborted_once
+    out = values(read_all(broker.bootstrap, dst, 1, "read_committed", expect=200))
+    assert out == [b"out-in-%d" % i for i in range(200)]

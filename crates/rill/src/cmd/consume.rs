@@ -71,8 +71,10 @@ pub struct ConsumeArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Isolation {
     /// Every record up to the high watermark.
+    #[value(name = "read_uncommitted")]
     ReadUncommitted,
     /// Committed records only, up to the last stable offset.
+    #[value(name = "read_committed")]
     ReadCommitted,
 }
 
