@@ -33,12 +33,10 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import time
-from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "librdkafka-tests.sh"
+from rdktests import ANSI, SCRIPT, VERDICT, build_runner
 
 # Subtests Rill cannot pass yet, by the function name test.c puts first in a subtest's name.
 SKIPPED = {
@@ -103,11 +101,6 @@ MUST_PASS = {
     "do_test_ListConsumerGroupOffsets": 6,
 }
 
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
-# test.c's subtest verdicts: "[ name: PASS (1.23s) ]" and "[ name: SKIP: reason ]".
-VERDICT = re.compile(r"\[ ([A-Za-z0-9_]+):\d+(?:: [^\n]*?)?: (PASS \([0-9.]+s\)|SKIP: [^\n]*) \]")
-
-
 def skip_spec(elsewhere: list[str]) -> str:
     """SKIP_SUBTESTS for one runner: the subtests Rill cannot pass, and the other's."""
     entries = [f"{k}={v}" for k, v in SKIPPED.items()] + [f"{k}={ELSEWHERE}" for k in elsewhere]
@@ -121,16 +114,13 @@ def test_librdkafka_0011_and_0081(start_broker, tmp_path):
         "second": ("0081", FIRST_RUNNER),
     }
     # Build (or find up to date) the runner once, before the two runs start.
-    build = subprocess.run(
-        ["bash", str(SCRIPT), "build"], stdin=subprocess.DEVNULL, capture_output=True, text=True,
-        timeout=600,
-    )
-    assert build.returncode == 0, f"building librdkafka's test runner failed:\n{build.stderr[-4000:]}"
+    build_runner()
     started = time.monotonic()
     procs = {}
     for name, (tests, elsewhere) in runners.items():
         env = dict(os.environ, TESTS=tests, SKIP_SUBTESTS=skip_spec(elsewhere))
         env.pop("SUBTESTS", None)
+        env.pop("QUICK", None)
         log = open(tmp_path / f"{name}.log", "w")
         procs[name] = (
             subprocess.Popen(

@@ -36,15 +36,21 @@ then
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${PY_PACKAGES[@]}"
 fi
 
-if ! command -v kcat >/dev/null 2>&1; then
-  echo "setup-compat: installing kcat"
+# Debian packages: kcat, and RapidJSON's headers for librdkafka's test 0098 (a C++ test that
+# parses statistics JSON; scripts/librdkafka-tests.sh compiles it).
+APT_NEEDED=()
+command -v kcat >/dev/null 2>&1 || APT_NEEDED+=(kcat)
+[ -f /usr/include/rapidjson/document.h ] || APT_NEEDED+=(rapidjson-dev)
+if [ "${#APT_NEEDED[@]}" -gt 0 ]; then
+  echo "setup-compat: installing ${APT_NEEDED[*]}"
   SUDO=""
   if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq kcat >/dev/null
+  $SUDO apt-get install -y -qq "${APT_NEEDED[@]}" >/dev/null
 fi
 
 "$VENV/bin/python" -c "import confluent_kafka, kafka, snappy, lz4, zstandard, pytest, prometheus_client" \
   || { echo "setup-compat: a Python client failed to import" >&2; exit 1; }
 command -v kcat >/dev/null || { echo "setup-compat: kcat missing after install" >&2; exit 1; }
+[ -f /usr/include/rapidjson/document.h ] || { echo "setup-compat: rapidjson-dev missing after install" >&2; exit 1; }

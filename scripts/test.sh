@@ -2,8 +2,9 @@
 # The project's test command: build, Rust tests, then the compatibility suite with real
 # Kafka clients (confluent-kafka, kafka-python, kcat) against a real `rill serve`, including
 # the web console's browser test (headless chromium, compat/test_console.py) and librdkafka's
-# own tests 0011 and 0081 (compat/test_librdkafka.py, built from the rdkafka-sys sources that
-# the cargo build below leaves in target/release/build).
+# own tests 0011 and 0081 (compat/test_librdkafka.py) and transaction tests 0098, 0103 and 0129
+# (compat/test_librdkafka_txn.py), built from the rdkafka-sys sources that the cargo build
+# below leaves in target/release/build.
 # Everything uses the release profile so heavy crates (librdkafka) compile once, and one
 # `cargo test --no-run` builds every crate, test and the `rill` binary with the same features
 # (a separate `cargo build -p rill` would compile tokio, kafka-protocol and the rest twice).
