@@ -311,9 +311,6 @@ class ProducerRun:
         )
         self.child.wait_for("ready", 90)
 
-    def committed(self) -> int:
-        return sum(1 for line in self.log.read_text().splitlines() if line.startswith("committed "))
-
     def wait_progress(self, what: str, timeout: float = 45.0) -> None:
         """Waits until the producer commits one more transaction (or aborts two: a run of
         random aborts is progress too)."""
@@ -331,9 +328,30 @@ class ProducerRun:
             raise AssertionError(f"{e}\nproducer log:\n{self.child.tail()}") from None
 
 
-def kill_node(kit: ClusterKit, run: ProducerRun, node: int, role: str, rng: random.Random, topic: str) -> str:
-    """kill -9 of `node`; the producer must go on with the two others; then the node comes
-    back and catches up."""
+def at_moment(log: Path, moment: str, timeout: float = 10.0) -> None:
+    """Returns as soon as the child's newest log line is a `moment` line ("begin": it is
+    producing a transaction's records; "end": its commit or abort is on the way) written
+    after this call; at once for "any"."""
+    if moment == "any":
+        return
+    start = log.stat().st_size
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open(log, "rb") as f:
+            f.seek(start)
+            new = f.read()
+        lines = new.decode().splitlines()
+        if lines and new.endswith(b"\n") and lines[-1].startswith(moment + " "):
+            return
+        time.sleep(0.002)
+    raise AssertionError(f"no '{moment}' line in {log} within {timeout}s")
+
+
+def kill_node(kit: ClusterKit, run: ProducerRun, node: int, role: str, rng: random.Random, topic: str,
+              moment: str) -> str:
+    """kill -9 of `node` at `moment` of a transaction; the producer must go on with the two
+    others; then the node comes back and catches up."""
+    at_moment(run.log, moment)
     t0 = time.monotonic()
     kit.kill9(node)
     time.sleep(rng.uniform(0, 0.5))
@@ -341,7 +359,7 @@ def kill_node(kit: ClusterKit, run: ProducerRun, node: int, role: str, rng: rand
     moved = time.monotonic() - t0
     kit.start(node)
     wait_isr_full(kit, {topic: PARTITIONS, TXN_STATE: TXN_STATE_PARTITIONS})
-    return f"kill -9 {role} node {node}: producer on after {moved:.1f}s, node back in {time.monotonic() - t0:.1f}s"
+    return f"kill -9 {role} node {node} at '{moment}': producer on after {moved:.1f}s, node back in {time.monotonic() - t0:.1f}s"
 
 
 @pytest.mark.parametrize("seed", seeds(2))
@@ -371,18 +389,22 @@ def run_producer_faults(kit: ClusterKit, tmp: Path, seed: int) -> None:
         for fault in faults:
             run.wait_progress(f"before {fault}")
             time.sleep(rng.uniform(0.05, 1.0))
+            moment = rng.choice(["any", "begin", "end"])
             if fault == "coordinator":
                 node = find_txn_coordinator(kit, txn_id)
-                done.append(kill_node(kit, run, node, "coordinator", rng, topic))
+                done.append(kill_node(kit, run, node, "coordinator", rng, topic, moment))
             elif fault == "leader":
                 p = rng.randrange(PARTITIONS)
                 node = leader_of(kit, topic, p)
-                done.append(kill_node(kit, run, node, f"{topic}-{p} leader", rng, topic))
+                done.append(kill_node(kit, run, node, f"{topic}-{p} leader", rng, topic, moment))
             else:
+                at_moment(run.log, moment)
                 run.child.kill9()
                 t0 = time.monotonic()
                 run.start()
-                done.append(f"kill -9 producer {run.gen - 1}: next one ready in {time.monotonic() - t0:.1f}s")
+                done.append(f"kill -9 producer {run.gen - 1} at '{moment}': next one ready in "
+                            f"{time.monotonic() - t0:.1f}s")
+            print(f"seed {seed}: {done[-1]}")
         run.wait_progress("after the faults")
 
         # The last producer leaves a transaction open (flushed, so its records are in the
@@ -402,22 +424,21 @@ def run_producer_faults(kit: ClusterKit, tmp: Path, seed: int) -> None:
         )
         lso_s = time.monotonic() - t_kill
 
+        print(f"seed {seed}: LSO behind by {behind} at the last producer's death, caught up "
+              f"after {lso_s:.1f}s")
         txns, notes = outcomes(run.log)
+        for n in notes[:20]:
+            print(f"seed {seed}: producer {n}")
         recs = read_all(kit, topic)
         kinds = check_oracle(txns, recs, f"seed {seed}")
         # The aborted records are in the log (what read_committed skipped was there to skip).
         in_log = Counter(tuple(int(x) for x in v.decode().split(":")[:2])
                          for values in read_all(kit, topic, "read_uncommitted").values() for v in values)
         aborted_in_log = sum(n for k, n in in_log.items() if txns[k]["end"] == "aborted")
-        for line in done:
-            print(f"seed {seed}: {line}")
         print(f"seed {seed}: {dict(kinds)} transactions over {run.gen + 1} producers, "
               f"{sum(len(v) for v in recs.values())} records read_committed, "
               f"{sum(in_log.values())} read_uncommitted ({aborted_in_log} of aborted transactions); "
-              f"LSO behind by {behind} at the last producer's death, caught up after {lso_s:.1f}s; "
               f"run took {time.monotonic() - t_start:.1f}s")
-        for n in notes[:20]:
-            print(f"seed {seed}: producer {n}")
         assert kinds["committed"] > 0 and aborted_in_log > 0
     finally:
         if run.child is not None:

@@ -17,6 +17,7 @@ Both append one line per event to a log file, written with one os.write on an O_
 (a kill -9 loses no line that was written, and cuts none in half):
   ready GEN                 init_transactions returned
   begin GEN TXN N           a transaction of N records is about to begin
+  end GEN TXN commit|abort  its records are produced; commit_transaction (or abort) is next
   committed GEN TXN         commit_transaction returned
   aborted GEN TXN           abort_transaction returned
   hang GEN TXN              SIGUSR1: records flushed, the transaction is left open
@@ -71,6 +72,7 @@ def txn_producer(args, **conf) -> Producer:
 def end_txn(p: Producer, commit: bool, log: Log, txn: int) -> bool:
     """Commits (or aborts) the open transaction, retrying retriable errors and aborting after
     an abortable one; returns whether it committed. Fatal errors raise Fatal."""
+    log("end", txn, "commit" if commit else "abort")
     while True:
         try:
             if commit:
