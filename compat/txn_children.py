@@ -37,7 +37,7 @@ import signal
 import sys
 import time
 
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 END_TIMEOUT_S = 20.0  # one commit_transaction / abort_transaction attempt
 
@@ -56,8 +56,13 @@ class Log:
         os.write(self.fd, line.encode())
 
 
-def txn_producer(args, **conf) -> Producer:
+def txn_producer(args, log: Log, **conf) -> Producer:
+    def delivered(err, msg):
+        if err is not None and err.code() != KafkaError._PURGE_QUEUE:  # an abort's purge
+            log("note", -1, f"delivery to {msg.topic()}-{msg.partition()}: {err.name()} {err.str()!r}")
+
     settings = {
+        "on_delivery": delivered,
         "bootstrap.servers": args.bootstrap,
         "transactional.id": args.txn_id,
         "transaction.timeout.ms": args.txn_timeout_ms,
@@ -111,7 +116,7 @@ def run_producer(args) -> int:
     flags = {"stop": False, "hang": False}
     signal.signal(signal.SIGTERM, lambda *_: flags.update(stop=True))
     signal.signal(signal.SIGUSR1, lambda *_: flags.update(hang=True))
-    p = txn_producer(args)
+    p = txn_producer(args, log)
     init(p, log)
     txn = 0
     while not flags["stop"]:
@@ -152,7 +157,7 @@ def run_ctp(args) -> int:
     log = Log(args.log, args.gen)
     rng = random.Random(f"{args.seed}-{args.gen}")
     ends = [int(e) for e in args.ends.split(",")]
-    p = txn_producer(args)
+    p = txn_producer(args, log)
     # The new producer fences the killed one and aborts its open transaction (and with it
     # the offsets that transaction would have committed) before this consumer asks for them.
     init(p, log)
