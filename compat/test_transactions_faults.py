@@ -519,6 +519,16 @@ def fill_input(kit: ClusterKit, topic: str) -> list[int]:
     return [ends[p] for p in range(PARTITIONS)]
 
 
+def group_offsets(kit: ClusterKit, group: str, topic: str) -> list[int]:
+    """The offsets `group` committed on `topic`, as a read_committed member is told them."""
+    c = Consumer({"bootstrap.servers": kit.bootstrap(), "group.id": group, "isolation.level": "read_committed"})
+    try:
+        tps = c.committed([TopicPartition(topic, p) for p in range(PARTITIONS)], timeout=30)
+    finally:
+        c.close()
+    return [tp.offset for tp in tps]
+
+
 @pytest.mark.parametrize("seed", seeds(1))
 def test_consume_transform_produce_killed_repeatedly_outputs_each_input_once(cluster, tmp_path, seed):
     kit = cluster
@@ -549,35 +559,44 @@ def run_ctp_kills(kit: ClusterKit, tmp: Path, seed: int) -> None:
             child.wait_for("ready", 90)
             if gen == CTP_KILLS:
                 break
-            time.sleep(rng.uniform(0.3, 2.0))
+            time.sleep(rng.uniform(0.2, 1.5))
+            moment = rng.choice(["any", "begin", "end"])
+            try:
+                at_moment(log, moment, 5)
+            except AssertionError:
+                pass  # no transaction began: the input ran out, or the loop is stuck
             if child.proc.poll() is not None or child.lines("done"):
                 break  # the input ran out before this kill
-            last = child.lines()[-1][0] if child.lines() else "ready"
             child.kill9()
-            kills.append(last)
+            kills.append(f"{moment}: {' '.join(child.lines()[-1])}")
         wait_until("the loop to consume its input to the end", lambda: child.lines("done") or
                    (child.proc.poll() is not None and pytest.fail(f"ctp exited {child.proc.returncode}: {child.tail()}")),
                    120, 0.2)
-        child.proc.wait(10)
-        out = read_all(kit, dst)
+        assert child.proc.wait(10) == 0, child.tail()
+        out, still_open = marker_view(kit, dst)
+        assert not still_open, f"seed {seed}: transactions left open in the output: {still_open}"
         seen = Counter(v for values in out.values() for v in values)
+        txns, notes = outcomes(log)
+        ends_of = Counter(t["end"] for t in txns.values())
+        print(f"seed {seed}: {len(kills)} kills (at: {kills}); "
+              f"{dict(ends_of)} transactions over {len(kills) + 1} processes; "
+              f"{sum(seen.values())} outputs committed; run took {time.monotonic() - t_start:.1f}s")
+        for n in notes[:20]:
+            print(f"seed {seed}: ctp {n}")
         doubled = [v for v, n in seen.items() if n > 1]
         want = {f"out:{i % PARTITIONS}:{i}".encode() for i in range(CTP_INPUT)}
         missing = sorted(want - set(seen))
         extra = sorted(set(seen) - want)
-        txns, notes = outcomes(log)
-        ends_of = Counter(t["end"] for t in txns.values())
-        print(f"seed {seed}: {len(kills)} kills (last events before each: {kills}); "
-              f"{dict(ends_of)} transactions over {len(kills) + 1} processes; "
-              f"{sum(seen.values())} outputs read_committed; run took {time.monotonic() - t_start:.1f}s")
-        for n in notes[:20]:
-            print(f"seed {seed}: ctp {n}")
         assert not doubled, f"seed {seed}: {len(doubled)} inputs output twice, e.g. {doubled[:10]}"
         assert not missing, f"seed {seed}: {len(missing)} inputs never output, e.g. {missing[:10]}"
         assert not extra, f"seed {seed}: unexpected outputs {extra[:10]}"
         for p, values in out.items():
             order = [int(v.split(b":")[2]) for v in values]
             assert order == sorted(order), f"seed {seed}: output partition {p} out of input order"
+        got = read_all(kit, dst)
+        assert got == out, f"seed {seed}: read_committed differs from what the markers give: " + diff(got, out)
+        committed = group_offsets(kit, args["group"], src)
+        assert committed == ends, f"seed {seed}: the group's committed offsets {committed}, input ends {ends}"
     finally:
         if child is not None:
             child.kill9()

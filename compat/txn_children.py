@@ -70,6 +70,8 @@ def txn_producer(args, log: Log, **conf) -> Producer:
         "topic.metadata.refresh.interval.ms": 2000,
         "retry.backoff.ms": 100,
     }
+    if os.environ.get("RILL_TXN_CHILD_DEBUG"):
+        settings["debug"] = os.environ["RILL_TXN_CHILD_DEBUG"]
     settings.update(conf)
     return Producer(settings)
 
@@ -174,7 +176,7 @@ def run_ctp(args) -> int:
     )
     assignment = [TopicPartition(args.input, i) for i in range(len(ends))]
     c.assign(assignment)
-    txn = 0
+    txn = aborted_in_a_row = 0
     while True:
         batch = [m for m in c.consume(num_messages=rng.randint(1, args.max_txn), timeout=0.5)]
         for m in batch:
@@ -209,6 +211,9 @@ def run_ctp(args) -> int:
                 c.seek(TopicPartition(args.input, part, offset))
         log("committed" if committed else "aborted", txn)
         txn += 1
+        aborted_in_a_row = 0 if committed else aborted_in_a_row + 1
+        if aborted_in_a_row >= 50:
+            raise Fatal(f"{aborted_in_a_row} transactions in a row aborted")
 
 
 def main() -> int:
