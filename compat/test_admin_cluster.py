@@ -95,6 +95,9 @@ def test_every_node_shows_the_whole_cluster(kit):
             assert sorted(r["isr"]) == sorted(view.isr)
             assert r["offsets_from"] == ("local" if node in view.replicas else "leader"), (node, r)
             assert r["log_start_offset"] == 0
+            # No transactions: the last stable offset (local, or read_committed ListOffsets of
+            # the leader) is the high watermark.
+            assert r["last_stable_offset"] == r["high_watermark"], (node, r)
         d = get_json(base + f"/api/v1/groups/{group}")
         rows = {r["partition"]: r for r in d["partitions"]}
         assert {k: (v["committed_offset"], v["lag"]) for k, v in rows.items()} == {

@@ -13,13 +13,16 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import threading
 import time
 import uuid
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Producer
 
 from adminhttp import get_json
+from clients import create_topic
 from rillkit import ClusterKit, rill_bin, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,12 +70,35 @@ def test_console_in_a_real_browser(cluster):
         "RF": "2",
     }
     shutil.rmtree(ARTIFACTS, ignore_errors=True)  # no stale screenshots of an earlier run
+    # A transaction held open on a topic of its own while the browser looks.
+    env["TXN"] = f"console-txn-{suffix}"
+    env["TXN_TOPIC"] = f"console-txn-topic-{suffix}"
+    create_topic(cluster.bootstrap(), env["TXN_TOPIC"], partitions=1)
+    opened = threading.Event()
+
+    def hold_open_transaction():
+        p = Producer({"bootstrap.servers": cluster.bootstrap(), "transactional.id": env["TXN"]})
+        p.init_transactions(60)
+        p.begin_transaction()
+        p.produce(env["TXN_TOPIC"], value=b"in-a-transaction", partition=0)
+        p.flush(30)
+        opened.set()
+        done.wait(BROWSER_TIMEOUT_S)
+        p.abort_transaction(30)
+
+    done = threading.Event()
+    holder = threading.Thread(target=hold_open_transaction, daemon=True)
+    holder.start()
     t0 = time.monotonic()
-    out = subprocess.run(
-        [node, str(SCRIPT)], env=env, cwd=SCRIPT.parent, capture_output=True, text=True,
-        timeout=BROWSER_TIMEOUT_S,
-    )
+    try:
+        out = subprocess.run(
+            [node, str(SCRIPT)], env=env, cwd=SCRIPT.parent, capture_output=True, text=True,
+            timeout=BROWSER_TIMEOUT_S,
+        )
+    finally:
+        done.set()
     print(out.stdout)
     assert out.returncode == 0, f"browser test failed ({time.monotonic() - t0:.1f}s):\n{out.stdout}\n{out.stderr}"
-    for name in ["overview.png", "topics.png", "topic.png", "messages.png", "group.png"]:
+    assert opened.is_set(), "the transaction was never opened"
+    for name in ["overview.png", "topics.png", "topic.png", "messages.png", "group.png", "transactions.png"]:
         assert (ARTIFACTS / name).stat().st_size > 10_000, name

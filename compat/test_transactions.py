@@ -206,3 +206,74 @@ def test_open_transaction_survives_kill9_and_is_aborted_by_the_next_producer(bro
     produce_txn(q, topic_name, "after", 10, 1, commit=True)
     got = values(read_all(broker.bootstrap, topic_name, 1, "read_committed", expect=30))
     assert got == [f"before-{i}".encode() for i in range(20)] + [f"after-{i}".encode() for i in range(10)]
+
+
+def test_cli_lists_describes_and_reads_committed(broker, topic_name):
+    """`rill transactions list|describe` show an open transaction and its partition;
+    `rill consume --isolation read_committed` prints only committed records and stops at the
+    last stable offset."""
+    from rillkit import rill_bin
+
+    create_topic(broker.bootstrap, topic_name, partitions=1)
+    rill = [str(rill_bin()), "-b", broker.bootstrap]
+    txn_id = f"cli-{uuid.uuid4().hex[:8]}"
+    p = txn_producer(broker.bootstrap, txn_id)
+    p.init_transactions(30)
+    produce_txn(p, topic_name, "ok", 3, 1, commit=True)
+    produce_txn(p, topic_name, "no", 3, 1, commit=False)
+    p.begin_transaction()
+    p.produce(topic_name, value=b"open-0")
+    p.flush(30)
+
+    listed = subprocess.run(rill + ["transactions", "list", "--state", "Ongoing"], capture_output=True, text=True, timeout=30)
+    assert listed.returncode == 0, listed.stderr
+    assert txn_id in listed.stdout and "Ongoing" in listed.stdout
+    described = subprocess.run(rill + ["-O", "json", "transactions", "describe", txn_id], capture_output=True, text=True, timeout=30)
+    assert described.returncode == 0, described.stderr
+    import json
+
+    d = json.loads(described.stdout)
+    assert d["state"] == "Ongoing"
+    assert d["topics"] == [{"topic": topic_name, "partitions": [0]}]
+
+    # The open transaction holds the last stable offset below it: committed records only.
+    consumed = subprocess.run(
+        rill + ["consume", topic_name, "--from-beginning", "-e", "--isolation", "read_committed"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert consumed.returncode == 0, consumed.stderr
+    assert consumed.stdout.split() == ["ok-0", "ok-1", "ok-2"]
+    p.commit_transaction(30)
+    consumed = subprocess.run(
+        rill + ["consume", topic_name, "--from-beginning", "-e", "--isolation", "read_committed"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert consumed.stdout.split() == ["ok-0", "ok-1", "ok-2", "open-0"]
+    unknown = subprocess.run(rill + ["transactions", "describe", "no-such-id"], capture_output=True, text=True, timeout=30)
+    assert unknown.returncode != 0 and "TRANSACTIONAL_ID_NOT_FOUND" in unknown.stderr
+
+
+def test_metrics_and_admin_api_show_transactions(start_broker, topic_name):
+    from adminhttp import get_json, scrape
+
+    b = start_broker(**{"transaction.state.log.num.partitions": "5"})
+    create_topic(b.bootstrap, topic_name, partitions=1)
+    txn_id = f"metrics-{uuid.uuid4().hex[:8]}"
+    p = txn_producer(b.bootstrap, txn_id)
+    p.init_transactions(30)
+    p.begin_transaction()
+    p.produce(topic_name, value=b"x")
+    p.flush(30)
+    s = scrape(b.admin_url)
+    assert s.value("rill_transaction_coordinator_partitions") == 5
+    assert s.value("rill_transactions", state="Ongoing") == 1
+    rows = {r["transactional_id"]: r for r in get_json(b.admin_url + "/api/v1/transactions")}
+    assert rows[txn_id]["state"] == "Ongoing"
+    assert rows[txn_id]["partitions"] == [f"{topic_name}-0"]
+    assert rows[txn_id]["start_time_ms"] > 0
+    p.commit_transaction(30)
+    s = scrape(b.admin_url)
+    assert s.value("rill_transactions", state="Ongoing") == 0
+    assert s.value("rill_transactions", state="CompleteCommit") == 1
+    rows = {r["transactional_id"]: r for r in get_json(b.admin_url + "/api/v1/transactions")}
+    assert rows[txn_id]["state"] == "CompleteCommit" and rows[txn_id]["partitions"] is None

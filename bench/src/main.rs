@@ -60,6 +60,9 @@ enum Command {
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 300)]
         limit_secs: u64,
+        /// The consumer's `isolation.level` (read_uncommitted or read_committed).
+        #[arg(long, default_value = "read_uncommitted")]
+        isolation: String,
         /// Print the figures as one JSON object (what `kafka` reads from this as a child).
         #[arg(long)]
         json: bool,
@@ -100,6 +103,7 @@ fn main() -> anyhow::Result<()> {
             fill_mib,
             bytes,
             limit_secs,
+            isolation,
             json,
         } => kafka::consume_once(&kafka::ConsumeOnce {
             bootstrap,
@@ -107,6 +111,7 @@ fn main() -> anyhow::Result<()> {
             bytes: bytes.unwrap_or(mib << 20),
             fill_mib,
             limit: std::time::Duration::from_secs(limit_secs),
+            isolation,
             json,
         }),
         Command::LoopbackSink => kafka::sink_main(),

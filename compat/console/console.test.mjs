@@ -6,6 +6,8 @@
 //   CHROMIUM     the chromium executable
 //   ARTIFACTS    directory for the screenshots
 //   TOPIC, GROUP names to use (fresh per run)
+//   TXN, TXN_TOPIC  a transactional id with a transaction open on TXN_TOPIC partition 0
+//                (the Python side holds it open while this runs)
 // It creates a topic in the UI, produces and consumes through the CLI, and checks that the
 // topic, its offsets and the group's lag appear; exits non-zero on the first failure.
 
@@ -124,6 +126,9 @@ try {
       (await cellText(page, `tr[data-partition="${p}"] td[data-field="high_watermark"]`)) === hw);
     const start = await cellText(page, `tr[data-partition="${p}"] td[data-field="log_start_offset"]`);
     if (start !== "0") throw new Error(`log start of partition ${p} is ${start}`);
+    // No transactions: the last stable offset is the high watermark.
+    const lso = await cellText(page, `tr[data-partition="${p}"] td[data-field="last_stable_offset"]`);
+    if (lso !== hw) throw new Error(`last stable offset of partition ${p} is ${lso}, want ${hw}`);
   }
   step("topic offsets shown");
   const policy = await cellText(page, '[data-testid="cleanup-policy"]');
@@ -198,6 +203,20 @@ try {
   await eventually("the CLI no longer lists the deleted topic", async () =>
     !rill(["topics", "list"]).split("\n").some((l) => l.trim().startsWith(doomed)));
   step("topic deleted in the UI");
+
+  // Transactions: the open transaction the Python side started shows as Ongoing with its
+  // partition.
+  const TXN = env("TXN");
+  const TXN_TOPIC = env("TXN_TOPIC");
+  await page.goto(`${BASE}/#/transactions`);
+  await eventually("the open transaction is listed as Ongoing", async () => {
+    const row = page.locator(`tr[data-txn="${TXN}"]`);
+    if ((await row.count()) === 0) return false;
+    const state = (await row.locator('[data-field="state"]').innerText()).trim();
+    const parts = (await row.locator('[data-field="partitions"]').innerText()).trim();
+    return state === "Ongoing" && parts.includes(`${TXN_TOPIC}-0`);
+  });
+  await shot(page, "transactions.png");
 
   // Overview again: the throughput chart has samples of the traffic above.
   await page.goto(`${BASE}/#/overview`);

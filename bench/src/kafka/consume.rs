@@ -48,13 +48,14 @@ impl ConsumeOutcome {
     }
 }
 
-/// Reads `want_bytes` of record values from `topic` partition 0, giving up after `limit` in
-/// total or 10 s without a record.
+/// Reads `want_bytes` of record values from `topic` partition 0 with `isolation`
+/// (`isolation.level`), giving up after `limit` in total or 10 s without a record.
 pub fn run(
     bootstrap: &str,
     topic: &str,
     want_bytes: u64,
     limit: Duration,
+    isolation: &str,
 ) -> Result<ConsumeOutcome> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
@@ -66,6 +67,7 @@ pub fn run(
             FETCH_PARTITION_BYTES.to_string(),
         )
         .set("fetch.max.bytes", "52428800")
+        .set("isolation.level", isolation)
         .create()
         .context("create the librdkafka consumer")?;
     let mut tpl = TopicPartitionList::new();

@@ -223,6 +223,8 @@ pub struct ConsumeOnce {
     pub fill_mib: Option<u64>,
     /// Give up after this long.
     pub limit: Duration,
+    /// The consumer's `isolation.level`.
+    pub isolation: String,
     /// Print JSON (see [`consume::ConsumeOutcome::to_json`]) instead of a line of text.
     pub json: bool,
 }
@@ -251,7 +253,13 @@ pub fn consume_once(job: &ConsumeOnce) -> Result<()> {
             );
         }
     }
-    let read = consume::run(&job.bootstrap, &job.topic, job.bytes, job.limit)?;
+    let read = consume::run(
+        &job.bootstrap,
+        &job.topic,
+        job.bytes,
+        job.limit,
+        &job.isolation,
+    )?;
     if job.json {
         println!("{}", read.to_json());
         return Ok(());
@@ -741,5 +749,11 @@ pub(crate) fn fill_and_consume(
     }
     progress("consume");
     let want = filled.records * produce::RECORD_BYTES as u64;
-    consume::run(bootstrap, topic, want, Duration::from_secs(120))
+    consume::run(
+        bootstrap,
+        topic,
+        want,
+        Duration::from_secs(120),
+        "read_uncommitted",
+    )
 }

@@ -354,14 +354,13 @@ impl crate::txn::markers::TxnHost for Broker {
     }
 
     fn offsets_marker_written(&self, partition: i32, producer_id: i64, commit: bool) {
-        // Transactional offset commits (TxnOffsetCommit) are not served yet, so no offsets
-        // wait for this marker.
         tracing::debug!(
             partition,
             producer_id,
             commit,
             "marker written to __consumer_offsets"
         );
+        self.groups.complete_txn(partition, producer_id, commit);
     }
 }
 

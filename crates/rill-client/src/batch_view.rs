@@ -139,6 +139,16 @@ impl<'a> BatchRef<'a> {
         self.attributes() & 0x08 != 0
     }
 
+    /// Whether the batch belongs to a transaction.
+    pub fn is_transactional(&self) -> bool {
+        self.attributes() & 0x10 != 0
+    }
+
+    /// The producer id (-1: none).
+    pub fn producer_id(&self) -> i64 {
+        be_i64(self.bytes, 43)
+    }
+
     /// Whether this is a control batch (transaction markers).
     pub fn is_control(&self) -> bool {
         self.attributes() & 0x20 != 0

@@ -33,6 +33,9 @@ pub struct FetchOptions {
     pub max_bytes: i32,
     /// Bytes per partition.
     pub partition_max_bytes: i32,
+    /// 0: read_uncommitted (everything up to the high watermark); 1: read_committed (up to
+    /// the last stable offset, aborted transactions left out).
+    pub isolation_level: i8,
 }
 
 impl Default for FetchOptions {
@@ -42,6 +45,7 @@ impl Default for FetchOptions {
             min_bytes: 1,
             max_bytes: 52_428_800,
             partition_max_bytes: 1_048_576,
+            isolation_level: 0,
         }
     }
 }
@@ -55,6 +59,8 @@ pub struct FetchedPartition {
     pub error_code: i16,
     /// High watermark.
     pub high_watermark: i64,
+    /// Last stable offset (-1: not sent): where a read_committed reader ends.
+    pub last_stable_offset: i64,
     /// Log start offset (-1: not sent).
     pub log_start_offset: i64,
     /// Records at or above the fetch offset.
@@ -73,6 +79,8 @@ pub struct RawFetchedPartition {
     pub error_code: i16,
     /// High watermark.
     pub high_watermark: i64,
+    /// Last stable offset (-1: not sent): where a read_committed reader ends.
+    pub last_stable_offset: i64,
     /// Log start offset (-1: not sent).
     pub log_start_offset: i64,
     /// The offset this partition was fetched from.
@@ -81,6 +89,8 @@ pub struct RawFetchedPartition {
     pub records: Bytes,
     /// The offset after the last whole batch in `records`, read from the batch headers.
     pub next_offset: Option<i64>,
+    /// read_committed: the aborted transactions of the range, `(producer id, first offset)`.
+    pub aborted: Vec<(i64, i64)>,
 }
 
 fn topic_name(t: &str) -> TopicName {
@@ -113,8 +123,38 @@ impl Client {
         topic: &str,
         specs: &[(i32, i64)],
     ) -> Result<BTreeMap<i32, i64>> {
-        self.retry(|n| async move { self.list_offsets_once(topic, specs, n > 0).await })
-            .await
+        self.list_offsets_isolated(topic, specs, 0).await
+    }
+
+    /// [`Client::list_offsets`] with an isolation level: under read_committed (1) [`LATEST`]
+    /// is the last stable offset.
+    ///
+    /// # Errors
+    /// As [`Client::list_offsets`].
+    pub async fn list_offsets_isolated(
+        &self,
+        topic: &str,
+        specs: &[(i32, i64)],
+        isolation_level: i8,
+    ) -> Result<BTreeMap<i32, i64>> {
+        self.retry(|n| async move {
+            self.list_offsets_once(topic, specs, n > 0, isolation_level)
+                .await
+        })
+        .await
+    }
+
+    /// [`Client::list_offsets`] with `isolation_level` read_committed: [`LATEST`] is the last
+    /// stable offset (no open transaction below it) and times find only offsets below it.
+    ///
+    /// # Errors
+    /// As [`Client::list_offsets`].
+    pub async fn list_offsets_committed(
+        &self,
+        topic: &str,
+        specs: &[(i32, i64)],
+    ) -> Result<BTreeMap<i32, i64>> {
+        self.list_offsets_isolated(topic, specs, 1).await
     }
 
     async fn list_offsets_once(
@@ -122,6 +162,7 @@ impl Client {
         topic: &str,
         specs: &[(i32, i64)],
         refresh: bool,
+        isolation_level: i8,
     ) -> Result<BTreeMap<i32, i64>> {
         if refresh {
             self.topic(topic, true).await?;
@@ -133,6 +174,9 @@ impl Client {
             let version = conn.version(ApiKey::ListOffsets)?;
             let mut req = ListOffsetsRequest::default();
             req.replica_id = BrokerId(-1);
+            if version >= 2 {
+                req.isolation_level = isolation_level;
+            }
             let mut t = ListOffsetsTopic::default();
             t.name = topic_name(topic);
             t.partitions = parts
@@ -180,7 +224,11 @@ impl Client {
         let mut out = Vec::new();
         for p in self.fetch_raw(topic, positions, opts).await? {
             let (records, next_offset) = if p.error_code == 0 && !p.records.is_empty() {
-                decode_batches(p.records, p.fetch_offset)?
+                if opts.isolation_level == 1 {
+                    crate::records::decode_batches_committed(p.records, p.fetch_offset, &p.aborted)?
+                } else {
+                    decode_batches(p.records, p.fetch_offset)?
+                }
             } else {
                 (Vec::new(), None)
             };
@@ -188,6 +236,7 @@ impl Client {
                 partition: p.partition,
                 error_code: p.error_code,
                 high_watermark: p.high_watermark,
+                last_stable_offset: p.last_stable_offset,
                 log_start_offset: p.log_start_offset,
                 records,
                 next_offset,
@@ -218,6 +267,7 @@ impl Client {
             req.max_wait_ms = opts.max_wait_ms;
             req.min_bytes = opts.min_bytes;
             req.max_bytes = opts.max_bytes;
+            req.isolation_level = opts.isolation_level;
             if version >= 7 {
                 req.session_epoch = -1;
             }
@@ -248,10 +298,18 @@ impl Client {
                         Some(bytes) if p.error_code == 0 => bytes,
                         _ => Bytes::new(),
                     };
+                    let aborted = p
+                        .aborted_transactions
+                        .iter()
+                        .flatten()
+                        .map(|a| (a.producer_id.0, a.first_offset))
+                        .collect();
                     out.push(RawFetchedPartition {
+                        aborted,
                         partition: p.partition_index,
                         error_code: p.error_code,
                         high_watermark: p.high_watermark,
+                        last_stable_offset: p.last_stable_offset,
                         log_start_offset: p.log_start_offset,
                         fetch_offset: from,
                         next_offset: next_offset_after(&records),

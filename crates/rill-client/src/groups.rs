@@ -92,17 +92,33 @@ impl Client {
     /// # Errors
     /// Connection errors; the broker's error after retries.
     pub async fn coordinator(&self, group: &str) -> Result<Arc<Connection>> {
+        self.coordinator_of(0, group).await
+    }
+
+    /// A connection to the coordinator of `key`: a group (`key_type` 0) or a transactional
+    /// id (1).
+    ///
+    /// # Errors
+    /// Connection errors; the broker's FindCoordinator error once retries are spent.
+    pub async fn coordinator_of(&self, key_type: i8, key: &str) -> Result<Arc<Connection>> {
+        let group = key;
         self.retry(|_| async {
             let conn = self.any_connection().await?;
             let version = conn.version(ApiKey::FindCoordinator)?;
             let mut req = FindCoordinatorRequest::default();
+            req.key_type = key_type;
             if version >= 4 {
                 req.coordinator_keys = vec![s(group)];
             } else {
                 req.key = s(group);
             }
             let resp = conn.call(&req, version).await?;
-            let context = || format!("find coordinator of group '{group}'");
+            let what = if key_type == 1 {
+                "transactional id"
+            } else {
+                "group"
+            };
+            let context = || format!("find coordinator of {what} '{group}'");
             let (host, port) = if version >= 4 {
                 let c = resp
                     .coordinators

@@ -170,6 +170,44 @@ pub fn decode_batches(data: Bytes, from_offset: i64) -> Result<(Vec<ConsumedReco
     Ok((out, next_offset))
 }
 
+/// [`decode_batches`] for a read_committed fetch: the records of the aborted transactions the
+/// broker listed (`(producer id, first offset)`) are left out, as Kafka's consumers do: a
+/// producer's transactional batches are skipped from its aborted transaction's first offset
+/// until its next marker.
+///
+/// # Errors
+/// As [`decode_batches`].
+pub fn decode_batches_committed(
+    data: Bytes,
+    from_offset: i64,
+    aborted: &[(i64, i64)],
+) -> Result<(Vec<ConsumedRecord>, Option<i64>)> {
+    let mut pending: Vec<(i64, i64)> = aborted.to_vec();
+    pending.sort_by_key(|(_, first)| std::cmp::Reverse(*first));
+    let mut skipping: std::collections::HashSet<i64> = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    let mut next_offset = None;
+    for batch in batch_view::batches(&data) {
+        let batch = batch?;
+        next_offset = Some(batch.next_offset());
+        let last = batch.next_offset() - 1;
+        while pending.last().is_some_and(|(_, first)| *first <= last) {
+            if let Some((pid, _)) = pending.pop() {
+                skipping.insert(pid);
+            }
+        }
+        if batch.is_control() {
+            skipping.remove(&batch.producer_id());
+            continue;
+        }
+        if batch.is_transactional() && skipping.contains(&batch.producer_id()) {
+            continue;
+        }
+        decode_batch(&data, batch, from_offset, &mut out)?;
+    }
+    Ok((out, next_offset))
+}
+
 /// Appends the records of `batch` (one whole batch of `data`, already checked by
 /// [`batch_view::batches`]) at or after `from_offset` to `out`, control batches skipped: an
 /// uncompressed batch read in place, a compressed one decompressed and decoded by

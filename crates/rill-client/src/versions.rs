@@ -36,6 +36,8 @@ pub fn client_range(api: ApiKey) -> (i16, i16) {
         ApiKey::SyncGroup => (0, 5),
         ApiKey::Heartbeat => (0, 4),
         ApiKey::LeaveGroup => (0, 4),
+        ApiKey::ListTransactions => (0, 1),
+        ApiKey::DescribeTransactions => (0, 0),
         _ => (-1, -1),
     }
 }

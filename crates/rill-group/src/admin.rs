@@ -90,7 +90,8 @@ impl GroupCoordinator {
         v
     }
 
-    /// DeleteGroups for one group: only empty groups; writes tombstones for its offsets and
+    /// DeleteGroups for one group: only empty groups; writes tombstones for its offsets
+    /// (committed, or only pending in a transaction, as Kafka 4's `deleteAllOffsets`) and
     /// its metadata.
     ///
     /// # Errors
@@ -105,10 +106,10 @@ impl GroupCoordinator {
         }
         let partition = self.partition_for(group_id);
         let mut out = Output::default();
-        for (topic, p) in g.offsets.keys() {
+        for (topic, p) in g.offset_keys() {
             out.records.push(CoordinatorRecord {
                 partition,
-                key: offset_key(group_id, topic, *p),
+                key: offset_key(group_id, &topic, p),
                 value: None,
             });
         }

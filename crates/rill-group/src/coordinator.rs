@@ -5,12 +5,15 @@
 //! named `__consumer_offsets` partitions in the order given (under the same lock that called
 //! the handler, so log order is state order); wait until they are durable; then deliver
 //! `Output::replies` to the parked requests. Call [`GroupCoordinator::tick`] at or after
-//! [`GroupCoordinator::next_deadline`]. On start, `replay` every record of the partitions,
-//! then [`GroupCoordinator::finish_load`].
+//! [`GroupCoordinator::next_deadline`]. On start, replay every record of the partitions in
+//! log order ([`GroupCoordinator::replay_from`] with the batch's [`RecordOrigin`], and
+//! [`GroupCoordinator::complete_txn`] for each transaction marker), then
+//! [`GroupCoordinator::finish_load`]. Transactional offset commits: see
+//! [`crate::txn_offsets`].
 //!
 //! Thread-safety: none inside; the shell owns it behind a mutex. No clocks, no I/O.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use crate::classic::{Group, GroupState, Member, RequestId};
 use crate::error::{GroupError, RecordError};
@@ -91,6 +94,35 @@ pub struct GroupCoordinator {
     pub(crate) groups: HashMap<String, Group>,
     /// The offsets partitions whose groups are served here (`None`: all).
     owned: Option<std::collections::HashSet<i32>>,
+    /// Groups where each producer may have pending transactional offsets (Kafka's
+    /// `openTransactionsByGroup`, inverted): what [`GroupCoordinator::complete_txn`] visits.
+    /// May name groups since removed or completed; never misses one with pending offsets.
+    pub(crate) txn_groups: HashMap<i64, BTreeSet<String>>,
+}
+
+/// The batch a replayed record came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordOrigin {
+    /// A batch outside any transaction (the coordinator's own writes).
+    Plain,
+    /// A transactional batch of this producer: its offsets stay pending until the
+    /// producer's marker in the same partition.
+    Transactional {
+        /// The batch's producer id.
+        producer_id: i64,
+    },
+}
+
+impl RecordOrigin {
+    /// The origin of a batch with this producer id and transactional bit (a transactional
+    /// batch without a producer id counts as plain, as Kafka's loader keys on the id).
+    pub fn of_batch(producer_id: i64, transactional: bool) -> RecordOrigin {
+        if transactional && producer_id >= 0 {
+            RecordOrigin::Transactional { producer_id }
+        } else {
+            RecordOrigin::Plain
+        }
+    }
 }
 
 /// Checks a group id (INVALID_GROUP_ID when empty or longer than [`MAX_GROUP_ID_LEN`]).
@@ -111,6 +143,7 @@ impl GroupCoordinator {
             config,
             groups: HashMap::new(),
             owned: None,
+            txn_groups: HashMap::new(),
         }
     }
 
@@ -214,11 +247,28 @@ impl GroupCoordinator {
         out
     }
 
-    /// Applies one stored record while loading (`value` `None` = tombstone).
+    /// Applies one stored record of a plain batch while loading (`value` `None` =
+    /// tombstone); see [`GroupCoordinator::replay_from`].
     ///
     /// # Errors
     /// [`RecordError`] for bytes that do not decode; the record is then ignored.
     pub fn replay(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), RecordError> {
+        self.replay_from(RecordOrigin::Plain, key, value)
+    }
+
+    /// Applies one stored record (`value` `None` = tombstone) of a batch of `origin`, as
+    /// Kafka's `GroupCoordinatorShard.replay`: an offset of a transactional batch becomes
+    /// pending for its producer; an offset tombstone also drops the key's pending offsets;
+    /// group records apply whatever the batch.
+    ///
+    /// # Errors
+    /// [`RecordError`] for bytes that do not decode; the record is then ignored.
+    pub fn replay_from(
+        &mut self,
+        origin: RecordOrigin,
+        key: &[u8],
+        value: Option<&[u8]>,
+    ) -> Result<(), RecordError> {
         match decode_key(key)? {
             RecordKey::Offset {
                 group,
@@ -227,7 +277,7 @@ impl GroupCoordinator {
             } => match value {
                 None => {
                     if let Some(g) = self.groups.get_mut(&group) {
-                        g.offsets.remove(&(topic, partition));
+                        g.remove_offset(&(topic, partition));
                     }
                 }
                 Some(v) => {
@@ -236,7 +286,13 @@ impl GroupCoordinator {
                         .groups
                         .entry(group.clone())
                         .or_insert_with(|| Group::new(&group, 0));
-                    g.offsets.insert((topic, partition), o);
+                    match origin {
+                        RecordOrigin::Plain => g.put_offset((topic, partition), o),
+                        RecordOrigin::Transactional { producer_id } => {
+                            g.put_pending(producer_id, (topic, partition), o);
+                            self.note_open_txn(producer_id, &group);
+                        }
+                    }
                 }
             },
             RecordKey::Group { group } => match value {
@@ -262,6 +318,10 @@ impl GroupCoordinator {
         let n = self.config.offsets_partitions;
         self.groups
             .retain(|id, _| partition_for(id, n) != partition);
+        self.txn_groups.retain(|_, groups| {
+            groups.retain(|id| partition_for(id, n) != partition);
+            !groups.is_empty()
+        });
     }
 
     /// Ends loading of one partition: its loaded members get a full session from `now_ms`.

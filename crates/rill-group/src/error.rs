@@ -66,6 +66,17 @@ pub enum GroupError {
     /// The active group is subscribed to the topic (GROUP_SUBSCRIBED_TO_TOPIC).
     #[error("group is subscribed to topic '{0}'")]
     GroupSubscribedToTopic(String),
+    /// A transaction's offset for the partition is pending and the fetch requires stable
+    /// offsets (UNSTABLE_OFFSET_COMMIT, KIP-447).
+    #[error("a transaction's offset of {topic}-{partition} in group '{group_id}' is pending")]
+    UnstableOffsetCommit {
+        /// The group.
+        group_id: String,
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+    },
 }
 
 /// Why a record of `__consumer_offsets` does not decode.

@@ -1,6 +1,7 @@
 //! Rill's group coordinator as a pure state machine: Kafka's classic group protocol
 //! (JoinGroup, SyncGroup, Heartbeat, LeaveGroup, static membership, the cooperative flow the
-//! clients drive), committed offsets, and the records of `__consumer_offsets`.
+//! clients drive), committed offsets, transactional offset commits (KIP-98, KIP-447), and the
+//! records of `__consumer_offsets`.
 //!
 //! Like Kafka's GroupMetadataManager it is "a replicated state machine": handlers take the
 //! time (`now_ms`) and return an [`Output`] — records to append and answers to parked
@@ -16,13 +17,16 @@ pub mod join_types;
 pub mod offsets;
 pub mod records;
 pub mod retention;
+pub mod txn_offsets;
 
 #[cfg(test)]
 mod tests;
 
 pub use admin::{GroupDescription, MemberDescription};
 pub use classic::{GroupState, RequestId};
-pub use coordinator::{validate_group_id, GroupConfig, GroupCoordinator, Output, Reply};
+pub use coordinator::{
+    validate_group_id, GroupConfig, GroupCoordinator, Output, RecordOrigin, Reply,
+};
 pub use error::{GroupError, RecordError};
 pub use join_types::{
     JoinFailure, JoinOk, JoinRequest, JoinResult, JoinedMember, MemberRef, SyncOk, SyncRequest,
@@ -30,3 +34,4 @@ pub use join_types::{
 };
 pub use offsets::{CommittedOffset, OffsetToCommit};
 pub use records::{partition_for, CoordinatorRecord};
+pub use txn_offsets::{FetchedOffset, PendingTxnOffset, TxnOffsetCommit, TxnOffsetWrite};

@@ -2,8 +2,10 @@
 //! protocol), OffsetFetch, OffsetDelete. Every commit becomes one `OffsetCommitKey` record;
 //! the shell acknowledges it only once that record is durable.
 //!
-//! Invariant: a group's `offsets` map equals the last record per key in its partition of
-//! `__consumer_offsets` (the shell appends under the same lock that changed the map).
+//! Invariant: a group's `offsets` map equals what replaying its partition of
+//! `__consumer_offsets` gives: the last plain record per key, or a committed transaction's
+//! offset written after it (the shell appends under the same lock that changed the map;
+//! transactional commits: [`crate::txn_offsets`]).
 
 use bytes::Bytes;
 
@@ -80,7 +82,7 @@ impl GroupCoordinator {
                 key: offset_key(group_id, &o.topic, o.partition),
                 value: Some(offset_value(&stored)),
             });
-            g.offsets.insert((o.topic.clone(), o.partition), stored);
+            g.put_offset((o.topic.clone(), o.partition), stored);
             results.push(Ok(()));
         }
         (results, out)
@@ -200,7 +202,8 @@ impl GroupCoordinator {
                 results.push(Err(GroupError::GroupSubscribedToTopic(topic.clone())));
                 continue;
             }
-            if g.offsets.remove(&(topic.clone(), *p)).is_some() {
+            // A key with only a transaction's pending offset gets its tombstone too (Kafka 4).
+            if g.remove_offset(&(topic.clone(), *p)) {
                 out.records.push(CoordinatorRecord {
                     partition,
                     key: offset_key(group_id, topic, *p),

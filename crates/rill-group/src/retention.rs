@@ -13,7 +13,10 @@
 //!   topics never expire;
 //! - any other group (rebalancing, another protocol type): nothing expires.
 //!
-//! An `Empty` group left with no offsets is deleted (group metadata tombstone).
+//! An offset whose key has a transaction's offset pending does not expire, and a group with
+//! an open transaction is never deleted (Kafka 4's `cleanupExpiredOffsets`). An `Empty`
+//! group left with no offsets is deleted (group metadata tombstone). Removing a deleted
+//! topic's offsets drops pending ones too (Kafka's `onPartitionsDeleted`).
 
 use std::collections::{BTreeSet, HashSet};
 
@@ -84,18 +87,26 @@ impl GroupCoordinator {
             let Some(rule) = expiry_of(g) else { continue };
             let partition = partition_for(&g.group_id, partitions);
             let group_id = g.group_id.clone();
-            g.offsets.retain(|(topic, p), o| {
-                let gone = rule.expired(topic, o, now_ms, retention);
-                if gone {
-                    out.records.push(CoordinatorRecord {
-                        partition,
-                        key: offset_key(&group_id, topic, *p),
-                        value: None,
-                    });
-                }
-                !gone
-            });
-            if g.offsets.is_empty() && g.state == GroupState::Empty {
+            let expired: Vec<_> = g
+                .offsets
+                .iter()
+                .filter(|(key, o)| {
+                    rule.expired(&key.0, o, now_ms, retention) && !g.has_pending(key)
+                })
+                .map(|(key, _)| key.clone())
+                .collect();
+            for key in expired {
+                g.remove_offset(&key);
+                out.records.push(CoordinatorRecord {
+                    partition,
+                    key: offset_key(&group_id, &key.0, key.1),
+                    value: None,
+                });
+            }
+            if g.offsets.is_empty()
+                && g.pending_txn_offsets.is_empty()
+                && g.state == GroupState::Empty
+            {
                 dead.push((group_id, partition));
             }
         }
@@ -117,27 +128,26 @@ impl GroupCoordinator {
         let mut out = Output::default();
         for g in self.groups.values_mut() {
             let partition = partition_for(&g.group_id, partitions);
-            let group_id = &g.group_id;
-            g.offsets.retain(|(topic, p), _| {
-                let gone = topics.contains(topic);
-                if gone {
+            for key in g.offset_keys() {
+                if topics.contains(&key.0) {
+                    g.remove_offset(&key);
                     out.records.push(CoordinatorRecord {
                         partition,
-                        key: offset_key(group_id, topic, *p),
+                        key: offset_key(&g.group_id, &key.0, key.1),
                         value: None,
                     });
                 }
-                !gone
-            });
+            }
         }
         out
     }
 
-    /// The topics some group served here has offsets for (to find deleted ones).
+    /// The topics some group served here has offsets for, committed or pending in a
+    /// transaction (to find deleted ones).
     pub fn committed_topics(&self) -> HashSet<String> {
         self.groups
             .values()
-            .flat_map(|g| g.offsets.keys().map(|(t, _)| t.clone()))
+            .flat_map(|g| g.offset_keys().into_iter().map(|(t, _)| t))
             .collect()
     }
 

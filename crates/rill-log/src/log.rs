@@ -364,10 +364,10 @@ impl PartitionLog {
         if done.outcome != TxnOutcome::Abort {
             return Ok(());
         }
-        let Some((base, _)) = self.segments.range(..=done.last_offset).next_back() else {
+        let Some((&base, _)) = self.segments.range(..=done.last_offset).next_back() else {
             return Ok(());
         };
-        let path = txn_index::path_for(&self.dir, *base);
+        let path = txn_index::path_for(&self.dir, base);
         let entry = AbortedTxn {
             producer_id: done.producer_id,
             first_offset: done.first_offset,
@@ -385,7 +385,11 @@ impl PartitionLog {
         {
             return Ok(());
         }
-        txn_index::append(&path, &entry)
+        txn_index::append(&path, &entry)?;
+        if let Some(seg) = self.segments.get_mut(&base) {
+            seg.txn_index_entries = true;
+        }
+        Ok(())
     }
 
     /// Leader append of a transaction marker the coordinator asked for (WriteTxnMarkers):
@@ -451,7 +455,9 @@ impl PartitionLog {
     /// The aborted transactions a read_committed consumer must know of to read `[from,
     /// upper)`: those with a record below `upper` and a marker at or after `from`, from the
     /// index of every segment from the one holding `from` on (stopping once an entry shows
-    /// every transaction overlapping the range was complete).
+    /// every transaction overlapping the range was complete). Segments whose index has no
+    /// entries are skipped without touching a file (see [`PartitionLog::has_aborted_transactions`]),
+    /// so a log in which no transaction was ever aborted answers with no I/O at all.
     ///
     /// # Errors
     /// I/O failures reading an index.
@@ -462,7 +468,12 @@ impl PartitionLog {
             .range(..=from)
             .next_back()
             .map_or(i64::MIN, |(b, _)| *b);
-        for base in self.segments.range(start..).map(|(b, _)| *b) {
+        let indexed = self
+            .segments
+            .range(start..)
+            .filter(|(_, s)| s.txn_index_entries)
+            .map(|(b, _)| *b);
+        for base in indexed {
             for e in txn_index::read_all(&txn_index::path_for(&self.dir, base))? {
                 if e.last_offset >= from && e.first_offset < upper {
                     out.push(e);
@@ -473,6 +484,20 @@ impl PartitionLog {
             }
         }
         Ok(out)
+    }
+
+    /// Whether any segment from the one holding `from` on may have aborted transactions in
+    /// its index (no file is touched: see `LogSegment::txn_index_entries`). When false,
+    /// [`PartitionLog::aborted_transactions`] from `from` is empty and reads nothing.
+    pub fn has_aborted_transactions(&self, from: i64) -> bool {
+        let start = self
+            .segments
+            .range(..=from)
+            .next_back()
+            .map_or(i64::MIN, |(b, _)| *b);
+        self.segments
+            .range(start..)
+            .any(|(_, s)| s.txn_index_entries)
     }
 
     /// Calls `f` on every batch header whose last offset is `>= from`, in order.

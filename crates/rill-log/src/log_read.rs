@@ -55,6 +55,9 @@ pub struct ReadResult {
     pub first_batch_base_offset: Option<i64>,
     /// Records in the batches returned (from their headers).
     pub records: u64,
+    /// The offset after the last batch returned (its last offset + 1), if any: the upper
+    /// bound of the range whose aborted transactions a read_committed consumer needs.
+    pub next_offset: Option<i64>,
 }
 
 impl PartitionLog {
@@ -108,6 +111,7 @@ impl PartitionLog {
                 }
                 out.first_batch_base_offset.get_or_insert(h.base_offset);
                 out.records += h.record_count.max(0) as u64;
+                out.next_offset = Some(h.last_offset() + 1);
                 pos += len;
                 next = None;
                 if !skipped {
@@ -122,6 +126,8 @@ impl PartitionLog {
                         // between this batch's end and the indexed one's base.
                         let jumped = header.base_offset.saturating_sub(h.last_offset() + 1);
                         out.records += jumped.max(0) as u64;
+                        // The jumped batches end where the indexed one begins.
+                        out.next_offset = Some(header.base_offset);
                         pos = at;
                         next = Some(header);
                     }

@@ -14,7 +14,10 @@
 //! ([`LogError::InvalidProducerEpoch`]); a newer epoch must start at sequence 0; an unknown
 //! producer may start at any sequence; a batch equal (first and last seq) to one of the last 5
 //! is a duplicate and returns the original offsets; otherwise the first sequence must follow
-//! the last one (wrapping at `i32::MAX`), else [`LogError::OutOfOrderSequence`].
+//! the last one (wrapping at `i32::MAX`), else [`LogError::OutOfOrderSequence`]. A batch
+//! without a sequence (-1, as the group coordinator writes transactional offset commits) is
+//! checked for its epoch and transaction only, as Kafka checks sequences of client appends
+//! only.
 //!
 //! Snapshot file `<offset, 20 digits>.snapshot`: magic `RPS2`, CRC-32C (u32 BE) of the rest,
 //! count u32, then per producer: id i64, epoch i16, coordinator epoch i32, ongoing
@@ -281,6 +284,12 @@ impl ProducerStateManager {
                 current: entry.epoch,
                 got: h.producer_epoch,
             });
+        }
+        if h.base_sequence < 0 {
+            // No sequence: a coordinator's batch (the group coordinator's transactional offset
+            // commits). Kafka checks sequences of client appends only, and refuses a client
+            // batch with a producer id but no sequence before it gets here (`LogValidator`).
+            return Ok(SeqCheck::Append);
         }
         if h.producer_epoch > entry.epoch {
             if h.base_sequence != 0 {
@@ -609,6 +618,41 @@ mod tests {
         let mut s = ProducerStateManager::new(dir.path().to_path_buf());
         s.update(&hdr(0, i32::MAX - 1, 2, 0));
         assert_eq!(s.check(&hdr(0, 0, 1, 0)).unwrap(), SeqCheck::Append);
+    }
+
+    /// The group coordinator's transactional offset batches carry no sequence: each is
+    /// appended (never a duplicate of the previous one), also in a newer epoch; an older
+    /// epoch is still fenced.
+    #[test]
+    fn batches_without_sequence_check_the_epoch_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = ProducerStateManager::new(dir.path().to_path_buf());
+        let txn = |epoch: i16, base: i64| {
+            let b = build_batch(&BatchSpec {
+                base_offset: base,
+                records: 2,
+                producer_id: 7,
+                producer_epoch: epoch,
+                base_sequence: -1,
+                attributes: 0x10,
+                ..BatchSpec::default()
+            });
+            validate_batch(&b).unwrap()
+        };
+        for base in [0, 2] {
+            assert_eq!(s.check(&txn(0, base)).unwrap(), SeqCheck::Append);
+            s.update(&txn(0, base));
+        }
+        assert_eq!(s.check(&txn(1, 4)).unwrap(), SeqCheck::Append);
+        s.update(&txn(1, 4));
+        assert!(matches!(
+            s.check(&txn(0, 6)),
+            Err(LogError::InvalidProducerEpoch {
+                current: 1,
+                got: 0,
+                ..
+            })
+        ));
     }
 
     proptest::proptest! {

@@ -54,6 +54,12 @@ pub struct LogSegment {
     pub(crate) first_batch_timestamp: Option<i64>,
     /// Bytes appended since the last offset index entry.
     pub(crate) bytes_since_index: u64,
+    /// Whether the segment's `.txnindex` may hold entries (it existed and was not empty
+    /// when the segment was opened, or an abort was indexed since). False means there is
+    /// no file to read: a read_committed fetch then looks up the aborted transactions of
+    /// this segment without any file I/O. Only ever a hint towards reading: a true flag
+    /// over a missing or emptied file reads nothing.
+    pub(crate) txn_index_entries: bool,
 }
 
 /// A batch found by a header scan.
@@ -92,6 +98,7 @@ impl LogSegment {
             offset_of_max_timestamp: -1,
             first_batch_timestamp: None,
             bytes_since_index: 0,
+            txn_index_entries: false,
         })
     }
 
@@ -164,6 +171,12 @@ impl LogSegment {
                     true,
                 ),
             };
+        // A stat that fails otherwise than "not found" counts as entries: the index is then
+        // read (and its error reported) rather than skipped.
+        let txn_index_entries = match std::fs::metadata(sibling(dir, base_offset, "txnindex")) {
+            Ok(m) => m.len() > 0,
+            Err(e) => e.kind() != std::io::ErrorKind::NotFound,
+        };
         Ok((
             LogSegment {
                 base_offset,
@@ -177,6 +190,7 @@ impl LogSegment {
                 offset_of_max_timestamp: -1,
                 first_batch_timestamp: None,
                 bytes_since_index: 0,
+                txn_index_entries,
             },
             missing_oi || missing_ti,
         ))

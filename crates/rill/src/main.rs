@@ -37,6 +37,8 @@ enum Command {
     Consume(cmd::consume::ConsumeArgs),
     /// List, describe, reset offsets of and delete consumer groups.
     Groups(cmd::groups::GroupsArgs),
+    /// List transactional ids and describe one (state, producer, open partitions).
+    Transactions(cmd::transactions::TransactionsArgs),
     /// Load generators: produce and consume throughput and latency.
     Perf(cmd::perf::PerfArgs),
     /// Local development helpers.
@@ -66,6 +68,7 @@ fn main() -> std::process::ExitCode {
         Command::Consume(args) => cmd::block_on(cmd::consume::run(args, g)),
         Command::Groups(args) => cmd::block_on(cmd::groups::run(args, g)),
         Command::Perf(args) => cmd::block_on(cmd::perf::run(args, g)),
+        Command::Transactions(args) => cmd::block_on(cmd::transactions::run(args, g)),
         Command::Dev(args) => cmd::block_on(cmd::dev::run(args)),
     };
     match result {

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{ApiError, ApiResult};
 use super::state::AppState;
-use crate::replica::Partition;
+use crate::replica::{Isolation, Partition};
 
 /// Most records one request returns.
 pub const MAX_LIMIT: usize = 500;
@@ -184,7 +184,8 @@ fn read_local(
     let stats = p.log_stats()?;
     let (log_start, hw) = (stats.log_start_offset, stats.high_watermark);
     let first = start_offset(start, limit, log_start, hw, |ts| {
-        Ok(p.offset_for_timestamp(ts)?.map(|(o, _)| o))
+        Ok(p.offset_for_timestamp(ts, Isolation::ReadUncommitted)?
+            .map(|(o, _)| o))
     })?;
     let mut records = Vec::new();
     let mut offset = first;
@@ -241,6 +242,7 @@ async fn read_remote(
         min_bytes: 0,
         max_bytes: READ_BYTES as i32,
         partition_max_bytes: READ_BYTES as i32,
+        isolation_level: 0,
     };
     let mut records = Vec::new();
     let mut offset = first;

@@ -21,6 +21,7 @@ pub mod messages;
 pub mod offsets;
 pub mod state;
 pub mod topics;
+pub mod transactions;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -61,6 +62,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/topics/{name}/messages", get(messages::browse))
         .route("/api/v1/partitions", get(topics::partitions))
         .route("/api/v1/groups", get(groups::list))
+        .route("/api/v1/transactions", get(transactions::list))
         .route("/api/v1/groups/{id}", get(groups::describe))
         .fallback(|| async { error::ApiError::not_found("no such endpoint") })
         .with_state(state)

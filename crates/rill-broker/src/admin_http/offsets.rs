@@ -1,6 +1,6 @@
 //! Partition rows with offsets for the whole cluster: log figures of partitions hosted here
-//! from their logs, start and end offsets of the others from their leaders (ListOffsets over
-//! the Kafka protocol). A leader that does not answer in time leaves its figures unknown
+//! from their logs, start, end and last stable offsets of the others from their leaders
+//! (ListOffsets over the Kafka protocol, read_committed for the last stable offset). A leader that does not answer in time leaves its figures unknown
 //! (`null`), never made up.
 
 use std::collections::BTreeMap;
@@ -34,6 +34,9 @@ pub struct PartitionRow {
     pub log_end_offset: Option<i64>,
     /// Offsets below this are committed and readable by consumers.
     pub high_watermark: Option<i64>,
+    /// Offsets below this hold no open transaction (what read_committed consumers read up
+    /// to; at most the high watermark).
+    pub last_stable_offset: Option<i64>,
     /// Bytes on disk (partitions hosted here).
     pub size_bytes: Option<u64>,
     /// Segments (partitions hosted here).
@@ -88,10 +91,11 @@ pub async fn partition_rows(
         let asked = tokio::time::timeout(REMOTE_WAIT, async {
             let s = client.list_offsets(&topic, &starts).await?;
             let e = client.list_offsets(&topic, &ends).await?;
-            Ok::<_, rill_client::ClientError>((s, e))
+            let l = client.list_offsets_committed(&topic, &ends).await?;
+            Ok::<_, rill_client::ClientError>((s, e, l))
         })
         .await;
-        let (s, e) = match asked {
+        let (s, e, l) = match asked {
             Ok(Ok(v)) => v,
             Ok(Err(e)) => {
                 tracing::debug!(topic, error = %e, "remote offsets unavailable");
@@ -103,6 +107,7 @@ pub async fn partition_rows(
             let p = rows[i].view.partition;
             rows[i].log_start_offset = s.get(&p).copied();
             rows[i].high_watermark = e.get(&p).copied();
+            rows[i].last_stable_offset = l.get(&p).copied();
             rows[i].offsets_from = "leader";
         }
     }
@@ -115,6 +120,7 @@ fn row(view: PartitionView) -> PartitionRow {
         log_start_offset: local.map(|s| s.log_start_offset),
         log_end_offset: local.map(|s| s.log_end_offset),
         high_watermark: local.map(|s| s.high_watermark),
+        last_stable_offset: local.map(|s| s.last_stable_offset),
         size_bytes: local.map(|s| s.size_bytes),
         segments: local.map(|s| s.segments),
         dirty_ratio: view.dirty_ratio,

@@ -48,6 +48,30 @@ pub fn group_error_code(e: &rill_group::GroupError) -> i16 {
         G::GroupMaxSizeReached(_) => ResponseError::GroupMaxSizeReached,
         G::OffsetMetadataTooLarge(_) => ResponseError::OffsetMetadataTooLarge,
         G::GroupSubscribedToTopic(_) => ResponseError::GroupSubscribedToTopic,
+        G::UnstableOffsetCommit { .. } => ResponseError::UnstableOffsetCommit,
+    };
+    err.code()
+}
+
+/// The Kafka error code for a group coordinator write that failed (appending to
+/// `__consumer_offsets` or waiting for it), as Kafka's `handleOperationException` maps the
+/// append's errors: a producer or transaction refusal as is (INVALID_PRODUCER_EPOCH for a
+/// fenced producer), a storage failure NOT_COORDINATOR, a batch too large
+/// UNKNOWN_SERVER_ERROR, anything else (not led here, not replicated in time)
+/// COORDINATOR_NOT_AVAILABLE.
+pub fn coordinator_write_error_code(e: &crate::error::BrokerError) -> i16 {
+    use crate::error::BrokerError;
+    let err = match e {
+        BrokerError::Log(e) => match e {
+            LogError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
+            LogError::InvalidTxnState { .. } => ResponseError::InvalidTxnState,
+            LogError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
+            LogError::BatchTooLarge { .. }
+            | LogError::InvalidBatch { .. }
+            | LogError::CorruptBatch { .. } => ResponseError::UnknownServerError,
+            _ => ResponseError::NotCoordinator,
+        },
+        _ => ResponseError::CoordinatorNotAvailable,
     };
     err.code()
 }

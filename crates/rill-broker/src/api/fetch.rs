@@ -2,21 +2,25 @@
 //! ([`ReplicaManager::fetch_records`](crate::replica::ReplicaManager::fetch_records): the
 //! isolation bound, follower progress, long polling in the purgatory of the fetched
 //! partitions) and build the response, whose record data stays file ranges (see
-//! [`super::fetch_wire`]).
+//! [`super::fetch_wire`]). Every partition carries its real last stable offset; the aborted
+//! transactions are a list (maybe empty) for read_committed and null for read_uncommitted
+//! and for partitions in error, as Kafka sends them.
 //!
 //! Fetch sessions (KIP-227): Rill answers with session id 0, i.e. no session was created,
 //! so clients keep sending full fetch requests, a behaviour every client supports.
 
 use bytes::Bytes;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, ProducerId, TopicName};
 use kafka_protocol::ResponseError;
 use rill_meta::MetadataImage;
 
 use super::fetch_wire::FileRecords;
 use super::{str_bytes, RequestContext};
 use crate::replica::fetch_records::{unknown_topic, FetchInput, FetchParams, FetchedPartition};
-use crate::replica::ReplicaManager;
+use crate::replica::{Isolation, ReplicaManager};
 
 /// A Fetch answer: the response with every partition's fields, and the record data of the
 /// partitions that have some, as file ranges (see [`super::fetch_wire`]).
@@ -50,6 +54,7 @@ pub async fn handle(
         max_wait_ms: req.max_wait_ms,
         min_bytes: req.min_bytes,
         max_bytes: req.max_bytes,
+        isolation: Isolation::from_level(req.isolation_level),
     };
     let (slots, inputs) = decode_partitions(image, &req, &mut response);
     let Some(parts) = replicas.fetch_records(image, params, &inputs).await else {
@@ -59,13 +64,12 @@ pub async fn handle(
             files: FileRecords::new(),
         };
     };
-    let read_committed = req.isolation_level == 1;
     let mut files = FileRecords::new();
     for ((topic_idx, index), part) in slots.into_iter().zip(parts) {
         let Some(topic) = response.responses.get_mut(topic_idx) else {
             continue;
         };
-        let (pd, slices) = encode_partition(index, part, read_committed);
+        let (pd, slices) = encode_partition(index, part);
         if !slices.is_empty() {
             files.insert((topic_idx, topic.partitions.len()), slices);
         }
@@ -116,7 +120,6 @@ fn decode_partitions(
 fn encode_partition(
     index: i32,
     part: FetchedPartition,
-    read_committed: bool,
 ) -> (PartitionData, Vec<rill_log::FileSlice>) {
     let mut pd = PartitionData::default();
     pd.partition_index = index;
@@ -125,7 +128,16 @@ fn encode_partition(
     pd.last_stable_offset = part.last_stable_offset;
     pd.log_start_offset = part.log_start_offset;
     pd.preferred_read_replica = BrokerId(-1);
-    pd.aborted_transactions = read_committed.then(Vec::new);
+    pd.aborted_transactions = part.aborted_transactions.map(|list| {
+        list.iter()
+            .map(|a| {
+                let mut t = AbortedTransaction::default();
+                t.producer_id = ProducerId(a.producer_id);
+                t.first_offset = a.first_offset;
+                t
+            })
+            .collect()
+    });
     pd.records = Some(Bytes::new());
     (pd, part.slices)
 }

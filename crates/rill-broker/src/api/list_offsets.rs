@@ -1,5 +1,8 @@
 //! ListOffsets: earliest (-2), latest (-1), max timestamp (-3), earliest local (-4), or the
-//! first offset whose timestamp is at or after a given time.
+//! first offset whose timestamp is at or after a given time. With `isolation_level` 1
+//! (read_committed, v2+) latest is the last stable offset and lookups by time find only
+//! offsets below it, as Kafka's `fetchOffsetForTimestamp`; otherwise the high watermark
+//! bounds both.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -13,7 +16,7 @@ use kafka_protocol::ResponseError;
 use super::errors::log_error_code;
 use super::{blocking, RequestContext};
 use crate::broker::Broker;
-use crate::replica::Partition;
+use crate::replica::{Isolation, Partition};
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
@@ -29,6 +32,7 @@ pub async fn handle(
     let b = broker.clone();
     // leader_epoch exists from v4 on; older versions must leave it at its default.
     let with_epoch = ctx.version >= 4;
+    let isolation = Isolation::from_level(req.isolation_level);
     // A partition named more than once gets INVALID_REQUEST in every copy (as Kafka).
     let mut seen = HashSet::new();
     let duplicates: HashSet<(String, i32)> = req
@@ -71,7 +75,7 @@ pub async fn handle(
                 };
                 match target {
                     Err(e) => pr.error_code = e.code(),
-                    Ok(part) => match lookup(&part, p.timestamp) {
+                    Ok(part) => match lookup(&part, p.timestamp, isolation) {
                         Ok(Some((offset, ts))) => {
                             pr.offset = offset;
                             pr.timestamp = ts;
@@ -91,13 +95,13 @@ pub async fn handle(
     .unwrap_or_default()
 }
 
-fn lookup(p: &Partition, timestamp: i64) -> Result<Option<(i64, i64)>, i16> {
+fn lookup(p: &Partition, timestamp: i64, isolation: Isolation) -> Result<Option<(i64, i64)>, i16> {
     let code = |e: rill_log::LogError| log_error_code(&e);
     match timestamp {
-        LATEST => Ok(Some((p.high_watermark(), -1))),
+        LATEST => Ok(Some((p.fetchable_end(isolation), -1))),
         EARLIEST | EARLIEST_LOCAL => Ok(Some((p.log_start_offset().map_err(code)?, -1))),
-        MAX_TIMESTAMP => p.max_timestamp_offset().map_err(code),
+        MAX_TIMESTAMP => p.max_timestamp_offset(isolation).map_err(code),
         ts if ts < 0 => Err(ResponseError::InvalidRequest.code()),
-        ts => p.offset_for_timestamp(ts).map_err(code),
+        ts => p.offset_for_timestamp(ts, isolation).map_err(code),
     }
 }

@@ -5,6 +5,7 @@ pub mod api_versions;
 pub mod cluster;
 pub mod configs;
 pub mod describe_configs;
+pub mod describe_producers;
 pub mod errors;
 pub mod fetch;
 pub mod fetch_wire;
@@ -21,6 +22,7 @@ pub mod quorum;
 pub mod records;
 pub mod topics;
 pub mod txn;
+pub mod txn_offsets;
 
 #[cfg(test)]
 mod parse_fuzz_tests;
@@ -133,6 +135,9 @@ const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::WriteTxnMarkers, 0, 1),
     (ApiKey::DescribeTransactions, 0, 0),
     (ApiKey::ListTransactions, 0, 1),
+    (ApiKey::DescribeProducers, 0, 0),
+    // v5 is KIP-890 part 2 (the commit also adds the offsets partition to the transaction).
+    (ApiKey::TxnOffsetCommit, 0, 4),
 ];
 
 /// The APIs Rill serves, with the version ranges it accepts: `(api, min, max)`.
@@ -405,6 +410,9 @@ async fn dispatch(
         RequestKind::OffsetDelete(req) => {
             ResponseKind::OffsetDelete(offsets::offset_delete(broker, ctx, req).await)
         }
+        RequestKind::TxnOffsetCommit(req) => {
+            ResponseKind::TxnOffsetCommit(txn_offsets::txn_offset_commit(broker, ctx, req).await)
+        }
         RequestKind::DescribeGroups(req) => {
             ResponseKind::DescribeGroups(group_admin::describe_groups(broker, ctx, req))
         }
@@ -429,6 +437,9 @@ async fn dispatch(
         }
         RequestKind::ListTransactions(req) => {
             ResponseKind::ListTransactions(txn::list_transactions(broker, ctx, req))
+        }
+        RequestKind::DescribeProducers(req) => {
+            ResponseKind::DescribeProducers(describe_producers::handle(broker, ctx, req).await)
         }
         other => {
             // version_range() admits only the APIs above; reaching here is a routing bug.

@@ -1,5 +1,7 @@
 //! Committed offsets: OffsetCommit (acknowledged only once durable in `__consumer_offsets`),
-//! OffsetFetch (one group up to v7, batched groups v8+, topic ids v10), OffsetDelete.
+//! OffsetFetch (one group up to v7, batched groups v8+, topic ids v10; `require_stable` v7+:
+//! UNSTABLE_OFFSET_COMMIT for a partition with a transaction's offset pending, KIP-447),
+//! OffsetDelete.
 
 use std::sync::Arc;
 
@@ -18,7 +20,7 @@ use kafka_protocol::messages::{
     OffsetFetchRequest, OffsetFetchResponse, TopicName,
 };
 use kafka_protocol::ResponseError;
-use rill_group::{CommittedOffset, GroupError, MemberRef, OffsetToCommit};
+use rill_group::{CommittedOffset, FetchedOffset, GroupError, MemberRef, OffsetToCommit};
 use rill_meta::{MetadataImage, Uuid};
 
 use super::errors::group_error_code;
@@ -118,21 +120,36 @@ pub async fn offset_commit(
     resp
 }
 
-/// One group's committed offsets for OffsetFetch.
+/// One group's committed offsets for OffsetFetch (`require_stable`: KIP-447).
 fn fetch_group(
     broker: &Broker,
     image: &MetadataImage,
     group: &str,
     wanted: Option<Vec<(String, Vec<i32>)>>,
-) -> Result<Vec<(String, i32, CommittedOffset)>, GroupError> {
-    let found = broker
-        .groups
-        .read(|c| c.fetch_offsets(group, wanted.as_deref()))?;
+    require_stable: bool,
+) -> Result<Vec<FetchedOffset>, GroupError> {
+    let found = broker.groups.read(|c| {
+        if require_stable {
+            c.fetch_offsets_stable(group, wanted.as_deref())
+        } else {
+            c.fetch_offsets(group, wanted.as_deref())
+                .map(|v| v.into_iter().map(|(t, p, c)| (t, p, Ok(c))).collect())
+        }
+    })?;
     // Offsets of deleted topics are not returned when all are asked for (as Kafka).
     Ok(found
         .into_iter()
         .filter(|(t, _, _)| wanted.is_some() || image.topic(t).is_some())
         .collect())
+}
+
+/// A partition's (offset, leader epoch, metadata, error code): an error answers offset -1,
+/// epoch -1 and empty metadata, as Kafka does.
+fn answer(found: Result<CommittedOffset, GroupError>) -> (i64, i32, String, i16) {
+    match found {
+        Ok(c) => (c.offset, c.leader_epoch, c.metadata, 0),
+        Err(e) => (-1, -1, String::new(), group_error_code(&e)),
+    }
 }
 
 /// OffsetFetch.
@@ -149,7 +166,7 @@ pub fn offset_fetch(
                 .map(|t| (t.name.0.to_string(), t.partition_indexes.clone()))
                 .collect::<Vec<_>>()
         });
-        match fetch_group(broker, &image, &req.group_id.0, wanted) {
+        match fetch_group(broker, &image, &req.group_id.0, wanted, req.require_stable) {
             Err(e) => {
                 resp.error_code = if ctx.version >= 2 {
                     group_error_code(&e)
@@ -159,11 +176,13 @@ pub fn offset_fetch(
             }
             Ok(found) => {
                 for (topic, partition, c) in found {
+                    let (offset, leader_epoch, metadata, error_code) = answer(c);
                     let mut p = OffsetFetchResponsePartition::default();
                     p.partition_index = partition;
-                    p.committed_offset = c.offset;
-                    p.committed_leader_epoch = if ctx.version >= 5 { c.leader_epoch } else { -1 };
-                    p.metadata = Some(str_bytes(c.metadata));
+                    p.committed_offset = offset;
+                    p.committed_leader_epoch = if ctx.version >= 5 { leader_epoch } else { -1 };
+                    p.metadata = Some(str_bytes(metadata));
+                    p.error_code = error_code;
                     match resp.topics.iter_mut().find(|t| t.name.0.as_str() == topic) {
                         Some(t) => t.partitions.push(p),
                         None => {
@@ -195,7 +214,7 @@ pub fn offset_fetch(
         });
         let mut rg = OffsetFetchResponseGroup::default();
         rg.group_id = g.group_id.clone();
-        match fetch_group(broker, &image, &g.group_id.0, wanted) {
+        match fetch_group(broker, &image, &g.group_id.0, wanted, req.require_stable) {
             Err(e) => rg.error_code = group_error_code(&e),
             Ok(found) => {
                 for (topic_id, partitions) in unknown_ids {
@@ -215,11 +234,13 @@ pub fn offset_fetch(
                     rg.topics.push(t);
                 }
                 for (topic, partition, c) in found {
+                    let (offset, leader_epoch, metadata, error_code) = answer(c);
                     let mut p = OffsetFetchResponsePartitions::default();
                     p.partition_index = partition;
-                    p.committed_offset = c.offset;
-                    p.committed_leader_epoch = c.leader_epoch;
-                    p.metadata = Some(str_bytes(c.metadata));
+                    p.committed_offset = offset;
+                    p.committed_leader_epoch = leader_epoch;
+                    p.metadata = Some(str_bytes(metadata));
+                    p.error_code = error_code;
                     match rg.topics.iter_mut().find(|t| t.name.0.as_str() == topic) {
                         Some(t) => t.partitions.push(p),
                         None => {

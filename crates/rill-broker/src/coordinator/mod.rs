@@ -12,6 +12,11 @@
 //! its log, on losing leadership it forgets them; requests for other groups get
 //! NOT_COORDINATOR so clients look the coordinator up again.
 //!
+//! Transactions: a TxnOffsetCommit ([`GroupService::commit_txn_offsets`]) is checked, its
+//! batch appended as the producer's, and only then applied (pending), all under the lock, so
+//! a fenced producer's offsets never enter the state. The WriteTxnMarkers path calls
+//! [`GroupService::complete_txn`] once a marker is in an offsets partition led here.
+//!
 //! Thread-safety: the coordinator mutex is held for the handler and the page-cache append
 //! only, never for an fsync wait.
 
@@ -23,7 +28,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-use rill_group::{GroupConfig, GroupCoordinator, Output, Reply, RequestId};
+use rill_group::{
+    GroupConfig, GroupCoordinator, GroupError, Output, Reply, RequestId, TxnOffsetCommit,
+};
 use tokio::sync::oneshot;
 
 use crate::clock::now_ms;
@@ -248,19 +255,78 @@ impl GroupService {
             };
             (value, out, appended)
         };
-        let durable = appended.and_then(|ends| {
-            for (p, end) in ends {
-                let epoch = p.leader_epoch();
-                p.wait_durable(end).map_err(BrokerError::from)?;
-                wait_committed(&p, end, epoch)?;
-            }
-            Ok(())
-        });
+        let durable = appended.and_then(|ends| wait_replicated(&ends));
         if let Err(e) = &durable {
             tracing::error!(error = %e, "writing {OFFSETS_TOPIC} failed");
         }
         self.deliver(out.replies);
         durable.map(|()| value)
+    }
+
+    /// TxnOffsetCommit (KIP-98): checks the request, appends its offsets as one
+    /// transactional batch of the producer to the group's offsets partition (the log fences
+    /// an older producer epoch), applies them as pending once appended, then waits until the
+    /// batch is durable and on the ISR. Blocking. Per-partition results in request order.
+    ///
+    /// Not done here: KIP-890's check that the transaction coordinator added the offsets
+    /// partition to the transaction (Kafka 3.6+ asks it before appending); that needs the
+    /// transaction coordinator's verification API.
+    ///
+    /// # Errors
+    /// The append's or the wait's error (see `api::errors::coordinator_write_error_code`);
+    /// nothing was applied when the append failed.
+    pub fn commit_txn_offsets(
+        &self,
+        replicas: &ReplicaManager,
+        req: &TxnOffsetCommit,
+    ) -> Result<Vec<std::result::Result<(), GroupError>>> {
+        let now = now_ms();
+        let (results, appended) = {
+            let mut c = self.lock();
+            let (results, write) = c.txn_commit_offsets(req, now);
+            let appended = match write {
+                None => Ok(Vec::new()),
+                Some(write) => {
+                    storage::append_txn(replicas, &write, now, self.compression).map(|end| {
+                        c.apply_txn_offsets(&write);
+                        vec![end]
+                    })
+                }
+            };
+            (results, appended)
+        };
+        if let Err(e) = &appended {
+            tracing::debug!(
+                group = %req.group_id,
+                producer_id = req.producer_id,
+                producer_epoch = req.producer_epoch,
+                error = %e,
+                "transactional offset commit refused"
+            );
+        }
+        let durable = appended.and_then(|ends| wait_replicated(&ends));
+        if let Err(e) = &durable {
+            tracing::warn!(error = %e, "transactional offset commit to {OFFSETS_TOPIC} not acknowledged");
+        }
+        durable.map(|()| results)
+    }
+
+    /// Ends producer `producer_id`'s transaction in the groups of `__consumer_offsets`
+    /// partition `offsets_partition`: with `commit` its pending offsets become the committed
+    /// ones (each unless a later plain commit of the same partition is in the log), else
+    /// they are dropped (Kafka's `onTransactionCompleted`). Cheap; takes the coordinator
+    /// lock.
+    ///
+    /// Contract for the WriteTxnMarkers handler: call this after the marker for
+    /// `producer_id` was appended to `__consumer_offsets-{offsets_partition}` on this node as
+    /// its leader and is committed (durable and on the ISR, as Kafka calls it from the
+    /// append's acks=-1 callback), and before answering WriteTxnMarkers, so the producer
+    /// cannot start its next transaction's offset commits first. Calling it for a partition
+    /// not coordinated here, or twice, is harmless: a coordinator that loads the partition
+    /// later replays the marker from the log.
+    pub fn complete_txn(&self, offsets_partition: i32, producer_id: i64, commit: bool) {
+        self.lock()
+            .complete_txn(offsets_partition, producer_id, commit);
     }
 
     fn deliver(&self, replies: Vec<Reply>) {
@@ -285,6 +351,16 @@ impl GroupService {
             .unwrap_or_else(|p| p.into_inner())
             .remove(&id);
     }
+}
+
+/// Waits until each appended partition has its records durable and on its ISR (blocking).
+fn wait_replicated(ends: &[(std::sync::Arc<crate::replica::Partition>, i64)]) -> Result<()> {
+    for (p, end) in ends {
+        let epoch = p.leader_epoch();
+        p.wait_durable(*end).map_err(BrokerError::from)?;
+        wait_committed(p, *end, epoch)?;
+    }
+    Ok(())
 }
 
 /// Waits until the offsets partition's ISR has everything below `end` (blocking; a lone

@@ -39,8 +39,52 @@ pub fn collect(broker: &Broker, remote_ends: &RemoteEnds) -> String {
     quorum(broker, &mut t);
     partitions(broker, &mut t);
     groups(broker, remote_ends, &mut t);
+    transactions(broker, &mut t);
     cleaner(&broker.cleaner.snapshot(), &mut t);
     t.finish()
+}
+
+/// The transaction coordinator of this node: the `__transaction_state` partitions it owns
+/// and its transactional ids by state (Kafka has no per-state gauge; these are what
+/// `kafka-transactions.sh list` would count).
+fn transactions(broker: &Broker, t: &mut PromText) {
+    let (owned, listing) = broker.txns.read(|c| {
+        (
+            c.owned_partitions().len(),
+            c.list_transactions(
+                &rill_txn::ListTransactionsFilter::all(),
+                crate::clock::now_ms(),
+            ),
+        )
+    });
+    t.single(
+        "rill_transaction_coordinator_partitions",
+        "gauge",
+        "__transaction_state partitions this node coordinates.",
+        owned as f64,
+    );
+    let mut by_state: std::collections::BTreeMap<&'static str, usize> = [
+        "Empty",
+        "Ongoing",
+        "PrepareCommit",
+        "PrepareAbort",
+        "CompleteCommit",
+        "CompleteAbort",
+    ]
+    .into_iter()
+    .map(|s| (s, 0))
+    .collect();
+    for txn in listing.map(|l| l.transactions).unwrap_or_default() {
+        *by_state.entry(txn.state.name()).or_default() += 1;
+    }
+    t.family(
+        "rill_transactions",
+        "gauge",
+        "Transactional ids this node coordinates, by state.",
+    );
+    for (state, n) in by_state {
+        t.sample("rill_transactions", &[("state", state)], n as f64);
+    }
 }
 
 /// The log cleaner's figures, named after Kafka's `kafka.log:type=LogCleaner` and
@@ -217,7 +261,7 @@ fn partitions(broker: &Broker, t: &mut PromText) {
         .iter()
         .filter_map(|p| p.local.map(|s| (p, s, p.partition.to_string())))
         .collect();
-    let families: [(&str, &str, StatFn); 7] = [
+    let families: [(&str, &str, StatFn); 8] = [
         (
             "rill_log_size_bytes",
             "Bytes of the partition's log on disk (Kafka: Log Size).",
@@ -244,6 +288,11 @@ fn partitions(broker: &Broker, t: &mut PromText) {
             |s| s.high_watermark as f64,
         ),
         (
+            "rill_log_last_stable_offset",
+            "Offsets below this hold no open transaction: what read_committed consumers read up to.",
+            |s| s.last_stable_offset as f64,
+        ),
+        (
             "rill_log_spare_segments",
             "Segment files retention retired and kept for rolls to write over.",
             |s| s.spare_segments as f64,
@@ -259,6 +308,25 @@ fn partitions(broker: &Broker, t: &mut PromText) {
         for (p, s, index) in &locals {
             t.sample(name, &[("topic", &p.topic), ("partition", index)], value(s));
         }
+    }
+    // Kafka reports it on the leader and 0 elsewhere.
+    let lag = "rill_partition_last_stable_offset_lag";
+    t.family(
+        lag,
+        "gauge",
+        "High watermark minus last stable offset on partitions led here, 0 elsewhere: offsets held back from read_committed consumers by open transactions (Kafka: Partition LastStableOffsetLag).",
+    );
+    for (p, s, index) in &locals {
+        let value = if p.leader == node {
+            (s.high_watermark - s.last_stable_offset).max(0)
+        } else {
+            0
+        };
+        t.sample(
+            lag,
+            &[("topic", &p.topic), ("partition", index)],
+            value as f64,
+        );
     }
 }
 

@@ -224,6 +224,11 @@ pub fn for_each_error(body: &ResponseKind, f: &mut impl FnMut(i16)) {
                 .for_each(|p| e(p.error_code));
         }
         ResponseKind::ApiVersions(r) => e(r.error_code),
+        ResponseKind::DescribeProducers(r) => r
+            .topics
+            .iter()
+            .flat_map(|t| &t.partitions)
+            .for_each(|p| e(p.error_code)),
         _ => {}
     }
 }

@@ -4,23 +4,26 @@
 //! of the first non-empty partition is returned even when larger, as KIP-74 says).
 //!
 //! A consumer reads below the high watermark, so it never sees a record that is not
-//! committed. A follower's fetch (a replica id >= 0) reads up to the log end, first tells each
-//! partition how far the follower has got (which may raise the high watermark, grow the ISR
-//! and complete that partition's waiting produces), and waits on appends rather than on the
-//! high watermark. A fetch that cannot be answered yet waits in the purgatory of its own
-//! partitions ([`super::purgatory::FetchWatch`]): it is read again when one of them signals,
-//! and answered once it has `min_bytes`, on an error, or at its max wait.
+//! committed; a read_committed consumer (`isolation_level` 1) reads below the last stable
+//! offset and gets the aborted transactions of what it read (KIP-98). A follower's fetch (a
+//! replica id >= 0) reads up to the log end, first tells each partition how far the follower
+//! has got (which may raise the high watermark, grow the ISR and complete that partition's
+//! waiting produces), and waits on appends rather than on the high watermark. A fetch that cannot be answered yet waits in the purgatory of its own
+//! partitions ([`super::purgatory::FetchWatch`]): it is read again when one of them signals
+//! (a read_committed one also when the last stable offset moves without the high
+//! watermark: a marker ends a transaction whose data is committed), and answered once it
+//! has `min_bytes`, on an error, or at its max wait.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_protocol::ResponseError;
-use rill_log::{FileSlice, LogError};
+use rill_log::{AbortedTxn, FileSlice, LogError};
 use rill_meta::MetadataImage;
 use tokio::time::Instant;
 
 use super::purgatory::FetchWatch;
-use super::{FetchSlices, Partition, ReplicaManager};
+use super::{FetchSlices, Isolation, Partition, ReplicaManager};
 use crate::api::blocking;
 use crate::api::errors::log_error_code;
 
@@ -35,6 +38,8 @@ pub struct FetchParams {
     pub min_bytes: i32,
     /// Bytes one response may carry (capped by `fetch.max.bytes`).
     pub max_bytes: i32,
+    /// What a consumer may read (followers read up to the log end whatever it says).
+    pub isolation: Isolation,
 }
 
 /// One partition a fetch reads.
@@ -61,7 +66,7 @@ pub struct FetchedPartition {
     pub error_code: i16,
     /// High watermark when read (-1 on a refused partition).
     pub high_watermark: i64,
-    /// Last stable offset (the high watermark: no transactions yet).
+    /// Last stable offset when read (-1 on a refused partition).
     pub last_stable_offset: i64,
     /// Log start offset when read (-1 on a refused partition).
     pub log_start_offset: i64,
@@ -71,6 +76,10 @@ pub struct FetchedPartition {
     pub len: u64,
     /// Records in those batches.
     pub records: u64,
+    /// The aborted transactions overlapping what was read: `Some` (maybe empty) for a
+    /// read_committed consumer's partition read without error, `None` otherwise (Kafka sends
+    /// null then).
+    pub aborted_transactions: Option<Vec<AbortedTxn>>,
 }
 
 /// One partition to read, resolved.
@@ -104,6 +113,8 @@ pub struct FetchOperation {
     max_bytes: u64,
     /// Bytes to wait for.
     min_bytes: u64,
+    /// What a consumer may read; always [`Isolation::ReadUncommitted`] for a follower.
+    isolation: Isolation,
 }
 
 impl FetchOperation {
@@ -115,7 +126,17 @@ impl FetchOperation {
             follower,
             max_bytes,
             min_bytes: min_bytes.max(0) as u64,
+            isolation: Isolation::ReadUncommitted,
         }
+    }
+
+    /// The same fetch for a consumer reading with `isolation` (a follower's fetch ignores it,
+    /// as Kafka's does: replicas read up to the log end).
+    pub fn with_isolation(mut self, isolation: Isolation) -> Self {
+        if self.follower.is_none() {
+            self.isolation = isolation;
+        }
+        self
     }
 
     /// Leader: the follower fetched from each wanted partition's offset at `now_ms`. A high
@@ -148,14 +169,19 @@ impl FetchOperation {
     /// over). `None`: not yet, wait for an event on one of its partitions.
     pub fn try_complete(&self, expired: bool) -> Option<Vec<FetchedPartition>> {
         let for_follower = self.follower.is_some();
-        let read = read_all(&self.wants, self.max_bytes, |part, w, hw, budget, first| {
-            // Followers get at least one batch from every partition.
-            let min_one = for_follower || first;
-            Some(
-                read_bound(part, hw, for_follower)
-                    .and_then(|bound| part.read_slices(w.fetch_offset, bound, budget, min_one)),
-            )
-        });
+        let isolation = self.isolation;
+        let read = read_all(
+            &self.wants,
+            isolation,
+            self.max_bytes,
+            |part, w, bound, budget, first| {
+                // Followers get at least one batch from every partition.
+                let min_one = for_follower || first;
+                Some(read_bound(part, bound, for_follower).and_then(|bound| {
+                    part.read_slices(w.fetch_offset, bound, budget, min_one, isolation)
+                }))
+            },
+        );
         self.complete(read, expired)
     }
 
@@ -167,9 +193,12 @@ impl FetchOperation {
         if self.follower.is_some() {
             return None;
         }
-        let read = read_all(&self.wants, self.max_bytes, |part, w, hw, _, _| {
-            part.read_nothing_now(w.fetch_offset, hw)
-        })?;
+        let read = read_all(
+            &self.wants,
+            self.isolation,
+            self.max_bytes,
+            |part, w, bound, _, _| part.read_nothing_now(w.fetch_offset, bound),
+        )?;
         Some(self.complete(Some(read), expired))
     }
 
@@ -213,7 +242,8 @@ impl ReplicaManager {
             .collect();
         // Kafka's fetch.max.bytes caps what one response carries, whatever the request asks.
         let max_bytes = (params.max_bytes.max(0) as u64).min(self.fetch_max_bytes());
-        let op = FetchOperation::new(wants, follower, params.min_bytes, max_bytes);
+        let op = FetchOperation::new(wants, follower, params.min_bytes, max_bytes)
+            .with_isolation(params.isolation);
         let deadline = Instant::now() + Duration::from_millis(params.max_wait_ms.max(0) as u64);
         if follower.is_some() {
             let o = op.clone();
@@ -245,25 +275,27 @@ pub fn is_complete(total: u64, min_bytes: u64, any_error: bool, expired: bool) -
     total >= min_bytes.max(1) || any_error || expired
 }
 
-/// Where a fetch of `part` may read up to (exclusive), given its high watermark read just
-/// before: consumers read below the high watermark; followers up to the log end (they
-/// replicate what is not committed yet).
+/// Where a fetch of `part` may read up to (exclusive), given the consumer's bound read just
+/// before (the high watermark, or the last stable offset for read_committed): consumers read
+/// below it; followers up to the log end (they replicate what is not committed yet).
 ///
 /// # Errors
 /// A poisoned log lock.
-fn read_bound(part: &Partition, high_watermark: i64, for_follower: bool) -> Result<i64, LogError> {
+fn read_bound(part: &Partition, consumer_bound: i64, for_follower: bool) -> Result<i64, LogError> {
     if for_follower {
         part.log_end_offset()
     } else {
-        Ok(high_watermark)
+        Ok(consumer_bound)
     }
 }
 
 /// Reads every wanted partition within the limits (file ranges, nothing copied) with `read`
-/// (given the partition, the want, the high watermark read just before, the byte budget and
-/// whether nothing was read before it). `None` as soon as `read` gives `None`.
+/// (given the partition, the want, the consumer's read bound for `isolation` read just
+/// before, the byte budget and whether nothing was read before it). `None` as soon as
+/// `read` gives `None`.
 fn read_all(
     wants: &[Want],
+    isolation: Isolation,
     max_bytes: u64,
     read: impl Fn(&Partition, &Want, i64, u64, bool) -> Option<Result<FetchSlices, LogError>>,
 ) -> Option<ReadAll> {
@@ -284,16 +316,22 @@ fn read_all(
             }
             Ok(part) => {
                 let budget = w.partition_max_bytes.min(max_bytes.saturating_sub(total));
-                let high_watermark = part.high_watermark();
+                let (high_watermark, last_stable_offset) = part.fetch_bounds();
                 fp.high_watermark = high_watermark;
-                fp.last_stable_offset = high_watermark;
-                match read(part, w, high_watermark, budget, total == 0)? {
+                fp.last_stable_offset = last_stable_offset;
+                let bound = match isolation {
+                    Isolation::ReadUncommitted => high_watermark,
+                    Isolation::ReadCommitted => last_stable_offset,
+                };
+                match read(part, w, bound, budget, total == 0)? {
                     Ok(read) => {
                         fp.log_start_offset = read.log_start_offset;
                         total += read.len;
                         fp.slices = read.slices;
                         fp.len = read.len;
                         fp.records = read.records;
+                        fp.aborted_transactions =
+                            (isolation == Isolation::ReadCommitted).then_some(read.aborted);
                     }
                     Err(e) => {
                         fp.error_code = log_error_code(&e);

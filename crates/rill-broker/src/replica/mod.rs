@@ -30,4 +30,6 @@ pub use append_route::{AppendNeeds, AppendRouting};
 pub(crate) use file_deleter::delete_dir_later;
 pub use guards::{check_leader_epoch, fetch_target_in, leader_epoch, leader_partition_in};
 pub use manager::ReplicaManager;
-pub use partition::{CommitError, FetchRead, FetchSlices, LogStats, Partition, PartitionId};
+pub use partition::{
+    CommitError, FetchRead, FetchSlices, Isolation, LogStats, Partition, PartitionId,
+};

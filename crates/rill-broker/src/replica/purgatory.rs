@@ -4,8 +4,10 @@
 //! Each partition carries its own [`Watchers`]: an event on a partition wakes only the
 //! operations that wait on that partition, never every parked request of the broker.
 //!
-//! - `committed` is woken when the partition's high watermark, ISR or role changes: acks=all
-//!   produces (`Partition::wait_committed`) and consumer fetches wait on it.
+//! - `committed` is woken when the partition's high watermark, ISR or role changes, or when
+//!   its first unstable offset rises (a transaction ended: the last stable offset may move
+//!   without the high watermark): acks=all produces (`Partition::wait_committed`) and
+//!   consumer fetches wait on it.
 //! - `appended` is woken after every leader append: follower fetches (which read up to the log
 //!   end) wait on it.
 //!
@@ -29,8 +31,8 @@ use super::Partition;
 /// What delayed operations on one partition wait for.
 #[derive(Debug, Default)]
 pub struct Watchers {
-    /// Woken when the high watermark, the ISR or the role changes (acks=all produces,
-    /// consumer fetches).
+    /// Woken when the high watermark, the ISR or the role changes, or the first unstable
+    /// offset rises (acks=all produces, consumer fetches).
     pub(crate) committed: Notify,
     /// Woken after every leader append (follower fetches).
     pub(crate) appended: Notify,

@@ -398,6 +398,32 @@ fn request_for(api: ApiKey, version: i16, n: &Names) -> Option<RequestKind> {
             r.topics = vec![t];
             RequestKind::OffsetDelete(r)
         }
+        ApiKey::DescribeProducers => {
+            let mut t = describe_producers_request::TopicRequest::default();
+            t.name = topic_name(&n.topic);
+            t.partition_indexes = vec![0];
+            let mut r = DescribeProducersRequest::default();
+            r.topics = vec![t];
+            RequestKind::DescribeProducers(r)
+        }
+        ApiKey::TxnOffsetCommit => {
+            let mut p = txn_offset_commit_request::TxnOffsetCommitRequestPartition::default();
+            p.partition_index = 0;
+            p.committed_offset = i64::from(version);
+            let mut t = txn_offset_commit_request::TxnOffsetCommitRequestTopic::default();
+            t.name = topic_name(&n.topic);
+            t.partitions = vec![p];
+            let mut r = TxnOffsetCommitRequest::default();
+            r.transactional_id = TransactionalId(s("versions-tx"));
+            r.group_id = group_id(&group);
+            r.producer_id = ProducerId(4242);
+            r.producer_epoch = 0;
+            if version >= 3 {
+                r.generation_id = -1;
+            }
+            r.topics = vec![t];
+            RequestKind::TxnOffsetCommit(r)
+        }
         _ => return None,
     })
 }
@@ -461,6 +487,12 @@ async fn every_advertised_version_is_decoded_handled_and_answered() {
                         let code = r.topics[0].partitions[0].error_code;
                         if code != 0 {
                             failures.push(format!("OffsetCommit v{version}: error {code}"));
+                        }
+                    }
+                    if let ResponseKind::TxnOffsetCommit(r) = &resp {
+                        let code = r.topics[0].partitions[0].error_code;
+                        if code != 0 {
+                            failures.push(format!("TxnOffsetCommit v{version}: error {code}"));
                         }
                     }
                     if let ResponseKind::OffsetFetch(r) = &resp {

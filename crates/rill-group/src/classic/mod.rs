@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 use bytes::Bytes;
 
 use crate::records::StoredOffset;
+use crate::txn_offsets::PendingTxnOffset;
 
 /// Identifies a parked request; the shell maps it to whoever waits for the answer.
 pub type RequestId = u64;
@@ -116,6 +117,17 @@ pub struct Group {
     pub initial_delay_cap_ms: Option<i64>,
     /// Committed offsets by (topic, partition).
     pub offsets: BTreeMap<(String, i32), StoredOffset>,
+    /// Transactional offsets whose transaction has not ended in this group's offsets
+    /// partition, by producer id, then (topic, partition) (Kafka's
+    /// `pendingTransactionalOffsets`; see [`crate::txn_offsets`]). A producer stays listed
+    /// until its marker, even when tombstones emptied its map (Kafka's
+    /// `openTransactionsByGroup`).
+    pub pending_txn_offsets: BTreeMap<i64, BTreeMap<(String, i32), PendingTxnOffset>>,
+    /// Log order of the record behind each committed offset (Kafka's `recordOffset`):
+    /// a committed transaction's offset replaces only an older one.
+    pub(crate) offset_order: HashMap<(String, i32), u64>,
+    /// The log order the group's next offset record gets.
+    pub(crate) next_order: u64,
 }
 
 impl Group {
@@ -135,6 +147,9 @@ impl Group {
             rebalance_deadline_ms: None,
             initial_delay_cap_ms: None,
             offsets: BTreeMap::new(),
+            pending_txn_offsets: BTreeMap::new(),
+            offset_order: HashMap::new(),
+            next_order: 0,
         }
     }
 

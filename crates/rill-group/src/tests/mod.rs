@@ -4,6 +4,8 @@
 mod membership;
 mod offsets;
 mod retention;
+mod txn;
+mod txn_model;
 
 use bytes::Bytes;
 

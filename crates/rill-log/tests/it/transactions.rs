@@ -466,3 +466,66 @@ fn compaction_drops_aborted_data_keeps_markers_and_waits_for_open_transactions()
     assert_eq!(log.first_unstable_offset(), Some(open_at));
     assert_eq!(log.aborted_transactions(0, i64::MAX).unwrap().len(), 1);
 }
+
+/// The aborted-transaction lookups of a read_committed fetch read only the `.txnindex` files
+/// of segments that have entries (a log without aborts touches no file), across rolls, a
+/// reopen and truncation; a read reports the end of its last batch, the upper bound of the
+/// range whose aborted transactions the fetch must return.
+#[test]
+fn aborted_lookups_read_only_indexes_with_entries_and_reads_report_their_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut log, _) = PartitionLog::open(dir.path(), config(false)).unwrap();
+    let mut seq = 0;
+    let mut plain = |log: &mut PartitionLog, n: usize| {
+        for _ in 0..n {
+            let mut b = batch(1, 0, seq, false, &[seq as u32, 0, 0], 10);
+            seq += 3;
+            log.append(&mut b, 0, 1_000).unwrap();
+        }
+    };
+    plain(&mut log, 60);
+    assert!(log.segment_count() > 2, "several segments");
+    assert!(!log.has_aborted_transactions(0));
+    assert!(log.aborted_transactions(0, i64::MAX).unwrap().is_empty());
+    // An aborted transaction in the middle, then more segments.
+    let first = log
+        .append(&mut batch(2, 0, 0, true, &[7], 10), 0, 1_000)
+        .unwrap()
+        .base_offset;
+    let at = log
+        .append_marker(&marker(2, 0, TxnOutcome::Abort), 0, 1_000)
+        .unwrap()
+        .base_offset;
+    plain(&mut log, 60);
+    let end = log.log_end_offset();
+    assert!(log.has_aborted_transactions(0));
+    assert!(
+        !log.has_aborted_transactions(end - 1),
+        "segments after the abort have no index"
+    );
+    let want = log.aborted_transactions(0, end).unwrap();
+    assert_eq!(want.len(), 1);
+    assert_eq!((want[0].first_offset, want[0].last_offset), (first, at));
+    // A read's end: the offset after its last batch, bounded like a read_committed read.
+    let read = log.read(0, u64::MAX / 2, first, true).unwrap();
+    assert_eq!(read.next_offset, Some(first), "stops below the bound");
+    assert!(log
+        .aborted_transactions(0, read.next_offset.unwrap())
+        .unwrap()
+        .is_empty());
+    let read = log.read(first, u64::MAX / 2, i64::MAX, true).unwrap();
+    assert_eq!(read.next_offset, Some(end));
+    let read = log.read(first, 1, i64::MAX, true).unwrap();
+    assert_eq!(read.next_offset, Some(first + 1), "one batch");
+    assert_eq!(log.aborted_transactions(first, first + 1).unwrap(), want);
+    // Reopened: the flags come from the files.
+    drop(log);
+    let (mut log, _) = PartitionLog::open(dir.path(), config(false)).unwrap();
+    assert!(log.has_aborted_transactions(0));
+    assert!(!log.has_aborted_transactions(end - 1));
+    assert_eq!(log.aborted_transactions(0, end).unwrap(), want);
+    // Cut below the marker: the entry goes with it.
+    log.truncate_to(at).unwrap();
+    assert!(log.aborted_transactions(0, i64::MAX).unwrap().is_empty());
+    assert_eq!(log.first_unstable_offset(), Some(first));
+}

@@ -61,6 +61,28 @@ pub struct ConsumeArgs {
     /// With --group: do not commit.
     #[arg(long)]
     pub no_commit: bool,
+    /// read_uncommitted (everything up to the high watermark) or read_committed (up to the
+    /// last stable offset, without the records of aborted transactions).
+    #[arg(long, value_enum, default_value_t = Isolation::ReadUncommitted)]
+    pub isolation: Isolation,
+}
+
+/// `--isolation`: Kafka's `isolation.level`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Isolation {
+    /// Every record up to the high watermark.
+    ReadUncommitted,
+    /// Committed records only, up to the last stable offset.
+    ReadCommitted,
+}
+
+impl Isolation {
+    fn level(self) -> i8 {
+        match self {
+            Isolation::ReadUncommitted => 0,
+            Isolation::ReadCommitted => 1,
+        }
+    }
 }
 
 /// Runs `rill consume`.
@@ -105,6 +127,7 @@ async fn consume_loop(
     let mut committed = positions.clone();
     let opts = FetchOptions {
         max_wait_ms: 200,
+        isolation_level: args.isolation.level(),
         ..FetchOptions::default()
     };
     let mut stdout = std::io::stdout().lock();
@@ -182,7 +205,13 @@ async fn consume_loop(
                     None,
                 )?,
             }
-            ends.insert(part.partition, part.high_watermark);
+            let end = if args.isolation == Isolation::ReadCommitted && part.last_stable_offset >= 0
+            {
+                part.last_stable_offset
+            } else {
+                part.high_watermark
+            };
+            ends.insert(part.partition, end);
             for r in &part.records {
                 if args.count.is_some_and(|c| printed >= c) {
                     break;
@@ -249,9 +278,10 @@ async fn start_positions(
         None => LATEST,
     };
     let found = client
-        .list_offsets(
+        .list_offsets_isolated(
             &args.topic,
             &missing.iter().map(|&p| (p, spec)).collect::<Vec<_>>(),
+            args.isolation.level(),
         )
         .await?;
     let mut unresolved = Vec::new();
@@ -266,9 +296,10 @@ async fn start_positions(
     // A timestamp after the last record: start at the end.
     if !unresolved.is_empty() {
         let ends = client
-            .list_offsets(
+            .list_offsets_isolated(
                 &args.topic,
                 &unresolved.iter().map(|&p| (p, LATEST)).collect::<Vec<_>>(),
+                args.isolation.level(),
             )
             .await?;
         out.extend(ends);

@@ -12,6 +12,7 @@ pub mod output;
 pub mod perf;
 pub mod produce;
 pub mod topics;
+pub mod transactions;
 
 use std::time::Duration;
 

@@ -37,7 +37,8 @@ pub enum TopicsCmd {
         internal: bool,
     },
     /// Describe topics: configs that differ from defaults, and every partition's leader,
-    /// replicas, ISR, log start and end offsets.
+    /// replicas, ISR, log start and end offsets, and last stable offset (read_committed
+    /// consumers read below it).
     Describe {
         /// Topics (default: all).
         topics: Vec<String>,
@@ -224,12 +225,10 @@ async fn describe(client: &Client, topics: Vec<String>, g: &Global) -> anyhow::R
                 &parts.iter().map(|&p| (p, EARLIEST)).collect::<Vec<_>>(),
             )
             .await?;
-        let ends = client
-            .list_offsets(
-                &name,
-                &parts.iter().map(|&p| (p, LATEST)).collect::<Vec<_>>(),
-            )
-            .await?;
+        let latest: Vec<(i32, i64)> = parts.iter().map(|&p| (p, LATEST)).collect();
+        let ends = client.list_offsets(&name, &latest).await?;
+        // The last stable offset: read_committed consumers read below it.
+        let stable = client.list_offsets_committed(&name, &latest).await?;
         let configs = shown_configs(client.describe_configs(RESOURCE_TOPIC, &name).await?);
         if g.json() {
             docs.push(json!({
@@ -240,6 +239,7 @@ async fn describe(client: &Client, topics: Vec<String>, g: &Global) -> anyhow::R
                     "partition": p.partition, "leader": p.leader, "leader_epoch": p.leader_epoch,
                     "replicas": p.replicas, "isr": p.isr,
                     "log_start_offset": starts.get(&p.partition), "log_end_offset": ends.get(&p.partition),
+                    "last_stable_offset": stable.get(&p.partition),
                 })).collect::<Vec<_>>(),
             }));
             continue;
@@ -261,6 +261,7 @@ async fn describe(client: &Client, topics: Vec<String>, g: &Global) -> anyhow::R
             "ISR",
             "LOG-START",
             "LOG-END",
+            "LAST-STABLE",
         ]);
         for p in &t.partitions {
             let off = |m: &std::collections::BTreeMap<i32, i64>| {
@@ -273,6 +274,7 @@ async fn describe(client: &Client, topics: Vec<String>, g: &Global) -> anyhow::R
                 ids(&p.isr),
                 off(&starts),
                 off(&ends),
+                off(&stable),
             ]);
         }
         table.print();

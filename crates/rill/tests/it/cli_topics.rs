@@ -58,6 +58,14 @@ async fn create_describe_alter_grow_delete() -> anyhow::Result<()> {
         .map(|p| p["log_end_offset"].as_i64().unwrap())
         .collect();
     ensure!(ends == vec![2, 0, 5], "end offsets {ends:?}");
+    // No transactions: the last stable offset is the high watermark.
+    let stable: Vec<i64> = t["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["last_stable_offset"].as_i64().unwrap())
+        .collect();
+    ensure!(stable == ends, "last stable offsets {stable:?}");
     ensure!(
         t["partitions"][0]["leader"] == 1 && t["partitions"][0]["isr"] == serde_json::json!([1]),
         "{t}"
@@ -65,13 +73,13 @@ async fn create_describe_alter_grow_delete() -> anyhow::Result<()> {
 
     let human = String::from_utf8(b.rill_ok(&["topics", "describe", "orders"], b"")?)?;
     ensure!(
-        human.contains("PARTITION  LEADER  REPLICAS  ISR  LOG-START  LOG-END"),
+        human.contains("PARTITION  LEADER  REPLICAS  ISR  LOG-START  LOG-END  LAST-STABLE"),
         "{human}"
     );
     ensure!(
-        human
-            .lines()
-            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["2", "1", "1", "1", "0", "5"]),
+        human.lines().any(
+            |l| l.split_whitespace().collect::<Vec<_>>() == ["2", "1", "1", "1", "0", "5", "5"]
+        ),
         "{human}"
     );
 

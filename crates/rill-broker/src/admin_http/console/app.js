@@ -340,6 +340,7 @@ async function topicDetail(token, name) {
         <td>${ids(p.replicas)}</td><td>${ids(p.isr)}</td>
         <td class="num" data-field="log_start_offset">${num(p.log_start_offset)}</td>
         <td class="num" data-field="high_watermark">${num(p.high_watermark)}</td>
+        <td class="num" data-field="last_stable_offset">${num(p.last_stable_offset)}</td>
         <td class="num" data-field="log_end_offset">${num(p.log_end_offset)}</td>
         <td class="num">${bytes(p.size_bytes)}</td><td class="num">${num(p.segments)}</td>
         ${compacted ? `<td class="num" data-field="dirty_ratio">${p.dirty_ratio == null ? "–" : (100 * p.dirty_ratio).toFixed(1) + "%"}</td>` : ""}
@@ -354,7 +355,8 @@ async function topicDetail(token, name) {
         <a href="#/messages?topic=${encodeURIComponent(t.name)}">browse messages</a></div>
       <div class="panel"><h2>Partitions</h2>
         <table data-testid="partitions"><thead><tr><th class="num">Partition</th><th>Leader</th><th>Replicas</th><th>ISR</th>
-          <th class="num">Log start</th><th class="num">High watermark</th><th class="num">Log end</th>
+          <th class="num">Log start</th><th class="num">High watermark</th>
+          <th class="num" title="Last stable offset: read_committed consumers read below it (open transactions hold it back)">Last stable</th><th class="num">Log end</th>
           <th class="num">Size</th><th class="num">Segments</th>${compacted ? '<th class="num" title="Share of the cleanable log not yet compacted">Dirty</th>' : ""}<th>Health</th><th>Offsets from</th><th></th></tr></thead>
         <tbody>${rows}</tbody></table></div>
       <div class="panel"><h2>Configs</h2><table><tbody>${configs}</tbody></table></div>`;
@@ -518,6 +520,35 @@ async function groupDetail(token, id) {
   every(5000, draw);
 }
 
+// ---------- transactions ----------
+async function transactions(token) {
+  view.innerHTML = `<h1>Transactions</h1><div class="panel" id="txn-body">Loading…</div>`;
+  const draw = async () => {
+    let list;
+    try { list = await api("/api/v1/transactions"); } catch (e) {
+      if (token === routeToken) document.getElementById("txn-body").innerHTML = errorBox(e);
+      return;
+    }
+    if (token !== routeToken) return;
+    const age = (t) => (t === null || t === undefined || t < 0) ? "–" : `${Math.max(0, Math.round((Date.now() - t) / 1000))} s`;
+    const rows = list.map((t) => `<tr data-txn="${esc(t.transactional_id)}">
+        <td>${esc(t.transactional_id)}</td><td data-field="state">${esc(t.state)}</td>
+        <td class="num">${t.producer_id}</td><td class="num">${num(t.producer_epoch)}</td>
+        <td class="num">${t.coordinator}</td><td class="num">${age(t.start_time_ms)}</td>
+        <td class="num">${num(t.timeout_ms)}</td>
+        <td data-field="partitions">${t.partitions ? esc(t.partitions.join(", ")) || "–" : "–"}</td></tr>`).join("");
+    const open = list.filter((t) => ["Ongoing", "PrepareCommit", "PrepareAbort"].includes(t.state)).length;
+    document.getElementById("txn-body").innerHTML = list.length ? `
+      <div class="muted" data-testid="open-transactions">${open} open</div>
+      <table data-testid="transactions"><thead><tr><th>Transactional id</th><th>State</th><th class="num">Producer id</th>
+        <th class="num">Epoch</th><th class="num">Coordinator</th><th class="num">Open for</th><th class="num">Timeout ms</th>
+        <th>Partitions</th></tr></thead><tbody>${rows}</tbody></table>`
+      : `<div class="muted">No transactional ids.</div>`;
+  };
+  await draw();
+  every(5000, draw);
+}
+
 // ---------- routing ----------
 async function route() {
   clearInterval(timer);
@@ -535,6 +566,7 @@ async function route() {
     else if (parts[0] === "messages") await messages(token, params);
     else if (parts[0] === "groups" && parts[1]) await groupDetail(token, parts[1]);
     else if (parts[0] === "groups") await groups(token);
+    else if (parts[0] === "transactions") await transactions(token);
     else await overview(token);
   } catch (e) {
     view.innerHTML = errorBox(e);

@@ -201,7 +201,9 @@ impl Partition {
 
     /// Appends a transaction marker as leader (WriteTxnMarkers; see
     /// `rill_log::PartitionLog::append_marker` for the epoch checks). Does not wait for
-    /// durability: the caller waits as for acks=all.
+    /// durability: the caller waits as for acks=all. Followers are woken to replicate it;
+    /// parked read_committed fetches are woken when it moves the last stable offset (when
+    /// the log's lock is released, see `LogGuard`).
     ///
     /// # Errors
     /// INVALID_PRODUCER_EPOCH / TRANSACTION_COORDINATOR_FENCED cases and storage errors.

@@ -3,8 +3,9 @@
 //! images and the replication state; the methods are split by role: [`leader`] (followers'
 //! progress, high watermark, ISR proposals, appends and their durability), [`follower`]
 //! (appends from the leader, truncation after divergence), [`reads`] (fetch reads,
-//! offsets, timestamps, sizes) and [`log_admin`] (DeleteRecords, configs, retention,
-//! flushes, close, delete).
+//! offsets, timestamps, sizes), [`txn`] (the last stable offset, transaction markers,
+//! producer state) and [`log_admin`] (DeleteRecords, configs, retention, flushes, close,
+//! delete).
 //!
 //! Thread-safety: the log sits behind a mutex held only for an append or for locating and
 //! copying a read; durability waits (fsync group commit) run without it, so one fsync covers
@@ -12,12 +13,16 @@
 //! mutex, never held across I/O. The high watermark only grows (except when a follower must
 //! truncate below it after an unclean election) and is published with release ordering after
 //! the bytes below it are durable here and, on a leader, present on every ISR member.
+//! The log's first unstable offset (its oldest open transaction) is published in an atomic
+//! each time the log's lock is released ([`LogGuard`]), so the last stable offset is two
+//! atomic loads and never lags a change made under the lock.
 
+use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use rill_log::{Durability, FileSlice, LogConfig, LogError, PartitionLog};
+use rill_log::{AbortedTxn, Durability, FileSlice, LogConfig, LogError, PartitionLog};
 use rill_meta::PartitionImage;
 use uuid::Uuid;
 
@@ -29,6 +34,7 @@ mod follower;
 mod leader;
 mod log_admin;
 mod reads;
+mod txn;
 
 /// Why an acks=all produce was not acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +69,32 @@ pub struct FetchSlices {
     pub records: u64,
     /// Log start offset at the time of the read.
     pub log_start_offset: i64,
+    /// The aborted transactions overlapping the batches read (read_committed only; empty
+    /// otherwise and when nothing was read).
+    pub aborted: Vec<AbortedTxn>,
+}
+
+/// Which records a client's read may see (Kafka's `IsolationLevel`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Isolation {
+    /// Everything below the high watermark (`isolation_level` 0).
+    #[default]
+    ReadUncommitted,
+    /// Everything below the last stable offset, with the aborted transactions of the range
+    /// (`isolation_level` 1).
+    ReadCommitted,
+}
+
+impl Isolation {
+    /// From the wire's `isolation_level` (1: read_committed; anything else reads
+    /// uncommitted, as v0 requests without the field do).
+    pub fn from_level(level: i8) -> Self {
+        if level == 1 {
+            Isolation::ReadCommitted
+        } else {
+            Isolation::ReadUncommitted
+        }
+    }
 }
 
 /// A partition's log figures at one moment.
@@ -74,6 +106,9 @@ pub struct LogStats {
     pub log_end_offset: i64,
     /// Offsets below this are committed and visible to consumers.
     pub high_watermark: i64,
+    /// Offsets below this are stable: no open transaction starts below it (what
+    /// read_committed consumers read up to; at most the high watermark).
+    pub last_stable_offset: i64,
     /// Bytes on disk (segments).
     pub size_bytes: u64,
     /// Number of segments.
@@ -104,6 +139,10 @@ pub struct Partition {
     durability: Arc<Durability>,
     /// Offsets below this are durable and visible to consumers.
     high_watermark: AtomicI64,
+    /// The log's first unstable offset (its oldest open transaction's first offset, raised
+    /// to the log start), `i64::MAX` with none open: published by [`LogGuard`] under the
+    /// log's lock, read without it ([`Partition::last_stable_offset`]).
+    first_unstable_offset: AtomicI64,
     /// `min.insync.replicas` of the topic.
     min_insync_replicas: AtomicI64,
     /// The topic's produce checks (`compression.type`, timestamp bounds, keys on compacted
@@ -164,6 +203,7 @@ impl Partition {
         // it to its log end as soon as its role is applied.
         let end = log.log_end_offset();
         let hw = log.checkpointed_high_watermark().unwrap_or(0).clamp(0, end);
+        let first_unstable = first_unstable_of(&log);
         crate::observe::log_flush::watch(&log.durability());
         Ok(Partition {
             topic: topic.to_string(),
@@ -174,6 +214,7 @@ impl Partition {
             log: Arc::new(Mutex::new(log)),
             roll_sync_running: Arc::new(AtomicBool::new(false)),
             high_watermark: AtomicI64::new(hw),
+            first_unstable_offset: AtomicI64::new(first_unstable),
             min_insync_replicas: AtomicI64::new(i64::from(min_insync_replicas)),
             produce_rules: Mutex::new(ProduceRules::default()),
             last_flush_ms: AtomicI64::new(crate::clock::now_ms()),
@@ -260,14 +301,69 @@ impl Partition {
 
     /// The log, locked. A panic while holding the lock cannot leave the log half-written in
     /// memory (appends validate before they write), so a poisoned lock is taken over.
-    fn log(&self) -> Result<MutexGuard<'_, PartitionLog>, LogError> {
-        Ok(self.log.lock().unwrap_or_else(|p| p.into_inner()))
+    /// Every use of the log goes through this guard, so whatever changed its transactions
+    /// (appends, markers, truncation, DeleteRecords, retention) is published when the lock
+    /// is released (see [`LogGuard`]).
+    fn log(&self) -> Result<LogGuard<'_>, LogError> {
+        Ok(LogGuard {
+            log: self.log.lock().unwrap_or_else(|p| p.into_inner()),
+            partition: self,
+        })
     }
 
     /// The partition's directory.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
+}
+
+/// The partition's log, locked. When it is released (still under the lock) the log's first
+/// unstable offset is published to [`Partition::last_stable_offset`]'s atomic, and when it
+/// rose (a transaction ended, the log start passed it) the partition's `committed` watchers
+/// are woken: the last stable offset may have moved without the high watermark (a marker
+/// appended after its transaction's data was committed), and parked read_committed fetches
+/// must read again. A new transaction lowers it only from "none" to an offset at or above
+/// the log end, so no reader's last stable offset goes back.
+pub(super) struct LogGuard<'a> {
+    /// The lock held.
+    log: MutexGuard<'a, PartitionLog>,
+    /// Where to publish.
+    partition: &'a Partition,
+}
+
+impl Deref for LogGuard<'_> {
+    type Target = PartitionLog;
+
+    fn deref(&self) -> &PartitionLog {
+        &self.log
+    }
+}
+
+impl DerefMut for LogGuard<'_> {
+    fn deref_mut(&mut self) -> &mut PartitionLog {
+        &mut self.log
+    }
+}
+
+impl Drop for LogGuard<'_> {
+    fn drop(&mut self) {
+        let now = first_unstable_of(&self.log);
+        let before = self
+            .partition
+            .first_unstable_offset
+            .swap(now, Ordering::AcqRel);
+        if now > before {
+            self.partition.watchers.committed.notify_waiters();
+        }
+    }
+}
+
+/// The first unstable offset of `log` as the partition publishes it: its oldest open
+/// transaction's first offset raised to the log start (Kafka's `updateFirstUnstableOffset`:
+/// the records below the log start are gone), `i64::MAX` when none is open.
+fn first_unstable_of(log: &PartitionLog) -> i64 {
+    log.first_unstable_offset()
+        .map_or(i64::MAX, |o| o.max(log.log_start_offset()))
 }
 
 /// `OffsetOutOfRange` unless `offset` is within `[log start, log end]` (a read position).

@@ -3,7 +3,7 @@
 
 use rill_log::LogError;
 
-use super::{in_log, FetchRead, FetchSlices, LogStats, Partition};
+use super::{in_log, FetchRead, FetchSlices, Isolation, LogStats, Partition};
 
 impl Partition {
     /// Reads for a follower: whole batches from `offset` up to the log end (not only the
@@ -61,10 +61,12 @@ impl Partition {
     /// A poisoned lock.
     pub fn log_stats(&self) -> Result<LogStats, LogError> {
         let log = self.log()?;
+        let (high_watermark, last_stable_offset) = self.fetch_bounds();
         Ok(LogStats {
             log_start_offset: log.log_start_offset(),
             log_end_offset: log.log_end_offset(),
-            high_watermark: self.high_watermark(),
+            high_watermark,
+            last_stable_offset,
             size_bytes: log.size_bytes(),
             segments: log.segment_count(),
             spare_segments: log.spare_count(),
@@ -96,9 +98,14 @@ impl Partition {
     }
 
     /// Whole batches from `offset` up to `bound` (exclusive) as file ranges, for a fetch: no
-    /// byte is copied. `bound` is the fetch's read bound (the high watermark for consumers).
-    /// A position at or past `bound` but within the log gets nothing, not an error (see
-    /// [`Partition::read`]).
+    /// byte is copied. `bound` is the fetch's read bound (the high watermark for consumers,
+    /// the last stable offset for read_committed ones: batches whose base offset is below
+    /// it). A position at or past `bound` but within the log gets nothing, not an error (see
+    /// [`Partition::read`]). With [`Isolation::ReadCommitted`] the answer also lists the
+    /// aborted transactions overlapping `[offset, end of the last batch read)`, as Kafka's
+    /// `collectAbortedTxns`: read from the segments' `.txnindex` files under the log's lock,
+    /// only from segments that have entries (a log without aborted transactions reads no
+    /// index file).
     ///
     /// # Errors
     /// `OffsetOutOfRange` when `offset` is outside `[log start, log end]`, storage errors.
@@ -108,6 +115,7 @@ impl Partition {
         bound: i64,
         max_bytes: u64,
         min_one: bool,
+        isolation: Isolation,
     ) -> Result<FetchSlices, LogError> {
         let log = self.log()?;
         let log_start_offset = log.log_start_offset();
@@ -117,11 +125,16 @@ impl Partition {
         } else {
             rill_log::ReadResult::default()
         };
+        let aborted = match (isolation, read.next_offset) {
+            (Isolation::ReadCommitted, Some(upper)) => log.aborted_transactions(offset, upper)?,
+            _ => Vec::new(),
+        };
         Ok(FetchSlices {
             slices: read.slices,
             len: read.total_len,
             records: read.records,
             log_start_offset,
+            aborted,
         })
     }
 
@@ -156,36 +169,45 @@ impl Partition {
         Ok(bytes::Bytes::from(buf))
     }
 
-    /// ListOffsets by timestamp: the first record (below the high watermark) whose timestamp
-    /// is at least `ts`, as (offset, timestamp).
+    /// ListOffsets by timestamp: the first record whose timestamp is at least `ts`, as
+    /// (offset, timestamp), if it is below what `isolation` may read (the high watermark, or
+    /// the last stable offset for read_committed, as Kafka's `fetchOffsetForTimestamp`).
     ///
     /// # Errors
     /// Storage errors.
-    pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>, LogError> {
+    pub fn offset_for_timestamp(
+        &self,
+        ts: i64,
+        isolation: Isolation,
+    ) -> Result<Option<(i64, i64)>, LogError> {
         // The log names the first batch whose max timestamp reaches `ts` (so one of its
         // records does); the record inside it is found by decoding that batch.
         let Some(found) = self.log()?.offset_for_timestamp(ts)? else {
             return Ok(None);
         };
-        let hw = self.high_watermark();
-        if found.0 >= hw {
+        let end = self.fetchable_end(isolation);
+        if found.0 >= end {
             return Ok(None);
         }
         let batch = self.batch_at(found.0)?;
         let exact =
             super::super::timestamps::first_at_or_after(batch, found.0, ts).unwrap_or(found);
-        Ok((exact.0 < hw).then_some(exact))
+        Ok((exact.0 < end).then_some(exact))
     }
 
-    /// ListOffsets MAX_TIMESTAMP: the first record with the largest timestamp.
+    /// ListOffsets MAX_TIMESTAMP: the first record with the largest timestamp, if it is
+    /// below what `isolation` may read.
     ///
     /// # Errors
     /// Storage errors.
-    pub fn max_timestamp_offset(&self) -> Result<Option<(i64, i64)>, LogError> {
+    pub fn max_timestamp_offset(
+        &self,
+        isolation: Isolation,
+    ) -> Result<Option<(i64, i64)>, LogError> {
         let Some((offset, ts)) = self.log()?.max_timestamp_offset()? else {
             return Ok(None);
         };
-        if offset >= self.high_watermark() {
+        if offset >= self.fetchable_end(isolation) {
             return Ok(None);
         }
         let batch = self.batch_at(offset)?;
