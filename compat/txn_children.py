@@ -163,18 +163,22 @@ def run_ctp(args) -> int:
     # The new producer fences the killed one and aborts its open transaction (and with it
     # the offsets that transaction would have committed) before this consumer asks for them.
     init(p, log)
-    c = Consumer(
-        {
-            "bootstrap.servers": args.bootstrap,
-            "group.id": args.group,
-            "isolation.level": "read_committed",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            "enable.partition.eof": False,
-            "topic.metadata.refresh.interval.ms": 2000,
-        }
-    )
+    conf = {
+        "bootstrap.servers": args.bootstrap,
+        "group.id": args.group,
+        "isolation.level": "read_committed",
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        "enable.partition.eof": False,
+        "topic.metadata.refresh.interval.ms": 2000,
+    }
+    if os.environ.get("RILL_TXN_CHILD_DEBUG"):
+        conf["debug"] = os.environ["RILL_TXN_CHILD_DEBUG"]
+    c = Consumer(conf)
     assignment = [TopicPartition(args.input, i) for i in range(len(ends))]
+    # Where this process starts (the group's committed offsets, or nothing yet): a partition
+    # it reads nothing from has no position.
+    start = [max(tp.offset, 0) for tp in c.committed(assignment, timeout=60)]
     c.assign(assignment)
     txn = aborted_in_a_row = 0
     while True:
@@ -184,7 +188,7 @@ def run_ctp(args) -> int:
                 raise Fatal(f"consume: {m.error()}")
         if not batch:
             pos = c.position(assignment)
-            if all(tp.offset >= end for tp, end in zip(pos, ends)):
+            if all(max(tp.offset, s) >= end for tp, s, end in zip(pos, start, ends)):
                 log("done")
                 return 0
             continue
