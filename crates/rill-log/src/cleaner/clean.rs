@@ -25,7 +25,8 @@ use crate::cleaner::writer::{
 };
 use crate::compression::{Codec, DEFAULT_MAX_DECOMPRESSED_BYTES};
 use crate::error::Result;
-use crate::records::Records;
+use crate::records::{delete_horizon_ms, Records};
+use std::collections::HashSet;
 
 /// Settings of a [`Cleaner`].
 #[derive(Clone, Debug)]
@@ -88,6 +89,8 @@ pub struct CleanStats {
     pub batches_removed: u64,
     /// Batches written again (fewer records, a new delete horizon, or kept empty).
     pub batches_rewritten: u64,
+    /// Transaction markers removed (their transactions had no data left).
+    pub markers_removed: u64,
     /// Keys in the map at the end of the build.
     pub map_entries: usize,
     /// Keys the map holds before it is full.
@@ -219,8 +222,11 @@ impl Cleaner {
             .cloned()
             .collect();
         let mut done = Vec::new();
+        // Producers whose current transaction has data batches in the log (Kafka's
+        // `CleanedTransactionMetadata`): their markers stay. Spans the groups.
+        let mut open_txns = HashSet::new();
         for g in group_by_size(&below, plan.segment_bytes) {
-            match self.clean_group(&plan, &below[g], end, throttle, &mut stats) {
+            match self.clean_group(&plan, &below[g], end, &mut open_txns, throttle, &mut stats) {
                 Ok(seg) => done.push(seg),
                 Err(e) => {
                     if let Err(e2) = remove_cleaned(&plan.dir, below.iter().map(|s| s.base_offset))
@@ -283,6 +289,7 @@ impl Cleaner {
         plan: &CleanPlan,
         group: &[PlannedSegment],
         end: i64,
+        open_txns: &mut HashSet<i64>,
         throttle: &mut dyn Throttle,
         stats: &mut CleanStats,
     ) -> Result<CleanedSegment> {
@@ -313,10 +320,50 @@ impl Cleaner {
                 stats.batches_read += 1;
                 throttle.on_io(read)?;
                 let fate = if h.is_control() {
-                    filter::control_batch_fate(&h)
+                    let has_data = open_txns.remove(&h.producer_id);
+                    let last =
+                        plan.producer_last_offsets.get(&h.producer_id) == Some(&h.last_offset());
+                    let fate = if h.base_offset >= end {
+                        BatchFate::KeepAsIs
+                    } else {
+                        filter::control_batch_fate(
+                            has_data,
+                            last,
+                            delete_horizon_ms(&h),
+                            plan.now_ms,
+                            plan.delete_retention_ms,
+                        )
+                    };
+                    match fate {
+                        BatchFate::Rewrite { delete_horizon_ms } => {
+                            out_buf.clear();
+                            rebuild_control(
+                                bytes,
+                                &h,
+                                delete_horizon_ms,
+                                scratch,
+                                records_buf,
+                                out_buf,
+                                config.max_decompressed_bytes,
+                            )?;
+                            stats.batches_rewritten += 1;
+                            let rh = BatchHeader::parse(out_buf)?;
+                            let n = w.append(out_buf, &rh)?;
+                            stats.bytes_written += n;
+                            throttle.on_io(n)?;
+                        }
+                        BatchFate::Drop => {
+                            stats.markers_removed += 1;
+                            w.forget_aborted(h.producer_id, h.base_offset);
+                        }
+                        BatchFate::KeepAsIs => {}
+                    }
+                    fate
                 } else if h.base_offset >= end || h.record_count == 0 {
+                    note_txn_data(open_txns, &h);
                     BatchFate::KeepAsIs
                 } else {
+                    note_txn_data(open_txns, &h);
                     let ctx = BatchCtx {
                         map,
                         plan,
@@ -358,6 +405,36 @@ impl Cleaner {
         throttle.on_io(n)?;
         Ok(out)
     }
+}
+
+/// Notes a transactional data batch: its producer's current transaction has data in the log.
+fn note_txn_data(open_txns: &mut HashSet<i64>, h: &BatchHeader) {
+    if h.is_transactional() && h.producer_id >= 0 {
+        open_txns.insert(h.producer_id);
+    }
+}
+
+/// Writes the control batch `bytes` again into `out`, its records unchanged, with the delete
+/// horizon `delete_horizon_ms` (KIP-534: the marker goes once it has passed).
+fn rebuild_control(
+    bytes: &[u8],
+    h: &BatchHeader,
+    delete_horizon_ms: Option<i64>,
+    scratch: &mut Vec<u8>,
+    records_buf: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+    max: usize,
+) -> Result<()> {
+    let records = Records::decode(bytes, scratch, max)?;
+    let mut template = BatchTemplate::from_header(h);
+    template.delete_horizon_ms = delete_horizon_ms;
+    let codec = Codec::from_attributes(h.attributes)?;
+    let mut b = BatchBuilder::new(template, codec, None, std::mem::take(records_buf));
+    for r in records.iter() {
+        b.push(&NewRecord::keeping_delta(&r?, h))?;
+    }
+    *records_buf = b.finish_into(out)?;
+    Ok(())
 }
 
 /// What deciding one data batch needs.

@@ -6,8 +6,11 @@
 //! batch's delete horizon has passed, and kept until then; everything else is kept.
 //! A data batch of an aborted transaction loses every record (Kafka's cleaner discards
 //! aborted data, so an aborted value never hides the committed one of its key).
-//! Per batch: a control batch is kept as it is ([`control_batch_fate`]: markers are never
-//! removed, so the aborted-transaction index of the cleaned segment stays true);
+//! Per batch: a transaction marker (control batch) is kept while any data batch of its
+//! transaction is still in the log, and while it is its producer's last batch; after that
+//! it gets a delete horizon of `now + delete.retention.ms` and is removed at a later pass
+//! once the horizon has passed ([`control_batch_fate`], Kafka's `onControlBatchRead` with
+//! KIP-534), so a consumer that read the data has time to read its marker too;
 //! a data batch that keeps every record and needs no new delete horizon is copied as it is;
 //! one that keeps nothing is dropped unless it is the last batch of its producer, which is
 //! kept empty (Kafka's `RETAIN_EMPTY`) so the producer's last sequence survives; anything
@@ -15,7 +18,6 @@
 //! delete.retention.ms` (KIP-534) if it keeps tombstones and had none.
 //! Pure functions.
 
-use crate::batch::BatchHeader;
 use crate::cleaner::offset_map::OffsetMap;
 use crate::records::Record;
 
@@ -67,11 +69,30 @@ pub enum BatchFate {
     },
 }
 
-/// The fate of a control batch (transaction markers). Kept for now: the transaction rules
-/// (drop a marker once its transaction has no data left and the horizon passed) come with
-/// transactions.
-pub fn control_batch_fate(_h: &BatchHeader) -> BatchFate {
-    BatchFate::KeepAsIs
+/// The fate of a control batch (a transaction marker). `has_data` says whether the pass
+/// met any data batch of the marker's transaction (kept, emptied or dropped: Kafka keeps
+/// the marker until the data batches are gone from the log, so a later pass removes it);
+/// `is_producers_last` whether it is its producer's last batch; `horizon` its delete
+/// horizon.
+pub fn control_batch_fate(
+    has_data: bool,
+    is_producers_last: bool,
+    horizon: Option<i64>,
+    now_ms: i64,
+    delete_retention_ms: u64,
+) -> BatchFate {
+    if has_data || is_producers_last {
+        return BatchFate::KeepAsIs;
+    }
+    match horizon {
+        Some(h) if now_ms >= h => BatchFate::Drop,
+        Some(_) => BatchFate::KeepAsIs,
+        None => BatchFate::Rewrite {
+            delete_horizon_ms: Some(
+                now_ms.saturating_add(delete_retention_ms.min(i64::MAX as u64) as i64),
+            ),
+        },
+    }
 }
 
 /// What the records of a data batch came to.
@@ -158,6 +179,27 @@ mod tests {
         assert_eq!(
             record_fate(&tomb, &m, Some(100), 100),
             RecordFate::ExpiredTombstone
+        );
+    }
+
+    #[test]
+    fn marker_rules() {
+        let keep = BatchFate::KeepAsIs;
+        // Data of its transaction still in the log, or its producer's last batch: kept.
+        assert_eq!(control_batch_fate(true, false, None, 100, 10), keep);
+        assert_eq!(control_batch_fate(true, false, Some(50), 100, 10), keep);
+        assert_eq!(control_batch_fate(false, true, Some(50), 100, 10), keep);
+        // No data left: a horizon first, removal once it has passed.
+        assert_eq!(
+            control_batch_fate(false, false, None, 100, 10),
+            BatchFate::Rewrite {
+                delete_horizon_ms: Some(110)
+            }
+        );
+        assert_eq!(control_batch_fate(false, false, Some(110), 109, 10), keep);
+        assert_eq!(
+            control_batch_fate(false, false, Some(110), 110, 10),
+            BatchFate::Drop
         );
     }
 

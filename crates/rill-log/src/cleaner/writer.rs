@@ -94,8 +94,8 @@ impl SegmentWriter {
         let path = segment_file(dir, base, "log", Some(CLEANED_SUFFIX));
         let file = io::open_rw(&path)?;
         io::set_len(&file, &path, 0)?;
-        // Markers are never removed, so every aborted transaction of the replaced segments
-        // still has its marker in the cleaned one, and read_committed readers its entry.
+        // Every aborted transaction of the replaced segments keeps its entry while its
+        // marker stays (a marker removed by the pass takes its entry along: `forget_aborted`).
         let mut aborted = Vec::new();
         for b in &replaces {
             aborted.extend(crate::txn_index::read_all(&crate::txn_index::path_for(
@@ -123,6 +123,13 @@ impl SegmentWriter {
                 replaces,
             },
         })
+    }
+
+    /// Drops the aborted-transaction entry of the abort marker of `producer_id` at
+    /// `marker_offset`, which the pass removed (the transaction has no data left).
+    pub(crate) fn forget_aborted(&mut self, producer_id: i64, marker_offset: i64) {
+        self.aborted
+            .retain(|a| !(a.producer_id == producer_id && a.last_offset == marker_offset));
     }
 
     fn rel(&self, offset: i64) -> u32 {

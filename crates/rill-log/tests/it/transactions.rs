@@ -529,3 +529,151 @@ fn aborted_lookups_read_only_indexes_with_entries_and_reads_report_their_end() {
     assert!(log.aborted_transactions(0, i64::MAX).unwrap().is_empty());
     assert_eq!(log.first_unstable_offset(), Some(first));
 }
+
+/// Cleans `log` once at `now_ms`; whether a pass ran.
+fn clean_at(log: &mut PartitionLog, cleaner: &mut Cleaner, now_ms: i64) -> bool {
+    let Some(plan) = log.plan_clean(now_ms, i64::MAX).unwrap() else {
+        return false;
+    };
+    let cleaned = cleaner.clean(plan, &mut NoThrottle).unwrap();
+    match log.commit_clean(cleaned).unwrap() {
+        CommitOutcome::Swapped { obsolete, .. } => {
+            obsolete.delete(std::time::Duration::ZERO).unwrap()
+        }
+        CommitOutcome::Abandoned { reason } => panic!("{reason}"),
+    }
+    true
+}
+
+/// (producer id, offset, delete horizon) of every marker in the log.
+fn markers_in(log: &PartitionLog) -> Vec<(i64, i64, Option<i64>)> {
+    let mut buf = Vec::new();
+    log.read_into(0, u64::MAX / 2, i64::MAX, true, &mut buf)
+        .unwrap();
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos < buf.len() {
+        let h = BatchHeader::parse(&buf[pos..]).unwrap();
+        if h.is_control() {
+            out.push((
+                h.producer_id,
+                h.base_offset,
+                (h.attributes & 0x40 != 0).then_some(h.base_timestamp),
+            ));
+        }
+        pos += h.total_len();
+    }
+    out
+}
+
+/// Kafka's rule for markers in a compacted log: a marker stays while any data batch of its
+/// transaction is in the log; the pass after the last one went gives it a delete horizon
+/// (`delete.retention.ms`), and the first pass past the horizon removes it, with the
+/// aborted-transaction index entry of an abort marker. A marker whose transaction keeps data
+/// stays. What read_committed shows never changes, before or after a reopen.
+#[test]
+fn markers_go_once_their_transactions_have_no_data_and_the_horizon_passed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(true);
+    cfg.delete_retention_ms = 100;
+    let (mut log, _) = PartitionLog::open(dir.path(), cfg.clone()).unwrap();
+    // Producer 2: an aborted transaction on k0. Producer 4: a committed transaction on k1
+    // that a later plain record supersedes, then a committed one on k2 that stays.
+    let mut b = batch(2, 0, 0, true, &[200], 100);
+    log.append(&mut b, 0, 1_000).unwrap();
+    let abort_at = log
+        .append_marker(&marker(2, 0, TxnOutcome::Abort), 0, 1_000)
+        .unwrap()
+        .base_offset;
+    let mut b = batch(4, 0, 0, true, &[401], 100);
+    log.append(&mut b, 0, 1_000).unwrap();
+    let commit_at = log
+        .append_marker(&marker(4, 0, TxnOutcome::Commit), 0, 1_000)
+        .unwrap()
+        .base_offset;
+    let mut b = batch(4, 0, 1, true, &[402], 100);
+    log.append(&mut b, 0, 1_000).unwrap();
+    let kept_at = log
+        .append_marker(&marker(4, 0, TxnOutcome::Commit), 0, 1_000)
+        .unwrap()
+        .base_offset;
+    // Producer 2's later transaction keeps its data (and is its last batch, so the
+    // aborted batch is not kept empty for the producer's sequence).
+    let mut b = batch(2, 0, 1, true, &[202], 1_000_000);
+    log.append(&mut b, 0, 1_000).unwrap();
+    let kept2_at = log
+        .append_marker(&marker(2, 0, TxnOutcome::Commit), 0, 1_000)
+        .unwrap()
+        .base_offset;
+    let mut seq = 0;
+    let mut filler = |log: &mut PartitionLog, first: u32| {
+        for i in 0..20u32 {
+            // k1 again (supersedes 401), then keys of their own.
+            let v = if i == 0 { 101 } else { first + i };
+            let mut b = batch(1, 0, seq, false, &[v], if i == 0 { 100 } else { 1_000_000 });
+            seq += 1;
+            log.append(&mut b, 0, 1_000).unwrap();
+        }
+        log.roll(1_000).unwrap();
+    };
+    filler(&mut log, 10_000);
+    let mut cleaner = Cleaner::new(CleanerConfig {
+        dedupe_buffer_bytes: 1 << 20,
+        ..CleanerConfig::default()
+    });
+    let all = vec![
+        (2, abort_at, None),
+        (4, commit_at, None),
+        (4, kept_at, None),
+        (2, kept2_at, None),
+    ];
+
+    // Pass 1: the aborted and superseded data go; their markers were met with data: stay.
+    assert!(clean_at(&mut log, &mut cleaner, 2_000));
+    assert_eq!(markers_in(&log), all);
+    let committed = |log: &PartitionLog| {
+        read_committed(log)
+            .into_iter()
+            .filter(|(_, _, v)| (200..1_000).contains(v))
+            .map(|(_, _, v)| v)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(committed(&log), vec![402, 202]);
+    assert_eq!(log.aborted_transactions(0, i64::MAX).unwrap().len(), 1);
+
+    // Pass 2: no data left for the first two: a delete horizon, not yet removed.
+    filler(&mut log, 20_000);
+    assert!(clean_at(&mut log, &mut cleaner, 3_000));
+    assert_eq!(
+        markers_in(&log),
+        vec![
+            (2, abort_at, Some(3_100)),
+            (4, commit_at, Some(3_100)),
+            (4, kept_at, None),
+            (2, kept2_at, None),
+        ]
+    );
+    // Pass 3, before the horizon: unchanged.
+    filler(&mut log, 30_000);
+    assert!(clean_at(&mut log, &mut cleaner, 3_099));
+    assert_eq!(markers_in(&log).len(), 4);
+    // Pass 4, at the horizon: removed, with the abort's index entry.
+    filler(&mut log, 40_000);
+    assert!(clean_at(&mut log, &mut cleaner, 3_100));
+    assert_eq!(
+        markers_in(&log),
+        vec![(4, kept_at, None), (2, kept2_at, None)]
+    );
+    assert!(log.aborted_transactions(0, i64::MAX).unwrap().is_empty());
+    assert_eq!(committed(&log), vec![402, 202]);
+    assert_eq!(log.first_unstable_offset(), None);
+    let before = read_committed(&log);
+    drop(log);
+    let (log, _) = PartitionLog::open(dir.path(), cfg).unwrap();
+    assert_eq!(log.first_unstable_offset(), None);
+    assert_eq!(read_committed(&log), before);
+    assert_eq!(
+        markers_in(&log),
+        vec![(4, kept_at, None), (2, kept2_at, None)]
+    );
+}
