@@ -321,14 +321,11 @@ impl Cleaner {
                 throttle.on_io(read)?;
                 let fate = if h.is_control() {
                     let has_data = open_txns.remove(&h.producer_id);
-                    let last =
-                        plan.producer_last_offsets.get(&h.producer_id) == Some(&h.last_offset());
                     let fate = if h.base_offset >= end {
                         BatchFate::KeepAsIs
                     } else {
                         filter::control_batch_fate(
                             has_data,
-                            last,
                             delete_horizon_ms(&h),
                             plan.now_ms,
                             plan.delete_retention_ms,

@@ -7,7 +7,7 @@
 //! A data batch of an aborted transaction loses every record (Kafka's cleaner discards
 //! aborted data, so an aborted value never hides the committed one of its key).
 //! Per batch: a transaction marker (control batch) is kept while any data batch of its
-//! transaction is still in the log, and while it is its producer's last batch; after that
+//! transaction is still in the log; after that
 //! it gets a delete horizon of `now + delete.retention.ms` and is removed at a later pass
 //! once the horizon has passed ([`control_batch_fate`], Kafka's `onControlBatchRead` with
 //! KIP-534), so a consumer that read the data has time to read its marker too;
@@ -71,17 +71,16 @@ pub enum BatchFate {
 
 /// The fate of a control batch (a transaction marker). `has_data` says whether the pass
 /// met any data batch of the marker's transaction (kept, emptied or dropped: Kafka keeps
-/// the marker until the data batches are gone from the log, so a later pass removes it);
-/// `is_producers_last` whether it is its producer's last batch; `horizon` its delete
-/// horizon.
+/// the marker until the data batches are gone from the log, so a later pass removes it; a
+/// producer's last data batch is kept, even empty, so its transaction's marker stays too);
+/// `horizon` is the marker's delete horizon.
 pub fn control_batch_fate(
     has_data: bool,
-    is_producers_last: bool,
     horizon: Option<i64>,
     now_ms: i64,
     delete_retention_ms: u64,
 ) -> BatchFate {
-    if has_data || is_producers_last {
+    if has_data {
         return BatchFate::KeepAsIs;
     }
     match horizon {
@@ -185,20 +184,19 @@ mod tests {
     #[test]
     fn marker_rules() {
         let keep = BatchFate::KeepAsIs;
-        // Data of its transaction still in the log, or its producer's last batch: kept.
-        assert_eq!(control_batch_fate(true, false, None, 100, 10), keep);
-        assert_eq!(control_batch_fate(true, false, Some(50), 100, 10), keep);
-        assert_eq!(control_batch_fate(false, true, Some(50), 100, 10), keep);
+        // Data of its transaction still in the log: kept.
+        assert_eq!(control_batch_fate(true, None, 100, 10), keep);
+        assert_eq!(control_batch_fate(true, Some(50), 100, 10), keep);
         // No data left: a horizon first, removal once it has passed.
         assert_eq!(
-            control_batch_fate(false, false, None, 100, 10),
+            control_batch_fate(false, None, 100, 10),
             BatchFate::Rewrite {
                 delete_horizon_ms: Some(110)
             }
         );
-        assert_eq!(control_batch_fate(false, false, Some(110), 109, 10), keep);
+        assert_eq!(control_batch_fate(false, Some(110), 109, 10), keep);
         assert_eq!(
-            control_batch_fate(false, false, Some(110), 110, 10),
+            control_batch_fate(false, Some(110), 110, 10),
             BatchFate::Drop
         );
     }
