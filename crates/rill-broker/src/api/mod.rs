@@ -5,6 +5,7 @@ pub mod api_versions;
 pub mod cluster;
 pub mod configs;
 pub mod describe_configs;
+pub mod describe_producers;
 pub mod errors;
 pub mod fetch;
 pub mod fetch_wire;
@@ -131,10 +132,11 @@ const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::AddPartitionsToTxn, 0, 4),
     (ApiKey::AddOffsetsToTxn, 0, 3),
     (ApiKey::EndTxn, 0, 3),
-    // v0 is gone since Kafka 4.0 (KIP-896); kafka-protocol decodes v1 only.
+    // v0 is gone since Kafka 4.0, and kafka-protocol decodes only v1.
     (ApiKey::WriteTxnMarkers, 1, 1),
     (ApiKey::DescribeTransactions, 0, 0),
     (ApiKey::ListTransactions, 0, 1),
+    (ApiKey::DescribeProducers, 0, 0),
     // v5 is KIP-890 part 2 (the commit also adds the offsets partition to the transaction).
     (ApiKey::TxnOffsetCommit, 0, 4),
 ];
@@ -436,6 +438,9 @@ async fn dispatch(
         }
         RequestKind::ListTransactions(req) => {
             ResponseKind::ListTransactions(txn::list_transactions(broker, ctx, req))
+        }
+        RequestKind::DescribeProducers(req) => {
+            ResponseKind::DescribeProducers(describe_producers::handle(broker, ctx, req).await)
         }
         other => {
             // version_range() admits only the APIs above; reaching here is a routing bug.

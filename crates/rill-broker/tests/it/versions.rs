@@ -398,6 +398,32 @@ fn request_for(api: ApiKey, version: i16, n: &Names) -> Option<RequestKind> {
             r.topics = vec![t];
             RequestKind::OffsetDelete(r)
         }
+        ApiKey::DescribeProducers => {
+            let mut t = describe_producers_request::TopicRequest::default();
+            t.name = topic_name(&n.topic);
+            t.partition_indexes = vec![0];
+            let mut r = DescribeProducersRequest::default();
+            r.topics = vec![t];
+            RequestKind::DescribeProducers(r)
+        }
+        ApiKey::TxnOffsetCommit => {
+            let mut p = txn_offset_commit_request::TxnOffsetCommitRequestPartition::default();
+            p.partition_index = 0;
+            p.committed_offset = i64::from(version);
+            let mut t = txn_offset_commit_request::TxnOffsetCommitRequestTopic::default();
+            t.name = topic_name(&n.topic);
+            t.partitions = vec![p];
+            let mut r = TxnOffsetCommitRequest::default();
+            r.transactional_id = TransactionalId(s("versions-tx"));
+            r.group_id = group_id(&group);
+            r.producer_id = ProducerId(4242);
+            r.producer_epoch = 0;
+            if version >= 3 {
+                r.generation_id = -1;
+            }
+            r.topics = vec![t];
+            RequestKind::TxnOffsetCommit(r)
+        }
         ApiKey::AddPartitionsToTxn => {
             let mut t = add_partitions_to_txn_request::AddPartitionsToTxnTopic::default();
             t.name = topic_name(&n.topic);
@@ -428,7 +454,7 @@ fn request_for(api: ApiKey, version: i16, n: &Names) -> Option<RequestKind> {
             let mut r = EndTxnRequest::default();
             r.transactional_id = TransactionalId(s("versions-tx"));
             r.producer_id = ProducerId(4242);
-            r.committed = false;
+            r.committed = true;
             RequestKind::EndTxn(r)
         }
         ApiKey::WriteTxnMarkers => {
@@ -449,25 +475,11 @@ fn request_for(api: ApiKey, version: i16, n: &Names) -> Option<RequestKind> {
             RequestKind::DescribeTransactions(r)
         }
         ApiKey::ListTransactions => {
-            RequestKind::ListTransactions(ListTransactionsRequest::default())
-        }
-        ApiKey::TxnOffsetCommit => {
-            let mut p = txn_offset_commit_request::TxnOffsetCommitRequestPartition::default();
-            p.partition_index = 0;
-            p.committed_offset = i64::from(version);
-            let mut t = txn_offset_commit_request::TxnOffsetCommitRequestTopic::default();
-            t.name = topic_name(&n.topic);
-            t.partitions = vec![p];
-            let mut r = TxnOffsetCommitRequest::default();
-            r.transactional_id = TransactionalId(s("versions-tx"));
-            r.group_id = group_id(&group);
-            r.producer_id = ProducerId(4242);
-            r.producer_epoch = 0;
-            if version >= 3 {
-                r.generation_id = -1;
+            let mut r = ListTransactionsRequest::default();
+            if version >= 1 {
+                r.duration_filter = 1000;
             }
-            r.topics = vec![t];
-            RequestKind::TxnOffsetCommit(r)
+            RequestKind::ListTransactions(r)
         }
         _ => return None,
     })
@@ -534,6 +546,9 @@ async fn every_advertised_version_is_decoded_handled_and_answered() {
                             failures.push(format!("OffsetCommit v{version}: error {code}"));
                         }
                     }
+                    // TxnOffsetCommit is answered with an error: no transaction of that
+                    // id is open (its offsets partition is verified with the transaction
+                    // coordinator, KIP-890 part 1); tests/it/txn_offsets.rs commits for real.
                     if let ResponseKind::OffsetFetch(r) = &resp {
                         // The commits ran first (key 8 before 9) and the last was v10's.
                         let want = i64::from(range_max(&advertised, ApiKey::OffsetCommit));
