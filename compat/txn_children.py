@@ -31,6 +31,7 @@ whose abort returned is never read; one with neither is read whole or not at all
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import os
 import random
 import signal
@@ -221,6 +222,9 @@ def run_ctp(args) -> int:
 
 
 def main() -> int:
+    # SIGUSR2 prints every thread's Python stack to stderr: the test asks for it when a
+    # child makes no progress, to show which client call it is in.
+    faulthandler.register(signal.SIGUSR2, all_threads=True)
     ap = argparse.ArgumentParser()
     ap.add_argument("mode", choices=["producer", "ctp"])
     ap.add_argument("--bootstrap", required=True)
