@@ -21,8 +21,9 @@ transaction). The producers and the loop are child processes (compat/txn_childre
 log what they began, committed and aborted; those logs are the oracle. One generation of the
 loop also sees its group or transaction coordinator's node killed; a loop that then makes no
 progress for 60 s has its Python stack printed and is killed (the next generation must carry
-on). That happened once in about twenty runs (a confluent-kafka 2.16 client waiting in
-send_offsets_to_transaction after its coordinator died; cause not yet found).
+on). That happened once in about twenty runs, before the stack was printed: a confluent-kafka
+2.16 loop that had begun a transaction logged nothing for 60 s after its transaction and group
+coordinator's node died. The cause is not yet known.
 
 Seeds: RILL_TXN_FAULT_SEEDS=N runs seeds 1..N of each test (default 1 in the suite, to keep it
 near 15 minutes; the loop of seeded runs is RILL_TXN_FAULT_SEEDS=20); RILL_TXN_FAULT_SEED=7,12
