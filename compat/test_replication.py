@@ -330,6 +330,35 @@ def test_acks_all_refused_below_min_insync_replicas(cluster):
     wait_isr_full(kit, topic, partitions=1, rf=2)
 
 
+def test_a_dead_follower_is_not_proposed_back_into_the_isr(cluster):
+    """A follower that died caught up on an idle partition keeps its last offset, which the
+    watermark never passes. Its leader must not ask the controller to take it back into the
+    ISR while it is not fetching: each refused proposal is a metadata log entry, and they came
+    every 250 ms for as long as the node stayed down."""
+    from adminhttp import scrape
+
+    kit = cluster(3)
+    topic = make_topic(kit, rf=3, partitions=1, min_isr=1)
+    view = partition_views(kit, topic)[0]
+    follower = next(i for i in view.replicas if i != view.leader)
+    kit.kill9(follower)
+    wait_until(
+        f"node {follower} out of the ISR",
+        lambda: follower not in partition_views(kit, topic)[0].isr or None,
+        30,
+    )
+    time.sleep(1.0)  # its fencing and the shrink settle
+    base = kit.nodes[view.leader].admin_url
+    before = scrape(base).value("rill_raft_commit_index")
+    time.sleep(4.0)
+    grown = scrape(base).value("rill_raft_commit_index") - before
+    print(f"metadata log entries in 4 s with node {follower} dead: {grown:.0f}")
+    assert grown <= 2, f"{grown:.0f} metadata log entries in 4 s with an idle cluster"
+    assert follower not in partition_views(kit, topic)[0].isr
+    kit.start(follower)
+    wait_isr_full(kit, topic, partitions=1, rf=3)
+
+
 # ---- reassignment: data copied before the old replica is dropped ------------------------------
 
 

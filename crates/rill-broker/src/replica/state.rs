@@ -248,9 +248,16 @@ impl ReplicaState {
                 .get(r)
                 .is_none_or(|p| now_ms - p.last_caught_up_ms > lag_max_ms)
         };
+        // Caught up, and fetching: a follower that stopped (a dead or fenced broker) keeps
+        // its last offset, which an idle partition's watermark never passes; without the
+        // recency check it was proposed again at every tick, and each refused proposal went
+        // through the metadata log.
         let joining = |r: &i32| {
             self.followers.get(r).is_some_and(|p| {
-                p.log_end_offset >= high_watermark && p.log_end_offset >= self.epoch_start_offset
+                p.log_end_offset >= high_watermark
+                    && p.log_end_offset >= self.epoch_start_offset
+                    && p.last_fetch_ms >= 0
+                    && now_ms - p.last_fetch_ms <= lag_max_ms
             })
         };
         let next: Vec<i32> = self
@@ -423,6 +430,25 @@ mod tests {
         // While the expansion is pending, the watermark already waits for broker 3.
         s.record_fetch(2, 45, 45, 43_000);
         assert_eq!(s.high_watermark(45), 40);
+    }
+
+    #[test]
+    fn a_follower_that_stopped_fetching_is_not_proposed_back_on_an_idle_partition() {
+        let mut s = ReplicaState::new(1);
+        s.apply(&image(1, 0, &[1, 2]), 0, 0);
+        s.record_fetch(2, 40, 40, 1_000);
+        // Broker 3 reached the end once, then died: the watermark never moved past it.
+        s.record_fetch(3, 40, 40, 1_000);
+        assert_eq!(s.isr_proposal(40, 31_000, 30_000), Some(vec![1, 2, 3]));
+        s.clear_pending();
+        s.record_fetch(2, 40, 40, 40_000);
+        assert_eq!(
+            s.isr_proposal(40, 40_000, 30_000),
+            None,
+            "its last fetch is older than replica.lag.time.max.ms"
+        );
+        s.record_fetch(3, 40, 40, 41_000);
+        assert_eq!(s.isr_proposal(40, 41_000, 30_000), Some(vec![1, 2, 3]));
     }
 
     #[test]
