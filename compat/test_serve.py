@@ -22,6 +22,33 @@ def test_bad_config_value_is_a_startup_error(tmp_path):
     assert "num.partitions" in out.stderr, out.stderr
 
 
+@pytest.mark.parametrize(
+    "overrides, said",
+    [
+        # TLS or SASL asked for: never served as plaintext (the secure-listeners issue).
+        ({"listeners": "SSL://127.0.0.1:{p}"}, "listener SSL is SSL"),
+        ({"listeners": "CLIENT://127.0.0.1:{p}",
+          "listener.security.protocol.map": "CLIENT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT"}, "SASL_PLAINTEXT"),
+        ({"listeners": "PLAINTEXT://127.0.0.1:{p}", "security.inter.broker.protocol": "SSL"},
+         "security.inter.broker.protocol"),
+        # A second client listener is refused, not dropped.
+        ({"listeners": "PLAINTEXT://127.0.0.1:{p},EXTERNAL://127.0.0.1:{q}",
+          "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,EXTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT"},
+         "one client listener"),
+        ({"listeners": "PLAINTEXT://127.0.0.1:{p}", "inter.broker.listener.name": "INTERNAL"},
+         "inter.broker.listener.name"),
+    ],
+)
+def test_listeners_rill_cannot_serve_stop_the_start(tmp_path, overrides, said):
+    cmd = [str(rill_bin()), "serve", "--override", f"log.dirs={tmp_path}"]
+    p, q = free_port(), free_port()
+    for k, v in overrides.items():
+        cmd += ["--override", f"{k}={v.format(p=p, q=q)}"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=20, stdin=subprocess.DEVNULL)
+    assert out.returncode != 0, out.stderr
+    assert said in out.stderr, out.stderr
+
+
 def test_unknown_config_key_is_warned_and_serves(start_broker):
     b = start_broker(**{"no.such.setting": "1"})
     assert wire.api_versions(b.port)

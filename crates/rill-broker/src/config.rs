@@ -75,6 +75,12 @@ pub const BROKER_DEFAULTS: &[(&str, &str)] = &[
     ("listeners", "PLAINTEXT://127.0.0.1:9092"),
     ("advertised.listeners", ""),
     ("controller.listener.names", "CONTROLLER"),
+    (
+        "listener.security.protocol.map",
+        crate::listener_security::DEFAULT_PROTOCOL_MAP,
+    ),
+    ("inter.broker.listener.name", ""),
+    ("security.inter.broker.protocol", "PLAINTEXT"),
     (ADMIN_LISTEN_KEY, ADMIN_LISTEN_DEFAULT),
     ("controller.quorum.voters", ""),
     ("broker.rack", ""),
@@ -247,6 +253,61 @@ pub fn parse_admin_listen(
     Ok(Some(std::net::SocketAddr::new(ip, port)))
 }
 
+/// Checks that Rill can serve `listeners` and `advertised.listeners` as their security
+/// protocols say (see [`crate::listener_security`]), and the inter-broker settings.
+fn check_listener_security(
+    get: &impl Fn(&str) -> String,
+    listeners: &[Listener],
+    controller_names: &str,
+    explicit: &BTreeMap<String, String>,
+) -> Result<(), ConfigError> {
+    use crate::listener_security::{check_listeners, parse_protocol_map};
+    let map_key = "listener.security.protocol.map";
+    let map = parse_protocol_map(map_key, &get(map_key))?;
+    let map_explicit = explicit.contains_key(map_key);
+    let controllers: Vec<&str> = controller_names.split(',').map(str::trim).collect();
+    check_listeners(
+        "listeners",
+        &get("listeners"),
+        listeners,
+        &controllers,
+        &map,
+        map_explicit,
+    )?;
+    let advertised = get("advertised.listeners");
+    if !advertised.is_empty() {
+        let parsed = parse_listeners("advertised.listeners", &advertised)?;
+        check_listeners(
+            "advertised.listeners",
+            &advertised,
+            &parsed,
+            &controllers,
+            &map,
+            map_explicit,
+        )?;
+    }
+    let protocol = get("security.inter.broker.protocol");
+    if !protocol.eq_ignore_ascii_case("PLAINTEXT") {
+        return Err(crate::config_value::invalid(
+            "security.inter.broker.protocol",
+            &protocol,
+            "Rill's brokers talk PLAINTEXT only so far (TLS and SASL are not built yet)",
+        ));
+    }
+    let name = get("inter.broker.listener.name");
+    let client = listeners
+        .iter()
+        .find(|l| !controllers.iter().any(|c| c.eq_ignore_ascii_case(&l.name)));
+    if !name.is_empty() && client.is_none_or(|l| !l.name.eq_ignore_ascii_case(&name)) {
+        return Err(crate::config_value::invalid(
+            "inter.broker.listener.name",
+            &name,
+            "must name the client listener in listeners (Rill's brokers use that one)",
+        ));
+    }
+    Ok(())
+}
+
 impl BrokerConfig {
     /// Builds the config from key/value pairs (file first, then overrides), warning about
     /// unknown keys through `warn`.
@@ -274,6 +335,7 @@ impl BrokerConfig {
         let get = |k: &str| values.get(k).cloned().unwrap_or_default();
         let all_listeners = parse_listeners("listeners", &get("listeners"))?;
         let controller_names = get("controller.listener.names");
+        check_listener_security(&get, &all_listeners, &controller_names, &explicit)?;
         let cluster = crate::cluster_config::parse_cluster_config(get, &all_listeners)?;
         let client_listener = all_listeners
             .iter()

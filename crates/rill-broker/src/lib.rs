@@ -19,6 +19,7 @@ pub mod coordinator;
 pub mod dynamic_config;
 pub mod error;
 pub mod fsutil;
+pub mod listener_security;
 pub mod maintenance;
 pub mod membership;
 pub mod metadata;
