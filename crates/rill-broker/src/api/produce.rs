@@ -88,9 +88,11 @@ pub async fn append_refusing(
         response.responses.push(tr);
         for p in topic.partition_data {
             slots.push((topic_idx, p.index));
-            let refusal = name
-                .as_ref()
-                .and_then(|n| refused.get(&(n.clone(), p.index)).copied());
+            // No key is built (no name cloned) unless something was refused.
+            let refusal = match &name {
+                Some(n) if !refused.is_empty() => refused.get(&(n.clone(), p.index)).copied(),
+                _ => None,
+            };
             inputs.push(AppendInput {
                 topic: match refusal {
                     Some(code) => Err(code),

@@ -10,20 +10,26 @@ use kafka_protocol::ResponseError;
 use super::{blocking, RequestContext};
 use crate::broker::Broker;
 
-/// Answers InitProducerId.
-pub async fn handle(
-    broker: &Arc<Broker>,
-    _ctx: &RequestContext,
-    req: InitProducerIdRequest,
-) -> InitProducerIdResponse {
+/// An InitProducerId answer without a producer id (-1 everywhere), for an error to be set on.
+pub fn no_producer_id() -> InitProducerIdResponse {
     let mut r = InitProducerIdResponse::default();
     r.producer_id = ProducerId(-1);
     r.producer_epoch = -1;
     r.ongoing_txn_producer_id = ProducerId(-1);
     r.ongoing_txn_producer_epoch = -1;
+    r
+}
+
+/// Answers InitProducerId.
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    req: InitProducerIdRequest,
+) -> InitProducerIdResponse {
     if req.transactional_id.is_some() {
-        return super::txn::init_producer_id(broker, _ctx, req).await;
+        return super::txn::init_producer_id(broker, ctx, req).await;
     }
+    let mut r = no_producer_id();
     if req.producer_id.0 >= 0 && req.producer_epoch >= 0 && req.producer_epoch < i16::MAX - 1 {
         r.producer_id = req.producer_id;
         r.producer_epoch = req.producer_epoch + 1;

@@ -77,11 +77,7 @@ pub async fn init_producer_id(
     ctx: &RequestContext,
     req: InitProducerIdRequest,
 ) -> InitProducerIdResponse {
-    let mut r = InitProducerIdResponse::default();
-    r.producer_id = ProducerId(-1);
-    r.producer_epoch = -1;
-    r.ongoing_txn_producer_id = ProducerId(-1);
-    r.ongoing_txn_producer_epoch = -1;
+    let mut r = super::producer_id::no_producer_id();
     let txn_id = req
         .transactional_id
         .as_ref()
