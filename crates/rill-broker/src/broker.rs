@@ -221,6 +221,30 @@ impl Broker {
         live
     }
 
+    /// Brokers clients on listener `listener` may use: (id, host, port, rack) of every
+    /// unfenced registered broker with that listener (a broker without it is left out, as
+    /// Kafka does), or this node alone on a single node.
+    pub fn live_brokers_on(&self, listener: &str) -> Vec<(i32, String, u16, Option<String>)> {
+        let image = self.image();
+        let live: Vec<_> = image
+            .brokers()
+            .filter(|b| !b.fenced)
+            .filter_map(|b| {
+                let (host, port) = b.endpoint(listener)?;
+                Some((b.broker_id, host.to_string(), port, b.rack.clone()))
+            })
+            .collect();
+        if live.is_empty() && !self.config.cluster.is_quorum() {
+            let adv = self
+                .config
+                .listeners
+                .get(listener)
+                .map_or(&self.config.advertised_listener, |l| &l.advertised);
+            return vec![(self.config.node_id, adv.host.clone(), adv.port, None)];
+        }
+        live
+    }
+
     /// The active controller (the metadata quorum's leader) as this node knows it, -1 when
     /// none is known. For operators (admin HTTP API, metrics, health); Kafka clients are told
     /// [`Broker::client_controller_id`].

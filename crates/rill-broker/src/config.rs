@@ -18,11 +18,14 @@ pub use crate::config_value::{
 pub struct BrokerConfig {
     /// `node.id`: this broker's id.
     pub node_id: i32,
-    /// `listeners`: where the Kafka protocol is served (on a controller-only node, which
-    /// serves no Kafka clients, the controller listener).
+    /// The inter-broker listener's bind address (on a controller-only node, which serves no
+    /// Kafka clients, the controller listener); every client listener is in `listeners`.
     pub listener: Listener,
     /// `advertised.listeners`: what Metadata tells clients (defaults to `listeners`).
     pub advertised_listener: Listener,
+    /// Every listener with its security protocol and advertised endpoint, and the
+    /// inter-broker one (whose addresses `listener` and `advertised_listener` are).
+    pub listeners: crate::listener_security::ListenerSet,
     /// `log.dirs` (or `log.dir`): the data directory.
     pub log_dir: PathBuf,
     /// `num.partitions`: partitions of an auto-created topic or a CreateTopics with -1.
@@ -81,6 +84,37 @@ pub const BROKER_DEFAULTS: &[(&str, &str)] = &[
     ),
     ("inter.broker.listener.name", ""),
     ("security.inter.broker.protocol", "PLAINTEXT"),
+    // Listener security (`listener.name.<listener>.<key>` overrides each per listener).
+    ("ssl.keystore.type", "PEM"),
+    ("ssl.keystore.location", ""),
+    ("ssl.keystore.password", ""),
+    ("ssl.key.password", ""),
+    ("ssl.keystore.certificate.chain", ""),
+    ("ssl.keystore.key", ""),
+    ("ssl.truststore.type", "PEM"),
+    ("ssl.truststore.location", ""),
+    ("ssl.truststore.password", ""),
+    ("ssl.truststore.certificates", ""),
+    ("ssl.client.auth", "none"),
+    ("ssl.enabled.protocols", "TLSv1.2,TLSv1.3"),
+    ("ssl.protocol", "TLSv1.3"),
+    ("ssl.cipher.suites", ""),
+    ("ssl.principal.mapping.rules", "DEFAULT"),
+    ("ssl.endpoint.identification.algorithm", "https"),
+    // Rill's own: how often certificate files are checked for changes (0: never).
+    ("ssl.reload.check.interval.ms", "10000"),
+    ("sasl.enabled.mechanisms", "GSSAPI"),
+    ("sasl.mechanism.inter.broker.protocol", "GSSAPI"),
+    ("sasl.mechanism.controller.protocol", "GSSAPI"),
+    ("sasl.server.max.receive.size", "524288"),
+    ("connections.max.reauth.ms", "0"),
+    ("sasl.oauthbearer.jwks.endpoint.url", ""),
+    ("sasl.oauthbearer.jwks.endpoint.refresh.ms", "3600000"),
+    ("sasl.oauthbearer.expected.audience", ""),
+    ("sasl.oauthbearer.expected.issuer", ""),
+    ("sasl.oauthbearer.sub.claim.name", "sub"),
+    ("sasl.oauthbearer.scope.claim.name", "scope"),
+    ("sasl.oauthbearer.clock.skew.seconds", "30"),
     (ADMIN_LISTEN_KEY, ADMIN_LISTEN_DEFAULT),
     ("controller.quorum.voters", ""),
     ("broker.rack", ""),
@@ -253,61 +287,6 @@ pub fn parse_admin_listen(
     Ok(Some(std::net::SocketAddr::new(ip, port)))
 }
 
-/// Checks that Rill can serve `listeners` and `advertised.listeners` as their security
-/// protocols say (see [`crate::listener_security`]), and the inter-broker settings.
-fn check_listener_security(
-    get: &impl Fn(&str) -> String,
-    listeners: &[Listener],
-    controller_names: &str,
-    explicit: &BTreeMap<String, String>,
-) -> Result<(), ConfigError> {
-    use crate::listener_security::{check_listeners, parse_protocol_map};
-    let map_key = "listener.security.protocol.map";
-    let map = parse_protocol_map(map_key, &get(map_key))?;
-    let map_explicit = explicit.contains_key(map_key);
-    let controllers: Vec<&str> = controller_names.split(',').map(str::trim).collect();
-    check_listeners(
-        "listeners",
-        &get("listeners"),
-        listeners,
-        &controllers,
-        &map,
-        map_explicit,
-    )?;
-    let advertised = get("advertised.listeners");
-    if !advertised.is_empty() {
-        let parsed = parse_listeners("advertised.listeners", &advertised)?;
-        check_listeners(
-            "advertised.listeners",
-            &advertised,
-            &parsed,
-            &controllers,
-            &map,
-            map_explicit,
-        )?;
-    }
-    let protocol = get("security.inter.broker.protocol");
-    if !protocol.eq_ignore_ascii_case("PLAINTEXT") {
-        return Err(crate::config_value::invalid(
-            "security.inter.broker.protocol",
-            &protocol,
-            "Rill's brokers talk PLAINTEXT only so far (TLS and SASL are not built yet)",
-        ));
-    }
-    let name = get("inter.broker.listener.name");
-    let client = listeners
-        .iter()
-        .find(|l| !controllers.iter().any(|c| c.eq_ignore_ascii_case(&l.name)));
-    if !name.is_empty() && client.is_none_or(|l| !l.name.eq_ignore_ascii_case(&name)) {
-        return Err(crate::config_value::invalid(
-            "inter.broker.listener.name",
-            &name,
-            "must name the client listener in listeners (Rill's brokers use that one)",
-        ));
-    }
-    Ok(())
-}
-
 impl BrokerConfig {
     /// Builds the config from key/value pairs (file first, then overrides), warning about
     /// unknown keys through `warn`.
@@ -325,7 +304,10 @@ impl BrokerConfig {
         let mut explicit = BTreeMap::new();
         for (key, value) in pairs {
             let (key, value) = normalize(&key, &value)?;
-            if !values.contains_key(&key) && !crate::topic_config::is_broker_synonym(&key) {
+            if !values.contains_key(&key)
+                && !crate::topic_config::is_broker_synonym(&key)
+                && !crate::security::is_listener_key(&key)
+            {
                 warn(&format!("unknown config '{key}' ignored"));
                 continue;
             }
@@ -333,19 +315,19 @@ impl BrokerConfig {
             explicit.insert(key, value);
         }
         let get = |k: &str| values.get(k).cloned().unwrap_or_default();
-        let all_listeners = parse_listeners("listeners", &get("listeners"))?;
-        let controller_names = get("controller.listener.names");
-        check_listener_security(&get, &all_listeners, &controller_names, &explicit)?;
+        let listeners = crate::listener_security::resolve_listeners(&get, &|k: &str| {
+            explicit.contains_key(k)
+        })?;
+        let all_listeners: Vec<Listener> = listeners.all.iter().map(|l| l.bind.clone()).collect();
         let cluster = crate::cluster_config::parse_cluster_config(get, &all_listeners)?;
-        let client_listener = all_listeners
-            .iter()
-            .find(|l| !controller_names.split(',').any(|n| n.trim() == l.name))
-            .cloned();
         // A controller-only node serves no Kafka clients: its "client" listener is the
         // controller's, named for identity only and never served as Kafka.
-        let listener = match (client_listener, &cluster.controller_listener) {
-            (Some(l), _) => l,
-            (None, Some(c)) if !cluster.roles.broker => c.clone(),
+        let (listener, advertised) = match (
+            listeners.inter_broker_listener(),
+            &cluster.controller_listener,
+        ) {
+            (Some(l), _) => (l.bind.clone(), l.advertised.clone()),
+            (None, Some(c)) if !cluster.roles.broker => (c.clone(), c.clone()),
             _ => {
                 return Err(invalid(
                     "listeners",
@@ -354,18 +336,19 @@ impl BrokerConfig {
                 ))
             }
         };
+        for l in listeners.clients() {
+            l.bind.bind_addr()?;
+        }
         listener.bind_addr()?;
         parse_admin_listen(&get(ADMIN_LISTEN_KEY))?;
-        let advertised = match get("advertised.listeners").as_str() {
-            "" => listener.clone(),
-            v => parse_listener("advertised.listeners", v)?,
-        };
+        crate::security::check_security_config(&listeners, &get)?;
         let config = BrokerConfig {
             dynamic: BTreeMap::new(),
             cluster,
             node_id: parse_int("node.id", &get("node.id"), 0, i64::from(i32::MAX))? as i32,
             listener,
             advertised_listener: advertised,
+            listeners,
             log_dir: PathBuf::from(get("log.dirs").split(',').next().unwrap_or("").trim()),
             num_partitions: parse_int("num.partitions", &get("num.partitions"), 1, 100_000)? as u32,
             default_replication_factor: parse_int(

@@ -27,7 +27,9 @@ pub mod net;
 pub mod observe;
 pub mod producer_ids;
 pub mod replica;
+pub mod security;
 pub mod server;
+pub mod session;
 pub mod topic_config;
 pub mod txn;
 

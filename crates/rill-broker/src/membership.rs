@@ -38,6 +38,8 @@ pub struct Membership {
     port: u16,
     /// `broker.rack`.
     rack: Option<String>,
+    /// Every client listener's advertised endpoint.
+    endpoints: Vec<rill_meta::BrokerEndpoint>,
     /// `broker.heartbeat.interval.ms`.
     interval: Duration,
     /// The line to the controllers.
@@ -75,6 +77,16 @@ impl Membership {
             host: adv.host.clone(),
             port: adv.port,
             rack: config.cluster.rack.clone(),
+            endpoints: config
+                .listeners
+                .clients()
+                .map(|l| rill_meta::BrokerEndpoint {
+                    name: l.name.clone(),
+                    host: l.advertised.host.clone(),
+                    port: l.advertised.port,
+                    security_protocol: l.protocol.id(),
+                })
+                .collect(),
             interval: Duration::from_millis(config.cluster.heartbeat_interval_ms),
             client,
             metadata,
@@ -105,6 +117,7 @@ impl Membership {
             host: self.host.clone(),
             port: self.port,
             rack: self.rack.clone(),
+            endpoints: self.endpoints.clone(),
             metadata_offset: self.metadata.quorum_status().and_then(|s| s.high_watermark),
             caught_up: self.own_state().is_some(),
             want_shutdown: self.leaving.load(Ordering::SeqCst),

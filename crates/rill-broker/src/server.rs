@@ -22,8 +22,8 @@ use crate::config::BrokerConfig;
 use crate::error::{BrokerError, Result};
 use crate::membership::Membership;
 use crate::metadata::{MetadataBackend, MetadataStore};
-use crate::net::connection::serve_connection;
 use crate::net::handler::NetShared;
+use crate::net::listeners::{accept_loop, BoundListener};
 
 /// How long controlled shutdown may take before the node stops anyway.
 const CONTROLLED_SHUTDOWN_WAIT: Duration = Duration::from_secs(10);
@@ -35,8 +35,8 @@ pub struct Server {
     pub broker: Arc<Broker>,
     /// What the network edge owns across connections (limits, budget, send statistics).
     pub net: Arc<NetShared>,
-    /// The bound listener.
-    listener: TcpListener,
+    /// The bound client listeners (the inter-broker one first).
+    listeners: Vec<BoundListener>,
     /// The admin HTTP listener (metrics, health, API, console), unless disabled.
     admin: Option<crate::admin_http::AdminHttp>,
     /// The controller loop and the heartbeats, stopped last.
@@ -135,7 +135,9 @@ impl Server {
     /// [`Server::bind`]'s work.
     async fn open_and_bind(config: BrokerConfig) -> Result<Self> {
         crate::observe::init();
-        let addr = config.listener.bind_addr()?;
+        // Certificates, JAAS users and token keys load before anything opens, so a listener
+        // that cannot be served stops the start at once.
+        let prepared = crate::security::prepare_listeners(&config)?;
         let admin = crate::admin_http::AdminHttp::start_for(&config).await?;
         let props = crate::broker::identity(&config)?;
         let opened = open_metadata(&config, &props.cluster_id).await?;
@@ -165,14 +167,18 @@ impl Server {
                 return Err(e);
             }
         };
-        let listener = match TcpListener::bind(addr).await {
-            Ok(l) => l,
-            Err(source) => {
-                cluster.stop().await;
-                return Err(BrokerError::Bind { addr, source });
+        let mut listeners = Vec::new();
+        for p in prepared {
+            let addr = p.addr;
+            match TcpListener::bind(addr).await {
+                Ok(socket) => listeners.push(p.bound(socket)),
+                Err(source) => {
+                    cluster.stop().await;
+                    return Err(BrokerError::Bind { addr, source });
+                }
             }
-        };
-        if let (Some(a), Ok(bound)) = (&admin, listener.local_addr()) {
+        }
+        if let (Some(a), Some(Ok(bound))) = (&admin, listeners.first().map(|l| l.local_addr())) {
             a.set_opened(broker.clone(), bound);
         }
         let net = Arc::new(NetShared::new(
@@ -182,7 +188,7 @@ impl Server {
         Ok(Server {
             broker,
             net,
-            listener,
+            listeners,
             admin,
             cluster,
         })
@@ -193,12 +199,27 @@ impl Server {
         self.admin.as_ref().map(|a| a.local_addr())
     }
 
-    /// The address actually bound (useful with port 0).
+    /// The address the inter-broker listener (the first client listener) actually bound
+    /// (useful with port 0).
     ///
     /// # Errors
-    /// The OS error.
+    /// The OS error, or no client listener.
     pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
-        self.listener.local_addr()
+        match self.listeners.first() {
+            Some(l) => l.local_addr(),
+            None => Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no client listener",
+            )),
+        }
+    }
+
+    /// Every client listener's name and bound address.
+    pub fn listener_addrs(&self) -> Vec<(String, std::net::SocketAddr)> {
+        self.listeners
+            .iter()
+            .filter_map(|l| Some((l.context.name.clone(), l.local_addr().ok()?)))
+            .collect()
     }
 
     /// Serves until `shutdown` becomes true, then stops cleanly. Boxed for the reason given
@@ -263,25 +284,30 @@ impl Server {
             }
         };
         let handler = Arc::new(ApiHandler::new(self.broker.clone()));
-        loop {
-            tokio::select! {
-                _ = shutdown.changed() => break,
-                accepted = self.listener.accept() => match accepted {
-                    Ok((stream, peer)) => {
-                        tasks.spawn(serve_connection(
-                            handler.clone(), self.net.clone(), stream, peer, shutdown.clone(),
-                        ));
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                },
-                // Reap finished connection tasks so the set stays small.
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-            }
+        let mut accepting = JoinSet::new();
+        let reload_every = self
+            .broker
+            .config
+            .value("ssl.reload.check.interval.ms")
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(10_000);
+        let tls: Vec<_> = self.listeners.iter().filter_map(|l| l.tls.clone()).collect();
+        if !tls.is_empty() && reload_every > 0 {
+            tasks.spawn(crate::security::watch_certificates(
+                tls,
+                Duration::from_millis(reload_every),
+                shutdown.clone(),
+            ));
         }
-        drop(self.listener);
+        for l in self.listeners.drain(..) {
+            accepting.spawn(accept_loop(
+                l,
+                handler.clone(),
+                self.net.clone(),
+                shutdown.clone(),
+            ));
+        }
+        let _ = shutdown.changed().await;
         if let Some(a) = &self.admin {
             a.set_stopping();
         }
@@ -291,16 +317,14 @@ impl Server {
             });
             let _ = fence.await;
         }
-        tracing::info!(
-            tasks = tasks.len(),
-            "shutting down: waiting for connections"
-        );
+        // Each listener stopped accepting at once and lets its connections finish.
+        while accepting.join_next().await.is_some() {}
         let drain = async { while tasks.join_next().await.is_some() {} };
         if tokio::time::timeout(Duration::from_secs(10), drain)
             .await
             .is_err()
         {
-            tracing::warn!("connections did not finish in 10 s; aborting them");
+            tracing::warn!("background tasks did not finish in 10 s");
         }
         self.broker.fetchers.shutdown();
         if let Some(c) = cleaner {

@@ -43,8 +43,25 @@ pub struct BrokerImage {
     pub port: u16,
     /// `broker.rack`.
     pub rack: Option<String>,
+    /// Every client listener's advertised endpoint (see [`BrokerImage::endpoint`]).
+    pub endpoints: Vec<crate::BrokerEndpoint>,
     /// Fenced brokers lead nothing.
     pub fenced: bool,
+}
+
+impl BrokerImage {
+    /// The broker's endpoint on listener `name` (case-insensitive): from its recorded
+    /// endpoints, or, for a registration that recorded none, its one host and port whatever
+    /// the name. `None`: the broker has no such listener (Kafka leaves it out of answers).
+    pub fn endpoint(&self, name: &str) -> Option<(&str, u16)> {
+        if self.endpoints.is_empty() {
+            return Some((&self.host, self.port));
+        }
+        self.endpoints
+            .iter()
+            .find(|e| e.name.eq_ignore_ascii_case(name))
+            .map(|e| (e.host.as_str(), e.port))
+    }
 }
 
 /// One topic as the metadata log describes it.
@@ -262,6 +279,7 @@ impl MetadataImage {
                 host,
                 port,
                 rack,
+                endpoints,
             } => {
                 self.brokers.insert(
                     *broker_id,
@@ -271,6 +289,7 @@ impl MetadataImage {
                         host: host.clone(),
                         port: *port,
                         rack: rack.clone(),
+                        endpoints: endpoints.clone(),
                         fenced: true,
                     },
                 );

@@ -15,6 +15,6 @@ mod topic_name;
 
 pub use error::{MetaError, Result};
 pub use image::{BrokerImage, MetadataImage, PartitionImage, TopicImage};
-pub use records::MetadataRecord;
+pub use records::{BrokerEndpoint, MetadataRecord};
 pub use topic_name::{validate_topic_name, INTERNAL_TOPIC_PREFIX, MAX_TOPIC_NAME_LEN};
 pub use uuid::Uuid;

@@ -8,6 +8,19 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+/// One advertised listener of a broker (Kafka's `BrokerEndpoint` of a registration).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokerEndpoint {
+    /// The listener's name (`EXTERNAL`).
+    pub name: String,
+    /// Advertised host.
+    pub host: String,
+    /// Advertised port.
+    pub port: u16,
+    /// Kafka's security protocol id (0 PLAINTEXT, 1 SSL, 2 SASL_PLAINTEXT, 3 SASL_SSL).
+    pub security_protocol: i16,
+}
+
 /// One change to the cluster metadata.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type")]
@@ -64,6 +77,10 @@ pub enum MetadataRecord {
         port: u16,
         /// `broker.rack`, for rack-aware placement.
         rack: Option<String>,
+        /// Every client listener's advertised endpoint (empty in logs written before
+        /// listeners were recorded: then `host`/`port` is the only one).
+        #[serde(default)]
+        endpoints: Vec<BrokerEndpoint>,
     },
     /// The broker may lead and host partitions (it heartbeats and has caught up).
     BrokerUnfenced {

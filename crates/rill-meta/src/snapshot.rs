@@ -21,6 +21,7 @@ impl MetadataImage {
                 host: b.host.clone(),
                 port: b.port,
                 rack: b.rack.clone(),
+                endpoints: b.endpoints.clone(),
             });
             if !b.fenced {
                 out.push(MetadataRecord::BrokerUnfenced {
@@ -92,6 +93,12 @@ mod tests {
                 host: "h".into(),
                 port: 1,
                 rack: Some("r".into()),
+                endpoints: vec![crate::BrokerEndpoint {
+                    name: "EXTERNAL".into(),
+                    host: "e".into(),
+                    port: 9,
+                    security_protocol: 3,
+                }],
             },
             MetadataRecord::BrokerRegistered {
                 broker_id: 2,
@@ -99,6 +106,7 @@ mod tests {
                 host: "h".into(),
                 port: 2,
                 rack: None,
+                endpoints: vec![],
             },
             MetadataRecord::BrokerUnfenced { broker_id: 1 },
             MetadataRecord::TopicCreated {

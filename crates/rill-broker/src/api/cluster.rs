@@ -18,7 +18,7 @@ use crate::broker::Broker;
 /// Answers DescribeCluster.
 pub fn describe_cluster(
     broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: DescribeClusterRequest,
 ) -> DescribeClusterResponse {
     let mut r = DescribeClusterResponse::default();
@@ -34,7 +34,7 @@ pub fn describe_cluster(
         r.cluster_authorized_operations = super::CLUSTER_AUTHORIZED_OPERATIONS;
     }
     r.brokers = broker
-        .live_brokers()
+        .live_brokers_on(&ctx.listener.name)
         .into_iter()
         .map(|(id, host, port, rack)| {
             let mut b = DescribeClusterBroker::default();

@@ -99,3 +99,10 @@ pub fn txn_offset_verify_code(code: i16, version: i16) -> i16 {
     };
     err.code()
 }
+
+/// The client asked for a SASL mechanism the listener does not enable.
+pub const UNSUPPORTED_SASL_MECHANISM: i16 = 33;
+/// A SASL request out of turn.
+pub const ILLEGAL_SASL_STATE: i16 = 34;
+/// SASL authentication failed (bad credentials, a refused token).
+pub const SASL_AUTHENTICATION_FAILED: i16 = 58;

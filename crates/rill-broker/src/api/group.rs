@@ -26,7 +26,7 @@ fn opt_string(s: &Option<StrBytes>) -> Option<String> {
 
 /// The coordinator of `group_id`: the leader of its `__consumer_offsets` partition, as
 /// (id, host, port), or `None` while that partition has no leader.
-fn coordinator_of(broker: &Broker, group_id: &str) -> Option<(i32, String, i32)> {
+fn coordinator_of(broker: &Broker, group_id: &str, listener: &str) -> Option<(i32, String, i32)> {
     let image = broker.image();
     let topic = image.topic(crate::coordinator::OFFSETS_TOPIC)?;
     let index = rill_group::partition_for(group_id, topic.partitions as i32);
@@ -35,7 +35,7 @@ fn coordinator_of(broker: &Broker, group_id: &str) -> Option<(i32, String, i32)>
         _ => broker.config.node_id,
     };
     broker
-        .live_brokers()
+        .live_brokers_on(listener)
         .into_iter()
         .find(|(id, ..)| *id == leader)
         .map(|(id, host, port, _)| (id, host, i32::from(port)))
@@ -44,7 +44,11 @@ fn coordinator_of(broker: &Broker, group_id: &str) -> Option<(i32, String, i32)>
 /// The transaction coordinator of `transactional_id`: the leader of its
 /// `__transaction_state` partition. Creates the topic (in the background) on first use, as
 /// Kafka does; `None` until it has a leader.
-fn txn_coordinator_of(broker: &Arc<Broker>, transactional_id: &str) -> Option<(i32, String, i32)> {
+fn txn_coordinator_of(
+    broker: &Arc<Broker>,
+    transactional_id: &str,
+    listener: &str,
+) -> Option<(i32, String, i32)> {
     let image = broker.image();
     let Some(topic) = image.topic(rill_txn::TRANSACTION_STATE_TOPIC) else {
         let b = broker.clone();
@@ -58,7 +62,7 @@ fn txn_coordinator_of(broker: &Arc<Broker>, transactional_id: &str) -> Option<(i
     let index = rill_txn::partition_for(transactional_id, topic.partitions as i32);
     let leader = topic.partition_states.get(index as usize)?.leader;
     broker
-        .live_brokers()
+        .live_brokers_on(listener)
         .into_iter()
         .find(|(id, ..)| *id == leader)
         .map(|(id, host, port, _)| (id, host, i32::from(port)))
@@ -99,14 +103,14 @@ pub fn find_coordinator(
         let target = if code != 0 {
             None
         } else if req.key_type == 0 {
-            let found = coordinator_of(broker, key.as_str());
+            let found = coordinator_of(broker, key.as_str(), &ctx.listener.name);
             if found.is_none() {
                 code = ResponseError::CoordinatorNotAvailable.code();
                 message = Some("the group's __consumer_offsets partition has no leader".into());
             }
             found
         } else {
-            let found = txn_coordinator_of(broker, key.as_str());
+            let found = txn_coordinator_of(broker, key.as_str(), &ctx.listener.name);
             if found.is_none() {
                 code = ResponseError::CoordinatorNotAvailable.code();
                 message = Some(

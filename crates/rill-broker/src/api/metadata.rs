@@ -25,7 +25,7 @@ pub async fn handle(
 ) -> MetadataResponse {
     let mut r = MetadataResponse::default();
     r.brokers = broker
-        .live_brokers()
+        .live_brokers_on(&ctx.listener.name)
         .into_iter()
         .map(|(id, host, port, rack)| {
             let mut b = MetadataResponseBroker::default();

@@ -20,6 +20,7 @@ pub mod produce;
 pub mod producer_id;
 pub mod quorum;
 pub mod records;
+pub mod sasl;
 pub mod topics;
 pub mod txn;
 pub mod txn_offsets;
@@ -39,6 +40,7 @@ use kafka_protocol::protocol::{Decodable, Encodable};
 use crate::broker::Broker;
 use crate::net::handler::RequestHandler;
 use crate::net::response::Response;
+use crate::session::Session;
 
 /// Why a request closes its connection instead of getting a response.
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +72,10 @@ pub enum RequestError {
     /// The response could not be encoded (a bug).
     #[error("cannot encode response: {0}")]
     Encode(String),
+    /// A request before SASL authentication completed, a raw SASL token that is too
+    /// large, or an expired session's request (KIP-368): the connection closes, as Kafka's.
+    #[error("{0}")]
+    Unauthenticated(String),
 }
 
 /// What a handler knows about the request besides its body.
@@ -83,6 +89,8 @@ pub struct RequestContext {
     pub header: RequestHeader,
     /// The client's address.
     pub peer: SocketAddr,
+    /// The listener the request came in on (Metadata answers with its endpoints).
+    pub listener: Arc<crate::session::ListenerContext>,
 }
 
 /// The APIs Rill serves and the version ranges it advertises and accepts: each version here
@@ -97,6 +105,8 @@ const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ListOffsets, 1, 10),
     (ApiKey::Metadata, 0, 13),
     (ApiKey::ApiVersions, 0, 4),
+    (ApiKey::SaslHandshake, 0, 1),
+    (ApiKey::SaslAuthenticate, 0, 2),
     (ApiKey::CreateTopics, 2, 7),
     (ApiKey::DeleteTopics, 1, 6),
     (ApiKey::DeleteRecords, 0, 2),
@@ -239,9 +249,9 @@ impl RequestHandler for ApiHandler {
     fn handle(
         &self,
         frame: Bytes,
-        peer: SocketAddr,
+        session: &Session,
     ) -> impl std::future::Future<Output = Result<Responder, RequestError>> + Send {
-        handle_request(&self.broker, frame, peer)
+        handle_request(&self.broker, frame, session)
     }
 }
 
@@ -252,8 +262,11 @@ impl RequestHandler for ApiHandler {
 pub async fn handle_request(
     broker: &Arc<Broker>,
     frame: Bytes,
-    peer: SocketAddr,
+    session: &Session,
 ) -> Result<Responder, RequestError> {
+    if let Some(answer) = sasl::before_parsing(broker, &frame, session)? {
+        return Ok(answer);
+    }
     let (correlation_id, api, version, header, body) = match parse_request(&frame)? {
         ParsedRequest::ApiVersionsTooNew { correlation_id } => {
             // Clients rely on this: a v0 answer with the ranges, so they can pick a version.
@@ -268,12 +281,14 @@ pub async fn handle_request(
             body,
         } => (correlation_id, api, version, header, body),
     };
+    sasl::check_allowed(session, api)?;
     let timer = crate::observe::requests::start(api);
     let ctx = RequestContext {
         api_key: api,
         version,
         header,
-        peer,
+        peer: session.peer,
+        listener: session.listener.clone(),
     };
     match *body {
         RequestKind::Produce(req) => {
@@ -313,7 +328,7 @@ pub async fn handle_request(
             .map(|r| Responder::Done(Some(r)))
         }
         body => {
-            let body = dispatch(broker, &ctx, body).await;
+            let body = dispatch(broker, &ctx, session, body).await;
             timer.finish(body.as_ref());
             match body {
                 Some(body) => encode_response(api, version, correlation_id, body)
@@ -327,9 +342,16 @@ pub async fn handle_request(
 async fn dispatch(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
+    session: &Session,
     body: RequestKind,
 ) -> Option<ResponseKind> {
     let r = match body {
+        RequestKind::SaslHandshake(req) => {
+            ResponseKind::SaslHandshake(sasl::handshake(broker, ctx, session, req))
+        }
+        RequestKind::SaslAuthenticate(req) => {
+            ResponseKind::SaslAuthenticate(sasl::authenticate(broker, ctx, session, req))
+        }
         RequestKind::ApiVersions(req) => ResponseKind::ApiVersions(api_versions::handle(ctx, req)),
         RequestKind::Metadata(req) => {
             ResponseKind::Metadata(metadata::handle(broker, ctx, req).await)

@@ -71,6 +71,7 @@ fn ctx(api_key: ApiKey) -> RequestContext {
         version: 9,
         header: RequestHeader::default(),
         peer: SocketAddr::from(([127, 0, 0, 1], 1)),
+        listener: crate::session::ListenerContext::plaintext("PLAINTEXT"),
     }
 }
 

@@ -32,7 +32,7 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::task::Poll;
 
-use tokio::net::tcp::ReadHalf;
+use tokio::io::AsyncRead;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
@@ -40,7 +40,9 @@ use super::budget::{BudgetPermit, RequestBudget};
 use super::frame::{FrameError, FrameReader};
 use super::handler::{NetShared, PendingAnswer, RequestHandler, Responder};
 use super::response::Response;
-use super::send::{write_response, write_responses_in_memory, SendStats};
+use super::send::SendStats;
+use super::transport::{PlainWriter, ResponseWriter};
+use crate::session::Session;
 
 /// Responses a connection may owe at once. The Java client sends at most 5 requests in
 /// flight, but librdkafka without idempotence up to a million: with linger.ms=0 it sends small
@@ -191,10 +193,12 @@ fn none_like<F>(_f: impl FnOnce() -> F) -> Option<F> {
 
 /// Reads the next frame and takes its size from both budgets before its body. Owns the
 /// reader while it runs and hands it back, so the connection can start the next read later.
-async fn read_frame<'a>(
-    mut frames: FrameReader<ReadHalf<'a>>,
+async fn read_frame<R: AsyncRead + Unpin>(
+    mut frames: FrameReader<R>,
     budgets: &Budgets,
-) -> (FrameReader<ReadHalf<'a>>, Result<Option<Frame>, FrameError>) {
+    (min, max): (usize, usize),
+) -> (FrameReader<R>, Result<Option<Frame>, FrameError>) {
+    frames.set_limits(min, max);
     let read = async {
         let Some(size) = frames.next_size().await? else {
             return Ok(None);
@@ -211,39 +215,12 @@ async fn read_frame<'a>(
     (frames, read)
 }
 
-/// Writes `batch` in order and hands the buffer back for the next batch.
-async fn write_owned(
-    stream: &TcpStream,
-    batch: Vec<Response>,
-    stats: &SendStats,
-) -> (Vec<Response>, io::Result<()>) {
-    let written = write_batch(stream, &batch, stats).await;
-    (batch, written)
-}
-
-/// Writes `batch` in order: all in-memory responses with one vectored write, else one by one.
-async fn write_batch(stream: &TcpStream, batch: &[Response], stats: &SendStats) -> io::Result<()> {
-    match batch {
-        [] => Ok(()),
-        [one] => write_response(stream, one, stats).await,
-        _ if batch.iter().all(Response::in_memory) => {
-            write_responses_in_memory(stream, batch, stats).await
-        }
-        _ => {
-            for r in batch {
-                write_response(stream, r, stats).await?;
-            }
-            Ok(())
-        }
-    }
-}
-
 /// What woke the connection's loop.
-enum Event<E, R> {
+enum Event<E, R, W> {
     /// Shutdown began (or its sender is gone).
     Shutdown,
     /// A write finished.
-    Wrote(Vec<Response>, io::Result<()>),
+    Wrote(W, Vec<Response>, io::Result<()>),
     /// The request being handled has its answer.
     Handled(Result<Responder<E>, E>),
     /// A frame was read (`None`: the peer closed between frames), or reading failed.
@@ -252,21 +229,41 @@ enum Event<E, R> {
     CanWrite,
 }
 
-/// Serves one connection until the peer closes it, it misbehaves, or shutdown begins: its
-/// frames are answered by `handler`, within `net`'s limits. Once reading ends (the peer
-/// closed, a bad frame, shutdown) or a request is refused, the responses owed so far are
-/// still written before the socket is closed.
-pub async fn serve_connection<H: RequestHandler>(
+/// Serves one plaintext connection (see [`serve_connection`]).
+pub async fn serve_plain<H: RequestHandler>(
     handler: Arc<H>,
     net: Arc<NetShared>,
-    mut stream: TcpStream,
-    peer: SocketAddr,
-    mut shutdown: watch::Receiver<bool>,
+    stream: TcpStream,
+    session: Session,
+    shutdown: watch::Receiver<bool>,
 ) {
-    let _open = crate::observe::gauges::connection_opened();
     if let Err(e) = stream.set_nodelay(true) {
-        tracing::debug!(%peer, error = %e, "set_nodelay failed");
+        tracing::debug!(peer = %session.peer, error = %e, "set_nodelay failed");
     }
+    let (reader, writer) = stream.into_split();
+    let frames = FrameReader::new(reader, net.max_frame_bytes);
+    serve_connection(handler, net, frames, PlainWriter(writer), session, shutdown).await;
+}
+
+/// Serves one connection until the peer closes it, it misbehaves, or shutdown begins: its
+/// frames (read by `frames`) are answered by `handler` and written by `writer`, within
+/// `net`'s limits. Once reading ends (the peer closed, a bad frame, shutdown), a request is
+/// refused, or the handler asks the session to close (a failed authentication), the
+/// responses owed so far are still written before the connection is closed.
+pub async fn serve_connection<H, R, W>(
+    handler: Arc<H>,
+    net: Arc<NetShared>,
+    frames: FrameReader<R>,
+    writer: W,
+    session: Session,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    H: RequestHandler,
+    R: AsyncRead + Unpin + Send,
+    W: ResponseWriter,
+{
+    let _open = crate::observe::gauges::connection_opened();
+    let peer = session.peer;
     let max = net.max_frame_bytes;
     let budgets = Budgets {
         own: RequestBudget::new(Some((max as u64).min(net.request_budget.capacity()))),
@@ -274,22 +271,22 @@ pub async fn serve_connection<H: RequestHandler>(
     };
     let stats: &SendStats = &net.send_stats;
     let handler: &H = &handler;
-    let (reader, writer) = stream.split();
-    let socket: &TcpStream = writer.as_ref();
+    let session = &session;
 
     // Reading: the read in progress, or the reader while reading waits for the handler.
-    let mut reading = pin!(Some(read_frame(FrameReader::new(reader, max), &budgets)));
+    let mut reading = pin!(Some(read_frame(frames, &budgets, session.frame_limits(max))));
     let mut idle_reader = None;
     let mut read_done = false;
     let mut waiting: VecDeque<Frame> = VecDeque::with_capacity(FRAMES_AHEAD);
     // Handling: one request at a time, with its budget.
-    let mut handling = pin!(none_like(|| handler.handle(bytes::Bytes::new(), peer)));
+    let mut handling = pin!(none_like(|| handler.handle(bytes::Bytes::new(), session)));
     let mut handling_permits: Option<Permits> = None;
     // No more requests are handled (shutdown, a refused request).
     let mut stop_handling = false;
     // Owed responses and the write in progress (the batch it holds counts as owed).
     let mut owed: OwedQueue<H::Error> = OwedQueue::new();
-    let mut writing = pin!(none_like(|| write_owned(socket, Vec::new(), stats)));
+    let mut idle_writer: Option<W> = None;
+    let mut writing = pin!(Some(writer.write_batch(Vec::new(), stats)));
     let mut in_write = 0usize;
     let mut spare_batch: Vec<Response> = Vec::with_capacity(MAX_BATCH);
     // Nothing more is written (a write failed, or an answer cannot be given); the connection
@@ -319,9 +316,9 @@ pub async fn serve_connection<H: RequestHandler>(
                 }
             }
             if let Some(w) = writing.as_mut().as_pin_mut() {
-                if let Poll::Ready((batch, written)) = w.poll(cx) {
+                if let Poll::Ready((writer, batch, written)) = w.poll(cx) {
                     writing.set(None);
-                    return Poll::Ready(Event::Wrote(batch, written));
+                    return Poll::Ready(Event::Wrote(writer, batch, written));
                 }
             }
             if let Some(h) = handling.as_mut().as_pin_mut() {
@@ -338,7 +335,7 @@ pub async fn serve_connection<H: RequestHandler>(
             }
             if !dead {
                 owed.poll_pending(cx);
-                if owed.ready > 0 && writing.is_none() {
+                if owed.ready > 0 && writing.is_none() && idle_writer.is_some() {
                     return Poll::Ready(Event::CanWrite);
                 }
             }
@@ -357,7 +354,8 @@ pub async fn serve_connection<H: RequestHandler>(
                 waiting.clear();
                 stop_handling = true;
             }
-            Event::Wrote(mut batch, written) => {
+            Event::Wrote(writer, mut batch, written) => {
+                idle_writer = Some(writer);
                 in_write = 0;
                 if let Err(e) = written {
                     tracing::debug!(%peer, error = %e, "write failed; closing");
@@ -375,6 +373,14 @@ pub async fn serve_connection<H: RequestHandler>(
                     Ok(responder) => {
                         if !dead {
                             owed.push(responder);
+                        }
+                        if session.must_close() {
+                            // Answered, and nothing after it (a failed authentication).
+                            stop_handling = true;
+                            reading.set(None);
+                            idle_reader = None;
+                            read_done = true;
+                            waiting.clear();
                         }
                     }
                     Err(e) => {
@@ -428,9 +434,9 @@ pub async fn serve_connection<H: RequestHandler>(
                     if close_after_write {
                         dead = true;
                     }
-                } else {
+                } else if let Some(writer) = idle_writer.take() {
                     in_write = batch.len();
-                    writing.set(Some(write_owned(socket, batch, stats)));
+                    writing.set(Some(writer.write_batch(batch, stats)));
                 }
             }
         }
@@ -452,14 +458,14 @@ pub async fn serve_connection<H: RequestHandler>(
         // The next request, if one is read and the client is owed few enough answers.
         if handling.is_none() && !stop_handling && owed.len() + in_write < MAX_IN_FLIGHT {
             if let Some(frame) = waiting.pop_front() {
-                handling.set(Some(handler.handle(frame.bytes, peer)));
+                handling.set(Some(handler.handle(frame.bytes, session)));
                 handling_permits = Some(frame.permits);
             }
         }
         // Read on while few frames wait.
         if !read_done && waiting.len() < FRAMES_AHEAD {
             if let Some(frames) = idle_reader.take() {
-                reading.set(Some(read_frame(frames, &budgets)));
+                reading.set(Some(read_frame(frames, &budgets, session.frame_limits(max))));
             }
         }
         let reading_over = read_done && waiting.is_empty() || stop_handling;
@@ -468,8 +474,9 @@ pub async fn serve_connection<H: RequestHandler>(
         }
     }
     drop(handling_permits);
-    // Like `shutdown()` on the write half: the client reads what was sent, then EOF.
-    let _ = rustix::net::shutdown(socket, rustix::net::Shutdown::Write);
+    if let Some(writer) = idle_writer {
+        writer.finish().await;
+    }
 }
 
 #[cfg(test)]
@@ -499,7 +506,7 @@ mod tests {
         async fn handle(
             &self,
             frame: Bytes,
-            _peer: SocketAddr,
+            _session: &Session,
         ) -> Result<Responder<String>, String> {
             let (op, id) = (frame[0], frame[1]);
             match op {
@@ -535,11 +542,11 @@ mod tests {
         let fake = Arc::new(Fake::default());
         let net = Arc::new(NetShared::new(1000, Some(1 << 20)));
         let (shutdown, rx) = watch::channel(false);
-        let served = tokio::spawn(serve_connection(
+        let served = tokio::spawn(serve_plain(
             fake.clone(),
             net.clone(),
             stream,
-            peer,
+            Session::plaintext(peer),
             rx,
         ));
         Conn {

@@ -82,8 +82,11 @@ pub struct FrameReader<R> {
     reader: R,
     /// Bytes read and not yet handed out.
     buf: BytesMut,
-    /// `socket.request.max.bytes`.
+    /// `socket.request.max.bytes` (before SASL authentication,
+    /// `sasl.server.max.receive.size`).
     max: usize,
+    /// The smallest frame: a request header, or less where raw SASL tokens may come.
+    min: usize,
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
@@ -93,7 +96,14 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             reader,
             buf: BytesMut::new(),
             max,
+            min: MIN_REQUEST_LEN,
         }
+    }
+
+    /// Sets the size limits of the next frames.
+    pub fn set_limits(&mut self, min: usize, max: usize) {
+        self.min = min;
+        self.max = max;
     }
 
     /// Reads and checks the next frame's size prefix. `Ok(None)` is a clean end of stream
@@ -128,7 +138,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 max: self.max,
             });
         }
-        if size < MIN_REQUEST_LEN {
+        if size < self.min {
             return Err(FrameError::TooShort { size });
         }
         Ok(Some(size))

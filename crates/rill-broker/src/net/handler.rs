@@ -4,7 +4,6 @@
 //! frame limit, the broker-wide request byte budget and the send statistics.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -13,6 +12,7 @@ use bytes::Bytes;
 use super::budget::RequestBudget;
 use super::response::Response;
 use super::send::SendStats;
+use crate::session::Session;
 
 /// A boxed future that a [`Responder`] completes later.
 pub type PendingAnswer<E> = Pin<Box<dyn Future<Output = Result<Option<Response>, E>> + Send>>;
@@ -33,11 +33,11 @@ pub trait RequestHandler: Send + Sync + 'static {
     /// Why a request closes its connection instead of getting an answer.
     type Error: std::fmt::Display + Send + 'static;
 
-    /// Handles one whole frame from `peer`.
+    /// Handles one whole frame of the connection `session`.
     fn handle(
         &self,
         frame: Bytes,
-        peer: SocketAddr,
+        session: &Session,
     ) -> impl Future<Output = Result<Responder<Self::Error>, Self::Error>> + Send;
 }
 

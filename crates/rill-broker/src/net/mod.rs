@@ -6,6 +6,8 @@ pub mod budget;
 pub mod connection;
 pub mod frame;
 pub mod handler;
+pub mod listeners;
 pub mod page_cache;
 pub mod response;
 pub mod send;
+pub mod transport;

@@ -15,6 +15,14 @@ struct ConnectionHandles {
     created: Counter,
     /// `rill_connections_closed_total`.
     closed: Counter,
+    /// `rill_tls_handshake_failures_total`.
+    tls_failed: Counter,
+    /// `rill_authentications_total{result="success"}`.
+    auth_ok: Counter,
+    /// `rill_authentications_total{result="failure"}`.
+    auth_failed: Counter,
+    /// `rill_reauthentications_total`.
+    reauth_ok: Counter,
 }
 
 static CONNECTIONS: LazyLock<ConnectionHandles> = LazyLock::new(|| {
@@ -23,6 +31,10 @@ static CONNECTIONS: LazyLock<ConnectionHandles> = LazyLock::new(|| {
         active: gauge!(names::CONNECTIONS_ACTIVE),
         created: counter!(names::CONNECTIONS_CREATED),
         closed: counter!(names::CONNECTIONS_CLOSED),
+        tls_failed: counter!(names::TLS_HANDSHAKE_FAILURES),
+        auth_ok: counter!(names::AUTHENTICATIONS, "result" => "success"),
+        auth_failed: counter!(names::AUTHENTICATIONS, "result" => "failure"),
+        reauth_ok: counter!(names::REAUTHENTICATIONS),
     }
 });
 
@@ -42,6 +54,21 @@ pub fn connection_opened() -> ConnectionGuard {
     CONNECTIONS.active.increment(1.0);
     CONNECTIONS.created.increment(1);
     ConnectionGuard(())
+}
+
+/// A client's TLS handshake failed or timed out.
+pub fn tls_handshake_failed() {
+    CONNECTIONS.tls_failed.increment(1);
+}
+
+/// A SASL authentication ended: succeeded (`ok`) or failed; `reauth` for a KIP-368
+/// re-authentication that succeeded.
+pub fn authenticated(ok: bool, reauth: bool) {
+    match (ok, reauth) {
+        (true, false) => CONNECTIONS.auth_ok.increment(1),
+        (true, true) => CONNECTIONS.reauth_ok.increment(1),
+        (false, _) => CONNECTIONS.auth_failed.increment(1),
+    }
 }
 
 impl Drop for ConnectionGuard {

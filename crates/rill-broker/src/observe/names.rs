@@ -27,6 +27,12 @@ pub const CONNECTIONS_ACTIVE: &str = "rill_connections_active";
 pub const CONNECTIONS_CREATED: &str = "rill_connections_created_total";
 /// Connections closed (Kafka: connection-close-total).
 pub const CONNECTIONS_CLOSED: &str = "rill_connections_closed_total";
+/// Counter: client TLS handshakes that failed or timed out.
+pub const TLS_HANDSHAKE_FAILURES: &str = "rill_tls_handshake_failures_total";
+/// Counter: SASL authentications, by `result` (success, failure).
+pub const AUTHENTICATIONS: &str = "rill_authentications_total";
+/// Counter: KIP-368 re-authentications that succeeded.
+pub const REAUTHENTICATIONS: &str = "rill_reauthentications_total";
 /// ISR shrinks of partitions led here (Kafka: ReplicaManager IsrShrinksPerSec).
 pub const ISR_SHRINKS: &str = "rill_isr_shrinks_total";
 /// ISR expansions of partitions led here (Kafka: ReplicaManager IsrExpandsPerSec).

@@ -398,6 +398,13 @@ fn request_for(api: ApiKey, version: i16, n: &Names) -> Option<RequestKind> {
             r.topics = vec![t];
             RequestKind::OffsetDelete(r)
         }
+        // On a PLAINTEXT listener both are answered ILLEGAL_SASL_STATE, as Kafka answers.
+        ApiKey::SaslHandshake => {
+            RequestKind::SaslHandshake(SaslHandshakeRequest::default().with_mechanism(s("PLAIN")))
+        }
+        ApiKey::SaslAuthenticate => RequestKind::SaslAuthenticate(
+            SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from_static(b"\0u\0p")),
+        ),
         ApiKey::DescribeProducers => {
             let mut t = describe_producers_request::TopicRequest::default();
             t.name = topic_name(&n.topic);

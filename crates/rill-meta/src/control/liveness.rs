@@ -37,6 +37,9 @@ pub struct BrokerHeartbeat {
     pub port: u16,
     /// `broker.rack`.
     pub rack: Option<String>,
+    /// Every client listener's advertised endpoint.
+    #[serde(default)]
+    pub endpoints: Vec<crate::BrokerEndpoint>,
     /// The last metadata offset the broker applied (`None` before any), for operators.
     pub metadata_offset: Option<u64>,
     /// The broker's image holds this incarnation's registration: it has caught up with the
@@ -124,6 +127,7 @@ pub fn tick(image: &MetadataImage, live: &Liveness, now_ms: u64) -> Vec<Metadata
                 host: hb.host.clone(),
                 port: hb.port,
                 rack: hb.rack.clone(),
+                endpoints: hb.endpoints.clone(),
             };
             push_all(&mut work, &mut out, vec![reg]);
             // A registration fences: leaderships of the old incarnation move away now.

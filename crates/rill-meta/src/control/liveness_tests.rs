@@ -14,6 +14,7 @@ fn hb(id: i32, incarnation: u128) -> BrokerHeartbeat {
         host: "127.0.0.1".into(),
         port: 9000 + id as u16,
         rack: None,
+        endpoints: vec![],
         metadata_offset: Some(1),
         caught_up: true,
         want_shutdown: false,

@@ -15,6 +15,7 @@ pub fn live_brokers(n: i32) -> MetadataImage {
                 host: "127.0.0.1".into(),
                 port: 9000 + b as u16,
                 rack: None,
+                endpoints: vec![],
             })
             .unwrap();
         image

@@ -141,6 +141,7 @@ fn heartbeat(id: NodeId, incarnation: Uuid, image: &MetadataImage) -> BrokerHear
         host: format!("sim-{id}"),
         port: 9092,
         rack: None,
+        endpoints: vec![],
         metadata_offset: None,
         caught_up: own_state(image, id, incarnation).is_some(),
         want_shutdown: false,

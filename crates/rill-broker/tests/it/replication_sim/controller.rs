@@ -88,6 +88,7 @@ impl SimController {
             host: "sim".into(),
             port: 9092,
             rack: None,
+            endpoints: vec![],
         }
     }
 
