@@ -84,11 +84,14 @@ fn accepts_every_allowed_algorithm() {
     }
 }
 
+/// What a refused token's error must look like.
+type Expect = fn(&TokenError) -> bool;
+
 #[test]
 fn refuses_bad_tokens() {
     let v = validator();
     let c = claims();
-    let cases: Vec<(String, fn(&TokenError) -> bool)> = vec![
+    let cases: Vec<(String, Expect)> = vec![
         (rsa(&with(c.clone(), "exp", json!(NOW_S - 31))), |e| {
             matches!(e, TokenError::Expired { .. })
         }),
