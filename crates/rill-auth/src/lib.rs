@@ -1,7 +1,23 @@
 //! Rill's authentication as pure code, with no sockets, tasks or clocks: the SASL
-//! mechanisms a broker serves, the SCRAM credentials it stores, and how principals are named.
+//! mechanisms a broker serves (PLAIN, SCRAM-SHA-256/512, OAUTHBEARER) and their client side,
+//! the SCRAM credentials it stores, the JAAS configuration values that configure them, and
+//! how TLS principals are named (Kafka's `ssl.principal.mapping.rules`).
 //! The broker's connection layer drives these state machines with the bytes clients send.
 
+pub mod client;
+pub mod jaas;
+pub mod oauth_validator;
+mod oauthbearer;
+mod plain;
+pub mod sasl;
+mod scram;
 pub mod scram_credential;
+pub mod scram_message;
 
+pub use client::SaslClient;
+pub use jaas::{JaasConfig, JaasError};
+pub use oauth_validator::{OAuthConfigError, OAuthValidator, TokenError, ValidatedToken};
+pub use sasl::{
+    CredentialLookup, SaslError, SaslMechanism, SaslServer, SaslSettings, SaslStep, MAX_TOKEN_BYTES,
+};
 pub use scram_credential::{ScramCredential, ScramMechanism};
