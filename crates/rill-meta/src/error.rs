@@ -84,6 +84,14 @@ pub enum MetaError {
         /// The count the topic has now (0 for a new topic).
         current: u32,
     },
+    /// A SCRAM credential removal for a credential that is not stored.
+    #[error("no SCRAM credential of user '{user}' for mechanism {mechanism}")]
+    UnknownScramCredential {
+        /// The user.
+        user: String,
+        /// Kafka's mechanism code.
+        mechanism: i8,
+    },
 }
 
 /// Result alias of this crate.

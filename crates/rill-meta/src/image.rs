@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use uuid::Uuid;
 
-use crate::{MetaError, MetadataRecord, Result};
+use crate::{MetaError, MetadataRecord, Result, ScramCredentialImage};
 
 /// One partition's placement and leadership.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -97,6 +97,8 @@ pub struct MetadataImage {
     /// Dynamic configs of brokers and groups by (resource type, resource name); never holds
     /// an empty map.
     resource_configs: BTreeMap<(i8, String), BTreeMap<String, String>>,
+    /// SCRAM credentials by (user, mechanism code); see [`crate::scram`].
+    pub(crate) scram_credentials: BTreeMap<(String, i8), ScramCredentialImage>,
 }
 
 impl MetadataImage {
@@ -439,6 +441,8 @@ impl MetadataImage {
             MetadataRecord::ProducerIdsAllocated { next_producer_id } => {
                 self.next_producer_id = self.next_producer_id.max(*next_producer_id);
             }
+            MetadataRecord::UserScramCredentialUpserted { .. }
+            | MetadataRecord::UserScramCredentialRemoved { .. } => self.apply_scram(record)?,
         }
         Ok(())
     }

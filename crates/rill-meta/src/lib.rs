@@ -1,7 +1,7 @@
 //! Rill's cluster metadata as a pure state machine.
 //!
 //! The metadata of a cluster (topics, their ids, partition counts and configs, producer id
-//! blocks) changes only through [`MetadataRecord`]s appended to a metadata log. Every node
+//! blocks, SCRAM credentials) changes only through [`MetadataRecord`]s appended to a metadata log. Every node
 //! applies the same records in the same order to its own [`MetadataImage`] and acts on the
 //! difference. This crate does no I/O: the broker owns the log (a local file on a single node,
 //! a Raft log in a cluster) and calls [`MetadataImage::apply`].
@@ -10,11 +10,13 @@ pub mod control;
 mod error;
 mod image;
 mod records;
+pub mod scram;
 mod snapshot;
 mod topic_name;
 
 pub use error::{MetaError, Result};
 pub use image::{BrokerImage, MetadataImage, PartitionImage, TopicImage};
 pub use records::{BrokerEndpoint, MetadataRecord};
+pub use scram::{ScramCredentialImage, SecretBytes};
 pub use topic_name::{validate_topic_name, INTERNAL_TOPIC_PREFIX, MAX_TOPIC_NAME_LEN};
 pub use uuid::Uuid;

@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::SecretBytes;
+
 /// One advertised listener of a broker (Kafka's `BrokerEndpoint` of a registration).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BrokerEndpoint {
@@ -208,5 +210,29 @@ pub enum MetadataRecord {
     ProducerIdsAllocated {
         /// First producer id not yet handed out.
         next_producer_id: i64,
+    },
+    /// A user's SCRAM credential for one mechanism was created or replaced (Kafka's
+    /// `UserScramCredentialRecord`). Carries the derived keys, never the password.
+    UserScramCredentialUpserted {
+        /// The user name.
+        name: String,
+        /// Kafka's mechanism code (1 SCRAM-SHA-256, 2 SCRAM-SHA-512).
+        mechanism: i8,
+        /// The salt.
+        salt: SecretBytes,
+        /// `H(ClientKey)`.
+        stored_key: SecretBytes,
+        /// `HMAC(SaltedPassword, "Server Key")`.
+        server_key: SecretBytes,
+        /// The PBKDF2 iteration count.
+        iterations: i32,
+    },
+    /// A user's SCRAM credential for one mechanism was deleted (Kafka's
+    /// `RemoveUserScramCredentialRecord`); applies only while it exists.
+    UserScramCredentialRemoved {
+        /// The user name.
+        name: String,
+        /// Kafka's mechanism code.
+        mechanism: i8,
     },
 }

@@ -69,6 +69,7 @@ impl MetadataImage {
                 next_producer_id: self.next_producer_id,
             });
         }
+        out.extend(self.scram_records());
         out
     }
 }
@@ -157,6 +158,34 @@ mod tests {
                 key: "consumer.session.timeout.ms".into(),
                 value: None,
             },
+            MetadataRecord::UserScramCredentialUpserted {
+                name: "alice".into(),
+                mechanism: 1,
+                salt: vec![1, 2].into(),
+                stored_key: vec![3; 32].into(),
+                server_key: vec![4; 32].into(),
+                iterations: 4096,
+            },
+            MetadataRecord::UserScramCredentialUpserted {
+                name: "alice".into(),
+                mechanism: 2,
+                salt: vec![5].into(),
+                stored_key: vec![6; 64].into(),
+                server_key: vec![7; 64].into(),
+                iterations: 8192,
+            },
+            MetadataRecord::UserScramCredentialUpserted {
+                name: "bob".into(),
+                mechanism: 1,
+                salt: vec![8].into(),
+                stored_key: vec![9; 32].into(),
+                server_key: vec![10; 32].into(),
+                iterations: 4096,
+            },
+            MetadataRecord::UserScramCredentialRemoved {
+                name: "alice".into(),
+                mechanism: 1,
+            },
         ];
         for r in &recs {
             image.apply(r).unwrap();
@@ -172,6 +201,11 @@ mod tests {
         assert!(
             image.resource_configs(32, "g2").is_none(),
             "emptied maps go away"
+        );
+        assert_eq!(
+            image.scram_credentials().count(),
+            2,
+            "alice SHA-512 and bob"
         );
         let mut rebuilt = MetadataImage::new();
         for r in image.to_records() {
