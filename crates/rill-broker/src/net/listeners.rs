@@ -157,7 +157,7 @@ fn certificate_principal(
     mapper: &rill_auth::principal::PrincipalMapper,
     der: &[u8],
 ) -> Result<String, String> {
-    let dn = rill_auth::principal::subject_dn(der).map_err(|e| e.to_string())?;
+    let dn = rill_auth::subject_dn::subject_dn(der).map_err(|e| e.to_string())?;
     let name = mapper.map(&dn).map_err(|e| e.to_string())?;
     Ok(format!("User:{name}"))
 }
