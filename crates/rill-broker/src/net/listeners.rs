@@ -148,7 +148,15 @@ async fn serve_accepted<H: RequestHandler>(
     let session = Session::new(peer, context, principal);
     let (reader, writer) = tokio::io::split(stream);
     let frames = FrameReader::new(reader, net.max_frame_bytes);
-    serve_connection(handler, net, frames, EncryptedWriter(writer), session, shutdown).await;
+    serve_connection(
+        handler,
+        net,
+        frames,
+        EncryptedWriter(writer),
+        session,
+        shutdown,
+    )
+    .await;
 }
 
 /// `User:<name>` for a client certificate: its subject's distinguished name mapped by
