@@ -15,6 +15,8 @@ use std::fmt;
 
 use regex::Regex;
 
+pub use crate::subject_dn::{subject_dn, CertificateError};
+
 /// Why `ssl.principal.mapping.rules` could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("Invalid rule: `{rule}`: {reason}")]
