@@ -25,6 +25,9 @@ phase() {
 phase "cargo fmt --check"
 cargo fmt --all -- --check
 
+phase "build setup (OpenSSL headers for librdkafka's TLS)"
+bash scripts/setup-build.sh
+
 phase "cargo test --release --workspace --no-run (builds target/release/rill too)"
 cargo test --release --workspace --no-run
 

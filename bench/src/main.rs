@@ -33,6 +33,9 @@ enum Command {
     /// Transactional produce (100 and 10,000 records per transaction) and read_committed
     /// consume, each against the non-transactional row of the same run.
     Txn(kafka::TxnArgs),
+    /// Produce (acks=all, 12 partitions) and one consumer over SASL_SSL (SCRAM-SHA-512, TLS),
+    /// each against the PLAINTEXT row of the same run.
+    Secure(kafka::SecureArgs),
     /// A broker through librdkafka (produce, consume, latency, RSS) versus disk and loopback.
     Kafka(kafka::KafkaArgs),
     /// Idle long-polling consumers (1, 100, 1000 by default) beside one producer: the broker's
@@ -96,6 +99,7 @@ fn main() -> anyhow::Result<()> {
         Command::IdleFetch(args) => kafka::idle_main(&args),
         Command::CleanerLoad(args) => kafka::cleaner_load_main(&args),
         Command::Txn(args) => kafka::txn_main(&args),
+        Command::Secure(args) => kafka::secure_main(&args),
         Command::ConsumeOnce {
             bootstrap,
             topic,

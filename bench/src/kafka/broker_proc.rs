@@ -60,6 +60,26 @@ impl BrokerProc {
         Ok(me)
     }
 
+    /// Starts `rill serve` with two client listeners: `listeners(first, second)` gives the
+    /// listener overrides for the two reserved ports (the broker is ready when the first
+    /// accepts). Returns the broker and the second port.
+    pub fn start_two_listeners(
+        bin: &Path,
+        base: &Path,
+        listeners: impl Fn(u16, u16) -> Vec<String>,
+        overrides: &[&str],
+    ) -> Result<(Self, u16)> {
+        let mut reserved = reserve_ports(2)?;
+        let (first, second) = (reserved[0].port(), reserved[1].port());
+        let made = listeners(first, second);
+        let mut all: Vec<&str> = made.iter().map(String::as_str).collect();
+        all.extend_from_slice(overrides);
+        let mut me = Self::spawn(bin, base, first, &all)?;
+        me.ports.append(&mut reserved);
+        me.wait_listening(Instant::now() + Duration::from_secs(30))?;
+        Ok((me, second))
+    }
+
     /// Starts `n` nodes of one cluster (each broker and controller, all voters), data under
     /// `base`, with the given overrides; waits (up to 60 s) until every node accepts
     /// connections. The cluster may need a few more seconds before it accepts topics.

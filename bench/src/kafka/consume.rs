@@ -57,7 +57,23 @@ pub fn run(
     limit: Duration,
     isolation: &str,
 ) -> Result<ConsumeOutcome> {
-    let consumer: BaseConsumer = ClientConfig::new()
+    run_with(bootstrap, topic, want_bytes, limit, isolation, &[])
+}
+
+/// [`run`] with more client settings (`security.protocol`, `sasl.*`, `ssl.*`).
+pub fn run_with(
+    bootstrap: &str,
+    topic: &str,
+    want_bytes: u64,
+    limit: Duration,
+    isolation: &str,
+    extra: &[(String, String)],
+) -> Result<ConsumeOutcome> {
+    let mut config = ClientConfig::new();
+    for (k, v) in extra {
+        config.set(k, v);
+    }
+    let consumer: BaseConsumer = config
         .set("bootstrap.servers", bootstrap)
         .set("group.id", "rill-bench")
         .set("enable.auto.commit", "false")

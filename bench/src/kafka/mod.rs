@@ -20,6 +20,7 @@ mod limits;
 mod produce;
 mod report;
 mod rill_perf;
+mod secure;
 mod stats;
 mod txn;
 
@@ -33,6 +34,7 @@ use std::time::Duration;
 pub use cleaner_load::{run as cleaner_load_main, CleanerLoadArgs};
 pub use idle::{run as idle_main, IdleArgs};
 pub use limits::{disk_sink_main, sink_main};
+pub use secure::{run as secure_main, SecureArgs};
 pub use txn::{run as txn_main, TxnArgs};
 
 /// Options of the Kafka benchmark.

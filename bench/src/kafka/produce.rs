@@ -117,7 +117,21 @@ fn producer_config(bootstrap: &str, acks: &str, linger_ms: u32) -> ClientConfig 
 
 /// Runs one produce measurement against `topic`.
 pub fn run(bootstrap: &str, topic: &str, spec: &Spec) -> Result<Outcome> {
-    let producer: ThreadedProducer<Timing> = producer_config(bootstrap, spec.acks, spec.linger_ms)
+    run_with(bootstrap, topic, spec, &[])
+}
+
+/// [`run`] with more client settings (`security.protocol`, `sasl.*`, `ssl.*`).
+pub fn run_with(
+    bootstrap: &str,
+    topic: &str,
+    spec: &Spec,
+    extra: &[(String, String)],
+) -> Result<Outcome> {
+    let mut config = producer_config(bootstrap, spec.acks, spec.linger_ms);
+    for (k, v) in extra {
+        config.set(k, v);
+    }
+    let producer: ThreadedProducer<Timing> = config
         .create_with_context(Timing::default())
         .context("create the librdkafka producer")?;
     let payload: Vec<u8> = (0..RECORD_BYTES).map(|i| b'a' + (i % 26) as u8).collect();
