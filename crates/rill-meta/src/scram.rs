@@ -97,16 +97,12 @@ impl MetadataImage {
                 );
             }
             MetadataRecord::UserScramCredentialRemoved { name, mechanism } => {
-                if self
-                    .scram_credentials
+                self.scram_credentials
                     .remove(&(name.clone(), *mechanism))
-                    .is_none()
-                {
-                    return Err(MetaError::UnknownScramCredential {
+                    .ok_or_else(|| MetaError::UnknownScramCredential {
                         user: name.clone(),
                         mechanism: *mechanism,
-                    });
-                }
+                    })?;
             }
             _ => {}
         }
