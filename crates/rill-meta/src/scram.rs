@@ -97,12 +97,13 @@ impl MetadataImage {
                 );
             }
             MetadataRecord::UserScramCredentialRemoved { name, mechanism } => {
-                self.scram_credentials
-                    .remove(&(name.clone(), *mechanism))
-                    .ok_or_else(|| MetaError::UnknownScramCredential {
+                let removed = self.scram_credentials.remove(&(name.clone(), *mechanism));
+                if removed.is_none() {
+                    return Err(MetaError::UnknownScramCredential {
                         user: name.clone(),
                         mechanism: *mechanism,
-                    })?;
+                    });
+                }
             }
             _ => {}
         }
