@@ -14,8 +14,6 @@ Subtests not run, and why:
 - do_test_CreateAcls, do_test_DescribeAcls, do_test_DeleteAcls (twice each): Rill has no ACLs
   yet (issue 24); skipped through the script's SKIP_SUBTESTS, which reports them with test.c's
   own "SKIP" line.
-- do_test_UserScramCredentials (three runs): Rill has no SCRAM users yet (issue 25); skipped the
-  same way.
 - do_test_DescribeConsumerGroups_with_authorized_ops (twice): librdkafka skips it itself unless
   the test config sets up SASL authentication (test_needs_auth()).
 - The 0081 runs with a consumer handle (do_test_apis(RD_KAFKA_CONSUMER)) and 0011's non-quick
@@ -26,7 +24,9 @@ with configs (validate_only too), DeleteTopics, CreatePartitions, AlterConfigs a
 IncrementalAlterConfigs on topics, brokers and groups (compression.type=lz4, cleanup.policy
 APPEND/SUBTRACT compact, max.compaction.lag.ms, broker dynamic configs, group configs),
 DescribeConfigs of topics, brokers and groups, DeleteRecords, consumer group listing, description
-and deletion, offsets admin and ListOffsets, DescribeTopics and DescribeCluster.
+and deletion, offsets admin and ListOffsets, DescribeTopics and DescribeCluster, SCRAM users
+(DescribeUserScramCredentials / AlterUserScramCredentials, with and without NUL bytes in the
+salt and password).
 """
 
 from __future__ import annotations
@@ -43,7 +43,6 @@ SKIPPED = {
     "do_test_CreateAcls:": "ACLs (issue 24)",
     "do_test_DescribeAcls:": "ACLs (issue 24)",
     "do_test_DeleteAcls:": "ACLs (issue 24)",
-    "do_test_UserScramCredentials:": "SCRAM users (issue 25)",
 }
 # Skipped by librdkafka itself without SASL in the test config (test_needs_auth()).
 SKIPPED_BY_LIBRDKAFKA = {"do_test_DescribeConsumerGroups_with_authorized_ops"}
@@ -57,6 +56,7 @@ SECOND_RUNNER = [
     "do_test_AlterConsumerGroupOffsets:",
     "do_test_DeleteConsumerGroupOffsets:",
     "do_test_DeleteGroups:",
+    "do_test_UserScramCredentials:",
 ]
 FIRST_RUNNER = [
     "do_test_unclean_destroy:",
@@ -99,6 +99,7 @@ MUST_PASS = {
     "do_test_ListOffsets": 2,
     "do_test_AlterConsumerGroupOffsets": 4,
     "do_test_ListConsumerGroupOffsets": 6,
+    "do_test_UserScramCredentials": 3,
 }
 
 def skip_spec(elsewhere: list[str]) -> str:

@@ -151,9 +151,15 @@ impl Broker {
             config,
         };
         match broker.metadata.image().cluster_id.clone() {
-            None => broker.commit(vec![MetadataRecord::ClusterCreated {
-                cluster_id: props.cluster_id,
-            }])?,
+            None => {
+                // The node that creates the cluster in the log also proposes what `rill
+                // format` left for the first start (SCRAM users), in the same batch.
+                let mut batch = vec![MetadataRecord::ClusterCreated {
+                    cluster_id: props.cluster_id,
+                }];
+                batch.extend(crate::metadata::bootstrap::bootstrap_records(&dir)?);
+                broker.commit(batch)?
+            }
             Some(id) if id != props.cluster_id => {
                 return Err(BrokerError::BadDataDir(format!(
                     "the metadata log belongs to cluster {id} but this node's meta.properties says {}; \

@@ -25,6 +25,7 @@ pub mod metadata;
 pub mod partitioner;
 pub mod producer;
 pub mod records;
+pub mod scram_users;
 pub mod transactions;
 pub mod versions;
 

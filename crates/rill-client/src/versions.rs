@@ -38,6 +38,8 @@ pub fn client_range(api: ApiKey) -> (i16, i16) {
         ApiKey::LeaveGroup => (0, 4),
         ApiKey::ListTransactions => (0, 1),
         ApiKey::DescribeTransactions => (0, 0),
+        ApiKey::DescribeUserScramCredentials => (0, 0),
+        ApiKey::AlterUserScramCredentials => (0, 0),
         _ => (-1, -1),
     }
 }

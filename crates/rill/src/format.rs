@@ -1,7 +1,8 @@
 //! `rill format`: write `meta.properties` (cluster id and node id) into a node's data
 //! directory before its first start, like `kafka-storage.sh format`, so a multi-node cluster
 //! starts without `cluster.id` in any config. `rill format --random-uuid` prints a new
-//! cluster id (`kafka-storage.sh random-uuid`).
+//! cluster id (`kafka-storage.sh random-uuid`). `--add-scram` adds SCRAM users that exist from
+//! the first start ([`rill_broker::metadata::bootstrap`] says where they are kept).
 //!
 //! A directory already formatted for the same cluster and node is an error unless
 //! `--ignore-formatted`; one formatted for another cluster or node is always an error (the
@@ -11,6 +12,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use clap::Args;
+use rill_broker::metadata::bootstrap::write_format_records;
 use rill_broker::metadata::{
     new_cluster_id, read_meta_properties, validate_cluster_id, write_meta_properties,
 };
@@ -46,6 +48,15 @@ pub struct FormatArgs {
     /// Succeed when the directory is already formatted for this cluster and node.
     #[arg(long, short = 'g')]
     ignore_formatted: bool,
+    /// A SCRAM user that exists from the first start, Kafka's syntax:
+    /// `SCRAM-SHA-256=[name=alice,password=alice-secret]` (also `iterations=`, `salt=`);
+    /// repeatable.
+    #[arg(
+        long = "add-scram",
+        short = 'S',
+        value_name = "MECHANISM=[name=...,password=...]"
+    )]
+    add_scram: Vec<String>,
 }
 
 /// Runs `rill format`.
@@ -72,6 +83,11 @@ pub fn run(args: FormatArgs) -> anyhow::Result<()> {
         pairs.push(("node.id".into(), n.to_string()));
     }
     let config = BrokerConfig::from_pairs(pairs, |w| eprintln!("rill: warning: {w}"))?;
+    let users = args
+        .add_scram
+        .iter()
+        .map(|a| crate::format_scram::parse_add_scram(a))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     if let Some(configured) = &config.cluster.cluster_id {
         if *configured != cluster_id {
             bail!("the config says cluster.id={configured} but --cluster-id is {cluster_id}");
@@ -104,7 +120,19 @@ pub fn run(args: FormatArgs) -> anyhow::Result<()> {
         ),
         None => {}
     }
+    // Records first: meta.properties marks the directory formatted.
+    let quorum = config.cluster.is_quorum();
+    let user_count = users.len();
+    write_format_records(dir, quorum, users)?;
     write_meta_properties(dir, &cluster_id, node_id)?;
+    if user_count > 0 {
+        let place = if quorum {
+            "proposed with the cluster's creation"
+        } else {
+            "in the metadata log"
+        };
+        println!("{user_count} SCRAM credential(s) {place}");
+    }
     println!(
         "formatted {} for cluster {cluster_id}, node {node_id}",
         dir.display()

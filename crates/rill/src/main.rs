@@ -1,10 +1,11 @@
 //! The `rill` binary: `rill serve` runs a node, `rill format` prepares its data directory;
-//! `topics`, `produce`, `consume`, `groups`,
+//! `topics`, `produce`, `consume`, `groups`, `users`,
 //! `perf` and `dev` are the everyday Kafka tools, speaking the Kafka protocol through
 //! `rill-client`, so they work against Rill and any Kafka broker.
 
 mod cmd;
 mod format;
+mod format_scram;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -39,6 +40,8 @@ enum Command {
     Groups(cmd::groups::GroupsArgs),
     /// List transactional ids and describe one (state, producer, open partitions).
     Transactions(cmd::transactions::TransactionsArgs),
+    /// Create, list and delete SCRAM users (AlterUserScramCredentials).
+    Users(cmd::users::UsersArgs),
     /// Load generators: produce and consume throughput and latency.
     Perf(cmd::perf::PerfArgs),
     /// Local development helpers.
@@ -67,6 +70,7 @@ fn main() -> std::process::ExitCode {
         Command::Produce(args) => cmd::block_on(cmd::produce::run(args, g)),
         Command::Consume(args) => cmd::block_on(cmd::consume::run(args, g)),
         Command::Groups(args) => cmd::block_on(cmd::groups::run(args, g)),
+        Command::Users(args) => cmd::block_on(cmd::users::run(args, g)),
         Command::Perf(args) => cmd::block_on(cmd::perf::run(args, g)),
         Command::Transactions(args) => cmd::block_on(cmd::transactions::run(args, g)),
         Command::Dev(args) => cmd::block_on(cmd::dev::run(args)),

@@ -5,6 +5,7 @@
 //! only who orders and replicates the records changes.
 
 mod backend;
+pub mod bootstrap;
 mod local_log;
 mod meta_properties;
 mod store;

@@ -1,8 +1,8 @@
-//! The client subcommands (`topics`, `produce`, `consume`, `groups`, `perf`, `dev`): shared
+//! The client subcommands (`topics`, `produce`, `consume`, `groups`, `users`, `perf`, `dev`): shared
 //! connection flags, the runtime, and the mapping from errors to exit codes.
 //!
 //! Exit codes: 0 success; 1 the operation failed (a Kafka error, bad input); 2 usage errors
-//! (clap); 3 the broker cannot be reached; 4 the topic or group does not exist.
+//! (clap); 3 the broker cannot be reached; 4 the topic, group or user does not exist.
 
 pub mod consume;
 pub mod dev;
@@ -13,6 +13,7 @@ pub mod perf;
 pub mod produce;
 pub mod topics;
 pub mod transactions;
+pub mod users;
 
 use std::time::Duration;
 
@@ -77,7 +78,10 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
     match e.downcast_ref::<ClientError>() {
         Some(ClientError::Connect { .. }) => 3,
         Some(ClientError::UnknownTopic { .. }) => 4,
-        Some(ClientError::Kafka { code: 3 | 69, .. }) => 4,
+        // 91 RESOURCE_NOT_FOUND: a SCRAM user without that credential.
+        Some(ClientError::Kafka {
+            code: 3 | 69 | 91, ..
+        }) => 4,
         _ => 1,
     }
 }
