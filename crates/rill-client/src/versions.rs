@@ -38,6 +38,9 @@ pub fn client_range(api: ApiKey) -> (i16, i16) {
         ApiKey::LeaveGroup => (0, 4),
         ApiKey::ListTransactions => (0, 1),
         ApiKey::DescribeTransactions => (0, 0),
+        // v0 handshakes send raw SASL tokens outside Kafka frames; Rill frames them (v1).
+        ApiKey::SaslHandshake => (1, 1),
+        ApiKey::SaslAuthenticate => (0, 2),
         _ => (-1, -1),
     }
 }
