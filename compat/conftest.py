@@ -40,13 +40,16 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.fixture
 def start_broker(request, tmp_path):
-    """Factory: start_broker(**overrides) -> a running RillBroker with its own data dir."""
+    """Factory: start_broker(port=None, **overrides) -> a running RillBroker with its own data
+    dir."""
     brokers: list[RillBroker] = []
     request.node._rill_brokers = brokers
 
-    def start(**overrides) -> RillBroker:
-        settings = {k.replace("_", "."): str(v) for k, v in overrides.items()}
-        b = RillBroker(tmp_path / f"data{len(brokers)}", settings)
+    def start(port: int | None = None, **overrides) -> RillBroker:
+        """`port`: the client port the broker is ready on (when `listeners` is overridden);
+        keys with dots may be passed as `**{"listener.name.x.y": v}`."""
+        settings = {(k if "." in k else k.replace("_", ".")): str(v) for k, v in overrides.items()}
+        b = RillBroker(tmp_path / f"data{len(brokers)}", settings, port=port)
         brokers.append(b)
         b.start()
         return b

@@ -40,6 +40,8 @@ fi
 # parses statistics JSON; scripts/librdkafka-tests.sh compiles it).
 APT_NEEDED=()
 command -v kcat >/dev/null 2>&1 || APT_NEEDED+=(kcat)
+# openssl makes the TLS tests' certificates and signs their OAUTHBEARER tokens.
+command -v openssl >/dev/null 2>&1 || APT_NEEDED+=(openssl)
 [ -f /usr/include/rapidjson/document.h ] || APT_NEEDED+=(rapidjson-dev)
 if [ "${#APT_NEEDED[@]}" -gt 0 ]; then
   echo "setup-compat: installing ${APT_NEEDED[*]}"
@@ -53,4 +55,5 @@ fi
 "$VENV/bin/python" -c "import confluent_kafka, kafka, snappy, lz4, zstandard, pytest, prometheus_client" \
   || { echo "setup-compat: a Python client failed to import" >&2; exit 1; }
 command -v kcat >/dev/null || { echo "setup-compat: kcat missing after install" >&2; exit 1; }
+command -v openssl >/dev/null || { echo "setup-compat: openssl missing after install" >&2; exit 1; }
 [ -f /usr/include/rapidjson/document.h ] || { echo "setup-compat: rapidjson-dev missing after install" >&2; exit 1; }

@@ -10,7 +10,7 @@ use std::fmt;
 
 use crate::oauthbearer::{ClientInitialResponse, SEPARATOR};
 use crate::plain;
-use crate::sasl::{SaslError, SaslMechanism};
+use crate::sasl::{SaslError, SaslMechanism, MAX_TOKEN_BYTES};
 use crate::scram_credential::{ScramMechanism, MAX_ITERATIONS, MIN_ITERATIONS};
 use crate::scram_message::{is_valid_nonce, ClientFinal, ClientFirst, ServerFinal, ServerFirst};
 
@@ -111,11 +111,18 @@ impl SaslClient {
     /// authenticated.
     ///
     /// # Errors
-    /// [`SaslError::AuthenticationFailed`] if the server's message is malformed, reports
+    /// [`SaslError::AuthenticationFailed`] if the server's message is malformed or over
+    /// [`MAX_TOKEN_BYTES`], reports
     /// an error, or (SCRAM) does not prove it knows the credential;
     /// [`SaslError::IllegalState`] before [`SaslClient::first`] or after the end.
     pub fn step(&mut self, server_token: &[u8]) -> Result<Option<Vec<u8>>, SaslError> {
         let state = std::mem::replace(&mut self.state, State::Ended);
+        if server_token.len() > MAX_TOKEN_BYTES {
+            return Err(failed(format!(
+                "SASL token of {} bytes from the server is over the limit of {MAX_TOKEN_BYTES} bytes",
+                server_token.len()
+            )));
+        }
         match state {
             State::Initial | State::Ended => Err(SaslError::IllegalState(
                 "no SASL message expected from the server".into(),

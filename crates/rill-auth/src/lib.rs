@@ -9,15 +9,19 @@ pub mod jaas;
 pub mod oauth_validator;
 mod oauthbearer;
 mod plain;
+pub mod principal;
 pub mod sasl;
 mod scram;
 pub mod scram_credential;
 pub mod scram_message;
+pub mod subject_dn;
 
 pub use client::SaslClient;
 pub use jaas::{JaasConfig, JaasError};
 pub use oauth_validator::{OAuthConfigError, OAuthValidator, TokenError, ValidatedToken};
+pub use principal::{NoMatch, PrincipalMapper, PrincipalRuleError};
 pub use sasl::{
     CredentialLookup, SaslError, SaslMechanism, SaslServer, SaslSettings, SaslStep, MAX_TOKEN_BYTES,
 };
 pub use scram_credential::{ScramCredential, ScramMechanism};
+pub use subject_dn::{subject_dn, CertificateError};

@@ -259,6 +259,9 @@ fn client_refuses_a_server_that_does_not_know_the_password() {
         c.first();
         assert!(c.step(bad.as_bytes()).is_err(), "{bad}");
     }
+    let mut c = SaslClient::new("PLAIN", "alice", "x", "").unwrap();
+    c.first();
+    assert!(c.step(&vec![b'a'; MAX_TOKEN_BYTES + 1]).is_err());
     assert!(matches!(
         SaslClient::new("SCRAM-SHA-256", "alice", "x", "bad,nonce"),
         Err(SaslError::IllegalState(_))

@@ -53,6 +53,18 @@ pub enum AdminError {
     /// Storage or metadata log failure.
     #[error("{0}")]
     Storage(#[from] BrokerError),
+    /// A resource (a SCRAM credential) that does not exist.
+    #[error("{0}")]
+    ResourceNotFound(String),
+    /// A resource named twice in one request.
+    #[error("{0}")]
+    DuplicateResource(String),
+    /// A SASL mechanism the broker does not know.
+    #[error("{0}")]
+    UnsupportedSaslMechanism(String),
+    /// A credential Kafka would not accept (empty user name, iteration count out of range).
+    #[error("{0}")]
+    UnacceptableCredential(String),
 }
 
 impl AdminError {
@@ -72,6 +84,10 @@ impl AdminError {
             // No active controller reachable: retriable, clients refresh metadata and retry.
             AdminError::Storage(BrokerError::NotController { .. }) => ResponseError::NotController,
             AdminError::Storage(_) => ResponseError::KafkaStorageError,
+            AdminError::ResourceNotFound(_) => ResponseError::ResourceNotFound,
+            AdminError::DuplicateResource(_) => ResponseError::DuplicateResource,
+            AdminError::UnsupportedSaslMechanism(_) => ResponseError::UnsupportedSaslMechanism,
+            AdminError::UnacceptableCredential(_) => ResponseError::UnacceptableCredential,
         };
         e.code()
     }

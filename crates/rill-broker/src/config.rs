@@ -315,9 +315,8 @@ impl BrokerConfig {
             explicit.insert(key, value);
         }
         let get = |k: &str| values.get(k).cloned().unwrap_or_default();
-        let listeners = crate::listener_security::resolve_listeners(&get, &|k: &str| {
-            explicit.contains_key(k)
-        })?;
+        let listeners =
+            crate::listener_security::resolve_listeners(&get, &|k: &str| explicit.contains_key(k))?;
         let all_listeners: Vec<Listener> = listeners.all.iter().map(|l| l.bind.clone()).collect();
         let cluster = crate::cluster_config::parse_cluster_config(get, &all_listeners)?;
         // A controller-only node serves no Kafka clients: its "client" listener is the

@@ -238,7 +238,10 @@ pub fn resolve_listeners(
                 "set only one of inter.broker.listener.name and security.inter.broker.protocol",
             ));
         }
-        let Some(l) = all.iter().find(|l| l.name.eq_ignore_ascii_case(name.trim())) else {
+        let Some(l) = all
+            .iter()
+            .find(|l| l.name.eq_ignore_ascii_case(name.trim()))
+        else {
             return Err(invalid(name_key, &name, "is not one of the listeners"));
         };
         if l.is_controller {
@@ -264,7 +267,10 @@ pub fn resolve_listeners(
                 "unknown security protocol (Kafka's are PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL)",
             ));
         };
-        match clients.iter().find(|l| l.name.eq_ignore_ascii_case(p.name())) {
+        match clients
+            .iter()
+            .find(|l| l.name.eq_ignore_ascii_case(p.name()))
+        {
             Some(l) => Some(l.name.clone()),
             None => {
                 return Err(invalid(
@@ -311,7 +317,10 @@ mod tests {
                 "listeners",
                 "INTERNAL://127.0.0.1:9092,EXTERNAL://0.0.0.0:9094,CONTROLLER://127.0.0.1:9093",
             ),
-            ("advertised.listeners", "EXTERNAL://broker1.example.com:19094"),
+            (
+                "advertised.listeners",
+                "EXTERNAL://broker1.example.com:19094",
+            ),
             (
                 "listener.security.protocol.map",
                 "INTERNAL:SSL,EXTERNAL:SASL_SSL,CONTROLLER:PLAINTEXT",
@@ -326,7 +335,10 @@ mod tests {
         assert_eq!(ext.advertised.port, 19094);
         assert_eq!(ext.bind.port, 9094);
         let int = set.inter_broker_listener().unwrap();
-        assert_eq!((int.name.as_str(), int.protocol), ("INTERNAL", SecurityProtocol::Ssl));
+        assert_eq!(
+            (int.name.as_str(), int.protocol),
+            ("INTERNAL", SecurityProtocol::Ssl)
+        );
         assert_eq!(int.advertised, int.bind);
         assert_eq!(set.clients().count(), 2);
         assert!(set.get("CONTROLLER").unwrap().is_controller);
@@ -335,10 +347,13 @@ mod tests {
     #[test]
     fn the_inter_broker_listener_follows_kafkas_rules() {
         // One client listener: that one.
-        let set = resolve(&[("listeners", "CLIENT://:9092"), (
-            "listener.security.protocol.map",
-            "CLIENT:SSL,CONTROLLER:PLAINTEXT",
-        )])
+        let set = resolve(&[
+            ("listeners", "CLIENT://:9092"),
+            (
+                "listener.security.protocol.map",
+                "CLIENT:SSL,CONTROLLER:PLAINTEXT",
+            ),
+        ])
         .unwrap();
         assert_eq!(set.inter_broker.as_deref(), Some("CLIENT"));
         // Several: the one named after security.inter.broker.protocol.
@@ -361,10 +376,10 @@ mod tests {
             ("listener.security.protocol.map", "PLAINTEXT:PLAINTEXT"),
         ]))
         .contains("CONTROLLER"));
-        assert!(msg(resolve(&[("listeners", "A://:1,B://:2"), (
-            "listener.security.protocol.map",
-            "A:SSL,B:SSL"
-        )]))
+        assert!(msg(resolve(&[
+            ("listeners", "A://:1,B://:2"),
+            ("listener.security.protocol.map", "A:SSL,B:SSL")
+        ]))
         .contains("no listener is named PLAINTEXT"));
         assert!(msg(resolve(&[
             ("listeners", "PLAINTEXT://:9092"),
@@ -376,8 +391,11 @@ mod tests {
             ("advertised.listeners", "SSL://h:1"),
         ]))
         .contains("not one of the listeners"));
-        assert!(msg(resolve(&[("listeners", "PLAINTEXT://:9092,plaintext://:9093")]))
-            .contains("twice"));
+        assert!(msg(resolve(&[(
+            "listeners",
+            "PLAINTEXT://:9092,plaintext://:9093"
+        )]))
+        .contains("twice"));
         assert!(parse_protocol_map("k", "PLAINTEXT:TLS").is_err());
         assert!(parse_protocol_map("k", "PLAINTEXT").is_err());
     }

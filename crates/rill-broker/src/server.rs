@@ -291,7 +291,11 @@ impl Server {
             .value("ssl.reload.check.interval.ms")
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(10_000);
-        let tls: Vec<_> = self.listeners.iter().filter_map(|l| l.tls.clone()).collect();
+        let tls: Vec<_> = self
+            .listeners
+            .iter()
+            .filter_map(|l| l.tls.clone())
+            .collect();
         if !tls.is_empty() && reload_every > 0 {
             tasks.spawn(crate::security::watch_certificates(
                 tls,

@@ -85,7 +85,11 @@ impl Session {
 
     /// A PLAINTEXT session (tests).
     pub fn plaintext(peer: SocketAddr) -> Self {
-        Session::new(peer, ListenerContext::plaintext("PLAINTEXT"), ANONYMOUS.into())
+        Session::new(
+            peer,
+            ListenerContext::plaintext("PLAINTEXT"),
+            ANONYMOUS.into(),
+        )
     }
 
     /// The authentication state (only this connection's task takes it, one request at a

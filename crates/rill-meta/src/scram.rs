@@ -97,11 +97,8 @@ impl MetadataImage {
                 );
             }
             MetadataRecord::UserScramCredentialRemoved { name, mechanism } => {
-                if self
-                    .scram_credentials
-                    .remove(&(name.clone(), *mechanism))
-                    .is_none()
-                {
+                let removed = self.scram_credentials.remove(&(name.clone(), *mechanism));
+                if removed.is_none() {
                     return Err(MetaError::UnknownScramCredential {
                         user: name.clone(),
                         mechanism: *mechanism,

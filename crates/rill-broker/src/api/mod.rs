@@ -21,6 +21,7 @@ pub mod producer_id;
 pub mod quorum;
 pub mod records;
 pub mod sasl;
+pub mod scram;
 pub mod topics;
 pub mod txn;
 pub mod txn_offsets;
@@ -149,6 +150,8 @@ const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeProducers, 0, 0),
     // v5 is KIP-890 part 2 (the commit also adds the offsets partition to the transaction).
     (ApiKey::TxnOffsetCommit, 0, 4),
+    (ApiKey::DescribeUserScramCredentials, 0, 0),
+    (ApiKey::AlterUserScramCredentials, 0, 0),
 ];
 
 /// The APIs Rill serves, with the version ranges it accepts: `(api, min, max)`.
@@ -464,6 +467,14 @@ async fn dispatch(
         RequestKind::DescribeProducers(req) => {
             ResponseKind::DescribeProducers(describe_producers::handle(broker, ctx, req).await)
         }
+        RequestKind::DescribeUserScramCredentials(req) => {
+            ResponseKind::DescribeUserScramCredentials(scram::describe_user_scram_credentials(
+                broker, ctx, req,
+            ))
+        }
+        RequestKind::AlterUserScramCredentials(req) => ResponseKind::AlterUserScramCredentials(
+            scram::alter_user_scram_credentials(broker, ctx, req).await,
+        ),
         other => {
             // version_range() admits only the APIs above; reaching here is a routing bug.
             tracing::error!(api = ?ctx.api_key, "no handler for {:?}", std::mem::discriminant(&other));

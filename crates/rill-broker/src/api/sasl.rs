@@ -57,7 +57,11 @@ fn now_ms() -> i64 {
 
 /// A fresh server nonce (RFC 5802: printable, no comma).
 fn server_nonce() -> String {
-    format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
 }
 
 /// Whether `api` may be served on `session` now.
@@ -103,11 +107,20 @@ pub fn before_parsing(
     let Some(listener) = session.listener.sasl.clone() else {
         return Ok(None);
     };
-    let SaslPhase::Exchanging { mut server, reauth, .. } = std::mem::take(&mut auth.sasl) else {
+    let SaslPhase::Exchanging {
+        mut server, reauth, ..
+    } = std::mem::take(&mut auth.sasl)
+    else {
         return Ok(None);
     };
     let creds = ImageCredentials(broker.image());
-    let step = server.step(frame, &listener.settings(), &creds, now_ms(), &server_nonce());
+    let step = server.step(
+        frame,
+        &listener.settings(),
+        &creds,
+        now_ms(),
+        &server_nonce(),
+    );
     let reply = |bytes: &[u8]| {
         let mut out = BytesMut::with_capacity(4 + bytes.len());
         out.extend_from_slice(&(bytes.len() as i32).to_be_bytes());
@@ -171,7 +184,11 @@ pub fn handshake(
         // Kafka answers this on a listener without SASL.
         return SaslHandshakeResponse::default().with_error_code(ILLEGAL_SASL_STATE);
     };
-    let mechanisms: Vec<_> = listener.mechanisms.iter().map(|m| str_bytes(m.as_str())).collect();
+    let mechanisms: Vec<_> = listener
+        .mechanisms
+        .iter()
+        .map(|m| str_bytes(m.as_str()))
+        .collect();
     let answer = |code: i16| {
         SaslHandshakeResponse::default()
             .with_error_code(code)
@@ -244,7 +261,10 @@ pub fn authenticate(
             false,
         );
     }
-    let SaslPhase::Exchanging { mut server, reauth, .. } = std::mem::take(&mut auth.sasl) else {
+    let SaslPhase::Exchanging {
+        mut server, reauth, ..
+    } = std::mem::take(&mut auth.sasl)
+    else {
         return fail(SaslError::IllegalState("no SASL exchange".into()), false);
     };
     let creds = ImageCredentials(broker.image());
@@ -283,8 +303,7 @@ pub fn authenticate(
             let lifetime = session_lifetime(listener.reauth_ms, expires_at_ms);
             auth.principal = principal;
             auth.authenticated = true;
-            auth.expires_at =
-                lifetime.map(|ms| Instant::now() + Duration::from_millis(ms as u64));
+            auth.expires_at = lifetime.map(|ms| Instant::now() + Duration::from_millis(ms as u64));
             crate::observe::gauges::authenticated(true, reauth);
             SaslAuthenticateResponse::default()
                 .with_auth_bytes(Bytes::from(response))

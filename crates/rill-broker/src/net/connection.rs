@@ -27,7 +27,6 @@
 use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
 use std::io;
-use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::Arc;
 use std::task::Poll;
@@ -274,7 +273,11 @@ pub async fn serve_connection<H, R, W>(
     let session = &session;
 
     // Reading: the read in progress, or the reader while reading waits for the handler.
-    let mut reading = pin!(Some(read_frame(frames, &budgets, session.frame_limits(max))));
+    let mut reading = pin!(Some(read_frame(
+        frames,
+        &budgets,
+        session.frame_limits(max)
+    )));
     let mut idle_reader = None;
     let mut read_done = false;
     let mut waiting: VecDeque<Frame> = VecDeque::with_capacity(FRAMES_AHEAD);
@@ -465,7 +468,11 @@ pub async fn serve_connection<H, R, W>(
         // Read on while few frames wait.
         if !read_done && waiting.len() < FRAMES_AHEAD {
             if let Some(frames) = idle_reader.take() {
-                reading.set(Some(read_frame(frames, &budgets, session.frame_limits(max))));
+                reading.set(Some(read_frame(
+                    frames,
+                    &budgets,
+                    session.frame_limits(max),
+                )));
             }
         }
         let reading_over = read_done && waiting.is_empty() || stop_handling;

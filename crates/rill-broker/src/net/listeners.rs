@@ -148,7 +148,15 @@ async fn serve_accepted<H: RequestHandler>(
     let session = Session::new(peer, context, principal);
     let (reader, writer) = tokio::io::split(stream);
     let frames = FrameReader::new(reader, net.max_frame_bytes);
-    serve_connection(handler, net, frames, EncryptedWriter(writer), session, shutdown).await;
+    serve_connection(
+        handler,
+        net,
+        frames,
+        EncryptedWriter(writer),
+        session,
+        shutdown,
+    )
+    .await;
 }
 
 /// `User:<name>` for a client certificate: its subject's distinguished name mapped by
@@ -157,7 +165,7 @@ fn certificate_principal(
     mapper: &rill_auth::principal::PrincipalMapper,
     der: &[u8],
 ) -> Result<String, String> {
-    let dn = rill_auth::principal::subject_dn(der).map_err(|e| e.to_string())?;
+    let dn = rill_auth::subject_dn::subject_dn(der).map_err(|e| e.to_string())?;
     let name = mapper.map(&dn).map_err(|e| e.to_string())?;
     Ok(format!("User:{name}"))
 }

@@ -111,7 +111,9 @@ async fn write_encrypted<W: AsyncWrite + Unpin>(
         match chunk {
             Chunk::Bytes(b) => {
                 out.write_all(b).await?;
-                stats.memory_bytes.fetch_add(b.len() as u64, Ordering::Relaxed);
+                stats
+                    .memory_bytes
+                    .fetch_add(b.len() as u64, Ordering::Relaxed);
             }
             Chunk::File(f) => {
                 let end = f.position + f.len;
@@ -141,12 +143,13 @@ async fn write_encrypted<W: AsyncWrite + Unpin>(
 /// Reads `len` bytes of `file` at `pos`.
 fn read_at(file: &Arc<std::fs::File>, pos: u64, len: u64) -> io::Result<Vec<u8>> {
     let mut buf = vec![0u8; len as usize];
-    file.read_exact_at(&mut buf, pos).map_err(|e| match e.kind() {
-        io::ErrorKind::UnexpectedEof => io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "segment file ended inside a fetch response",
-        ),
-        _ => e,
-    })?;
+    file.read_exact_at(&mut buf, pos)
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::UnexpectedEof => io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "segment file ended inside a fetch response",
+            ),
+            _ => e,
+        })?;
     Ok(buf)
 }

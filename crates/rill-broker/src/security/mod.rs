@@ -122,7 +122,11 @@ pub fn enabled_mechanisms(
         return Err(invalid(
             key,
             &value,
-            format!("listener {} is {} but enables no SASL mechanism", listener.name, listener.protocol.name()),
+            format!(
+                "listener {} is {} but enables no SASL mechanism",
+                listener.name,
+                listener.protocol.name()
+            ),
         ));
     }
     for m in &mechanisms {
@@ -152,7 +156,9 @@ mod tests {
 
     #[test]
     fn per_listener_keys_are_known_and_secrets_are_sensitive() {
-        assert!(is_listener_key("listener.name.external.ssl.keystore.location"));
+        assert!(is_listener_key(
+            "listener.name.external.ssl.keystore.location"
+        ));
         assert!(is_listener_key(
             "listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config"
         ));
@@ -205,7 +211,10 @@ pub fn prepare_listeners(
     };
     let set = &config.listeners;
     let mut specs: Vec<&ListenerSpec> = set.inter_broker_listener().into_iter().collect();
-    specs.extend(set.clients().filter(|l| Some(l.name.as_str()) != set.inter_broker.as_deref()));
+    specs.extend(
+        set.clients()
+            .filter(|l| Some(l.name.as_str()) != set.inter_broker.as_deref()),
+    );
     let mut out = Vec::new();
     for spec in specs {
         let addr = spec.bind.bind_addr()?;

@@ -157,8 +157,8 @@ impl SaslListener {
                         ));
                     }
                     let path = jwks_path(&url).map_err(|r| invalid(key, &url, r))?;
-                    let validator = load_validator(&path, &value)
-                        .map_err(|r| invalid(key, &url, r))?;
+                    let validator =
+                        load_validator(&path, &value).map_err(|r| invalid(key, &url, r))?;
                     settings.oauth = Some(validator);
                     jwks_file = Some(path);
                 }

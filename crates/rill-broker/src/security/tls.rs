@@ -169,7 +169,11 @@ impl TlsSettings {
         }
         let protocols = value("ssl.enabled.protocols");
         let (mut tls12, mut tls13) = (false, false);
-        for p in protocols.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        for p in protocols
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
             match p {
                 "TLSv1.2" => tls12 = true,
                 "TLSv1.3" => tls13 = true,
@@ -196,11 +200,7 @@ impl TlsSettings {
             .filter(|s| !s.is_empty())
             .collect();
         for s in &cipher_suites {
-            if !provider()
-                .cipher_suites
-                .iter()
-                .any(|c| iana_name(c) == *s)
-            {
+            if !provider().cipher_suites.iter().any(|c| iana_name(c) == *s) {
                 return Err(invalid(
                     "ssl.cipher.suites",
                     &suites_value,
@@ -228,7 +228,9 @@ impl TlsSettings {
             principal_mapping_rules: value("ssl.principal.mapping.rules"),
         };
         let ssl_protocol = value("ssl.protocol");
-        if !ssl_protocol.is_empty() && !["TLS", "TLSv1.2", "TLSv1.3"].contains(&ssl_protocol.as_str()) {
+        if !ssl_protocol.is_empty()
+            && !["TLS", "TLSv1.2", "TLSv1.3"].contains(&ssl_protocol.as_str())
+        {
             return Err(invalid(
                 "ssl.protocol",
                 &ssl_protocol,
@@ -292,8 +294,8 @@ impl TlsSettings {
                 let pem = source.read()?;
                 let mut roots = RootCertStore::empty();
                 for cert in CertificateDer::pem_slice_iter(&pem) {
-                    let cert =
-                        cert.map_err(|e| format!("listener {name}: bad truststore certificate: {e}"))?;
+                    let cert = cert
+                        .map_err(|e| format!("listener {name}: bad truststore certificate: {e}"))?;
                     roots
                         .add(cert)
                         .map_err(|e| format!("listener {name}: truststore certificate: {e}"))?;

@@ -488,6 +488,20 @@ fn request_for(api: ApiKey, version: i16, n: &Names) -> Option<RequestKind> {
             }
             RequestKind::ListTransactions(r)
         }
+        ApiKey::DescribeUserScramCredentials => {
+            RequestKind::DescribeUserScramCredentials(DescribeUserScramCredentialsRequest::default())
+        }
+        ApiKey::AlterUserScramCredentials => {
+            let u = alter_user_scram_credentials_request::ScramCredentialUpsertion::default()
+                .with_name(s("versions-user"))
+                .with_mechanism(1)
+                .with_iterations(4096)
+                .with_salt(Bytes::from_static(b"salt"))
+                .with_salted_password(Bytes::from_static(&[7; 32]));
+            RequestKind::AlterUserScramCredentials(
+                AlterUserScramCredentialsRequest::default().with_upsertions(vec![u]),
+            )
+        }
         _ => return None,
     })
 }
@@ -551,6 +565,12 @@ async fn every_advertised_version_is_decoded_handled_and_answered() {
                         let code = r.topics[0].partitions[0].error_code;
                         if code != 0 {
                             failures.push(format!("OffsetCommit v{version}: error {code}"));
+                        }
+                    }
+                    if let ResponseKind::AlterUserScramCredentials(r) = &resp {
+                        let codes: Vec<i16> = r.results.iter().map(|x| x.error_code).collect();
+                        if codes != [0] {
+                            failures.push(format!("AlterUserScramCredentials: {codes:?}"));
                         }
                     }
                     // TxnOffsetCommit is answered with an error: no transaction of that
