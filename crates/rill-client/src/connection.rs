@@ -223,7 +223,21 @@ impl Connection {
             reader,
             reauth_deadline: None,
         };
-        conn.versions = conn.negotiate().await?;
+        conn.versions = match conn.negotiate().await {
+            Ok(v) => v,
+            // A TLS listener answers a plaintext ApiVersions with a TLS alert or nothing.
+            Err(ClientError::ConnectionLost { addr, reason }) if security.tls().is_none() => {
+                return Err(ClientError::ConnectionLost {
+                    addr,
+                    reason: format!(
+                        "{reason} during the first request (ApiVersions); if this listener is \
+                         SSL or SASL_SSL, set security.protocol (--security-protocol or \
+                         --command-config)"
+                    ),
+                })
+            }
+            Err(e) => return Err(e),
+        };
         if let Some(creds) = security.sasl() {
             let authenticated_at = Instant::now();
             if let Some(lifetime) = crate::authenticate::authenticate(&conn, creds).await? {
