@@ -1,8 +1,8 @@
 //! Integration tests of the `rill` binary, one test binary: the CLI's subcommands against live
-//! `rill serve` children (`cli_*`, with librdkafka as the independent witness), and
-//! the CLI over SSL and SASL_SSL listeners (`cli_security`), compatibility with the `rdkafka` crate (`compat_rdkafka`), kill -9 during log cleaning
-//! (`cleaner_crash`). Brokers come from rill-testkit
-//! (`cli_support`).
+//! `rill serve` children (`cli_*`, with librdkafka as the independent witness), the CLI over
+//! SSL and SASL_SSL listeners (`cli_security`), compatibility with the `rdkafka` crate
+//! (`compat_rdkafka`), kill -9 during log cleaning (`cleaner_crash`). Brokers come from
+//! rill-testkit (`cli_support`).
 
 mod cleaner_crash;
 mod cli_dev_cluster;
