@@ -63,7 +63,9 @@ class Pki:
 
     def client(self, name: str, subject: str, trusted: bool = True) -> tuple[Path, Path]:
         """A client certificate and key (signed by the rogue CA when not `trusted`)."""
-        return self._leaf(name, subject, "ca" if trusted else "rogue-ca")
+        # An extension makes it X.509 v3 (webpki, like most TLS stacks, refuses v1).
+        return self._leaf(name, subject, "ca" if trusted else "rogue-ca",
+                          "extendedKeyUsage=clientAuth")
 
     def renew_server(self) -> None:
         """A new server key and certificate in the same keystore file."""

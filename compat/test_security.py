@@ -38,6 +38,7 @@ def start_secure(start_broker, listeners: dict[str, str], advertised: dict[str, 
     broker's `port`). Returns (broker, {NAME: port})."""
     ports = {name: free_port() for name in listeners}
     overrides = {
+        "group.initial.rebalance.delay.ms": "0",
         "listeners": ",".join(f"{n}://127.0.0.1:{p}" for n, p in ports.items()),
         "listener.security.protocol.map": ",".join(f"{n}:{proto}" for n, proto in listeners.items()),
     }
@@ -52,6 +53,7 @@ def round_trip(conf: dict, topic: str, n: int = 20) -> list[bytes]:
     """Create `topic`, produce `n` records and consume them in a group, with confluent-kafka
     configured by `conf` (security settings included)."""
     admin = AdminClient(conf)
+    admin.poll(0.5)  # runs oauth_cb, when there is one
     admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(timeout=TIMEOUT)
     p = Producer({**conf, "acks": "all", "enable.idempotence": True})
     for i in range(n):
@@ -71,12 +73,25 @@ def round_trip(conf: dict, topic: str, n: int = 20) -> list[bytes]:
     return got
 
 
+def take(consumer: KafkaConsumer, n: int) -> list[bytes]:
+    """The first `n` values a kafka-python consumer reads (it stops at its timeout)."""
+    out = []
+    for m in consumer:
+        out.append(m.value)
+        if len(out) == n:
+            break
+    consumer.close()
+    return out
+
+
 def auth_fails(conf: dict) -> str:
     """The error a confluent-kafka client configured with `conf` gets."""
     errors = []
     admin = AdminClient({**conf, "error_cb": lambda e: errors.append(e)})
+    admin.poll(0.5)  # runs oauth_cb, when there is one
     with pytest.raises(KafkaException) as exc:
-        admin.list_topics(timeout=8)
+        admin.list_topics(timeout=3)
+    admin.poll(1)  # error_cb runs from poll
     return " ".join(str(e) for e in errors) + " " + str(exc.value)
 
 
@@ -101,8 +116,7 @@ def test_ssl_listener_serves_confluent_kafka_python_and_kcat(start_broker, pki, 
     kc = KafkaConsumer(topic, bootstrap_servers=conf["bootstrap.servers"], security_protocol="SSL",
                        ssl_cafile=str(pki.ca_cert), auto_offset_reset="earliest",
                        consumer_timeout_ms=10000)
-    assert [m.value for m in kc][:20] == [f"v{i}".encode() for i in range(20)]
-    kc.close()
+    assert take(kc, 20) == [f"v{i}".encode() for i in range(20)]
     kp = KafkaProducer(bootstrap_servers=conf["bootstrap.servers"], security_protocol="SSL",
                        ssl_cafile=str(pki.ca_cert))
     kp.send(topic, b"from-kafka-python").get(timeout=TIMEOUT)
@@ -244,8 +258,7 @@ def test_scram_over_sasl_ssl_with_users_made_by_the_admin_api(start_broker, pki,
                        sasl_mechanism=mechanism, sasl_plain_username="alice",
                        sasl_plain_password="alice-secret", auto_offset_reset="earliest",
                        consumer_timeout_ms=10000)
-    assert len([m for m in kc][:10]) == 10
-    kc.close()
+    assert take(kc, 10) == [f"v{i}".encode() for i in range(10)]
     failed = auth_fails({**conf, "sasl.password": "wrong"})
     assert "invalid credentials" in failed, failed
     failed = auth_fails({**conf, "sasl.username": "nobody"})
@@ -272,7 +285,10 @@ def test_oauthbearer_tokens_are_validated_against_the_jwks(start_broker, signer)
                 "sasl.mechanism": "OAUTHBEARER", "oauth_cb": lambda _cfg: make_token()}
 
     round_trip(conf(lambda: signer.token("alice")), f"oauth-{uuid.uuid4().hex[:6]}", n=5)
-    failed = auth_fails(conf(lambda: signer.token("alice", lifetime_s=-120)))
+    # The JWT expired two minutes ago; the client is told it is good for an hour, so it
+    # sends it and the broker must refuse it.
+    failed = auth_fails(conf(lambda: (signer.token("alice", lifetime_s=-120)[0],
+                                      time.time() + 3600)))
     assert "Authentication failed" in failed or "invalid_token" in failed, failed
     failed = auth_fails(conf(lambda: signer.token("alice", audience="someone-else")))
     assert "Authentication failed" in failed or "invalid_token" in failed, failed
@@ -290,7 +306,8 @@ def test_sessions_are_reauthenticated_kip368(start_broker):
             "security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "PLAIN",
             "sasl.username": "alice", "sasl.password": "alice-secret"}
     topic = f"reauth-{uuid.uuid4().hex[:6]}"
-    AdminClient(conf).create_topics([NewTopic(topic, 1, 1)])[topic].result(timeout=TIMEOUT)
+    admin = AdminClient(conf)
+    admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(timeout=TIMEOUT)
     errors = []
     p = Producer({**conf, "acks": "all", "error_cb": lambda e: errors.append(e)})
     delivered = []

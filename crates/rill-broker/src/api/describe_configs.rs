@@ -224,6 +224,15 @@ fn describe_broker(
             // Rill's own keys without a listed default.
             c.value = broker.config.value(k).map(str_bytes);
         }
+        if crate::security::is_sensitive_key(k) {
+            // Passwords, keys and JAAS configs are never shown, as Kafka hides PASSWORD
+            // configs.
+            c.is_sensitive = true;
+            c.value = None;
+            for s in &mut c.synonyms {
+                s.value = None;
+            }
+        }
         out.configs.push(c);
     }
 }

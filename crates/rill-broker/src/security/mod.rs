@@ -89,6 +89,20 @@ pub fn check_security_config(
     listeners: &ListenerSet,
     get: &impl Fn(&str) -> String,
 ) -> Result<(), ConfigError> {
+    for l in listeners.all.iter().filter(|l| l.is_controller) {
+        if l.protocol != crate::listener_security::SecurityProtocol::Plaintext {
+            return Err(invalid(
+                "listener.security.protocol.map",
+                &get("listener.security.protocol.map"),
+                format!(
+                    "controller listener {} is {}: Rill's controller quorum speaks PLAINTEXT \
+                     only so far (keep the controller listener on a private network)",
+                    l.name,
+                    l.protocol.name()
+                ),
+            ));
+        }
+    }
     for l in listeners.clients() {
         if l.protocol.uses_tls() {
             tls::TlsSettings::from_config(l, get)?;
