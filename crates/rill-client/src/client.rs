@@ -16,6 +16,7 @@ use kafka_protocol::messages::{ApiKey, MetadataRequest};
 use crate::connection::Connection;
 use crate::error::{ClientError, Result};
 use crate::metadata::{self, ClusterMetadata, PartitionInfo, TopicInfo};
+use crate::security::ClientSecurity;
 
 /// How a [`Client`] connects and retries.
 #[derive(Debug, Clone)]
@@ -30,6 +31,8 @@ pub struct ClientConfig {
     pub retries: u32,
     /// First backoff between attempts (doubles, capped at 1 s).
     pub retry_backoff: Duration,
+    /// TLS and SASL for every connection (bootstrap and per-broker); plaintext by default.
+    pub security: ClientSecurity,
 }
 
 impl ClientConfig {
@@ -45,6 +48,7 @@ impl ClientConfig {
             request_timeout: Duration::from_secs(30),
             retries: 10,
             retry_backoff: Duration::from_millis(100),
+            security: ClientSecurity::plaintext(),
         }
     }
 }
@@ -112,10 +116,11 @@ impl Client {
                 return Ok(c.clone());
             }
         }
-        let c = Connection::connect(
+        let c = Connection::connect_with(
             addr,
             &self.inner.config.client_id,
             self.inner.config.request_timeout,
+            &self.inner.config.security,
         )
         .await?;
         conns.insert(addr.to_string(), c.clone());

@@ -1,5 +1,11 @@
-//! One TCP connection to a broker: length-prefixed frames, correlation ids, ApiVersions
-//! negotiation, and pipelining.
+//! One connection to a broker: plain TCP or TLS, SASL authentication when the security
+//! settings ask for it, length-prefixed frames, correlation ids, ApiVersions negotiation, and
+//! pipelining.
+//!
+//! Opening: TCP, then the TLS handshake (SSL, SASL_SSL), then ApiVersions, then SASL
+//! (`SaslHandshake` and `SaslAuthenticate` rounds, see [`crate::authenticate`]). When the
+//! broker grants a session lifetime (KIP-368), the connection reports itself closed at 90%
+//! of it, so pools open a fresh, freshly authenticated one before the broker cuts it off.
 //!
 //! Invariants: a request's pending entry is queued under the same lock that writes its bytes,
 //! so the pending queue is in wire order; Kafka answers requests on a connection in order, so
@@ -20,14 +26,20 @@ use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, ResponseHeader,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
+use tokio::time::Instant;
 
 use crate::error::{ClientError, Result};
 use crate::frame_buffers::FrameBuffers;
+use crate::security::ClientSecurity;
 use crate::versions::BrokerVersions;
+
+/// The read side of a plain or TLS stream.
+type ReadHalf = Box<dyn AsyncRead + Send + Unpin>;
+/// The write side of a plain or TLS stream.
+type WriteHalf = Box<dyn AsyncWrite + Send + Unpin>;
 
 /// Largest response frame accepted (a fetch answer can be large, but not this large).
 const MAX_RESPONSE_BYTES: usize = 1 << 30;
@@ -53,8 +65,8 @@ struct Shared {
 
 /// The write side: the socket half and the next correlation id.
 struct Writer {
-    /// The socket's write half.
-    half: OwnedWriteHalf,
+    /// The stream's write half.
+    half: WriteHalf,
     /// Next correlation id (wraps).
     next_correlation_id: i32,
 }
@@ -75,6 +87,9 @@ pub struct Connection {
     versions: BrokerVersions,
     /// The reader task, aborted on drop.
     reader: tokio::task::JoinHandle<()>,
+    /// When to stop using the connection because its SASL session is about to expire
+    /// (KIP-368): 90% of the lifetime the broker granted.
+    reauth_deadline: Option<Instant>,
 }
 
 impl Drop for Connection {
@@ -140,7 +155,7 @@ impl ResponseFuture {
 }
 
 impl Connection {
-    /// Connects to `addr` and negotiates API versions.
+    /// Connects to `addr` over plain TCP and negotiates API versions (no TLS, no SASL).
     ///
     /// # Errors
     /// [`ClientError::Connect`] when the broker cannot be reached.
@@ -149,24 +164,50 @@ impl Connection {
         client_id: &str,
         request_timeout: Duration,
     ) -> Result<Arc<Self>> {
-        let connect = tokio::time::timeout(request_timeout, TcpStream::connect(addr)).await;
-        let stream = match connect {
-            Ok(Ok(s)) => s,
-            Ok(Err(source)) => {
-                return Err(ClientError::Connect {
-                    addr: addr.to_string(),
-                    error: source,
-                })
+        Self::connect_with(
+            addr,
+            client_id,
+            request_timeout,
+            &ClientSecurity::plaintext(),
+        )
+        .await
+    }
+
+    /// Connects to `addr` as `security` says: TCP, the TLS handshake (SSL, SASL_SSL),
+    /// ApiVersions, then SASL authentication (SASL_PLAINTEXT, SASL_SSL).
+    ///
+    /// # Errors
+    /// [`ClientError::Connect`] when the broker cannot be reached, [`ClientError::Tls`] when
+    /// the TLS handshake fails, [`ClientError::Kafka`] when the broker refuses the SASL
+    /// credentials (code 58, 33 or 34, with its message), [`ClientError::Authentication`]
+    /// when the broker's SASL answer does not check out.
+    pub async fn connect_with(
+        addr: &str,
+        client_id: &str,
+        request_timeout: Duration,
+        security: &ClientSecurity,
+    ) -> Result<Arc<Self>> {
+        let stream = tcp_connect(addr, request_timeout).await?;
+        let (read_half, write_half): (ReadHalf, WriteHalf) = match security.tls() {
+            None => {
+                let (r, w) = stream.into_split();
+                (Box::new(r), Box::new(w))
             }
-            Err(_) => {
-                return Err(ClientError::Connect {
+            Some(config) => {
+                let name = crate::tls::server_name(addr)?;
+                let connector = tokio_rustls::TlsConnector::from(config.clone());
+                let tls_error = |reason: String| ClientError::Tls {
                     addr: addr.to_string(),
-                    error: std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"),
-                })
+                    reason,
+                };
+                let tls = tokio::time::timeout(request_timeout, connector.connect(name, stream))
+                    .await
+                    .map_err(|_| tls_error("the handshake timed out".into()))?
+                    .map_err(|e| tls_error(e.to_string()))?;
+                let (r, w) = tokio::io::split(tls);
+                (Box::new(r), Box::new(w))
             }
         };
-        let _ = stream.set_nodelay(true);
-        let (read_half, write_half) = stream.into_split();
         let shared = Arc::new(Mutex::new(Shared::default()));
         let reader = tokio::spawn(read_loop(read_half, shared.clone(), addr.to_string()));
         let mut conn = Connection {
@@ -180,8 +221,29 @@ impl Connection {
             shared,
             versions: BrokerVersions::default(),
             reader,
+            reauth_deadline: None,
         };
-        conn.versions = conn.negotiate().await?;
+        conn.versions = match conn.negotiate().await {
+            Ok(v) => v,
+            // A TLS listener answers a plaintext ApiVersions with a TLS alert or nothing.
+            Err(ClientError::ConnectionLost { addr, reason }) if security.tls().is_none() => {
+                return Err(ClientError::ConnectionLost {
+                    addr,
+                    reason: format!(
+                        "{reason} during the first request (ApiVersions); if this listener is \
+                         SSL or SASL_SSL, set security.protocol (--security-protocol or \
+                         --command-config)"
+                    ),
+                })
+            }
+            Err(e) => return Err(e),
+        };
+        if let Some(creds) = security.sasl() {
+            let authenticated_at = Instant::now();
+            if let Some(lifetime) = crate::authenticate::authenticate(&conn, creds).await? {
+                conn.reauth_deadline = Some(authenticated_at + lifetime.mul_f64(0.9));
+            }
+        }
         Ok(Arc::new(conn))
     }
 
@@ -203,12 +265,23 @@ impl Connection {
         self.versions.pick(api, &self.addr)
     }
 
-    /// Whether the connection has died.
+    /// Whether the connection has died, or its SASL session is about to expire
+    /// ([`Connection::needs_reauth`]): either way, open a new one.
     pub fn is_closed(&self) -> bool {
-        self.shared
-            .lock()
-            .map(|s| s.closed.is_some())
-            .unwrap_or(true)
+        self.needs_reauth()
+            || self
+                .shared
+                .lock()
+                .map(|s| s.closed.is_some())
+                .unwrap_or(true)
+    }
+
+    /// Whether 90% of the SASL session lifetime the broker granted (KIP-368) has passed;
+    /// the broker closes the connection at the full lifetime, so callers should stop
+    /// sending on it and open a new one. Always `false` without a session lifetime.
+    pub fn needs_reauth(&self) -> bool {
+        self.reauth_deadline
+            .is_some_and(|deadline| Instant::now() >= deadline)
     }
 
     async fn negotiate(&self) -> Result<BrokerVersions> {
@@ -342,6 +415,27 @@ impl Connection {
     }
 }
 
+/// Opens the TCP connection within `timeout`.
+async fn tcp_connect(addr: &str, timeout: Duration) -> Result<TcpStream> {
+    let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(error)) => {
+            return Err(ClientError::Connect {
+                addr: addr.to_string(),
+                error,
+            })
+        }
+        Err(_) => {
+            return Err(ClientError::Connect {
+                addr: addr.to_string(),
+                error: std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"),
+            })
+        }
+    };
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
+
 fn api_key<R: Request>() -> Result<ApiKey> {
     ApiKey::try_from(R::KEY)
         .map_err(|_| ClientError::Invalid(format!("unknown api key {}", R::KEY)))
@@ -366,7 +460,7 @@ fn fail_all(shared: &Mutex<Shared>, reason: &str, addr: &str) {
     }
 }
 
-async fn read_loop(mut half: OwnedReadHalf, shared: Arc<Mutex<Shared>>, addr: String) {
+async fn read_loop(mut half: ReadHalf, shared: Arc<Mutex<Shared>>, addr: String) {
     let mut buffers = FrameBuffers::default();
     let reason = loop {
         let mut len = [0u8; 4];

@@ -113,6 +113,34 @@ pub enum ClientError {
     /// A bad argument from the caller.
     #[error("{0}")]
     Invalid(String),
+    /// A client security setting (`security.protocol`, `ssl.*`, `sasl.*`) is wrong.
+    #[error("client setting {key}: {reason}")]
+    Config {
+        /// The property (Kafka's name, e.g. `ssl.ca.location`).
+        key: String,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+    /// The TLS handshake with a broker failed.
+    #[error("TLS handshake with {addr} failed: {reason}; check that the listener speaks SSL/SASL_SSL, that ssl.ca.location holds the CA that signed the broker's certificate, and that the certificate names the host you connect to (or set ssl.endpoint.identification.algorithm= to skip the name check)")]
+    Tls {
+        /// The broker's address.
+        addr: String,
+        /// rustls's or the socket's complaint.
+        reason: String,
+    },
+    /// SASL authentication failed on the client's side (the broker's answer did not check
+    /// out, e.g. a SCRAM server signature that does not prove it knows the credential).
+    /// Refusals by the broker are [`ClientError::Kafka`] with its code and message.
+    #[error("SASL {mechanism} authentication with {addr} failed: {reason}")]
+    Authentication {
+        /// The broker's address.
+        addr: String,
+        /// The SASL mechanism.
+        mechanism: String,
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 impl ClientError {
@@ -181,6 +209,9 @@ fn hint(code: i16) -> &'static str {
         25 => "; the group has no such member (its generation ended)",
         35 => "; the broker does not serve this request version",
         41 => "; the broker has no controller yet; retry shortly",
+        58 => "; check sasl.username / sasl.password (or sasl.jaas.config) and sasl.mechanism",
+        33 => "; set sasl.mechanism to one the listener enables (sasl.enabled.mechanisms)",
+        34 => "; the broker did not expect this SASL message (a client/broker mismatch)",
         6 | 5 => "; the partition has no reachable leader; retry shortly",
         _ => "",
     }

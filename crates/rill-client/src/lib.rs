@@ -1,8 +1,9 @@
 //! rill-client: an async Kafka-protocol client built on `kafka-protocol` and tokio.
 //!
 //! Layers, bottom up:
-//! - [`connection::Connection`]: one TCP connection; length-prefixed frames, correlation ids,
-//!   ApiVersions negotiation, pipelined requests whose responses are matched in order.
+//! - [`connection::Connection`]: one TCP or TLS connection, SASL-authenticated when
+//!   [`security::ClientSecurity`] asks; length-prefixed frames, correlation ids, ApiVersions
+//!   negotiation, pipelined requests whose responses are matched in order.
 //! - [`Client`]: bootstrap, a metadata cache refreshed on demand and on leader moves, one
 //!   connection per broker, retries with backoff on retriable Kafka errors.
 //! - Features on top of the client: [`producer`] (RecordBatch v2, murmur2 and sticky
@@ -12,6 +13,7 @@
 //! Thread-safety: [`Client`] is cheap to clone and safe to share between tasks.
 
 pub mod admin;
+mod authenticate;
 pub mod batch_view;
 mod client;
 pub mod connection;
@@ -24,10 +26,14 @@ pub mod member;
 pub mod metadata;
 pub mod partitioner;
 pub mod producer;
+pub mod properties;
 pub mod records;
 pub mod scram_users;
+pub mod security;
+pub mod tls;
 pub mod transactions;
 pub mod versions;
 
 pub use client::{Client, ClientConfig};
 pub use error::{ClientError, Result};
+pub use security::{ClientSecurity, SecurityProtocol};

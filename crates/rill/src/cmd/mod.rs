@@ -1,5 +1,6 @@
-//! The client subcommands (`topics`, `produce`, `consume`, `groups`, `users`, `perf`, `dev`): shared
-//! connection flags, the runtime, and the mapping from errors to exit codes.
+//! The client subcommands (`topics`, `produce`, `consume`, `groups`, `users`, `perf`, `dev`):
+//! shared connection flags (bootstrap servers, and TLS/SASL through
+//! [`security::SecurityArgs`]), the runtime, and the mapping from errors to exit codes.
 //!
 //! Exit codes: 0 success; 1 the operation failed (a Kafka error, bad input); 2 usage errors
 //! (clap); 3 the broker cannot be reached; 4 the topic, group or user does not exist.
@@ -11,6 +12,7 @@ pub mod membership;
 pub mod output;
 pub mod perf;
 pub mod produce;
+pub mod security;
 pub mod topics;
 pub mod transactions;
 pub mod users;
@@ -40,18 +42,32 @@ pub struct Global {
     /// Per-request timeout in milliseconds.
     #[arg(long = "request-timeout-ms", default_value_t = 30_000, global = true)]
     pub request_timeout_ms: u64,
+    /// TLS and SASL: `--command-config FILE` and the `--security-protocol`, `--sasl-*`,
+    /// `--ssl-*` flags.
+    #[command(flatten)]
+    pub security: security::SecurityArgs,
 }
 
 impl Global {
     /// Connects a client to the bootstrap brokers.
     ///
     /// # Errors
-    /// [`ClientError::Connect`] when no broker answers.
+    /// [`ClientError::Config`] for bad security settings, [`ClientError::Connect`] when no
+    /// broker answers, TLS and SASL failures.
     pub async fn connect(&self) -> Result<Client, ClientError> {
+        Client::connect(self.client_config()?).await
+    }
+
+    /// The client settings these flags describe (bootstrap, timeout, security).
+    ///
+    /// # Errors
+    /// [`ClientError::Config`] for bad security settings.
+    pub fn client_config(&self) -> Result<ClientConfig, ClientError> {
         let mut config = ClientConfig::new(&self.bootstrap);
         config.client_id = "rill-cli".into();
         config.request_timeout = Duration::from_millis(self.request_timeout_ms);
-        Client::connect(config).await
+        config.security = self.security.security()?;
+        Ok(config)
     }
 
     /// Whether JSON output is wanted.
