@@ -91,7 +91,8 @@ class ContinuousProducer:
     """An idempotent acks=all producer writing `seq` numbers round-robin over the partitions
     until stopped; records what was acknowledged and every delivery error."""
 
-    def __init__(self, bootstrap: str, topic: str, partitions: int = PARTITIONS, rate: int = 400):
+    def __init__(self, bootstrap: str, topic: str, partitions: int = PARTITIONS, rate: int = 400,
+                 **conf):
         self.topic = topic
         self.partitions = partitions
         self.rate = rate
@@ -109,6 +110,7 @@ class ContinuousProducer:
                 "request.timeout.ms": 10000,
                 "retry.backoff.ms": 100,
                 "metadata.max.age.ms": 2000,
+                **conf,
             }
         )
         self._thread = threading.Thread(target=self._run, daemon=True)

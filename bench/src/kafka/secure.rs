@@ -57,23 +57,55 @@ fn make_certificates(dir: &Path) -> Result<(PathBuf, PathBuf)> {
     openssl(
         dir,
         &[
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out",
-            "ca.pem", "-days", "2", "-subj", "/CN=rill-bench CA",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=rill-bench CA",
         ],
     )?;
     openssl(
         dir,
         &[
-            "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out",
-            "server.csr", "-subj", "/CN=localhost",
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=localhost",
         ],
     )?;
     std::fs::write(dir.join("server.ext"), "subjectAltName=IP:127.0.0.1\n")?;
     openssl(
         dir,
         &[
-            "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-            "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "server.ext",
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
         ],
     )?;
     let keystore = dir.join("keystore.pem");
@@ -182,7 +214,13 @@ pub fn run(args: &SecureArgs) -> Result<()> {
             p.first_error,
             s.first_error
         );
-        let cp = consume::run(&broker.bootstrap, "secure-consume", want, limit, "read_uncommitted")?;
+        let cp = consume::run(
+            &broker.bootstrap,
+            "secure-consume",
+            want,
+            limit,
+            "read_uncommitted",
+        )?;
         let cs = consume::run_with(
             &secure_bootstrap,
             "secure-consume",
@@ -204,7 +242,12 @@ pub fn run(args: &SecureArgs) -> Result<()> {
         c_plain.push(cp.mib_s());
         c_secure.push(cs.mib_s());
     }
-    let (pp, ps, cp, cs) = (best(&p_plain), best(&p_secure), best(&c_plain), best(&c_secure));
+    let (pp, ps, cp, cs) = (
+        best(&p_plain),
+        best(&p_secure),
+        best(&c_plain),
+        best(&c_secure),
+    );
     let verdict = |ratio: f64, target: f64| if ratio >= target { "PASS" } else { "MISS" };
     println!();
     println!("| row (1 node, librdkafka) | PLAINTEXT MiB/s | SASL_SSL MiB/s | ratio | target |");

@@ -70,6 +70,8 @@ pub struct Broker {
     pub metadata: Arc<MetadataBackend>,
     /// Registration and heartbeats (a node of a multi-node cluster).
     pub membership: Option<Arc<crate::membership::Membership>>,
+    /// How this broker connects to the others (the inter-broker listener's security).
+    pub inter_broker_security: rill_client::security::ClientSecurity,
     /// Hosted partitions.
     pub replicas: ReplicaManager,
     /// Replica fetchers: one per leader this broker follows partitions of.
@@ -122,6 +124,7 @@ impl Broker {
             crate::replica::delete_dir_later(trashed);
         }
         metadata.catch_up(std::time::Duration::from_secs(120))?;
+        let inter_broker = crate::security::inter_broker_client_security(&config)?;
         let broker = Broker {
             cluster_id: props.cluster_id.clone(),
             replicas: ReplicaManager::new(&dir, &config),
@@ -129,19 +132,21 @@ impl Broker {
                 crate::replica::fetcher::FetcherIdentity {
                     node_id: config.node_id,
                     config: config.fetcher,
+                    security: inter_broker.clone(),
                 },
             ),
             producer_ids: ProducerIdAllocator::default(),
             groups: GroupService::new(group_config(&config)?)
                 .with_compression(crate::coordinator::offsets_compression(&config)?),
-            txns: crate::txn::TxnService::new(crate::txn::txn_config(&config)?).with_verification(
-                crate::config_value::parse_bool(
+            txns: crate::txn::TxnService::new(crate::txn::txn_config(&config)?)
+                .with_verification(crate::config_value::parse_bool(
                     "transaction.partition.verification.enable",
                     config
                         .value("transaction.partition.verification.enable")
                         .unwrap_or("true"),
-                )?,
-            ),
+                )?)
+                .with_peer_security(inter_broker.clone()),
+            inter_broker_security: inter_broker,
             reconcile_lock: std::sync::Mutex::new(()),
             stopping: std::sync::atomic::AtomicBool::new(false),
             observer: crate::observe::ImageObserver::new(config.node_id),

@@ -93,6 +93,7 @@ impl AppState {
         config.client_id = "rill-admin-http".into();
         config.request_timeout = CLIENT_REQUEST_TIMEOUT;
         config.retries = 3;
+        config.security = opened.broker.inter_broker_security.clone();
         let client = Client::connect(config).await?;
         *slot = Some(client.clone());
         Ok(client)

@@ -120,7 +120,10 @@ async fn serve_accepted<H: RequestHandler>(
     }
     let accepted = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.acceptor().accept(stream)).await;
     let stream = match accepted {
-        Ok(Ok(s)) => s,
+        Ok(Ok(s)) => {
+            crate::observe::gauges::tls_handshake_done();
+            s
+        }
         Ok(Err(e)) => {
             crate::observe::gauges::tls_handshake_failed();
             tracing::info!(%peer, listener = %context.name, error = %e, "TLS handshake failed");

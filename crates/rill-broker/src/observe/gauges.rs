@@ -17,6 +17,8 @@ struct ConnectionHandles {
     closed: Counter,
     /// `rill_tls_handshake_failures_total`.
     tls_failed: Counter,
+    /// `rill_tls_handshakes_total`.
+    tls_ok: Counter,
     /// `rill_authentications_total{result="success"}`.
     auth_ok: Counter,
     /// `rill_authentications_total{result="failure"}`.
@@ -32,6 +34,7 @@ static CONNECTIONS: LazyLock<ConnectionHandles> = LazyLock::new(|| {
         created: counter!(names::CONNECTIONS_CREATED),
         closed: counter!(names::CONNECTIONS_CLOSED),
         tls_failed: counter!(names::TLS_HANDSHAKE_FAILURES),
+        tls_ok: counter!(names::TLS_HANDSHAKES),
         auth_ok: counter!(names::AUTHENTICATIONS, "result" => "success"),
         auth_failed: counter!(names::AUTHENTICATIONS, "result" => "failure"),
         reauth_ok: counter!(names::REAUTHENTICATIONS),
@@ -54,6 +57,11 @@ pub fn connection_opened() -> ConnectionGuard {
     CONNECTIONS.active.increment(1.0);
     CONNECTIONS.created.increment(1);
     ConnectionGuard(())
+}
+
+/// A client completed its TLS handshake.
+pub fn tls_handshake_done() {
+    CONNECTIONS.tls_ok.increment(1);
 }
 
 /// A client's TLS handshake failed or timed out.

@@ -27,6 +27,8 @@ pub const CONNECTIONS_ACTIVE: &str = "rill_connections_active";
 pub const CONNECTIONS_CREATED: &str = "rill_connections_created_total";
 /// Connections closed (Kafka: connection-close-total).
 pub const CONNECTIONS_CLOSED: &str = "rill_connections_closed_total";
+/// Counter: client TLS handshakes completed.
+pub const TLS_HANDSHAKES: &str = "rill_tls_handshakes_total";
 /// Counter: client TLS handshakes that failed or timed out.
 pub const TLS_HANDSHAKE_FAILURES: &str = "rill_tls_handshake_failures_total";
 /// Counter: SASL authentications, by `result` (success, failure).

@@ -60,12 +60,14 @@ struct Fetcher {
 
 /// What every fetcher task of this broker needs to know about it: its id and the fetch
 /// settings. The fetchers' narrow handle (they never see the whole broker).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct FetcherIdentity {
     /// This broker's id, sent as the replica id.
     pub node_id: i32,
     /// `replica.fetch.*` settings.
     pub config: FetcherConfig,
+    /// How to connect to the leaders (the inter-broker listener's security).
+    pub security: rill_client::security::ClientSecurity,
 }
 
 /// The replica fetchers of this broker, one per leader it follows.
@@ -114,7 +116,7 @@ impl FetcherManager {
                 .unwrap_or_default();
             let f = fetchers.entry(leader).or_insert_with(|| {
                 let assignment = Arc::new(Assignment::default());
-                let task = tokio::spawn(run(self.me, leader, assignment.clone()));
+                let task = tokio::spawn(run(self.me.clone(), leader, assignment.clone()));
                 Fetcher { assignment, task }
             });
             *f.assignment
@@ -162,7 +164,15 @@ async fn run(me: FetcherIdentity, leader: i32, assignment: Arc<Assignment>) {
             assignment.changed.notified().await;
             continue;
         }
-        match round(me.node_id, leader, &assignment, &mut conn, &partitions, cfg).await {
+        let round = round(
+            (me.node_id, &me.security),
+            leader,
+            &assignment,
+            &mut conn,
+            &partitions,
+            cfg,
+        );
+        match round.await {
             Ok(()) => {}
             Err(e) => {
                 tracing::debug!(leader, error = %e, "replica fetch failed; backing off");
@@ -178,7 +188,7 @@ async fn run(me: FetcherIdentity, leader: i32, assignment: Arc<Assignment>) {
 
 /// One round: connect if needed, truncate partitions that must, fetch once, apply.
 async fn round(
-    node_id: i32,
+    (node_id, security): (i32, &rill_client::security::ClientSecurity),
     leader: i32,
     assignment: &Assignment,
     conn: &mut Option<Arc<Connection>>,
@@ -198,7 +208,7 @@ async fn round(
             }
             let timeout = Duration::from_millis(cfg.max_wait_ms.max(0) as u64 + 10_000);
             let client_id = format!("rill-replica-fetcher-{node_id}");
-            let c = Connection::connect(&addr, &client_id, timeout).await?;
+            let c = Connection::connect_with(&addr, &client_id, timeout, security).await?;
             *conn = Some(c.clone());
             c
         }

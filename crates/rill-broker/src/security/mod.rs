@@ -290,3 +290,121 @@ pub async fn watch_certificates(
         }
     }
 }
+
+/// How this broker connects to the other brokers (replica fetchers, transaction markers and
+/// verification, the admin API's cluster views): the inter-broker listener's protocol; for
+/// TLS its truststore (to verify the other brokers) and its keystore as the client
+/// certificate (mTLS); for SASL `sasl.mechanism.inter.broker.protocol` with the username and
+/// password of that mechanism's JAAS config on the inter-broker listener, as Kafka's brokers
+/// authenticate to each other.
+///
+/// # Errors
+/// A TLS inter-broker listener without a truststore, a SASL one whose mechanism Rill cannot
+/// use as a client (GSSAPI, OAUTHBEARER) or whose JAAS config has no username and password,
+/// unreadable files.
+pub fn inter_broker_client_security(
+    config: &crate::config::BrokerConfig,
+) -> Result<rill_client::security::ClientSecurity, ConfigError> {
+    match inter_broker_settings(config) {
+        Err(e) if !config.cluster.is_quorum() => {
+            // A lone node has no other broker to reach; only the admin API's Kafka client
+            // (its cluster views) uses these settings, to reach this node itself.
+            tracing::warn!(
+                reason = %e,
+                "no usable inter-broker client settings: the admin API's cluster views \
+                 cannot connect to the Kafka listener"
+            );
+            Ok(rill_client::security::ClientSecurity::plaintext())
+        }
+        other => other,
+    }
+}
+
+/// [`inter_broker_client_security`]'s work.
+fn inter_broker_settings(
+    config: &crate::config::BrokerConfig,
+) -> Result<rill_client::security::ClientSecurity, ConfigError> {
+    use std::collections::BTreeMap;
+    let get = |k: &str| config.value(k).unwrap_or_default().to_string();
+    let Some(l) = config.listeners.inter_broker_listener() else {
+        return Ok(rill_client::security::ClientSecurity::plaintext());
+    };
+    let value = |k: &str| listener_value(&get, l, k).trim().to_string();
+    let mut props = BTreeMap::new();
+    props.insert(
+        "security.protocol".to_string(),
+        l.protocol.name().to_string(),
+    );
+    if l.protocol.uses_tls() {
+        let trust = value("ssl.truststore.location");
+        if trust.is_empty() {
+            return Err(invalid(
+                "ssl.truststore.location",
+                "",
+                format!(
+                    "the inter-broker listener {} is {}: brokers verify each other's \
+                     certificates, so it needs ssl.truststore.location (PEM)",
+                    l.name,
+                    l.protocol.name()
+                ),
+            ));
+        }
+        props.insert("ssl.ca.location".into(), trust);
+        let keystore = value("ssl.keystore.location");
+        if !keystore.is_empty() {
+            props.insert("ssl.keystore.location".into(), keystore);
+            props.insert("ssl.keystore.type".into(), "PEM".into());
+        }
+        props.insert(
+            "ssl.endpoint.identification.algorithm".into(),
+            value("ssl.endpoint.identification.algorithm"),
+        );
+    }
+    if l.protocol.uses_sasl() {
+        let key = "sasl.mechanism.inter.broker.protocol";
+        let mechanism = get(key).trim().to_string();
+        let enabled = enabled_mechanisms(l, &get)?;
+        if !["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"].contains(&mechanism.as_str())
+            || !enabled.contains(&mechanism)
+        {
+            return Err(invalid(
+                key,
+                &mechanism,
+                format!(
+                    "brokers authenticate to each other on {} with PLAIN, SCRAM-SHA-256 or \
+                     SCRAM-SHA-512, one of its sasl.enabled.mechanisms ({})",
+                    l.name,
+                    enabled.join(", ")
+                ),
+            ));
+        }
+        let jaas_key = format!(
+            "{}{}.sasl.jaas.config",
+            l.config_prefix(),
+            mechanism.to_ascii_lowercase()
+        );
+        let jaas = get(&jaas_key);
+        let parsed = rill_auth::jaas::JaasConfig::parse(&jaas)
+            .map_err(|e| invalid(&jaas_key, "(hidden)", e.to_string()))?;
+        if parsed.option("username").is_none() || parsed.option("password").is_none() {
+            return Err(invalid(
+                &jaas_key,
+                "(hidden)",
+                format!(
+                    "the inter-broker listener {} uses {mechanism}: its JAAS config needs the \
+                     broker's own username=\"...\" password=\"...\"",
+                    l.name
+                ),
+            ));
+        }
+        props.insert("sasl.mechanism".into(), mechanism);
+        props.insert("sasl.jaas.config".into(), jaas);
+    }
+    rill_client::security::ClientSecurity::from_properties(&props).map_err(|e| {
+        invalid(
+            "security.inter.broker.protocol",
+            l.protocol.name(),
+            e.to_string(),
+        )
+    })
+}

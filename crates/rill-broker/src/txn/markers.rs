@@ -54,9 +54,19 @@ pub trait TxnHost: Send + Sync + 'static {
 #[derive(Debug, Default)]
 pub struct Peers {
     conns: tokio::sync::Mutex<HashMap<i32, Arc<Connection>>>,
+    /// How to connect (the inter-broker listener's security).
+    security: rill_client::security::ClientSecurity,
 }
 
 impl Peers {
+    /// Connections made with `security`.
+    pub fn with_security(security: rill_client::security::ClientSecurity) -> Self {
+        Peers {
+            conns: Default::default(),
+            security,
+        }
+    }
+
     /// A connection to node `id` at `addr`, reusing an open one.
     ///
     /// # Errors
@@ -69,7 +79,9 @@ impl Peers {
         {
             return Ok(c.clone());
         }
-        let c = Connection::connect(addr, "rill-txn-coordinator", MARKER_TIMEOUT).await?;
+        let c =
+            Connection::connect_with(addr, "rill-txn-coordinator", MARKER_TIMEOUT, &self.security)
+                .await?;
         conns.insert(id, c.clone());
         Ok(c)
     }
@@ -85,7 +97,7 @@ pub async fn run<H: TxnHost>(host: Arc<H>, mut shutdown: watch::Receiver<bool>) 
     let Some(mut rx) = host.txns().take_marker_receiver() else {
         return;
     };
-    let peers = Arc::new(Peers::default());
+    let peers = Arc::new(Peers::with_security(host.txns().peers().security.clone()));
     loop {
         tokio::select! {
             _ = shutdown.changed() => return,

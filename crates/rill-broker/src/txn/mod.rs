@@ -132,6 +132,12 @@ impl TxnService {
         }
     }
 
+    /// Connects to other brokers with `security` (the inter-broker listener's).
+    pub fn with_peer_security(mut self, security: rill_client::security::ClientSecurity) -> Self {
+        self.peers = markers::Peers::with_security(security);
+        self
+    }
+
     /// Sets `transaction.partition.verification.enable` (KIP-890 part 1; on by default).
     pub fn with_verification(mut self, on: bool) -> Self {
         self.verification = on;
