@@ -206,6 +206,12 @@ def test_sasl_plain_with_confluent_kafka_kafka_python_and_kcat(start_broker, kca
             "sasl.mechanism": "PLAIN", "sasl.username": "alice", "sasl.password": "alice-secret"}
     topic = f"plain-{uuid.uuid4().hex[:6]}"
     round_trip(conf, topic, n=10)
+    # A request larger than sasl.server.max.receive.size (512 KiB) right after authenticating:
+    # the pre-authentication limit must not apply to it (it did once: such a produce closed
+    # the connection in a loop).
+    big = Producer({**conf, "acks": "all"})
+    big.produce(topic, b"b" * 700_000)
+    assert big.flush(TIMEOUT) == 0
     kp = KafkaProducer(bootstrap_servers=bootstrap, security_protocol="SASL_PLAINTEXT",
                        sasl_mechanism="PLAIN", sasl_plain_username="alice",
                        sasl_plain_password="alice-secret")
@@ -214,7 +220,7 @@ def test_sasl_plain_with_confluent_kafka_kafka_python_and_kcat(start_broker, kca
     out = subprocess.run([kcat, "-b", bootstrap, "-X", "security.protocol=SASL_PLAINTEXT",
                           "-X", "sasl.mechanism=PLAIN", "-X", "sasl.username=admin",
                           "-X", "sasl.password=admin-secret", "-C", "-t", topic, "-o",
-                          "beginning", "-c", "11", "-e", "-q"],
+                          "beginning", "-c", "12", "-e", "-q"],
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[-1] == "kp"

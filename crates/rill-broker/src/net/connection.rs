@@ -195,11 +195,11 @@ fn none_like<F>(_f: impl FnOnce() -> F) -> Option<F> {
 async fn read_frame<R: AsyncRead + Unpin>(
     mut frames: FrameReader<R>,
     budgets: &Budgets,
-    (min, max): (usize, usize),
+    (session, socket_max): (&Session, usize),
 ) -> (FrameReader<R>, Result<Option<Frame>, FrameError>) {
-    frames.set_limits(min, max);
     let read = async {
-        let Some(size) = frames.next_size().await? else {
+        let limits = || session.frame_limits(socket_max);
+        let Some(size) = frames.next_size_within(limits).await? else {
             return Ok(None);
         };
         let own = budgets.own.acquire(size).await;
@@ -273,11 +273,7 @@ pub async fn serve_connection<H, R, W>(
     let session = &session;
 
     // Reading: the read in progress, or the reader while reading waits for the handler.
-    let mut reading = pin!(Some(read_frame(
-        frames,
-        &budgets,
-        session.frame_limits(max)
-    )));
+    let mut reading = pin!(Some(read_frame(frames, &budgets, (session, max))));
     let mut idle_reader = None;
     let mut read_done = false;
     let mut waiting: VecDeque<Frame> = VecDeque::with_capacity(FRAMES_AHEAD);
@@ -468,11 +464,7 @@ pub async fn serve_connection<H, R, W>(
         // Read on while few frames wait.
         if !read_done && waiting.len() < FRAMES_AHEAD {
             if let Some(frames) = idle_reader.take() {
-                reading.set(Some(read_frame(
-                    frames,
-                    &budgets,
-                    session.frame_limits(max),
-                )));
+                reading.set(Some(read_frame(frames, &budgets, (session, max))));
             }
         }
         let reading_over = read_done && waiting.is_empty() || stop_handling;

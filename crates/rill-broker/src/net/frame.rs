@@ -82,10 +82,9 @@ pub struct FrameReader<R> {
     reader: R,
     /// Bytes read and not yet handed out.
     buf: BytesMut,
-    /// `socket.request.max.bytes` (before SASL authentication,
-    /// `sasl.server.max.receive.size`).
+    /// `socket.request.max.bytes`.
     max: usize,
-    /// The smallest frame: a request header, or less where raw SASL tokens may come.
+    /// The smallest frame: a request header.
     min: usize,
 }
 
@@ -100,18 +99,26 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         }
     }
 
-    /// Sets the size limits of the next frames.
-    pub fn set_limits(&mut self, min: usize, max: usize) {
-        self.min = min;
-        self.max = max;
-    }
-
     /// Reads and checks the next frame's size prefix. `Ok(None)` is a clean end of stream
     /// between frames.
     ///
     /// # Errors
     /// [`FrameError`] for a bad size, a torn prefix, or a socket error.
     pub async fn next_size(&mut self) -> Result<Option<usize>, FrameError> {
+        let (min, max) = (self.min, self.max);
+        self.next_size_within(|| (min, max)).await
+    }
+
+    /// [`FrameReader::next_size`] with the limits `limits` gives once the prefix has arrived
+    /// (a connection's limits change when its SASL authentication completes, which may be
+    /// after this read began).
+    ///
+    /// # Errors
+    /// As [`FrameReader::next_size`].
+    pub async fn next_size_within(
+        &mut self,
+        limits: impl FnOnce() -> (usize, usize),
+    ) -> Result<Option<usize>, FrameError> {
         while self.buf.len() < 4 {
             let read = match self.fill(4 - self.buf.len()).await {
                 Err(FrameError::Io(e)) if is_reset(&e) && self.buf.is_empty() => {
@@ -132,13 +139,11 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             return Err(FrameError::Negative { size });
         }
         let size = size as usize;
-        if size > self.max {
-            return Err(FrameError::TooLarge {
-                size,
-                max: self.max,
-            });
+        let (min, max) = limits();
+        if size > max {
+            return Err(FrameError::TooLarge { size, max });
         }
-        if size < self.min {
+        if size < min {
             return Err(FrameError::TooShort { size });
         }
         Ok(Some(size))
