@@ -160,7 +160,7 @@ mod tests {
     use super::*;
     use crate::listener_security::resolve_listeners;
 
-    fn with(pairs: &[(&str, &str)]) -> impl Fn(&str) -> String + '_ {
+    fn with<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> String + 'a {
         move |k: &str| {
             pairs
                 .iter()
@@ -176,10 +176,14 @@ mod tests {
         }
     }
 
+    fn listeners_of(pairs: &[(&str, &str)]) -> Result<ListenerSet, ConfigError> {
+        resolve_listeners(&with(pairs), &|k: &str| {
+            pairs.iter().any(|(key, _)| *key == k)
+        })
+    }
+
     fn check(pairs: &[(&str, &str)]) -> Result<(), ConfigError> {
-        let get = with(pairs);
-        let listeners = resolve_listeners(&get, &|k: &str| pairs.iter().any(|(key, _)| *key == k))?;
-        check_controller_security(&listeners, &get)
+        check_controller_security(&listeners_of(pairs)?, &with(pairs))
     }
 
     const CONTROLLER: &[(&str, &str)] = &[
@@ -231,7 +235,7 @@ mod tests {
             ("ssl.truststore.location", "/t.pem"),
         ];
         let get = with(&broker);
-        let listeners = resolve_listeners(&get, &|_: &str| true).unwrap();
+        let listeners = listeners_of(&broker).unwrap();
         let spec = controller_listener(&listeners, &get).unwrap().unwrap();
         assert_eq!(spec.protocol, SecurityProtocol::Ssl);
         assert!(
