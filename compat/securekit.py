@@ -1,7 +1,8 @@
 """Test certificates and tokens for the secure-listener tests, made with the openssl CLI.
 
 `Pki(dir)` makes a CA, a server certificate for 127.0.0.1/localhost, client certificates signed
-by the CA (and one by a CA nobody trusts), all as unencrypted PEM. `TokenSigner(dir)` makes an
+by the CA (and one by a CA nobody trusts), per-node keystores for clusters (`node_keystore`), all
+as unencrypted PEM. `TokenSigner(dir)` makes an
 RSA key, its JWKS file, and signs RS256 JWTs with `openssl dgst` (no Python crypto package
 needed).
 """
@@ -66,6 +67,19 @@ class Pki:
         # An extension makes it X.509 v3 (webpki, like most TLS stacks, refuses v1).
         return self._leaf(name, subject, "ca" if trusted else "rogue-ca",
                           "extendedKeyUsage=clientAuth")
+
+    def node_keystore(self, node_id: int, trusted: bool = True) -> Path:
+        """A PEM keystore (key + certificate) for cluster node `node_id`, signed by the CA (by
+        the rogue CA when not `trusted`), valid for 127.0.0.1 and localhost as both a TLS server
+        and a TLS client: what a controller listener with mTLS serves and connects with."""
+        name = f"node{node_id}" if trusted else f"rogue-node{node_id}"
+        cert, key = self._leaf(
+            name, f"/CN=rill-node-{node_id}", "ca" if trusted else "rogue-ca",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth",
+        )
+        keystore = self.dir / f"{name}-keystore.pem"
+        keystore.write_text(key.read_text() + cert.read_text())
+        return keystore
 
     def renew_server(self) -> None:
         """A new server key and certificate in the same keystore file."""

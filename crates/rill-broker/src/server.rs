@@ -398,8 +398,12 @@ pub(crate) async fn open_metadata(
             format!("node.id {me} is one of the voters but process.roles has no controller")
         }));
     }
+    let get = |k: &str| config.value(k).unwrap_or_default().to_string();
+    // The controller listener's TLS (mutual): what the quorum serves and connects with.
+    let tls = crate::security::controller::quorum_tls(&config.listeners, &get)?;
     if !roles.controller {
-        let cfg = ObserverConfig::new(me, voters, cluster_id.to_string());
+        let mut cfg = ObserverConfig::new(me, voters, cluster_id.to_string());
+        cfg.tls = tls;
         let observer = QuorumObserver::start_tcp(cfg)
             .map_err(|e| BrokerError::Internal(format!("metadata observer: {e}")))?;
         let client = observer.client().clone();
@@ -420,16 +424,21 @@ pub(crate) async fn open_metadata(
         .await
         .map_err(|source| BrokerError::Bind { addr, source })?;
     let ids: Vec<u64> = voters.keys().copied().collect();
-    let transport = Arc::new(rill_quorum::network::tcp::TcpTransport::for_cluster(
-        voters.clone(),
-        cluster_id.to_string(),
-    ));
+    let transport = Arc::new(
+        rill_quorum::network::tcp::TcpTransport::for_cluster(
+            voters.clone(),
+            cluster_id.to_string(),
+        )
+        .with_tls(tls.as_ref()),
+    );
+    let secured = tls.is_some();
     let mut qc = rill_quorum::QuorumConfig::new(me, voters, dir.join("raft"));
     qc.cluster_id = cluster_id.to_string();
+    qc.tls = tls;
     let quorum = rill_quorum::RaftQuorum::start_tcp(qc, Some(tcp))
         .await
         .map_err(|e| BrokerError::Internal(format!("metadata quorum: {e}")))?;
-    tracing::info!(%addr, "metadata quorum started");
+    tracing::info!(%addr, tls = secured, "metadata quorum started");
     let quorum = Arc::new(quorum);
     // The broker side of a combined node heartbeats over its own connections.
     let client = roles

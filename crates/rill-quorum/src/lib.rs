@@ -34,6 +34,7 @@ pub use api::{AppliedEvent, MetadataQuorum, MetadataUpdate, QuorumStatus, VoterS
 pub use client::ControllerClient;
 pub use error::{QuorumError, Result};
 pub use heartbeats::{HeartbeatReply, HeartbeatTable};
+pub use network::tls::QuorumTls;
 pub use observer::{ObserverConfig, QuorumObserver};
 pub use quorum::{QuorumConfig, RaftQuorum};
 pub use snapshot::image_to_records;

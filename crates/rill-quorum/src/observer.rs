@@ -24,6 +24,7 @@ use crate::api::{AppliedEvent, MetadataQuorum, MetadataUpdate, QuorumStatus, Vot
 use crate::client::ControllerClient;
 use crate::fetch::{FetchDelta, FetchReply, FetchRequest};
 use crate::network::tcp::{ForeignPeer, TcpTransport};
+use crate::network::tls::QuorumTls;
 use crate::network::Transport;
 use crate::{CommittedOffset, MetadataBatch, NodeId, QuorumError, Result};
 
@@ -40,6 +41,9 @@ pub struct ObserverConfig {
     pub fetch_wait_ms: u64,
     /// Gets every applied batch and installed snapshot (tests).
     pub observer: Option<mpsc::UnboundedSender<AppliedEvent>>,
+    /// Mutual TLS to the controllers ([`QuorumObserver::start_tcp`]; only its client side is
+    /// used); `None`: plain TCP.
+    pub tls: Option<QuorumTls>,
 }
 
 impl ObserverConfig {
@@ -51,6 +55,7 @@ impl ObserverConfig {
             cluster_id,
             fetch_wait_ms: 500,
             observer: None,
+            tls: None,
         }
     }
 }
@@ -129,15 +134,16 @@ impl QuorumObserver {
         })
     }
 
-    /// Starts following the log over framed TCP to the voters' controller listeners.
+    /// Starts following the log over framed TCP to the voters' controller listeners (over
+    /// mutual TLS when `config.tls` is set).
     ///
     /// # Errors
     /// As [`Self::start`].
     pub fn start_tcp(config: ObserverConfig) -> Result<Self> {
-        let transport = Arc::new(TcpTransport::for_cluster(
-            config.voters.clone(),
-            config.cluster_id.clone(),
-        ));
+        let transport = Arc::new(
+            TcpTransport::for_cluster(config.voters.clone(), config.cluster_id.clone())
+                .with_tls(config.tls.as_ref()),
+        );
         let foreign = transport.foreign_peer();
         let mut observer = Self::start(config, transport)?;
         observer.foreign = Some(foreign);

@@ -24,6 +24,7 @@ use crate::heartbeats::HeartbeatTable;
 use crate::log_store::LogStore;
 use crate::network::adapter::{AckTable, NetworkFactory};
 use crate::network::tcp::{serve, TcpTransport};
+use crate::network::tls::QuorumTls;
 use crate::network::{BoxFuture, ForwardedOutcome, RaftReply, RaftRpc, RpcHandler, Transport};
 use crate::state_machine::StateMachine;
 use crate::types::{MetadataBatch, Raft};
@@ -50,6 +51,8 @@ pub struct QuorumConfig {
     pub observer: Option<mpsc::UnboundedSender<AppliedEvent>>,
     /// The cluster id every controller RPC carries; peers of another cluster are refused.
     pub cluster_id: String,
+    /// Mutual TLS on the controller connections ([`Self::start_tcp`]); `None`: plain TCP.
+    pub tls: Option<QuorumTls>,
 }
 
 impl QuorumConfig {
@@ -65,6 +68,7 @@ impl QuorumConfig {
             snapshot_every_entries: 1000,
             observer: None,
             cluster_id: String::new(),
+            tls: None,
         }
     }
 
@@ -193,7 +197,7 @@ impl RaftQuorum {
     }
 
     /// Starts this controller with framed TCP to its peers, serving them on `listener` (or on
-    /// its own address in `voters` when `None`).
+    /// its own address in `voters` when `None`); over mutual TLS when `config.tls` is set.
     ///
     /// # Errors
     /// As [`Self::start`], plus failing to bind the listener.
@@ -220,10 +224,11 @@ impl RaftQuorum {
             }
         };
         let cluster_id = config.cluster_id.clone();
-        let transport = Arc::new(TcpTransport::for_cluster(
-            config.voters.clone(),
-            cluster_id.clone(),
-        ));
+        let tls = config.tls.clone();
+        let transport = Arc::new(
+            TcpTransport::for_cluster(config.voters.clone(), cluster_id.clone())
+                .with_tls(tls.as_ref()),
+        );
         let foreign = transport.foreign_peer();
         let mut quorum = Self::start(config, transport).await?;
         quorum.foreign = Some(foreign);
@@ -232,6 +237,7 @@ impl RaftQuorum {
             quorum.rpc_handler(),
             quorum.stop.subscribe(),
             cluster_id,
+            tls.map(|t| t.server),
         );
         quorum.tasks.push(tokio::spawn(server));
         Ok(quorum)

@@ -2,8 +2,9 @@
 //! keys (`ssl.*`, `sasl.*`, each overridable per listener as
 //! `listener.name.<listener>.<key>`, and `listener.name.<listener>.<mechanism>.sasl.jaas.config`).
 //! Checked when the config is read; certificate files and JAAS users are loaded when the
-//! server binds its listeners.
+//! server binds its listeners. The controller listener's rules are in [`controller`].
 
+pub mod controller;
 pub mod sasl;
 pub mod tls;
 
@@ -81,7 +82,9 @@ pub fn listener_value(get: &impl Fn(&str) -> String, listener: &ListenerSpec, ke
 }
 
 /// Checks every listener's security settings as far as they can be checked without reading
-/// files: TLS protocols, client authentication, cipher suites, SASL mechanisms.
+/// files: TLS protocols, client authentication, cipher suites, SASL mechanisms; the
+/// controller listener (this node's, or the one a broker-only node connects to) PLAINTEXT or
+/// SSL with required client certificates ([`controller::check_controller_security`]).
 ///
 /// # Errors
 /// The first setting Rill cannot honour, with the reason.
@@ -89,20 +92,7 @@ pub fn check_security_config(
     listeners: &ListenerSet,
     get: &impl Fn(&str) -> String,
 ) -> Result<(), ConfigError> {
-    for l in listeners.all.iter().filter(|l| l.is_controller) {
-        if l.protocol != crate::listener_security::SecurityProtocol::Plaintext {
-            return Err(invalid(
-                "listener.security.protocol.map",
-                &get("listener.security.protocol.map"),
-                format!(
-                    "controller listener {} is {}: Rill's controller quorum speaks PLAINTEXT \
-                     only so far (keep the controller listener on a private network)",
-                    l.name,
-                    l.protocol.name()
-                ),
-            ));
-        }
-    }
+    controller::check_controller_security(listeners, get)?;
     for l in listeners.clients() {
         if l.protocol.uses_tls() {
             tls::TlsSettings::from_config(l, get)?;

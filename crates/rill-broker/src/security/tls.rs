@@ -3,17 +3,25 @@
 //! (certificate chain and key from a PEM keystore file or inline PEM, the truststore for
 //! client authentication, protocol versions, cipher suites), and a [`TlsAcceptorCell`] that
 //! swaps in a new config when the files change or an operator asks (connections already
-//! open keep theirs).
+//! open keep theirs). The controller listener's settings also make the rustls client config
+//! a node connects to the controllers with ([`TlsSettings::client_config`]: its keystore as
+//! its own identity, its truststore as the roots).
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::{ServerName, UnixTime};
 use rustls::server::WebPkiClientVerifier;
-use rustls::{RootCertStore, ServerConfig, SupportedProtocolVersion};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig,
+    SignatureScheme, SupportedProtocolVersion,
+};
 use tokio_rustls::TlsAcceptor;
 
 use super::listener_value;
@@ -72,6 +80,9 @@ pub struct TlsSettings {
     pub cipher_suites: Vec<String>,
     /// `ssl.principal.mapping.rules`.
     pub principal_mapping_rules: String,
+    /// `ssl.endpoint.identification.algorithm` is `https` (the default): as a client, check
+    /// that the server's certificate is for the host connected to; empty: only its chain.
+    pub verify_hostname: bool,
 }
 
 impl TlsSettings {
@@ -226,6 +237,7 @@ impl TlsSettings {
             tls13,
             cipher_suites,
             principal_mapping_rules: value("ssl.principal.mapping.rules"),
+            verify_hostname: !value("ssl.endpoint.identification.algorithm").is_empty(),
         };
         let ssl_protocol = value("ssl.protocol");
         if !ssl_protocol.is_empty()
@@ -259,6 +271,78 @@ impl TlsSettings {
     /// not match the certificate, no trusted certificate in the truststore.
     pub fn server_config(&self) -> Result<ServerConfig, String> {
         let name = &self.listener;
+        let (chain, key) = self.identity()?;
+        let provider = Arc::new(provider_with_suites(&self.cipher_suites));
+        let builder = ServerConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(&self.versions())
+            .map_err(|e| format!("listener {name}: {e}"))?;
+        let builder = match (&self.truststore, self.client_auth) {
+            (Some(_), auth) if auth != ClientAuth::None => {
+                let verifier =
+                    WebPkiClientVerifier::builder_with_provider(Arc::new(self.roots()?), provider);
+                let verifier = if auth == ClientAuth::Requested {
+                    verifier.allow_unauthenticated()
+                } else {
+                    verifier
+                };
+                builder.with_client_cert_verifier(
+                    verifier
+                        .build()
+                        .map_err(|e| format!("listener {name}: client verifier: {e}"))?,
+                )
+            }
+            _ => builder.with_no_client_auth(),
+        };
+        builder
+            .with_single_cert(chain, key)
+            .map_err(|e| format!("listener {name}: certificate and key: {e}"))
+    }
+
+    /// The rustls client config for connecting to servers of this listener (the controller
+    /// quorum): the truststore's certificates are the roots, the keystore's chain and key the
+    /// client certificate this node presents; protocols and cipher suites as configured; the
+    /// server's host name checked unless `ssl.endpoint.identification.algorithm` is empty.
+    ///
+    /// # Errors
+    /// No truststore, or what [`Self::server_config`] refuses in the keystore or truststore.
+    pub fn client_config(&self) -> Result<ClientConfig, String> {
+        let name = &self.listener;
+        let (chain, key) = self.identity()?;
+        let provider = Arc::new(provider_with_suites(&self.cipher_suites));
+        let roots = Arc::new(self.roots()?);
+        let builder = ClientConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(&self.versions())
+            .map_err(|e| format!("listener {name}: {e}"))?;
+        let builder = if self.verify_hostname {
+            builder.with_root_certificates(roots)
+        } else {
+            let inner = WebPkiServerVerifier::builder_with_provider(roots, provider)
+                .build()
+                .map_err(|e| format!("listener {name}: server verifier: {e}"))?;
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(ChainOnlyVerifier(inner)))
+        };
+        builder
+            .with_client_auth_cert(chain, key)
+            .map_err(|e| format!("listener {name}: certificate and key: {e}"))
+    }
+
+    /// The enabled TLS versions, newest first.
+    fn versions(&self) -> Vec<&'static SupportedProtocolVersion> {
+        let mut versions: Vec<&'static SupportedProtocolVersion> = Vec::new();
+        if self.tls13 {
+            versions.push(&rustls::version::TLS13);
+        }
+        if self.tls12 {
+            versions.push(&rustls::version::TLS12);
+        }
+        versions
+    }
+
+    /// This node's certificate chain and private key, from the keystore.
+    fn identity(&self) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
+        let name = &self.listener;
         let keystore = self.keystore.read()?;
         let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&keystore)
             .collect::<Result<_, _>>()
@@ -278,49 +362,80 @@ impl TlsSettings {
         }
         let key = PrivateKeyDer::from_pem_slice(&key_pem)
             .map_err(|e| format!("listener {name}: no usable private key in the keystore: {e}"))?;
-        let provider = Arc::new(provider_with_suites(&self.cipher_suites));
-        let mut versions: Vec<&'static SupportedProtocolVersion> = Vec::new();
-        if self.tls13 {
-            versions.push(&rustls::version::TLS13);
-        }
-        if self.tls12 {
-            versions.push(&rustls::version::TLS12);
-        }
-        let builder = ServerConfig::builder_with_provider(provider.clone())
-            .with_protocol_versions(&versions)
-            .map_err(|e| format!("listener {name}: {e}"))?;
-        let builder = match (&self.truststore, self.client_auth) {
-            (Some(source), auth) if auth != ClientAuth::None => {
-                let pem = source.read()?;
-                let mut roots = RootCertStore::empty();
-                for cert in CertificateDer::pem_slice_iter(&pem) {
-                    let cert = cert
-                        .map_err(|e| format!("listener {name}: bad truststore certificate: {e}"))?;
-                    roots
-                        .add(cert)
-                        .map_err(|e| format!("listener {name}: truststore certificate: {e}"))?;
-                }
-                if roots.is_empty() {
-                    return Err(format!("listener {name}: no certificate in the truststore"));
-                }
-                let verifier =
-                    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
-                let verifier = if auth == ClientAuth::Requested {
-                    verifier.allow_unauthenticated()
-                } else {
-                    verifier
-                };
-                builder.with_client_cert_verifier(
-                    verifier
-                        .build()
-                        .map_err(|e| format!("listener {name}: client verifier: {e}"))?,
-                )
-            }
-            _ => builder.with_no_client_auth(),
+        Ok((chain, key))
+    }
+
+    /// The truststore's certificates.
+    fn roots(&self) -> Result<RootCertStore, String> {
+        let name = &self.listener;
+        let Some(source) = &self.truststore else {
+            return Err(format!(
+                "listener {name}: no truststore (ssl.truststore.location or \
+                 ssl.truststore.certificates)"
+            ));
         };
-        builder
-            .with_single_cert(chain, key)
-            .map_err(|e| format!("listener {name}: certificate and key: {e}"))
+        let pem = source.read()?;
+        let mut roots = RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(&pem) {
+            let cert =
+                cert.map_err(|e| format!("listener {name}: bad truststore certificate: {e}"))?;
+            roots
+                .add(cert)
+                .map_err(|e| format!("listener {name}: truststore certificate: {e}"))?;
+        }
+        if roots.is_empty() {
+            return Err(format!("listener {name}: no certificate in the truststore"));
+        }
+        Ok(roots)
+    }
+}
+
+/// Checks a server's certificate chain against the roots but not its host name
+/// (`ssl.endpoint.identification.algorithm=` empty, as Kafka allows).
+#[derive(Debug)]
+struct ChainOnlyVerifier(Arc<WebPkiServerVerifier>);
+
+impl ServerCertVerifier for ChainOnlyVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        // webpki checks the chain before the name: a name error means the chain is good.
+        match self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        {
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
     }
 }
 

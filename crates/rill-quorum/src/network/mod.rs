@@ -5,13 +5,15 @@
 //! openraft talks to peers through `adapter` (its `RaftNetworkFactory`), which sends our
 //! [`RaftRpc`] values over a [`Transport`] and maps failures to openraft's RPC errors. A peer
 //! answers through an [`RpcHandler`]. Production uses [`tcp::TcpTransport`] (framed TCP, see
-//! `frame`); tests plug in an in-process transport with partitions, loss, delays and restarts.
+//! `frame`, optionally over mutual TLS, see [`tls`]); tests plug in an in-process transport
+//! with partitions, loss, delays and restarts.
 //! Thread-safety: transports are `Send + Sync` and shared by every replication task.
 
 pub(crate) mod adapter;
 pub mod frame;
 mod handler;
 pub mod tcp;
+pub mod tls;
 
 pub use handler::RpcHandler;
 

@@ -7,17 +7,22 @@
 //! [`MAX_IDLE_PER_PEER`] idle connections are kept per peer. Server side
 //! ([`serve`]): one task per accepted connection reading request frames in order; a bad frame
 //! or an unparsable request closes that connection with a logged reason, never the listener.
-//! Both stop when the shutdown signal flips. Thread-safety: the transport is `Send + Sync`.
+//! Both stop when the shutdown signal flips. With [`QuorumTls`] both sides run a mutual TLS
+//! handshake first (see `tls`); a handshake that fails or times out fails that call (client)
+//! or closes that connection (server), with a logged reason. Thread-safety: the transport is
+//! `Send + Sync`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use rustls::{ClientConfig, ServerConfig};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::frame::{decode, encode, read_frame, write_frame, FrameError};
+use super::tls::{self, BoxConn, QuorumTls};
 use super::{BoxFuture, RaftReply, RaftRpc, RpcHandler, Transport, TransportError};
 use crate::NodeId;
 
@@ -25,7 +30,7 @@ use crate::NodeId;
 pub const MAX_IDLE_PER_PEER: usize = 4;
 
 /// Idle connections by peer.
-type Pool = Arc<Mutex<HashMap<NodeId, Vec<TcpStream>>>>;
+type Pool = Arc<Mutex<HashMap<NodeId, Vec<BoxConn>>>>;
 
 /// What travels on the wire: the RPC tagged with the sender's cluster id, so a node with
 /// another cluster's data can never take part in this quorum.
@@ -50,6 +55,8 @@ pub struct TcpTransport {
     cluster_id: String,
     /// Set when a peer answered that it belongs to another cluster: (peer, its cluster id).
     foreign: ForeignPeer,
+    /// TLS to the peers (this node's certificate, the trusted roots); `None`: plain TCP.
+    tls: Option<Arc<ClientConfig>>,
 }
 
 impl TcpTransport {
@@ -65,7 +72,14 @@ impl TcpTransport {
             idle: Pool::default(),
             cluster_id,
             foreign: Arc::new(Mutex::new(None)),
+            tls: None,
         }
+    }
+
+    /// This transport connecting over TLS with `tls.client` (plain TCP when `None`).
+    pub fn with_tls(mut self, tls: Option<&QuorumTls>) -> Self {
+        self.tls = tls.map(|t| t.client.clone());
+        self
     }
 
     /// A peer that answered with another cluster's id, if any did.
@@ -74,7 +88,21 @@ impl TcpTransport {
     }
 }
 
-async fn exchange(stream: &mut TcpStream, rpc: &Envelope) -> Result<RaftReply, FrameError> {
+/// Opens a connection to `addr`, with the TLS handshake when `tls` is set.
+async fn open(addr: &str, tls: Option<&Arc<ClientConfig>>) -> Result<BoxConn, String> {
+    let tcp = TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connect {addr}: {e}"))?;
+    let _ = tcp.set_nodelay(true);
+    match tls {
+        None => Ok(Box::new(tcp)),
+        Some(config) => tls::connect(config, addr, tcp).await.inspect_err(|e| {
+            tracing::warn!(error = %e, "controller connection refused");
+        }),
+    }
+}
+
+async fn exchange(stream: &mut BoxConn, rpc: &Envelope) -> Result<RaftReply, FrameError> {
     write_frame(stream, &encode(rpc)?).await?;
     match read_frame(stream).await? {
         Some(payload) => decode(&payload),
@@ -99,6 +127,7 @@ impl Transport for TcpTransport {
             rpc,
         };
         let foreign = self.foreign.clone();
+        let tls = self.tls.clone();
         Box::pin(async move {
             let unreachable = |reason: String| TransportError::Unreachable { target, reason };
             let addr = addr.ok_or_else(|| unreachable("not a voter".into()))?;
@@ -110,13 +139,7 @@ impl Transport for TcpTransport {
                     .and_then(Vec::pop);
                 let mut stream = match idle {
                     Some(s) => s,
-                    None => {
-                        let s = TcpStream::connect(&addr)
-                            .await
-                            .map_err(|e| unreachable(format!("connect {addr}: {e}")))?;
-                        let _ = s.set_nodelay(true);
-                        s
-                    }
+                    None => open(&addr, tls.as_ref()).await.map_err(unreachable)?,
                 };
                 let reply = match exchange(&mut stream, &envelope).await {
                     Ok(r) => r,
@@ -147,12 +170,14 @@ impl Transport for TcpTransport {
 }
 
 /// Accepts peers' connections on `listener` and answers their requests until `shutdown` is
-/// true (or its sender is dropped).
+/// true (or its sender is dropped). With `tls`, every connection first completes a TLS
+/// handshake (in its own task, so a slow peer never holds up the others).
 pub async fn serve(
     listener: TcpListener,
     handler: RpcHandler,
     shutdown: watch::Receiver<bool>,
     cluster_id: String,
+    tls: Option<Arc<ServerConfig>>,
 ) {
     let mut conns = JoinSet::new();
     let mut stop = shutdown.clone();
@@ -165,7 +190,18 @@ pub async fn serve(
                     let handler = handler.clone();
                     let shutdown = shutdown.clone();
                     let cluster_id = cluster_id.clone();
+                    let tls = tls.clone();
                     conns.spawn(async move {
+                        let stream: BoxConn = match &tls {
+                            None => Box::new(stream),
+                            Some(config) => match tls::accept(config, stream).await {
+                                Ok(s) => s,
+                                Err(e) => {
+                                    tracing::warn!(%peer, error = %e, "controller connection refused");
+                                    return;
+                                }
+                            },
+                        };
                         if let Err(e) = serve_conn(stream, handler, shutdown, &cluster_id).await {
                             tracing::warn!(%peer, error = %e, "controller connection closed");
                         }
@@ -188,7 +224,7 @@ async fn stopped(rx: &mut watch::Receiver<bool>) {
 }
 
 async fn serve_conn(
-    mut stream: TcpStream,
+    mut stream: BoxConn,
     handler: RpcHandler,
     mut shutdown: watch::Receiver<bool>,
     cluster_id: &str,

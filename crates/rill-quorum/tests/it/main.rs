@@ -1,7 +1,7 @@
 //! Integration tests of the metadata quorum, one binary: a seeded deterministic simulation over
 //! an in-process network (`sim_*`: the quorum alone, and with the controller logic, brokers
 //! that heartbeat and brokers that follow the log by fetching) and real TCP on 127.0.0.1
-//! (`tcp`).
+//! (`tcp`), also over mutual TLS (`tcp_tls`).
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -12,3 +12,4 @@ mod sim_brokers;
 mod sim_control;
 mod sim_net;
 mod tcp;
+mod tcp_tls;

@@ -8,20 +8,31 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use rill_quorum::{MetadataQuorum, NodeId, QuorumConfig, RaftQuorum};
+use rill_quorum::{MetadataQuorum, NodeId, QuorumConfig, QuorumTls, RaftQuorum};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 use crate::harness::{temp_dir, topic};
 
-struct TcpCluster {
-    voters: BTreeMap<NodeId, String>,
+pub(crate) struct TcpCluster {
+    pub(crate) voters: BTreeMap<NodeId, String>,
     root: PathBuf,
-    nodes: BTreeMap<NodeId, RaftQuorum>,
+    pub(crate) nodes: BTreeMap<NodeId, RaftQuorum>,
+    /// Each node's TLS (none: plain TCP).
+    tls: BTreeMap<NodeId, QuorumTls>,
 }
 
 impl TcpCluster {
     async fn new(n: u64, root: PathBuf) -> TcpCluster {
+        Self::with_tls(n, root, BTreeMap::new()).await
+    }
+
+    /// `n` nodes, node `id` serving and connecting with `tls[id]` (plain TCP if absent).
+    pub(crate) async fn with_tls(
+        n: u64,
+        root: PathBuf,
+        tls: BTreeMap<NodeId, QuorumTls>,
+    ) -> TcpCluster {
         let mut listeners = BTreeMap::new();
         for id in 1..=n {
             let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -35,6 +46,7 @@ impl TcpCluster {
             voters,
             root,
             nodes: BTreeMap::new(),
+            tls,
         };
         for (id, l) in listeners {
             c.start(id, Some(l)).await;
@@ -47,17 +59,18 @@ impl TcpCluster {
         cfg.election_timeout_min_ms = 400;
         cfg.election_timeout_max_ms = 800;
         cfg.snapshot_every_entries = 7;
+        cfg.tls = self.tls.get(&id).cloned();
         let q = RaftQuorum::start_tcp(cfg, listener).await.unwrap();
         self.nodes.insert(id, q);
     }
 
-    async fn kill(&mut self, id: NodeId) {
+    pub(crate) async fn kill(&mut self, id: NodeId) {
         if let Some(q) = self.nodes.remove(&id) {
             q.shutdown().await.unwrap();
         }
     }
 
-    async fn wait_leader(&self, within: Duration) -> NodeId {
+    pub(crate) async fn wait_leader(&self, within: Duration) -> NodeId {
         let deadline = Instant::now() + within;
         loop {
             let leader = self
@@ -75,7 +88,7 @@ impl TcpCluster {
     }
 
     /// Proposes topics named `{prefix}{i}` through the leader, retrying on leader changes.
-    async fn commit(&self, prefix: &str, range: std::ops::Range<u32>) -> u64 {
+    pub(crate) async fn commit(&self, prefix: &str, range: std::ops::Range<u32>) -> u64 {
         let mut last = 0;
         for i in range {
             let name = format!("{prefix}{i}");
@@ -98,7 +111,7 @@ impl TcpCluster {
         last
     }
 
-    async fn wait_all_have(&self, names: &[String], within: Duration) {
+    pub(crate) async fn wait_all_have(&self, names: &[String], within: Duration) {
         let deadline = Instant::now() + within;
         loop {
             let missing: Vec<_> = self
@@ -121,7 +134,7 @@ impl TcpCluster {
         }
     }
 
-    async fn shutdown(mut self) {
+    pub(crate) async fn shutdown(mut self) {
         for id in self.nodes.keys().copied().collect::<Vec<_>>() {
             self.kill(id).await;
         }
@@ -129,14 +142,14 @@ impl TcpCluster {
 }
 
 /// A topic id derived from the name (unique enough for a test).
-fn id_of(name: &str) -> u128 {
+pub(crate) fn id_of(name: &str) -> u128 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     name.hash(&mut h);
     u128::from(h.finish()) | (1 << 120)
 }
 
-fn names(prefix: &str, range: std::ops::Range<u32>) -> Vec<String> {
+pub(crate) fn names(prefix: &str, range: std::ops::Range<u32>) -> Vec<String> {
     range.map(|i| format!("{prefix}{i}")).collect()
 }
 
