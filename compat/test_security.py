@@ -240,7 +240,7 @@ def test_sasl_plain_with_confluent_kafka_kafka_python_and_kcat(start_broker, kca
 
 
 @pytest.mark.parametrize("mechanism", ["SCRAM-SHA-256", "SCRAM-SHA-512"])
-def test_scram_over_sasl_ssl_with_users_made_by_the_admin_api(start_broker, pki, mechanism):
+def test_scram_over_sasl_ssl_with_users_made_by_the_admin_api(start_broker, pki, kcat, mechanism):
     from confluent_kafka.admin import (ScramCredentialInfo, ScramMechanism,
                                        UserScramCredentialUpsertion)
     b, ports = start_secure(
@@ -265,6 +265,14 @@ def test_scram_over_sasl_ssl_with_users_made_by_the_admin_api(start_broker, pki,
                        sasl_plain_password="alice-secret", auto_offset_reset="earliest",
                        consumer_timeout_ms=10000)
     assert take(kc, 10) == [f"v{i}".encode() for i in range(10)]
+    # kcat 1.7 (librdkafka 2.0.2) repeats its nonce in the client-final, as Kafka allows.
+    out = subprocess.run([kcat, "-b", conf["bootstrap.servers"], "-X", "security.protocol=SASL_SSL",
+                          "-X", f"ssl.ca.location={pki.ca_cert}", "-X", f"sasl.mechanism={mechanism}",
+                          "-X", "sasl.username=alice", "-X", "sasl.password=alice-secret",
+                          "-C", "-t", topic, "-o", "beginning", "-c", "10", "-e", "-q"],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [f"v{i}" for i in range(10)]
     failed = auth_fails({**conf, "sasl.password": "wrong"})
     assert "invalid credentials" in failed, failed
     failed = auth_fails({**conf, "sasl.username": "nobody"})

@@ -307,3 +307,30 @@ fn a_failed_exchange_refuses_further_tokens() {
     assert!(matches!(e, SaslError::IllegalState(_)));
     assert!(!s.is_complete());
 }
+
+/// librdkafka before 2.2 sends the client nonce twice in its client-final (`r=` its own nonce,
+/// then the server's combined one); Kafka accepts it (the final nonce must end with the
+/// combined one) and so must Rill: kcat 1.7 (librdkafka 2.0.2) logs in this way.
+#[test]
+fn a_client_final_whose_nonce_ends_with_the_combined_one_is_accepted() {
+    let m = ScramMechanism::Sha256;
+    let mut s = SaslServer::new("SCRAM-SHA-256", &enabled()).unwrap();
+    let first_bare = "n=alice,r=cliNonce";
+    let SaslStep::Challenge(sf) = s
+        .step(format!("n,,{first_bare}").as_bytes(), &settings(), &creds(), 0, "srv")
+        .unwrap()
+    else {
+        panic!("no server-first")
+    };
+    let server_first = String::from_utf8(sf).unwrap();
+    assert!(server_first.starts_with("r=cliNoncesrv,"), "{server_first}");
+    let without_proof = "c=biws,r=cliNoncecliNoncesrv";
+    let salted = m.salted_password(b"alice-secret", b"some salt", 4096);
+    let client_key = m.hmac(&salted, b"Client Key");
+    let auth = format!("{first_bare},{server_first},{without_proof}");
+    let signature = m.hmac(&m.hash(&client_key), auth.as_bytes());
+    let proof: Vec<u8> = client_key.iter().zip(&signature).map(|(a, b)| a ^ b).collect();
+    let fin = format!("{without_proof},p={}", B64.encode(proof));
+    let done = s.step(fin.as_bytes(), &settings(), &creds(), 0, "srv").unwrap();
+    assert!(matches!(done, SaslStep::Done { ref principal, .. } if principal == "alice"));
+}
