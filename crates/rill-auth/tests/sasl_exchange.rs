@@ -317,7 +317,13 @@ fn a_client_final_whose_nonce_ends_with_the_combined_one_is_accepted() {
     let mut s = SaslServer::new("SCRAM-SHA-256", &enabled()).unwrap();
     let first_bare = "n=alice,r=cliNonce";
     let SaslStep::Challenge(sf) = s
-        .step(format!("n,,{first_bare}").as_bytes(), &settings(), &creds(), 0, "srv")
+        .step(
+            format!("n,,{first_bare}").as_bytes(),
+            &settings(),
+            &creds(),
+            0,
+            "srv",
+        )
         .unwrap()
     else {
         panic!("no server-first")
@@ -329,8 +335,14 @@ fn a_client_final_whose_nonce_ends_with_the_combined_one_is_accepted() {
     let client_key = m.hmac(&salted, b"Client Key");
     let auth = format!("{first_bare},{server_first},{without_proof}");
     let signature = m.hmac(&m.hash(&client_key), auth.as_bytes());
-    let proof: Vec<u8> = client_key.iter().zip(&signature).map(|(a, b)| a ^ b).collect();
+    let proof: Vec<u8> = client_key
+        .iter()
+        .zip(&signature)
+        .map(|(a, b)| a ^ b)
+        .collect();
     let fin = format!("{without_proof},p={}", B64.encode(proof));
-    let done = s.step(fin.as_bytes(), &settings(), &creds(), 0, "srv").unwrap();
+    let done = s
+        .step(fin.as_bytes(), &settings(), &creds(), 0, "srv")
+        .unwrap();
     assert!(matches!(done, SaslStep::Done { ref principal, .. } if principal == "alice"));
 }

@@ -47,6 +47,11 @@ pub enum DevCmd {
         /// Fence silent brokers quickly (session 3 s, heartbeat 500 ms) instead of Kafka's 9 s.
         #[arg(long)]
         fast_fencing: bool,
+        /// Secure every port: clients and brokers on SASL_SSL (SCRAM-SHA-512, user `admin`
+        /// with a generated password), the controller quorum on mTLS, with certificates
+        /// generated into the data directory; prints the client settings.
+        #[arg(long)]
+        secure: bool,
     },
 }
 
@@ -128,9 +133,65 @@ fn free_ports(n: usize) -> anyhow::Result<Vec<u16>> {
         .collect::<std::io::Result<Vec<_>>>()?)
 }
 
+/// Makes node arguments secure: the client listener becomes SASL_SSL, the controller
+/// listener SSL with client certificates, and `rill format` (not `cluster.id`) sets the id.
+fn secure_args(args: &mut Vec<String>, sec: &super::dev_secure::SecureSetup, id: u32) {
+    for a in args.iter_mut() {
+        if a.starts_with("listeners=") {
+            *a = a.replace("PLAINTEXT://", "SASL_SSL://");
+        }
+    }
+    if let Some(i) = args.iter().position(|a| a.starts_with("cluster.id=")) {
+        // "--override" before it.
+        args.drain(i - 1..=i);
+    }
+    for (k, v) in sec.overrides(id) {
+        args.push("--override".into());
+        args.push(format!("{k}={v}"));
+    }
+}
+
+/// `rill format` for a secure node's fresh data directory, with the `admin` SCRAM user.
+async fn format_secure(
+    exe: &Path,
+    node: &Node,
+    cluster_id: &str,
+    sec: &super::dev_secure::SecureSetup,
+) -> anyhow::Result<()> {
+    if node.dir.join("meta.properties").exists() {
+        return Ok(());
+    }
+    let out = Command::new(exe)
+        .arg("format")
+        .args([
+            "--cluster-id",
+            cluster_id,
+            "--node-id",
+            &node.id.to_string(),
+        ])
+        .args(sec.add_scram())
+        .args(node.args.iter().skip(1))
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .context("cannot run `rill format`")?;
+    if !out.status.success() {
+        bail!(
+            "rill format for node {} failed: {}",
+            node.id,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}
+
 /// Number of brokers the node at `addr` lists in its Metadata answer (None: no answer).
-async fn brokers_seen(addr: &str) -> Option<usize> {
+async fn brokers_seen(
+    addr: &str,
+    security: &rill_client::security::ClientSecurity,
+) -> Option<usize> {
     let mut cfg = ClientConfig::new(addr);
+    cfg.security = security.clone();
     cfg.request_timeout = Duration::from_secs(2);
     cfg.retries = 0;
     let client = tokio::time::timeout(Duration::from_secs(3), Client::connect(cfg))
@@ -152,6 +213,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         port,
         data_dir,
         fast_fencing,
+        secure,
     } = args.cmd;
     // Roles by node: (broker, controller).
     let roles: Vec<(bool, bool)> = match (controllers, brokers) {
@@ -183,6 +245,11 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         ports.insert(first_broker, p);
     }
     let cluster_id = rill_broker::metadata::new_cluster_id();
+    let secure = if secure {
+        Some(super::dev_secure::SecureSetup::make(&root, n)?)
+    } else {
+        None
+    };
     let voters = (0..n)
         .filter(|i| roles[*i].1)
         .map(|i| format!("{}@127.0.0.1:{}", i + 1, ports[n + i]))
@@ -207,6 +274,9 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             );
             args.push("--override".into());
             args.push(format!("admin.listen=127.0.0.1:{admin_port}"));
+            if let Some(sec) = &secure {
+                secure_args(&mut args, sec, id);
+            }
             Node {
                 id,
                 client_port,
@@ -225,8 +295,18 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         if temporary { " (temporary)" } else { "" }
     );
 
+    if let Some(sec) = &secure {
+        for node in &nodes {
+            format_secure(&exe, node, &cluster_id, sec).await?;
+        }
+    }
+    let security = match &secure {
+        Some(sec) => sec.client_security()?,
+        None => rill_client::security::ClientSecurity::plaintext(),
+    };
     let mut signals = Signals::new()?;
-    let result = serve_until_signal(&exe, &mut nodes, &mut signals).await;
+    let result =
+        serve_until_signal(&exe, &mut nodes, &mut signals, &security, secure.as_ref()).await;
     stop_all(&mut nodes).await;
     if temporary {
         let _ = std::fs::remove_dir_all(&root);
@@ -311,6 +391,8 @@ async fn serve_until_signal(
     exe: &Path,
     nodes: &mut [Node],
     signals: &mut Signals,
+    security: &rill_client::security::ClientSecurity,
+    secure: Option<&super::dev_secure::SecureSetup>,
 ) -> anyhow::Result<()> {
     let n = nodes.len();
     let brokers = nodes.iter().filter(|node| node.is_broker()).count();
@@ -332,7 +414,8 @@ async fn serve_until_signal(
             }
             if !ready[i] {
                 // A controller-only node serves no Kafka: it is ready once it runs.
-                ready[i] = !node.is_broker() || brokers_seen(&node.addr()).await == Some(brokers);
+                ready[i] = !node.is_broker()
+                    || brokers_seen(&node.addr(), security).await == Some(brokers);
             }
         }
         if Instant::now() > deadline {
@@ -382,6 +465,15 @@ async fn serve_until_signal(
             node.log.display(),
             node.admin_port
         );
+    }
+    if let Some(sec) = secure {
+        println!(
+            "client settings ({}, for --command-config, kcat -F, any Kafka client):",
+            sec.client_properties.display()
+        );
+        for (k, v) in sec.client_settings() {
+            println!("  {k}={v}");
+        }
     }
     eprintln!(
         "rill dev: {n} node(s) up; export RILL_BROKERS={bootstrap}; Ctrl-C stops {}",

@@ -7,6 +7,7 @@
 
 pub mod consume;
 pub mod dev;
+pub mod dev_secure;
 pub mod groups;
 pub mod membership;
 pub mod output;
