@@ -291,6 +291,7 @@ def test_oauthbearer_tokens_are_validated_against_the_jwks(start_broker, signer)
         sasl_oauthbearer_jwks_endpoint_url=f"file://{signer.jwks_path}",
         sasl_oauthbearer_expected_audience="rill",
         sasl_oauthbearer_expected_issuer="https://issuer.test",
+        ssl_reload_check_interval_ms="200",
     )
     bootstrap = f"127.0.0.1:{ports['SASL_PLAINTEXT']}"
 
@@ -308,6 +309,23 @@ def test_oauthbearer_tokens_are_validated_against_the_jwks(start_broker, signer)
     assert "Authentication failed" in failed or "invalid_token" in failed, failed
     other = TokenSigner(signer.dir / "other", kid=signer.kid)
     failed = auth_fails(conf(lambda: other.token("alice")))
+    assert "Authentication failed" in failed or "invalid_token" in failed, failed
+
+    # Key rotation: the JWKS file now holds the other key; the broker reloads it.
+    def accepted(make_token):
+        admin = AdminClient(conf(make_token))
+        admin.poll(0.5)
+        try:
+            admin.list_topics(timeout=3)
+            return True
+        except KafkaException:
+            return None
+
+    signer.jwks_path.write_text(other.jwks_path.read_text())
+    wait_until("a token of the rotated key is accepted",
+               lambda: accepted(lambda: other.token("alice")), timeout=30)
+    # ...and the old key's tokens are refused from then on.
+    failed = auth_fails(conf(lambda: signer.token("alice")))
     assert "Authentication failed" in failed or "invalid_token" in failed, failed
     assert b.alive()
 

@@ -296,9 +296,15 @@ impl Server {
             .iter()
             .filter_map(|l| l.tls.clone())
             .collect();
-        if !tls.is_empty() && reload_every > 0 {
+        let sasl: Vec<_> = self
+            .listeners
+            .iter()
+            .filter_map(|l| l.context.sasl.clone())
+            .collect();
+        if (!tls.is_empty() || !sasl.is_empty()) && reload_every > 0 {
             tasks.spawn(crate::security::watch_certificates(
                 tls,
+                sasl,
                 Duration::from_millis(reload_every),
                 shutdown.clone(),
             ));

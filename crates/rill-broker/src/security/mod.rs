@@ -252,10 +252,12 @@ pub fn prepare_listeners(
     Ok(out)
 }
 
-/// Reloads the listeners' certificates when their files change, every `every`, until
-/// shutdown. A reload that fails keeps the certificates in use and is logged.
+/// Reloads the listeners' certificates and OAUTHBEARER keys (JWKS files) when their files
+/// change, every `every`, until shutdown. A reload that fails keeps what is in use and is
+/// logged.
 pub async fn watch_certificates(
     cells: Vec<std::sync::Arc<tls::TlsAcceptorCell>>,
+    sasl: Vec<std::sync::Arc<sasl::SaslListener>>,
     every: std::time::Duration,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
@@ -263,6 +265,16 @@ pub async fn watch_certificates(
         tokio::select! {
             _ = shutdown.changed() => return,
             _ = tokio::time::sleep(every) => {}
+        }
+        for s in &sasl {
+            match s.reload_jwks() {
+                Ok(true) => tracing::info!("OAUTHBEARER keys reloaded from the JWKS file"),
+                Ok(false) => {}
+                Err(e) => tracing::error!(
+                    error = %e,
+                    "the JWKS file changed but does not load; keeping the old keys"
+                ),
+            }
         }
         for cell in &cells {
             match cell.reload(false) {

@@ -26,8 +26,43 @@ pub struct SaslListener {
     /// PLAIN users, the OAUTHBEARER validator, the fake-salt key (replaced whole when the
     /// JWKS is reloaded).
     settings: RwLock<Arc<SaslSettings>>,
-    /// Where the JWKS comes from, for reloads.
-    pub jwks_path: Option<std::path::PathBuf>,
+    /// The OAUTHBEARER validator's JWKS file and settings, and the file's time when loaded.
+    jwks: Option<(OAuthParams, std::sync::Mutex<Option<std::time::SystemTime>>)>,
+}
+
+/// What the OAUTHBEARER validator is built from.
+#[derive(Debug, Clone)]
+struct OAuthParams {
+    /// The JWKS file.
+    path: std::path::PathBuf,
+    /// `sasl.oauthbearer.expected.audience`.
+    audience: Vec<String>,
+    /// `sasl.oauthbearer.expected.issuer`.
+    issuer: Option<String>,
+    /// `sasl.oauthbearer.sub.claim.name`.
+    sub: String,
+    /// `sasl.oauthbearer.clock.skew.seconds`.
+    skew: i64,
+}
+
+impl OAuthParams {
+    fn load(&self) -> Result<OAuthValidator, String> {
+        let jwks = std::fs::read_to_string(&self.path)
+            .map_err(|e| format!("cannot read the JWKS {}: {e}", self.path.display()))?;
+        OAuthValidator::from_jwks_json(
+            &jwks,
+            self.audience.clone(),
+            self.issuer.clone(),
+            self.sub.clone(),
+            self.skew,
+        )
+        .map_err(|e| e.to_string())
+    }
+}
+
+/// A file's modification time.
+fn mtime(path: &std::path::Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
 /// Where a connection's SASL exchange stands.
@@ -122,7 +157,7 @@ impl SaslListener {
             fake_salt_key: random_key(),
             ..SaslSettings::default()
         };
-        let mut jwks_file = None;
+        let mut jwks = None;
         for m in &mechanisms {
             let jaas = jaas_for(get, listener, m)?;
             match m.as_str() {
@@ -157,10 +192,10 @@ impl SaslListener {
                         ));
                     }
                     let path = jwks_path(&url).map_err(|r| invalid(key, &url, r))?;
-                    let validator =
-                        load_validator(&path, &value).map_err(|r| invalid(key, &url, r))?;
-                    settings.oauth = Some(validator);
-                    jwks_file = Some(path);
+                    let params = oauth_params(path, &value).map_err(|r| invalid(key, &url, r))?;
+                    let loaded_at = mtime(&params.path);
+                    settings.oauth = Some(params.load().map_err(|r| invalid(key, &url, r))?);
+                    jwks = Some((params, std::sync::Mutex::new(loaded_at)));
                 }
                 _ => {}
             }
@@ -170,8 +205,31 @@ impl SaslListener {
             max_receive_size,
             reauth_ms,
             settings: RwLock::new(Arc::new(settings)),
-            jwks_path: jwks_file,
+            jwks,
         })
+    }
+
+    /// Reloads the OAUTHBEARER keys if the JWKS file changed since they were loaded (key
+    /// rotation). Returns whether new keys are in use.
+    ///
+    /// # Errors
+    /// The changed file does not load: the old keys stay.
+    pub fn reload_jwks(&self) -> Result<bool, String> {
+        let Some((params, loaded_at)) = &self.jwks else {
+            return Ok(false);
+        };
+        let now = mtime(&params.path);
+        let mut at = loaded_at.lock().unwrap_or_else(|p| p.into_inner());
+        if *at == now {
+            return Ok(false);
+        }
+        let validator = params.load()?;
+        *at = now;
+        let mut g = self.settings.write().unwrap_or_else(|p| p.into_inner());
+        let mut next = SaslSettings::clone(&g);
+        next.oauth = Some(validator);
+        *g = Arc::new(next);
+        Ok(true)
     }
 
     /// The settings new exchanges use.
@@ -183,14 +241,12 @@ impl SaslListener {
     }
 }
 
-/// Builds the OAUTHBEARER validator from the JWKS at `path` and the listener's
+/// The OAUTHBEARER validator's inputs: the JWKS at `path` and the listener's
 /// `sasl.oauthbearer.*` settings.
-fn load_validator(
-    path: &std::path::Path,
+fn oauth_params(
+    path: std::path::PathBuf,
     value: &impl Fn(&str) -> String,
-) -> Result<OAuthValidator, String> {
-    let jwks = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read the JWKS {}: {e}", path.display()))?;
+) -> Result<OAuthParams, String> {
     let audience: Vec<String> = value("sasl.oauthbearer.expected.audience")
         .split(',')
         .map(|a| a.trim().to_string())
@@ -201,5 +257,11 @@ fn load_validator(
     let skew = value("sasl.oauthbearer.clock.skew.seconds")
         .parse::<i64>()
         .map_err(|_| "sasl.oauthbearer.clock.skew.seconds must be an integer".to_string())?;
-    OAuthValidator::from_jwks_json(&jwks, audience, issuer, sub, skew).map_err(|e| e.to_string())
+    Ok(OAuthParams {
+        path,
+        audience,
+        issuer,
+        sub,
+        skew,
+    })
 }
