@@ -29,6 +29,8 @@ pub mod txn_offsets;
 #[cfg(test)]
 mod parse_fuzz_tests;
 #[cfg(test)]
+mod sasl_fuzz_tests;
+#[cfg(test)]
 mod service_tests;
 
 use std::net::SocketAddr;
