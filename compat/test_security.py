@@ -90,7 +90,7 @@ def auth_fails(conf: dict) -> str:
     admin = AdminClient({**conf, "error_cb": lambda e: errors.append(e)})
     admin.poll(0.5)  # runs oauth_cb, when there is one
     with pytest.raises(KafkaException) as exc:
-        admin.list_topics(timeout=3)
+        admin.list_topics(timeout=1.5)
     admin.poll(1)  # error_cb runs from poll
     return " ".join(str(e) for e in errors) + " " + str(exc.value)
 
@@ -316,7 +316,7 @@ def test_oauthbearer_tokens_are_validated_against_the_jwks(start_broker, signer)
         admin = AdminClient(conf(make_token))
         admin.poll(0.5)
         try:
-            admin.list_topics(timeout=3)
+            admin.list_topics(timeout=1.5)
             return True
         except KafkaException:
             return None
