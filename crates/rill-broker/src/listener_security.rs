@@ -11,68 +11,15 @@ use crate::config_value::{invalid, parse_listeners, ConfigError, Listener};
 pub const DEFAULT_PROTOCOL_MAP: &str =
     "SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT";
 
-/// Kafka's security protocols.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SecurityProtocol {
-    /// No encryption, no authentication.
-    Plaintext,
-    /// TLS (the client may be authenticated by its certificate).
-    Ssl,
-    /// SASL authentication over plaintext.
-    SaslPlaintext,
-    /// SASL authentication over TLS.
-    SaslSsl,
-}
+pub use rill_client::security::SecurityProtocol;
 
-impl SecurityProtocol {
-    /// Every protocol.
-    pub const ALL: [SecurityProtocol; 4] = [
-        SecurityProtocol::Plaintext,
-        SecurityProtocol::Ssl,
-        SecurityProtocol::SaslPlaintext,
-        SecurityProtocol::SaslSsl,
-    ];
-
-    /// Kafka's name (`SASL_SSL`).
-    pub fn name(self) -> &'static str {
-        match self {
-            SecurityProtocol::Plaintext => "PLAINTEXT",
-            SecurityProtocol::Ssl => "SSL",
-            SecurityProtocol::SaslPlaintext => "SASL_PLAINTEXT",
-            SecurityProtocol::SaslSsl => "SASL_SSL",
-        }
+/// The protocol named `name` (case-insensitive), `None` for an empty or unknown name (the
+/// client's parser takes empty as its PLAINTEXT default; a broker setting may not).
+pub fn protocol_named(name: &str) -> Option<SecurityProtocol> {
+    if name.trim().is_empty() {
+        return None;
     }
-
-    /// The protocol named `name` (case-insensitive).
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|p| p.name().eq_ignore_ascii_case(name.trim()))
-    }
-
-    /// Kafka's wire id (DescribeCluster and Metadata v0 carry it): PLAINTEXT 0, SSL 1,
-    /// SASL_PLAINTEXT 2, SASL_SSL 3.
-    pub fn id(self) -> i16 {
-        match self {
-            SecurityProtocol::Plaintext => 0,
-            SecurityProtocol::Ssl => 1,
-            SecurityProtocol::SaslPlaintext => 2,
-            SecurityProtocol::SaslSsl => 3,
-        }
-    }
-
-    /// Whether the connection is TLS.
-    pub fn uses_tls(self) -> bool {
-        matches!(self, SecurityProtocol::Ssl | SecurityProtocol::SaslSsl)
-    }
-
-    /// Whether clients authenticate with SASL.
-    pub fn uses_sasl(self) -> bool {
-        matches!(
-            self,
-            SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
-        )
-    }
+    SecurityProtocol::parse(name).ok()
 }
 
 /// One listener of this node.
@@ -138,7 +85,7 @@ pub fn parse_protocol_map(
         let (name, protocol) = entry
             .split_once(':')
             .ok_or_else(|| invalid(key, value, format!("'{entry}' is not NAME:PROTOCOL")))?;
-        let protocol = SecurityProtocol::parse(protocol).ok_or_else(|| {
+        let protocol = protocol_named(protocol).ok_or_else(|| {
             invalid(
                 key,
                 value,
@@ -260,7 +207,7 @@ pub fn resolve_listeners(
     } else {
         // Kafka: the listener named after security.inter.broker.protocol.
         let protocol = get(protocol_key);
-        let Some(p) = SecurityProtocol::parse(&protocol) else {
+        let Some(p) = protocol_named(&protocol) else {
             return Err(invalid(
                 protocol_key,
                 &protocol,

@@ -27,8 +27,8 @@ use rill_auth::{JaasConfig, SaslMechanism};
 use crate::error::{ClientError, Result};
 use crate::tls::{self, TlsFiles};
 
-/// Kafka's `security.protocol`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Kafka's `security.protocol` (the broker's listeners use the same type).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum SecurityProtocol {
     /// Plain TCP, no authentication.
     #[default]
@@ -42,7 +42,26 @@ pub enum SecurityProtocol {
 }
 
 impl SecurityProtocol {
-    /// Parses Kafka's name (case-insensitive).
+    /// Every protocol.
+    pub const ALL: [SecurityProtocol; 4] = [
+        SecurityProtocol::Plaintext,
+        SecurityProtocol::Ssl,
+        SecurityProtocol::SaslPlaintext,
+        SecurityProtocol::SaslSsl,
+    ];
+
+    /// Kafka's wire id (DescribeCluster and broker registrations carry it): PLAINTEXT 0, SSL
+    /// 1, SASL_PLAINTEXT 2, SASL_SSL 3.
+    pub fn id(self) -> i16 {
+        match self {
+            SecurityProtocol::Plaintext => 0,
+            SecurityProtocol::Ssl => 1,
+            SecurityProtocol::SaslPlaintext => 2,
+            SecurityProtocol::SaslSsl => 3,
+        }
+    }
+
+    /// Parses Kafka's name (case-insensitive; empty is PLAINTEXT, the client default).
     ///
     /// # Errors
     /// [`ClientError::Config`] naming the accepted values.

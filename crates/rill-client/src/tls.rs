@@ -149,6 +149,13 @@ pub fn server_name(addr: &str) -> Result<ServerName<'static>> {
     })
 }
 
+/// A verifier that checks the chain with `inner` but accepts a certificate that does not
+/// name the host (`ssl.endpoint.identification.algorithm=`, empty); the broker's own
+/// inter-broker and controller connections use it too.
+pub fn chain_only_verifier(inner: Arc<WebPkiServerVerifier>) -> Arc<dyn ServerCertVerifier> {
+    Arc::new(ChainOnlyVerifier { inner })
+}
+
 /// Verifies the broker's chain with webpki but accepts a certificate that does not name
 /// the host (`ssl.endpoint.identification.algorithm=`, empty). webpki checks the chain
 /// before the name, so a name error means the chain was good.

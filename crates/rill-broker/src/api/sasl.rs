@@ -70,6 +70,11 @@ fn server_nonce() -> String {
 /// [`RequestError::Unauthenticated`]: the connection closes (a request before
 /// authentication, or after the session expired).
 pub fn check_allowed(session: &Session, api: ApiKey) -> Result<(), RequestError> {
+    // Without SASL a connection is authenticated from the start and never expires: no lock
+    // on every request of a plain or TLS listener.
+    if session.listener.sasl.is_none() {
+        return Ok(());
+    }
     if matches!(
         api,
         ApiKey::ApiVersions | ApiKey::SaslHandshake | ApiKey::SaslAuthenticate
@@ -100,11 +105,11 @@ pub fn before_parsing(
     frame: &Bytes,
     session: &Session,
 ) -> Result<Option<Responder>, RequestError> {
-    let mut auth = session.auth();
-    let SaslPhase::Exchanging { raw: true, .. } = &auth.sasl else {
+    let Some(listener) = &session.listener.sasl else {
         return Ok(None);
     };
-    let Some(listener) = session.listener.sasl.clone() else {
+    let mut auth = session.auth();
+    let SaslPhase::Exchanging { raw: true, .. } = &auth.sasl else {
         return Ok(None);
     };
     let SaslPhase::Exchanging {

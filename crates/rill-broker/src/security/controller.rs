@@ -40,7 +40,7 @@ pub fn controller_listener(
     let map = parse_protocol_map(key, &map_value)?;
     let protocol = match map.get(&first.to_ascii_uppercase()) {
         Some(p) => *p,
-        None => match SecurityProtocol::parse(first) {
+        None => match crate::listener_security::protocol_named(first) {
             Some(p) => p,
             None if map_value.trim() == DEFAULT_PROTOCOL_MAP => SecurityProtocol::Plaintext,
             None => {
