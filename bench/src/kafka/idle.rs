@@ -311,7 +311,7 @@ fn fetch_request(topic: &str, index: i32) -> FetchRequest {
 }
 
 /// User + system CPU seconds of process `pid` so far (`/proc/PID/stat` fields 14 and 15).
-fn cpu_secs(pid: u32) -> Result<f64> {
+pub(super) fn cpu_secs(pid: u32) -> Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     // The command name (field 2) may hold spaces; the fields after its ')' are plain.
     let rest = stat.rsplit_once(')').context("no ')' in /proc/PID/stat")?.1;

@@ -284,3 +284,52 @@ pub fn create_topic_with(
     }
     Ok(())
 }
+
+/// [`run_with`] from `producers` librdkafka producers at once (each its own connection and
+/// broker thread), every one sending `spec` to all of `topic`'s partitions; `spec.rate` and
+/// `spec.max_records` are shared out among them. The outcome sums their records and failures
+/// over the longest producer's time; latency is the first producer's.
+///
+/// # Errors
+/// Any producer's error.
+pub fn run_parallel(
+    bootstrap: &str,
+    topic: &str,
+    spec: &Spec,
+    extra: &[(String, String)],
+    producers: u32,
+) -> Result<Outcome> {
+    let n = producers.max(1);
+    let each = Spec {
+        rate: spec.rate.map(|r| r / f64::from(n)),
+        max_records: spec.max_records / u64::from(n),
+        ..spec.clone()
+    };
+    let outcomes: Vec<Result<Outcome>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n)
+            .map(|_| s.spawn(|| run_with(bootstrap, topic, &each, extra)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a producer thread panicked")))
+            })
+            .collect()
+    });
+    let mut total = Outcome::default();
+    for (i, o) in outcomes.into_iter().enumerate() {
+        let o = o?;
+        total.records += o.records;
+        total.failed += o.failed;
+        total.secs = total.secs.max(o.secs);
+        if total.first_error.is_none() {
+            total.first_error = o.first_error;
+        }
+        if i == 0 {
+            total.latency = o.latency;
+            total.steal_pct = o.steal_pct;
+        }
+    }
+    Ok(total)
+}

@@ -1,17 +1,25 @@
 //! `rill-bench secure`: the cost of SASL_SSL. One `rill serve` with a PLAINTEXT and a
 //! SASL_SSL (SCRAM-SHA-512 over TLS 1.3) listener; through each, librdkafka produces at
-//! acks=all to 12 partitions (unlimited, `--secs`), then one consumer reads a one-partition
-//! topic of `--consume-mib` from the start. Each SASL_SSL row is reported as a ratio of the
-//! PLAINTEXT row measured in the same run against the same broker (issue 24's targets:
-//! produce >= 0.8x, consume >= 0.5x: TLS must encrypt every byte that `sendfile` sent untouched
-//! on plaintext). The rows run in turn `--rounds` times, alternating which goes first; the
-//! table gives each row's best round, and the median of the per-round ratios is printed too.
+//! acks=all to 12 partitions, first as fast as it can (`--secs`), then paced at `--rate-mib`;
+//! then one consumer reads a one-partition topic of `--consume-mib` from the start. Each
+//! SASL_SSL row is reported as a ratio of the PLAINTEXT row measured in the same run against
+//! the same broker (issue 24's targets: produce >= 0.8x, consume >= 0.5x: TLS must encrypt
+//! every byte that `sendfile` sent untouched on plaintext).
+//!
+//! Client and broker share the machine, and librdkafka encrypts in its one thread per broker
+//! connection, so the unpaced SASL_SSL row measures that thread as much as the broker
+//! (`--producers` runs several producers, each with its own connection). The paced rows give
+//! the broker's own figure: its CPU per MiB at the same load on both listeners, whose ratio is
+//! the share of its plaintext capacity it keeps over TLS. The rows run in turn `--rounds`
+//! times, alternating which goes first; the table gives each throughput row's best round and
+//! the median CPU figures, and the medians of the per-round ratios are printed too.
 //!
 //! The certificates are made with the `openssl` command line (a CA and a server certificate
 //! for 127.0.0.1), and the SCRAM user with `rill format --add-scram`.
 
 use super::broker_proc::BrokerProc;
 use super::consume;
+use super::idle;
 use super::produce::{self, Spec, RECORD_BYTES};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
@@ -30,6 +38,14 @@ pub struct SecureArgs {
     /// Rounds (each row reports its best).
     #[arg(long, default_value_t = 2)]
     rounds: u32,
+    /// librdkafka producers per produce row (each its own connection and broker thread).
+    #[arg(long, default_value_t = 1)]
+    producers: u32,
+    /// The paced produce rows' rate, MiB/s: the broker's CPU per MiB is compared at this one
+    /// load (below what either listener's client reaches), so the client's own TLS cost does
+    /// not set the figure.
+    #[arg(long, default_value_t = 100.0)]
+    rate_mib: f64,
     /// The `rill` binary (default: `rill` beside this executable).
     #[arg(long)]
     rill_bin: Option<PathBuf>,
@@ -116,9 +132,22 @@ fn make_certificates(dir: &Path) -> Result<(PathBuf, PathBuf)> {
     Ok((dir.join("ca.pem"), keystore))
 }
 
-/// Best (highest MiB/s) of the rounds.
-fn best(values: &[f64]) -> f64 {
-    values.iter().copied().fold(0.0, f64::max)
+/// One produce row's figures.
+struct Row {
+    /// Acknowledged MiB/s.
+    mib_s: f64,
+    /// The broker's CPU milliseconds per acknowledged MiB.
+    cpu_ms_per_mib: f64,
+}
+
+/// One round's (plaintext, SASL_SSL) figures.
+struct Round {
+    /// Unlimited produce, MiB/s.
+    produce: (f64, f64),
+    /// Broker CPU ms per MiB at the fixed rate.
+    cpu_at_rate: (f64, f64),
+    /// Consume, MiB/s.
+    consume: (f64, f64),
 }
 
 /// Runs the benchmark.
@@ -196,6 +225,7 @@ pub fn run(args: &SecureArgs) -> Result<()> {
     // Fill the consume topic once (plaintext), then read it through each listener.
     let fill = Spec {
         partitions: 1,
+        rate: None,
         duration: Duration::from_secs(600),
         max_records: args.consume_mib * 1024 * 1024 / RECORD_BYTES as u64,
         ..spec.clone()
@@ -203,28 +233,39 @@ pub fn run(args: &SecureArgs) -> Result<()> {
     let filled = produce::run(&broker.bootstrap, "secure-consume", &fill)?;
     anyhow::ensure!(filled.failed == 0, "filling the consume topic failed");
     let want = filled.records * RECORD_BYTES as u64;
-    let (mut p_plain, mut p_secure, mut c_plain, mut c_secure) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut rounds = Vec::new();
     let limit = Duration::from_secs(300);
+    let n = args.producers;
+    let paced = Spec {
+        rate: Some(args.rate_mib * 1024.0 * 1024.0 / RECORD_BYTES as f64),
+        ..spec.clone()
+    };
+    // One produce row: the outcome and the broker's CPU seconds while it ran.
+    let row = |bootstrap: &str, spec: &Spec, extra: &[(String, String)]| -> Result<Row> {
+        let cpu = idle::cpu_secs(broker.pid())?;
+        let o = produce::run_parallel(bootstrap, "secure-produce", spec, extra, n)?;
+        let cpu = idle::cpu_secs(broker.pid())? - cpu;
+        anyhow::ensure!(o.failed == 0, "produce failures: {:?}", o.first_error);
+        Ok(Row {
+            mib_s: o.mib_s(),
+            cpu_ms_per_mib: 1000.0 * cpu
+                / (o.records as f64 * RECORD_BYTES as f64 / 1048576.0).max(1e-9),
+        })
+    };
     for round in 1..=args.rounds {
         // The rows alternate which goes first: a produce row's rate depends on the state the
-        // one before it left (page cache, segments, retention), so neither gains from it.
-        let (p, s) = if round % 2 == 1 {
-            let p = produce::run(&broker.bootstrap, "secure-produce", &spec)?;
-            (
-                p,
-                produce::run_with(&secure_bootstrap, "secure-produce", &spec, &secure)?,
-            )
-        } else {
-            let s = produce::run_with(&secure_bootstrap, "secure-produce", &spec, &secure)?;
-            (produce::run(&broker.bootstrap, "secure-produce", &spec)?, s)
+        // one before it left (page cache, segments, disk write-back), so neither gains from it.
+        let pair = |spec: &Spec| -> Result<(Row, Row)> {
+            Ok(if round % 2 == 1 {
+                let p = row(&broker.bootstrap, spec, &[])?;
+                (p, row(&secure_bootstrap, spec, &secure)?)
+            } else {
+                let s = row(&secure_bootstrap, spec, &secure)?;
+                (row(&broker.bootstrap, spec, &[])?, s)
+            })
         };
-        anyhow::ensure!(
-            p.failed == 0 && s.failed == 0,
-            "produce failures: {:?} {:?}",
-            p.first_error,
-            s.first_error
-        );
+        let (p, s) = pair(&spec)?;
+        let (pp, ps) = pair(&paced)?;
         let cp = consume::run(
             &broker.bootstrap,
             "secure-consume",
@@ -241,50 +282,65 @@ pub fn run(args: &SecureArgs) -> Result<()> {
             &secure,
         )?;
         println!(
-            "round {round}: produce plaintext {:.1} MiB/s, SASL_SSL {:.1} MiB/s; consume \
-             plaintext {:.1} MiB/s, SASL_SSL {:.1} MiB/s",
-            p.mib_s(),
-            s.mib_s(),
+            "round {round}: produce plaintext {:.1} MiB/s ({:.2} ms broker CPU/MiB), SASL_SSL \
+             {:.1} MiB/s ({:.2} ms); at {} MiB/s: plaintext {:.2} ms, SASL_SSL {:.2} ms; \
+             consume plaintext {:.1} MiB/s, SASL_SSL {:.1} MiB/s",
+            p.mib_s,
+            p.cpu_ms_per_mib,
+            s.mib_s,
+            s.cpu_ms_per_mib,
+            args.rate_mib,
+            pp.cpu_ms_per_mib,
+            ps.cpu_ms_per_mib,
             cp.mib_s(),
             cs.mib_s()
         );
-        p_plain.push(p.mib_s());
-        p_secure.push(s.mib_s());
-        c_plain.push(cp.mib_s());
-        c_secure.push(cs.mib_s());
+        rounds.push(Round {
+            produce: (p.mib_s, s.mib_s),
+            cpu_at_rate: (pp.cpu_ms_per_mib, ps.cpu_ms_per_mib),
+            consume: (cp.mib_s(), cs.mib_s()),
+        });
     }
-    let (pp, ps, cp, cs) = (
-        best(&p_plain),
-        best(&p_secure),
-        best(&c_plain),
-        best(&c_secure),
-    );
-    let paired = |plain: &[f64], secure: &[f64]| {
-        let mut r: Vec<f64> = plain
-            .iter()
-            .zip(secure)
-            .map(|(p, s)| s / p.max(1e-9))
-            .collect();
+    let median = |f: &dyn Fn(&Round) -> f64| {
+        let mut r: Vec<f64> = rounds.iter().map(f).collect();
         r.sort_by(f64::total_cmp);
         r.get(r.len() / 2).copied().unwrap_or(0.0)
     };
+    let best = |f: &dyn Fn(&Round) -> (f64, f64)| {
+        rounds
+            .iter()
+            .map(f)
+            .fold((0.0f64, 0.0f64), |(a, b), (x, y)| (a.max(x), b.max(y)))
+    };
+    let (pp, ps) = best(&|r| r.produce);
+    let (cp, cs) = best(&|r| r.consume);
+    // Capacity: how many MiB one broker CPU second carries, SASL_SSL over plaintext.
+    let capacity = median(&|r| r.cpu_at_rate.0 / r.cpu_at_rate.1.max(1e-9));
+    let (cpu_plain, cpu_secure) = (median(&|r| r.cpu_at_rate.0), median(&|r| r.cpu_at_rate.1));
     println!(
         "median of the per-round ratios: produce {:.2}x, consume {:.2}x",
-        paired(&p_plain, &p_secure),
-        paired(&c_plain, &c_secure)
+        median(&|r| r.produce.1 / r.produce.0.max(1e-9)),
+        median(&|r| r.consume.1 / r.consume.0.max(1e-9))
     );
     let verdict = |ratio: f64, target: f64| if ratio >= target { "PASS" } else { "MISS" };
     println!();
-    println!("| row (1 node, librdkafka) | PLAINTEXT MiB/s | SASL_SSL MiB/s | ratio | target |");
+    println!(
+        "| row (1 node, librdkafka, {n} producer(s)) | PLAINTEXT | SASL_SSL | ratio | target |"
+    );
     println!("|---|---|---|---|---|");
     let pr = ps / pp.max(1e-9);
     let cr = cs / cp.max(1e-9);
     println!(
-        "| produce acks=all, 12 partitions, 1 KiB | {pp:.1} | {ps:.1} | {pr:.2}x | >= 0.8x {} |",
+        "| produce acks=all, 12 partitions, 1 KiB, MiB/s | {pp:.1} | {ps:.1} | {pr:.2}x | >= 0.8x {} |",
         verdict(pr, 0.8)
     );
     println!(
-        "| one consumer, 1 partition, {} MiB | {cp:.1} | {cs:.1} | {cr:.2}x | >= 0.5x {} |",
+        "| broker CPU ms per MiB at {} MiB/s (capacity ratio) | {cpu_plain:.2} | {cpu_secure:.2} | {capacity:.2}x | >= 0.8x {} |",
+        args.rate_mib,
+        verdict(capacity, 0.8)
+    );
+    println!(
+        "| one consumer, 1 partition, {} MiB, MiB/s | {cp:.1} | {cs:.1} | {cr:.2}x | >= 0.5x {} |",
         want >> 20,
         verdict(cr, 0.5)
     );

@@ -200,10 +200,13 @@ impl Connection {
                     addr: addr.to_string(),
                     reason,
                 };
-                let tls = tokio::time::timeout(request_timeout, connector.connect(name, stream))
-                    .await
-                    .map_err(|_| tls_error("the handshake timed out".into()))?
-                    .map_err(|e| tls_error(e.to_string()))?;
+                let tls = tokio::time::timeout(
+                    request_timeout,
+                    connector.connect(name, crate::read_ahead::ReadAhead::new(stream)),
+                )
+                .await
+                .map_err(|_| tls_error("the handshake timed out".into()))?
+                .map_err(|e| tls_error(e.to_string()))?;
                 let (r, w) = tokio::io::split(tls);
                 (Box::new(r), Box::new(w))
             }

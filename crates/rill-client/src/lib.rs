@@ -27,6 +27,7 @@ pub mod metadata;
 pub mod partitioner;
 pub mod producer;
 pub mod properties;
+pub mod read_ahead;
 pub mod records;
 pub mod scram_users;
 pub mod security;

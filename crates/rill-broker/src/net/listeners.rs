@@ -18,6 +18,7 @@ use super::handler::{NetShared, RequestHandler};
 use super::transport::EncryptedWriter;
 use crate::security::tls::TlsAcceptorCell;
 use crate::session::{ListenerContext, Session, ANONYMOUS};
+use rill_client::read_ahead::ReadAhead;
 
 /// How long a client has to complete the TLS handshake.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -118,7 +119,11 @@ async fn serve_accepted<H: RequestHandler>(
     if let Err(e) = stream.set_nodelay(true) {
         tracing::debug!(%peer, error = %e, "set_nodelay failed");
     }
-    let accepted = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.acceptor().accept(stream)).await;
+    let accepted = tokio::time::timeout(
+        TLS_HANDSHAKE_TIMEOUT,
+        tls.acceptor().accept(ReadAhead::new(stream)),
+    )
+    .await;
     let stream = match accepted {
         Ok(Ok(s)) => {
             crate::observe::gauges::tls_handshake_done();
