@@ -7,7 +7,10 @@ TLS client on a plaintext port, each failing cleanly while the broker serves oth
 
 from __future__ import annotations
 
+import http.server
+import ssl
 import subprocess
+import threading
 import time
 import uuid
 
@@ -328,6 +331,74 @@ def test_oauthbearer_tokens_are_validated_against_the_jwks(start_broker, signer)
     failed = auth_fails(conf(lambda: signer.token("alice")))
     assert "Authentication failed" in failed or "invalid_token" in failed, failed
     assert b.alive()
+
+
+def test_oauthbearer_keys_come_from_an_https_jwks_endpoint_and_are_refetched_on_rotation(
+        start_broker, pki, tmp_path):
+    # An identity provider's JWKS endpoint over HTTPS (certificate from the test CA); it serves
+    # whatever `served` holds and counts the fetches.
+    signer = TokenSigner(tmp_path / "idp", kid="idp-key-1")
+    served = {"jwks": signer.jwks_path.read_text(), "fetches": 0}
+
+    class Jwks(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            served["fetches"] += 1
+            body = served["jwks"].encode()
+            self.send_response(200 if self.path == "/.well-known/jwks.json" else 404)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Jwks)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(pki.server_cert), str(pki.server_key))
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"https://127.0.0.1:{server.server_address[1]}/.well-known/jwks.json"
+        b, ports = start_secure(
+            start_broker, {"SASL_PLAINTEXT": "SASL_PLAINTEXT"},
+            sasl_enabled_mechanisms="OAUTHBEARER",
+            sasl_oauthbearer_jwks_endpoint_url=url,
+            ssl_truststore_location=str(pki.ca_cert),
+            sasl_oauthbearer_expected_audience="rill",
+            ssl_reload_check_interval_ms="200",
+        )
+        bootstrap = f"127.0.0.1:{ports['SASL_PLAINTEXT']}"
+
+        def conf(make_token):
+            return {"bootstrap.servers": bootstrap, "security.protocol": "SASL_PLAINTEXT",
+                    "sasl.mechanism": "OAUTHBEARER", "oauth_cb": lambda _cfg: make_token()}
+
+        round_trip(conf(lambda: signer.token("alice")), f"oauth-{uuid.uuid4().hex[:6]}", n=5)
+        fetched_at_start = served["fetches"]
+        assert fetched_at_start == 1, served
+        # The provider rotates to a new key with a new kid. A token naming it is refused until
+        # the broker refetches the set, which that very miss triggers (the periodic refresh is
+        # an hour away).
+        rotated = TokenSigner(tmp_path / "rotated", kid="idp-key-2")
+        served["jwks"] = rotated.jwks_path.read_text()
+
+        def accepted():
+            admin = AdminClient(conf(lambda: rotated.token("alice")))
+            admin.poll(0.5)
+            try:
+                admin.list_topics(timeout=1.5)
+                return True
+            except KafkaException:
+                return None
+
+        wait_until("a token of the rotated key is accepted", accepted, timeout=30)
+        assert served["fetches"] >= 2, served
+        failed = auth_fails(conf(lambda: signer.token("alice")))
+        assert "Authentication failed" in failed or "invalid_token" in failed, failed
+        assert b.alive()
+    finally:
+        server.shutdown()
 
 
 def test_sessions_are_reauthenticated_kip368(start_broker):

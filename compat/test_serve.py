@@ -41,6 +41,10 @@ def test_bad_config_value_is_a_startup_error(tmp_path):
          "names no user"),
         ({"listeners": "SASL_PLAINTEXT://127.0.0.1:{p}", "sasl.enabled.mechanisms": "OAUTHBEARER"},
          "JWKS"),
+        # A JWKS endpoint that does not answer: no token could ever be checked.
+        ({"listeners": "SASL_PLAINTEXT://127.0.0.1:{p}", "sasl.enabled.mechanisms": "OAUTHBEARER",
+          "sasl.oauthbearer.jwks.endpoint.url": "http://127.0.0.1:{q}/jwks"},
+         "http://127.0.0.1:{q}/jwks: connect"),
         ({"listeners": "PLAINTEXT://127.0.0.1:{p}", "security.inter.broker.protocol": "SSL"},
          "no listener is named SSL"),
         ({"listeners": "PLAINTEXT://127.0.0.1:{p},PLAINTEXT://127.0.0.1:{q}"}, "given twice"),
@@ -55,7 +59,7 @@ def test_listeners_rill_cannot_serve_stop_the_start(tmp_path, overrides, said):
         cmd += ["--override", f"{k}={v.format(p=p, q=q)}"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=20, stdin=subprocess.DEVNULL)
     assert out.returncode != 0, out.stderr
-    assert said in out.stderr, out.stderr
+    assert said.format(p=p, q=q) in out.stderr, out.stderr
 
 
 def test_unknown_config_key_is_warned_and_serves(start_broker):

@@ -118,6 +118,9 @@ pub struct OAuthValidator {
     sub_claim: String,
     /// `sasl.oauthbearer.clock.skew.seconds`.
     clock_skew_s: i64,
+    /// Set when a token named a key the set lacks (the set may have rotated): the broker
+    /// refetches the set soon after ([`OAuthValidator::take_key_miss`]). Shared by clones.
+    key_missed: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl fmt::Debug for OAuthValidator {
@@ -224,7 +227,14 @@ impl OAuthValidator {
             expected_issuer,
             sub_claim,
             clock_skew_s,
+            key_missed: Default::default(),
         })
+    }
+
+    /// Whether a token named a key the set lacks since the last call (then clears it).
+    pub fn take_key_miss(&self) -> bool {
+        self.key_missed
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Replaces the keys with those of `jwks_json` (after the caller refetched the set);
@@ -290,6 +300,10 @@ impl OAuthValidator {
             None if self.keys.len() == 1 => self.keys.first().filter(fits),
             None => None,
         };
+        if found.is_none() {
+            self.key_missed
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         found.ok_or_else(|| TokenError::NoKey {
             kid: kid.map(str::to_string),
             alg: alg.to_string(),

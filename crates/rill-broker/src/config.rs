@@ -110,6 +110,11 @@ pub const BROKER_DEFAULTS: &[(&str, &str)] = &[
     ("connections.max.reauth.ms", "0"),
     ("sasl.oauthbearer.jwks.endpoint.url", ""),
     ("sasl.oauthbearer.jwks.endpoint.refresh.ms", "3600000"),
+    ("sasl.oauthbearer.jwks.endpoint.retry.backoff.ms", "100"),
+    (
+        "sasl.oauthbearer.jwks.endpoint.retry.backoff.max.ms",
+        "10000",
+    ),
     ("sasl.oauthbearer.expected.audience", ""),
     ("sasl.oauthbearer.expected.issuer", ""),
     ("sasl.oauthbearer.sub.claim.name", "sub"),

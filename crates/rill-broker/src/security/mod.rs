@@ -5,6 +5,7 @@
 //! server binds its listeners. The controller listener's rules are in [`controller`].
 
 pub mod controller;
+pub mod jwks_source;
 pub mod sasl;
 pub mod tls;
 
@@ -34,6 +35,8 @@ const LISTENER_KEYS: &[&str] = &[
     "connections.max.reauth.ms",
     "sasl.oauthbearer.jwks.endpoint.url",
     "sasl.oauthbearer.jwks.endpoint.refresh.ms",
+    "sasl.oauthbearer.jwks.endpoint.retry.backoff.ms",
+    "sasl.oauthbearer.jwks.endpoint.retry.backoff.max.ms",
     "sasl.oauthbearer.expected.audience",
     "sasl.oauthbearer.expected.issuer",
     "sasl.oauthbearer.sub.claim.name",
@@ -267,12 +270,12 @@ pub async fn watch_certificates(
             _ = tokio::time::sleep(every) => {}
         }
         for s in &sasl {
-            match s.reload_jwks() {
-                Ok(true) => tracing::info!("OAUTHBEARER keys reloaded from the JWKS file"),
+            match s.refresh_jwks().await {
+                Ok(true) => tracing::info!("OAUTHBEARER keys reloaded from the JWKS"),
                 Ok(false) => {}
                 Err(e) => tracing::error!(
                     error = %e,
-                    "the JWKS file changed but does not load; keeping the old keys"
+                    "the JWKS could not be reloaded; keeping the old keys"
                 ),
             }
         }

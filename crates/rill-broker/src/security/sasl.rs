@@ -1,6 +1,7 @@
 //! A SASL listener's settings, loaded when the server binds: the enabled mechanisms, PLAIN
 //! users from `listener.name.<listener>.plain.sasl.jaas.config`, the OAUTHBEARER validator
-//! with its JWKS (`sasl.oauthbearer.jwks.endpoint.url`, a `file:` URL or path), re-authentication
+//! with its JWKS (`sasl.oauthbearer.jwks.endpoint.url`: a file or an http(s) endpoint, see
+//! [`super::jwks_source`]), re-authentication
 //! (`connections.max.reauth.ms`) and the largest frame before authentication
 //! (`sasl.server.max.receive.size`); and where a connection's SASL exchange stands.
 
@@ -10,6 +11,7 @@ use rill_auth::jaas::JaasConfig;
 use rill_auth::oauth_validator::OAuthValidator;
 use rill_auth::sasl::{SaslServer, SaslSettings};
 
+use super::jwks_source::{self, JwksSource};
 use super::{enabled_mechanisms, listener_value};
 use crate::config_value::{invalid, parse_int, ConfigError};
 use crate::listener_security::ListenerSpec;
@@ -26,15 +28,31 @@ pub struct SaslListener {
     /// PLAIN users, the OAUTHBEARER validator, the fake-salt key (replaced whole when the
     /// JWKS is reloaded).
     settings: RwLock<Arc<SaslSettings>>,
-    /// The OAUTHBEARER validator's JWKS file and settings, and the file's time when loaded.
-    jwks: Option<(OAuthParams, std::sync::Mutex<Option<std::time::SystemTime>>)>,
+    /// The OAUTHBEARER validator's JWKS source and settings, and when the set in use was
+    /// loaded.
+    jwks: Option<(OAuthParams, std::sync::Mutex<JwksLoaded>)>,
+}
+
+/// When the JWK set in use was loaded, and when to fetch an endpoint's set again.
+#[derive(Debug)]
+struct JwksLoaded {
+    /// A file's modification time when read.
+    file_mtime: Option<std::time::SystemTime>,
+    /// An endpoint: when the next fetch is due.
+    next_fetch: std::time::Instant,
+    /// An endpoint: the wait after the next failed fetch (doubles up to the maximum).
+    backoff: std::time::Duration,
 }
 
 /// What the OAUTHBEARER validator is built from.
 #[derive(Debug, Clone)]
 struct OAuthParams {
-    /// The JWKS file.
-    path: std::path::PathBuf,
+    /// Where the JWK set comes from.
+    source: JwksSource,
+    /// `sasl.oauthbearer.jwks.endpoint.refresh.ms`.
+    refresh: std::time::Duration,
+    /// `sasl.oauthbearer.jwks.endpoint.retry.backoff.ms` and `...max.ms`.
+    backoff: (std::time::Duration, std::time::Duration),
     /// `sasl.oauthbearer.expected.audience`.
     audience: Vec<String>,
     /// `sasl.oauthbearer.expected.issuer`.
@@ -46,11 +64,10 @@ struct OAuthParams {
 }
 
 impl OAuthParams {
-    fn load(&self) -> Result<OAuthValidator, String> {
-        let jwks = std::fs::read_to_string(&self.path)
-            .map_err(|e| format!("cannot read the JWKS {}: {e}", self.path.display()))?;
+    /// The validator for the set in `jwks`.
+    fn validator(&self, jwks: &str) -> Result<OAuthValidator, String> {
         OAuthValidator::from_jwks_json(
-            &jwks,
+            jwks,
             self.audience.clone(),
             self.issuer.clone(),
             self.sub.clone(),
@@ -58,6 +75,30 @@ impl OAuthParams {
         )
         .map_err(|e| e.to_string())
     }
+
+    /// Reads the set now (an endpoint from a thread of its own): the validator and when it
+    /// was loaded.
+    fn load_now(&self) -> Result<(OAuthValidator, JwksLoaded), String> {
+        let now = std::time::Instant::now();
+        let (text, file_mtime) = match &self.source {
+            JwksSource::File(path) => (read_jwks_file(path)?, mtime(path)),
+            JwksSource::Http(endpoint) => (jwks_source::fetch_blocking(endpoint)?, None),
+        };
+        Ok((
+            self.validator(&text)?,
+            JwksLoaded {
+                file_mtime,
+                next_fetch: now + self.refresh,
+                backoff: self.backoff.0,
+            },
+        ))
+    }
+}
+
+/// The JWK set in the file at `path`.
+fn read_jwks_file(path: &std::path::Path) -> Result<String, String> {
+    std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the JWKS {}: {e}", path.display()))
 }
 
 /// A file's modification time.
@@ -108,25 +149,6 @@ fn random_key() -> Vec<u8> {
     let mut k = uuid::Uuid::new_v4().as_bytes().to_vec();
     k.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
     k
-}
-
-/// The path of a JWKS URL Rill can read (`file:/path`, `file:///path`, or a path).
-fn jwks_path(url: &str) -> Result<std::path::PathBuf, String> {
-    let url = url.trim();
-    if let Some(rest) = url.strip_prefix("file://") {
-        return Ok(rest.into());
-    }
-    if let Some(rest) = url.strip_prefix("file:") {
-        return Ok(rest.into());
-    }
-    if url.starts_with("http://") || url.starts_with("https://") {
-        return Err(
-            "Rill reads the JWKS from a file (file:/path/jwks.json) so far; fetch it there \
-             (a cron job or sidecar) or use a file: URL"
-                .into(),
-        );
-    }
-    Ok(url.into())
 }
 
 impl SaslListener {
@@ -191,11 +213,13 @@ impl SaslListener {
                             ),
                         ));
                     }
-                    let path = jwks_path(&url).map_err(|r| invalid(key, &url, r))?;
-                    let params = oauth_params(path, &value).map_err(|r| invalid(key, &url, r))?;
-                    let loaded_at = mtime(&params.path);
-                    settings.oauth = Some(params.load().map_err(|r| invalid(key, &url, r))?);
-                    jwks = Some((params, std::sync::Mutex::new(loaded_at)));
+                    let source = JwksSource::parse(&url, truststore_pem(&value)?)
+                        .map_err(|r| invalid(key, &url, r))?;
+                    let params = oauth_params(source, &value)?;
+                    let (validator, loaded) =
+                        params.load_now().map_err(|r| invalid(key, &url, r))?;
+                    settings.oauth = Some(validator);
+                    jwks = Some((params, std::sync::Mutex::new(loaded)));
                 }
                 _ => {}
             }
@@ -209,22 +233,63 @@ impl SaslListener {
         })
     }
 
-    /// Reloads the OAUTHBEARER keys if the JWKS file changed since they were loaded (key
-    /// rotation). Returns whether new keys are in use.
+    /// Reloads the OAUTHBEARER keys when their source has new ones: a JWKS file that changed
+    /// since it was read, or an endpoint whose refresh is due (every
+    /// `sasl.oauthbearer.jwks.endpoint.refresh.ms`, and after a token named a key the set
+    /// lacks; a failed fetch is retried after the backoff). Returns whether new keys are in
+    /// use.
     ///
     /// # Errors
-    /// The changed file does not load: the old keys stay.
-    pub fn reload_jwks(&self) -> Result<bool, String> {
-        let Some((params, loaded_at)) = &self.jwks else {
+    /// The new set does not load: the old keys stay.
+    pub async fn refresh_jwks(&self) -> Result<bool, String> {
+        let Some((params, loaded)) = &self.jwks else {
             return Ok(false);
         };
-        let now = mtime(&params.path);
-        let mut at = loaded_at.lock().unwrap_or_else(|p| p.into_inner());
-        if *at == now {
-            return Ok(false);
-        }
-        let validator = params.load()?;
-        *at = now;
+        let now = std::time::Instant::now();
+        let text = match &params.source {
+            JwksSource::File(path) => {
+                let changed = mtime(path);
+                if lock(loaded).file_mtime == changed {
+                    return Ok(false);
+                }
+                let text = read_jwks_file(path)?;
+                lock(loaded).file_mtime = changed;
+                text
+            }
+            JwksSource::Http(endpoint) => {
+                let key_missed = self
+                    .settings()
+                    .oauth
+                    .as_ref()
+                    .is_some_and(|v| v.take_key_miss());
+                {
+                    let mut l = lock(loaded);
+                    if key_missed {
+                        // Soon, but no sooner than the backoff: a client sending tokens for
+                        // unknown keys must not make the broker hammer the endpoint.
+                        l.next_fetch = l.next_fetch.min(now + l.backoff);
+                    }
+                    if now < l.next_fetch {
+                        return Ok(false);
+                    }
+                }
+                match endpoint.fetch().await {
+                    Ok(text) => {
+                        let mut l = lock(loaded);
+                        l.next_fetch = now + params.refresh;
+                        l.backoff = params.backoff.0;
+                        text
+                    }
+                    Err(e) => {
+                        let mut l = lock(loaded);
+                        l.next_fetch = now + l.backoff;
+                        l.backoff = (l.backoff * 2).min(params.backoff.1);
+                        return Err(e);
+                    }
+                }
+            }
+        };
+        let validator = params.validator(&text)?;
         let mut g = self.settings.write().unwrap_or_else(|p| p.into_inner());
         let mut next = SaslSettings::clone(&g);
         next.oauth = Some(validator);
@@ -241,12 +306,35 @@ impl SaslListener {
     }
 }
 
-/// The OAUTHBEARER validator's inputs: the JWKS at `path` and the listener's
+/// A mutex's guard, poisoned or not.
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The listener's truststore (PEM), for an https JWKS endpoint.
+fn truststore_pem(value: &impl Fn(&str) -> String) -> Result<Option<Vec<u8>>, ConfigError> {
+    let location = value("ssl.truststore.location");
+    if !location.is_empty() {
+        return std::fs::read(&location)
+            .map(Some)
+            .map_err(|e| invalid("ssl.truststore.location", &location, e.to_string()));
+    }
+    let inline = value("ssl.truststore.certificates");
+    Ok((!inline.is_empty()).then(|| inline.into_bytes()))
+}
+
+/// A duration setting in milliseconds.
+fn millis(value: &impl Fn(&str) -> String, key: &str) -> Result<std::time::Duration, ConfigError> {
+    let ms = parse_int(key, &value(key), 1, i64::MAX)?;
+    Ok(std::time::Duration::from_millis(ms as u64))
+}
+
+/// The OAUTHBEARER validator's inputs: the JWKS `source` and the listener's
 /// `sasl.oauthbearer.*` settings.
 fn oauth_params(
-    path: std::path::PathBuf,
+    source: JwksSource,
     value: &impl Fn(&str) -> String,
-) -> Result<OAuthParams, String> {
+) -> Result<OAuthParams, ConfigError> {
     let audience: Vec<String> = value("sasl.oauthbearer.expected.audience")
         .split(',')
         .map(|a| a.trim().to_string())
@@ -256,9 +344,20 @@ fn oauth_params(
     let sub = value("sasl.oauthbearer.sub.claim.name");
     let skew = value("sasl.oauthbearer.clock.skew.seconds")
         .parse::<i64>()
-        .map_err(|_| "sasl.oauthbearer.clock.skew.seconds must be an integer".to_string())?;
+        .map_err(|_| {
+            invalid(
+                "sasl.oauthbearer.clock.skew.seconds",
+                &value("sasl.oauthbearer.clock.skew.seconds"),
+                "must be an integer",
+            )
+        })?;
     Ok(OAuthParams {
-        path,
+        source,
+        refresh: millis(value, "sasl.oauthbearer.jwks.endpoint.refresh.ms")?,
+        backoff: (
+            millis(value, "sasl.oauthbearer.jwks.endpoint.retry.backoff.ms")?,
+            millis(value, "sasl.oauthbearer.jwks.endpoint.retry.backoff.max.ms")?,
+        ),
         audience,
         issuer,
         sub,
