@@ -7,7 +7,8 @@ Checked: three nodes come up and elect a controller; a topic with replication fa
 created through confluent-kafka and round-trips records; kill -9 of the active controller
 elects another and produce keeps working; controller-only + broker-only nodes (the broker takes
 the controller listener's security from controller.listener.names and the protocol map) work
-too; a node whose certificate the CA did not sign never joins; a controller listener without
+too; a node whose certificate the CA did not sign stays out until its keystore file is
+replaced by a trusted one (reloaded without a restart); a controller listener without
 required client certificates, or with SASL, stops the start with a message.
 """
 
@@ -17,6 +18,7 @@ import signal
 import subprocess
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -155,9 +157,11 @@ def test_broker_only_nodes_follow_an_mtls_quorum(cluster):
     print(f"broker-only node 4 fetched metadata and heartbeat over mTLS; controller {ctrl} killed")
 
 
-def test_a_node_with_an_untrusted_certificate_never_joins(cluster):
+def test_a_node_with_an_untrusted_certificate_stays_out_until_its_certificate_is_rotated(
+        cluster, pki):
     kit = cluster(start=False, rogue=(3,))
     for i in (1, 2, 3):
+        kit.nodes[i].overrides["ssl.reload.check.interval.ms"] = "300"
         kit.nodes[i].spawn()
     kit.wait_brokers([1, 2], nodes=[1, 2])
     time.sleep(2)
@@ -167,6 +171,15 @@ def test_a_node_with_an_untrusted_certificate_never_joins(cluster):
     log = kit.nodes[1].log_tail(400)
     assert "controller connection refused" in log, log[-2000:]
     print("node 3 (certificate of another CA) stays out; nodes 1 and 2 run the cluster")
+    # The operator replaces node 3's keystore file with a certificate of the cluster's CA: the
+    # running node reloads its controller listener's TLS and joins, without a restart.
+    rogue_file = kit.nodes[3].overrides["listener.name.controller.ssl.keystore.location"]
+    trusted = pki.node_keystore(3, trusted=True)
+    Path(rogue_file).write_text(trusted.read_text())
+    wait_until("node 3 registers after its certificate was rotated",
+               lambda: set(kit.metadata(1, []).brokers) == {1, 2, 3} or None, timeout=30)
+    assert "controller listener TLS certificates reloaded" in kit.nodes[3].log_tail(400)
+    print("node 3 reloaded a trusted certificate and joined")
 
 
 @pytest.mark.parametrize(

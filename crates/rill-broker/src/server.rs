@@ -55,6 +55,8 @@ pub(crate) struct ClusterTasks {
     heartbeats: Option<JoinHandle<()>>,
     /// Its membership (to stop it).
     membership: Option<Arc<Membership>>,
+    /// Reloads the controller listener's certificates (aborted at stop).
+    tls_reload: Option<JoinHandle<()>>,
 }
 
 /// The controller loops' settings from this node's configuration.
@@ -101,6 +103,9 @@ impl ClusterTasks {
 
     /// Stops everything and waits for it.
     pub(crate) async fn stop(&mut self) {
+        if let Some(t) = self.tls_reload.take() {
+            t.abort();
+        }
         if let Some(m) = self.membership.take() {
             m.stop();
         }
@@ -142,6 +147,18 @@ impl Server {
         let props = crate::broker::identity(&config)?;
         let opened = open_metadata(&config, &props.cluster_id).await?;
         let mut cluster = ClusterTasks::default();
+        let reload_every = config
+            .value("ssl.reload.check.interval.ms")
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(10_000);
+        if let (Some(cell), true) = (&opened.controller_tls, reload_every > 0) {
+            cluster.tls_reload = Some(tokio::spawn(
+                crate::security::watch_controller_certificates(
+                    cell.clone(),
+                    Duration::from_millis(reload_every),
+                ),
+            ));
+        }
         cluster.start_controller(&config, &opened);
         let membership = opened.client.as_ref().map(|client| {
             Arc::new(Membership::new(
@@ -359,6 +376,8 @@ pub(crate) struct OpenedMetadata {
     pub(crate) quorum: Option<Arc<RaftQuorum>>,
     /// The line to the active controller, for a broker in a cluster.
     pub(crate) client: Option<Arc<ControllerClient>>,
+    /// The controller listener's TLS, when it is SSL (reloaded with the listeners').
+    pub(crate) controller_tls: Option<Arc<crate::security::controller::ControllerTlsCell>>,
 }
 
 /// Opens the metadata log: without `controller.quorum.voters` the local log of a lone node;
@@ -385,6 +404,7 @@ pub(crate) async fn open_metadata(
             backend: Arc::new(MetadataBackend::Local(store)),
             quorum: None,
             client: None,
+            controller_tls: None,
         });
     };
     let bad_voters = |reason: String| {
@@ -406,7 +426,9 @@ pub(crate) async fn open_metadata(
     }
     let get = |k: &str| config.value(k).unwrap_or_default().to_string();
     // The controller listener's TLS (mutual): what the quorum serves and connects with.
-    let tls = crate::security::controller::quorum_tls(&config.listeners, &get)?;
+    let controller_tls =
+        crate::security::controller::quorum_tls(&config.listeners, &get)?.map(Arc::new);
+    let tls = controller_tls.as_ref().map(|c| c.quorum_tls());
     if !roles.controller {
         let mut cfg = ObserverConfig::new(me, voters, cluster_id.to_string());
         cfg.tls = tls;
@@ -418,6 +440,7 @@ pub(crate) async fn open_metadata(
             backend: Arc::new(MetadataBackend::Observer(Arc::new(observer))),
             quorum: None,
             client: Some(client),
+            controller_tls,
         });
     }
     let Some(listener) = &config.cluster.controller_listener else {
@@ -454,5 +477,6 @@ pub(crate) async fn open_metadata(
         backend: Arc::new(MetadataBackend::Quorum(quorum.clone())),
         quorum: Some(quorum),
         client,
+        controller_tls,
     })
 }

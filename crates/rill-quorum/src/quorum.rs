@@ -237,7 +237,7 @@ impl RaftQuorum {
             quorum.rpc_handler(),
             quorum.stop.subscribe(),
             cluster_id,
-            tls.map(|t| t.server),
+            tls,
         );
         quorum.tasks.push(tokio::spawn(server));
         Ok(quorum)

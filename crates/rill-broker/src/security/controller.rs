@@ -139,20 +139,73 @@ pub fn check_controller_security(
 pub fn quorum_tls(
     listeners: &ListenerSet,
     get: &impl Fn(&str) -> String,
-) -> Result<Option<rill_quorum::QuorumTls>, ConfigError> {
+) -> Result<Option<ControllerTlsCell>, ConfigError> {
     let Some(spec) = controller_listener(listeners, get)? else {
         return Ok(None);
     };
     let Some(settings) = check_controller_listener(&spec, get)? else {
         return Ok(None);
     };
-    let load_failed = |reason: String| invalid("ssl.keystore.location", "", reason);
-    let server = settings.server_config().map_err(load_failed)?;
-    let client = settings.client_config().map_err(load_failed)?;
-    Ok(Some(rill_quorum::QuorumTls {
-        server: Arc::new(server),
-        client: Arc::new(client),
-    }))
+    ControllerTlsCell::load(settings)
+        .map(Some)
+        .map_err(|reason| invalid("ssl.keystore.location", "", reason))
+}
+
+/// The controller listener's TLS, replaced when its certificate files change (the quorum's
+/// server and client side both: a node presents the same certificate either way).
+#[derive(Debug)]
+pub struct ControllerTlsCell {
+    /// The settings it is built from.
+    settings: TlsSettings,
+    /// What the quorum's handshakes use.
+    tls: rill_quorum::QuorumTls,
+    /// The files' modification times when last loaded.
+    loaded: std::sync::Mutex<Vec<Option<std::time::SystemTime>>>,
+}
+
+impl ControllerTlsCell {
+    /// Loads the certificates.
+    ///
+    /// # Errors
+    /// What [`TlsSettings::server_config`] or [`TlsSettings::client_config`] refuses.
+    pub fn load(settings: TlsSettings) -> Result<Self, String> {
+        let times = super::tls::mtimes(&settings.files());
+        let server = settings.server_config()?;
+        let client = settings.client_config()?;
+        Ok(ControllerTlsCell {
+            tls: rill_quorum::QuorumTls::new(Arc::new(server), Arc::new(client)),
+            settings,
+            loaded: std::sync::Mutex::new(times),
+        })
+    }
+
+    /// What the quorum's handshakes use (shared: a reload reaches it).
+    pub fn quorum_tls(&self) -> rill_quorum::QuorumTls {
+        self.tls.clone()
+    }
+
+    /// The listener's name.
+    pub fn listener(&self) -> &str {
+        &self.settings.listener
+    }
+
+    /// Rebuilds both configs if a certificate file changed since the last load. Returns
+    /// whether new ones are in use.
+    ///
+    /// # Errors
+    /// The changed files do not load: the old configs stay in use.
+    pub fn reload(&self) -> Result<bool, String> {
+        let times = super::tls::mtimes(&self.settings.files());
+        let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
+        if *loaded == times {
+            return Ok(false);
+        }
+        let server = self.settings.server_config()?;
+        let client = self.settings.client_config()?;
+        self.tls.replace(Arc::new(server), Arc::new(client));
+        *loaded = times;
+        Ok(true)
+    }
 }
 
 #[cfg(test)]

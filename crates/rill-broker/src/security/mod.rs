@@ -255,8 +255,8 @@ pub fn prepare_listeners(
     Ok(out)
 }
 
-/// Reloads the listeners' certificates and OAUTHBEARER keys (JWKS files) when their files
-/// change, every `every`, until shutdown. A reload that fails keeps what is in use and is
+/// Reloads the listeners' certificates and OAUTHBEARER keys (JWKS) when their files change
+/// or an endpoint's refresh is due, every `every`, until shutdown. A reload that fails keeps what is in use and is
 /// logged.
 pub async fn watch_certificates(
     cells: Vec<std::sync::Arc<tls::TlsAcceptorCell>>,
@@ -292,6 +292,30 @@ pub async fn watch_certificates(
                     "TLS certificates changed but do not load; keeping the old ones"
                 ),
             }
+        }
+    }
+}
+
+/// Reloads the controller listener's certificates when their files change, every `every`,
+/// until the task is aborted. It runs from when the quorum starts (before the broker serves:
+/// a node whose certificate its peers refuse must still be able to take a new one).
+pub async fn watch_controller_certificates(
+    cell: std::sync::Arc<controller::ControllerTlsCell>,
+    every: std::time::Duration,
+) {
+    loop {
+        tokio::time::sleep(every).await;
+        match cell.reload() {
+            Ok(true) => tracing::info!(
+                listener = %cell.listener(),
+                "controller listener TLS certificates reloaded"
+            ),
+            Ok(false) => {}
+            Err(e) => tracing::error!(
+                listener = %cell.listener(),
+                error = %e,
+                "controller TLS certificates changed but do not load; keeping the old ones"
+            ),
         }
     }
 }

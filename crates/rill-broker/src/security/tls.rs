@@ -407,7 +407,7 @@ fn iana_name(suite: &rustls::SupportedCipherSuite) -> String {
 }
 
 /// The last modification times of files.
-fn mtimes(files: &[PathBuf]) -> Vec<Option<SystemTime>> {
+pub(crate) fn mtimes(files: &[PathBuf]) -> Vec<Option<SystemTime>> {
     files
         .iter()
         .map(|f| std::fs::metadata(f).and_then(|m| m.modified()).ok())

@@ -16,7 +16,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rustls::{ClientConfig, ServerConfig};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -56,7 +55,7 @@ pub struct TcpTransport {
     /// Set when a peer answered that it belongs to another cluster: (peer, its cluster id).
     foreign: ForeignPeer,
     /// TLS to the peers (this node's certificate, the trusted roots); `None`: plain TCP.
-    tls: Option<Arc<ClientConfig>>,
+    tls: Option<QuorumTls>,
 }
 
 impl TcpTransport {
@@ -76,9 +75,9 @@ impl TcpTransport {
         }
     }
 
-    /// This transport connecting over TLS with `tls.client` (plain TCP when `None`).
+    /// This transport connecting over TLS with `tls`'s client config (plain TCP when `None`).
     pub fn with_tls(mut self, tls: Option<&QuorumTls>) -> Self {
-        self.tls = tls.map(|t| t.client.clone());
+        self.tls = tls.cloned();
         self
     }
 
@@ -89,16 +88,18 @@ impl TcpTransport {
 }
 
 /// Opens a connection to `addr`, with the TLS handshake when `tls` is set.
-async fn open(addr: &str, tls: Option<&Arc<ClientConfig>>) -> Result<BoxConn, String> {
+async fn open(addr: &str, tls: Option<&QuorumTls>) -> Result<BoxConn, String> {
     let tcp = TcpStream::connect(addr)
         .await
         .map_err(|e| format!("connect {addr}: {e}"))?;
     let _ = tcp.set_nodelay(true);
     match tls {
         None => Ok(Box::new(tcp)),
-        Some(config) => tls::connect(config, addr, tcp).await.inspect_err(|e| {
-            tracing::warn!(error = %e, "controller connection refused");
-        }),
+        Some(config) => tls::connect(&config.client(), addr, tcp)
+            .await
+            .inspect_err(|e| {
+                tracing::warn!(error = %e, "controller connection refused");
+            }),
     }
 }
 
@@ -177,7 +178,7 @@ pub async fn serve(
     handler: RpcHandler,
     shutdown: watch::Receiver<bool>,
     cluster_id: String,
-    tls: Option<Arc<ServerConfig>>,
+    tls: Option<QuorumTls>,
 ) {
     let mut conns = JoinSet::new();
     let mut stop = shutdown.clone();
@@ -194,7 +195,7 @@ pub async fn serve(
                     conns.spawn(async move {
                         let stream: BoxConn = match &tls {
                             None => Box::new(stream),
-                            Some(config) => match tls::accept(config, stream).await {
+                            Some(config) => match tls::accept(&config.server(), stream).await {
                                 Ok(s) => s,
                                 Err(e) => {
                                     tracing::warn!(%peer, error = %e, "controller connection refused");

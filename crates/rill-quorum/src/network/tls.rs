@@ -7,9 +7,10 @@
 //! connection pool and the server loop do not care which they hold. A client verifies the
 //! server's certificate against the host of the voter's address (`controller.quorum.voters`:
 //! a DNS name, or an IP address matched against the certificate's IP SANs).
-//! Thread-safety: the configs are shared immutable `Arc`s.
+//! Thread-safety: [`QuorumTls`] hands out the current configs as `Arc`s; the caller may replace
+//! them (certificate rotation) and new handshakes use the new ones.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use rustls::pki_types::ServerName;
@@ -21,13 +22,44 @@ use tokio_rustls::{TlsAcceptor, TlsConnector};
 /// The longest a TLS handshake may take, either side, before the connection is dropped.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// TLS for the quorum's connections: what this node serves with and connects with.
+/// TLS for the quorum's connections: what this node serves with (must require client
+/// certificates) and connects with (presenting this node's certificate). Clones share the
+/// configs, so [`QuorumTls::replace`] reaches every user.
 #[derive(Debug, Clone)]
 pub struct QuorumTls {
-    /// Accepts peers on the controller listener (must require client certificates).
-    pub server: Arc<ServerConfig>,
-    /// Connects to the controllers, presenting this node's certificate.
-    pub client: Arc<ClientConfig>,
+    configs: Arc<RwLock<(Arc<ServerConfig>, Arc<ClientConfig>)>>,
+}
+
+impl QuorumTls {
+    /// TLS with these configs.
+    pub fn new(server: Arc<ServerConfig>, client: Arc<ClientConfig>) -> Self {
+        QuorumTls {
+            configs: Arc::new(RwLock::new((server, client))),
+        }
+    }
+
+    /// The config a new accepted connection's handshake uses.
+    pub fn server(&self) -> Arc<ServerConfig> {
+        self.configs
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .0
+            .clone()
+    }
+
+    /// The config a new outgoing connection's handshake uses.
+    pub fn client(&self) -> Arc<ClientConfig> {
+        self.configs
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .1
+            .clone()
+    }
+
+    /// Replaces both configs (rotated certificates); open connections keep theirs.
+    pub fn replace(&self, server: Arc<ServerConfig>, client: Arc<ClientConfig>) {
+        *self.configs.write().unwrap_or_else(|p| p.into_inner()) = (server, client);
+    }
 }
 
 /// A byte stream to or from a peer: plain TCP or TLS over it.

@@ -82,10 +82,7 @@ fn node_tls(issuer: &Ca, cn: &str, trusted: &Ca) -> QuorumTls {
         .with_root_certificates(trusted.roots())
         .with_client_auth_cert(chain, key)
         .unwrap();
-    QuorumTls {
-        server: Arc::new(server),
-        client: Arc::new(client),
-    }
+    QuorumTls::new(Arc::new(server), Arc::new(client))
 }
 
 /// Sends one metadata fetch to `target` through `transport`.
@@ -160,14 +157,15 @@ async fn tls_quorum_elects_commits_and_refuses_untrusted_peers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_voter_with_an_untrusted_certificate_stays_out() {
+async fn a_voter_with_an_untrusted_certificate_stays_out_until_its_certificate_is_rotated() {
     let ca = Ca::new("rill test CA");
     let rogue_ca = Ca::new("rogue CA");
     // Node 3 holds a certificate of another CA: 1 and 2 refuse it and it cannot verify them.
     let mut tls: BTreeMap<NodeId, QuorumTls> = (1..=2)
         .map(|id| (id, node_tls(&ca, &format!("controller-{id}"), &ca)))
         .collect();
-    tls.insert(3, node_tls(&rogue_ca, "controller-3", &rogue_ca));
+    let node3 = node_tls(&rogue_ca, "controller-3", &rogue_ca);
+    tls.insert(3, node3.clone());
     let dir = temp_dir();
     let c = TcpCluster::with_tls(3, dir.path().to_path_buf(), tls).await;
     let leader = c.wait_leader(Duration::from_secs(10)).await;
@@ -179,5 +177,11 @@ async fn a_voter_with_an_untrusted_certificate_stays_out() {
         names("a", 0..3).iter().all(|n| image.topic(n).is_none()),
         "the untrusted node got committed entries"
     );
+    // Its certificate and truststore are replaced (as the broker does when the files
+    // change): new handshakes use them, and it catches up.
+    let rotated = node_tls(&ca, "controller-3", &ca);
+    node3.replace(rotated.server(), rotated.client());
+    c.wait_all_have(&names("a", 0..3), Duration::from_secs(10))
+        .await;
     c.shutdown().await;
 }
