@@ -44,7 +44,7 @@ pub struct SecureArgs {
     /// The paced produce rows' rate, MiB/s: the broker's CPU per MiB is compared at this one
     /// load (below what either listener's client reaches), so the client's own TLS cost does
     /// not set the figure.
-    #[arg(long, default_value_t = 100.0)]
+    #[arg(long, default_value_t = 150.0)]
     rate_mib: f64,
     /// The `rill` binary (default: `rill` beside this executable).
     #[arg(long)]
@@ -138,12 +138,16 @@ struct Row {
     mib_s: f64,
     /// The broker's CPU milliseconds per acknowledged MiB.
     cpu_ms_per_mib: f64,
+    /// The client's (this process: librdkafka and the sending loop) CPU ms per MiB.
+    client_ms_per_mib: f64,
 }
 
 /// One round's (plaintext, SASL_SSL) figures.
 struct Round {
     /// Unlimited produce, MiB/s.
     produce: (f64, f64),
+    /// The client's CPU ms per MiB in the unlimited rows.
+    client_cpu: (f64, f64),
     /// Broker CPU ms per MiB at the fixed rate.
     cpu_at_rate: (f64, f64),
     /// Consume, MiB/s.
@@ -242,14 +246,17 @@ pub fn run(args: &SecureArgs) -> Result<()> {
     };
     // One produce row: the outcome and the broker's CPU seconds while it ran.
     let row = |bootstrap: &str, spec: &Spec, extra: &[(String, String)]| -> Result<Row> {
-        let cpu = idle::cpu_secs(broker.pid())?;
+        let me = std::process::id();
+        let (cpu, client) = (idle::cpu_secs(broker.pid())?, idle::cpu_secs(me)?);
         let o = produce::run_parallel(bootstrap, "secure-produce", spec, extra, n)?;
         let cpu = idle::cpu_secs(broker.pid())? - cpu;
+        let client = idle::cpu_secs(me)? - client;
         anyhow::ensure!(o.failed == 0, "produce failures: {:?}", o.first_error);
+        let mib = (o.records as f64 * RECORD_BYTES as f64 / 1048576.0).max(1e-9);
         Ok(Row {
             mib_s: o.mib_s(),
-            cpu_ms_per_mib: 1000.0 * cpu
-                / (o.records as f64 * RECORD_BYTES as f64 / 1048576.0).max(1e-9),
+            cpu_ms_per_mib: 1000.0 * cpu / mib,
+            client_ms_per_mib: 1000.0 * client / mib,
         })
     };
     for round in 1..=args.rounds {
@@ -297,6 +304,7 @@ pub fn run(args: &SecureArgs) -> Result<()> {
         );
         rounds.push(Round {
             produce: (p.mib_s, s.mib_s),
+            client_cpu: (p.client_ms_per_mib, s.client_ms_per_mib),
             cpu_at_rate: (pp.cpu_ms_per_mib, ps.cpu_ms_per_mib),
             consume: (cp.mib_s(), cs.mib_s()),
         });
@@ -338,6 +346,19 @@ pub fn run(args: &SecureArgs) -> Result<()> {
         "| broker CPU ms per MiB at {} MiB/s (capacity ratio) | {cpu_plain:.2} | {cpu_secure:.2} | {capacity:.2}x | >= 0.8x {} |",
         args.rate_mib,
         verdict(capacity, 0.8)
+    );
+    // What the machine allows whatever the broker: the SASL_SSL client alone, given every
+    // core, against the plaintext row.
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get()) as f64;
+    let (client_plain, client_secure) = (median(&|r| r.client_cpu.0), median(&|r| r.client_cpu.1));
+    let client_cap = 1000.0 * cores / client_secure.max(1e-9);
+    println!(
+        "| client CPU ms per MiB, unpaced (librdkafka, same machine) | {client_plain:.2} | {client_secure:.2} | {:.2}x | |",
+        client_plain / client_secure.max(1e-9)
+    );
+    println!(
+        "| SASL_SSL ceiling of this client on all {cores} cores, broker free (MiB/s, x plaintext) | {pp:.1} | {client_cap:.1} | {:.2}x | |",
+        client_cap / pp.max(1e-9)
     );
     println!(
         "| one consumer, 1 partition, {} MiB, MiB/s | {cp:.1} | {cs:.1} | {cr:.2}x | >= 0.5x {} |",
