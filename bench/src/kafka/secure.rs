@@ -312,7 +312,11 @@ pub fn run(args: &SecureArgs) -> Result<()> {
     let median = |f: &dyn Fn(&Round) -> f64| {
         let mut r: Vec<f64> = rounds.iter().map(f).collect();
         r.sort_by(f64::total_cmp);
-        r.get(r.len() / 2).copied().unwrap_or(0.0)
+        match r.len() {
+            0 => 0.0,
+            n if n % 2 == 1 => r[n / 2],
+            n => (r[n / 2 - 1] + r[n / 2]) / 2.0,
+        }
     };
     let best = |f: &dyn Fn(&Round) -> (f64, f64)| {
         rounds
