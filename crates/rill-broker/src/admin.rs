@@ -65,6 +65,9 @@ pub enum AdminError {
     /// A credential Kafka would not accept (empty user name, iteration count out of range).
     #[error("{0}")]
     UnacceptableCredential(String),
+    /// The principal may not do this (the Kafka code says on what: topic, group, cluster).
+    #[error("Authorization failed.")]
+    Unauthorized(ResponseError),
 }
 
 impl AdminError {
@@ -88,6 +91,7 @@ impl AdminError {
             AdminError::DuplicateResource(_) => ResponseError::DuplicateResource,
             AdminError::UnsupportedSaslMechanism(_) => ResponseError::UnsupportedSaslMechanism,
             AdminError::UnacceptableCredential(_) => ResponseError::UnacceptableCredential,
+            AdminError::Unauthorized(e) => *e,
         };
         e.code()
     }

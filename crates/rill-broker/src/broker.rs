@@ -91,6 +91,8 @@ pub struct Broker {
     pub observer: crate::observe::ImageObserver,
     /// The log cleaner's figures (written by its threads, shown at `/metrics`).
     pub cleaner: Arc<crate::cleaner::CleanerMetrics>,
+    /// The authorizer, when `authorizer.class.name` sets one.
+    pub authz: Option<Arc<crate::authz::Authz>>,
 }
 
 impl Broker {
@@ -147,6 +149,10 @@ impl Broker {
                 )?)
                 .with_peer_security(inter_broker.clone()),
             inter_broker_security: inter_broker,
+            authz: crate::authz::Authz::from_config(&|k: &str| {
+                config.value(k).unwrap_or_default().to_string()
+            })?
+            .map(Arc::new),
             reconcile_lock: std::sync::Mutex::new(()),
             stopping: std::sync::atomic::AtomicBool::new(false),
             observer: crate::observe::ImageObserver::new(config.node_id),

@@ -103,6 +103,9 @@ pub const BROKER_DEFAULTS: &[(&str, &str)] = &[
     ("ssl.endpoint.identification.algorithm", "https"),
     // Rill's own: how often certificate files are checked for changes (0: never).
     ("ssl.reload.check.interval.ms", "10000"),
+    ("authorizer.class.name", ""),
+    ("super.users", ""),
+    ("allow.everyone.if.no.acl.found", "false"),
     ("sasl.enabled.mechanisms", "GSSAPI"),
     ("sasl.mechanism.inter.broker.protocol", "GSSAPI"),
     ("sasl.mechanism.controller.protocol", "GSSAPI"),
@@ -346,6 +349,7 @@ impl BrokerConfig {
         listener.bind_addr()?;
         parse_admin_listen(&get(ADMIN_LISTEN_KEY))?;
         crate::security::check_security_config(&listeners, &get)?;
+        crate::authz::Authz::from_config(&get)?;
         let config = BrokerConfig {
             dynamic: BTreeMap::new(),
             cluster,

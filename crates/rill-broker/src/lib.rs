@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod admin_http;
 pub mod api;
+pub mod authz;
 pub mod broker;
 pub mod cleaner;
 pub mod clock;

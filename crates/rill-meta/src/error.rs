@@ -92,6 +92,12 @@ pub enum MetaError {
         /// Kafka's mechanism code.
         mechanism: i8,
     },
+    /// An ACL removal names an ACL that is not stored.
+    #[error("no ACL with id {id}")]
+    UnknownAcl {
+        /// The id.
+        id: String,
+    },
 }
 
 /// Result alias of this crate.

@@ -99,6 +99,10 @@ pub struct MetadataImage {
     resource_configs: BTreeMap<(i8, String), BTreeMap<String, String>>,
     /// SCRAM credentials by (user, mechanism code); see [`crate::scram`].
     pub(crate) scram_credentials: BTreeMap<(String, i8), ScramCredentialImage>,
+    /// ACLs by id; see [`crate::acl`].
+    pub(crate) acls: BTreeMap<String, crate::AclEntry>,
+    /// ACL records applied (see [`MetadataImage::acl_changes`]).
+    pub(crate) acl_changes: u64,
 }
 
 impl MetadataImage {
@@ -443,6 +447,9 @@ impl MetadataImage {
             }
             MetadataRecord::UserScramCredentialUpserted { .. }
             | MetadataRecord::UserScramCredentialRemoved { .. } => self.apply_scram(record)?,
+            MetadataRecord::AclCreated { .. } | MetadataRecord::AclRemoved { .. } => {
+                self.apply_acl(record)?
+            }
         }
         Ok(())
     }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::SecretBytes;
+use crate::{AclEntry, SecretBytes};
 
 /// One advertised listener of a broker (Kafka's `BrokerEndpoint` of a registration).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -234,5 +234,18 @@ pub enum MetadataRecord {
         name: String,
         /// Kafka's mechanism code.
         mechanism: i8,
+    },
+    /// An ACL was created (Kafka's `AccessControlEntryRecord`).
+    AclCreated {
+        /// Its id (a UUID string).
+        id: String,
+        /// The ACL.
+        entry: AclEntry,
+    },
+    /// An ACL was deleted (Kafka's `RemoveAccessControlEntryRecord`); applies only while it
+    /// exists.
+    AclRemoved {
+        /// Its id.
+        id: String,
     },
 }

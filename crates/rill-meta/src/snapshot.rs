@@ -70,6 +70,7 @@ impl MetadataImage {
             });
         }
         out.extend(self.scram_records());
+        out.extend(self.acl_records());
         out
     }
 }

@@ -84,13 +84,21 @@ fn set_configs(
 /// Answers AlterConfigs: a topic's overrides become exactly the given set.
 pub async fn alter_configs(
     broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: AlterConfigsRequest,
 ) -> AlterConfigsResponse {
+    let auth = ctx.auth.clone();
     let validate_only = req.validate_only;
     let results = alter_each(broker, req.resources, move |b, res| {
         let name = res.resource_name.to_string();
         let rtype = res.resource_type;
+        if let Some(refusal) = crate::authz::config_refusal(&auth, rtype, &name, true) {
+            return (
+                res.resource_type,
+                res.resource_name,
+                Some(AdminError::Unauthorized(refusal)),
+            );
+        }
         let outcome = current_configs(b, rtype, &name).and_then(|_| {
             let mut overrides = BTreeMap::new();
             let mut nulls = Vec::new();
@@ -256,13 +264,21 @@ fn key_rules(
 /// Answers IncrementalAlterConfigs.
 pub async fn incremental_alter_configs(
     broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
+    let auth = ctx.auth.clone();
     let validate_only = req.validate_only;
     let results = alter_each(broker, req.resources, move |b, res| {
         let name = res.resource_name.to_string();
         let rtype = res.resource_type;
+        if let Some(refusal) = crate::authz::config_refusal(&auth, rtype, &name, true) {
+            return (
+                res.resource_type,
+                res.resource_name,
+                Some(AdminError::Unauthorized(refusal)),
+            );
+        }
         let outcome = current_configs(b, rtype, &name).and_then(|mut overrides| {
             let effective = if rtype == TOPIC {
                 let defaults = b.config.with_dynamic(&b.image()).into_owned();

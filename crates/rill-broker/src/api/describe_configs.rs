@@ -288,7 +288,7 @@ fn describe_group(
 /// Answers DescribeConfigs.
 pub fn describe_configs(
     broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: DescribeConfigsRequest,
 ) -> DescribeConfigsResponse {
     let wants = Wants {
@@ -300,6 +300,14 @@ pub fn describe_configs(
         let mut out = DescribeConfigsResult::default();
         out.resource_type = res.resource_type;
         out.resource_name = res.resource_name.clone();
+        if let Some(refusal) =
+            crate::authz::config_refusal(&ctx.auth, res.resource_type, &res.resource_name, false)
+        {
+            out.error_code = refusal.code();
+            out.error_message = Some(str_bytes("Authorization failed."));
+            r.results.push(out);
+            continue;
+        }
         match res.resource_type {
             TOPIC => describe_topic(broker, &res, wants, &mut out),
             BROKER => describe_broker(broker, &res, wants, &mut out),

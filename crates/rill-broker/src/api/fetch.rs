@@ -36,7 +36,7 @@ pub struct FetchAnswer {
 pub async fn handle(
     replicas: &ReplicaManager,
     image: &MetadataImage,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: FetchRequest,
 ) -> FetchAnswer {
     let mut response = FetchResponse::default();
@@ -56,7 +56,17 @@ pub async fn handle(
         max_bytes: req.max_bytes,
         isolation: Isolation::from_level(req.isolation_level),
     };
-    let (slots, inputs) = decode_partitions(image, &req, &mut response);
+    // Kafka: a follower needs CLUSTER_ACTION on the cluster; a consumer READ on each topic.
+    if params.follower.is_some() && !ctx.auth.cluster(rill_auth::acl::AclOperation::ClusterAction)
+    {
+        response.error_code = ResponseError::ClusterAuthorizationFailed.code();
+        return FetchAnswer {
+            response,
+            files: FileRecords::new(),
+        };
+    }
+    let check = (params.follower.is_none() && ctx.auth.enabled()).then_some(&ctx.auth);
+    let (slots, inputs) = decode_partitions(image, &req, &mut response, check);
     let Some(parts) = replicas.fetch_records(image, params, &inputs).await else {
         response.error_code = ResponseError::UnknownServerError.code();
         return FetchAnswer {
@@ -84,6 +94,7 @@ fn decode_partitions(
     image: &MetadataImage,
     req: &FetchRequest,
     response: &mut FetchResponse,
+    auth: Option<&crate::authz::RequestAuth>,
 ) -> (Vec<(usize, i32)>, Vec<FetchInput>) {
     let n: usize = req.topics.iter().map(|t| t.partitions.len()).sum();
     let mut slots = Vec::with_capacity(n);
@@ -96,6 +107,11 @@ fn decode_partitions(
         } else {
             Some(topic.topic.0.to_string())
         };
+        let readable = match (auth, &name) {
+            (None, _) => true,
+            (Some(a), Some(n)) => a.topic(rill_auth::acl::AclOperation::Read, n),
+            (Some(_), None) => false,
+        };
         let mut tr = FetchableTopicResponse::default();
         tr.topic = TopicName(str_bytes(topic.topic.0.as_str()));
         tr.topic_id = topic.topic_id;
@@ -104,7 +120,11 @@ fn decode_partitions(
         for p in &topic.partitions {
             slots.push((topic_idx, p.partition));
             inputs.push(FetchInput {
-                topic: name.clone().ok_or(unknown_topic(by_id)),
+                topic: if readable {
+                    name.clone().ok_or(unknown_topic(by_id))
+                } else {
+                    Err(ResponseError::TopicAuthorizationFailed.code())
+                },
                 index: p.partition,
                 fetch_offset: p.fetch_offset,
                 partition_max_bytes: p.partition_max_bytes,

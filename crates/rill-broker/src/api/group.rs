@@ -14,6 +14,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
+use rill_auth::acl::{AclOperation, ResourceType};
 use rill_group::{GroupError, JoinRequest, MemberRef, Reply, SyncRequest};
 
 use super::errors::group_error_code;
@@ -100,6 +101,20 @@ pub fn find_coordinator(
     };
     for key in keys {
         let (mut code, mut message) = answer(&key);
+        // Kafka: DESCRIBE on the group or the transactional id.
+        if code == 0 {
+            let (resource, refusal) = if req.key_type == 0 {
+                (ResourceType::Group, ResponseError::GroupAuthorizationFailed)
+            } else {
+                (
+                    ResourceType::TransactionalId,
+                    ResponseError::TransactionalIdAuthorizationFailed,
+                )
+            };
+            if !ctx.auth.allows(AclOperation::Describe, resource, key.as_str()) {
+                code = refusal.code();
+            }
+        }
         let target = if code != 0 {
             None
         } else if req.key_type == 0 {
@@ -153,6 +168,11 @@ pub async fn join_group(
     ctx: &RequestContext,
     req: JoinGroupRequest,
 ) -> JoinGroupResponse {
+    if !ctx.auth.group(AclOperation::Read, req.group_id.0.as_str()) {
+        let mut refused = JoinGroupResponse::default();
+        refused.error_code = ResponseError::GroupAuthorizationFailed.code();
+        return refused;
+    }
     let jr = JoinRequest {
         group_id: req.group_id.0.to_string(),
         member_id: req.member_id.to_string(),
@@ -229,6 +249,11 @@ pub async fn sync_group(
     ctx: &RequestContext,
     req: SyncGroupRequest,
 ) -> SyncGroupResponse {
+    if !ctx.auth.group(AclOperation::Read, req.group_id.0.as_str()) {
+        let mut refused = SyncGroupResponse::default();
+        refused.error_code = ResponseError::GroupAuthorizationFailed.code();
+        return refused;
+    }
     let sr = SyncRequest {
         group_id: req.group_id.0.to_string(),
         generation_id: req.generation_id,
@@ -272,9 +297,14 @@ pub async fn sync_group(
 /// Heartbeat.
 pub async fn heartbeat(
     broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: HeartbeatRequest,
 ) -> HeartbeatResponse {
+    if !ctx.auth.group(AclOperation::Read, req.group_id.0.as_str()) {
+        let mut refused = HeartbeatResponse::default();
+        refused.error_code = ResponseError::GroupAuthorizationFailed.code();
+        return refused;
+    }
     let member = MemberRef {
         member_id: req.member_id.to_string(),
         group_instance_id: opt_string(&req.group_instance_id),
@@ -306,6 +336,11 @@ pub async fn leave_group(
     ctx: &RequestContext,
     req: LeaveGroupRequest,
 ) -> LeaveGroupResponse {
+    if !ctx.auth.group(AclOperation::Read, req.group_id.0.as_str()) {
+        let mut refused = LeaveGroupResponse::default();
+        refused.error_code = ResponseError::GroupAuthorizationFailed.code();
+        return refused;
+    }
     let members: Vec<MemberRef> = if ctx.version >= 3 {
         req.members
             .iter()

@@ -11,6 +11,7 @@ use kafka_protocol::messages::{
     GroupId, ListGroupsRequest, ListGroupsResponse,
 };
 use kafka_protocol::ResponseError;
+use rill_auth::acl::{AclOperation, ResourceType};
 
 use super::errors::group_error_code;
 use super::{blocking, str_bytes, RequestContext, OPERATIONS_NOT_REQUESTED};
@@ -29,11 +30,18 @@ pub fn describe_groups(
     for id in req.groups {
         let mut d = DescribedGroup::default();
         d.authorized_operations = if ctx.version >= 3 && req.include_authorized_operations {
-            GROUP_AUTHORIZED_OPERATIONS
+            ctx.auth
+                .operations(ResourceType::Group, &id.0, GROUP_AUTHORIZED_OPERATIONS)
         } else {
             OPERATIONS_NOT_REQUESTED
         };
         d.group_state = str_bytes("Dead");
+        if !ctx.auth.group(AclOperation::Describe, &id.0) {
+            d.group_id = id;
+            d.error_code = ResponseError::GroupAuthorizationFailed.code();
+            resp.groups.push(d);
+            continue;
+        }
         let described = broker
             .groups
             .read(|c| c.check_group(&id.0).map(|()| c.describe(&id.0)));
@@ -91,7 +99,13 @@ pub fn list_groups(
         Vec::new()
     };
     let mut resp = ListGroupsResponse::default();
+    // Kafka: DESCRIBE on the cluster lists every group, otherwise those the principal may
+    // DESCRIBE.
+    let all = ctx.auth.cluster(AclOperation::Describe);
     for (id, protocol_type, state) in broker.groups.read(|c| c.list()) {
+        if !all && !ctx.auth.group(AclOperation::Describe, &id) {
+            continue;
+        }
         if !states.is_empty() && !states.contains(&state.name().to_lowercase()) {
             continue;
         }
@@ -115,12 +129,19 @@ pub fn list_groups(
 /// DeleteGroups: only empty groups; their offsets go too.
 pub async fn delete_groups(
     broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: DeleteGroupsRequest,
 ) -> DeleteGroupsResponse {
     let mut resp = DeleteGroupsResponse::default();
     for id in req.groups_names {
         let name = id.0.to_string();
+        if !ctx.auth.group(AclOperation::Delete, &name) {
+            let mut r = DeletableGroupResult::default();
+            r.group_id = id;
+            r.error_code = ResponseError::GroupAuthorizationFailed.code();
+            resp.results.push(r);
+            continue;
+        }
         let b = broker.clone();
         let result = blocking(move || {
             b.groups

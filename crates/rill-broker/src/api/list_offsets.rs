@@ -45,6 +45,7 @@ pub async fn handle(
         })
         .filter(|key| !seen.insert(key.clone()))
         .collect();
+    let auth = ctx.auth.clone();
     blocking(move || {
         let mut r = ListOffsetsResponse::default();
         for t in req.topics {
@@ -59,6 +60,12 @@ pub async fn handle(
                 let name = t.name.0.as_str();
                 if duplicates.contains(&(name.to_string(), p.partition_index)) {
                     pr.error_code = ResponseError::InvalidRequest.code();
+                    tr.partitions.push(pr);
+                    continue;
+                }
+                // Kafka: DESCRIBE on the topic.
+                if !auth.topic(rill_auth::acl::AclOperation::Describe, name) {
+                    pr.error_code = ResponseError::TopicAuthorizationFailed.code();
                     tr.partitions.push(pr);
                     continue;
                 }

@@ -8,6 +8,7 @@ use kafka_protocol::messages::metadata_response::{
 };
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 use kafka_protocol::ResponseError;
+use rill_auth::acl::{AclOperation, ResourceType};
 use rill_meta::{validate_topic_name, TopicImage, INTERNAL_TOPIC_PREFIX};
 
 use super::{
@@ -39,13 +40,22 @@ pub async fn handle(
     r.cluster_id = Some(str_bytes(broker.cluster_id.clone()));
     r.controller_id = BrokerId(broker.client_controller_id());
     if req.include_cluster_authorized_operations {
-        r.cluster_authorized_operations = CLUSTER_AUTHORIZED_OPERATIONS;
+        r.cluster_authorized_operations = ctx.auth.operations(
+            ResourceType::Cluster,
+            crate::authz::CLUSTER_NAME,
+            CLUSTER_AUTHORIZED_OPERATIONS,
+        );
     }
-    let topic_ops = if req.include_topic_authorized_operations {
-        TOPIC_AUTHORIZED_OPERATIONS
-    } else {
-        OPERATIONS_NOT_REQUESTED
+    let want_ops = req.include_topic_authorized_operations;
+    let ops = |name: &str| {
+        if want_ops {
+            ctx.auth
+                .operations(ResourceType::Topic, name, TOPIC_AUTHORIZED_OPERATIONS)
+        } else {
+            OPERATIONS_NOT_REQUESTED
+        }
     };
+    let describable = |name: &str| ctx.auth.topic(AclOperation::Describe, name);
     let image = broker.image();
     // v0 has no null array: an empty topic list there means "all topics".
     let topics = match req.topics {
@@ -56,8 +66,8 @@ pub async fn handle(
         None => {
             r.topics = image
                 .topics()
-                .filter(|t| !t.name.starts_with(INTERNAL_TOPIC_PREFIX))
-                .map(|t| topic_response(broker, t, topic_ops))
+                .filter(|t| !t.name.starts_with(INTERNAL_TOPIC_PREFIX) && describable(&t.name))
+                .map(|t| topic_response(broker, t, ops(&t.name)))
                 .collect();
         }
         Some(requested) => {
@@ -66,10 +76,21 @@ pub async fn handle(
             for t in requested {
                 let resp = match t.name {
                     Some(name) => {
-                        named_topic(broker, name.0.as_str(), auto_create, topic_ops).await
+                        let name = name.0.as_str();
+                        if !describable(name) {
+                            refused_topic(Some(name), t.topic_id)
+                        } else {
+                            // Kafka: creating needs CREATE on the cluster or the topic.
+                            let may_create = ctx.auth.cluster(AclOperation::Create)
+                                || ctx.auth.topic(AclOperation::Create, name);
+                            named_topic(broker, name, auto_create, may_create, ops(name)).await
+                        }
                     }
                     None => match image.topic_by_id(&t.topic_id) {
-                        Some(topic) => topic_response(broker, topic, topic_ops),
+                        Some(topic) if !describable(&topic.name) => {
+                            refused_topic(None, t.topic_id)
+                        }
+                        Some(topic) => topic_response(broker, topic, ops(&topic.name)),
                         None => {
                             let mut e = MetadataResponseTopic::default();
                             e.topic_id = t.topic_id;
@@ -85,10 +106,20 @@ pub async fn handle(
     r
 }
 
+/// TOPIC_AUTHORIZATION_FAILED for a topic the principal may not describe.
+fn refused_topic(name: Option<&str>, id: kafka_protocol::types::Uuid) -> MetadataResponseTopic {
+    let mut e = MetadataResponseTopic::default();
+    e.name = name.map(|n| TopicName(str_bytes(n)));
+    e.topic_id = id;
+    e.error_code = ResponseError::TopicAuthorizationFailed.code();
+    e
+}
+
 async fn named_topic(
     broker: &Arc<Broker>,
     name: &str,
     auto_create: bool,
+    may_create: bool,
     ops: i32,
 ) -> MetadataResponseTopic {
     if let Some(topic) = broker.image().topic(name) {
@@ -105,6 +136,9 @@ async fn named_topic(
     }
     if !auto_create || name.starts_with(INTERNAL_TOPIC_PREFIX) {
         return error(ResponseError::UnknownTopicOrPartition);
+    }
+    if !may_create {
+        return error(ResponseError::TopicAuthorizationFailed);
     }
     let b = broker.clone();
     let new = NewTopic {

@@ -1,6 +1,7 @@
 //! Request routing: check the header, decode the body, call the API family's handler, encode
 //! the response. One module per Kafka API family; Kafka error codes come from [`errors`].
 
+pub mod acls;
 pub mod api_versions;
 pub mod cluster;
 pub mod configs;
@@ -94,6 +95,8 @@ pub struct RequestContext {
     pub peer: SocketAddr,
     /// The listener the request came in on (Metadata answers with its endpoints).
     pub listener: Arc<crate::session::ListenerContext>,
+    /// Who sent it and the authorizer its checks go to.
+    pub auth: crate::authz::RequestAuth,
 }
 
 /// The APIs Rill serves and the version ranges it advertises and accepts: each version here
@@ -154,6 +157,10 @@ const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::TxnOffsetCommit, 0, 4),
     (ApiKey::DescribeUserScramCredentials, 0, 0),
     (ApiKey::AlterUserScramCredentials, 0, 0),
+    // v0 (no pattern type) was removed in Kafka 4.0 (KIP-896).
+    (ApiKey::DescribeAcls, 1, 3),
+    (ApiKey::CreateAcls, 1, 3),
+    (ApiKey::DeleteAcls, 1, 3),
 ];
 
 /// The APIs Rill serves, with the version ranges it accepts: `(api, min, max)`.
@@ -294,6 +301,7 @@ pub async fn handle_request(
         header,
         peer: session.peer,
         listener: session.listener.clone(),
+        auth: request_auth(broker, session),
     };
     match *body {
         RequestKind::Produce(req) => {
@@ -341,6 +349,22 @@ pub async fn handle_request(
                 None => Ok(Responder::Done(None)),
             }
         }
+    }
+}
+
+/// The request's principal, host and the authorizer in force.
+fn request_auth(broker: &Broker, session: &Session) -> crate::authz::RequestAuth {
+    match &broker.authz {
+        None => crate::authz::RequestAuth {
+            principal: String::new(),
+            host: String::new(),
+            authorizer: None,
+        },
+        Some(authz) => crate::authz::RequestAuth {
+            principal: session.principal(),
+            host: session.peer.ip().to_string(),
+            authorizer: Some(authz.authorizer(&broker.image())),
+        },
     }
 }
 
@@ -397,20 +421,52 @@ async fn dispatch(
             ResponseKind::DescribeLogDirs(cluster::describe_log_dirs(broker, ctx, req).await)
         }
         RequestKind::DescribeQuorum(req) => {
+            if !ctx.auth.cluster(rill_auth::acl::AclOperation::Describe) {
+                let mut refused = kafka_protocol::messages::DescribeQuorumResponse::default();
+                refused.error_code = kafka_protocol::ResponseError::ClusterAuthorizationFailed.code();
+                ResponseKind::DescribeQuorum(refused)
+            } else {
+                {
             ResponseKind::DescribeQuorum(quorum::describe_quorum(broker, ctx, req))
+        }
+            }
         }
         RequestKind::OffsetForLeaderEpoch(req) => {
             ResponseKind::OffsetForLeaderEpoch(leader_epoch::handle(broker, ctx, req).await)
         }
         RequestKind::ElectLeaders(req) => {
+            if !ctx.auth.cluster(rill_auth::acl::AclOperation::Alter) {
+                let mut refused = kafka_protocol::messages::ElectLeadersResponse::default();
+                refused.error_code = kafka_protocol::ResponseError::ClusterAuthorizationFailed.code();
+                ResponseKind::ElectLeaders(refused)
+            } else {
+                {
             ResponseKind::ElectLeaders(partition_admin::elect_leaders(broker, ctx, req).await)
         }
-        RequestKind::AlterPartitionReassignments(req) => ResponseKind::AlterPartitionReassignments(
+            }
+        }
+        RequestKind::AlterPartitionReassignments(req) => {
+            if !ctx.auth.cluster(rill_auth::acl::AclOperation::Alter) {
+                let mut refused = kafka_protocol::messages::AlterPartitionReassignmentsResponse::default();
+                refused.error_code = kafka_protocol::ResponseError::ClusterAuthorizationFailed.code();
+                ResponseKind::AlterPartitionReassignments(refused)
+            } else {
+                ResponseKind::AlterPartitionReassignments(
             partition_admin::alter_reassignments(broker, ctx, req).await,
-        ),
-        RequestKind::ListPartitionReassignments(req) => ResponseKind::ListPartitionReassignments(
+        )
+            }
+        }
+        RequestKind::ListPartitionReassignments(req) => {
+            if !ctx.auth.cluster(rill_auth::acl::AclOperation::Describe) {
+                let mut refused = kafka_protocol::messages::ListPartitionReassignmentsResponse::default();
+                refused.error_code = kafka_protocol::ResponseError::ClusterAuthorizationFailed.code();
+                ResponseKind::ListPartitionReassignments(refused)
+            } else {
+                ResponseKind::ListPartitionReassignments(
             partition_admin::list_reassignments(broker, ctx, req),
-        ),
+        )
+            }
+        }
         RequestKind::DeleteRecords(req) => {
             ResponseKind::DeleteRecords(records::delete_records(broker, ctx, req).await)
         }
@@ -477,6 +533,15 @@ async fn dispatch(
         RequestKind::AlterUserScramCredentials(req) => ResponseKind::AlterUserScramCredentials(
             scram::alter_user_scram_credentials(broker, ctx, req).await,
         ),
+        RequestKind::DescribeAcls(req) => {
+            ResponseKind::DescribeAcls(acls::describe_acls(broker, ctx, req))
+        }
+        RequestKind::CreateAcls(req) => {
+            ResponseKind::CreateAcls(acls::create_acls(broker, ctx, req).await)
+        }
+        RequestKind::DeleteAcls(req) => {
+            ResponseKind::DeleteAcls(acls::delete_acls(broker, ctx, req).await)
+        }
         other => {
             // version_range() admits only the APIs above; reaching here is a routing bug.
             tracing::error!(api = ?ctx.api_key, "no handler for {:?}", std::mem::discriminant(&other));

@@ -20,6 +20,7 @@ use kafka_protocol::messages::{
     OffsetFetchRequest, OffsetFetchResponse, TopicName,
 };
 use kafka_protocol::ResponseError;
+use rill_auth::acl::AclOperation;
 use rill_group::{CommittedOffset, FetchedOffset, GroupError, MemberRef, OffsetToCommit};
 use rill_meta::{MetadataImage, Uuid};
 
@@ -48,10 +49,12 @@ fn topic_name(image: &MetadataImage, name: &TopicName, id: Uuid) -> String {
 /// OffsetCommit.
 pub async fn offset_commit(
     broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: OffsetCommitRequest,
 ) -> OffsetCommitResponse {
     let image = broker.image();
+    // Kafka: READ on the group, and READ on each topic.
+    let group_ok = ctx.auth.group(AclOperation::Read, req.group_id.0.as_str());
     // (topic index, partition, Ok(index into `to_commit`) or a code)
     let mut slots: Vec<(usize, i32, Result<usize, i16>)> = Vec::new();
     let mut to_commit = Vec::new();
@@ -62,8 +65,13 @@ pub async fn offset_commit(
         rt.name = t.name.clone();
         rt.topic_id = t.topic_id;
         resp.topics.push(rt);
+        let topic_ok = ctx.auth.topic(AclOperation::Read, &name);
         for p in &t.partitions {
-            let slot = if partition_exists(&image, &name, p.partition_index) {
+            let slot = if !group_ok {
+                Err(ResponseError::GroupAuthorizationFailed.code())
+            } else if !topic_ok {
+                Err(ResponseError::TopicAuthorizationFailed.code())
+            } else if partition_exists(&image, &name, p.partition_index) {
                 to_commit.push(OffsetToCommit {
                     topic: name.clone(),
                     partition: p.partition_index,
@@ -166,6 +174,11 @@ pub fn offset_fetch(
                 .map(|t| (t.name.0.to_string(), t.partition_indexes.clone()))
                 .collect::<Vec<_>>()
         });
+        if !ctx.auth.group(AclOperation::Describe, req.group_id.0.as_str()) {
+            resp.error_code = ResponseError::GroupAuthorizationFailed.code();
+            return resp;
+        }
+        let all = wanted.is_none();
         match fetch_group(broker, &image, &req.group_id.0, wanted, req.require_stable) {
             Err(e) => {
                 resp.error_code = if ctx.version >= 2 {
@@ -176,7 +189,11 @@ pub fn offset_fetch(
             }
             Ok(found) => {
                 for (topic, partition, c) in found {
-                    let (offset, leader_epoch, metadata, error_code) = answer(c);
+                    let Some((offset, leader_epoch, metadata, error_code)) =
+                        authorized_answer(ctx, &topic, all, c)
+                    else {
+                        continue;
+                    };
                     let mut p = OffsetFetchResponsePartition::default();
                     p.partition_index = partition;
                     p.committed_offset = offset;
@@ -214,6 +231,12 @@ pub fn offset_fetch(
         });
         let mut rg = OffsetFetchResponseGroup::default();
         rg.group_id = g.group_id.clone();
+        if !ctx.auth.group(AclOperation::Describe, g.group_id.0.as_str()) {
+            rg.error_code = ResponseError::GroupAuthorizationFailed.code();
+            resp.groups.push(rg);
+            continue;
+        }
+        let all = wanted.is_none();
         match fetch_group(broker, &image, &g.group_id.0, wanted, req.require_stable) {
             Err(e) => rg.error_code = group_error_code(&e),
             Ok(found) => {
@@ -234,7 +257,11 @@ pub fn offset_fetch(
                     rg.topics.push(t);
                 }
                 for (topic, partition, c) in found {
-                    let (offset, leader_epoch, metadata, error_code) = answer(c);
+                    let Some((offset, leader_epoch, metadata, error_code)) =
+                        authorized_answer(ctx, &topic, all, c)
+                    else {
+                        continue;
+                    };
                     let mut p = OffsetFetchResponsePartitions::default();
                     p.partition_index = partition;
                     p.committed_offset = offset;
@@ -260,6 +287,27 @@ pub fn offset_fetch(
         resp.groups.push(rg);
     }
     resp
+}
+
+/// A partition's answer when the principal may DESCRIBE its topic; otherwise nothing when
+/// every topic was asked for (Kafka leaves such topics out) or TOPIC_AUTHORIZATION_FAILED.
+fn authorized_answer(
+    ctx: &RequestContext,
+    topic: &str,
+    all: bool,
+    found: Result<CommittedOffset, GroupError>,
+) -> Option<(i64, i32, String, i16)> {
+    if ctx.auth.topic(AclOperation::Describe, topic) {
+        return Some(answer(found));
+    }
+    (!all).then(|| {
+        (
+            -1,
+            -1,
+            String::new(),
+            ResponseError::TopicAuthorizationFailed.code(),
+        )
+    })
 }
 
 /// OffsetDelete.

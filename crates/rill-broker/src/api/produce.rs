@@ -56,10 +56,19 @@ pub async fn append(
 pub async fn append_refusing(
     replicas: &ReplicaManager,
     image: &MetadataImage,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: ProduceRequest,
     refused: &HashMap<(String, i32), i16>,
 ) -> Option<ProduceInFlight> {
+    // Kafka: a transactional producer needs WRITE on its transactional id (every partition
+    // refused otherwise), and each topic needs WRITE.
+    let txn_refused = req.transactional_id.as_ref().is_some_and(|id| {
+        !ctx.auth.allows(
+            rill_auth::acl::AclOperation::Write,
+            rill_auth::acl::ResourceType::TransactionalId,
+            id,
+        )
+    });
     let params = AppendParams {
         acks: req.acks,
         timeout_ms: req.timeout_ms,
@@ -86,10 +95,17 @@ pub async fn append_refusing(
         tr.topic_id = topic.topic_id;
         let topic_idx = response.responses.len();
         response.responses.push(tr);
+        let authorized = !txn_refused
+            && match &name {
+                Some(n) => ctx.auth.topic(rill_auth::acl::AclOperation::Write, n),
+                None => !ctx.auth.enabled(),
+            };
         for p in topic.partition_data {
             slots.push((topic_idx, p.index));
             // No key is built (no name cloned) unless something was refused.
             let refusal = match &name {
+                _ if txn_refused => Some(ResponseError::TransactionalIdAuthorizationFailed.code()),
+                _ if !authorized => Some(ResponseError::TopicAuthorizationFailed.code()),
                 Some(n) if !refused.is_empty() => refused.get(&(n.clone(), p.index)).copied(),
                 _ => None,
             };

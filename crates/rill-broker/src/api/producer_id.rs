@@ -26,10 +26,27 @@ pub async fn handle(
     ctx: &RequestContext,
     req: InitProducerIdRequest,
 ) -> InitProducerIdResponse {
-    if req.transactional_id.is_some() {
+    use rill_auth::acl::{AclOperation, ResourceType};
+    if let Some(id) = &req.transactional_id {
+        // Kafka: WRITE on the transactional id.
+        if !ctx
+            .auth
+            .allows(AclOperation::Write, ResourceType::TransactionalId, id)
+        {
+            let mut r = no_producer_id();
+            r.error_code = ResponseError::TransactionalIdAuthorizationFailed.code();
+            return r;
+        }
         return super::txn::init_producer_id(broker, ctx, req).await;
     }
     let mut r = no_producer_id();
+    // Kafka (KIP-679): IDEMPOTENT_WRITE on the cluster, or WRITE on some topic.
+    if !ctx.auth.cluster(AclOperation::IdempotentWrite)
+        && !ctx.auth.any_of(AclOperation::Write, ResourceType::Topic)
+    {
+        r.error_code = ResponseError::ClusterAuthorizationFailed.code();
+        return r;
+    }
     if req.producer_id.0 >= 0 && req.producer_epoch >= 0 && req.producer_epoch < i16::MAX - 1 {
         r.producer_id = req.producer_id;
         r.producer_epoch = req.producer_epoch + 1;

@@ -20,9 +20,16 @@ use crate::scram_users::{self, Deletion, Upsertion};
 /// Answers DescribeUserScramCredentials: mechanisms and iteration counts, never keys.
 pub fn describe_user_scram_credentials(
     broker: &Broker,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: DescribeUserScramCredentialsRequest,
 ) -> DescribeUserScramCredentialsResponse {
+    // Kafka: DESCRIBE on the cluster.
+    if !ctx.auth.cluster(rill_auth::acl::AclOperation::Describe) {
+        let mut r = DescribeUserScramCredentialsResponse::default();
+        r.error_code = kafka_protocol::ResponseError::ClusterAuthorizationFailed.code();
+        r.error_message = Some(str_bytes("Authorization failed."));
+        return r;
+    }
     let users: Option<Vec<String>> = req
         .users
         .map(|us| us.into_iter().map(|u| u.name.to_string()).collect());
@@ -55,9 +62,26 @@ pub fn describe_user_scram_credentials(
 /// Answers AlterUserScramCredentials: one result per user named.
 pub async fn alter_user_scram_credentials(
     broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: AlterUserScramCredentialsRequest,
 ) -> AlterUserScramCredentialsResponse {
+    // Kafka: ALTER on the cluster, refused for every user named.
+    if !ctx.auth.cluster(rill_auth::acl::AclOperation::Alter) {
+        let mut r = AlterUserScramCredentialsResponse::default();
+        let names = req
+            .deletions
+            .iter()
+            .map(|d| d.name.to_string())
+            .chain(req.upsertions.iter().map(|u| u.name.to_string()));
+        for name in names {
+            let mut x = AlterUserScramCredentialsResult::default();
+            x.user = str_bytes(name);
+            x.error_code = kafka_protocol::ResponseError::ClusterAuthorizationFailed.code();
+            x.error_message = Some(str_bytes("Authorization failed."));
+            r.results.push(x);
+        }
+        return r;
+    }
     let deletions: Vec<Deletion> = req
         .deletions
         .into_iter()

@@ -13,6 +13,7 @@ use kafka_protocol::messages::{
     DeleteTopicsRequest, DeleteTopicsResponse, TopicName,
 };
 use kafka_protocol::ResponseError;
+use rill_auth::acl::AclOperation;
 use rill_meta::Uuid;
 
 use super::{blocking, str_bytes, RequestContext};
@@ -29,6 +30,9 @@ pub async fn create_topics(
     let b = broker.clone();
     // The topic's resolved configs are part of the response from v5 on.
     let with_configs = ctx.version >= 5;
+    // Kafka: CREATE on the cluster, or on each topic.
+    let auth = ctx.auth.clone();
+    let cluster_create = auth.cluster(AclOperation::Create);
     blocking(move || {
         let mut r = CreateTopicsResponse::default();
         let mut seen = HashSet::new();
@@ -49,6 +53,12 @@ pub async fn create_topics(
                 tr.error_message = Some(str_bytes(format!(
                     "topic '{name}' appears more than once in the request"
                 )));
+                r.topics.push(tr);
+                continue;
+            }
+            if !cluster_create && !auth.topic(AclOperation::Create, &name) {
+                tr.error_code = ResponseError::TopicAuthorizationFailed.code();
+                tr.error_message = Some(str_bytes("Authorization failed."));
                 r.topics.push(tr);
                 continue;
             }
@@ -130,10 +140,12 @@ pub async fn create_topics(
 /// Answers DeleteTopics (by name, or by id from v6).
 pub async fn delete_topics(
     broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: DeleteTopicsRequest,
 ) -> DeleteTopicsResponse {
     let b = broker.clone();
+    // Kafka: DELETE on each topic.
+    let auth = ctx.auth.clone();
     blocking(move || {
         let mut r = DeleteTopicsResponse::default();
         let mut targets: Vec<(Option<String>, Uuid)> = req
@@ -148,6 +160,15 @@ pub async fn delete_topics(
         );
         for (name, id) in targets {
             let mut tr = DeletableTopicResult::default();
+            let known = name.clone().or_else(|| b.image().topic_by_id(&id).map(|t| t.name.clone()));
+            if auth.enabled() && !known.as_deref().is_some_and(|n| auth.topic(AclOperation::Delete, n)) {
+                tr.name = name.map(|n| TopicName(str_bytes(n)));
+                tr.topic_id = id;
+                tr.error_code = ResponseError::TopicAuthorizationFailed.code();
+                tr.error_message = Some(str_bytes("Authorization failed."));
+                r.responses.push(tr);
+                continue;
+            }
             let result = match &name {
                 Some(n) => admin::delete_topic(&b, n).map(|id| (n.clone(), id)),
                 None => admin::delete_topic_by_id(&b, id).map(|n| (n, id)),
