@@ -1,9 +1,11 @@
 //! Rill's authentication as pure code, with no sockets, tasks or clocks: the SASL
 //! mechanisms a broker serves (PLAIN, SCRAM-SHA-256/512, OAUTHBEARER) and their client side,
-//! the SCRAM credentials it stores, the JAAS configuration values that configure them, and
-//! how TLS principals are named (Kafka's `ssl.principal.mapping.rules`).
+//! the SCRAM credentials it stores, the JAAS configuration values that configure them,
+//! how TLS principals are named (Kafka's `ssl.principal.mapping.rules`), and the ACL authorizer
+//! (Kafka's `StandardAuthorizer`).
 //! The broker's connection layer drives these state machines with the bytes clients send.
 
+pub mod acl;
 pub mod client;
 pub mod jaas;
 pub mod oauth_validator;

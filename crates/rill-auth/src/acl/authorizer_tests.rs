@@ -1,0 +1,579 @@
+//! Unit tests of the authorizer, one per rule of Kafka's `StandardAuthorizer`
+//! (see `StandardAuthorizerTest` and `AuthorizerTest` in Kafka for the cases they follow).
+
+use super::*;
+use AclOperation::*;
+use AclPermission::{Allow, Deny};
+use PatternType::{Literal, Prefixed};
+use ResourceType::{Cluster, Group, Topic, TransactionalId};
+
+const ALICE: &str = "User:alice";
+const BOB: &str = "User:bob";
+const HOST: &str = "10.0.0.1";
+
+fn acl(
+    resource_type: ResourceType,
+    pattern_type: PatternType,
+    name: &str,
+    principal: &str,
+    host: &str,
+    operation: AclOperation,
+    permission: AclPermission,
+) -> AclBinding {
+    AclBinding {
+        resource_type,
+        resource_name: name.to_string(),
+        pattern_type,
+        principal: principal.to_string(),
+        host: host.to_string(),
+        operation,
+        permission,
+    }
+}
+
+/// A TOPIC binding for any host.
+fn topic(
+    pattern: PatternType,
+    name: &str,
+    principal: &str,
+    op: AclOperation,
+    perm: AclPermission,
+) -> AclBinding {
+    acl(Topic, pattern, name, principal, "*", op, perm)
+}
+
+fn authorizer(acls: Vec<AclBinding>) -> Authorizer {
+    Authorizer::new(AuthorizerSettings::default(), acls)
+}
+
+fn with_settings(super_users: &str, allow_everyone: bool, acls: Vec<AclBinding>) -> Authorizer {
+    let settings = AuthorizerSettings {
+        super_users: AuthorizerSettings::parse_super_users(super_users),
+        allow_everyone_if_no_acl_found: allow_everyone,
+    };
+    Authorizer::new(settings, acls)
+}
+
+fn bits(ops: &[AclOperation]) -> i32 {
+    ops.iter().fold(0, |b, op| b | (1 << op.code()))
+}
+
+#[test]
+fn literal_applies_to_its_name_only() {
+    let a = authorizer(vec![topic(Literal, "orders", ALICE, Read, Allow)]);
+    assert!(a.authorize(ALICE, HOST, Read, Topic, "orders"));
+    assert!(!a.authorize(ALICE, HOST, Read, Topic, "orders2"));
+    assert!(!a.authorize(ALICE, HOST, Read, Topic, "order"));
+    assert!(!a.authorize(ALICE, HOST, Read, Group, "orders"));
+    assert!(!a.authorize(ALICE, HOST, Write, Topic, "orders"));
+    assert!(!a.authorize(BOB, HOST, Read, Topic, "orders"));
+}
+
+#[test]
+fn wildcard_name_applies_to_every_name_of_its_type() {
+    let a = authorizer(vec![topic(Literal, "*", ALICE, Write, Allow)]);
+    assert!(a.authorize(ALICE, HOST, Write, Topic, "anything"));
+    assert!(a.authorize(ALICE, HOST, Write, Topic, "*"));
+    assert!(!a.authorize(ALICE, HOST, Write, TransactionalId, "anything"));
+    // A PREFIXED `*` is only a prefix: it applies to names starting with `*`.
+    let a = authorizer(vec![topic(Prefixed, "*", ALICE, Write, Allow)]);
+    assert!(!a.authorize(ALICE, HOST, Write, Topic, "anything"));
+    assert!(a.authorize(ALICE, HOST, Write, Topic, "*x"));
+}
+
+#[test]
+fn prefixed_applies_to_names_starting_with_it() {
+    let a = authorizer(vec![
+        topic(Prefixed, "fin-", ALICE, Read, Allow),
+        topic(Prefixed, "fin-eu-", BOB, Read, Allow),
+        topic(Literal, "x", BOB, Read, Allow),
+    ]);
+    assert!(a.authorize(ALICE, HOST, Read, Topic, "fin-"));
+    assert!(a.authorize(ALICE, HOST, Read, Topic, "fin-orders"));
+    assert!(a.authorize(ALICE, HOST, Read, Topic, "fin-eu-orders"));
+    assert!(!a.authorize(ALICE, HOST, Read, Topic, "fin"));
+    assert!(!a.authorize(ALICE, HOST, Read, Topic, "xfin-orders"));
+    assert!(a.authorize(BOB, HOST, Read, Topic, "fin-eu-1"));
+    assert!(!a.authorize(BOB, HOST, Read, Topic, "fin-us-1"));
+}
+
+#[test]
+fn prefixes_of_non_ascii_names_are_cut_at_char_boundaries() {
+    let a = authorizer(vec![
+        topic(Prefixed, "é", ALICE, Read, Allow),
+        topic(Prefixed, "a", BOB, Read, Allow),
+        topic(Prefixed, "日本", BOB, Write, Allow),
+    ]);
+    assert!(a.authorize(ALICE, HOST, Read, Topic, "été"));
+    assert!(!a.authorize(ALICE, HOST, Read, Topic, "e"));
+    assert!(!a.authorize(BOB, HOST, Read, Topic, "é"));
+    assert!(a.authorize(BOB, HOST, Write, Topic, "日本語"));
+    assert!(!a.authorize(BOB, HOST, Write, Topic, "日"));
+    assert!(!a.authorize(BOB, HOST, Write, Topic, "日曜"));
+}
+
+#[test]
+fn wildcard_principal_applies_to_every_principal_of_its_type() {
+    let a = authorizer(vec![
+        topic(Literal, "t", "User:*", Read, Allow),
+        topic(Literal, "g", "Group:*", Write, Allow),
+    ]);
+    assert!(a.authorize(ALICE, HOST, Read, Topic, "t"));
+    assert!(a.authorize(BOB, HOST, Read, Topic, "t"));
+    assert!(!a.authorize("Group:ops", HOST, Read, Topic, "t"));
+    assert!(!a.authorize("alice", HOST, Read, Topic, "t"));
+    assert!(a.authorize("Group:ops", HOST, Write, Topic, "g"));
+    assert!(!a.authorize(ALICE, HOST, Write, Topic, "g"));
+    // A principal named `*` is not a wildcard unless it is the whole name.
+    let a = authorizer(vec![topic(Literal, "t", "User:a*", Read, Allow)]);
+    assert!(!a.authorize(ALICE, HOST, Read, Topic, "t"));
+}
+
+#[test]
+fn host_must_match_or_be_wildcard() {
+    let a = authorizer(vec![
+        acl(Topic, Literal, "t", ALICE, "10.0.0.1", Read, Allow),
+        acl(Topic, Literal, "t", BOB, "*", Read, Allow),
+    ]);
+    assert!(a.authorize(ALICE, "10.0.0.1", Read, Topic, "t"));
+    assert!(!a.authorize(ALICE, "10.0.0.2", Read, Topic, "t"));
+    assert!(a.authorize(BOB, "10.0.0.2", Read, Topic, "t"));
+    assert!(a.authorize(BOB, "::1", Read, Topic, "t"));
+}
+
+#[test]
+fn deny_beats_allow() {
+    let a = authorizer(vec![
+        topic(Literal, "*", "User:*", All, Allow),
+        topic(Prefixed, "secret-", ALICE, Read, Deny),
+        acl(Topic, Literal, "t", BOB, "10.0.0.9", All, Deny),
+    ]);
+    assert!(a.authorize(ALICE, HOST, Read, Topic, "public"));
+    assert!(!a.authorize(ALICE, HOST, Read, Topic, "secret-plans"));
+    assert!(a.authorize(ALICE, HOST, Write, Topic, "secret-plans"));
+    assert!(a.authorize(BOB, HOST, Read, Topic, "secret-plans"));
+    // DENY ALL from one host.
+    assert!(!a.authorize(BOB, "10.0.0.9", Write, Topic, "t"));
+    assert!(!a.authorize(BOB, "10.0.0.9", Describe, Topic, "t"));
+    assert!(a.authorize(BOB, HOST, Write, Topic, "t"));
+}
+
+#[test]
+fn deny_has_no_implications() {
+    let a = authorizer(vec![
+        topic(Literal, "t", ALICE, Read, Allow),
+        topic(Literal, "t", ALICE, Describe, Deny),
+        topic(Literal, "u", ALICE, Read, Allow),
+        topic(Literal, "u", ALICE, Read, Deny),
+    ]);
+    // DENY of DESCRIBE does not deny READ.
+    assert!(a.authorize(ALICE, HOST, Read, Topic, "t"));
+    assert!(!a.authorize(ALICE, HOST, Describe, Topic, "t"));
+    // DENY of READ does not deny the DESCRIBE an ALLOW of READ implies.
+    assert!(!a.authorize(ALICE, HOST, Read, Topic, "u"));
+    assert!(a.authorize(ALICE, HOST, Describe, Topic, "u"));
+}
+
+#[test]
+fn allow_implications() {
+    for op in [Read, Write, Delete, Alter] {
+        let a = authorizer(vec![topic(Literal, "t", ALICE, op, Allow)]);
+        assert!(
+            a.authorize(ALICE, HOST, Describe, Topic, "t"),
+            "{op} implies DESCRIBE"
+        );
+        assert!(
+            !a.authorize(ALICE, HOST, DescribeConfigs, Topic, "t"),
+            "{op}"
+        );
+    }
+    for op in [
+        Create,
+        ClusterAction,
+        DescribeConfigs,
+        AlterConfigs,
+        IdempotentWrite,
+    ] {
+        let a = authorizer(vec![topic(Literal, "t", ALICE, op, Allow)]);
+        assert!(
+            !a.authorize(ALICE, HOST, Describe, Topic, "t"),
+            "{op} does not imply DESCRIBE"
+        );
+    }
+    let a = authorizer(vec![topic(Literal, "t", ALICE, AlterConfigs, Allow)]);
+    assert!(a.authorize(ALICE, HOST, DescribeConfigs, Topic, "t"));
+    assert!(!a.authorize(ALICE, HOST, Alter, Topic, "t"));
+    let a = authorizer(vec![topic(Literal, "t", ALICE, Describe, Allow)]);
+    assert!(!a.authorize(ALICE, HOST, Read, Topic, "t"));
+    let a = authorizer(vec![topic(Literal, "t", ALICE, All, Allow)]);
+    for op in &AclOperation::VALUES[2..] {
+        assert!(a.authorize(ALICE, HOST, *op, Topic, "t"), "ALL allows {op}");
+    }
+}
+
+#[test]
+fn requests_for_any_or_unknown_are_denied() {
+    let a = with_settings(
+        "User:admin",
+        true,
+        vec![topic(Literal, "t", ALICE, All, Allow)],
+    );
+    assert!(!a.authorize(ALICE, HOST, Any, Topic, "t"));
+    assert!(!a.authorize(ALICE, HOST, Unknown, Topic, "t"));
+    assert!(!a.authorize(ALICE, HOST, Read, ResourceType::Any, "t"));
+    assert!(!a.authorize(ALICE, HOST, Read, ResourceType::Unknown, "t"));
+    assert_eq!(
+        a.authorized_operations(ALICE, HOST, ResourceType::Any, "t"),
+        0
+    );
+    assert!(!a.authorize_any(ALICE, HOST, Any, Topic));
+    assert!(!a.authorize_any(ALICE, HOST, Read, ResourceType::Any));
+    assert!(!a.authorize_any("User:admin", HOST, Read, ResourceType::Unknown));
+}
+
+#[test]
+fn super_users_are_always_allowed() {
+    let a = with_settings(
+        " User:admin ;; User:ops;",
+        false,
+        vec![topic(Literal, "*", "User:*", All, Deny)],
+    );
+    assert!(a.is_super_user("User:admin"));
+    assert!(a.is_super_user("User:ops"));
+    assert!(!a.is_super_user("User:Admin"));
+    assert!(!a.is_super_user(" User:admin"));
+    assert!(a.authorize("User:admin", HOST, Write, Topic, "t"));
+    assert!(a.authorize("User:ops", HOST, ClusterAction, Cluster, "kafka-cluster"));
+    assert!(!a.authorize(ALICE, HOST, Write, Topic, "t"));
+    assert_eq!(
+        a.authorized_operations("User:admin", HOST, Topic, "t"),
+        bits(Topic.supported_operations())
+    );
+    assert!(a.authorize_any("User:admin", HOST, Write, Topic));
+}
+
+#[test]
+fn parse_super_users() {
+    assert_eq!(
+        AuthorizerSettings::parse_super_users(" User:a ; User:b;;  ;User:c"),
+        vec!["User:a", "User:b", "User:c"]
+    );
+    assert!(AuthorizerSettings::parse_super_users("").is_empty());
+    assert!(AuthorizerSettings::parse_super_users(" ; ").is_empty());
+}
+
+#[test]
+fn allow_everyone_if_no_acl_found() {
+    let acls = vec![topic(Literal, "guarded", BOB, Read, Allow)];
+    let open = with_settings("", true, acls.clone());
+    let closed = with_settings("", false, acls);
+    // No binding applies to `free`: the setting decides.
+    assert!(open.authorize(ALICE, HOST, Write, Topic, "free"));
+    assert!(!closed.authorize(ALICE, HOST, Write, Topic, "free"));
+    assert!(open.authorize(ALICE, HOST, Read, Group, "guarded"));
+    // A binding for another principal makes ACLs "found": denied.
+    assert!(!open.authorize(ALICE, HOST, Read, Topic, "guarded"));
+    assert!(open.authorize(BOB, HOST, Read, Topic, "guarded"));
+    // ... and for another operation too.
+    assert!(!open.authorize(BOB, HOST, Write, Topic, "guarded"));
+    // A binding from another host counts as well.
+    let open = with_settings(
+        "",
+        true,
+        vec![acl(Topic, Prefixed, "g", BOB, "10.9.9.9", Read, Deny)],
+    );
+    assert!(!open.authorize(ALICE, HOST, Read, Topic, "guarded"));
+    assert!(open.authorize(ALICE, HOST, Read, Topic, "other"));
+    // No ACLs at all.
+    assert!(with_settings("", true, vec![]).authorize(ALICE, HOST, Read, Topic, "t"));
+    assert!(!authorizer(vec![]).authorize(ALICE, HOST, Read, Topic, "t"));
+}
+
+#[test]
+fn authorized_operations_bits() {
+    let a = authorizer(vec![
+        topic(Literal, "t", ALICE, Read, Allow),
+        topic(Literal, "t", ALICE, AlterConfigs, Allow),
+        topic(Literal, "t", ALICE, DescribeConfigs, Deny),
+        acl(Group, Literal, "g", ALICE, "*", All, Allow),
+        acl(Group, Literal, "g", ALICE, "*", Delete, Deny),
+        acl(
+            Cluster,
+            Literal,
+            "kafka-cluster",
+            ALICE,
+            "*",
+            IdempotentWrite,
+            Allow,
+        ),
+    ]);
+    assert_eq!(
+        a.authorized_operations(ALICE, HOST, Topic, "t"),
+        bits(&[Read, Describe, AlterConfigs])
+    );
+    assert_eq!(
+        a.authorized_operations(ALICE, HOST, Group, "g"),
+        bits(&[Read, Describe, DescribeConfigs, AlterConfigs])
+    );
+    assert_eq!(
+        a.authorized_operations(ALICE, HOST, Cluster, "kafka-cluster"),
+        bits(&[IdempotentWrite])
+    );
+    assert_eq!(a.authorized_operations(BOB, HOST, Topic, "t"), 0);
+    assert_eq!(a.authorized_operations(ALICE, HOST, Topic, "u"), 0);
+    // No binding applies and allow.everyone.if.no.acl.found: every supported operation.
+    let open = with_settings("", true, vec![]);
+    assert_eq!(
+        open.authorized_operations(ALICE, HOST, Topic, "t"),
+        bits(&[
+            Read,
+            Write,
+            Create,
+            Delete,
+            Alter,
+            Describe,
+            DescribeConfigs,
+            AlterConfigs
+        ])
+    );
+    assert_eq!(
+        open.authorized_operations(ALICE, HOST, Cluster, "kafka-cluster"),
+        bits(&[
+            Create,
+            ClusterAction,
+            DescribeConfigs,
+            AlterConfigs,
+            IdempotentWrite,
+            Alter,
+            Describe
+        ])
+    );
+    assert_eq!(
+        open.authorized_operations(ALICE, HOST, TransactionalId, "x"),
+        bits(&[Describe, Write])
+    );
+    assert_eq!(
+        open.authorized_operations(ALICE, HOST, ResourceType::DelegationToken, "x"),
+        bits(&[Describe])
+    );
+    assert_eq!(
+        open.authorized_operations(ALICE, HOST, ResourceType::User, "x"),
+        bits(&[CreateTokens, DescribeTokens])
+    );
+}
+
+#[test]
+fn authorize_any_follows_kafkas_authorize_by_resource_type() {
+    let ok = |acls: Vec<AclBinding>, op| authorizer(acls).authorize_any(ALICE, HOST, op, Topic);
+    assert!(!ok(vec![], Write));
+    assert!(with_settings("", true, vec![]).authorize_any(ALICE, HOST, Write, Topic));
+    assert!(ok(vec![topic(Literal, "t", ALICE, Write, Allow)], Write));
+    assert!(ok(vec![topic(Prefixed, "t", "User:*", All, Allow)], Write));
+    // No implications.
+    assert!(!ok(
+        vec![topic(Literal, "t", ALICE, Write, Allow)],
+        Describe
+    ));
+    assert!(!ok(vec![topic(Literal, "t", ALICE, Write, Allow)], Read));
+    // Other principal, host or type.
+    assert!(!ok(vec![topic(Literal, "t", BOB, Write, Allow)], Write));
+    assert!(!ok(
+        vec![acl(Topic, Literal, "t", ALICE, "10.0.0.2", Write, Allow)],
+        Write
+    ));
+    assert!(!ok(
+        vec![acl(Group, Literal, "t", ALICE, "*", Write, Allow)],
+        Write
+    ));
+    // A literal DENY on the same name, or a PREFIXED DENY of a prefix, dominates.
+    let allow_t = topic(Literal, "tx", ALICE, Write, Allow);
+    assert!(!ok(
+        vec![allow_t.clone(), topic(Literal, "tx", ALICE, Write, Deny)],
+        Write
+    ));
+    assert!(!ok(
+        vec![allow_t.clone(), topic(Prefixed, "t", ALICE, Write, Deny)],
+        Write
+    ));
+    assert!(!ok(
+        vec![allow_t.clone(), topic(Prefixed, "tx", "User:*", All, Deny)],
+        Write
+    ));
+    assert!(ok(
+        vec![allow_t.clone(), topic(Prefixed, "txy", ALICE, Write, Deny)],
+        Write
+    ));
+    assert!(ok(
+        vec![allow_t.clone(), topic(Literal, "t", ALICE, Write, Deny)],
+        Write
+    ));
+    assert!(ok(
+        vec![allow_t.clone(), topic(Prefixed, "t", BOB, Write, Deny)],
+        Write
+    ));
+    assert!(ok(
+        vec![allow_t.clone(), topic(Prefixed, "t", ALICE, Read, Deny)],
+        Write
+    ));
+    // A literal DENY does not dominate a PREFIXED ALLOW of the same name.
+    let allow_p = topic(Prefixed, "tx", ALICE, Write, Allow);
+    assert!(ok(
+        vec![allow_p.clone(), topic(Literal, "tx", ALICE, Write, Deny)],
+        Write
+    ));
+    assert!(!ok(
+        vec![allow_p.clone(), topic(Prefixed, "tx", ALICE, Write, Deny)],
+        Write
+    ));
+    // One undominated ALLOW is enough.
+    assert!(ok(
+        vec![
+            allow_t.clone(),
+            topic(Literal, "tx", ALICE, Write, Deny),
+            topic(Literal, "u", ALICE, Write, Allow)
+        ],
+        Write
+    ));
+    // Wildcards: a DENY `*` denies, an ALLOW `*` allows.
+    assert!(!ok(
+        vec![allow_t.clone(), topic(Literal, "*", ALICE, Write, Deny)],
+        Write
+    ));
+    assert!(ok(
+        vec![
+            topic(Literal, "*", ALICE, Write, Allow),
+            topic(Prefixed, "a", ALICE, Write, Deny)
+        ],
+        Write
+    ));
+    // Prefix domination is by whole characters.
+    assert!(!ok(
+        vec![
+            topic(Literal, "éa", ALICE, Write, Allow),
+            topic(Prefixed, "é", ALICE, Write, Deny)
+        ],
+        Write
+    ));
+    // The `hardcode` probe: with allow.everyone.if.no.acl.found and no binding applying to
+    // the name `hardcode`, Kafka allows whatever else the bindings say.
+    let deny_x = vec![topic(Literal, "x", ALICE, Write, Deny)];
+    assert!(with_settings("", true, deny_x.clone()).authorize_any(ALICE, HOST, Write, Topic));
+    assert!(!with_settings("", false, deny_x).authorize_any(ALICE, HOST, Write, Topic));
+    let deny_h = vec![topic(Prefixed, "h", ALICE, Write, Deny)];
+    assert!(!with_settings("", true, deny_h).authorize_any(ALICE, HOST, Write, Topic));
+    // IDEMPOTENT_WRITE on the cluster.
+    let a = authorizer(vec![acl(
+        Cluster,
+        Literal,
+        "kafka-cluster",
+        ALICE,
+        "*",
+        IdempotentWrite,
+        Allow,
+    )]);
+    assert!(a.authorize_any(ALICE, HOST, IdempotentWrite, Cluster));
+    assert!(!a.authorize_any(BOB, HOST, IdempotentWrite, Cluster));
+}
+
+#[test]
+fn acl_count_counts_distinct_valid_bindings() {
+    let b = topic(Literal, "t", ALICE, Read, Allow);
+    let invalid = AclBinding {
+        operation: Any,
+        ..b.clone()
+    };
+    let a = authorizer(vec![
+        b.clone(),
+        b.clone(),
+        invalid,
+        topic(Prefixed, "t", ALICE, Read, Allow),
+    ]);
+    assert_eq!(a.acl_count(), 2);
+    assert_eq!(Authorizer::default().acl_count(), 0);
+    assert!(!Authorizer::default().authorize(ALICE, HOST, Read, Topic, "t"));
+}
+
+#[test]
+fn invalid_bindings_are_ignored() {
+    let cluster = acl(Cluster, Literal, "other", ALICE, "*", All, Allow);
+    let bad_principal = topic(Literal, "t", "alice", Read, Allow);
+    let a = with_settings("", true, vec![cluster, bad_principal]);
+    assert_eq!(a.acl_count(), 0);
+    assert!(a.authorize(BOB, HOST, Alter, Cluster, "other"));
+    assert!(a.authorize(BOB, HOST, Read, Topic, "t"));
+}
+
+#[test]
+fn acls_lists_the_bindings_a_filter_matches() {
+    let bindings = vec![
+        topic(Literal, "t", ALICE, Read, Allow),
+        topic(Prefixed, "t", BOB, Write, Deny),
+        acl(Group, Literal, "*", ALICE, "*", Read, Allow),
+        acl(Cluster, Literal, "kafka-cluster", BOB, "*", Alter, Allow),
+    ];
+    let a = authorizer(bindings.clone());
+    assert_eq!(a.acls(&AclBindingFilter::any()).count(), 4);
+    let by_type = AclBindingFilter {
+        resource_type: Topic,
+        ..AclBindingFilter::any()
+    };
+    assert_eq!(
+        a.acls(&by_type).collect::<Vec<_>>(),
+        vec![&bindings[0], &bindings[1]]
+    );
+    let matching = AclBindingFilter {
+        resource_type: ResourceType::Any,
+        resource_name: Some("tea".to_string()),
+        pattern_type: PatternType::Match,
+        ..AclBindingFilter::any()
+    };
+    assert_eq!(
+        a.acls(&matching).collect::<Vec<_>>(),
+        vec![&bindings[1], &bindings[2]]
+    );
+    let by_principal = AclBindingFilter {
+        principal: Some(BOB.to_string()),
+        ..AclBindingFilter::any()
+    };
+    assert_eq!(a.acls(&by_principal).count(), 2);
+}
+
+#[test]
+fn many_bindings_decide_through_the_index() {
+    // 3,000 bindings: the decisions stay right whichever section of the index holds them.
+    let mut acls = Vec::new();
+    for i in 0..1000 {
+        acls.push(topic(
+            Literal,
+            &format!("topic-{i}"),
+            &format!("User:u{i}"),
+            Read,
+            Allow,
+        ));
+        acls.push(topic(
+            Prefixed,
+            &format!("p{i}-"),
+            &format!("User:u{i}"),
+            Write,
+            Allow,
+        ));
+        acls.push(acl(
+            Group,
+            Literal,
+            &format!("g{i}"),
+            "User:*",
+            "*",
+            Read,
+            Allow,
+        ));
+    }
+    acls.push(topic(Prefixed, "p7", "User:u7", Write, Deny));
+    let a = authorizer(acls);
+    assert_eq!(a.acl_count(), 3001);
+    assert!(a.authorize("User:u5", HOST, Read, Topic, "topic-5"));
+    assert!(!a.authorize("User:u5", HOST, Read, Topic, "topic-6"));
+    assert!(a.authorize("User:u42", HOST, Write, Topic, "p42-x"));
+    assert!(!a.authorize("User:u42", HOST, Write, Topic, "p4-x"));
+    assert!(!a.authorize("User:u7", HOST, Write, Topic, "p7-x"));
+    assert!(a.authorize("User:anyone", HOST, Describe, Group, "g999"));
+}
