@@ -22,6 +22,8 @@ mod types;
 mod authorizer_tests;
 #[cfg(test)]
 mod model_tests;
+#[cfg(test)]
+mod query_tests;
 
 pub use authorizer::{Authorizer, AuthorizerSettings};
 pub use binding::{AclBinding, AclBindingFilter};
