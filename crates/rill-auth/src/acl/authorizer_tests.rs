@@ -292,3 +292,9 @@ fn allow_everyone_if_no_acl_found() {
     assert!(with_settings("", true, vec![]).authorize(ALICE, HOST, Read, Topic, "t"));
     assert!(!authorizer(vec![]).authorize(ALICE, HOST, Read, Topic, "t"));
 }
+
+#[test]
+fn authorizer_is_shared_between_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Authorizer>();
+}
