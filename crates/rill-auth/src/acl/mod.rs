@@ -9,7 +9,8 @@
 //! - [`Authorizer`]: an immutable index of the ACLs answering `authorize`,
 //!   `authorized_operations` and `authorize_any` (Kafka's `authorizeByResourceType`).
 //!
-//! Nothing here panics on any input, blocks or allocates on the decision path. An
+//! Nothing here panics on any input or blocks; `authorize` and `authorized_operations`
+//! allocate nothing and look only at the bindings that apply to the resource. An
 //! [`Authorizer`] is immutable, `Send` and `Sync`: the broker builds a new one when the ACL
 //! set or the settings change and swaps it in.
 
@@ -22,6 +23,8 @@ mod types;
 mod authorizer_tests;
 #[cfg(test)]
 mod model_tests;
+#[cfg(test)]
+mod query_tests;
 
 pub use authorizer::{Authorizer, AuthorizerSettings};
 pub use binding::{AclBinding, AclBindingFilter};
