@@ -21,7 +21,7 @@ from confluent_kafka.admin import (AclBinding, AclBindingFilter, AclOperation,
                                    AclPermissionType, AdminClient, NewTopic, ResourcePatternType,
                                    ResourceType, ScramCredentialInfo, ScramMechanism,
                                    UserScramCredentialUpsertion)
-from kafka import KafkaConsumer
+from kafka import KafkaProducer
 from kafka.errors import TopicAuthorizationFailedError
 
 from rillkit import free_port, wait_until
@@ -126,17 +126,13 @@ def test_acls_decide_who_produces_consumes_and_sees_topics(start_broker):
     _, errors = consume(alice, topic, f"other-{uuid.uuid4().hex[:4]}", 1)
     assert errors and errors[0].code() == KafkaError.GROUP_AUTHORIZATION_FAILED, errors
 
-    # bob has no ACLs: kafka-python is refused with TopicAuthorizationFailedError.
-    kc = KafkaConsumer(bootstrap_servers=f"127.0.0.1:{sasl}", security_protocol="SASL_PLAINTEXT",
+    # bob has no ACLs: kafka-python's producer is refused with TopicAuthorizationFailedError.
+    kp = KafkaProducer(bootstrap_servers=f"127.0.0.1:{sasl}", security_protocol="SASL_PLAINTEXT",
                        sasl_mechanism=SCRAM, sasl_plain_username="bob",
-                       sasl_plain_password="bob-secret", auto_offset_reset="earliest",
-                       consumer_timeout_ms=5000)
-    from kafka import TopicPartition
-    kc.assign([TopicPartition(topic, 0)])
+                       sasl_plain_password="bob-secret", max_block_ms=10000)
     with pytest.raises(TopicAuthorizationFailedError):
-        for _ in range(20):
-            kc.poll(timeout_ms=500)
-    kc.close()
+        kp.send(topic, b"from bob").get(timeout=15)
+    kp.close()
 
     # DENY beats ALLOW.
     create_acls(admin, acl(ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, "User:alice",

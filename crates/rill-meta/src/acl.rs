@@ -77,10 +77,12 @@ impl MetadataImage {
 
     /// The records that rebuild the ACLs (for [`MetadataImage::to_records`]).
     pub(crate) fn acl_records(&self) -> impl Iterator<Item = MetadataRecord> + '_ {
-        self.acls.iter().map(|(id, entry)| MetadataRecord::AclCreated {
-            id: id.clone(),
-            entry: entry.clone(),
-        })
+        self.acls
+            .iter()
+            .map(|(id, entry)| MetadataRecord::AclCreated {
+                id: id.clone(),
+                entry: entry.clone(),
+            })
     }
 }
 
@@ -125,6 +127,9 @@ mod tests {
         for r in image.to_records() {
             rebuilt.apply(&r).unwrap();
         }
-        assert_eq!(rebuilt.acls().collect::<Vec<_>>(), image.acls().collect::<Vec<_>>());
+        assert_eq!(
+            rebuilt.acls().collect::<Vec<_>>(),
+            image.acls().collect::<Vec<_>>()
+        );
     }
 }

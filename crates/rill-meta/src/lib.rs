@@ -6,19 +6,19 @@
 //! difference. This crate does no I/O: the broker owns the log (a local file on a single node,
 //! a Raft log in a cluster) and calls [`MetadataImage::apply`].
 
+pub mod acl;
 pub mod control;
 mod error;
 mod image;
 mod records;
-pub mod acl;
 pub mod scram;
 mod snapshot;
 mod topic_name;
 
+pub use acl::AclEntry;
 pub use error::{MetaError, Result};
 pub use image::{BrokerImage, MetadataImage, PartitionImage, TopicImage};
 pub use records::{BrokerEndpoint, MetadataRecord};
-pub use acl::AclEntry;
 pub use scram::{ScramCredentialImage, SecretBytes};
 pub use topic_name::{validate_topic_name, INTERNAL_TOPIC_PREFIX, MAX_TOPIC_NAME_LEN};
 pub use uuid::Uuid;

@@ -57,7 +57,10 @@ pub async fn handle(
         isolation: Isolation::from_level(req.isolation_level),
     };
     // Kafka: a follower needs CLUSTER_ACTION on the cluster; a consumer READ on each topic.
-    if params.follower.is_some() && !ctx.auth.cluster(rill_auth::acl::AclOperation::ClusterAction)
+    if params.follower.is_some()
+        && !ctx
+            .auth
+            .cluster(rill_auth::acl::AclOperation::ClusterAction)
     {
         response.error_code = ResponseError::ClusterAuthorizationFailed.code();
         return FetchAnswer {

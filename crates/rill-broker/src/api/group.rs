@@ -111,7 +111,10 @@ pub fn find_coordinator(
                     ResponseError::TransactionalIdAuthorizationFailed,
                 )
             };
-            if !ctx.auth.allows(AclOperation::Describe, resource, key.as_str()) {
+            if !ctx
+                .auth
+                .allows(AclOperation::Describe, resource, key.as_str())
+            {
                 code = refusal.code();
             }
         }

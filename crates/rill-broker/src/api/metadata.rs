@@ -87,9 +87,7 @@ pub async fn handle(
                         }
                     }
                     None => match image.topic_by_id(&t.topic_id) {
-                        Some(topic) if !describable(&topic.name) => {
-                            refused_topic(None, t.topic_id)
-                        }
+                        Some(topic) if !describable(&topic.name) => refused_topic(None, t.topic_id),
                         Some(topic) => topic_response(broker, topic, ops(&topic.name)),
                         None => {
                             let mut e = MetadataResponseTopic::default();
@@ -107,7 +105,7 @@ pub async fn handle(
 }
 
 /// TOPIC_AUTHORIZATION_FAILED for a topic the principal may not describe.
-fn refused_topic(name: Option<&str>, id: kafka_protocol::types::Uuid) -> MetadataResponseTopic {
+fn refused_topic(name: Option<&str>, id: rill_meta::Uuid) -> MetadataResponseTopic {
     let mut e = MetadataResponseTopic::default();
     e.name = name.map(|n| TopicName(str_bytes(n)));
     e.topic_id = id;

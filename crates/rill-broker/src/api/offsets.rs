@@ -174,7 +174,10 @@ pub fn offset_fetch(
                 .map(|t| (t.name.0.to_string(), t.partition_indexes.clone()))
                 .collect::<Vec<_>>()
         });
-        if !ctx.auth.group(AclOperation::Describe, req.group_id.0.as_str()) {
+        if !ctx
+            .auth
+            .group(AclOperation::Describe, req.group_id.0.as_str())
+        {
             resp.error_code = ResponseError::GroupAuthorizationFailed.code();
             return resp;
         }
@@ -231,7 +234,10 @@ pub fn offset_fetch(
         });
         let mut rg = OffsetFetchResponseGroup::default();
         rg.group_id = g.group_id.clone();
-        if !ctx.auth.group(AclOperation::Describe, g.group_id.0.as_str()) {
+        if !ctx
+            .auth
+            .group(AclOperation::Describe, g.group_id.0.as_str())
+        {
             rg.error_code = ResponseError::GroupAuthorizationFailed.code();
             resp.groups.push(rg);
             continue;

@@ -160,8 +160,14 @@ pub async fn delete_topics(
         );
         for (name, id) in targets {
             let mut tr = DeletableTopicResult::default();
-            let known = name.clone().or_else(|| b.image().topic_by_id(&id).map(|t| t.name.clone()));
-            if auth.enabled() && !known.as_deref().is_some_and(|n| auth.topic(AclOperation::Delete, n)) {
+            let known = name
+                .clone()
+                .or_else(|| b.image().topic_by_id(&id).map(|t| t.name.clone()));
+            if auth.enabled()
+                && !known
+                    .as_deref()
+                    .is_some_and(|n| auth.topic(AclOperation::Delete, n))
+            {
                 tr.name = name.map(|n| TopicName(str_bytes(n)));
                 tr.topic_id = id;
                 tr.error_code = ResponseError::TopicAuthorizationFailed.code();
