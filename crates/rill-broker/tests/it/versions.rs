@@ -502,6 +502,32 @@ fn request_for(api: ApiKey, version: i16, n: &Names) -> Option<RequestKind> {
                 AlterUserScramCredentialsRequest::default().with_upsertions(vec![u]),
             )
         }
+        ApiKey::DescribeAcls => RequestKind::DescribeAcls(
+            DescribeAclsRequest::default()
+                .with_resource_type_filter(1)
+                .with_pattern_type_filter(1)
+                .with_operation(1)
+                .with_permission_type(1),
+        ),
+        ApiKey::CreateAcls => {
+            let c = create_acls_request::AclCreation::default()
+                .with_resource_type(2)
+                .with_resource_name(s("versions-topic"))
+                .with_resource_pattern_type(3)
+                .with_principal(s("User:versions"))
+                .with_host(s("*"))
+                .with_operation(3)
+                .with_permission_type(3);
+            RequestKind::CreateAcls(CreateAclsRequest::default().with_creations(vec![c]))
+        }
+        ApiKey::DeleteAcls => {
+            let f = delete_acls_request::DeleteAclsFilter::default()
+                .with_resource_type_filter(1)
+                .with_pattern_type_filter(1)
+                .with_operation(1)
+                .with_permission_type(1);
+            RequestKind::DeleteAcls(DeleteAclsRequest::default().with_filters(vec![f]))
+        }
         _ => return None,
     })
 }
@@ -565,6 +591,22 @@ async fn every_advertised_version_is_decoded_handled_and_answered() {
                         let code = r.topics[0].partitions[0].error_code;
                         if code != 0 {
                             failures.push(format!("OffsetCommit v{version}: error {code}"));
+                        }
+                    }
+                    // This node has no authorizer: Kafka answers the ACL APIs SECURITY_DISABLED.
+                    let acl_codes: Option<Vec<i16>> = match &resp {
+                        ResponseKind::DescribeAcls(r) => Some(vec![r.error_code]),
+                        ResponseKind::CreateAcls(r) => {
+                            Some(r.results.iter().map(|x| x.error_code).collect())
+                        }
+                        ResponseKind::DeleteAcls(r) => {
+                            Some(r.filter_results.iter().map(|x| x.error_code).collect())
+                        }
+                        _ => None,
+                    };
+                    if let Some(codes) = acl_codes {
+                        if codes != [54] {
+                            failures.push(format!("{api:?} v{version}: {codes:?}, want [54]"));
                         }
                     }
                     if let ResponseKind::AlterUserScramCredentials(r) = &resp {
