@@ -12,6 +12,7 @@ authorizer CreateAcls answers SECURITY_DISABLED.
 
 from __future__ import annotations
 
+import subprocess
 import time
 import uuid
 
@@ -24,7 +25,7 @@ from confluent_kafka.admin import (AclBinding, AclBindingFilter, AclOperation,
 from kafka import KafkaProducer
 from kafka.errors import TopicAuthorizationFailedError
 
-from rillkit import free_port, wait_until
+from rillkit import free_port, rill_bin, wait_until
 
 TIMEOUT = 20
 SCRAM = "SCRAM-SHA-256"
@@ -168,6 +169,33 @@ def test_acls_decide_who_produces_consumes_and_sees_topics(start_broker):
         assert len(f.result(timeout=TIMEOUT)) == 1
     got, errors = consume(alice, topic, group, 2)
     assert not errors and len(got) >= 1, errors
+
+
+def test_rill_acls_creates_lists_and_deletes_with_kafka_acls_flags(start_broker):
+    b, ops, sasl = start(start_broker)
+    topic = f"cli-{uuid.uuid4().hex[:6]}"
+    ops.create_topics([NewTopic(topic, 1, 1)])[topic].result(timeout=TIMEOUT)
+    bob = user(sasl, "bob")
+    rill = [str(rill_bin()), "acls", "--bootstrap-server", f"127.0.0.1:{b.port}"]
+
+    def run(*args):
+        out = subprocess.run([*rill[:2], *args, *rill[2:]], capture_output=True, text=True,
+                             timeout=30)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    assert produce_error(bob, topic).code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    run("create", "--allow-principal", "User:bob", "--producer", "--topic", topic)
+    listed = run("list", "--principal", "User:bob")
+    assert listed.count(topic) == 3 and "WRITE" in listed and "CREATE" in listed, listed
+    assert produce_error(bob, topic) is None
+    deleted = run("delete", "--allow-principal", "User:bob", "--topic", topic)
+    assert "deleted 3 ACL(s)" in deleted, deleted
+    assert produce_error(bob, topic).code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    # Bad flags are refused before anything is sent.
+    bad = subprocess.run([*rill[:2], "create", "--allow-principal", "bob", "--operation", "Read",
+                          "--topic", topic, *rill[2:]], capture_output=True, text=True, timeout=30)
+    assert bad.returncode != 0 and "principal" in bad.stderr.lower(), bad.stderr
 
 
 def test_acl_apis_without_an_authorizer_answer_security_disabled(start_broker):

@@ -24,7 +24,7 @@ const STANDARD_AUTHORIZERS: &[&str] = &[
 ];
 
 /// Kafka's name of the cluster resource.
-pub const CLUSTER_NAME: &str = "kafka-cluster";
+pub use rill_auth::acl::CLUSTER_RESOURCE_NAME as CLUSTER_NAME;
 
 /// The node's authorizer, when one is configured.
 #[derive(Debug)]

@@ -12,6 +12,7 @@
 //!
 //! Thread-safety: [`Client`] is cheap to clone and safe to share between tasks.
 
+pub mod acls;
 pub mod admin;
 mod authenticate;
 pub mod batch_view;

@@ -42,6 +42,8 @@ enum Command {
     Transactions(cmd::transactions::TransactionsArgs),
     /// Create, list and delete SCRAM users (AlterUserScramCredentials).
     Users(cmd::users::UsersArgs),
+    /// Create, list and delete ACLs (kafka-acls).
+    Acls(cmd::acls::AclsArgs),
     /// Load generators: produce and consume throughput and latency.
     Perf(cmd::perf::PerfArgs),
     /// Local development helpers.
@@ -71,6 +73,7 @@ fn main() -> std::process::ExitCode {
         Command::Consume(args) => cmd::block_on(cmd::consume::run(args, g)),
         Command::Groups(args) => cmd::block_on(cmd::groups::run(args, g)),
         Command::Users(args) => cmd::block_on(cmd::users::run(args, g)),
+        Command::Acls(args) => cmd::block_on(cmd::acls::run(args, g)),
         Command::Perf(args) => cmd::block_on(cmd::perf::run(args, g)),
         Command::Transactions(args) => cmd::block_on(cmd::transactions::run(args, g)),
         Command::Dev(args) => cmd::block_on(cmd::dev::run(args)),

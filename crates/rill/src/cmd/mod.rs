@@ -5,6 +5,7 @@
 //! Exit codes: 0 success; 1 the operation failed (a Kafka error, bad input); 2 usage errors
 //! (clap); 3 the broker cannot be reached; 4 the topic, group or user does not exist.
 
+pub mod acls;
 pub mod consume;
 pub mod dev;
 pub mod dev_secure;
