@@ -36,6 +36,9 @@ enum Command {
     /// Produce (acks=all, 12 partitions) and one consumer over SASL_SSL (SCRAM-SHA-512, TLS),
     /// each against the PLAINTEXT row of the same run.
     Secure(kafka::SecureArgs),
+    /// Produce and fetch with 1,000 ACLs loaded against none (the authorizer on the request
+    /// path), in the same run.
+    Acls(kafka::AclsArgs),
     /// A broker through librdkafka (produce, consume, latency, RSS) versus disk and loopback.
     Kafka(kafka::KafkaArgs),
     /// Idle long-polling consumers (1, 100, 1000 by default) beside one producer: the broker's
@@ -100,6 +103,7 @@ fn main() -> anyhow::Result<()> {
         Command::CleanerLoad(args) => kafka::cleaner_load_main(&args),
         Command::Txn(args) => kafka::txn_main(&args),
         Command::Secure(args) => kafka::secure_main(&args),
+        Command::Acls(args) => kafka::acls_main(&args),
         Command::ConsumeOnce {
             bootstrap,
             topic,

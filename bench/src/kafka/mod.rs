@@ -11,6 +11,7 @@
 //! (no relaxed broker, no RSS, disk limit with a fixed fsync pattern). All traffic is to
 //! 127.0.0.1 or the given address; every measurement is bounded in records and in time.
 
+mod acls;
 mod broker_proc;
 mod cleaner_load;
 mod cluster;
@@ -31,6 +32,7 @@ use report::{Against, ProduceRow, Results, Rss, LINGER_MS, SINGLE};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use acls::{run as acls_main, AclsArgs};
 pub use cleaner_load::{run as cleaner_load_main, CleanerLoadArgs};
 pub use idle::{run as idle_main, IdleArgs};
 pub use limits::{disk_sink_main, sink_main};
