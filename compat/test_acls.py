@@ -205,3 +205,39 @@ def test_acl_apis_without_an_authorizer_answer_security_disabled(start_broker):
         create_acls(admin, acl(ResourceType.TOPIC, "t", ResourcePatternType.LITERAL, "User:x",
                                AclOperation.READ))
     assert "SECURITY_DISABLED" in str(exc.value) or "authorizer" in str(exc.value), exc.value
+
+
+def test_acls_are_the_same_on_every_node_of_a_cluster_and_survive_a_controller_kill9(
+        tmp_path, request):
+    from rillkit import ClusterKit
+    kit = ClusterKit(tmp_path / "c", 3, overrides={
+        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "super.users": "User:ANONYMOUS",
+    })
+    request.node._rill_brokers = list(kit.nodes.values())
+    try:
+        kit.start_all()
+        kit.wait_brokers([1, 2, 3])
+
+        def listed(node: int) -> str:
+            out = subprocess.run([str(rill_bin()), "acls", "list", "--principal", "User:carol",
+                                  "--bootstrap-server", f"127.0.0.1:{kit.port(node)}"],
+                                 capture_output=True, text=True, timeout=30)
+            return out.stdout if out.returncode == 0 else ""
+
+        made = subprocess.run([str(rill_bin()), "acls", "create", "--allow-principal", "User:carol",
+                               "--consumer", "--topic", "ledger-", "--resource-pattern-type",
+                               "prefixed", "--group", "carol-app",
+                               "--bootstrap-server", kit.bootstrap()],
+                              capture_output=True, text=True, timeout=30)
+        assert made.returncode == 0, made.stderr
+        for node in (1, 2, 3):
+            wait_until(f"node {node} has carol's 3 ACLs",
+                       lambda: listed(node).count("User:carol") == 3 or None, timeout=20)
+        ctrl = kit.controller([1, 2, 3])
+        kit.kill9(ctrl)
+        kit.start(ctrl)
+        wait_until(f"node {ctrl} has them again after kill -9",
+                   lambda: listed(ctrl).count("User:carol") == 3 or None, timeout=40)
+    finally:
+        kit.close()

@@ -98,6 +98,24 @@ def auth_fails(conf: dict) -> str:
     return " ".join(str(e) for e in errors) + " " + str(exc.value)
 
 
+def oauth_conf(bootstrap: str, make_token) -> dict:
+    """confluent-kafka settings for OAUTHBEARER on SASL_PLAINTEXT with tokens from `make_token`."""
+    return {"bootstrap.servers": bootstrap, "security.protocol": "SASL_PLAINTEXT",
+            "sasl.mechanism": "OAUTHBEARER", "oauth_cb": lambda _cfg: make_token()}
+
+
+def token_accepted(conf: dict) -> bool | None:
+    """True when a client with `conf` authenticates and reads metadata (None otherwise, for
+    wait_until)."""
+    admin = AdminClient(conf)
+    admin.poll(0.5)
+    try:
+        admin.list_topics(timeout=1.5)
+        return True
+    except KafkaException:
+        return None
+
+
 def ssl_conf(port: int, pki: Pki, **extra) -> dict:
     return {"bootstrap.servers": f"127.0.0.1:{port}", "security.protocol": "SSL",
             "ssl.ca.location": str(pki.ca_cert), **extra}
@@ -299,8 +317,7 @@ def test_oauthbearer_tokens_are_validated_against_the_jwks(start_broker, signer)
     bootstrap = f"127.0.0.1:{ports['SASL_PLAINTEXT']}"
 
     def conf(make_token):
-        return {"bootstrap.servers": bootstrap, "security.protocol": "SASL_PLAINTEXT",
-                "sasl.mechanism": "OAUTHBEARER", "oauth_cb": lambda _cfg: make_token()}
+        return oauth_conf(bootstrap, make_token)
 
     round_trip(conf(lambda: signer.token("alice")), f"oauth-{uuid.uuid4().hex[:6]}", n=5)
     # The JWT expired two minutes ago; the client is told it is good for an hour, so it
@@ -315,18 +332,9 @@ def test_oauthbearer_tokens_are_validated_against_the_jwks(start_broker, signer)
     assert "Authentication failed" in failed or "invalid_token" in failed, failed
 
     # Key rotation: the JWKS file now holds the other key; the broker reloads it.
-    def accepted(make_token):
-        admin = AdminClient(conf(make_token))
-        admin.poll(0.5)
-        try:
-            admin.list_topics(timeout=1.5)
-            return True
-        except KafkaException:
-            return None
-
     signer.jwks_path.write_text(other.jwks_path.read_text())
     wait_until("a token of the rotated key is accepted",
-               lambda: accepted(lambda: other.token("alice")), timeout=30)
+               lambda: token_accepted(conf(lambda: other.token("alice"))), timeout=30)
     # ...and the old key's tokens are refused from then on.
     failed = auth_fails(conf(lambda: signer.token("alice")))
     assert "Authentication failed" in failed or "invalid_token" in failed, failed
@@ -371,8 +379,7 @@ def test_oauthbearer_keys_come_from_an_https_jwks_endpoint_and_are_refetched_on_
         bootstrap = f"127.0.0.1:{ports['SASL_PLAINTEXT']}"
 
         def conf(make_token):
-            return {"bootstrap.servers": bootstrap, "security.protocol": "SASL_PLAINTEXT",
-                    "sasl.mechanism": "OAUTHBEARER", "oauth_cb": lambda _cfg: make_token()}
+            return oauth_conf(bootstrap, make_token)
 
         round_trip(conf(lambda: signer.token("alice")), f"oauth-{uuid.uuid4().hex[:6]}", n=5)
         fetched_at_start = served["fetches"]
@@ -383,16 +390,8 @@ def test_oauthbearer_keys_come_from_an_https_jwks_endpoint_and_are_refetched_on_
         rotated = TokenSigner(tmp_path / "rotated", kid="idp-key-2")
         served["jwks"] = rotated.jwks_path.read_text()
 
-        def accepted():
-            admin = AdminClient(conf(lambda: rotated.token("alice")))
-            admin.poll(0.5)
-            try:
-                admin.list_topics(timeout=1.5)
-                return True
-            except KafkaException:
-                return None
-
-        wait_until("a token of the rotated key is accepted", accepted, timeout=30)
+        wait_until("a token of the rotated key is accepted",
+                   lambda: token_accepted(conf(lambda: rotated.token("alice"))), timeout=30)
         assert served["fetches"] >= 2, served
         failed = auth_fails(conf(lambda: signer.token("alice")))
         assert "Authentication failed" in failed or "invalid_token" in failed, failed

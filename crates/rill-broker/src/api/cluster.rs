@@ -31,7 +31,11 @@ pub fn describe_cluster(
     r.cluster_id = str_bytes(broker.cluster_id.clone());
     r.controller_id = BrokerId(broker.client_controller_id());
     if req.include_cluster_authorized_operations {
-        r.cluster_authorized_operations = super::CLUSTER_AUTHORIZED_OPERATIONS;
+        r.cluster_authorized_operations = ctx.auth.operations(
+            rill_auth::acl::ResourceType::Cluster,
+            crate::authz::CLUSTER_NAME,
+            super::CLUSTER_AUTHORIZED_OPERATIONS,
+        );
     }
     r.brokers = broker
         .live_brokers_on(&ctx.listener.name)
@@ -51,9 +55,15 @@ pub fn describe_cluster(
 /// Answers DescribeLogDirs: the data directory, its partitions' sizes, and its disk space.
 pub async fn describe_log_dirs(
     broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: DescribeLogDirsRequest,
 ) -> DescribeLogDirsResponse {
+    // Kafka: DESCRIBE on the cluster (v3+ say so; older versions get no directories).
+    if !ctx.auth.cluster(rill_auth::acl::AclOperation::Describe) {
+        let mut r = DescribeLogDirsResponse::default();
+        r.error_code = ResponseError::ClusterAuthorizationFailed.code();
+        return r;
+    }
     let b = broker.clone();
     blocking(move || {
         let mut dir = DescribeLogDirsResult::default();

@@ -27,20 +27,33 @@ use crate::replica::ReplicaManager;
 /// blocking pool, as an append may hold the lock through an fsync).
 pub async fn handle(
     broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: DescribeProducersRequest,
 ) -> DescribeProducersResponse {
     let b = broker.clone();
+    let auth = ctx.auth.clone();
     blocking(move || {
         let image = b.image();
         let mut r = DescribeProducersResponse::default();
         for t in req.topics {
             let mut tr = TopicResponse::default();
             tr.name = t.name.clone();
+            // Kafka: READ on the topic.
+            let allowed = auth.topic(rill_auth::acl::AclOperation::Read, t.name.0.as_str());
             tr.partitions = t
                 .partition_indexes
                 .iter()
-                .map(|&i| partition(&b.replicas, &image, &t.name.0, i))
+                .map(|&i| {
+                    if allowed {
+                        partition(&b.replicas, &image, &t.name.0, i)
+                    } else {
+                        let mut pr = PartitionResponse::default();
+                        pr.partition_index = i;
+                        pr.error_code =
+                            kafka_protocol::ResponseError::TopicAuthorizationFailed.code();
+                        pr
+                    }
+                })
                 .collect();
             r.topics.push(tr);
         }

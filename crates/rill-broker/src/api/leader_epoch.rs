@@ -17,16 +17,38 @@ use crate::broker::Broker;
 /// Answers OffsetForLeaderEpoch from the leader's epoch cache.
 pub async fn handle(
     broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: OffsetForLeaderEpochRequest,
 ) -> OffsetForLeaderEpochResponse {
     let b = broker.clone();
+    // Kafka: a follower (replica id >= 0) needs CLUSTER_ACTION, a client DESCRIBE on the topic.
+    let auth = ctx.auth.clone();
+    let follower = req.replica_id.0 >= 0;
+    let cluster_ok = !follower || auth.cluster(rill_auth::acl::AclOperation::ClusterAction);
     let answer = blocking(move || {
         let mut response = OffsetForLeaderEpochResponse::default();
         for topic in req.topics {
             let mut tr = OffsetForLeaderTopicResult::default();
             tr.topic = topic.topic.clone();
+            let allowed = if follower {
+                cluster_ok
+            } else {
+                auth.topic(rill_auth::acl::AclOperation::Describe, topic.topic.0.as_str())
+            };
             for p in topic.partitions {
+                if !allowed {
+                    let mut e = kafka_protocol::messages::offset_for_leader_epoch_response::EpochEndOffset::default();
+                    e.partition = p.partition;
+                    e.leader_epoch = -1;
+                    e.end_offset = -1;
+                    e.error_code = if follower {
+                        kafka_protocol::ResponseError::ClusterAuthorizationFailed.code()
+                    } else {
+                        kafka_protocol::ResponseError::TopicAuthorizationFailed.code()
+                    };
+                    tr.partitions.push(e);
+                    continue;
+                }
                 tr.partitions.push(end_offset(&b, &topic.topic.0, &p));
             }
             response.topics.push(tr);

@@ -319,20 +319,33 @@ fn authorized_answer(
 /// OffsetDelete.
 pub async fn offset_delete(
     broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: OffsetDeleteRequest,
 ) -> OffsetDeleteResponse {
     let image = broker.image();
     let mut resp = OffsetDeleteResponse::default();
+    // Kafka: DELETE on the group; READ on each topic (the others are refused, not deleted).
+    if !ctx
+        .auth
+        .group(AclOperation::Delete, req.group_id.0.as_str())
+    {
+        resp.error_code = ResponseError::GroupAuthorizationFailed.code();
+        return resp;
+    }
     let mut wanted = Vec::new();
     for t in &req.topics {
+        let readable = ctx.auth.topic(AclOperation::Read, t.name.0.as_str());
         for p in &t.partitions {
-            wanted.push((t.name.0.to_string(), p.partition_index));
+            wanted.push((t.name.0.to_string(), p.partition_index, readable));
         }
     }
     let group = req.group_id.0.to_string();
     let b = broker.clone();
-    let w = wanted.clone();
+    let w: Vec<(String, i32)> = wanted
+        .iter()
+        .filter(|(_, _, readable)| *readable)
+        .map(|(t, p, _)| (t.clone(), *p))
+        .collect();
     let result = blocking(move || {
         b.groups
             .run(&b.replicas, |c, _now| match c.delete_offsets(&group, &w) {
@@ -352,13 +365,19 @@ pub async fn offset_delete(
             return resp;
         }
     };
-    for ((topic, partition), r) in wanted.into_iter().zip(per) {
+    let mut per = per.into_iter();
+    for (topic, partition, readable) in wanted {
         let mut rp = OffsetDeleteResponsePartition::default();
         rp.partition_index = partition;
-        rp.error_code = if !partition_exists(&image, &topic, partition) {
-            ResponseError::UnknownTopicOrPartition.code()
+        rp.error_code = if !readable {
+            ResponseError::TopicAuthorizationFailed.code()
         } else {
-            r.err().as_ref().map_or(0, group_error_code)
+            let r = per.next();
+            if !partition_exists(&image, &topic, partition) {
+                ResponseError::UnknownTopicOrPartition.code()
+            } else {
+                r.and_then(|r| r.err()).as_ref().map_or(0, group_error_code)
+            }
         };
         match resp.topics.iter_mut().find(|t| t.name.0.as_str() == topic) {
             Some(t) => t.partitions.push(rp),

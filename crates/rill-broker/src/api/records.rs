@@ -25,10 +25,11 @@ type Pending = (usize, usize, Arc<Partition>, i32, i64);
 /// Answers DeleteRecords.
 pub async fn delete_records(
     broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: DeleteRecordsRequest,
 ) -> DeleteRecordsResponse {
     let b = broker.clone();
+    let auth = ctx.auth.clone();
     let timeout = Duration::from_millis(req.timeout_ms.max(0) as u64);
     let deadline = tokio::time::Instant::now() + timeout;
     let deleted = blocking(move || {
@@ -37,10 +38,17 @@ pub async fn delete_records(
         for t in req.topics {
             let mut tr = DeleteRecordsTopicResult::default();
             tr.name = t.name.clone();
+            // Kafka: DELETE on the topic.
+            let allowed = auth.topic(rill_auth::acl::AclOperation::Delete, t.name.0.as_str());
             for p in t.partitions {
                 let mut pr = DeleteRecordsPartitionResult::default();
                 pr.partition_index = p.partition_index;
                 pr.low_watermark = -1;
+                if !allowed {
+                    pr.error_code = kafka_protocol::ResponseError::TopicAuthorizationFailed.code();
+                    tr.partitions.push(pr);
+                    continue;
+                }
                 match b.leader_partition(t.name.0.as_str(), p.partition_index) {
                     Err(e) => pr.error_code = e.code(),
                     Ok(part) => {

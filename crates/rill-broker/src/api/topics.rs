@@ -202,15 +202,23 @@ pub async fn delete_topics(
 /// Answers CreatePartitions.
 pub async fn create_partitions(
     broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
     let b = broker.clone();
+    let auth = ctx.auth.clone();
     blocking(move || {
         let mut r = CreatePartitionsResponse::default();
         for t in req.topics {
             let mut tr = CreatePartitionsTopicResult::default();
             tr.name = t.name.clone();
+            // Kafka: ALTER on the topic.
+            if !auth.topic(AclOperation::Alter, t.name.0.as_str()) {
+                tr.error_code = ResponseError::TopicAuthorizationFailed.code();
+                tr.error_message = Some(str_bytes("Authorization failed."));
+                r.results.push(tr);
+                continue;
+            }
             let assignments = t.assignments.map(|a| {
                 a.into_iter()
                     .map(|x| x.broker_ids.into_iter().map(|id| id.0).collect())

@@ -24,6 +24,7 @@ use kafka_protocol::messages::{
     WriteTxnMarkersRequest, WriteTxnMarkersResponse,
 };
 use kafka_protocol::ResponseError;
+use rill_auth::acl::{AclOperation, ResourceType};
 use rill_log::{MarkerSpec, TxnOutcome};
 use rill_txn::{
     Answer, InitProducerIdRequest as TxnInit, ListTransactionsFilter, Output, ProducerIdAndEpoch,
@@ -162,11 +163,43 @@ fn topic_results(
 /// One transaction's AddPartitionsToTxn (or its verification): an error per partition.
 async fn add_one(
     broker: &Arc<Broker>,
+    auth: &crate::authz::RequestAuth,
     version: i16,
     producer: TxnProducer,
     tps: Vec<TopicPartition>,
     verify_only: bool,
 ) -> Vec<AddPartitionsToTxnTopicResult> {
+    // Kafka: WRITE on the transactional id (every partition refused otherwise), then WRITE on
+    // each topic (the refused ones fail, the others are not attempted). Brokers verifying a
+    // transaction (verify_only) act for the cluster: CLUSTER_ACTION instead.
+    let txn_ok = if verify_only {
+        auth.cluster(AclOperation::ClusterAction)
+    } else {
+        auth.allows(
+            AclOperation::Write,
+            ResourceType::TransactionalId,
+            &producer.transactional_id,
+        )
+    };
+    if !txn_ok {
+        let code = ResponseError::TransactionalIdAuthorizationFailed.code();
+        return topic_results(&tps, |_| code);
+    }
+    if !verify_only && auth.enabled() {
+        let refused: Vec<&TopicPartition> = tps
+            .iter()
+            .filter(|tp| !auth.topic(AclOperation::Write, &tp.topic))
+            .collect();
+        if !refused.is_empty() {
+            return topic_results(&tps, |tp| {
+                if refused.contains(&tp) {
+                    ResponseError::TopicAuthorizationFailed.code()
+                } else {
+                    ResponseError::OperationNotAttempted.code()
+                }
+            });
+        }
+    }
     let unknown = unknown_partitions(broker, &tps);
     if !unknown.is_empty() {
         // Kafka: the unknown ones fail, the others are not attempted.
@@ -240,7 +273,8 @@ pub async fn add_partitions_to_txn(
             req.v3_and_below_producer_epoch,
         );
         let tps = tps_of(&req.v3_and_below_topics);
-        r.results_by_topic_v3_and_below = add_one(broker, ctx.version, producer, tps, false).await;
+        r.results_by_topic_v3_and_below =
+            add_one(broker, &ctx.auth, ctx.version, producer, tps, false).await;
         return r;
     }
     for t in req.transactions {
@@ -252,7 +286,8 @@ pub async fn add_partitions_to_txn(
         let tps = tps_of(&t.topics);
         let mut res = AddPartitionsToTxnResult::default();
         res.transactional_id = t.transactional_id.clone();
-        res.topic_results = add_one(broker, ctx.version, producer, tps, t.verify_only).await;
+        res.topic_results =
+            add_one(broker, &ctx.auth, ctx.version, producer, tps, t.verify_only).await;
         r.results_by_transaction.push(res);
     }
     r
@@ -265,6 +300,19 @@ pub async fn add_offsets_to_txn(
     req: AddOffsetsToTxnRequest,
 ) -> AddOffsetsToTxnResponse {
     let mut r = AddOffsetsToTxnResponse::default();
+    // Kafka: WRITE on the transactional id, READ on the group.
+    if !ctx.auth.allows(
+        AclOperation::Write,
+        ResourceType::TransactionalId,
+        req.transactional_id.0.as_str(),
+    ) {
+        r.error_code = ResponseError::TransactionalIdAuthorizationFailed.code();
+        return r;
+    }
+    if !ctx.auth.group(AclOperation::Read, req.group_id.0.as_str()) {
+        r.error_code = ResponseError::GroupAuthorizationFailed.code();
+        return r;
+    }
     let producer = TxnProducer::new(
         req.transactional_id.0.to_string(),
         req.producer_id.0,
@@ -289,6 +337,15 @@ pub async fn end_txn(
     let mut r = EndTxnResponse::default();
     r.producer_id = ProducerId(-1);
     r.producer_epoch = -1;
+    // Kafka: WRITE on the transactional id.
+    if !ctx.auth.allows(
+        AclOperation::Write,
+        ResourceType::TransactionalId,
+        req.transactional_id.0.as_str(),
+    ) {
+        r.error_code = ResponseError::TransactionalIdAuthorizationFailed.code();
+        return r;
+    }
     let producer = TxnProducer::new(
         req.transactional_id.0.to_string(),
         req.producer_id.0,
@@ -314,11 +371,34 @@ pub async fn end_txn(
 /// WriteTxnMarkers: a coordinator's markers for partitions this node leads.
 pub async fn write_txn_markers(
     broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: WriteTxnMarkersRequest,
 ) -> WriteTxnMarkersResponse {
     let mut r = WriteTxnMarkersResponse::default();
+    // Kafka: CLUSTER_ACTION (only brokers write markers).
+    let allowed = ctx.auth.cluster(AclOperation::ClusterAction);
     for m in req.markers {
+        if !allowed {
+            let mut res = WritableTxnMarkerResult::default();
+            res.producer_id = m.producer_id;
+            for t in &m.topics {
+                let mut tr = WritableTxnMarkerTopicResult::default();
+                tr.name = t.name.clone();
+                tr.partitions = t
+                    .partition_indexes
+                    .iter()
+                    .map(|p| {
+                        let mut pr = WritableTxnMarkerPartitionResult::default();
+                        pr.partition_index = *p;
+                        pr.error_code = ResponseError::ClusterAuthorizationFailed.code();
+                        pr
+                    })
+                    .collect();
+                res.topics.push(tr);
+            }
+            r.markers.push(res);
+            continue;
+        }
         let spec = MarkerSpec {
             producer_id: m.producer_id.0,
             producer_epoch: m.producer_epoch,
@@ -364,7 +444,7 @@ pub async fn write_txn_markers(
 /// DescribeTransactions.
 pub fn describe_transactions(
     broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: DescribeTransactionsRequest,
 ) -> DescribeTransactionsResponse {
     let mut r = DescribeTransactionsResponse::default();
@@ -374,6 +454,16 @@ pub fn describe_transactions(
         s.producer_id = ProducerId(-1);
         s.producer_epoch = -1;
         s.transaction_start_time_ms = -1;
+        // Kafka: DESCRIBE on the transactional id.
+        if !ctx.auth.allows(
+            AclOperation::Describe,
+            ResourceType::TransactionalId,
+            id.0.as_str(),
+        ) {
+            s.error_code = ResponseError::TransactionalIdAuthorizationFailed.code();
+            r.transaction_states.push(s);
+            continue;
+        }
         match broker.txns.read(|c| c.describe_transaction(id.0.as_str())) {
             Ok(d) => {
                 s.transaction_state = str_bytes(d.state_name());
@@ -422,9 +512,17 @@ pub fn list_transactions(
                 .into_iter()
                 .map(str_bytes)
                 .collect();
+            // Kafka: only the transactional ids the principal may DESCRIBE.
             r.transaction_states = listing
                 .transactions
                 .into_iter()
+                .filter(|t| {
+                    ctx.auth.allows(
+                        AclOperation::Describe,
+                        ResourceType::TransactionalId,
+                        &t.transactional_id,
+                    )
+                })
                 .map(|t| {
                     let mut s = ListedState::default();
                     s.transactional_id = TransactionalId(str_bytes(t.transactional_id));

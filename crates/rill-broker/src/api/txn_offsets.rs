@@ -44,16 +44,34 @@ pub async fn txn_offset_commit(
     let mut slots: Vec<(usize, i32, Result<usize, i16>)> = Vec::new();
     let mut offsets = Vec::new();
     let mut resp = TxnOffsetCommitResponse::default();
+    // Kafka: WRITE on the transactional id, READ on the group, READ on each topic.
+    use rill_auth::acl::{AclOperation, ResourceType};
+    let refusal = if !ctx.auth.allows(
+        AclOperation::Write,
+        ResourceType::TransactionalId,
+        req.transactional_id.0.as_str(),
+    ) {
+        Some(ResponseError::TransactionalIdAuthorizationFailed.code())
+    } else if !ctx.auth.group(AclOperation::Read, req.group_id.0.as_str()) {
+        Some(ResponseError::GroupAuthorizationFailed.code())
+    } else {
+        None
+    };
     for (ti, t) in req.topics.iter().enumerate() {
         let name = t.name.0.to_string();
         let partitions = image.topic(&name).map(|t| t.partitions);
+        let topic_ok = ctx.auth.topic(AclOperation::Read, &name);
         let mut rt = TxnOffsetCommitResponseTopic::default();
         rt.name = t.name.clone();
         resp.topics.push(rt);
         for p in &t.partitions {
             let exists = partitions
                 .is_some_and(|n| p.partition_index >= 0 && (p.partition_index as u32) < n);
-            let slot = if exists {
+            let slot = if let Some(code) = refusal {
+                Err(code)
+            } else if !topic_ok {
+                Err(ResponseError::TopicAuthorizationFailed.code())
+            } else if exists {
                 offsets.push(OffsetToCommit {
                     topic: name.clone(),
                     partition: p.partition_index,
