@@ -142,26 +142,14 @@ pub fn run(args: &AclsArgs) -> Result<()> {
     let client = rt.block_on(rill_client::Client::connect(
         rill_client::ClientConfig::new(&broker.bootstrap),
     ))?;
-    produce::create_topic(&broker.bootstrap, "acl-bench-produce", 12)?;
-    produce::create_consume_topic(&broker.bootstrap, "acl-bench-consume", 1)
-        .map_err(produce::CreateError::into_anyhow)?;
-    let spec = Spec {
-        acks: "all",
-        partitions: 12,
-        rate: None,
-        duration: Duration::from_secs(args.secs),
-        max_records: u64::MAX,
-        linger_ms: 5,
-    };
-    let fill = Spec {
-        partitions: 1,
-        duration: Duration::from_secs(600),
-        max_records: args.consume_mib * 1024 * 1024 / RECORD_BYTES as u64,
-        ..spec.clone()
-    };
-    let filled = produce::run(&broker.bootstrap, "acl-bench-consume", &fill)?;
-    anyhow::ensure!(filled.failed == 0, "filling the consume topic failed");
-    let want = filled.records * RECORD_BYTES as u64;
+    // The consume topic is filled once (plaintext, no ACLs), then read in every row.
+    let (spec, want) = produce::ab_setup(
+        &broker.bootstrap,
+        "acl-bench-produce",
+        "acl-bench-consume",
+        args.secs,
+        args.consume_mib,
+    )?;
     let paced = Spec {
         rate: Some(args.rate_mib * 1024.0 * 1024.0 / RECORD_BYTES as f64),
         ..spec.clone()

@@ -333,3 +333,38 @@ pub fn run_parallel(
     }
     Ok(total)
 }
+
+/// The setup the A/B benchmarks (`secure`, `acls`) share: a 12-partition `produce_topic`, a
+/// one-partition `consume_topic` filled with `consume_mib` MiB of 1 KiB records, and the
+/// produce spec (acks=all, 12 partitions, unpaced, `secs` long, linger 5 ms). Returns the
+/// spec and the bytes of record values in the consume topic.
+///
+/// # Errors
+/// A topic that cannot be created, a failed fill.
+pub fn ab_setup(
+    bootstrap: &str,
+    produce_topic: &str,
+    consume_topic: &str,
+    secs: u64,
+    consume_mib: u64,
+) -> Result<(Spec, u64)> {
+    create_topic(bootstrap, produce_topic, 12)?;
+    create_consume_topic(bootstrap, consume_topic, 1).map_err(CreateError::into_anyhow)?;
+    let spec = Spec {
+        acks: "all",
+        partitions: 12,
+        rate: None,
+        duration: Duration::from_secs(secs),
+        max_records: u64::MAX,
+        linger_ms: 5,
+    };
+    let fill = Spec {
+        partitions: 1,
+        duration: Duration::from_secs(600),
+        max_records: consume_mib * 1024 * 1024 / RECORD_BYTES as u64,
+        ..spec.clone()
+    };
+    let filled = run(bootstrap, consume_topic, &fill)?;
+    anyhow::ensure!(filled.failed == 0, "filling {consume_topic} failed");
+    Ok((spec, filled.records * RECORD_BYTES as u64))
+}

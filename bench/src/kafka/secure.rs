@@ -215,28 +215,14 @@ pub fn run(args: &SecureArgs) -> Result<()> {
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    produce::create_topic(&broker.bootstrap, "secure-produce", 12)?;
-    produce::create_consume_topic(&broker.bootstrap, "secure-consume", 1)
-        .map_err(produce::CreateError::into_anyhow)?;
-    let spec = Spec {
-        acks: "all",
-        partitions: 12,
-        rate: None,
-        duration: Duration::from_secs(args.secs),
-        max_records: u64::MAX,
-        linger_ms: 5,
-    };
-    // Fill the consume topic once (plaintext), then read it through each listener.
-    let fill = Spec {
-        partitions: 1,
-        rate: None,
-        duration: Duration::from_secs(600),
-        max_records: args.consume_mib * 1024 * 1024 / RECORD_BYTES as u64,
-        ..spec.clone()
-    };
-    let filled = produce::run(&broker.bootstrap, "secure-consume", &fill)?;
-    anyhow::ensure!(filled.failed == 0, "filling the consume topic failed");
-    let want = filled.records * RECORD_BYTES as u64;
+    // The consume topic is filled once (plaintext, no ACLs), then read in every row.
+    let (spec, want) = produce::ab_setup(
+        &broker.bootstrap,
+        "secure-produce",
+        "secure-consume",
+        args.secs,
+        args.consume_mib,
+    )?;
     let mut rounds = Vec::new();
     let limit = Duration::from_secs(300);
     let n = args.producers;

@@ -421,60 +421,20 @@ async fn dispatch(
             ResponseKind::DescribeLogDirs(cluster::describe_log_dirs(broker, ctx, req).await)
         }
         RequestKind::DescribeQuorum(req) => {
-            if !ctx.auth.cluster(rill_auth::acl::AclOperation::Describe) {
-                let mut refused = kafka_protocol::messages::DescribeQuorumResponse::default();
-                refused.error_code =
-                    kafka_protocol::ResponseError::ClusterAuthorizationFailed.code();
-                ResponseKind::DescribeQuorum(refused)
-            } else {
-                {
-                    ResponseKind::DescribeQuorum(quorum::describe_quorum(broker, ctx, req))
-                }
-            }
+            ResponseKind::DescribeQuorum(quorum::describe_quorum(broker, ctx, req))
         }
         RequestKind::OffsetForLeaderEpoch(req) => {
             ResponseKind::OffsetForLeaderEpoch(leader_epoch::handle(broker, ctx, req).await)
         }
         RequestKind::ElectLeaders(req) => {
-            if !ctx.auth.cluster(rill_auth::acl::AclOperation::Alter) {
-                let mut refused = kafka_protocol::messages::ElectLeadersResponse::default();
-                refused.error_code =
-                    kafka_protocol::ResponseError::ClusterAuthorizationFailed.code();
-                ResponseKind::ElectLeaders(refused)
-            } else {
-                {
-                    ResponseKind::ElectLeaders(
-                        partition_admin::elect_leaders(broker, ctx, req).await,
-                    )
-                }
-            }
+            ResponseKind::ElectLeaders(partition_admin::elect_leaders(broker, ctx, req).await)
         }
-        RequestKind::AlterPartitionReassignments(req) => {
-            if !ctx.auth.cluster(rill_auth::acl::AclOperation::Alter) {
-                let mut refused =
-                    kafka_protocol::messages::AlterPartitionReassignmentsResponse::default();
-                refused.error_code =
-                    kafka_protocol::ResponseError::ClusterAuthorizationFailed.code();
-                ResponseKind::AlterPartitionReassignments(refused)
-            } else {
-                ResponseKind::AlterPartitionReassignments(
-                    partition_admin::alter_reassignments(broker, ctx, req).await,
-                )
-            }
-        }
-        RequestKind::ListPartitionReassignments(req) => {
-            if !ctx.auth.cluster(rill_auth::acl::AclOperation::Describe) {
-                let mut refused =
-                    kafka_protocol::messages::ListPartitionReassignmentsResponse::default();
-                refused.error_code =
-                    kafka_protocol::ResponseError::ClusterAuthorizationFailed.code();
-                ResponseKind::ListPartitionReassignments(refused)
-            } else {
-                ResponseKind::ListPartitionReassignments(partition_admin::list_reassignments(
-                    broker, ctx, req,
-                ))
-            }
-        }
+        RequestKind::AlterPartitionReassignments(req) => ResponseKind::AlterPartitionReassignments(
+            partition_admin::alter_reassignments(broker, ctx, req).await,
+        ),
+        RequestKind::ListPartitionReassignments(req) => ResponseKind::ListPartitionReassignments(
+            partition_admin::list_reassignments(broker, ctx, req),
+        ),
         RequestKind::DeleteRecords(req) => {
             ResponseKind::DeleteRecords(records::delete_records(broker, ctx, req).await)
         }

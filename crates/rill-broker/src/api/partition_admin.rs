@@ -76,9 +76,15 @@ fn named_or_all(
 /// ElectLeaders: election type 0 = preferred, 1 = unclean.
 pub async fn elect_leaders(
     broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: ElectLeadersRequest,
 ) -> ElectLeadersResponse {
+    // Kafka: ALTER on the cluster.
+    if !ctx.auth.cluster(rill_auth::acl::AclOperation::Alter) {
+        let mut refused = ElectLeadersResponse::default();
+        refused.error_code = kafka_protocol::ResponseError::ClusterAuthorizationFailed.code();
+        return refused;
+    }
     let b = broker.clone();
     let all = req.topic_partitions.is_none();
     let named = req.topic_partitions.map(|ts| {
@@ -175,6 +181,12 @@ pub async fn alter_reassignments(
     ctx: &RequestContext,
     req: AlterPartitionReassignmentsRequest,
 ) -> AlterPartitionReassignmentsResponse {
+    // Kafka: ALTER on the cluster.
+    if !ctx.auth.cluster(rill_auth::acl::AclOperation::Alter) {
+        let mut refused = AlterPartitionReassignmentsResponse::default();
+        refused.error_code = kafka_protocol::ResponseError::ClusterAuthorizationFailed.code();
+        return refused;
+    }
     let b = broker.clone();
     let allow_rf_change = ctx.version < 1 || req.allow_replication_factor_change;
     let topics = req.topics;
@@ -254,9 +266,15 @@ fn reassign_one(
 /// ListPartitionReassignments: the running reassignments (of the named partitions).
 pub fn list_reassignments(
     broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: ListPartitionReassignmentsRequest,
 ) -> ListPartitionReassignmentsResponse {
+    // Kafka: DESCRIBE on the cluster.
+    if !ctx.auth.cluster(rill_auth::acl::AclOperation::Describe) {
+        let mut refused = ListPartitionReassignmentsResponse::default();
+        refused.error_code = kafka_protocol::ResponseError::ClusterAuthorizationFailed.code();
+        return refused;
+    }
     let image = broker.image();
     let named = req.topics.map(|ts| {
         ts.into_iter()

@@ -25,6 +25,12 @@ pub fn describe_quorum(
     ctx: &RequestContext,
     req: DescribeQuorumRequest,
 ) -> DescribeQuorumResponse {
+    // Kafka: DESCRIBE on the cluster.
+    if !ctx.auth.cluster(rill_auth::acl::AclOperation::Describe) {
+        let mut refused = DescribeQuorumResponse::default();
+        refused.error_code = kafka_protocol::ResponseError::ClusterAuthorizationFailed.code();
+        return refused;
+    }
     let mut r = DescribeQuorumResponse::default();
     let asked = req.topics.iter().any(|t| {
         t.topic_name.0.as_str() == METADATA_TOPIC
