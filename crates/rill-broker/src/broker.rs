@@ -93,6 +93,8 @@ pub struct Broker {
     pub cleaner: Arc<crate::cleaner::CleanerMetrics>,
     /// The authorizer, when `authorizer.class.name` sets one.
     pub authz: Option<Arc<crate::authz::Authz>>,
+    /// Client quotas: the table of the image's quotas and the usage sensors.
+    pub quotas: crate::quota::ClientQuotas,
 }
 
 impl Broker {
@@ -153,6 +155,9 @@ impl Broker {
                 config.value(k).unwrap_or_default().to_string()
             })?
             .map(Arc::new),
+            quotas: crate::quota::ClientQuotas::from_config(&|k: &str| {
+                config.value(k).unwrap_or_default().to_string()
+            })?,
             reconcile_lock: std::sync::Mutex::new(()),
             stopping: std::sync::atomic::AtomicBool::new(false),
             observer: crate::observe::ImageObserver::new(config.node_id),

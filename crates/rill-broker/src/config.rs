@@ -106,6 +106,11 @@ pub const BROKER_DEFAULTS: &[(&str, &str)] = &[
     ("authorizer.class.name", ""),
     ("super.users", ""),
     ("allow.everyone.if.no.acl.found", "false"),
+    ("quota.window.num", "11"),
+    ("quota.window.size.seconds", "1"),
+    ("controller.quota.window.num", "11"),
+    ("controller.quota.window.size.seconds", "1"),
+    ("client.quota.callback.class", ""),
     ("sasl.enabled.mechanisms", "GSSAPI"),
     ("sasl.mechanism.inter.broker.protocol", "GSSAPI"),
     ("sasl.mechanism.controller.protocol", "GSSAPI"),
@@ -350,6 +355,7 @@ impl BrokerConfig {
         parse_admin_listen(&get(ADMIN_LISTEN_KEY))?;
         crate::security::check_security_config(&listeners, &get)?;
         crate::authz::Authz::from_config(&get)?;
+        crate::quota::ClientQuotas::from_config(&get)?;
         let config = BrokerConfig {
             dynamic: BTreeMap::new(),
             cluster,

@@ -27,6 +27,7 @@ pub mod metadata;
 pub mod net;
 pub mod observe;
 pub mod producer_ids;
+pub mod quota;
 pub mod replica;
 pub mod scram_users;
 pub mod security;

@@ -5,9 +5,9 @@
 //! and may ask `net` to close the connection once an answer is written.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::listener_security::SecurityProtocol;
 
@@ -62,6 +62,9 @@ pub struct Session {
     auth: Mutex<AuthState>,
     /// Set when the connection must close once the answers owed so far are written.
     close: AtomicBool,
+    /// Until when (on [`crate::quota::mono_ms`]'s clock) nothing more is handled: a quota
+    /// throttle (KIP-219 mutes the channel for the throttle time).
+    throttled_until_ms: AtomicU64,
 }
 
 impl Session {
@@ -80,6 +83,7 @@ impl Session {
                 expires_at: None,
             }),
             close: AtomicBool::new(false),
+            throttled_until_ms: AtomicU64::new(0),
         }
     }
 
@@ -120,6 +124,25 @@ impl Session {
             Some(sasl) if !self.auth().authenticated => (0, sasl.max_receive_size.min(socket_max)),
             Some(_) => (0, socket_max),
         }
+    }
+
+    /// A quota throttled the client for `ms`: the connection handles nothing more from it
+    /// until then (its answers owed so far are still written).
+    pub fn throttle_for(&self, ms: u64) {
+        if ms > 0 {
+            self.throttled_until_ms
+                .fetch_max(crate::quota::mono_ms() + ms, Ordering::Relaxed);
+        }
+    }
+
+    /// How long the connection stays muted by a throttle, if it is.
+    pub fn throttle_remaining(&self) -> Option<Duration> {
+        let until = self.throttled_until_ms.load(Ordering::Relaxed);
+        if until == 0 {
+            return None;
+        }
+        let now = crate::quota::mono_ms();
+        (until > now).then(|| Duration::from_millis(until - now))
     }
 
     /// Whether the connection must close after what is owed.

@@ -17,6 +17,7 @@ pub mod admin;
 mod authenticate;
 pub mod batch_view;
 mod client;
+pub mod client_quotas;
 pub mod connection;
 pub mod delivery;
 pub mod error;

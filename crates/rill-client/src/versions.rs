@@ -41,6 +41,7 @@ pub fn client_range(api: ApiKey) -> (i16, i16) {
         ApiKey::DescribeUserScramCredentials => (0, 0),
         ApiKey::AlterUserScramCredentials => (0, 0),
         ApiKey::DescribeAcls | ApiKey::CreateAcls | ApiKey::DeleteAcls => (1, 3),
+        ApiKey::DescribeClientQuotas | ApiKey::AlterClientQuotas => (0, 1),
         // v0 handshakes send raw SASL tokens outside Kafka frames; Rill frames them (v1).
         ApiKey::SaslHandshake => (1, 1),
         ApiKey::SaslAuthenticate => (0, 2),

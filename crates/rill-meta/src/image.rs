@@ -103,6 +103,10 @@ pub struct MetadataImage {
     pub(crate) acls: BTreeMap<String, crate::AclEntry>,
     /// ACL records applied (see [`MetadataImage::acl_changes`]).
     pub(crate) acl_changes: u64,
+    /// Client quotas by entity (canonical form); see [`crate::quota`].
+    pub(crate) client_quotas: BTreeMap<crate::QuotaEntity, BTreeMap<String, crate::QuotaValue>>,
+    /// Quota records applied (see [`MetadataImage::quota_changes`]).
+    pub(crate) quota_changes: u64,
 }
 
 impl MetadataImage {
@@ -450,6 +454,7 @@ impl MetadataImage {
             MetadataRecord::AclCreated { .. } | MetadataRecord::AclRemoved { .. } => {
                 self.apply_acl(record)?
             }
+            MetadataRecord::ClientQuotaAltered { .. } => self.apply_client_quota(record),
         }
         Ok(())
     }

@@ -248,4 +248,14 @@ pub enum MetadataRecord {
         /// Its id.
         id: String,
     },
+    /// A client quota was set or removed (Kafka's `ClientQuotaRecord`).
+    ClientQuotaAltered {
+        /// The entity (`user`, `client-id`, both, or `ip`; a part without a name is the
+        /// default).
+        entity: crate::QuotaEntity,
+        /// The quota key (`producer_byte_rate`, ...).
+        key: String,
+        /// The new value, or `None` to remove it.
+        value: Option<crate::QuotaValue>,
+    },
 }

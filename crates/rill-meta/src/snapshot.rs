@@ -71,6 +71,7 @@ impl MetadataImage {
         }
         out.extend(self.scram_records());
         out.extend(self.acl_records());
+        out.extend(self.client_quota_records());
         out
     }
 }

@@ -44,6 +44,8 @@ enum Command {
     Users(cmd::users::UsersArgs),
     /// Create, list and delete ACLs (kafka-acls).
     Acls(cmd::acls::AclsArgs),
+    /// Describe and alter client quotas (kafka-configs --entity-type users|clients).
+    Quotas(cmd::quotas::QuotasArgs),
     /// Load generators: produce and consume throughput and latency.
     Perf(cmd::perf::PerfArgs),
     /// Local development helpers.
@@ -74,6 +76,7 @@ fn main() -> std::process::ExitCode {
         Command::Groups(args) => cmd::block_on(cmd::groups::run(args, g)),
         Command::Users(args) => cmd::block_on(cmd::users::run(args, g)),
         Command::Acls(args) => cmd::block_on(cmd::acls::run(args, g)),
+        Command::Quotas(args) => cmd::block_on(cmd::quotas::run(args, g)),
         Command::Perf(args) => cmd::block_on(cmd::perf::run(args, g)),
         Command::Transactions(args) => cmd::block_on(cmd::transactions::run(args, g)),
         Command::Dev(args) => cmd::block_on(cmd::dev::run(args)),

@@ -32,6 +32,31 @@ pub struct FetchAnswer {
     pub files: FileRecords,
 }
 
+/// The record bytes an answer sends (what `consumer_byte_rate` counts).
+pub fn response_record_bytes(answer: &FetchAnswer) -> u64 {
+    let in_files: u64 = answer.files.values().flatten().map(|s| s.len).sum();
+    let in_memory: u64 = answer
+        .response
+        .responses
+        .iter()
+        .flat_map(|t| t.partitions.iter())
+        .filter_map(|p| p.records.as_ref())
+        .map(|r| r.len() as u64)
+        .sum();
+    in_files + in_memory
+}
+
+/// The answer to a fetch throttled by a quota: no data, only the throttle time (Kafka's
+/// `getThrottledResponse`); the consumer fetches the same offsets again after it.
+pub fn throttled_answer(throttle_ms: i32) -> FetchAnswer {
+    let mut response = FetchResponse::default();
+    response.throttle_time_ms = throttle_ms;
+    FetchAnswer {
+        response,
+        files: FileRecords::new(),
+    }
+}
+
 /// Answers Fetch, waiting up to `max_wait_ms` for `min_bytes`.
 pub async fn handle(
     replicas: &ReplicaManager,

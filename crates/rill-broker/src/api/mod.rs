@@ -3,6 +3,7 @@
 
 pub mod acls;
 pub mod api_versions;
+pub mod client_quotas;
 pub mod cluster;
 pub mod configs;
 pub mod describe_configs;
@@ -44,6 +45,7 @@ use kafka_protocol::protocol::{Decodable, Encodable};
 use crate::broker::Broker;
 use crate::net::handler::RequestHandler;
 use crate::net::response::Response;
+use crate::quota::entity::QuotaKind;
 use crate::session::Session;
 
 /// Why a request closes its connection instead of getting a response.
@@ -97,6 +99,8 @@ pub struct RequestContext {
     pub listener: Arc<crate::session::ListenerContext>,
     /// Who sent it and the authorizer its checks go to.
     pub auth: crate::authz::RequestAuth,
+    /// Its client quotas (`None` when no quota is set in the cluster).
+    pub quota: Option<Arc<crate::quota::RequestQuota>>,
 }
 
 /// The APIs Rill serves and the version ranges it advertises and accepts: each version here
@@ -161,6 +165,8 @@ const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeAcls, 1, 3),
     (ApiKey::CreateAcls, 1, 3),
     (ApiKey::DeleteAcls, 1, 3),
+    (ApiKey::DescribeClientQuotas, 0, 1),
+    (ApiKey::AlterClientQuotas, 0, 1),
 ];
 
 /// The APIs Rill serves, with the version ranges it accepts: `(api, min, max)`.
@@ -295,6 +301,11 @@ pub async fn handle_request(
     };
     sasl::check_allowed(session, api)?;
     let timer = crate::observe::requests::start(api);
+    let image = broker.image();
+    let client_id = header.client_id.as_deref().unwrap_or("");
+    let quota = broker
+        .quotas
+        .for_request(&image, || session.principal(), client_id);
     let ctx = RequestContext {
         api_key: api,
         version,
@@ -302,17 +313,30 @@ pub async fn handle_request(
         peer: session.peer,
         listener: session.listener.clone(),
         auth: request_auth(broker, session),
+        quota,
     };
     match *body {
         RequestKind::Produce(req) => {
-            let refused = if req.transactional_id.is_some() && broker.txns.verification_enabled() {
-                crate::txn::verify::verify_produce(broker.as_ref(), broker.txns.peers(), &req).await
-            } else {
-                Default::default()
-            };
-            let inflight =
-                produce::append_refusing(&broker.replicas, &broker.image(), &ctx, req, &refused)
-                    .await;
+            // Kafka records the produce request's size against producer_byte_rate.
+            if let Some(q) = &ctx.quota {
+                broker
+                    .quotas
+                    .record(q, QuotaKind::Produce, frame.len() as f64);
+            }
+            let quota = ctx.quota.clone();
+            let (inflight, handling_ns) = crate::quota::timed(quota.is_some(), async {
+                let refused = if req.transactional_id.is_some()
+                    && broker.txns.verification_enabled()
+                {
+                    crate::txn::verify::verify_produce(broker.as_ref(), broker.txns.peers(), &req)
+                        .await
+                } else {
+                    Default::default()
+                };
+                produce::append_refusing(&broker.replicas, &image, &ctx, req, &refused).await
+            })
+            .await;
+            let throttle = throttle_after(broker, session, api, quota.as_ref(), handling_ns);
             // Only what encoding needs goes along: the request's buffer is freed now.
             Ok(Responder::Pending(Box::pin(async move {
                 let _parked =
@@ -320,7 +344,10 @@ pub async fn handle_request(
                 let Some(inflight) = inflight else {
                     return Err(RequestError::Encode("produce append task failed".into()));
                 };
-                let body = inflight.finish().await.map(ResponseKind::Produce);
+                let body = inflight.finish().await.map(|mut r| {
+                    r.throttle_time_ms = throttle;
+                    ResponseKind::Produce(r)
+                });
                 timer.finish(body.as_ref());
                 match body {
                     Some(body) => encode_response(api, version, correlation_id, body)
@@ -329,8 +356,28 @@ pub async fn handle_request(
                 }
             })))
         }
-        RequestKind::Fetch(req) => {
-            let answer = fetch::handle(&broker.replicas, &broker.image(), &ctx, req).await;
+        RequestKind::Fetch(mut req) => {
+            let follower = req.replica_id.0.max(req.replica_state.replica_id.0) >= 0;
+            let quota = ctx.quota.clone().filter(|_| !follower);
+            // A fetch never asks for more than the consumer's quota allows in a window.
+            if let Some(cap) = quota.as_ref().and_then(|q| broker.quotas.fetch_cap(q)) {
+                req.max_bytes = req.max_bytes.min(cap.max(1.0).min(i32::MAX as f64) as i32);
+            }
+            let (mut answer, handling_ns) = crate::quota::timed(quota.is_some(), async {
+                fetch::handle(&broker.replicas, &image, &ctx, req).await
+            })
+            .await;
+            if let Some(q) = &quota {
+                let bytes = fetch::response_record_bytes(&answer) as f64;
+                broker.quotas.record(q, QuotaKind::Fetch, bytes);
+                let throttle = throttle_after(broker, session, api, Some(q), handling_ns);
+                if throttle > 0 {
+                    // Kafka answers a throttled fetch without data and takes its bytes back.
+                    broker.quotas.unrecord(q, QuotaKind::Fetch, bytes);
+                    answer = fetch::throttled_answer(throttle);
+                }
+                answer.response.throttle_time_ms = throttle;
+            }
             timer.finish_fetch(&answer.response);
             fetch_wire::encode_fetch_response(
                 correlation_id,
@@ -341,7 +388,18 @@ pub async fn handle_request(
             .map(|r| Responder::Done(Some(r)))
         }
         body => {
-            let body = dispatch(broker, &ctx, session, body).await;
+            let (body, handling_ns) = crate::quota::timed(ctx.quota.is_some(), async {
+                dispatch(broker, &ctx, session, body).await
+            })
+            .await;
+            let body = body.map(|mut body| {
+                let throttle =
+                    throttle_after(broker, session, api, ctx.quota.as_ref(), handling_ns);
+                if throttle > 0 {
+                    set_throttle_time(&mut body, throttle);
+                }
+                body
+            });
             timer.finish(body.as_ref());
             match body {
                 Some(body) => encode_response(api, version, correlation_id, body)
@@ -350,6 +408,42 @@ pub async fn handle_request(
             }
         }
     }
+}
+
+/// APIs whose handling time `request_percentage` does not count (Kafka exempts the
+/// handshake and the brokers' own cluster actions).
+fn exempt_from_request_quota(api: ApiKey) -> bool {
+    matches!(
+        api,
+        ApiKey::ApiVersions
+            | ApiKey::SaslHandshake
+            | ApiKey::SaslAuthenticate
+            | ApiKey::WriteTxnMarkers
+    )
+}
+
+/// Records the request's handling time against `request_percentage` and returns the
+/// throttle time the request earned in all (bytes, time, mutations), muting the connection
+/// for it (KIP-219). Follower fetches pass no quota: replication is not a client's usage.
+fn throttle_after(
+    broker: &Broker,
+    session: &Session,
+    api: ApiKey,
+    quota: Option<&Arc<crate::quota::RequestQuota>>,
+    handling_ns: u64,
+) -> i32 {
+    let Some(q) = quota else {
+        return 0;
+    };
+    if !exempt_from_request_quota(api) {
+        // Percent of one thread: nanoseconds x 100 / 1e9 per second of window.
+        broker
+            .quotas
+            .record(q, QuotaKind::Request, handling_ns as f64 * 100.0 / 1e9);
+    }
+    let ms = q.throttle_ms();
+    session.throttle_for(ms as u64);
+    ms
 }
 
 /// The request's principal, host and the authorizer in force.
@@ -510,6 +604,12 @@ async fn dispatch(
         RequestKind::DeleteAcls(req) => {
             ResponseKind::DeleteAcls(acls::delete_acls(broker, ctx, req).await)
         }
+        RequestKind::DescribeClientQuotas(req) => ResponseKind::DescribeClientQuotas(
+            client_quotas::describe_client_quotas(broker, ctx, req),
+        ),
+        RequestKind::AlterClientQuotas(req) => ResponseKind::AlterClientQuotas(
+            client_quotas::alter_client_quotas(broker, ctx, req).await,
+        ),
         other => {
             // version_range() admits only the APIs above; reaching here is a routing bug.
             tracing::error!(api = ?ctx.api_key, "no handler for {:?}", std::mem::discriminant(&other));
@@ -517,6 +617,57 @@ async fn dispatch(
         }
     };
     Some(r)
+}
+
+/// Sets the `throttle_time_ms` of a response (those that have one).
+fn set_throttle_time(body: &mut ResponseKind, ms: i32) {
+    match body {
+        ResponseKind::Produce(r) => r.throttle_time_ms = ms,
+        ResponseKind::Fetch(r) => r.throttle_time_ms = ms,
+        ResponseKind::ListOffsets(r) => r.throttle_time_ms = ms,
+        ResponseKind::Metadata(r) => r.throttle_time_ms = ms,
+        ResponseKind::ApiVersions(r) => r.throttle_time_ms = ms,
+        ResponseKind::CreateTopics(r) => r.throttle_time_ms = ms,
+        ResponseKind::DeleteTopics(r) => r.throttle_time_ms = ms,
+        ResponseKind::DeleteRecords(r) => r.throttle_time_ms = ms,
+        ResponseKind::InitProducerId(r) => r.throttle_time_ms = ms,
+        ResponseKind::DescribeConfigs(r) => r.throttle_time_ms = ms,
+        ResponseKind::AlterConfigs(r) => r.throttle_time_ms = ms,
+        ResponseKind::DescribeLogDirs(r) => r.throttle_time_ms = ms,
+        ResponseKind::CreatePartitions(r) => r.throttle_time_ms = ms,
+        ResponseKind::IncrementalAlterConfigs(r) => r.throttle_time_ms = ms,
+        ResponseKind::DescribeCluster(r) => r.throttle_time_ms = ms,
+        ResponseKind::OffsetForLeaderEpoch(r) => r.throttle_time_ms = ms,
+        ResponseKind::ElectLeaders(r) => r.throttle_time_ms = ms,
+        ResponseKind::AlterPartitionReassignments(r) => r.throttle_time_ms = ms,
+        ResponseKind::ListPartitionReassignments(r) => r.throttle_time_ms = ms,
+        ResponseKind::FindCoordinator(r) => r.throttle_time_ms = ms,
+        ResponseKind::JoinGroup(r) => r.throttle_time_ms = ms,
+        ResponseKind::SyncGroup(r) => r.throttle_time_ms = ms,
+        ResponseKind::Heartbeat(r) => r.throttle_time_ms = ms,
+        ResponseKind::LeaveGroup(r) => r.throttle_time_ms = ms,
+        ResponseKind::OffsetCommit(r) => r.throttle_time_ms = ms,
+        ResponseKind::OffsetFetch(r) => r.throttle_time_ms = ms,
+        ResponseKind::OffsetDelete(r) => r.throttle_time_ms = ms,
+        ResponseKind::TxnOffsetCommit(r) => r.throttle_time_ms = ms,
+        ResponseKind::DescribeGroups(r) => r.throttle_time_ms = ms,
+        ResponseKind::ListGroups(r) => r.throttle_time_ms = ms,
+        ResponseKind::DeleteGroups(r) => r.throttle_time_ms = ms,
+        ResponseKind::AddPartitionsToTxn(r) => r.throttle_time_ms = ms,
+        ResponseKind::AddOffsetsToTxn(r) => r.throttle_time_ms = ms,
+        ResponseKind::EndTxn(r) => r.throttle_time_ms = ms,
+        ResponseKind::DescribeTransactions(r) => r.throttle_time_ms = ms,
+        ResponseKind::ListTransactions(r) => r.throttle_time_ms = ms,
+        ResponseKind::DescribeProducers(r) => r.throttle_time_ms = ms,
+        ResponseKind::DescribeUserScramCredentials(r) => r.throttle_time_ms = ms,
+        ResponseKind::AlterUserScramCredentials(r) => r.throttle_time_ms = ms,
+        ResponseKind::DescribeAcls(r) => r.throttle_time_ms = ms,
+        ResponseKind::CreateAcls(r) => r.throttle_time_ms = ms,
+        ResponseKind::DeleteAcls(r) => r.throttle_time_ms = ms,
+        ResponseKind::DescribeClientQuotas(r) => r.throttle_time_ms = ms,
+        ResponseKind::AlterClientQuotas(r) => r.throttle_time_ms = ms,
+        _ => {}
+    }
 }
 
 fn encode_response(

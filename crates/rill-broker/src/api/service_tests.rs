@@ -73,6 +73,7 @@ fn ctx(api_key: ApiKey) -> RequestContext {
         peer: SocketAddr::from(([127, 0, 0, 1], 1)),
         listener: crate::session::ListenerContext::plaintext("PLAINTEXT"),
         auth: crate::authz::RequestAuth::allow_all("User:ANONYMOUS"),
+        quota: None,
     }
 }
 

@@ -21,6 +21,53 @@ use crate::admin::{self, AdminError, NewTopic};
 use crate::broker::Broker;
 use crate::topic_config::TopicConfig;
 
+/// Kafka's message for THROTTLING_QUOTA_EXCEEDED.
+const THROTTLED: &str = "The throttling quota has been exceeded.";
+
+/// A request's controller mutations under `controller_mutation_rate` (KIP-599).
+#[derive(Clone)]
+struct Mutations {
+    /// The request's quota, when a mutation quota applies and the request is not
+    /// validate-only.
+    quota: Option<Arc<crate::quota::RequestQuota>>,
+    /// Strict (the version knows THROTTLING_QUOTA_EXCEEDED): refuse while in debt.
+    strict: bool,
+}
+
+impl Mutations {
+    /// The mutations of the request of `ctx`; strict from `strict_from` on.
+    fn of(ctx: &RequestContext, strict_from: i16, validate_only: bool) -> Self {
+        Mutations {
+            quota: ctx.quota.clone().filter(|q| {
+                !validate_only && q.has(crate::quota::entity::QuotaKind::ControllerMutation)
+            }),
+            strict: ctx.version >= strict_from,
+        }
+    }
+
+    /// Whether the next mutation is refused (strict and in debt).
+    fn refused(&self, b: &Broker) -> bool {
+        match &self.quota {
+            Some(q) if self.strict => b.quotas.mutation_in_debt(q),
+            _ => false,
+        }
+    }
+
+    /// Counts `partitions` created or deleted.
+    fn take(&self, b: &Broker, partitions: u32) {
+        if let Some(q) = &self.quota {
+            b.quotas.take_mutation(q, partitions);
+        }
+    }
+
+    /// Notes the throttle time the mutations earned in the request's quota.
+    fn throttle(&self, b: &Broker) {
+        if let Some(q) = &self.quota {
+            b.quotas.mutation_throttle(q);
+        }
+    }
+}
+
 /// Answers CreateTopics.
 pub async fn create_topics(
     broker: &Arc<Broker>,
@@ -33,7 +80,9 @@ pub async fn create_topics(
     // Kafka: CREATE on the cluster, or on each topic.
     let auth = ctx.auth.clone();
     let cluster_create = auth.cluster(AclOperation::Create);
-    blocking(move || {
+    let mutations = Mutations::of(ctx, 6, req.validate_only);
+    let after = mutations.clone();
+    let response = blocking(move || {
         let mut r = CreateTopicsResponse::default();
         let mut seen = HashSet::new();
         let dups: HashSet<String> = req
@@ -59,6 +108,12 @@ pub async fn create_topics(
             if !cluster_create && !auth.topic(AclOperation::Create, &name) {
                 tr.error_code = ResponseError::TopicAuthorizationFailed.code();
                 tr.error_message = Some(str_bytes("Authorization failed."));
+                r.topics.push(tr);
+                continue;
+            }
+            if mutations.refused(&b) {
+                tr.error_code = ResponseError::ThrottlingQuotaExceeded.code();
+                tr.error_message = Some(str_bytes(THROTTLED));
                 r.topics.push(tr);
                 continue;
             }
@@ -99,6 +154,7 @@ pub async fn create_topics(
             };
             match result {
                 Ok(topic) => {
+                    mutations.take(&b, topic.partitions as u32);
                     tr.topic_id = topic.topic_id;
                     tr.num_partitions = topic.partitions as i32;
                     tr.replication_factor = topic.replication_factor as i16;
@@ -134,7 +190,9 @@ pub async fn create_topics(
         r
     })
     .await
-    .unwrap_or_default()
+    .unwrap_or_default();
+    after.throttle(broker);
+    response
 }
 
 /// Answers DeleteTopics (by name, or by id from v6).
@@ -146,7 +204,9 @@ pub async fn delete_topics(
     let b = broker.clone();
     // Kafka: DELETE on each topic.
     let auth = ctx.auth.clone();
-    blocking(move || {
+    let mutations = Mutations::of(ctx, 5, false);
+    let after = mutations.clone();
+    let response = blocking(move || {
         let mut r = DeleteTopicsResponse::default();
         let mut targets: Vec<(Option<String>, Uuid)> = req
             .topic_names
@@ -175,12 +235,25 @@ pub async fn delete_topics(
                 r.responses.push(tr);
                 continue;
             }
+            if mutations.refused(&b) {
+                tr.name = name.map(|n| TopicName(str_bytes(n)));
+                tr.topic_id = id;
+                tr.error_code = ResponseError::ThrottlingQuotaExceeded.code();
+                tr.error_message = Some(str_bytes(THROTTLED));
+                r.responses.push(tr);
+                continue;
+            }
+            let partitions = known
+                .as_deref()
+                .and_then(|n| b.image().topic(n).map(|t| t.partitions))
+                .unwrap_or(0);
             let result = match &name {
                 Some(n) => admin::delete_topic(&b, n).map(|id| (n.clone(), id)),
                 None => admin::delete_topic_by_id(&b, id).map(|n| (n, id)),
             };
             match result {
                 Ok((n, id)) => {
+                    mutations.take(&b, partitions);
                     tr.name = Some(TopicName(str_bytes(n)));
                     tr.topic_id = id;
                 }
@@ -196,7 +269,9 @@ pub async fn delete_topics(
         r
     })
     .await
-    .unwrap_or_default()
+    .unwrap_or_default();
+    after.throttle(broker);
+    response
 }
 
 /// Answers CreatePartitions.
@@ -207,7 +282,9 @@ pub async fn create_partitions(
 ) -> CreatePartitionsResponse {
     let b = broker.clone();
     let auth = ctx.auth.clone();
-    blocking(move || {
+    let mutations = Mutations::of(ctx, 3, req.validate_only);
+    let after = mutations.clone();
+    let response = blocking(move || {
         let mut r = CreatePartitionsResponse::default();
         for t in req.topics {
             let mut tr = CreatePartitionsTopicResult::default();
@@ -219,6 +296,17 @@ pub async fn create_partitions(
                 r.results.push(tr);
                 continue;
             }
+            if mutations.refused(&b) {
+                tr.error_code = ResponseError::ThrottlingQuotaExceeded.code();
+                tr.error_message = Some(str_bytes(THROTTLED));
+                r.results.push(tr);
+                continue;
+            }
+            let before = b
+                .image()
+                .topic(t.name.0.as_str())
+                .map(|x| x.partitions)
+                .unwrap_or(0);
             let assignments = t.assignments.map(|a| {
                 a.into_iter()
                     .map(|x| x.broker_ids.into_iter().map(|id| id.0).collect())
@@ -233,11 +321,15 @@ pub async fn create_partitions(
             ) {
                 tr.error_code = e.code();
                 tr.error_message = Some(str_bytes(e.to_string()));
+            } else {
+                mutations.take(&b, (t.count.max(0) as u32).saturating_sub(before));
             }
             r.results.push(tr);
         }
         r
     })
     .await
-    .unwrap_or_default()
+    .unwrap_or_default();
+    after.throttle(broker);
+    response
 }

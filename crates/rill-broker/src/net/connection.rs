@@ -226,6 +226,8 @@ enum Event<E, R, W> {
     Read(R, Result<Option<Frame>, FrameError>),
     /// Owed responses are ready and nothing is being written.
     CanWrite,
+    /// A quota throttle ended: requests are handled again.
+    Unmuted,
 }
 
 /// Serves one plaintext connection (see [`serve_connection`]).
@@ -282,6 +284,8 @@ pub async fn serve_connection<H, R, W>(
     let mut handling_permits: Option<Permits> = None;
     // No more requests are handled (shutdown, a refused request).
     let mut stop_handling = false;
+    // A quota throttle in progress (KIP-219): the next request waits for it.
+    let mut muted = pin!(None::<tokio::time::Sleep>);
     // Owed responses and the write in progress (the batch it holds counts as owed).
     let mut owed: OwedQueue<H::Error> = OwedQueue::new();
     let mut idle_writer: Option<W> = None;
@@ -324,6 +328,12 @@ pub async fn serve_connection<H, R, W>(
                 if let Poll::Ready(handled) = h.poll(cx) {
                     handling.set(None);
                     return Poll::Ready(Event::Handled(handled));
+                }
+            }
+            if let Some(m) = muted.as_mut().as_pin_mut() {
+                if m.poll(cx).is_ready() {
+                    muted.set(None);
+                    return Poll::Ready(Event::Unmuted);
                 }
             }
             if let Some(r) = reading.as_mut().as_pin_mut() {
@@ -438,6 +448,7 @@ pub async fn serve_connection<H, R, W>(
                     writing.set(Some(writer.write_batch(batch, stats)));
                 }
             }
+            Event::Unmuted => {}
         }
 
         if dead {
@@ -454,9 +465,16 @@ pub async fn serve_connection<H, R, W>(
             }
             continue;
         }
-        // The next request, if one is read and the client is owed few enough answers.
-        if handling.is_none() && !stop_handling && owed.len() + in_write < MAX_IN_FLIGHT {
-            if let Some(frame) = waiting.pop_front() {
+        // The next request, if one is read, the client is owed few enough answers and no
+        // quota throttle mutes the connection (reading stops too once FRAMES_AHEAD wait).
+        if handling.is_none()
+            && !stop_handling
+            && muted.is_none()
+            && owed.len() + in_write < MAX_IN_FLIGHT
+        {
+            if let Some(pause) = session.throttle_remaining().filter(|_| !waiting.is_empty()) {
+                muted.set(Some(tokio::time::sleep(pause)));
+            } else if let Some(frame) = waiting.pop_front() {
                 handling.set(Some(handler.handle(frame.bytes, session)));
                 handling_permits = Some(frame.permits);
             }

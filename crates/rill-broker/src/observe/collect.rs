@@ -41,7 +41,61 @@ pub fn collect(broker: &Broker, remote_ends: &RemoteEnds) -> String {
     groups(broker, remote_ends, &mut t);
     transactions(broker, &mut t);
     cleaner(&broker.cleaner.snapshot(), &mut t);
+    quotas(broker, &mut t);
     t.finish()
+}
+
+/// Client quota sensors in use (Kafka's per-entity `Produce`/`Fetch`/`Request` and
+/// `ControllerMutation` quota metrics): the limit, the measured value and the throttle time
+/// handed out, per quota kind, user and client id. Idle sensors are dropped, so their series
+/// go with them.
+fn quotas(broker: &Broker, t: &mut PromText) {
+    let views = broker.quotas.views();
+    let families: [(
+        &str,
+        &str,
+        &str,
+        fn(&crate::quota::sensors::SensorView) -> f64,
+    ); 4] = [
+        (
+            "rill_client_quota_limit",
+            "gauge",
+            "The quota in force per sensor (bytes/s; percent of a thread; partition mutations/s).",
+            |v| v.limit,
+        ),
+        (
+            "rill_client_quota_value",
+            "gauge",
+            "Measured usage per sensor (bytes/s; percent; mutation tokens left).",
+            |v| v.value,
+        ),
+        (
+            "rill_client_quota_throttle_time_ms_total",
+            "counter",
+            "Throttle time handed out per sensor, in ms (Kafka: throttle-time).",
+            |v| v.throttle_ms_total as f64,
+        ),
+        (
+            "rill_client_quota_throttled_requests_total",
+            "counter",
+            "Requests throttled per sensor.",
+            |v| v.throttled as f64,
+        ),
+    ];
+    for (name, kind, help, value) in families {
+        t.family(name, kind, help);
+        for v in &views {
+            t.sample(
+                name,
+                &[
+                    ("quota", v.kind.label()),
+                    ("user", &v.user),
+                    ("client_id", &v.client_id),
+                ],
+                value(v),
+            );
+        }
+    }
 }
 
 /// The transaction coordinator of this node: the `__transaction_state` partitions it owns

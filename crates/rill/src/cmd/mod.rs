@@ -14,6 +14,7 @@ pub mod membership;
 pub mod output;
 pub mod perf;
 pub mod produce;
+pub mod quotas;
 pub mod security;
 pub mod topics;
 pub mod transactions;
