@@ -359,24 +359,33 @@ pub async fn handle_request(
         RequestKind::Fetch(mut req) => {
             let follower = req.replica_id.0.max(req.replica_state.replica_id.0) >= 0;
             let quota = ctx.quota.clone().filter(|_| !follower);
-            // A fetch never asks for more than the consumer's quota allows in a window.
-            if let Some(cap) = quota.as_ref().and_then(|q| broker.quotas.fetch_cap(q)) {
-                req.max_bytes = req.max_bytes.min(cap.max(1.0).min(i32::MAX as f64) as i32);
-            }
-            let (mut answer, handling_ns) = crate::quota::timed(quota.is_some(), async {
-                fetch::handle(&broker.replicas, &image, &ctx, req).await
-            })
-            .await;
-            if let Some(q) = &quota {
-                let bytes = fetch::response_record_bytes(&answer) as f64;
-                broker.quotas.record(q, QuotaKind::Fetch, bytes);
-                let throttle = throttle_after(broker, session, api, Some(q), handling_ns);
-                if throttle > 0 {
-                    // Kafka answers a throttled fetch without data and takes its bytes back.
-                    broker.quotas.unrecord(q, QuotaKind::Fetch, bytes);
-                    answer = fetch::throttled_answer(throttle);
+            // A consumer over its byte rate gets no data until its debt is paid (Kafka
+            // answers a throttled fetch without data too).
+            let in_debt = quota
+                .as_ref()
+                .map(|q| broker.quotas.refuse_while_in_debt(q, QuotaKind::Fetch))
+                .unwrap_or(0);
+            let mut answer = if in_debt > 0 {
+                fetch::throttled_answer(0)
+            } else {
+                // A fetch never asks for more than the consumer's quota lets through at once.
+                if let Some(cap) = quota.as_ref().and_then(|q| broker.quotas.fetch_cap(q)) {
+                    req.max_bytes = req.max_bytes.min(cap.clamp(1.0, i32::MAX as f64) as i32);
                 }
-                answer.response.throttle_time_ms = throttle;
+                let (answer, handling_ns) = crate::quota::timed(quota.is_some(), async {
+                    fetch::handle(&broker.replicas, &image, &ctx, req).await
+                })
+                .await;
+                if let Some(q) = &quota {
+                    let bytes = fetch::response_record_bytes(&answer) as f64;
+                    broker.quotas.record(q, QuotaKind::Fetch, bytes);
+                    record_handling_time(broker, api, q, handling_ns);
+                }
+                answer
+            };
+            if let Some(q) = &quota {
+                answer.response.throttle_time_ms = q.throttle_ms();
+                session.throttle_for(q.throttle_ms() as u64);
             }
             timer.finish_fetch(&answer.response);
             fetch_wire::encode_fetch_response(
@@ -435,15 +444,25 @@ fn throttle_after(
     let Some(q) = quota else {
         return 0;
     };
+    record_handling_time(broker, api, q, handling_ns);
+    let ms = q.throttle_ms();
+    session.throttle_for(ms as u64);
+    ms
+}
+
+/// Records a request's handling time against `request_percentage` (unless its API is
+/// exempt): percent of one thread, so nanoseconds x 100 / 1e9 per second.
+fn record_handling_time(
+    broker: &Broker,
+    api: ApiKey,
+    q: &crate::quota::RequestQuota,
+    handling_ns: u64,
+) {
     if !exempt_from_request_quota(api) {
-        // Percent of one thread: nanoseconds x 100 / 1e9 per second of window.
         broker
             .quotas
             .record(q, QuotaKind::Request, handling_ns as f64 * 100.0 / 1e9);
     }
-    let ms = q.throttle_ms();
-    session.throttle_for(ms as u64);
-    ms
 }
 
 /// The request's principal, host and the authorizer in force.

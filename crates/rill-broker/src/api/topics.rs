@@ -25,7 +25,6 @@ use crate::topic_config::TopicConfig;
 const THROTTLED: &str = "The throttling quota has been exceeded.";
 
 /// A request's controller mutations under `controller_mutation_rate` (KIP-599).
-#[derive(Clone)]
 struct Mutations {
     /// The request's quota, when a mutation quota applies and the request is not
     /// validate-only.
@@ -48,22 +47,24 @@ impl Mutations {
     /// Whether the next mutation is refused (strict and in debt).
     fn refused(&self, b: &Broker) -> bool {
         match &self.quota {
-            Some(q) if self.strict => b.quotas.mutation_in_debt(q),
+            Some(q) if self.strict => {
+                b.quotas
+                    .refuse_while_in_debt(q, crate::quota::entity::QuotaKind::ControllerMutation)
+                    > 0
+            }
             _ => false,
         }
     }
 
-    /// Counts `partitions` created or deleted.
+    /// Counts `partitions` created or deleted (the throttle time it earns is noted in the
+    /// request's quota).
     fn take(&self, b: &Broker, partitions: u32) {
         if let Some(q) = &self.quota {
-            b.quotas.take_mutation(q, partitions);
-        }
-    }
-
-    /// Notes the throttle time the mutations earned in the request's quota.
-    fn throttle(&self, b: &Broker) {
-        if let Some(q) = &self.quota {
-            b.quotas.mutation_throttle(q);
+            b.quotas.record(
+                q,
+                crate::quota::entity::QuotaKind::ControllerMutation,
+                f64::from(partitions),
+            );
         }
     }
 }
@@ -81,7 +82,6 @@ pub async fn create_topics(
     let auth = ctx.auth.clone();
     let cluster_create = auth.cluster(AclOperation::Create);
     let mutations = Mutations::of(ctx, 6, req.validate_only);
-    let after = mutations.clone();
     let response = blocking(move || {
         let mut r = CreateTopicsResponse::default();
         let mut seen = HashSet::new();
@@ -191,7 +191,6 @@ pub async fn create_topics(
     })
     .await
     .unwrap_or_default();
-    after.throttle(broker);
     response
 }
 
@@ -205,7 +204,6 @@ pub async fn delete_topics(
     // Kafka: DELETE on each topic.
     let auth = ctx.auth.clone();
     let mutations = Mutations::of(ctx, 5, false);
-    let after = mutations.clone();
     let response = blocking(move || {
         let mut r = DeleteTopicsResponse::default();
         let mut targets: Vec<(Option<String>, Uuid)> = req
@@ -270,7 +268,6 @@ pub async fn delete_topics(
     })
     .await
     .unwrap_or_default();
-    after.throttle(broker);
     response
 }
 
@@ -283,7 +280,6 @@ pub async fn create_partitions(
     let b = broker.clone();
     let auth = ctx.auth.clone();
     let mutations = Mutations::of(ctx, 3, req.validate_only);
-    let after = mutations.clone();
     let response = blocking(move || {
         let mut r = CreatePartitionsResponse::default();
         for t in req.topics {
@@ -330,6 +326,5 @@ pub async fn create_partitions(
     })
     .await
     .unwrap_or_default();
-    after.throttle(broker);
     response
 }

@@ -152,45 +152,26 @@ impl ClientQuotas {
         ms
     }
 
-    /// Takes back `value` recorded for `kind` of `q`.
-    pub fn unrecord(&self, q: &RequestQuota, kind: QuotaKind, value: f64) {
-        if let Some(bound) = q.bound(kind) {
-            self.sensors().unrecord(kind, &bound, value, mono_ms());
-        }
-    }
-
-    /// The most a fetch of `q` may ask for under its byte-rate quota, if it has one.
-    pub fn fetch_cap(&self, q: &RequestQuota) -> Option<f64> {
-        q.bound(QuotaKind::Fetch)
-            .map(|b| self.windows.max_in_window(b.limit))
-    }
-
-    /// Whether `q`'s controller mutation quota is in debt: KIP-599's strict mode
-    /// (CreateTopics v6+, CreatePartitions v3+, DeleteTopics v5+) then refuses the mutation
-    /// with THROTTLING_QUOTA_EXCEEDED.
-    pub fn mutation_in_debt(&self, q: &RequestQuota) -> bool {
-        match q.bound(QuotaKind::ControllerMutation) {
-            Some(bound) => self.sensors().mutation_in_debt(&bound, mono_ms()),
-            None => false,
-        }
-    }
-
-    /// Counts `partitions` created or deleted by `q`.
-    pub fn take_mutation(&self, q: &RequestQuota, partitions: u32) {
-        if let Some(bound) = q.bound(QuotaKind::ControllerMutation) {
-            self.sensors()
-                .mutation_take(&bound, f64::from(partitions), mono_ms());
-        }
-    }
-
-    /// The throttle time `q`'s mutations earned (noted in `q`).
-    pub fn mutation_throttle(&self, q: &RequestQuota) -> u64 {
-        let Some(bound) = q.bound(QuotaKind::ControllerMutation) else {
+    /// When `q`'s quota of `kind` is in debt: the throttle time to answer with instead of
+    /// serving (a fetch gets no data, a strict mutation THROTTLING_QUOTA_EXCEEDED), noted in
+    /// `q` and counted. 0 when the request may be served.
+    pub fn refuse_while_in_debt(&self, q: &RequestQuota, kind: QuotaKind) -> u64 {
+        let Some(bound) = q.bound(kind) else {
             return 0;
         };
-        let ms = self.sensors().mutation_throttle(&bound, mono_ms());
+        let now = mono_ms();
+        let mut s = self.sensors();
+        let ms = s.debt_ms(kind, &bound, now);
+        s.count_throttle(kind, &bound, ms, now);
         q.note_throttle(ms);
         ms
+    }
+
+    /// The most a fetch of `q` may ask for under its byte-rate quota (one burst), if it
+    /// has one (Kafka caps it the same way, at what its measure allows in a window).
+    pub fn fetch_cap(&self, q: &RequestQuota) -> Option<f64> {
+        q.bound(QuotaKind::Fetch)
+            .map(|b| self.windows.burst(QuotaKind::Fetch, b.limit))
     }
 
     /// Every active sensor (metrics, the admin API).
