@@ -154,7 +154,7 @@ pub async fn create_topics(
             };
             match result {
                 Ok(topic) => {
-                    mutations.take(&b, topic.partitions as u32);
+                    mutations.take(&b, topic.partitions);
                     tr.topic_id = topic.topic_id;
                     tr.num_partitions = topic.partitions as i32;
                     tr.replication_factor = topic.replication_factor as i16;

@@ -507,7 +507,8 @@ mod tests {
 
     /// Answers frames `[op, id, 0 x 8]`: 0 at once; 1 pending for `id` ms; 2 after the handler
     /// itself waited on `gate`; 3 refuses the request; 4 answers nothing; 5 a pending answer
-    /// that fails. The answer is a frame holding `id`.
+    /// that fails; 6 at once, throttling the session for `id` x 10 ms. The answer is a frame
+    /// holding `id`.
     #[derive(Default)]
     struct Fake {
         gate: Notify,
@@ -523,10 +524,14 @@ mod tests {
         async fn handle(
             &self,
             frame: Bytes,
-            _session: &Session,
+            session: &Session,
         ) -> Result<Responder<String>, String> {
             let (op, id) = (frame[0], frame[1]);
             match op {
+                6 => {
+                    session.throttle_for(u64::from(id) * 10);
+                    Ok(Responder::Done(answer(id)))
+                }
                 0 => Ok(Responder::Done(answer(id))),
                 1 => Ok(Responder::Pending(Box::pin(async move {
                     tokio::time::sleep(Duration::from_millis(u64::from(id))).await;
@@ -679,6 +684,32 @@ mod tests {
         let _ = c.client.write_all(&late).await;
         assert_eq!(answers_until_eof(&mut c.client).await, [80, 5]);
         c.served.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_throttled_connection_is_answered_and_then_muted_for_the_throttle_time() {
+        let mut c = connect().await;
+        let t0 = std::time::Instant::now();
+        // Throttled for 300 ms by the first request: it is answered at once, the next only
+        // after the throttle time.
+        send(&mut c.client, &[(6, 30), (0, 1), (0, 2)]).await;
+        assert_eq!(answers(&mut c.client, 1).await, [30]);
+        assert!(
+            t0.elapsed() < Duration::from_millis(250),
+            "{:?}",
+            t0.elapsed()
+        );
+        assert_eq!(answers(&mut c.client, 2).await, [1, 2]);
+        assert!(
+            t0.elapsed() >= Duration::from_millis(290),
+            "{:?}",
+            t0.elapsed()
+        );
+        // Once it has passed, requests are handled at once again.
+        let t1 = std::time::Instant::now();
+        send(&mut c.client, &[(0, 3)]).await;
+        assert_eq!(answers(&mut c.client, 1).await, [3]);
+        assert!(t1.elapsed() < Duration::from_millis(250));
     }
 
     #[tokio::test]

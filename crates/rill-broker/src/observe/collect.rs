@@ -50,13 +50,15 @@ pub fn collect(broker: &Broker, remote_ends: &RemoteEnds) -> String {
 /// handed out, per quota kind, user and client id. Idle sensors are dropped, so their series
 /// go with them.
 fn quotas(broker: &Broker, t: &mut PromText) {
-    let views = broker.quotas.views();
-    let families: [(
-        &str,
-        &str,
-        &str,
+    /// A family: name, type, help, and the figure it shows.
+    type Family = (
+        &'static str,
+        &'static str,
+        &'static str,
         fn(&crate::quota::sensors::SensorView) -> f64,
-    ); 4] = [
+    );
+    let views = broker.quotas.views();
+    let families: [Family; 4] = [
         (
             "rill_client_quota_limit",
             "gauge",

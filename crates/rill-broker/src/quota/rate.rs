@@ -101,7 +101,7 @@ impl SampledRate {
     /// 0 when the rate is within it.
     pub fn throttle_ms(&mut self, limit: f64, now_ms: u64) -> u64 {
         let rate = self.measure(now_ms);
-        if !(limit > 0.0) || rate <= limit {
+        if limit.is_nan() || limit <= 0.0 || rate <= limit {
             return 0;
         }
         let span = self.window_size_ms(now_ms) as f64;
@@ -151,7 +151,7 @@ impl TokenBucket {
     /// How long, in ms, until the bucket is out of debt at `rate` (0 when it is not).
     pub fn throttle_ms(&mut self, rate: f64, burst: f64, now_ms: u64) -> u64 {
         self.refill(rate, burst, now_ms);
-        if self.tokens >= 0.0 || !(rate > 0.0) {
+        if self.tokens >= 0.0 || rate.is_nan() || rate <= 0.0 {
             return 0;
         }
         (-self.tokens / rate * 1000.0).ceil().min(u32::MAX as f64) as u64

@@ -528,6 +528,25 @@ fn request_for(api: ApiKey, version: i16, n: &Names) -> Option<RequestKind> {
                 .with_permission_type(1);
             RequestKind::DeleteAcls(DeleteAclsRequest::default().with_filters(vec![f]))
         }
+        ApiKey::DescribeClientQuotas => RequestKind::DescribeClientQuotas(
+            DescribeClientQuotasRequest::default().with_components(vec![
+                describe_client_quotas_request::ComponentData::default()
+                    .with_entity_type(s("client-id"))
+                    .with_match_type(2),
+            ]),
+        ),
+        ApiKey::AlterClientQuotas => {
+            let e = alter_client_quotas_request::EntryData::default()
+                .with_entity(vec![alter_client_quotas_request::EntityData::default()
+                    .with_entity_type(s("client-id"))
+                    .with_entity_name(Some(s("versions-client")))])
+                .with_ops(vec![alter_client_quotas_request::OpData::default()
+                    .with_key(s("producer_byte_rate"))
+                    .with_value(1_048_576.0)]);
+            RequestKind::AlterClientQuotas(
+                AlterClientQuotasRequest::default().with_entries(vec![e]),
+            )
+        }
         _ => return None,
     })
 }
@@ -607,6 +626,17 @@ async fn every_advertised_version_is_decoded_handled_and_answered() {
                     if let Some(codes) = acl_codes {
                         if codes != [54] {
                             failures.push(format!("{api:?} v{version}: {codes:?}, want [54]"));
+                        }
+                    }
+                    if let ResponseKind::DescribeClientQuotas(r) = &resp {
+                        if r.error_code != 0 {
+                            failures.push(format!("DescribeClientQuotas: {}", r.error_code));
+                        }
+                    }
+                    if let ResponseKind::AlterClientQuotas(r) = &resp {
+                        let codes: Vec<i16> = r.entries.iter().map(|x| x.error_code).collect();
+                        if codes != [0] {
+                            failures.push(format!("AlterClientQuotas: {codes:?}"));
                         }
                     }
                     if let ResponseKind::AlterUserScramCredentials(r) = &resp {
