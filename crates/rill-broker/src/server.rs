@@ -143,7 +143,13 @@ impl Server {
         // Certificates, JAAS users and token keys load before anything opens, so a listener
         // that cannot be served stops the start at once.
         let prepared = crate::security::prepare_listeners(&config)?;
-        let admin = crate::admin_http::AdminHttp::start_for(&config).await?;
+        // Bearer tokens on the admin listener are checked by the first listener (the
+        // inter-broker one first) that validates OAUTHBEARER tokens.
+        let oauth = prepared
+            .iter()
+            .filter_map(|p| p.context.sasl.clone())
+            .find(|s| s.mechanisms.iter().any(|m| m == "OAUTHBEARER"));
+        let admin = crate::admin_http::AdminHttp::start_for(&config, oauth).await?;
         let props = crate::broker::identity(&config)?;
         let opened = open_metadata(&config, &props.cluster_id).await?;
         let mut cluster = ClusterTasks::default();
