@@ -217,6 +217,15 @@ impl Server {
         })
     }
 
+    /// The admin HTTP listener's base URL (`https://127.0.0.1:9644` when it serves TLS), when
+    /// it runs.
+    pub fn admin_url(&self) -> Option<String> {
+        self.admin.as_ref().map(|a| {
+            let scheme = if a.is_tls() { "https" } else { "http" };
+            format!("{scheme}://{}", a.local_addr())
+        })
+    }
+
     /// The admin HTTP listener's address, when it runs.
     pub fn admin_addr(&self) -> Option<std::net::SocketAddr> {
         self.admin.as_ref().map(|a| a.local_addr())

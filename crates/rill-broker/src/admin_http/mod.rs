@@ -106,6 +106,8 @@ pub struct AdminHttp {
     upkeep: Option<JoinHandle<()>>,
     /// The certificate reload task (HTTPS).
     reload: Option<JoinHandle<()>>,
+    /// Whether it serves HTTPS.
+    tls: bool,
 }
 
 impl AdminHttp {
@@ -178,6 +180,7 @@ impl AdminHttp {
         let state = Arc::new(AppState::with_auth(auth));
         let (stop, stopped) = watch::channel(false);
         let app = router(state.clone());
+        let is_tls = tls.is_some();
         let server = match &tls {
             Some(cell) => serve(
                 tls_listener::TlsListener::new(listener, cell.clone())?,
@@ -205,12 +208,18 @@ impl AdminHttp {
             server: Some(server),
             upkeep: Some(upkeep),
             reload,
+            tls: is_tls,
         })
     }
 
     /// The bound address.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Whether it serves HTTPS.
+    pub fn is_tls(&self) -> bool {
+        self.tls
     }
 
     /// The broker is open and its Kafka listener bound at `kafka_addr`: the API answers.

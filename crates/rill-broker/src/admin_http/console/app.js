@@ -87,6 +87,9 @@ function showLogin(message) {
   clearInterval(timer);
   routeToken++; // renders in flight are dropped
   drawWho(null);
+  const badge = document.getElementById("node-badge");
+  badge.textContent = "sign in";
+  badge.className = "badge notready";
   view.innerHTML = `<div class="panel login" data-testid="login"><h1>Sign in</h1>
     ${message ? `<div class="error-box" data-testid="login-error">${esc(message)}</div>` : ""}
     <form id="login-form" autocomplete="on">
