@@ -258,11 +258,12 @@ def test_health_closed_metrics_open_and_an_own_certificate(start_broker, pki, tm
 @pytest.mark.parametrize(
     "overrides, said",
     [
-        # An authorizer turns security on: HTTPS needs a certificate from somewhere.
-        ({"authorizer.class.name": AUTHORIZER}, "admin.ssl.keystore.location"),
+        # HTTPS asked for and no certificate: none of its own, no TLS listener to borrow from.
+        ({"authorizer.class.name": AUTHORIZER, "admin.ssl.enabled": "true"},
+         "admin.ssl.keystore.location"),
         ({"admin.authentication": "basic"}, "admin.authentication"),
         ({"admin.metrics.open": "false"}, "admin.authentication is none"),
-        ({"admin.ssl.keystore.location": "/x.pem"}, "plain HTTP"),
+        ({"admin.ssl.enabled": "false", "admin.ssl.keystore.location": "/x.pem"}, "plain HTTP"),
         ({"admin.ssl.enabled": "true", "admin.ssl.keystore.location": "/nonexistent.pem"},
          "cannot read /nonexistent.pem"),
         ({"admin.ssl.enabled": "true", "admin.ssl.keystore.location": "/x.pem",

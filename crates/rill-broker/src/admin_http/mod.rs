@@ -299,7 +299,7 @@ fn describe_security(s: &AdminSecurity, bearer: bool) {
         tracing::warn!("the Kafka listeners are secured but admin.authentication=none: the admin API serves anyone as User:ANONYMOUS");
     }
     if s.security_on && s.tls.is_none() {
-        tracing::warn!("the Kafka listeners are secured but admin.ssl.enabled=false: admin credentials and data cross the network in clear");
+        tracing::warn!("security is on but the admin listener serves plain HTTP (admin.ssl.enabled=false, or no Kafka listener uses TLS): admin credentials and data cross the network in clear; set admin.ssl.keystore.location to serve HTTPS");
     }
 }
 

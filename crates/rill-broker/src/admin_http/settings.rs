@@ -2,16 +2,23 @@
 //! is read (pure: no file is opened here; the certificates load when the listener starts).
 //!
 //! "Security is on" when a Kafka client listener uses SSL or SASL, or an authorizer is
-//! configured. Then, unless told otherwise, the admin listener serves HTTPS and every call
-//! needs credentials (HTTP Basic against the SCRAM users, or an OAUTHBEARER token);
-//! `/health/*` stays open and `/metrics` needs credentials. Turning authentication or TLS off
-//! while security is on takes an explicit `admin.authentication=none` or
-//! `admin.ssl.enabled=false`. A setting that cannot take effect stops the start.
+//! configured. Then, unless told otherwise, every admin call needs credentials (HTTP Basic
+//! against the SCRAM users, or an OAUTHBEARER token); `/health/*` stays open and `/metrics`
+//! needs credentials. The admin listener serves HTTPS when it has a certificate of its own
+//! (`admin.ssl.keystore.*`) or, security being on, when a Kafka listener uses TLS (its
+//! certificate is borrowed); plain HTTP with TLS available takes an explicit
+//! `admin.ssl.enabled=false`. Where no Kafka listener encrypts (SASL_PLAINTEXT, or an
+//! authorizer on PLAINTEXT listeners) the admin listener keeps the transport the operator
+//! chose for Kafka credentials, plain HTTP, and the start logs a warning; `admin.ssl.enabled=
+//! true` there without a certificate stops the start. Turning authentication off while
+//! security is on takes an explicit `admin.authentication=none` (then the API serves
+//! `User:ANONYMOUS`, under the ACLs when an authorizer is on). A setting that cannot take
+//! effect stops the start.
 //!
 //! | key | values | default |
 //! |---|---|---|
 //! | `admin.authentication` | `required`, `none` | `required` when security is on, else `none` |
-//! | `admin.ssl.enabled` | `true`, `false` | `true` when security is on, else `false` |
+//! | `admin.ssl.enabled` | `true`, `false` | `true` with an `admin.ssl.keystore.*`, or security on and a TLS listener |
 //! | `admin.ssl.keystore.location`, `.certificate.chain`, `.key`, `.type`, `admin.ssl.key.password`, ... | as the Kafka `ssl.*` keys | the inter-broker (else first) TLS listener's certificate |
 //! | `admin.ssl.truststore.*`, `admin.ssl.client.auth` | as `ssl.*` | none (never borrowed) |
 //! | `admin.health.open` | `true`, `false` | `true` |
@@ -130,9 +137,14 @@ impl AdminSecurity {
                 ))
             }
         };
+        let own_keystore = !get("admin.ssl.keystore.location").trim().is_empty()
+            || !get("admin.ssl.keystore.certificate.chain")
+                .trim()
+                .is_empty();
+        let tls_listener = listeners.clients().any(|l| l.protocol.uses_tls());
         let tls_value = get(SSL_ENABLED_KEY);
         let tls_on = match tls_value.trim() {
-            "" => security_on,
+            "" => own_keystore || (security_on && tls_listener),
             v => parse_bool(SSL_ENABLED_KEY, v)?,
         };
         let open = |key: &str, default: bool| -> Result<bool, ConfigError> {
@@ -165,8 +177,8 @@ impl AdminSecurity {
                 return Err(invalid(
                     &k,
                     "(set)",
-                    "the admin listener serves plain HTTP (admin.ssl.enabled is false, or no \
-                     Kafka listener is secured): set admin.ssl.enabled=true or remove it",
+                    "the admin listener serves plain HTTP (admin.ssl.enabled=false): remove \
+                     admin.ssl.enabled or this key",
                 ));
             }
             (None, None)
@@ -295,11 +307,20 @@ mod tests {
             "authorizer.class.name",
             "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
         );
-        let e = security(&[authz]).unwrap_err().to_string();
+        let e = security(&[authz, (SSL_ENABLED_KEY, "true")])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("admin.ssl.keystore.location"), "{e}");
-        let s = security(&[authz, (SSL_ENABLED_KEY, "false")]).unwrap();
+        // No Kafka listener encrypts: plain HTTP, as the Kafka credentials travel.
+        let s = security(&[authz]).unwrap();
+        assert!(s.security_on);
         assert_eq!(s.authentication, Authentication::Required);
         assert!(s.tls.is_none());
+        let s = security(&[("listeners", "SASL_PLAINTEXT://127.0.0.1:9092")]).unwrap();
+        assert_eq!(s.authentication, Authentication::Required);
+        assert!(s.tls.is_none());
+        let s = security(&[authz, ("admin.ssl.keystore.location", "/a.pem")]).unwrap();
+        assert!(s.tls.is_some() && s.borrowed_from.is_none());
         assert!(s.is_open("/health/ready") && s.is_open("/console/app.js"));
         assert!(!s.is_open("/metrics") && !s.is_open("/api/v1/cluster"));
         let s = security(&[
@@ -351,8 +372,19 @@ mod tests {
             e.to_string().contains("admin.authentication is none"),
             "{e}"
         );
-        let e = security(&[("admin.ssl.keystore.location", "/a.pem")]).unwrap_err();
+        let e = security(&[
+            (SSL_ENABLED_KEY, "false"),
+            ("admin.ssl.keystore.location", "/a.pem"),
+        ])
+        .unwrap_err();
         assert!(e.to_string().contains("plain HTTP"), "{e}");
+        let s = security(&[
+            ("listeners", "SSL://127.0.0.1:9093"),
+            ("ssl.keystore.location", "/k.pem"),
+            (SSL_ENABLED_KEY, "false"),
+        ])
+        .unwrap();
+        assert!(s.tls.is_none(), "an explicit opt-out serves plain HTTP");
         let e = security(&[(SSL_ENABLED_KEY, "yes")]).unwrap_err();
         assert!(e.to_string().contains(SSL_ENABLED_KEY));
         let e = security(&[
