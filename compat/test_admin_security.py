@@ -26,8 +26,8 @@ from confluent_kafka.admin import (AclBinding, AclBindingFilter, AclOperation, A
                                    UserScramCredentialUpsertion)
 
 from adminhttp import request
-from rillkit import free_port, rill_bin
-from securekit import Pki, TokenSigner
+from rillkit import free_port, rill_bin, wait_until
+from securekit import Pki, TokenSigner, served_certificate_serial
 
 TIMEOUT = 20
 AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
@@ -131,6 +131,10 @@ def test_admin_api_needs_credentials_and_the_kafka_acls(start_broker, pki, signe
     # alice authenticates but has no ACL: the topic is hidden, creating one refused.
     status, _, who = api.get("/api/v1/whoami", alice)
     assert status == 200 and who["principal"] == "User:alice" and who["authorizer"], who
+    status, _, cluster = api.get("/api/v1/cluster", alice)
+    assert status == 200 and cluster["authorized_operations"] == [], cluster
+    ops_of_admin = api.get("/api/v1/cluster", admin)[2]["authorized_operations"]
+    assert "ALTER" in ops_of_admin and len(ops_of_admin) == 7, ops_of_admin
     status, _, topics = api.get("/api/v1/topics", alice)
     assert status == 200 and topic not in [t["name"] for t in topics], topics
     assert api.get(f"/api/v1/topics/{topic}", alice)[0] == 403
@@ -222,14 +226,15 @@ def test_admin_api_needs_credentials_and_the_kafka_acls(start_broker, pki, signe
 
 def test_health_closed_metrics_open_and_an_own_certificate(start_broker, pki, tmp_path):
     """No TLS Kafka listener (only an authorizer turns security on): the admin listener takes
-    its own certificate; `/metrics` opened and `/health` closed by setting; without
-    authentication anonymous callers are held to the ACLs."""
+    its own certificate and reloads it when the file changes; `/metrics` opened and `/health`
+    closed by setting; without authentication anonymous callers are held to the ACLs."""
     b = start_broker(**{
         "authorizer.class.name": AUTHORIZER,
         "super.users": "User:ANONYMOUS;User:admin",
         "admin.ssl.keystore.location": str(pki.server_keystore),
         "admin.metrics.open": "true",
         "admin.health.open": "false",
+        "ssl.reload.check.interval.ms": "200",
     })
     add_users(b.bootstrap, "admin")
     api = Api(b.admin_port, pki.ca_cert)
@@ -238,6 +243,15 @@ def test_health_closed_metrics_open_and_an_own_certificate(start_broker, pki, tm
     assert api.get("/health/live")[0] == 401
     assert api.get("/health/ready", basic("admin", "wrong"))[0] == 401
     assert api.get("/health/ready", basic("admin", "admin-secret"))[0] == 200
+    # A new certificate in the keystore file is served to new connections, as on the
+    # Kafka listeners.
+    before = served_certificate_serial(b.admin_port, tmp_path)
+    pki.renew_server()
+    renewed = pki.serial_of(pki.dir / "server2.pem")
+    assert renewed != before
+    wait_until("the admin listener serves the renewed certificate",
+               lambda: served_certificate_serial(b.admin_port, tmp_path) == renewed, timeout=15)
+    assert api.get("/metrics")[0] == 200
     b.close()
 
     # admin.authentication=none, explicitly: served to User:ANONYMOUS under the ACLs.

@@ -9,7 +9,7 @@
 //! with `WWW-Authenticate`. Every request that passes carries a [`Caller`] extension.
 //!
 //! Cost control: password checks (a PBKDF2 each) run on the blocking pool, at most
-//! [`MAX_VERIFYING`] at once; a success is remembered (an HMAC of user and password under a
+//! [`MAX_VERIFYING`] at once and [`MAX_WAITING`] waiting (more: 503 at once); a success is remembered (an HMAC of user and password under a
 //! per-process key, at most [`MAX_REMEMBERED`] entries, dropped whole when full) so the
 //! console's polling does not salt the password every few seconds. Nothing is kept for
 //! failures.
@@ -37,6 +37,9 @@ use crate::security::sasl::SaslListener;
 
 /// Password checks running at once (each is one or two PBKDF2 runs).
 pub const MAX_VERIFYING: usize = 2;
+/// Password checks waiting for a turn; beyond this a request is answered 503 at once (a
+/// flood of guesses cannot queue without bound; remembered logins skip the queue).
+pub const MAX_WAITING: usize = 64;
 /// Successful Basic logins remembered.
 pub const MAX_REMEMBERED: usize = 256;
 /// The principal of callers that did not authenticate.
@@ -91,6 +94,9 @@ pub enum AuthError {
     /// The broker is not open yet: the users are not known.
     #[error("the node is starting: users are not loaded yet")]
     Starting,
+    /// Too many password checks are waiting.
+    #[error("too many authentications in progress: retry later")]
+    Busy,
 }
 
 /// Parses an `Authorization` header value.
@@ -210,6 +216,8 @@ pub struct Authenticator {
     oauth: Option<Arc<SaslListener>>,
     /// Bounds the password checks running at once.
     verifying: tokio::sync::Semaphore,
+    /// Password checks waiting or running.
+    queued: std::sync::atomic::AtomicUsize,
     /// Key of the remembered-login HMACs (random per process).
     key: Vec<u8>,
     /// Successful Basic logins by HMAC(user, password).
@@ -250,6 +258,7 @@ impl Authenticator {
             security,
             oauth,
             verifying: tokio::sync::Semaphore::new(MAX_VERIFYING),
+            queued: std::sync::atomic::AtomicUsize::new(0),
             key,
             remembered: Mutex::new(HashMap::new()),
         }
@@ -289,6 +298,7 @@ impl Authenticator {
                 if self.still_valid(&image, &id) {
                     return Ok(format!("User:{user}"));
                 }
+                let _queued = QueueSlot::take(&self.queued).ok_or(AuthError::Busy)?;
                 let _permit = self
                     .verifying
                     .acquire()
@@ -319,6 +329,28 @@ impl Authenticator {
                 .scram_credential(user, m.code())
                 .is_some_and(|c| c.stored_key.0 == *key)
         })
+    }
+}
+
+/// A place among the password checks waiting or running, given back when dropped.
+struct QueueSlot<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> QueueSlot<'a> {
+    /// A place, unless [`MAX_WAITING`] are taken.
+    fn take(count: &'a std::sync::atomic::AtomicUsize) -> Option<Self> {
+        use std::sync::atomic::Ordering;
+        count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MAX_WAITING).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| QueueSlot(count))
+    }
+}
+
+impl Drop for QueueSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
     }
 }
 
@@ -380,10 +412,9 @@ pub async fn authenticate(
 /// (`X-Requested-With`) are not challenged with Basic, so browsers show the console's own
 /// login form instead of their password dialog.
 fn refusal(e: &AuthError, headers: &HeaderMap, bearer: bool) -> Response {
-    let status = if *e == AuthError::Starting {
-        StatusCode::SERVICE_UNAVAILABLE
-    } else {
-        StatusCode::UNAUTHORIZED
+    let status = match e {
+        AuthError::Starting | AuthError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::UNAUTHORIZED,
     };
     let body =
         json!({"error": {"message": e.to_string(), "kafka_error": null, "kafka_code": null}});
@@ -527,5 +558,17 @@ mod tests {
             refusal(&AuthError::Starting, &h, true).status(),
             StatusCode::SERVICE_UNAVAILABLE
         );
+    }
+
+    #[test]
+    fn the_queue_of_password_checks_is_bounded() {
+        let count = std::sync::atomic::AtomicUsize::new(0);
+        let slots: Vec<_> = (0..MAX_WAITING)
+            .map(|_| QueueSlot::take(&count).unwrap())
+            .collect();
+        assert!(QueueSlot::take(&count).is_none());
+        drop(slots);
+        assert!(QueueSlot::take(&count).is_some());
+        assert_eq!(count.load(std::sync::atomic::Ordering::Acquire), 0);
     }
 }
