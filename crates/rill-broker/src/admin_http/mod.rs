@@ -17,6 +17,7 @@ pub mod acls;
 pub mod auth;
 pub mod cluster;
 pub mod console;
+pub mod credentials;
 pub mod error;
 pub mod groups;
 pub mod health;
@@ -46,7 +47,8 @@ use crate::config_value::invalid;
 use crate::error::{BrokerError, Result};
 use crate::security::sasl::SaslListener;
 use crate::security::tls::TlsAcceptorCell;
-use auth::{Authenticator, Peer};
+use auth::Peer;
+use credentials::Authenticator;
 use settings::{AdminSecurity, Authentication};
 use state::AppState;
 

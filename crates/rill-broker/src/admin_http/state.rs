@@ -37,12 +37,12 @@ pub struct AppState {
     /// Throughput samples for the console's chart.
     pub history: History,
     /// Authentication settings and state.
-    pub auth: super::auth::Authenticator,
+    pub auth: super::credentials::Authenticator,
 }
 
 impl AppState {
     /// A state authenticating with `auth`.
-    pub fn with_auth(auth: super::auth::Authenticator) -> Self {
+    pub fn with_auth(auth: super::credentials::Authenticator) -> Self {
         AppState {
             auth,
             ..AppState::default()
