@@ -8,9 +8,15 @@
 //! through its own read path; what lives on other nodes is asked of them over the Kafka
 //! protocol with `rill-client`, so every node's console shows the whole cluster.
 //!
+//! Security ([`settings`]): when the Kafka side is secured the listener serves HTTPS
+//! ([`tls_listener`]), authenticates every call but the open ones ([`auth`],
+//! [`credentials`]) and authorizes each with the ACLs of the Kafka API it mirrors
+//! ([`access`]) before acting: the admin API's own Kafka client is the broker's privileged
+//! identity, so nothing is left to the Kafka side to refuse.
+//!
 //! Thread-safety: handlers share an `Arc<AppState>`; the server is one tokio task plus an
-//! upkeep task (histogram upkeep, throughput samples), both stopped by [`AdminHttp::stop`]
-//! or when the handle is dropped.
+//! upkeep task (histogram upkeep, throughput samples) and, on HTTPS, the accept task and a
+//! certificate reload task, all stopped by [`AdminHttp::stop`] or when the handle is dropped.
 
 pub mod access;
 pub mod acls;
