@@ -14,17 +14,29 @@ from prometheus_client.parser import text_string_to_metric_families
 TIMEOUT_S = 15.0
 
 
-def request(url: str, method: str = "GET", body: dict | None = None) -> tuple[int, dict, bytes]:
-    """(status, headers, body bytes) of one HTTP request; HTTP errors are answers too."""
+def request(url: str, method: str = "GET", body: dict | None = None,
+            headers: dict | None = None, context=None) -> tuple[int, dict, bytes]:
+    """(status, headers, body bytes) of one HTTP request; HTTP errors are answers too.
+    `headers` are sent as given (Authorization, ...); `context` is the ssl.SSLContext of an
+    https URL. Repeated response headers (WWW-Authenticate) are joined with ", "."""
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(url, data=data, method=method)
     if data is not None:
         req.add_header("content-type", "application/json")
+    for k, v in (headers or {}).items():
+        req.add_header(k, v)
+
+    def joined(h) -> dict:
+        out: dict = {}
+        for k, v in h.items():
+            out[k] = f"{out[k]}, {v}" if k in out else v
+        return out
+
     try:
-        with urllib.request.urlopen(req, timeout=TIMEOUT_S) as r:
-            return r.status, dict(r.headers), r.read()
+        with urllib.request.urlopen(req, timeout=TIMEOUT_S, context=context) as r:
+            return r.status, joined(r.headers), r.read()
     except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), e.read()
+        return e.code, joined(e.headers), e.read()
 
 
 def get_json(url: str, expect: int = 200):

@@ -2,7 +2,10 @@
 (compat/console/console.test.mjs) opens the console of one node of a live 3-node cluster,
 creates a topic in the UI, produces and consumes through the `rill` CLI, and checks that the
 topic, its offsets, its messages and the group's lag appear; it also deletes a topic in the UI.
-Screenshots go to target/artifacts/console/.
+A second test (compat/console/login.test.mjs) opens the console of a secured single node
+(HTTPS, SCRAM users, an authorizer): it logs in, creates a user and an ACL in the UI, logs in
+as that user and is refused what its ACLs do not allow, logs in with a bearer token.
+Screenshots go to target/artifacts/console/ (the secured test's to .../secured/).
 
 Needs chromium, node and playwright-core: scripts/setup-console-test.sh installs them (the
 test fails, never skips, when they are missing).
@@ -23,10 +26,12 @@ from confluent_kafka import Producer
 
 from adminhttp import get_json
 from clients import create_topic
-from rillkit import ClusterKit, rill_bin, wait_until
+from rillkit import ClusterKit, free_port, rill_bin, wait_until
+from securekit import Pki, TokenSigner
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "compat" / "console" / "console.test.mjs"
+LOGIN_SCRIPT = ROOT / "compat" / "console" / "login.test.mjs"
 ARTIFACTS = ROOT / "target" / "artifacts" / "console"
 BROWSER_TIMEOUT_S = 120
 
@@ -102,3 +107,51 @@ def test_console_in_a_real_browser(cluster):
     assert opened.is_set(), "the transaction was never opened"
     for name in ["overview.png", "topics.png", "topic.png", "messages.png", "group.png", "transactions.png"]:
         assert (ARTIFACTS / name).stat().st_size > 10_000, name
+
+
+def test_console_logs_in_on_a_secured_node(start_broker, tmp_path):
+    from confluent_kafka.admin import (AdminClient, NewTopic, ScramCredentialInfo,
+                                       ScramMechanism, UserScramCredentialUpsertion)
+    chromium, node = tools()
+    pki, signer = Pki(tmp_path / "pki"), TokenSigner(tmp_path / "jwt")
+    plain, secure = free_port(), free_port()
+    b = start_broker(port=plain, **{
+        "listeners": f"PLAINTEXT://127.0.0.1:{plain},SASL_SSL://127.0.0.1:{secure}",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "ssl.keystore.location": str(pki.server_keystore),
+        "sasl.enabled.mechanisms": "SCRAM-SHA-512,OAUTHBEARER",
+        "sasl.oauthbearer.jwks.endpoint.url": f"file://{signer.jwks_path}",
+        "sasl.oauthbearer.expected.audience": "rill",
+        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        # The operators' PLAINTEXT listener (User:ANONYMOUS) sets the test up.
+        "super.users": "User:ANONYMOUS;User:admin",
+    })
+    ops = AdminClient({"bootstrap.servers": b.bootstrap})
+    password = f"pw-{uuid.uuid4().hex[:8]}"
+    for f in ops.alter_user_scram_credentials([UserScramCredentialUpsertion(
+            "admin", ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 4096),
+            password.encode())]).values():
+        f.result(timeout=20)
+    suffix = uuid.uuid4().hex[:8]
+    topic = f"secured-{suffix}"
+    ops.create_topics([NewTopic(topic, 1, 1)])[topic].result(timeout=20)
+    artifacts = ARTIFACTS / "secured"
+    shutil.rmtree(artifacts, ignore_errors=True)
+    env = {
+        **os.environ,
+        "CONSOLE_URL": f"https://127.0.0.1:{b.admin_port}",
+        "CHROMIUM": chromium,
+        "ARTIFACTS": str(artifacts),
+        "ADMIN_PASSWORD": password,
+        "TOPIC": topic,
+        "USER": f"user-{suffix}",
+        "TOKEN": signer.token("alice")[0],
+    }
+    t0 = time.monotonic()
+    out = subprocess.run([node, str(LOGIN_SCRIPT)], env=env, cwd=LOGIN_SCRIPT.parent,
+                         capture_output=True, text=True, timeout=BROWSER_TIMEOUT_S)
+    print(out.stdout)
+    assert out.returncode == 0, \
+        f"browser test failed ({time.monotonic() - t0:.1f}s):\n{out.stdout}\n{out.stderr}"
+    for name in ["login.png", "users.png", "acls.png", "acls-refused.png"]:
+        assert (artifacts / name).stat().st_size > 10_000, name

@@ -46,6 +46,9 @@ def secure_kit(tmp_path, mode: str) -> tuple[ClusterKit, dict[int, int], dict]:
             "listener.security.protocol.map":
                 f"PLAINTEXT:PLAINTEXT,SECURE:{protocol},CONTROLLER:PLAINTEXT",
             "inter.broker.listener.name": "SECURE",
+            # Security is on, so the admin listener would serve HTTPS to authenticated callers;
+            # this test scrapes /metrics plainly (the admin listener is not its subject).
+            "admin.ssl.enabled": "false", "admin.metrics.open": "true",
             "ssl.keystore.location": str(pki.server_keystore),
             "ssl.truststore.location": str(pki.ca_cert),
         })

@@ -403,6 +403,9 @@ def test_oauthbearer_keys_come_from_an_https_jwks_endpoint_and_are_refetched_on_
 def test_sessions_are_reauthenticated_kip368(start_broker):
     b, ports = start_secure(start_broker, {"SASL_PLAINTEXT": "SASL_PLAINTEXT"},
                             sasl_enabled_mechanisms="PLAIN", connections_max_reauth_ms="1500",
+                            # Security is on, so the admin listener wants credentials: its
+                            # /metrics is opened for this scrape.
+                            admin_metrics_open="true",
                             **{"listener.name.sasl_plaintext.plain.sasl.jaas.config": PLAIN_JAAS})
     conf = {"bootstrap.servers": f"127.0.0.1:{ports['SASL_PLAINTEXT']}",
             "security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "PLAIN",

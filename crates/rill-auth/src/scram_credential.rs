@@ -147,6 +147,23 @@ impl ScramCredential {
     }
 }
 
+impl ScramCredential {
+    /// Whether `password` is this credential's: `Hi(password, salt, iterations)` gives the
+    /// stored key (compared in constant time). For callers that receive the password itself
+    /// (HTTP Basic on the admin listener) instead of a SCRAM exchange. Costs one PBKDF2 of
+    /// `iterations` rounds.
+    pub fn verify_password(&self, password: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        let salted =
+            self.mechanism
+                .salted_password(password.as_bytes(), &self.salt, self.iterations);
+        let stored_key = self
+            .mechanism
+            .hash(&self.mechanism.hmac(&salted, b"Client Key"));
+        bool::from(stored_key.ct_eq(&self.stored_key))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,5 +183,15 @@ mod tests {
         );
         assert_eq!(ScramMechanism::from_code(1), Some(ScramMechanism::Sha256));
         assert_eq!(ScramMechanism::from_code(3), None);
+    }
+
+    #[test]
+    fn verify_password_takes_the_right_one_only() {
+        for m in ScramMechanism::ALL {
+            let c = ScramCredential::from_password(m, "s3cret", b"salt-salt".to_vec(), 4096);
+            assert!(c.verify_password("s3cret"));
+            assert!(!c.verify_password("s3cret "));
+            assert!(!c.verify_password(""));
+        }
     }
 }

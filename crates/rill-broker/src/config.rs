@@ -129,6 +129,25 @@ pub const BROKER_DEFAULTS: &[(&str, &str)] = &[
     ("sasl.oauthbearer.scope.claim.name", "scope"),
     ("sasl.oauthbearer.clock.skew.seconds", "30"),
     (ADMIN_LISTEN_KEY, ADMIN_LISTEN_DEFAULT),
+    // The admin listener's security (admin_http/settings.rs): empty = decided from whether
+    // the Kafka listeners are secured.
+    ("admin.authentication", ""),
+    ("admin.ssl.enabled", ""),
+    ("admin.health.open", ""),
+    ("admin.metrics.open", ""),
+    ("admin.ssl.keystore.type", ""),
+    ("admin.ssl.keystore.location", ""),
+    ("admin.ssl.keystore.password", ""),
+    ("admin.ssl.key.password", ""),
+    ("admin.ssl.keystore.certificate.chain", ""),
+    ("admin.ssl.keystore.key", ""),
+    ("admin.ssl.truststore.type", ""),
+    ("admin.ssl.truststore.location", ""),
+    ("admin.ssl.truststore.password", ""),
+    ("admin.ssl.truststore.certificates", ""),
+    ("admin.ssl.client.auth", ""),
+    ("admin.ssl.enabled.protocols", ""),
+    ("admin.ssl.cipher.suites", ""),
     ("controller.quorum.voters", ""),
     ("broker.rack", ""),
     ("broker.heartbeat.interval.ms", "2000"),
@@ -356,6 +375,9 @@ impl BrokerConfig {
         crate::security::check_security_config(&listeners, &get)?;
         crate::authz::Authz::from_config(&get)?;
         crate::quota::ClientQuotas::from_config(&get)?;
+        if parse_admin_listen(&get(ADMIN_LISTEN_KEY))?.is_some() {
+            crate::admin_http::settings::AdminSecurity::from_config(&listeners, &get)?;
+        }
         let config = BrokerConfig {
             dynamic: BTreeMap::new(),
             cluster,

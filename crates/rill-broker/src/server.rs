@@ -143,7 +143,13 @@ impl Server {
         // Certificates, JAAS users and token keys load before anything opens, so a listener
         // that cannot be served stops the start at once.
         let prepared = crate::security::prepare_listeners(&config)?;
-        let admin = crate::admin_http::AdminHttp::start_for(&config).await?;
+        // Bearer tokens on the admin listener are checked by the first listener (the
+        // inter-broker one first) that validates OAUTHBEARER tokens.
+        let oauth = prepared
+            .iter()
+            .filter_map(|p| p.context.sasl.clone())
+            .find(|s| s.mechanisms.iter().any(|m| m == "OAUTHBEARER"));
+        let admin = crate::admin_http::AdminHttp::start_for(&config, oauth).await?;
         let props = crate::broker::identity(&config)?;
         let opened = open_metadata(&config, &props.cluster_id).await?;
         let mut cluster = ClusterTasks::default();
@@ -208,6 +214,15 @@ impl Server {
             listeners,
             admin,
             cluster,
+        })
+    }
+
+    /// The admin HTTP listener's base URL (`https://127.0.0.1:9644` when it serves TLS), when
+    /// it runs.
+    pub fn admin_url(&self) -> Option<String> {
+        self.admin.as_ref().map(|a| {
+            let scheme = if a.is_tls() { "https" } else { "http" };
+            format!("{scheme}://{}", a.local_addr())
         })
     }
 

@@ -103,8 +103,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         let server = Server::bind(config).await?;
         let addr = server.local_addr()?;
         tracing::info!(%addr, data_dir = %data_dir.display(), cluster_id = %server.broker.cluster_id, "rill is serving");
-        if let Some(admin) = server.admin_addr() {
-            tracing::info!(console = %format!("http://{admin}/"), metrics = %format!("http://{admin}/metrics"), "web console and metrics");
+        if let Some(admin) = server.admin_url() {
+            tracing::info!(console = %format!("{admin}/"), metrics = %format!("{admin}/metrics"), "web console and metrics");
         }
         let (tx, rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {

@@ -84,6 +84,9 @@ pub struct ClusterInfo {
     pub not_ready_reason: Option<String>,
     /// Rill's version.
     pub version: &'static str,
+    /// What the caller may do on the cluster (Kafka's operation names; all of them without
+    /// an authorizer).
+    pub authorized_operations: Vec<&'static str>,
 }
 
 /// The brokers of the image (a lone node: itself).
@@ -121,9 +124,21 @@ pub fn broker_rows(broker: &Broker) -> Vec<BrokerRow> {
     rows
 }
 
-/// `GET /api/v1/cluster`.
-pub async fn cluster(State(state): State<Arc<AppState>>) -> ApiResult<Json<ClusterInfo>> {
+/// `GET /api/v1/cluster`: authentication only (as DescribeCluster), with the caller's
+/// authorized operations on the cluster (as DescribeCluster's `cluster_authorized_operations`).
+pub async fn cluster(
+    State(state): State<Arc<AppState>>,
+    axum::Extension(caller): axum::Extension<super::auth::Caller>,
+) -> ApiResult<Json<ClusterInfo>> {
     let broker = state.broker()?;
+    let auth =
+        super::access::authorize(&caller, &broker, super::access::AdminCall::DescribeCluster)?;
+    let authorized_operations = rill_auth::acl::ResourceType::Cluster
+        .supported_operations()
+        .iter()
+        .filter(|op| auth.cluster(**op))
+        .map(|op| op.name())
+        .collect();
     let image = broker.image();
     let quorum = broker.metadata.quorum_status().map(|s| QuorumRow {
         leader_id: s.leader,
@@ -157,6 +172,7 @@ pub async fn cluster(State(state): State<Arc<AppState>>) -> ApiResult<Json<Clust
         ready: reason.is_none(),
         not_ready_reason: reason,
         version: env!("CARGO_PKG_VERSION"),
+        authorized_operations,
     }))
 }
 

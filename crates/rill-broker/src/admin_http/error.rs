@@ -61,7 +61,18 @@ impl ApiError {
             Some(E::UnknownTopicOrPartition | E::UnknownTopicId | E::GroupIdNotFound) => {
                 StatusCode::NOT_FOUND
             }
-            Some(E::TopicDeletionDisabled) => StatusCode::FORBIDDEN,
+            Some(
+                E::TopicDeletionDisabled
+                | E::TopicAuthorizationFailed
+                | E::GroupAuthorizationFailed
+                | E::ClusterAuthorizationFailed
+                | E::TransactionalIdAuthorizationFailed,
+            ) => StatusCode::FORBIDDEN,
+            Some(E::ResourceNotFound) => StatusCode::NOT_FOUND,
+            Some(E::DuplicateResource) => StatusCode::CONFLICT,
+            Some(E::SecurityDisabled | E::UnsupportedSaslMechanism | E::UnacceptableCredential) => {
+                StatusCode::BAD_REQUEST
+            }
             Some(
                 E::InvalidTopicException
                 | E::InvalidPartitions

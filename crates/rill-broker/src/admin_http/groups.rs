@@ -10,13 +10,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::Json;
+use axum::{Extension, Json};
+use rill_auth::acl::AclOperation;
 use rill_client::fetch::LATEST;
 use rill_client::Client;
 use serde::Serialize;
 
+use super::access::{authorize, AdminCall};
+use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
 use super::state::AppState;
+use crate::authz::RequestAuth;
 
 /// Groups described in the list; more are listed without details.
 const MAX_DESCRIBED: usize = 200;
@@ -90,14 +94,20 @@ pub struct GroupDetail {
     pub total_lag: Option<i64>,
 }
 
-/// `GET /api/v1/groups`.
-pub async fn list(State(state): State<Arc<AppState>>) -> ApiResult<Json<Vec<GroupRow>>> {
+/// `GET /api/v1/groups`: the groups the caller may DESCRIBE (as ListGroups).
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<Json<Vec<GroupRow>>> {
+    let broker = state.broker()?;
+    let auth = authorize(&caller, &broker, AdminCall::ListGroups)?;
     let client = state.client().await?;
-    let groups = client.list_groups().await?;
+    let mut groups = client.list_groups().await?;
+    groups.retain(|g| auth.group(AclOperation::Describe, &g.group_id));
     let mut out = Vec::with_capacity(groups.len());
     for (i, g) in groups.into_iter().enumerate() {
         let detail = if i < MAX_DESCRIBED {
-            detail(&client, &g.group_id).await.ok()
+            detail(&client, &g.group_id, &auth).await.ok()
         } else {
             None
         };
@@ -118,16 +128,20 @@ pub async fn list(State(state): State<Arc<AppState>>) -> ApiResult<Json<Vec<Grou
     Ok(Json(out))
 }
 
-/// `GET /api/v1/groups/{id}`.
+/// `GET /api/v1/groups/{id}`: needs DESCRIBE on the group (DescribeGroups, OffsetFetch);
+/// partitions of topics the caller may not DESCRIBE are left out, as OffsetFetch does.
 pub async fn describe(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<GroupDetail>> {
+    let broker = state.broker()?;
+    let auth = authorize(&caller, &broker, AdminCall::DescribeGroup(&id))?;
     let client = state.client().await?;
-    Ok(Json(detail(&client, &id).await?))
+    Ok(Json(detail(&client, &id, &auth).await?))
 }
 
-async fn detail(client: &Client, id: &str) -> ApiResult<GroupDetail> {
+async fn detail(client: &Client, id: &str, auth: &RequestAuth) -> ApiResult<GroupDetail> {
     let d = client.describe_group(id).await?;
     if d.state == "Dead" {
         return Err(ApiError::kafka(
@@ -144,7 +158,12 @@ async fn detail(client: &Client, id: &str) -> ApiResult<GroupDetail> {
             }
         }
     }
-    let keys: BTreeSet<(String, i32)> = committed.keys().chain(owner.keys()).cloned().collect();
+    let keys: BTreeSet<(String, i32)> = committed
+        .keys()
+        .chain(owner.keys())
+        .filter(|(t, _)| auth.topic(AclOperation::Describe, t))
+        .cloned()
+        .collect();
     let mut by_topic: BTreeMap<&str, Vec<(i32, i64)>> = BTreeMap::new();
     for (t, p) in &keys {
         by_topic.entry(t.as_str()).or_default().push((*p, LATEST));

@@ -61,8 +61,19 @@ pub async fn ready(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
-/// `GET /metrics`: the recorder's metrics, then the scrape-time ones.
-pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+/// `GET /metrics`: the recorder's metrics, then the scrape-time ones. When it is not open
+/// (`admin.metrics.open`), the caller needs DESCRIBE on the cluster: the text names every
+/// topic and group.
+pub async fn metrics(
+    State(state): State<Arc<AppState>>,
+    axum::Extension(caller): axum::Extension<super::auth::Caller>,
+) -> Response {
+    if let Ok(broker) = state.broker() {
+        use super::access::{authorize, AdminCall};
+        if let Err(e) = authorize(&caller, &broker, AdminCall::Metrics) {
+            return e.into_response();
+        }
+    }
     let mut text = crate::observe::render();
     if let Ok(broker) = state.broker() {
         let remote = tokio::time::timeout(REMOTE_WAIT, remote_group_ends(&state, &broker))

@@ -148,10 +148,17 @@ fn start_offset(
 /// `GET /api/v1/topics/{name}/messages`.
 pub async fn browse(
     State(state): State<Arc<AppState>>,
+    axum::Extension(caller): axum::Extension<super::auth::Caller>,
     Path(topic): Path<String>,
     Query(q): Query<MessagesQuery>,
 ) -> ApiResult<Json<Messages>> {
     let broker = state.broker()?;
+    // Fetch: READ on the topic.
+    super::access::authorize(
+        &caller,
+        &broker,
+        super::access::AdminCall::ReadMessages(&topic),
+    )?;
     let start = parse_start(&q)?;
     let limit = q.limit.unwrap_or(20).clamp(1, MAX_LIMIT);
     match broker.leader_partition(&topic, q.partition) {

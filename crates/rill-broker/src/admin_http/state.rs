@@ -36,9 +36,19 @@ pub struct AppState {
     client: tokio::sync::Mutex<Option<Client>>,
     /// Throughput samples for the console's chart.
     pub history: History,
+    /// Authentication settings and state.
+    pub auth: super::credentials::Authenticator,
 }
 
 impl AppState {
+    /// A state authenticating with `auth`.
+    pub fn with_auth(auth: super::credentials::Authenticator) -> Self {
+        AppState {
+            auth,
+            ..AppState::default()
+        }
+    }
+
     /// Records that the broker is open (the first call wins).
     pub fn set_opened(&self, broker: Arc<Broker>, kafka_addr: SocketAddr) {
         let _ = self.opened.set(Opened { broker, kafka_addr });

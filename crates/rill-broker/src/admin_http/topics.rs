@@ -12,9 +12,12 @@ use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::Json;
+use axum::{Extension, Json};
+use rill_auth::acl::AclOperation;
 use serde::{Deserialize, Serialize};
 
+use super::access::{authorize, AdminCall};
+use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
 use super::offsets::{partition_rows, PartitionRow};
 use super::state::AppState;
@@ -89,16 +92,19 @@ fn summarize(name: &str, rows: &[PartitionRow]) -> (HealthCounts, Option<i64>, u
     (health, records, size)
 }
 
-/// `GET /api/v1/topics`.
+/// `GET /api/v1/topics`: the topics the caller may DESCRIBE (as Metadata lists them).
 pub async fn list(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<Vec<TopicRow>>> {
     let broker = state.broker()?;
+    let auth = authorize(&caller, &broker, AdminCall::ListTopics)?;
     let image = broker.image();
     let names: Vec<String> = image
         .topics()
         .filter(|t| q.internal || !is_internal(&t.name))
+        .filter(|t| auth.topic(AclOperation::Describe, &t.name))
         .map(|t| t.name.clone())
         .collect();
     let rows = partition_rows(&state, &broker, Some(names.clone())).await?;
@@ -122,12 +128,16 @@ pub async fn list(
     Ok(Json(out))
 }
 
-/// `GET /api/v1/topics/{name}`.
+/// `GET /api/v1/topics/{name}`: needs DESCRIBE on the topic; configs are shown with
+/// DESCRIBE_CONFIGS (as DescribeConfigs), left empty without it.
 pub async fn describe(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<TopicDetail>> {
     let broker = state.broker()?;
+    let auth = authorize(&caller, &broker, AdminCall::DescribeTopic(&name))?;
+    let configs_allowed = auth.topic(AclOperation::DescribeConfigs, &name);
     let image = broker.image();
     let t = image
         .topic(&name)
@@ -142,27 +152,35 @@ pub async fn describe(
         })
         .unwrap_or_default();
     let partitions = partition_rows(&state, &broker, Some(vec![name.clone()])).await?;
+    let (config_overrides, configs) = if configs_allowed {
+        (t.configs, configs)
+    } else {
+        (BTreeMap::new(), BTreeMap::new())
+    };
     Ok(Json(TopicDetail {
         internal: is_internal(&t.name),
         topic_id: t.topic_id.to_string(),
         replication_factor: t.replication_factor,
-        config_overrides: t.configs,
+        config_overrides,
         configs,
         partitions,
         name: t.name,
     }))
 }
 
-/// `GET /api/v1/partitions`.
+/// `GET /api/v1/partitions`: of the topics the caller may DESCRIBE.
 pub async fn partitions(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<Vec<PartitionRow>>> {
     let broker = state.broker()?;
+    let auth = authorize(&caller, &broker, AdminCall::ListTopics)?;
     let names: Vec<String> = broker
         .image()
         .topics()
         .filter(|t| q.internal || !is_internal(&t.name))
+        .filter(|t| auth.topic(AclOperation::Describe, &t.name))
         .map(|t| t.name.clone())
         .collect();
     Ok(Json(partition_rows(&state, &broker, Some(names)).await?))
@@ -203,13 +221,15 @@ pub struct TopicChanged {
     pub partitions: Option<u32>,
 }
 
-/// `POST /api/v1/topics`.
+/// `POST /api/v1/topics`: needs CREATE on the cluster or the topic (as CreateTopics).
 pub async fn create(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     body: Result<Json<CreateTopic>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<TopicChanged>)> {
     let Json(req) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let broker = state.broker()?;
+    authorize(&caller, &broker, AdminCall::CreateTopic(&req.name))?;
     let new = NewTopic {
         name: req.name,
         num_partitions: req.partitions.unwrap_or(-1),
@@ -230,12 +250,14 @@ pub async fn create(
     ))
 }
 
-/// `DELETE /api/v1/topics/{name}`.
+/// `DELETE /api/v1/topics/{name}`: needs DELETE on the topic (as DeleteTopics).
 pub async fn delete(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<TopicChanged>> {
     let broker = state.broker()?;
+    authorize(&caller, &broker, AdminCall::DeleteTopic(&name))?;
     let n = name.clone();
     let id = tokio::task::spawn_blocking(move || admin::delete_topic(&broker, &n))
         .await

@@ -43,10 +43,24 @@ fn unfinished(state: &str) -> bool {
     matches!(state, "Ongoing" | "PrepareCommit" | "PrepareAbort")
 }
 
-/// `GET /api/v1/transactions`.
-pub async fn list(State(state): State<Arc<AppState>>) -> ApiResult<Json<Vec<TransactionRow>>> {
+/// `GET /api/v1/transactions`: the transactional ids the caller may DESCRIBE (as
+/// ListTransactions).
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    axum::Extension(caller): axum::Extension<super::auth::Caller>,
+) -> ApiResult<Json<Vec<TransactionRow>>> {
+    use super::access::{authorize, AdminCall};
+    let broker = state.broker()?;
+    let auth = authorize(&caller, &broker, AdminCall::ListTransactions)?;
     let client = state.client().await?;
-    let listed = client.list_transactions(&[]).await?;
+    let mut listed = client.list_transactions(&[]).await?;
+    listed.retain(|t| {
+        auth.allows(
+            rill_auth::acl::AclOperation::Describe,
+            rill_auth::acl::ResourceType::TransactionalId,
+            &t.transactional_id,
+        )
+    });
     let mut described = 0;
     let mut out = Vec::with_capacity(listed.len());
     for t in listed {

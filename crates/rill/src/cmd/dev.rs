@@ -457,8 +457,11 @@ async fn serve_until_signal(
         if let Some(p) = node.controller_port {
             what.push(format!("controller 127.0.0.1:{p}"));
         }
+        // A secure node's console is HTTPS (the client listener's certificate) behind a
+        // login as `admin`.
+        let scheme = if secure.is_some() { "https" } else { "http" };
         println!(
-            "node {}: {} pid {pid} data {} log {} console http://127.0.0.1:{}/",
+            "node {}: {} pid {pid} data {} log {} console {scheme}://127.0.0.1:{}/",
             node.id,
             what.join(" "),
             node.dir.display(),

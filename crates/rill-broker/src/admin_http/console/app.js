@@ -1,7 +1,11 @@
 // Rill's web console: a small single-page app over the admin JSON API (/api/v1).
-// Plain JavaScript, no build step and nothing fetched from elsewhere. Views: overview,
-// topics (create, delete, partitions and offsets), message browser, consumer groups.
-// Charts are SVG drawn here. Every text from the server is escaped before it is shown.
+// Plain JavaScript, no build step and nothing fetched from elsewhere. Views (the VIEWS list
+// at the end: one entry and one function per view): overview, topics (create, delete,
+// partitions and offsets), message browser, consumer groups, transactions, ACLs, SCRAM users.
+// When the API answers 401 a login form asks for a user and password (sent as HTTP Basic) or
+// a bearer token; the Authorization value is kept in sessionStorage (this tab only) and sent
+// with every request. Charts are SVG drawn here. Every text from the server is escaped
+// before it is shown.
 "use strict";
 
 const view = document.getElementById("view");
@@ -37,8 +41,19 @@ function time(ms) {
 function ids(list) {
   return (list || []).join(", ");
 }
+// ---------- session ----------
+const AUTH_KEY = "rill.authorization"; // "Basic ..." or "Bearer ..." (sessionStorage)
+let loginShown = false;
+
 async function api(path, options) {
-  const res = await fetch(path, options);
+  const opts = { ...(options || {}) };
+  // X-Requested-With: the server then challenges with Bearer only, so the browser shows
+  // no password dialog of its own.
+  const headers = { "X-Requested-With": "rill-console", ...(opts.headers || {}) };
+  const sent = sessionStorage.getItem(AUTH_KEY);
+  if (sent) headers.Authorization = sent;
+  opts.headers = headers;
+  const res = await fetch(path, opts);
   let body = null;
   const text = await res.text();
   try { body = text ? JSON.parse(text) : null; } catch (_) { body = { error: { message: text } }; }
@@ -47,10 +62,76 @@ async function api(path, options) {
     const err = new Error(e.message || res.status + " " + res.statusText);
     err.status = res.status;
     err.kafkaError = e.kafka_error;
+    if (res.status === 401) {
+      // Credentials that were sent and refused are dropped; the login form says why.
+      if (sent && sessionStorage.getItem(AUTH_KEY) === sent) {
+        sessionStorage.removeItem(AUTH_KEY);
+        showLogin(err.message);
+      } else if (!sent) {
+        showLogin(null);
+      }
+    }
     throw err;
   }
   return body;
 }
+
+// UTF-8 safe base64 for HTTP Basic.
+function base64(s) {
+  return btoa(Array.from(new TextEncoder().encode(s), (b) => String.fromCharCode(b)).join(""));
+}
+
+function showLogin(message) {
+  if (loginShown && !message) return;
+  loginShown = true;
+  clearInterval(timer);
+  routeToken++; // renders in flight are dropped
+  drawWho(null);
+  const badge = document.getElementById("node-badge");
+  badge.textContent = "sign in";
+  badge.className = "badge notready";
+  view.innerHTML = `<div class="panel login" data-testid="login"><h1>Sign in</h1>
+    ${message ? `<div class="error-box" data-testid="login-error">${esc(message)}</div>` : ""}
+    <form id="login-form" autocomplete="on">
+      <label>User<input name="username" autocomplete="username"></label>
+      <label>Password<input name="password" type="password" autocomplete="current-password"></label>
+      <div class="muted">or a bearer token (an OAUTHBEARER JWT)</div>
+      <label>Token<textarea name="token" rows="3"></textarea></label>
+      <button type="submit" id="login">Sign in</button>
+    </form>
+    <p class="muted">A SCRAM user of the cluster (its password is checked like a Kafka client's), or a token from the identity provider the Kafka listeners trust.</p></div>`;
+  const form = document.getElementById("login-form");
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const f = new FormData(form);
+    const token = String(f.get("token") || "").trim();
+    const user = String(f.get("username") || "").trim();
+    if (!token && !user) { toast("Give a user and password, or a token", true); return; }
+    sessionStorage.setItem(AUTH_KEY, token ? "Bearer " + token : "Basic " + base64(user + ":" + String(f.get("password") || "")));
+    let who;
+    try { who = await api("/api/v1/whoami"); } catch (_) { return; } // the form shows why
+    loginShown = false;
+    drawWho(who);
+    refreshBadge();
+    route();
+  });
+}
+
+function logout() {
+  sessionStorage.removeItem(AUTH_KEY);
+  loginShown = false;
+  showLogin(null);
+}
+
+// The principal in the header, with a logout when the API authenticates.
+function drawWho(who) {
+  const box = document.getElementById("who");
+  if (!who || !who.authentication) { box.hidden = true; box.innerHTML = ""; return; }
+  box.hidden = false;
+  box.innerHTML = `<span data-testid="principal">${esc(who.principal)}</span> <button class="secondary small" id="logout">Log out</button>`;
+  document.getElementById("logout").addEventListener("click", logout);
+}
+
 function toast(message, isError) {
   const box = document.getElementById("toast");
   const div = document.createElement("div");
@@ -153,7 +234,7 @@ async function refreshBadge() {
     badge.className = "badge " + (c.ready ? "ready" : "notready");
     badge.title = c.not_ready_reason || "";
   } catch (e) {
-    badge.textContent = "unreachable";
+    badge.textContent = e.status === 401 ? "sign in" : "unreachable";
     badge.className = "badge notready";
   }
 }
@@ -549,31 +630,187 @@ async function transactions(token) {
   every(5000, draw);
 }
 
+// ---------- ACLs ----------
+const ACL_OPERATIONS = ["ALL", "READ", "WRITE", "CREATE", "DELETE", "ALTER", "DESCRIBE",
+  "CLUSTER_ACTION", "DESCRIBE_CONFIGS", "ALTER_CONFIGS", "IDEMPOTENT_WRITE"];
+const ACL_FIELDS = ["resource_type", "resource_name", "pattern_type", "principal", "host", "operation", "permission"];
+const options = (list) => list.map((v) => `<option>${esc(v)}</option>`).join("");
+
+async function acls(token) {
+  view.innerHTML = `<h1>ACLs</h1>
+    <div class="panel"><h2>Add an ACL</h2>
+      <form id="acl-form" class="row" autocomplete="off">
+        <label>Principal<input name="principal" required placeholder="User:alice" size="16"></label>
+        <label>Permission<select name="permission">${options(["ALLOW", "DENY"])}</select></label>
+        <label>Operation<select name="operation">${options(ACL_OPERATIONS)}</select></label>
+        <label>Resource type<select name="resource_type">${options(["TOPIC", "GROUP", "CLUSTER", "TRANSACTIONAL_ID"])}</select></label>
+        <label>Resource name<input name="resource_name" required placeholder="orders" size="18"></label>
+        <label>Pattern<select name="pattern_type">${options(["LITERAL", "PREFIXED"])}</select></label>
+        <label>Host<input name="host" value="*" size="10"></label>
+        <button type="submit" id="create-acl">Add ACL</button>
+      </form>
+    </div>
+    <div class="panel"><h2>ACLs of the cluster</h2><div id="acl-list">Loading…</div></div>`;
+  const form = document.getElementById("acl-form");
+  form.elements.resource_type.addEventListener("change", () => {
+    if (form.elements.resource_type.value === "CLUSTER") form.elements.resource_name.value = "kafka-cluster";
+  });
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const f = new FormData(form);
+    const body = Object.fromEntries(ACL_FIELDS.map((k) => [k, String(f.get(k) || "").trim()]));
+    try {
+      const a = await api("/api/v1/acls", {
+        method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body),
+      });
+      toast(`${a.permission} ${a.operation} on ${a.resource_type} ${a.resource_name} for ${a.principal}`);
+      form.elements.resource_name.value = "";
+      await draw();
+    } catch (e) { toast(`Cannot add the ACL: ${e.kafkaError ? e.kafkaError + ": " : ""}${e.message}`, true); }
+  });
+  let shown = [];
+  const draw = async () => {
+    let list;
+    try { list = await api("/api/v1/acls"); } catch (e) {
+      if (token === routeToken) document.getElementById("acl-list").innerHTML = errorBox(e);
+      return;
+    }
+    if (token !== routeToken) return;
+    shown = list;
+    const rows = list.map((a, i) => `<tr data-acl="${esc(a.principal + "|" + a.resource_type + "|" + a.resource_name + "|" + a.operation + "|" + a.permission)}">
+        <td>${esc(a.principal)}</td><td><span class="tag ${a.permission === "DENY" ? "bad" : "ok"}">${esc(a.permission)}</span></td>
+        <td>${esc(a.operation)}</td><td>${esc(a.resource_type)}</td><td>${esc(a.resource_name)}</td>
+        <td>${esc(a.pattern_type)}</td><td>${esc(a.host)}</td>
+        <td><button class="danger" data-delete-acl="${i}">Delete</button></td></tr>`).join("");
+    document.getElementById("acl-list").innerHTML = list.length ? `
+      <table data-testid="acls"><thead><tr><th>Principal</th><th>Permission</th><th>Operation</th><th>Resource type</th>
+        <th>Resource</th><th>Pattern</th><th>Host</th><th></th></tr></thead><tbody>${rows}</tbody></table>`
+      : `<div class="muted">No ACLs.</div>`;
+    for (const b of document.querySelectorAll("button[data-delete-acl]")) {
+      b.addEventListener("click", async () => {
+        const a = shown[Number(b.getAttribute("data-delete-acl"))];
+        if (!a || !confirm(`Delete ${a.permission} ${a.operation} on ${a.resource_type} ${a.resource_name} for ${a.principal}?`)) return;
+        const q = new URLSearchParams(ACL_FIELDS.map((k) => [k, a[k]]));
+        try {
+          await api("/api/v1/acls?" + q.toString(), { method: "DELETE" });
+          toast("ACL deleted");
+          await draw();
+        } catch (e) { toast(`Cannot delete the ACL: ${e.message}`, true); }
+      });
+    }
+  };
+  await draw();
+  every(10000, draw);
+}
+
+// ---------- SCRAM users ----------
+async function users(token) {
+  view.innerHTML = `<h1>Users</h1>
+    <div class="panel"><h2>Create or update a user (SCRAM credential)</h2>
+      <form id="user-form" class="row" autocomplete="off">
+        <label>Name<input name="name" required placeholder="alice" size="16"></label>
+        <label>Password<input name="password" type="password" required autocomplete="new-password" size="16"></label>
+        <label>Mechanism<select name="mechanism">${options(["SCRAM-SHA-512", "SCRAM-SHA-256"])}</select></label>
+        <label>Iterations<input name="iterations" type="number" min="4096" max="16384" value="4096" style="width:110px"></label>
+        <button type="submit" id="create-user">Save user</button>
+      </form>
+    </div>
+    <div class="panel"><h2>Users with SCRAM credentials</h2><div id="user-list">Loading…</div></div>`;
+  const form = document.getElementById("user-form");
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const f = new FormData(form);
+    const body = {
+      name: String(f.get("name")).trim(), password: String(f.get("password")),
+      mechanism: String(f.get("mechanism")), iterations: Number(f.get("iterations")),
+    };
+    try {
+      const r = await api("/api/v1/users", {
+        method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body),
+      });
+      toast(`User ${r.name} saved (${r.mechanisms.join(", ")})`);
+      form.reset();
+      await draw();
+    } catch (e) { toast(`Cannot save the user: ${e.kafkaError ? e.kafkaError + ": " : ""}${e.message}`, true); }
+  });
+  const draw = async () => {
+    let list;
+    try { list = await api("/api/v1/users"); } catch (e) {
+      if (token === routeToken) document.getElementById("user-list").innerHTML = errorBox(e);
+      return;
+    }
+    if (token !== routeToken) return;
+    const rows = list.map((u) => `<tr data-user="${esc(u.name)}"><td>${esc(u.name)}</td>
+        <td data-field="credentials">${u.credentials.map((c) => `<span class="tag">${esc(c.mechanism)} · ${c.iterations}</span>`).join("")}</td>
+        <td><button class="danger" data-delete-user="${esc(u.name)}">Delete</button></td></tr>`).join("");
+    document.getElementById("user-list").innerHTML = list.length ? `
+      <table data-testid="users"><thead><tr><th>User</th><th>Credentials (mechanism · iterations)</th><th></th></tr></thead>
+        <tbody>${rows}</tbody></table>`
+      : `<div class="muted">No SCRAM users.</div>`;
+    for (const b of document.querySelectorAll("button[data-delete-user]")) {
+      b.addEventListener("click", async () => {
+        const name = b.getAttribute("data-delete-user");
+        if (!confirm(`Delete every SCRAM credential of ${name}?`)) return;
+        try {
+          await api("/api/v1/users/" + encodeURIComponent(name), { method: "DELETE" });
+          toast(`User ${name} deleted`);
+          await draw();
+        } catch (e) { toast(`Cannot delete ${name}: ${e.message}`, true); }
+      });
+    }
+  };
+  await draw();
+  every(10000, draw);
+}
+
 // ---------- routing ----------
+// One entry per view: its route (#/<id>), its label in the navigation, and what draws it.
+// `parts` are the route's path segments (parts[1]: a topic or group name), `params` its query.
+const VIEWS = [
+  { id: "overview", label: "Overview", render: (token) => overview(token) },
+  { id: "topics", label: "Topics", render: (token, parts) => (parts[1] ? topicDetail(token, parts[1]) : topics(token)) },
+  { id: "messages", label: "Messages", render: (token, _parts, params) => messages(token, params) },
+  { id: "groups", label: "Consumer groups", render: (token, parts) => (parts[1] ? groupDetail(token, parts[1]) : groups(token)) },
+  { id: "transactions", label: "Transactions", render: (token) => transactions(token) },
+  { id: "acls", label: "ACLs", render: (token) => acls(token) },
+  { id: "users", label: "Users", render: (token) => users(token) },
+];
+
+function drawNav() {
+  document.getElementById("nav").innerHTML = VIEWS.map((v) =>
+    `<a href="#/${v.id}" data-nav="${v.id}">${esc(v.label)}</a>`).join("");
+}
+
 async function route() {
+  if (loginShown) return;
   clearInterval(timer);
   const token = ++routeToken;
   const hash = location.hash.replace(/^#/, "") || "/overview";
   const [path, query] = hash.split("?");
   const params = new URLSearchParams(query || "");
   const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  const v = VIEWS.find((x) => x.id === parts[0]) || VIEWS[0];
   for (const a of document.querySelectorAll("header nav a")) {
-    a.classList.toggle("active", a.getAttribute("data-nav") === parts[0]);
+    a.classList.toggle("active", a.getAttribute("data-nav") === v.id);
   }
   try {
-    if (parts[0] === "topics" && parts[1]) await topicDetail(token, parts[1]);
-    else if (parts[0] === "topics") await topics(token);
-    else if (parts[0] === "messages") await messages(token, params);
-    else if (parts[0] === "groups" && parts[1]) await groupDetail(token, parts[1]);
-    else if (parts[0] === "groups") await groups(token);
-    else if (parts[0] === "transactions") await transactions(token);
-    else await overview(token);
+    await v.render(token, parts, params);
   } catch (e) {
-    view.innerHTML = errorBox(e);
+    if (!loginShown) view.innerHTML = errorBox(e);
   }
 }
 
-window.addEventListener("hashchange", route);
-refreshBadge();
-setInterval(refreshBadge, 5000);
-route();
+async function start() {
+  drawNav();
+  window.addEventListener("hashchange", route);
+  setInterval(refreshBadge, 5000);
+  try {
+    drawWho(await api("/api/v1/whoami"));
+  } catch (_) {
+    return; // 401: the login form is up; a signed-in user continues from there
+  }
+  refreshBadge();
+  route();
+}
+
+start();
