@@ -150,6 +150,8 @@ pub fn context(api_key: ApiKey, version: i16, auth: RequestAuth) -> RequestConte
         peer,
         listener: crate::session::ListenerContext::plaintext("admin-http"),
         auth,
+        // Client quotas limit Kafka clients; the admin listener is not one.
+        quota: None,
     }
 }
 
