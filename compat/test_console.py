@@ -153,5 +153,5 @@ def test_console_logs_in_on_a_secured_node(start_broker, tmp_path):
     print(out.stdout)
     assert out.returncode == 0, \
         f"browser test failed ({time.monotonic() - t0:.1f}s):\n{out.stdout}\n{out.stderr}"
-    for name in ["login.png", "users.png", "acls.png", "acls-refused.png"]:
+    for name in ["login.png", "users.png", "acls.png", "acls-refused.png", "quotas.png"]:
         assert (artifacts / name).stat().st_size > 10_000, name

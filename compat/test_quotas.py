@@ -25,7 +25,7 @@ import uuid
 from confluent_kafka import Consumer, Producer
 from kafka.protocol.admin import DescribeClientQuotasRequest_v0
 
-from adminhttp import scrape
+from adminhttp import get_json, scrape
 from clients import create_topic
 from rillkit import rill_bin, wait_until
 from wire import TAGS_NONE, Reader, call, compact_string, header_v2, roundtrip, uvarint
@@ -131,6 +131,12 @@ def test_a_producer_quota_holds_librdkafka_to_its_rate_while_another_client_runs
     assert m.value("rill_client_quota_limit", quota="produce", user="",
                    client_id="slow-producer") == QUOTA
     assert not [k for k in m.series("rill_client_quota_limit") if dict(k).get("client_id") == "fast-producer"]
+    # The admin API (the console's Quotas view) shows the quota and this node's sensor.
+    got = get_json(broker.admin_url + "/api/v1/quotas")
+    assert got["quotas"] == [{"entity": {"client-id": "slow-producer"},
+                              "values": {"producer_byte_rate": float(QUOTA)}}]
+    sensor = [x for x in got["sensors"] if x["client_id"] == "slow-producer"]
+    assert sensor and sensor[0]["quota"] == "produce" and sensor[0]["throttle_ms_total"] > 0, got
 
 
 def test_a_consumer_quota_holds_fetches_to_its_rate(broker):

@@ -1,6 +1,6 @@
 // Browser test of the console on a secured node: HTTPS with the test CA's certificate (the
 // browser context ignores certificate errors, as it does not know the CA), a login, the
-// ACL and user views, and what a user without ACLs sees. Started by compat/test_console.py,
+// ACL, user and quota views, and what a user without ACLs sees. Started by compat/test_console.py,
 // which passes in the environment:
 //   CONSOLE_URL  https://127.0.0.1:PORT of the node's admin listener
 //   CHROMIUM     the chromium executable
@@ -108,6 +108,19 @@ try {
   await shot(page, "acls.png");
   step("ACL created in the UI");
 
+  // Quotas: a producer byte rate for the new user, set in the UI.
+  await page.goto(`${BASE}/#/quotas`);
+  await page.fill('#quota-form input[name="user"]', USER);
+  await page.selectOption('#quota-form select[name="key"]', "producer_byte_rate");
+  await page.fill('#quota-form input[name="value"]', "1048576");
+  await page.click("#set-quota");
+  const quota = page.locator(`tr[data-quota="user=${USER}|producer_byte_rate"]`);
+  await quota.waitFor({ timeout: 15000 });
+  const shown = (await quota.locator('[data-field="value"]').innerText()).trim();
+  if (!shown.startsWith("1.0 MiB") && !shown.startsWith("1 MiB")) throw new Error(`quota shown: ${shown}`);
+  await shot(page, "quotas.png");
+  step("quota set in the UI");
+
   // The new user: sees the topic (READ implies DESCRIBE), may not create topics or read ACLs.
   await logout(page);
   await login(page, { username: USER, password: `${USER}-secret` });
@@ -120,6 +133,8 @@ try {
   await page.goto(`${BASE}/#/acls`);
   await page.locator('#acl-list [data-testid="error"]', { hasText: "CLUSTER_AUTHORIZATION_FAILED" }).waitFor({ timeout: 15000 });
   await shot(page, "acls-refused.png");
+  await page.goto(`${BASE}/#/quotas`);
+  await page.locator('#quota-list [data-testid="error"]', { hasText: "CLUSTER_AUTHORIZATION_FAILED" }).waitFor({ timeout: 15000 });
   step("a user without ACLs is refused what it may not do");
 
   // A bearer token instead of a password.
@@ -140,7 +155,11 @@ try {
   await row.waitFor({ timeout: 15000 });
   await page.click(`button[data-delete-user="${USER}"]`);
   await row.waitFor({ state: "detached", timeout: 15000 });
-  step("ACL and user deleted in the UI");
+  await page.goto(`${BASE}/#/quotas`);
+  await quota.waitFor({ timeout: 15000 });
+  await quota.locator("button[data-remove-quota]").click();
+  await quota.waitFor({ state: "detached", timeout: 15000 });
+  step("ACL, user and quota deleted in the UI");
 
   if (pageErrors.length) throw new Error(`errors in the page: ${pageErrors.join(" | ")}`);
   step("secured console test passed");

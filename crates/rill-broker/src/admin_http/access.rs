@@ -48,6 +48,10 @@ pub enum AdminCall<'a> {
     DescribeUsers,
     /// `POST`/`DELETE /api/v1/users/...` (AlterUserScramCredentials).
     AlterUsers,
+    /// `GET /api/v1/quotas` (DescribeClientQuotas).
+    DescribeQuotas,
+    /// `POST /api/v1/quotas` (AlterClientQuotas).
+    AlterQuotas,
 }
 
 /// One way to be allowed: an operation on a resource.
@@ -96,6 +100,14 @@ pub fn requirement(call: AdminCall<'_>) -> Requirement {
         ),
         AdminCall::AlterAcls | AdminCall::AlterUsers => (
             vec![cluster(Op::Alter)],
+            ResponseError::ClusterAuthorizationFailed,
+        ),
+        AdminCall::DescribeQuotas => (
+            vec![cluster(Op::DescribeConfigs)],
+            ResponseError::ClusterAuthorizationFailed,
+        ),
+        AdminCall::AlterQuotas => (
+            vec![cluster(Op::AlterConfigs)],
             ResponseError::ClusterAuthorizationFailed,
         ),
         AdminCall::DescribeTopic(t) => (
@@ -256,6 +268,16 @@ mod tests {
             (
                 AdminCall::Metrics,
                 vec![(Op::Describe, R::Cluster, "kafka-cluster")],
+                ResponseError::ClusterAuthorizationFailed,
+            ),
+            (
+                AdminCall::DescribeQuotas,
+                vec![(Op::DescribeConfigs, R::Cluster, "kafka-cluster")],
+                ResponseError::ClusterAuthorizationFailed,
+            ),
+            (
+                AdminCall::AlterQuotas,
+                vec![(Op::AlterConfigs, R::Cluster, "kafka-cluster")],
                 ResponseError::ClusterAuthorizationFailed,
             ),
         ];

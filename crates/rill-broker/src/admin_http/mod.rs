@@ -29,6 +29,7 @@ pub mod groups;
 pub mod health;
 pub mod messages;
 pub mod offsets;
+pub mod quotas;
 pub mod settings;
 pub mod state;
 pub mod tls_listener;
@@ -91,6 +92,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/users", get(users::list).post(users::upsert))
         .route("/api/v1/users/{name}", axum::routing::delete(users::delete))
         .route("/api/v1/whoami", get(auth::whoami))
+        .route("/api/v1/quotas", get(quotas::list).post(quotas::alter))
         .fallback(|| async { error::ApiError::not_found("no such endpoint") })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -1,7 +1,8 @@
 // Rill's web console: a small single-page app over the admin JSON API (/api/v1).
 // Plain JavaScript, no build step and nothing fetched from elsewhere. Views (the VIEWS list
 // at the end: one entry and one function per view): overview, topics (create, delete,
-// partitions and offsets), message browser, consumer groups, transactions, ACLs, SCRAM users.
+// partitions and offsets), message browser, consumer groups, transactions, ACLs, SCRAM users,
+// client quotas.
 // When the API answers 401 a login form asks for a user and password (sent as HTTP Basic) or
 // a bearer token; the Authorization value is kept in sessionStorage (this tab only) and sent
 // with every request. Charts are SVG drawn here. Every text from the server is escaped
@@ -763,6 +764,94 @@ async function users(token) {
   every(10000, draw);
 }
 
+// ---------- client quotas ----------
+const QUOTA_KEYS = ["producer_byte_rate", "consumer_byte_rate", "request_percentage", "controller_mutation_rate"];
+
+function entityText(entity) {
+  return Object.entries(entity).map(([t, n]) => `${t}=${n === null ? "<default>" : n}`).join(", ");
+}
+
+function quotaValue(key, v) {
+  if (key.endsWith("byte_rate")) return `${bytes(v)}/s`;
+  if (key === "request_percentage") return `${num(v)} %`;
+  return `${num(v)} partitions/s`;
+}
+
+async function quotas(token) {
+  view.innerHTML = `<h1>Client quotas</h1>
+    <div class="panel"><h2>Set a quota</h2>
+      <form id="quota-form" class="row" autocomplete="off">
+        <label>User<input name="user" placeholder="alice, or empty" size="14"></label>
+        <label><input type="checkbox" name="user_default"> default user</label>
+        <label>Client id<input name="client_id" placeholder="app, or empty" size="14"></label>
+        <label><input type="checkbox" name="client_default"> default client</label>
+        <label>Quota<select name="key">${options(QUOTA_KEYS)}</select></label>
+        <label>Value<input name="value" type="number" min="0" step="any" required style="width:130px"></label>
+        <button type="submit" id="set-quota">Set quota</button>
+      </form>
+      <div class="muted">Byte rates in bytes per second, request_percentage in percent of one thread,
+        controller_mutation_rate in partitions per second.</div>
+    </div>
+    <div class="panel"><h2>Quotas</h2><div id="quota-list">Loading…</div></div>
+    <div class="panel"><h2>Sensors in use on this node</h2><div id="sensor-list">Loading…</div></div>`;
+  const form = document.getElementById("quota-form");
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const f = new FormData(form);
+    const entity = {};
+    const user = String(f.get("user") || "").trim();
+    const client = String(f.get("client_id") || "").trim();
+    if (user || f.get("user_default")) entity.user = user || null;
+    if (client || f.get("client_default")) entity["client-id"] = client || null;
+    const body = { entity, set: { [String(f.get("key"))]: Number(f.get("value")) } };
+    try {
+      await api("/api/v1/quotas", {
+        method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body),
+      });
+      toast(`Quota set for ${entityText(entity)}`);
+      await draw();
+    } catch (e) { toast(`Cannot set the quota: ${e.kafkaError ? e.kafkaError + ": " : ""}${e.message}`, true); }
+  });
+  const draw = async () => {
+    let got;
+    try { got = await api("/api/v1/quotas"); } catch (e) {
+      if (token === routeToken) document.getElementById("quota-list").innerHTML = errorBox(e);
+      return;
+    }
+    if (token !== routeToken) return;
+    const rows = got.quotas.flatMap((q) => Object.entries(q.values).map(([k, v]) => {
+      const id = `${entityText(q.entity)}|${k}`;
+      return `<tr data-quota="${esc(id)}"><td>${esc(entityText(q.entity))}</td><td>${esc(k)}</td>
+        <td data-field="value">${esc(quotaValue(k, v))}</td>
+        <td><button class="danger" data-remove-quota="${esc(JSON.stringify({ entity: q.entity, remove: [k] }))}">Remove</button></td></tr>`;
+    })).join("");
+    document.getElementById("quota-list").innerHTML = rows ? `
+      <table data-testid="quotas"><thead><tr><th>Entity</th><th>Quota</th><th>Value</th><th></th></tr></thead>
+        <tbody>${rows}</tbody></table>` : `<div class="muted">No client quotas.</div>`;
+    const sensors = got.sensors.map((s) => `<tr><td>${esc(s.quota)}</td><td>${esc(s.user || "—")}</td>
+        <td>${esc(s.client_id || "—")}</td><td>${esc(num(s.limit))}</td><td>${esc(num(Math.round(s.value)))}</td>
+        <td>${esc(num(s.throttle_ms_total))} ms</td><td>${esc(num(s.throttled_requests))}</td></tr>`).join("");
+    document.getElementById("sensor-list").innerHTML = sensors ? `
+      <table data-testid="sensors"><thead><tr><th>Quota</th><th>User</th><th>Client id</th><th>Limit</th>
+        <th>Measured</th><th>Throttle time</th><th>Throttled requests</th></tr></thead><tbody>${sensors}</tbody></table>`
+      : `<div class="muted">No client is using a quota on this node right now.</div>`;
+    for (const b of document.querySelectorAll("button[data-remove-quota]")) {
+      b.addEventListener("click", async () => {
+        const body = JSON.parse(b.getAttribute("data-remove-quota"));
+        try {
+          await api("/api/v1/quotas", {
+            method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body),
+          });
+          toast(`Quota removed from ${entityText(body.entity)}`);
+          await draw();
+        } catch (e) { toast(`Cannot remove the quota: ${e.message}`, true); }
+      });
+    }
+  };
+  await draw();
+  every(10000, draw);
+}
+
 // ---------- routing ----------
 // One entry per view: its route (#/<id>), its label in the navigation, and what draws it.
 // `parts` are the route's path segments (parts[1]: a topic or group name), `params` its query.
@@ -774,6 +863,7 @@ const VIEWS = [
   { id: "transactions", label: "Transactions", render: (token) => transactions(token) },
   { id: "acls", label: "ACLs", render: (token) => acls(token) },
   { id: "users", label: "Users", render: (token) => users(token) },
+  { id: "quotas", label: "Quotas", render: (token) => quotas(token) },
 ];
 
 function drawNav() {
