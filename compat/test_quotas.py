@@ -8,6 +8,8 @@ handles nothing more from the connection for that time.
   own statistics show the throttle time, and /metrics shows it per quota sensor.
 - A consumer under `consumer_byte_rate` is held to its rate (a throttled fetch is answered
   without data).
+- `request_percentage` throttles a (user, client id) by its handling time (Metadata in a
+  loop on one connection).
 - `controller_mutation_rate` refuses topic creations with THROTTLING_QUOTA_EXCEEDED once the
   partitions created exceed the burst (KIP-599), until the bucket refills.
 - Bad keys, values and entities are refused with INVALID_REQUEST; quotas survive a restart.
@@ -24,11 +26,13 @@ import uuid
 
 from confluent_kafka import Consumer, Producer
 from kafka.protocol.admin import DescribeClientQuotasRequest_v0
+from kafka.protocol.metadata import MetadataRequest_v5, MetadataResponse_v5
 
 from adminhttp import get_json, scrape
 from clients import create_topic
-from rillkit import rill_bin, wait_until
-from wire import TAGS_NONE, Reader, call, compact_string, header_v2, roundtrip, uvarint
+from rillkit import rill_bin
+from wire import (TAGS_NONE, Reader, call, compact_string, connect, frame, header_v1, header_v2,
+                  recv_frame, roundtrip, uvarint)
 
 MIB = 1024 * 1024
 THROTTLING_QUOTA_EXCEEDED = 89
@@ -213,6 +217,42 @@ def test_controller_mutation_quota_refuses_creations_until_the_bucket_refills(br
     m = scrape(broker.admin_url)
     assert m.value("rill_client_quota_throttled_requests_total", quota="controller_mutation",
                    user="", client_id="creator") >= 2
+
+
+def metadata_loop(port: int, client_id: str, secs: float) -> tuple[int, list[int]]:
+    """Metadata v5 requests back to back on one connection for `secs`: (requests answered,
+    the throttle_time_ms of each answer)."""
+    throttles = []
+    with connect(port) as s:
+        end = time.monotonic() + secs
+        corr = 0
+        while time.monotonic() < end:
+            corr += 1
+            req = MetadataRequest_v5(topics=None, allow_auto_topic_creation=False)
+            s.sendall(frame(header_v1(3, 5, corr, client_id) + req.encode()))
+            resp = recv_frame(s)
+            assert struct.unpack(">i", resp[:4])[0] == corr
+            throttles.append(MetadataResponse_v5.decode(resp[4:]).throttle_time_ms)
+    return len(throttles), throttles
+
+
+def test_a_request_percentage_quota_throttles_a_users_client_by_handling_time(broker):
+    # The PLAINTEXT principal is User:ANONYMOUS: a (user, client id) quota on it checks that
+    # the user part of an entity is the principal's name. 2% of one thread: 20 ms of
+    # handling a second.
+    rill(broker, "quotas", "alter", "--user", "ANONYMOUS", "--client-id", "spammer",
+         "--add", "request_percentage=2")
+    free, free_throttles = metadata_loop(broker.port, "free", 3)
+    spammed, throttles = metadata_loop(broker.port, "spammer", 3)
+    print(f"Metadata requests in 3 s: {free} unthrottled, {spammed} under 2% of a thread; "
+          f"throttle times up to {max(throttles)} ms")
+    assert max(free_throttles) == 0
+    assert max(throttles) > 0
+    # The connection is muted while throttled: far fewer requests are answered.
+    assert spammed < free / 3, (spammed, free)
+    m = scrape(broker.admin_url)
+    assert m.value("rill_client_quota_throttle_time_ms_total", quota="request", user="ANONYMOUS",
+                   client_id="spammer") > 0, m.series("rill_client_quota_throttle_time_ms_total")
 
 
 def test_quotas_are_altered_described_checked_and_survive_a_restart(broker):
