@@ -199,6 +199,7 @@ impl BrokerProc {
 
 impl Drop for BrokerProc {
     fn drop(&mut self) {
+        keep_log(self._dir.path(), self.child.id());
         let _ = signal(self.child.id(), "-TERM");
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
@@ -209,6 +210,19 @@ impl Drop for BrokerProc {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// With `RILL_BENCH_KEEP_LOG=DIR` set, a broker's log is copied into DIR before its data
+/// directory goes (to look into a stall or a failure after the run).
+fn keep_log(dir: &Path, pid: u32) {
+    let Some(keep) = std::env::var_os("RILL_BENCH_KEEP_LOG") else {
+        return;
+    };
+    let to = Path::new(&keep).join(format!("rill-bench-broker-{pid}.log"));
+    match std::fs::copy(dir.join("broker.log"), &to) {
+        Ok(_) => eprintln!("broker log kept at {}", to.display()),
+        Err(e) => eprintln!("cannot keep the broker log at {}: {e}", to.display()),
     }
 }
 
