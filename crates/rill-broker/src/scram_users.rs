@@ -15,6 +15,23 @@ use crate::admin::AdminError;
 use crate::broker::Broker;
 use crate::error::BrokerError;
 
+/// The stored credential of `user` for `mechanism`, as rill-auth verifies it (`None` when
+/// there is none, or its iteration count does not fit).
+pub fn stored_credential(
+    image: &MetadataImage,
+    user: &str,
+    mechanism: ScramMechanism,
+) -> Option<ScramCredential> {
+    let c = image.scram_credential(user, mechanism.code())?;
+    Some(ScramCredential {
+        mechanism,
+        salt: c.salt.0.clone(),
+        stored_key: c.stored_key.0.clone(),
+        server_key: c.server_key.0.clone(),
+        iterations: u32::try_from(c.iterations).ok()?,
+    })
+}
+
 /// One user's answer to DescribeUserScramCredentials: its (mechanism code, iterations) pairs,
 /// or why there are none.
 pub type DescribedUser = (String, Result<Vec<(i8, i32)>, AdminError>);

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use base64::Engine;
-use rill_auth::{ScramCredential, ScramMechanism};
+use rill_auth::ScramMechanism;
 use rill_meta::MetadataImage;
 
 use super::settings::{AdminSecurity, Authentication};
@@ -118,18 +118,6 @@ pub fn parse_authorization(value: &[u8]) -> Result<Credentials, AuthError> {
     }
 }
 
-/// The stored credential of `user` for `mechanism`, as rill-auth takes it.
-fn stored(image: &MetadataImage, user: &str, mechanism: ScramMechanism) -> Option<ScramCredential> {
-    let c = image.scram_credential(user, mechanism.code())?;
-    Some(ScramCredential {
-        mechanism,
-        salt: c.salt.0.clone(),
-        stored_key: c.stored_key.0.clone(),
-        server_key: c.server_key.0.clone(),
-        iterations: u32::try_from(c.iterations).ok()?,
-    })
-}
-
 /// Checks `password` against `user`'s SCRAM-SHA-256 and SCRAM-SHA-512 credentials: the
 /// mechanism and stored key that matched, or `None`. A user without credentials costs one
 /// PBKDF2 of the minimum rounds all the same, so timing does not tell which users exist.
@@ -140,7 +128,7 @@ pub fn verify_basic(
 ) -> Option<(ScramMechanism, Vec<u8>)> {
     let mut any = false;
     for m in ScramMechanism::ALL {
-        if let Some(c) = stored(image, user, m) {
+        if let Some(c) = crate::scram_users::stored_credential(image, user, m) {
             any = true;
             if c.verify_password(password) {
                 return Some((m, c.stored_key));
@@ -309,6 +297,7 @@ impl Drop for QueueSlot<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rill_auth::ScramCredential;
 
     fn b64(s: &str) -> String {
         base64::engine::general_purpose::STANDARD.encode(s)

@@ -46,13 +46,11 @@ pub fn response_record_bytes(answer: &FetchAnswer) -> u64 {
     in_files + in_memory
 }
 
-/// The answer to a fetch throttled by a quota: no data, only the throttle time (Kafka's
-/// `getThrottledResponse`); the consumer fetches the same offsets again after it.
-pub fn throttled_answer(throttle_ms: i32) -> FetchAnswer {
-    let mut response = FetchResponse::default();
-    response.throttle_time_ms = throttle_ms;
+/// The answer to a fetch throttled by a quota: no data (Kafka's `getThrottledResponse`; the
+/// caller sets the throttle time); the consumer fetches the same offsets again after it.
+pub fn throttled_answer() -> FetchAnswer {
     FetchAnswer {
-        response,
+        response: FetchResponse::default(),
         files: FileRecords::new(),
     }
 }

@@ -366,7 +366,7 @@ pub async fn handle_request(
                 .map(|q| broker.quotas.refuse_while_in_debt(q, QuotaKind::Fetch))
                 .unwrap_or(0);
             let mut answer = if in_debt > 0 {
-                fetch::throttled_answer(0)
+                fetch::throttled_answer()
             } else {
                 // A fetch never asks for more than the consumer's quota lets through at once.
                 if let Some(cap) = quota.as_ref().and_then(|q| broker.quotas.fetch_cap(q)) {

@@ -37,14 +37,7 @@ struct ImageCredentials(Arc<rill_meta::MetadataImage>);
 
 impl CredentialLookup for ImageCredentials {
     fn scram(&self, user: &str, mechanism: ScramMechanism) -> Option<ScramCredential> {
-        let c = self.0.scram_credential(user, mechanism.code())?;
-        Some(ScramCredential {
-            mechanism,
-            salt: c.salt.0.clone(),
-            stored_key: c.stored_key.0.clone(),
-            server_key: c.server_key.0.clone(),
-            iterations: u32::try_from(c.iterations).ok()?,
-        })
+        crate::scram_users::stored_credential(&self.0, user, mechanism)
     }
 }
 
